@@ -1,0 +1,19 @@
+"""Size and shape limits every part of Runyard agrees on.
+
+The server enforces them (413/422 with the limit in the message); the SDK checks
+them before sending so a user learns early.
+"""
+
+MAX_BODY_BYTES = 32 * 1024 * 1024
+MAX_DIFF_BYTES = 8 * 1024 * 1024
+MAX_LOG_BATCH_BYTES = 1024 * 1024
+MAX_LOG_LINES_PER_BATCH = 10_000
+MAX_ARTIFACT_BYTES = 1024 * 1024 * 1024
+MAX_PARAMS_BYTES = 1024 * 1024
+MAX_REQUIREMENTS = 2_000
+MAX_ARGS = 1_000
+MAX_TAGS = 64
+MAX_WAIT_S = 30.0
+MAX_PAGE = 1_000
+MIN_PRIORITY = -1_000
+MAX_PRIORITY = 1_000

@@ -1,0 +1,36 @@
+"""Console output: batches from the agent, pages for readers."""
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from runyard.models.limits import MAX_LOG_LINES_PER_BATCH
+from runyard.models.tasks import Strict
+
+
+class LogLine(Strict):
+    stream: Literal["stdout", "stderr", "agent"] = "stdout"
+    text: str
+    ts: float = Field(description="unix time the line was read")
+
+
+class LogBatch(Strict):
+    """``POST /tasks/{id}/logs``.
+
+    ``seq`` numbers batches per task and attempt from 0, so a retried batch is stored once.
+    """
+
+    lease_token: str | None = Field(default=None, max_length=128)
+    seq: int = Field(ge=0)
+    lines: list[LogLine] = Field(max_length=MAX_LOG_LINES_PER_BATCH)
+
+
+class LogAck(BaseModel):
+    accepted: bool = Field(description="False when this seq was stored before (a retry)")
+
+
+class LogPage(BaseModel):
+    """``GET /tasks/{id}/logs?after=CURSOR``; pass ``cursor`` back as ``after``."""
+
+    lines: list[LogLine]
+    cursor: str

@@ -1,0 +1,41 @@
+"""Validated name types for projects, queues, tags and artifacts."""
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:=+@-]{0,63}")
+_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def _check(pattern: re.Pattern[str], what: str, rule: str) -> "AfterValidator":
+    def validate(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise ValueError(f"invalid {what} {value!r}: {rule}")
+        return value
+
+    return AfterValidator(validate)
+
+
+_NAME_RULE = "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+
+Name = Annotated[str, _check(_NAME, "name", _NAME_RULE)]
+"""A project, queue or worker name: safe in URLs, Redis keys and file paths."""
+
+Tag = Annotated[
+    str, _check(_TAG, "tag", "use 1-64 letters, digits or . _ : = + @ -, starting alphanumeric")
+]
+
+TaskId = Annotated[str, _check(_ID, "task id", "expected 32 lowercase hex characters")]
+
+
+def is_valid_name(value: str) -> bool:
+    """True when ``value`` is acceptable as a project or queue name."""
+    return bool(_NAME.fullmatch(value))
+
+
+def is_valid_task_id(value: str) -> bool:
+    """True when ``value`` looks like a task id (32 lowercase hex characters)."""
+    return bool(_ID.fullmatch(value))

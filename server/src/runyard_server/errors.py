@@ -1,0 +1,70 @@
+"""Domain errors of the server; ``api.errors`` maps each to one HTTP status.
+
+    RunyardServerError
+    ├── NotFound       404  an unknown task, queue or worker
+    ├── Conflict       409  an illegal transition, a name taken, a queue not empty
+    │   └── StaleLease 409  an agent report whose lease token is no longer the task's
+    ├── Invalid        422  input that parses but makes no sense
+    ├── TooLarge       413  a body, batch, diff or artifact over its limit
+    ├── Unauthorized   401  no token, or a wrong one
+    └── Forbidden      403  the token's role may not do this
+"""
+
+
+class RunyardServerError(Exception):
+    """Root of every error the server raises on purpose."""
+
+    status_code = 500
+    code = "internal"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(RunyardServerError):
+    """Raised when a task, queue or worker does not exist."""
+
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(RunyardServerError):
+    """Raised when the request does not fit the current state (the detail names it)."""
+
+    status_code = 409
+    code = "conflict"
+
+
+class StaleLease(Conflict):
+    """Raised when an agent reports with a lease token the task no longer has."""
+
+    code = "stale_lease"
+
+
+class Invalid(RunyardServerError):
+    """Raised when well-formed input is still unusable."""
+
+    status_code = 422
+    code = "invalid"
+
+
+class TooLarge(RunyardServerError):
+    """Raised when a body or a part of it is over its documented limit."""
+
+    status_code = 413
+    code = "too_large"
+
+
+class Unauthorized(RunyardServerError):
+    """Raised when a token is required and missing or wrong."""
+
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(RunyardServerError):
+    """Raised when the token is valid but its role may not do this."""
+
+    status_code = 403
+    code = "forbidden"

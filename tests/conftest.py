@@ -1,0 +1,44 @@
+"""Shared fixtures: real Redis servers on free ports, flushed around each test."""
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from runyard_server.embedded import EmbeddedRedis
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+@pytest.fixture(scope="session")
+def redis_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    """One real redis-server for the whole test session."""
+    with EmbeddedRedis(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_session: EmbeddedRedis) -> Iterator[str]:
+    """URL of the session Redis, empty at the start of the test and flushed after it."""
+    client = redis.Redis.from_url(redis_session.url)
+    client.flushall()
+    yield redis_session.url
+    client.flushall()
+    client.close()
+
+
+@pytest.fixture
+def redis_factory(tmp_path: Path) -> Iterator[Callable[..., EmbeddedRedis]]:
+    """Start extra, private redis-servers (for restart and crash tests); all stopped after."""
+    started: list[EmbeddedRedis] = []
+
+    def make(data_dir: Path | None = None, fsync: str = "always") -> EmbeddedRedis:
+        server = EmbeddedRedis(data_dir or tmp_path / f"redis{len(started)}", fsync=fsync).start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
