@@ -2,4 +2,36 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+# Imported after __version__: the client sends it in its User-Agent.
+from runyard.client import Client
+from runyard.errors import (
+    ApiError,
+    AuthError,
+    ConflictError,
+    InvalidError,
+    NotFoundError,
+    ProtocolError,
+    RateLimitedError,
+    RunyardError,
+    ServerError,
+    ServerUnreachable,
+    StaleLeaseError,
+    TooLargeError,
+)
+
+__all__ = [
+    "ApiError",
+    "AuthError",
+    "Client",
+    "ConflictError",
+    "InvalidError",
+    "NotFoundError",
+    "ProtocolError",
+    "RateLimitedError",
+    "RunyardError",
+    "ServerError",
+    "ServerUnreachable",
+    "StaleLeaseError",
+    "TooLargeError",
+    "__version__",
+]

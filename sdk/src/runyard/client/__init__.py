@@ -1,0 +1,69 @@
+"""The Runyard HTTP client: ``Client().tasks``, ``.logs``, ``.queues``, ``.workers``."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+import requests
+
+from runyard import config
+from runyard.client._http import Transport
+from runyard.client.logs import Logs
+from runyard.client.queues import Queues
+from runyard.client.tasks import Tasks
+from runyard.client.workers import Workers
+from runyard.errors import RunyardError
+
+__all__ = ["Client"]
+
+
+class Client:
+    """Talks to one Runyard server.
+
+    ``server`` and ``token`` default to ``RUNYARD_SERVER`` (``http://127.0.0.1:8008``) and
+    ``RUNYARD_TOKEN``. ``timeout`` is the connect and read timeout in seconds; ``retries``
+    how many times a transient failure (connection error, timeout, 5xx, 429) is retried,
+    waiting about ``backoff`` seconds, doubling each time.
+    """
+
+    def __init__(
+        self,
+        server: str | None = None,
+        token: str | None = None,
+        timeout: float = 10.0,
+        retries: int = 5,
+        *,
+        backoff: float = 0.25,
+    ) -> None:
+        cfg = config.load(server=server, token=token)
+        self.server = cfg.server
+        self._http = Transport(
+            cfg.server, cfg.token, timeout=timeout, retries=retries, backoff=backoff
+        )
+        self.tasks = Tasks(self._http)
+        self.logs = Logs(self._http, self.tasks)
+        self.queues = Queues(self._http)
+        self.workers = Workers(self._http)
+
+    def health(self) -> bool:
+        """True when the server answers ``/healthz`` with ok, on the first try; never raises."""
+        try:
+            body = self._http.send("GET", "/healthz", retries=0).json()
+        except (RunyardError, ValueError, requests.RequestException):
+            return False
+        return isinstance(body, dict) and body.get("status") == "ok"
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

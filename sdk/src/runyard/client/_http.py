@@ -1,0 +1,259 @@
+"""The one HTTP transport under every client resource: retries and error mapping live here.
+
+Failures are classified once, in :meth:`Transport.send`:
+
+* **unsent** — the request surely did not reach the server (connection refused, name not
+  found, connect timeout) or the server refused to look at it (429, 503). Always retried.
+* **ambiguous** — the request may have been processed (connection reset mid-request, read
+  timeout, 500/502/504). Retried only with ``Retry.ALWAYS``: requests the server treats as
+  idempotent (GET, PATCH, DELETE, reports guarded by a lease token, log batches deduplicated
+  by ``seq``, claims whose lost task comes back with the short first lease). Task creation
+  and cloning use ``Retry.UNSENT`` because a retry after an ambiguous failure could create a
+  second task.
+* **final** — any other 4xx: never retried, raised as the matching :mod:`runyard.errors` class.
+
+Waits between attempts grow exponentially with jitter, and a ``Retry-After`` header wins.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import enum
+import random
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import requests
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from runyard import __version__
+from runyard.config import API_PREFIX
+from runyard.errors import ApiError, ProtocolError, RunyardError, ServerUnreachable, error_for
+
+M = TypeVar("M", bound=BaseModel)
+
+_JSON_LIST = TypeAdapter(list[dict[str, Any]])
+_REFUSED = frozenset({429, 503})
+_MAX_RETRY_AFTER_S = 60.0
+
+
+class Retry(enum.Enum):
+    """Which failures a request may be retried after (see the module docstring)."""
+
+    ALWAYS = "always"
+    UNSENT = "unsent"
+
+
+class _Attempt(Exception):
+    """One failed attempt: whether it may be retried, and whether it may have landed."""
+
+    def __init__(
+        self, reason: str, *, landed: bool, response: requests.Response | None = None
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.landed = landed
+        self.response = response
+
+
+class Transport:
+    """Sends JSON requests to ``{server}/api/v1`` with auth, timeouts, retries and error mapping."""
+
+    def __init__(
+        self,
+        server: str,
+        token: str | None,
+        *,
+        timeout: float = 10.0,
+        retries: int = 5,
+        backoff: float = 0.25,
+        max_backoff: float = 8.0,
+    ) -> None:
+        self.server = server
+        self.timeout = timeout
+        self.retries = max(0, retries)
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self._session = requests.Session()
+        self._session.headers["User-Agent"] = f"runyard/{__version__}"
+        if token:
+            self._session.headers["Authorization"] = f"Bearer {token}"
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._session.close()
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: BaseModel | dict[str, Any] | None = None,
+        retry: Retry = Retry.ALWAYS,
+        read_timeout: float | None = None,
+        retries: int | None = None,
+    ) -> requests.Response:
+        """Send one request, retrying per ``retry``; return a 2xx response or raise.
+
+        ``retries`` overrides the transport's retry count for this request.
+        """
+        payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        landed = False
+        attempts = (self.retries if retries is None else max(0, retries)) + 1
+        for attempt in range(attempts):
+            try:
+                return self._once(method, path, clean, payload, read_timeout)
+            except _Attempt as failed:
+                landed = landed or failed.landed
+                last_try = attempt == attempts - 1
+                if last_try or (failed.landed and retry is Retry.UNSENT):
+                    raise self._give_up(method, path, failed, attempt + 1, landed) from None
+                time.sleep(self._delay(attempt, failed.response))
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    def call(self, into: type[M], method: str, path: str, **kwargs: Any) -> M:
+        """:meth:`send` and parse the JSON body as ``into``."""
+        response = self.send(method, path, **kwargs)
+        with _expect_shape(response):
+            return into.model_validate_json(response.content)
+
+    def call_list(self, into: type[M], method: str, path: str, **kwargs: Any) -> list[M]:
+        """:meth:`send` and parse the JSON body as a list of ``into``."""
+        response = self.send(method, path, **kwargs)
+        with _expect_shape(response):
+            return [
+                into.model_validate(item) for item in _JSON_LIST.validate_json(response.content)
+            ]
+
+    def _once(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any],
+        payload: dict[str, Any] | None,
+        read_timeout: float | None,
+    ) -> requests.Response:
+        read = self.timeout if read_timeout is None else read_timeout
+        try:
+            response = self._session.request(
+                method,
+                self.server + API_PREFIX + path,
+                params=params,
+                json=payload,
+                timeout=(self.timeout, read),
+            )
+        except requests.exceptions.ConnectTimeout:
+            raise _Attempt(f"connect timed out after {self.timeout:g}s", landed=False) from None
+        except requests.exceptions.ReadTimeout:
+            raise _Attempt(f"no response within {read:g}s", landed=True) from None
+        except requests.exceptions.ConnectionError as exc:
+            reason, sent = _describe_connection_error(exc)
+            raise _Attempt(reason, landed=sent) from None
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema) as exc:
+            raise RunyardError(
+                f"{self.server!r} is not a valid server URL ({exc}); "
+                "set RUNYARD_SERVER to http://HOST:PORT"
+            ) from None
+        except requests.RequestException as exc:
+            raise _Attempt(f"{type(exc).__name__}: {exc}", landed=True) from None
+        status = response.status_code
+        if status < 400:
+            return response
+        if status in _REFUSED or status >= 500:
+            landed = status not in _REFUSED
+            raise _Attempt(f"HTTP {status}", landed=landed, response=response)
+        raise _api_error(response, retried=False)
+
+    def _give_up(
+        self, method: str, path: str, failed: _Attempt, attempts: int, landed: bool
+    ) -> RunyardError:
+        if failed.response is not None:
+            return _api_error(failed.response, retried=landed)
+        reason = f"{method} {API_PREFIX}{path}: {failed.reason}"
+        if failed.landed:
+            reason += " (the request may have been processed; check before sending it again)"
+        return ServerUnreachable(self.server, reason, attempts)
+
+    def _delay(self, attempt: int, response: requests.Response | None) -> float:
+        if response is not None:
+            after = _retry_after(response.headers.get("Retry-After"))
+            if after is not None:
+                return min(after, _MAX_RETRY_AFTER_S)
+        ceiling = min(self.max_backoff, self.backoff * 2.0**attempt)
+        # Equal jitter: never zero (the server gets a breather), never in lockstep with others.
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+@contextlib.contextmanager
+def _expect_shape(response: requests.Response) -> Iterator[None]:
+    try:
+        yield
+    except ValidationError as exc:
+        raise ProtocolError(
+            f"unexpected response to {response.request.method} {response.url}: {exc}. "
+            "Are the SDK and server versions compatible?"
+        ) from None
+
+
+def _api_error(response: requests.Response, *, retried: bool) -> ApiError:
+    status = response.status_code
+    code, detail = f"http_{status}", response.reason or "error"
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text.strip()
+        if text:
+            detail = text[:300]
+    else:
+        if isinstance(body, dict):
+            code = str(body.get("error") or code)
+            detail = _detail_text(body.get("detail", detail))
+    return error_for(status, code, detail, retried=retried)
+
+
+def _detail_text(detail: Any) -> str:
+    if isinstance(detail, list):
+        # FastAPI's validation shape: [{"loc": [...], "msg": "..."}, ...]
+        parts = []
+        for item in detail:
+            if isinstance(item, dict):
+                loc = ".".join(str(p) for p in item.get("loc", []))
+                parts.append(f"{loc}: {item.get('msg', '')}" if loc else str(item.get("msg", "")))
+            else:
+                parts.append(str(item))
+        return "; ".join(parts)
+    return str(detail)
+
+
+def _describe_connection_error(exc: requests.exceptions.ConnectionError) -> tuple[str, bool]:
+    """A short reason, and whether the request may have reached the server."""
+    text = str(exc)
+    if "NewConnectionError" in text or "Connection refused" in text:
+        return "connection refused", False
+    if "NameResolutionError" in text or "Name or service not known" in text:
+        return "host name not found", False
+    if "ConnectTimeoutError" in text:
+        return "connect timed out", False
+    return "connection lost during the request", True
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    wait: float = (when - datetime.now(UTC)).total_seconds()
+    return max(0.0, wait)

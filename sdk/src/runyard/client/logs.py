@@ -1,0 +1,48 @@
+"""``client.logs``: console output of a task — batches in, pages and a live follow out."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from runyard.client._http import Transport
+from runyard.client.tasks import Tasks
+from runyard.models import LogAck, LogBatch, LogLine, LogPage
+
+
+class Logs:
+    """Append and read a task's console output (``/tasks/{id}/logs``)."""
+
+    def __init__(self, http: Transport, tasks: Tasks) -> None:
+        self._http = http
+        self._tasks = tasks
+
+    def append(self, task_id: str, batch: LogBatch) -> LogAck:
+        """Store a batch; safe to retry, since a ``seq`` already stored is acknowledged once."""
+        return self._http.call(LogAck, "POST", f"/tasks/{task_id}/logs", body=batch)
+
+    def read(self, task_id: str, after: str | None = None, limit: int = 1000) -> LogPage:
+        """Lines after the cursor ``after`` (from the start when None), at most ``limit``."""
+        params = {"after": after, "limit": limit}
+        return self._http.call(LogPage, "GET", f"/tasks/{task_id}/logs", params=params)
+
+    def follow(
+        self, task_id: str, poll_s: float = 0.5, after: str | None = None
+    ) -> Iterator[LogLine]:
+        """Yield lines as they arrive until the task is final and its log is drained."""
+        cursor = after
+        final = False
+        while True:
+            page = self.read(task_id, after=cursor)
+            yield from page.lines
+            cursor = page.cursor or cursor
+            if page.lines:
+                continue
+            if final:
+                return
+            # One more read after seeing the final status: lines shipped just before the
+            # agent's final report are not lost.
+            if self._tasks.get(task_id).status.is_final:
+                final = True
+            else:
+                time.sleep(poll_s)

@@ -1,0 +1,196 @@
+"""``client.tasks``: task records, queue moves and the agent's status reports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, Literal
+
+from runyard.client._http import Retry, Transport
+from runyard.errors import ConflictError, NotFoundError
+from runyard.models import (
+    AbortedReport,
+    CloneRequest,
+    CompletedReport,
+    EnqueueRequest,
+    FailedReport,
+    RequeueReport,
+    StartedReport,
+    Task,
+    TaskCreate,
+    TaskPage,
+    TaskStatus,
+    TaskUpdate,
+)
+
+FailureKind = Literal["environment", "script", "agent"]
+
+
+class Tasks:
+    """Create, read, change and move tasks (``/tasks``)."""
+
+    def __init__(self, http: Transport) -> None:
+        self._http = http
+
+    def create(self, spec: TaskCreate) -> Task:
+        """Create a task (enqueued at once when ``spec.queue`` is set).
+
+        Retried only when the request surely did not reach the server, so a flaky
+        network never creates the task twice; otherwise the error says to check first.
+        """
+        return self._http.call(Task, "POST", "/tasks", body=spec, retry=Retry.UNSENT)
+
+    def get(self, task_id: str) -> Task:
+        """The task ``task_id``; :class:`~runyard.errors.NotFoundError` when unknown."""
+        return self._http.call(Task, "GET", f"/tasks/{task_id}")
+
+    def list(
+        self,
+        *,
+        project: str | None = None,
+        status: TaskStatus | str | None = None,
+        queue: str | None = None,
+        tag: str | None = None,
+        parent: str | None = None,
+        q: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> TaskPage:
+        """One page of tasks, newest first; pass ``next_cursor`` back as ``cursor``."""
+        params: dict[str, Any] = {
+            "project": project,
+            "status": None if status is None else str(status),
+            "queue": queue,
+            "tag": tag,
+            "parent": parent,
+            "q": q,
+            "limit": limit,
+            "cursor": cursor,
+        }
+        return self._http.call(TaskPage, "GET", "/tasks", params=params)
+
+    def iter(self, **filters: Any) -> Iterator[Task]:
+        """Every task matching ``filters`` (the keyword arguments of :meth:`list`), page by page."""
+        cursor = filters.pop("cursor", None)
+        while True:
+            page = self.list(cursor=cursor, **filters)
+            yield from page.items
+            if not page.next_cursor or not page.items:
+                return
+            cursor = page.next_cursor
+
+    def update(self, task_id: str, changes: TaskUpdate) -> Task:
+        """Change a draft task; fields left ``None`` are kept."""
+        body = changes.model_dump(mode="json", exclude_none=True)
+        return self._http.call(Task, "PATCH", f"/tasks/{task_id}", body=body)
+
+    def delete(self, task_id: str) -> None:
+        """Delete a task that is not queued or running."""
+        try:
+            self._http.send("DELETE", f"/tasks/{task_id}")
+        except NotFoundError as exc:
+            if not exc.retried:  # else an earlier attempt deleted it
+                raise
+
+    def clone(self, task_id: str, request: CloneRequest | None = None) -> Task:
+        """A new draft copied from ``task_id`` with overrides (queued when ``queue`` is set).
+
+        Retried like :meth:`create`: only when the request surely did not arrive.
+        """
+        body = (request or CloneRequest()).model_dump(mode="json", exclude_none=True)
+        return self._http.call(
+            Task, "POST", f"/tasks/{task_id}/clone", body=body, retry=Retry.UNSENT
+        )
+
+    def enqueue(self, task_id: str, queue: str, priority: int = 0) -> Task:
+        """Put a draft task on ``queue`` (created if missing); higher ``priority`` runs first."""
+        body = EnqueueRequest(queue=queue, priority=priority)
+        return self._transition(
+            task_id,
+            "enqueue",
+            body.model_dump(mode="json"),
+            lambda t: t.status is TaskStatus.QUEUED and t.queue == queue,
+        )
+
+    def dequeue(self, task_id: str) -> Task:
+        """Take a queued task off its queue, back to draft."""
+        return self._transition(task_id, "dequeue", None, lambda t: t.status is TaskStatus.DRAFT)
+
+    def abort(self, task_id: str) -> Task:
+        """Abort a task: at once when draft or queued; a running one is stopped by its agent."""
+        return self._transition(
+            task_id,
+            "abort",
+            None,
+            lambda t: t.status is TaskStatus.ABORTED or t.abort_requested,
+        )
+
+    def report_started(self, task_id: str, lease_token: str) -> Task:
+        """Agent: the claimed task is starting (extends the short first lease)."""
+        body = StartedReport(lease_token=lease_token).model_dump(mode="json")
+        return self._transition(task_id, "started", body, lambda t: t.status is TaskStatus.RUNNING)
+
+    def report_completed(self, task_id: str, lease_token: str, exit_code: int = 0) -> Task:
+        """Agent: the script exited 0."""
+        body = CompletedReport(lease_token=lease_token, exit_code=exit_code)
+        return self._transition(
+            task_id,
+            "completed",
+            body.model_dump(mode="json"),
+            lambda t: t.status is TaskStatus.COMPLETED,
+        )
+
+    def report_failed(
+        self,
+        task_id: str,
+        lease_token: str,
+        kind: FailureKind,
+        reason: str,
+        exit_code: int | None = None,
+    ) -> Task:
+        """Agent: building the environment or running the script failed."""
+        body = FailedReport(lease_token=lease_token, kind=kind, reason=reason, exit_code=exit_code)
+        return self._transition(
+            task_id,
+            "failed",
+            body.model_dump(mode="json"),
+            lambda t: t.status is TaskStatus.FAILED,
+        )
+
+    def report_aborted(self, task_id: str, lease_token: str, exit_code: int | None = None) -> Task:
+        """Agent: the task was stopped after an abort request."""
+        body = AbortedReport(lease_token=lease_token, exit_code=exit_code)
+        return self._transition(
+            task_id,
+            "aborted",
+            body.model_dump(mode="json"),
+            lambda t: t.status is TaskStatus.ABORTED,
+        )
+
+    def report_requeue(self, task_id: str, lease_token: str) -> Task:
+        """Agent (draining): give an unfinished task back to the head of its queue."""
+        body = RequeueReport(lease_token=lease_token).model_dump(mode="json")
+        return self._transition(task_id, "requeue", body, lambda t: t.status is TaskStatus.QUEUED)
+
+    def _transition(
+        self,
+        task_id: str,
+        action: str,
+        body: dict[str, Any] | None,
+        reached: Callable[[Task], bool],
+    ) -> Task:
+        """POST a status change; a 409 that echoes a retried attempt's success is success.
+
+        Transitions are retried after ambiguous failures because the server refuses a
+        second application (409) rather than doing it twice. When the 409 comes after an
+        attempt that may have landed, the task is read back: if it already is where this
+        call wanted it, that earlier attempt succeeded.
+        """
+        try:
+            return self._http.call(Task, "POST", f"/tasks/{task_id}/{action}", body=body)
+        except ConflictError as exc:
+            if not exc.retried:
+                raise
+            current = self.get(task_id)
+            if reached(current):
+                return current
+            raise

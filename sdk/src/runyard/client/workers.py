@@ -1,0 +1,48 @@
+"""``client.workers``: what agents use to register, heartbeat and claim (``/workers``)."""
+
+from __future__ import annotations
+
+from runyard.client._http import Transport
+from runyard.errors import NotFoundError
+from runyard.models import Claim, ClaimRequest, Heartbeat, HeartbeatReply, Worker, WorkerRegister
+
+
+class Workers:
+    """Agent registration, heartbeats and long-poll claims; worker listing for people."""
+
+    def __init__(self, http: Transport) -> None:
+        self._http = http
+
+    def register(self, worker: WorkerRegister) -> Worker:
+        """Announce an agent and what it has; its queues are created when missing."""
+        return self._http.call(Worker, "POST", "/workers", body=worker)
+
+    def heartbeat(self, worker_id: str, beat: Heartbeat) -> HeartbeatReply:
+        """Extend the leases of the held tasks; the reply lists tasks to abort or drop."""
+        return self._http.call(HeartbeatReply, "POST", f"/workers/{worker_id}/heartbeat", body=beat)
+
+    def claim(self, worker_id: str, request: ClaimRequest) -> Claim:
+        """Long-poll up to ``request.wait_s`` for the first task that fits.
+
+        Retried after ambiguous failures too: a task handed to a request whose answer was
+        lost returns to its queue when its short first lease expires.
+        """
+        return self._http.call(
+            Claim,
+            "POST",
+            f"/workers/{worker_id}/claim",
+            body=request,
+            read_timeout=self._http.timeout + request.wait_s,
+        )
+
+    def list(self) -> list[Worker]:
+        """Every registered worker, with ``alive`` and the tasks it runs."""
+        return self._http.call_list(Worker, "GET", "/workers")
+
+    def unregister(self, worker_id: str) -> None:
+        """Remove a worker on a clean agent exit."""
+        try:
+            self._http.send("DELETE", f"/workers/{worker_id}")
+        except NotFoundError as exc:
+            if not exc.retried:  # else an earlier attempt removed it
+                raise

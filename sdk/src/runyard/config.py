@@ -1,0 +1,52 @@
+"""SDK configuration from the environment: where the server is and which token to send.
+
+``RUNYARD_SERVER`` (default ``http://127.0.0.1:8008``), ``RUNYARD_TOKEN`` and, inside a
+task an agent runs, ``RUNYARD_TASK_ID``. Read once, at the entry point, by :func:`load`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEFAULT_SERVER = "http://127.0.0.1:8008"
+API_PREFIX = "/api/v1"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Where the SDK talks to and as whom."""
+
+    server: str = DEFAULT_SERVER
+    token: str | None = None
+    task_id: str | None = None
+
+    @property
+    def api_url(self) -> str:
+        """Base URL of the versioned HTTP API, e.g. ``http://127.0.0.1:8008/api/v1``."""
+        return self.server + API_PREFIX
+
+
+def normalize_server(url: str) -> str:
+    """``host:port`` or a URL with a trailing ``/`` or ``/api/v1`` → ``http(s)://host:port``."""
+    url = url.strip().rstrip("/")
+    if "://" not in url:
+        url = "http://" + url
+    if url.endswith(API_PREFIX):
+        url = url[: -len(API_PREFIX)]
+    return url
+
+
+def load(
+    server: str | None = None,
+    token: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Config:
+    """Build a :class:`Config`: explicit arguments win over the environment, then defaults."""
+    env = os.environ if env is None else env
+    return Config(
+        server=normalize_server(server or env.get("RUNYARD_SERVER") or DEFAULT_SERVER),
+        token=token or env.get("RUNYARD_TOKEN") or None,
+        task_id=env.get("RUNYARD_TASK_ID") or None,
+    )
