@@ -8,6 +8,7 @@ import pytest
 import redis
 
 from runyard_server.embedded import EmbeddedRedis
+from tests.servers import ServerProcess
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -42,3 +43,27 @@ def redis_factory(tmp_path: Path) -> Iterator[Callable[..., EmbeddedRedis]]:
     yield make
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start real ``runyard-server`` processes, each on its own embedded Redis."""
+    started: list[ServerProcess] = []
+
+    def make(*extra_args: str, data_dir: Path | None = None) -> ServerProcess:
+        n = len(started)
+        server = ServerProcess(
+            data_dir or tmp_path / f"server{n}", list(extra_args), tmp_path / f"server{n}.log"
+        )
+        started.append(server)
+        return server.start()
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def server(server_factory: Callable[..., ServerProcess]) -> ServerProcess:
+    """A live server with short leases so lease-expiry tests take seconds, not minutes."""
+    return server_factory("--lease", "3", "--first-lease", "3")

@@ -13,6 +13,8 @@ from types import TracebackType
 
 import redis
 
+from runyard_server.children import die_with_parent
+
 
 class EmbeddedRedisError(RuntimeError):
     """Raised when the embedded redis-server cannot be found or does not come up."""
@@ -70,7 +72,9 @@ class EmbeddedRedis:
             "--daemonize", "no",
             "--logfile", str(self.data_dir / "redis.log"),
         ]  # fmt: skip
-        self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+        self._process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent()
+        )
         deadline = time.monotonic() + timeout_s
         client = redis.Redis.from_url(self.url, socket_timeout=1)
         try:

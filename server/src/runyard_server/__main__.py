@@ -1,0 +1,3 @@
+from runyard_server.cli import main
+
+main()

@@ -1,0 +1,44 @@
+"""FastAPI dependencies: the Redis client, the dispatcher, the settings and the caller."""
+
+from typing import Annotated
+
+import redis.asyncio as aioredis
+from fastapi import Depends, Header, Request
+
+from runyard_server.auth import Principal, TokenBook
+from runyard_server.config import Settings
+from runyard_server.store import Dispatcher
+
+
+def get_redis(request: Request) -> aioredis.Redis:
+    client: aioredis.Redis = request.app.state.redis
+    return client
+
+
+def get_dispatcher(request: Request) -> Dispatcher:
+    dispatcher: Dispatcher = request.app.state.dispatcher
+    return dispatcher
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_tokens(request: Request) -> TokenBook:
+    tokens: TokenBook = request.app.state.tokens
+    return tokens
+
+
+def get_principal(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> Principal:
+    tokens: TokenBook = request.app.state.tokens
+    return tokens.authenticate(authorization)
+
+
+RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]
+DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+TokensDep = Annotated[TokenBook, Depends(get_tokens)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

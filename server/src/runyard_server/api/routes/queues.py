@@ -1,0 +1,48 @@
+"""Queues: list with depth and oldest wait, create, inspect in claim order, reorder, delete."""
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from runyard.models import MoveRequest, Queue, QueueCreate, QueueDetail
+from runyard_server import store
+from runyard_server.api.deps import PrincipalDep, RedisDep
+
+router = APIRouter(prefix="/queues", tags=["queues"])
+
+
+@router.get("")
+async def list_queues(r: RedisDep, who: PrincipalDep) -> list[Queue]:
+    who.require("user")
+    return await store.list_queues(r, time.time())
+
+
+@router.post("", status_code=201)
+async def create_queue(body: QueueCreate, r: RedisDep, who: PrincipalDep) -> Queue:
+    who.require("user")
+    return await store.create_queue(r, body.name)
+
+
+@router.get("/{name}")
+async def get_queue(
+    name: str,
+    r: RedisDep,
+    who: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+) -> QueueDetail:
+    who.require("user")
+    return await store.get_queue(r, name, time.time(), limit)
+
+
+@router.delete("/{name}", status_code=204)
+async def delete_queue(name: str, r: RedisDep, who: PrincipalDep) -> Response:
+    who.require("user")
+    await store.delete_queue(r, name)
+    return Response(status_code=204)
+
+
+@router.post("/{name}/move")
+async def move_task(name: str, body: MoveRequest, r: RedisDep, who: PrincipalDep) -> QueueDetail:
+    who.require("user")
+    return await store.move(r, name, body.task_id, body.to, time.time())

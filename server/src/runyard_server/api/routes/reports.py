@@ -1,0 +1,60 @@
+"""Agent reports on the tasks they hold; each carries the lease token of the claim."""
+
+import time
+
+from fastapi import APIRouter
+
+from runyard.models import (
+    AbortedReport,
+    CompletedReport,
+    FailedReport,
+    RequeueReport,
+    StartedReport,
+    Task,
+    TaskStatus,
+)
+from runyard_server import store
+from runyard_server.api.deps import PrincipalDep, RedisDep, SettingsDep
+
+router = APIRouter(prefix="/tasks", tags=["agent reports"])
+
+
+@router.post("/{task_id}/started")
+async def report_started(
+    task_id: str, body: StartedReport, r: RedisDep, who: PrincipalDep, settings: SettingsDep
+) -> Task:
+    who.require("agent", "user")
+    return await store.report_started(r, task_id, body.lease_token, settings.lease_s, time.time())
+
+
+@router.post("/{task_id}/completed")
+async def report_completed(
+    task_id: str, body: CompletedReport, r: RedisDep, who: PrincipalDep
+) -> Task:
+    who.require("agent", "user")
+    return await store.report_end(
+        r, task_id, body.lease_token, TaskStatus.COMPLETED, body.exit_code, None, time.time()
+    )
+
+
+@router.post("/{task_id}/failed")
+async def report_failed(task_id: str, body: FailedReport, r: RedisDep, who: PrincipalDep) -> Task:
+    who.require("agent", "user")
+    reason = f"{body.kind}: {body.reason}"
+    return await store.report_end(
+        r, task_id, body.lease_token, TaskStatus.FAILED, body.exit_code, reason, time.time()
+    )
+
+
+@router.post("/{task_id}/aborted")
+async def report_aborted(task_id: str, body: AbortedReport, r: RedisDep, who: PrincipalDep) -> Task:
+    who.require("agent", "user")
+    return await store.report_end(
+        r, task_id, body.lease_token, TaskStatus.ABORTED, body.exit_code, "aborted", time.time()
+    )
+
+
+@router.post("/{task_id}/requeue")
+async def report_requeue(task_id: str, body: RequeueReport, r: RedisDep, who: PrincipalDep) -> Task:
+    who.require("agent", "user")
+    return await store.requeue(r, task_id, body.lease_token, time.time())

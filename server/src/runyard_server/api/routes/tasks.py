@@ -1,0 +1,97 @@
+"""Task records and the user's queue moves: create, read, edit, clone, enqueue, abort."""
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from runyard.models import (
+    CloneRequest,
+    EnqueueRequest,
+    Task,
+    TaskCreate,
+    TaskPage,
+    TaskStatus,
+    TaskUpdate,
+)
+from runyard.models.limits import MAX_PAGE
+from runyard_server import store
+from runyard_server.api.deps import PrincipalDep, RedisDep
+
+router = APIRouter(prefix="/tasks", tags=["tasks"])
+
+
+@router.post("", status_code=201)
+async def create_task(body: TaskCreate, r: RedisDep, who: PrincipalDep) -> Task:
+    who.require("user")
+    return await store.create_task(r, body, time.time())
+
+
+@router.get("")
+async def list_tasks(
+    r: RedisDep,
+    who: PrincipalDep,
+    project: str | None = None,
+    status: TaskStatus | None = None,
+    queue: str | None = None,
+    tag: str | None = None,
+    parent: str | None = None,
+    q: Annotated[str | None, Query(max_length=256)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    cursor: Annotated[str | None, Query(max_length=256)] = None,
+) -> TaskPage:
+    who.require("user")
+    return await store.list_tasks(
+        r,
+        project=project,
+        status=status,
+        queue=queue,
+        tag=tag,
+        parent=parent,
+        q=q,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+@router.get("/{task_id}")
+async def get_task(task_id: str, r: RedisDep, who: PrincipalDep) -> Task:
+    who.require_task(task_id, "user")
+    return await store.get_task(r, task_id)
+
+
+@router.patch("/{task_id}")
+async def update_task(task_id: str, body: TaskUpdate, r: RedisDep, who: PrincipalDep) -> Task:
+    who.require("user")
+    return await store.update_task(r, task_id, body)
+
+
+@router.delete("/{task_id}", status_code=204)
+async def delete_task(task_id: str, r: RedisDep, who: PrincipalDep) -> Response:
+    who.require("user")
+    await store.delete_task(r, task_id)
+    return Response(status_code=204)
+
+
+@router.post("/{task_id}/clone", status_code=201)
+async def clone_task(task_id: str, body: CloneRequest, r: RedisDep, who: PrincipalDep) -> Task:
+    who.require("user")
+    return await store.clone_task(r, task_id, body, time.time())
+
+
+@router.post("/{task_id}/enqueue")
+async def enqueue_task(task_id: str, body: EnqueueRequest, r: RedisDep, who: PrincipalDep) -> Task:
+    who.require("user")
+    return await store.enqueue(r, task_id, body.queue, body.priority, time.time())
+
+
+@router.post("/{task_id}/dequeue")
+async def dequeue_task(task_id: str, r: RedisDep, who: PrincipalDep) -> Task:
+    who.require("user")
+    return await store.dequeue(r, task_id)
+
+
+@router.post("/{task_id}/abort")
+async def abort_task(task_id: str, r: RedisDep, who: PrincipalDep) -> Task:
+    who.require("user")
+    return await store.abort(r, task_id, time.time())

@@ -1,0 +1,70 @@
+"""Agents: register, heartbeat, long-poll claim, list, leave."""
+
+import time
+
+from fastapi import APIRouter, Response
+
+from runyard.models import Claim, ClaimRequest, Heartbeat, HeartbeatReply, Worker, WorkerRegister
+from runyard_server import store
+from runyard_server.api.deps import (
+    DispatcherDep,
+    PrincipalDep,
+    RedisDep,
+    SettingsDep,
+    TokensDep,
+)
+
+router = APIRouter(prefix="/workers", tags=["workers"])
+
+
+@router.post("", status_code=201)
+async def register_worker(body: WorkerRegister, r: RedisDep, who: PrincipalDep) -> Worker:
+    who.require("agent", "user")
+    return await store.register_worker(r, body, time.time())
+
+
+@router.get("")
+async def list_workers(r: RedisDep, who: PrincipalDep, settings: SettingsDep) -> list[Worker]:
+    who.require("user", "agent")
+    return await store.list_workers(r, time.time(), settings.alive_after_s)
+
+
+@router.delete("/{worker_id}", status_code=204)
+async def unregister_worker(worker_id: str, r: RedisDep, who: PrincipalDep) -> Response:
+    who.require("agent", "user")
+    await store.delete_worker(r, worker_id)
+    return Response(status_code=204)
+
+
+@router.post("/{worker_id}/heartbeat")
+async def heartbeat(
+    worker_id: str, body: Heartbeat, r: RedisDep, who: PrincipalDep, settings: SettingsDep
+) -> HeartbeatReply:
+    who.require("agent", "user")
+    return await store.heartbeat(r, worker_id, body, settings.lease_s, time.time())
+
+
+@router.post("/{worker_id}/claim")
+async def claim(
+    worker_id: str,
+    body: ClaimRequest,
+    r: RedisDep,
+    who: PrincipalDep,
+    settings: SettingsDep,
+    dispatcher: DispatcherDep,
+    tokens: TokensDep,
+) -> Claim:
+    who.require("agent", "user")
+    got = await store.claim_wait(
+        r,
+        dispatcher,
+        worker_id,
+        body.queues,
+        body.free,
+        settings.first_lease_s,
+        body.wait_s,
+        time.time,
+    )
+    if got is None or got.task is None:
+        return Claim()
+    return got.model_copy(update={"task_token": tokens.task_token(got.task.id)})

@@ -1,0 +1,86 @@
+"""Bearer tokens: user and agent tokens from the settings, task tokens minted per task.
+
+A task token (``rytask.<task id>.<hmac>``) is handed to a running script so it can
+write to its own task and nothing else. It is an HMAC over the task id keyed by a
+hash of the configured tokens, so every server replica checks it without Redis.
+"""
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Literal
+
+from runyard_server.config import ApiToken
+from runyard_server.errors import Forbidden, Unauthorized
+
+PrincipalRole = Literal["open", "user", "agent", "task"]
+_TASK_PREFIX = "rytask."
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: ``open`` when no tokens are configured."""
+
+    role: PrincipalRole
+    task_id: str | None = None
+
+    def require(self, *roles: PrincipalRole) -> None:
+        """Raise Forbidden unless the caller has one of ``roles`` (``open`` may do anything)."""
+        if self.role != "open" and self.role not in roles:
+            allowed = " or ".join(roles)
+            raise Forbidden(f"a {self.role} token cannot do this; it needs a {allowed} token")
+
+    def require_task(self, task_id: str, *roles: PrincipalRole) -> None:
+        """Allow ``roles``, or a task token for exactly this task."""
+        if self.role == "task" and self.task_id == task_id:
+            return
+        self.require(*roles)
+
+
+class TokenBook:
+    """Checks bearer tokens in constant time and mints task tokens."""
+
+    def __init__(self, tokens: list[ApiToken]) -> None:
+        self._tokens = [(t.token.encode(), t.role) for t in tokens]
+        joined = "\n".join(sorted(t.token for t in tokens)).encode()
+        self._key = hashlib.sha256(b"runyard-task-token\n" + joined).digest()
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._tokens)
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        if not self.enabled:
+            return Principal("open")
+        scheme, _, presented = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not presented:
+            raise Unauthorized("this server needs a token: send 'Authorization: Bearer TOKEN'")
+        candidate = presented.strip().encode()
+        role: PrincipalRole | None = None
+        for secret, secret_role in self._tokens:
+            # Compare against every token so timing does not reveal which one matched.
+            if hmac.compare_digest(candidate, secret):
+                role = secret_role
+        if role is not None:
+            return Principal(role)
+        task_id = self._task_of(presented.strip())
+        if task_id is not None:
+            return Principal("task", task_id)
+        raise Unauthorized("the token is not valid for this server")
+
+    def task_token(self, task_id: str) -> str | None:
+        """A token that lets the script of ``task_id`` write to that task; None when open."""
+        if not self.enabled:
+            return None
+        return f"{_TASK_PREFIX}{task_id}.{self._sign(task_id)}"
+
+    def _sign(self, task_id: str) -> str:
+        return hmac.new(self._key, task_id.encode(), hashlib.sha256).hexdigest()
+
+    def _task_of(self, presented: str) -> str | None:
+        if not presented.startswith(_TASK_PREFIX):
+            return None
+        task_id, _, signature = presented[len(_TASK_PREFIX) :].partition(".")
+        if hmac.compare_digest(signature.encode(), self._sign(task_id).encode()):
+            return task_id
+        return None

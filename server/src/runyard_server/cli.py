@@ -1,0 +1,126 @@
+"""``runyard-server``: the API, its embedded Redis (unless --redis-url) and the jobs worker."""
+
+import argparse
+import logging
+import subprocess
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from pydantic import ValidationError
+
+from runyard_server.children import die_with_parent
+from runyard_server.config import Settings
+from runyard_server.embedded import EmbeddedRedis, EmbeddedRedisError
+from runyard_server.main import create_app
+
+log = logging.getLogger("runyard_server")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="runyard-server",
+        description="Runyard coordination server. Every flag also reads RUNYARD_<FLAG>.",
+    )
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (default 8008)")
+    p.add_argument(
+        "--data-dir", type=Path, help="embedded Redis data (default ~/.local/share/runyard)"
+    )
+    p.add_argument("--redis-url", help="use this Redis instead of the embedded one")
+    p.add_argument(
+        "--token",
+        action="append",
+        dest="tokens",
+        metavar="ROLE:SECRET",
+        help="accept this bearer token; ROLE is user or agent (repeatable)",
+    )
+    p.add_argument("--lease", type=float, dest="lease_s", help="task lease in seconds (default 30)")
+    p.add_argument(
+        "--first-lease",
+        type=float,
+        dest="first_lease_s",
+        help="lease until the agent reports started (default 15)",
+    )
+    p.add_argument(
+        "--reap-interval",
+        type=int,
+        dest="reap_interval_s",
+        help="seconds between lease reaper runs (default 1)",
+    )
+    p.add_argument(
+        "--redis-fsync",
+        choices=["always", "everysec", "no"],
+        help="embedded Redis appendfsync (default everysec)",
+    )
+    p.add_argument(
+        "--no-jobs",
+        action="store_false",
+        dest="jobs",
+        default=None,
+        help="do not start the rq jobs worker (run it elsewhere)",
+    )
+    p.add_argument("--log-level", help="uvicorn log level (default info)")
+    return p
+
+
+def load_settings(argv: list[str] | None = None) -> Settings:
+    args = build_parser().parse_args(argv)
+    given: dict[str, Any] = {k: v for k, v in vars(args).items() if v is not None}
+    return Settings(**given)
+
+
+def start_jobs_worker(settings: Settings) -> subprocess.Popen[bytes]:
+    assert settings.redis_url
+    command = [
+        sys.executable, "-m", "runyard_server.jobs",
+        "--redis-url", settings.redis_url,
+        "--reap-interval", str(settings.reap_interval_s),
+    ]  # fmt: skip
+    return subprocess.Popen(command, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent())
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def serve(settings: Settings) -> None:
+    """Run until SIGINT/SIGTERM, then stop what was started, in reverse order."""
+    with ExitStack() as stack:
+        if not settings.redis_url:
+            embedded = EmbeddedRedis(settings.data_dir / "redis", fsync=settings.redis_fsync)
+            stack.enter_context(embedded)
+            settings = settings.model_copy(update={"redis_url": embedded.url})
+            print(
+                f"runyard-server: embedded Redis on {embedded.url}, data in {embedded.data_dir}",
+                file=sys.stderr,
+            )
+        if settings.jobs:
+            stack.callback(stop, start_jobs_worker(settings))
+        app = create_app(settings)
+        print(
+            f"runyard-server: API on http://{settings.host}:{settings.port}/api/v1", file=sys.stderr
+        )
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        settings = load_settings(argv)
+        settings.check_exposure()
+    except (ValidationError, ValueError) as exc:
+        print(f"runyard-server: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    try:
+        serve(settings)
+    except EmbeddedRedisError as exc:
+        print(f"runyard-server: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None

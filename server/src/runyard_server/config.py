@@ -1,0 +1,82 @@
+"""The server's one settings object, built by the CLI (or a test) and passed down."""
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Role = Literal["user", "agent"]
+
+
+class ApiToken(BaseModel):
+    role: Role
+    token: str
+
+
+def parse_token(spec: str) -> ApiToken:
+    """``user:SECRET``, ``agent:SECRET`` or a bare ``SECRET`` (a user token)."""
+    role, sep, secret = spec.partition(":")
+    if sep and role in ("user", "agent"):
+        token = ApiToken(role=role, token=secret)  # type: ignore[arg-type]
+    else:
+        token = ApiToken(role="user", token=spec)
+    if len(token.token) < 8:
+        raise ValueError("a token must be at least 8 characters long")
+    return token
+
+
+def default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "runyard"
+
+
+class Settings(BaseSettings):
+    """Every knob of ``runyard-server``; environment variables are ``RUNYARD_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="RUNYARD_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8008, ge=0, le=65535)
+    data_dir: Path = Field(default_factory=default_data_dir)
+    redis_url: str | None = None
+    tokens: Annotated[list[ApiToken], NoDecode] = Field(default_factory=list)
+    lease_s: float = Field(default=30.0, gt=0)
+    first_lease_s: float = Field(default=15.0, gt=0)
+    reap_interval_s: int = Field(default=1, ge=1)
+    redis_fsync: Literal["always", "everysec", "no"] = "everysec"
+    jobs: bool = True
+    log_level: str = "info"
+
+    @field_validator("tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            return [parse_token(v.strip()) if isinstance(v, str) else v for v in value]
+        return value
+
+    @property
+    def alive_after_s(self) -> float:
+        """A worker is alive while its last heartbeat is younger than three leases."""
+        return 3 * self.lease_s
+
+    def check_exposure(self) -> None:
+        """Refuse to listen beyond loopback without tokens; say what to set."""
+        if self.tokens or is_loopback(self.host):
+            return
+        raise ValueError(
+            f"refusing to listen on {self.host} without tokens: anyone who can reach it could "
+            "run code on your agents. Set --token user:SECRET --token agent:SECRET "
+            "(or RUNYARD_TOKENS=user:SECRET,agent:SECRET), or listen on 127.0.0.1."
+        )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

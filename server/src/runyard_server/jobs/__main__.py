@@ -1,0 +1,26 @@
+"""``python -m runyard_server.jobs --redis-url URL``: the rq worker beside the API."""
+
+import argparse
+import logging
+
+import redis
+from rq import Queue, SimpleWorker
+
+from runyard_server.jobs.reaper import JOBS_QUEUE, schedule_reaper
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Runyard background jobs (rq worker)")
+    parser.add_argument("--redis-url", required=True)
+    parser.add_argument("--reap-interval", type=int, default=1)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s jobs %(levelname)s %(message)s")
+    connection = redis.Redis.from_url(args.redis_url)
+    schedule_reaper(connection, args.redis_url, args.reap_interval)
+    # SimpleWorker runs jobs in-process: the reaper is tiny and a fork per second is waste.
+    worker = SimpleWorker([Queue(JOBS_QUEUE, connection=connection)], connection=connection)
+    worker.work(with_scheduler=True, logging_level="WARNING")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""The lease reaper: an rq job that requeues or fails tasks whose agent went silent.
+
+It reschedules itself with ``enqueue_in`` under a fixed job id, so however many
+server replicas start a jobs worker there is one reaper chain, and a failed run
+still schedules the next.
+"""
+
+import asyncio
+import logging
+import time
+from datetime import timedelta
+
+import redis
+import redis.asyncio as aioredis
+from rq import Queue
+
+from runyard_server import store
+
+JOBS_QUEUE = "runyard-jobs"
+REAPER_JOB_ID = "runyard-lease-reaper"
+log = logging.getLogger("runyard_server.jobs")
+
+
+async def _reap(redis_url: str) -> list[str]:
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        return await store.reap_expired(client, time.time())
+    finally:
+        await client.aclose()
+
+
+def reap_leases(redis_url: str, interval_s: int) -> int:
+    """Reap expired leases once, then schedule the next run in ``interval_s`` seconds."""
+    try:
+        reaped = asyncio.run(_reap(redis_url))
+        if reaped:
+            log.info("lease expired, task(s) requeued or failed: %s", ", ".join(reaped))
+        return len(reaped)
+    finally:
+        schedule_reaper(redis.Redis.from_url(redis_url), redis_url, interval_s)
+
+
+def schedule_reaper(connection: redis.Redis, redis_url: str, interval_s: int) -> None:
+    """Put the next reaper run on the rq schedule (replacing any pending one)."""
+    Queue(JOBS_QUEUE, connection=connection).enqueue_in(
+        timedelta(seconds=interval_s),
+        reap_leases,
+        redis_url,
+        interval_s,
+        job_id=REAPER_JOB_ID,
+        result_ttl=0,
+        failure_ttl=3600,
+    )

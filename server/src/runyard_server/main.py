@@ -1,0 +1,53 @@
+"""The FastAPI application: ``create_app(settings)`` wires routes, errors and lifespan."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+
+from runyard import __version__
+from runyard_server.api.body_limit import BodyLimitMiddleware
+from runyard_server.api.errors import install_error_handlers
+from runyard_server.api.routes import health, logs, queues, reports, tasks, workers
+from runyard_server.auth import TokenBook
+from runyard_server.config import Settings
+from runyard_server.store import Dispatcher
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The app for ``settings``; its Redis must be reachable at ``settings.redis_url``."""
+    if not settings.redis_url:
+        raise ValueError("create_app needs settings.redis_url (the CLI fills it in)")
+    redis_url = settings.redis_url
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        dispatcher = Dispatcher(redis_url)
+        await dispatcher.start()
+        app.state.redis = client
+        app.state.dispatcher = dispatcher
+        try:
+            yield
+        finally:
+            await dispatcher.stop()
+            await client.aclose()
+
+    app = FastAPI(
+        title="Runyard",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.tokens = TokenBook(settings.tokens)
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware)
+    for module in (health, tasks, reports, logs, queues, workers):
+        app.include_router(module.router, prefix=API_PREFIX)
+    return app
