@@ -107,13 +107,17 @@ class Transport:
         attempts = (self.retries if retries is None else max(0, retries)) + 1
         for attempt in range(attempts):
             try:
-                return self._once(method, path, clean, payload, read_timeout)
+                response = self._once(method, path, clean, payload, read_timeout)
             except _Attempt as failed:
                 landed = landed or failed.landed
                 last_try = attempt == attempts - 1
                 if last_try or (failed.landed and retry is Retry.UNSENT):
                     raise self._give_up(method, path, failed, attempt + 1, landed) from None
                 time.sleep(self._delay(attempt, failed.response))
+                continue
+            if response.status_code >= 400:
+                raise _api_error(response, retried=landed)
+            return response
         raise AssertionError("unreachable: the loop returns or raises")
 
     def call(self, into: type[M], method: str, path: str, **kwargs: Any) -> M:
@@ -138,6 +142,7 @@ class Transport:
         payload: dict[str, Any] | None,
         read_timeout: float | None,
     ) -> requests.Response:
+        """One attempt: a response that is final (2xx or 4xx), or :class:`_Attempt`."""
         read = self.timeout if read_timeout is None else read_timeout
         try:
             response = self._session.request(
@@ -162,12 +167,9 @@ class Transport:
         except requests.RequestException as exc:
             raise _Attempt(f"{type(exc).__name__}: {exc}", landed=True) from None
         status = response.status_code
-        if status < 400:
-            return response
         if status in _REFUSED or status >= 500:
-            landed = status not in _REFUSED
-            raise _Attempt(f"HTTP {status}", landed=landed, response=response)
-        raise _api_error(response, retried=False)
+            raise _Attempt(f"HTTP {status}", landed=status not in _REFUSED, response=response)
+        return response
 
     def _give_up(
         self, method: str, path: str, failed: _Attempt, attempts: int, landed: bool
