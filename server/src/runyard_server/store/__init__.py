@@ -1,0 +1,68 @@
+"""The Redis store and queue engine of the Runyard server.
+
+Every function takes a ``redis.asyncio.Redis`` created with
+``decode_responses=True`` (the store reads strings, not bytes), e.g.
+``redis.asyncio.Redis.from_url(url, decode_responses=True)``, and, where time
+matters, ``now`` as unix seconds so callers and tests control the clock.
+
+Every change is atomic: a Lua script in ``scripts/`` or ``WATCH``/``MULTI``. The
+key schema is the docstring of ``store.keys``. Domain errors are those of
+``runyard_server.errors`` (NotFound, Conflict, StaleLease, Invalid, TooLarge).
+"""
+
+from runyard_server.store.claim import SCAN_PER_QUEUE, claim
+from runyard_server.store.dispatch import Dispatcher, claim_wait, publish_work
+from runyard_server.store.leases import reap_expired
+from runyard_server.store.listing import list_tasks
+from runyard_server.store.logs import append_logs, read_logs
+from runyard_server.store.queues import create_queue, delete_queue, get_queue, list_queues, move
+from runyard_server.store.tasks import (
+    apply_overrides,
+    clone_task,
+    create_task,
+    delete_task,
+    get_task,
+    update_task,
+)
+from runyard_server.store.transitions import (
+    abort,
+    dequeue,
+    enqueue,
+    report_end,
+    report_started,
+    requeue,
+)
+from runyard_server.store.workers import delete_worker, heartbeat, list_workers, register_worker
+
+__all__ = [
+    "SCAN_PER_QUEUE",
+    "Dispatcher",
+    "abort",
+    "append_logs",
+    "apply_overrides",
+    "claim",
+    "claim_wait",
+    "clone_task",
+    "create_queue",
+    "create_task",
+    "delete_queue",
+    "delete_task",
+    "delete_worker",
+    "dequeue",
+    "enqueue",
+    "get_queue",
+    "get_task",
+    "heartbeat",
+    "list_queues",
+    "list_tasks",
+    "list_workers",
+    "move",
+    "publish_work",
+    "read_logs",
+    "reap_expired",
+    "register_worker",
+    "report_end",
+    "report_started",
+    "requeue",
+    "update_task",
+]

@@ -1,0 +1,50 @@
+"""Claiming: hand the first waiting task that fits to a worker (one Lua script)."""
+
+import secrets
+
+import redis.asyncio as aioredis
+
+from runyard.models import Claim, Resources
+from runyard_server.errors import NotFound
+from runyard_server.store import scripts
+from runyard_server.store.records import number, task_from_hash
+
+SCAN_PER_QUEUE = 200
+"""Entries looked at per queue and claim, so a claim stays cheap behind 100,000 tasks.
+A task behind 200 that are all too big for this agent waits for another agent."""
+
+
+async def claim(
+    r: "aioredis.Redis",
+    worker_id: str,
+    queues: list[str],
+    free: Resources,
+    first_lease_s: float,
+    now: float,
+    scan_per_queue: int = SCAN_PER_QUEUE,
+) -> Claim | None:
+    """The first task, in ``queues`` order then claim order, whose resources fit ``free``.
+
+    The task becomes ``running`` on ``worker_id`` with a new lease token and a lease
+    until ``now + first_lease_s``. None when nothing fits. NotFound for an unknown worker.
+    """
+    token = secrets.token_hex(16)
+    reply = await scripts.run(
+        r,
+        "claim",
+        worker_id,
+        token,
+        number(now),
+        number(now + first_lease_s),
+        free.gpus,
+        number(float(free.cpus)),
+        number(float(free.memory_gb)),
+        scan_per_queue,
+        *queues,
+    )
+    if reply[0] == "none":
+        return None
+    if reply[0] == "missing":
+        raise NotFound(f"worker {worker_id} is not registered: register it again")
+    task = task_from_hash(str(reply[2]), scripts.pairs(reply[1]))
+    return Claim(task=task, lease_token=token)

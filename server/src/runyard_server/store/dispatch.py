@@ -1,0 +1,145 @@
+"""Waking long-polling claimers: one pub/sub subscription per server process.
+
+A change that puts work on a queue publishes the queue's name on ``ry:wake``. The
+process's ``Dispatcher`` holds the only subscription and sets an ``asyncio.Event``
+for each claimer waiting on that queue, so an idle claimer costs an Event, not a
+Redis connection. A claimer registers its Event before it tries to claim, so work
+that arrives between a failed claim and the wait still wakes it.
+"""
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from runyard.models import Claim, Resources
+from runyard_server.store import keys
+from runyard_server.store.claim import claim
+
+
+async def publish_work(r: "aioredis.Redis", queue: str) -> None:
+    """Tell every server process that ``queue`` has new work."""
+    await r.publish(keys.WAKE_CHANNEL, queue)
+
+
+async def _wait_event(event: asyncio.Event, timeout: float) -> bool:
+    try:
+        await asyncio.wait_for(event.wait(), timeout)
+    except TimeoutError:
+        return False
+    return True
+
+
+class Dispatcher:
+    """The process's one subscription to ``ry:wake``; wakes waiters per queue.
+
+    ``r`` lends the dispatcher one connection for the subscription. The reader
+    blocks without a socket timeout (redis-py 8's default 5 s would break it) and,
+    when the connection drops, wakes every waiter (a wake-up may have been lost)
+    and resubscribes.
+    """
+
+    def __init__(self, r: "aioredis.Redis", retry_s: float = 0.5) -> None:
+        self._redis = r
+        self._retry_s = retry_s
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._pubsub: Any = None
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Subscribe, and return once Redis has confirmed the subscription."""
+        self._pubsub = self._redis.pubsub()
+        await self._pubsub.subscribe(keys.WAKE_CHANNEL)
+        while True:
+            message = await self._pubsub.get_message(timeout=5.0)
+            if message is not None and message["type"] == "subscribe":
+                break
+        self._reader = asyncio.create_task(self._read(), name="runyard-dispatcher")
+
+    async def stop(self) -> None:
+        """Unsubscribe, give the connection back and wake every waiter."""
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+            self._reader = None
+        if self._pubsub is not None:
+            await self._pubsub.aclose()
+            self._pubsub = None
+        self._wake_all()
+
+    @property
+    def waiting(self) -> int:
+        """How many waiter registrations are open (a waiter counts once per queue)."""
+        return sum(len(events) for events in self._waiters.values())
+
+    @contextmanager
+    def watching(self, queues: list[str]) -> Iterator[asyncio.Event]:
+        """An Event set when work arrives on any of ``queues`` while the block runs."""
+        event = asyncio.Event()
+        for queue in queues:
+            self._waiters.setdefault(queue, set()).add(event)
+        try:
+            yield event
+        finally:
+            for queue in queues:
+                events = self._waiters.get(queue)
+                if events is not None:
+                    events.discard(event)
+                    if not events:
+                        del self._waiters[queue]
+
+    async def wait(self, queues: list[str], timeout: float) -> bool:
+        """Wait up to ``timeout`` s; True when woken by work on one of ``queues``."""
+        with self.watching(queues) as event:
+            return await _wait_event(event, timeout)
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                message = await self._pubsub.get_message(timeout=None)
+            except (RedisConnectionError, RedisTimeoutError, OSError):
+                self._wake_all()
+                await asyncio.sleep(self._retry_s)
+                continue
+            if message is not None and message["type"] == "message":
+                data = message["data"]
+                self._wake(data.decode() if isinstance(data, bytes) else str(data))
+
+    def _wake(self, queue: str) -> None:
+        for event in self._waiters.get(queue, ()):
+            event.set()
+
+    def _wake_all(self) -> None:
+        for events in self._waiters.values():
+            for event in events:
+                event.set()
+
+
+async def claim_wait(
+    r: "aioredis.Redis",
+    dispatcher: Dispatcher,
+    worker_id: str,
+    queues: list[str],
+    free: Resources,
+    first_lease_s: float,
+    wait_s: float,
+    now_fn: Callable[[], float] = time.time,
+) -> Claim | None:
+    """Claim the first fitting task, waiting up to ``wait_s`` s for one to arrive.
+
+    ``now_fn`` gives the unix time for each claim attempt (leases start then).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    while True:
+        with dispatcher.watching(queues) as woken:
+            found = await claim(r, worker_id, queues, free, first_lease_s, now_fn())
+            remaining = deadline - loop.time()
+            if found is not None or remaining <= 0:
+                return found
+            await _wait_event(woken, remaining)

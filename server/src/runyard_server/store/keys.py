@@ -1,0 +1,141 @@
+"""Every Redis key Runyard uses; this docstring is the key schema.
+
+All keys start with ``ry:``. Times are unix seconds as decimal strings.
+
+``ry:task:{id}`` — hash, one task:
+    spec            JSON of the editable spec without the fields below
+                    (comment, script, environment, params)
+    project, name   plain strings (indexed / filtered on)
+    tags            JSON list of tags
+    gpus, cpus, mem, max_retries
+                    plain numbers, so Lua compares them without parsing JSON
+    parent, created, num
+                    immutable: parent id ("" for none), creation time, the
+                    creation sequence number (the score in every ``ry:idx:*``)
+    status          draft | queued | running | completed | failed | aborted
+    queue, priority, enqueued
+                    the queue the task is or was last on, its priority, and when
+                    it was last put on it
+    worker, attempt, token
+                    the worker holding it, claims so far, current lease token
+    started, finished, exit_code, failure_reason, abort_requested ("1" or absent)
+``ry:task:{id}:logs`` — stream, one entry per console line: field ``l`` = LogLine JSON.
+``ry:task:{id}:logseq`` — set of ``"{attempt}:{seq}"`` log batches already stored.
+
+``ry:seq:task`` — counter for ``num``. ``ry:seq:queue`` — counter for queue FIFO order.
+
+``ry:idx:all``, ``ry:idx:status:{status}``, ``ry:idx:project:{project}``,
+``ry:idx:tag:{tag}``, ``ry:idx:parent:{id}``, ``ry:idx:queue:{queue}`` — sorted sets
+of task ids scored by ``num`` (newest = highest); ``list_tasks`` walks them.
+
+``ry:queues`` — set of queue names.
+``ry:queue:{name}`` — sorted set of waiting task ids in claim order. Score
+    ``-priority * 1e12 + seq`` (higher priority first, then FIFO); a task put back
+    at the head of its priority gets ``-priority * 1e12 - seq``. Integers stay
+    below 2**53, so the scores are exact doubles.
+``ry:queue:{name}:since`` — the same ids scored by ``enqueued`` (oldest wait).
+
+``ry:leases`` — sorted set of running task ids scored by lease expiry.
+
+``ry:workers`` — set of worker ids.
+``ry:worker:{id}`` — hash: name, hostname, queues, resources, gpus (JSON), executor,
+    version, registered, last_heartbeat.
+``ry:worker:{id}:running`` — set of task ids the worker holds.
+
+``ry:wake`` — pub/sub channel; a message is a queue name that has new work.
+
+Lua scripts receive the prefixes as ``LUA_KEYS`` (JSON, first ARGV) so the names
+above are spelled only here.
+"""
+
+import json
+
+PREFIX = "ry:"
+TASK_PREFIX = f"{PREFIX}task:"
+QUEUE_PREFIX = f"{PREFIX}queue:"
+WORKER_PREFIX = f"{PREFIX}worker:"
+INDEX_PREFIX = f"{PREFIX}idx:"
+
+TASK_SEQ = f"{PREFIX}seq:task"
+QUEUE_SEQ = f"{PREFIX}seq:queue"
+QUEUES = f"{PREFIX}queues"
+LEASES = f"{PREFIX}leases"
+WORKERS = f"{PREFIX}workers"
+WAKE_CHANNEL = f"{PREFIX}wake"
+ALL_TASKS = f"{INDEX_PREFIX}all"
+
+
+def task(task_id: str) -> str:
+    """The task's hash."""
+    return f"{TASK_PREFIX}{task_id}"
+
+
+def task_logs(task_id: str) -> str:
+    """The task's console-output stream."""
+    return f"{TASK_PREFIX}{task_id}:logs"
+
+
+def task_log_seqs(task_id: str) -> str:
+    """The set of log batches already stored for the task."""
+    return f"{TASK_PREFIX}{task_id}:logseq"
+
+
+def queue(name: str) -> str:
+    """The queue's claim-order sorted set."""
+    return f"{QUEUE_PREFIX}{name}"
+
+
+def queue_since(name: str) -> str:
+    """The queue's tasks scored by enqueue time."""
+    return f"{QUEUE_PREFIX}{name}:since"
+
+
+def worker(worker_id: str) -> str:
+    """The worker's hash."""
+    return f"{WORKER_PREFIX}{worker_id}"
+
+
+def worker_running(worker_id: str) -> str:
+    """The set of tasks the worker holds."""
+    return f"{WORKER_PREFIX}{worker_id}:running"
+
+
+def status_index(status: str) -> str:
+    """Tasks with this status."""
+    return f"{INDEX_PREFIX}status:{status}"
+
+
+def project_index(project: str) -> str:
+    """Tasks of this project."""
+    return f"{INDEX_PREFIX}project:{project}"
+
+
+def tag_index(tag: str) -> str:
+    """Tasks with this tag."""
+    return f"{INDEX_PREFIX}tag:{tag}"
+
+
+def parent_index(parent: str) -> str:
+    """Tasks cloned from this task."""
+    return f"{INDEX_PREFIX}parent:{parent}"
+
+
+def queue_index(name: str) -> str:
+    """Tasks that are or were last on this queue."""
+    return f"{INDEX_PREFIX}queue:{name}"
+
+
+LUA_KEYS = json.dumps(
+    {
+        "task": TASK_PREFIX,
+        "queue": QUEUE_PREFIX,
+        "worker": WORKER_PREFIX,
+        "status_idx": f"{INDEX_PREFIX}status:",
+        "queue_idx": f"{INDEX_PREFIX}queue:",
+        "queue_seq": QUEUE_SEQ,
+        "task_seq": TASK_SEQ,
+        "queues": QUEUES,
+        "leases": LEASES,
+    }
+)
+"""The prefixes the Lua scripts build keys from, passed to them as ARGV[1]."""

@@ -1,0 +1,32 @@
+"""The lease reaper: tasks whose worker stopped heartbeating go back or fail."""
+
+import redis.asyncio as aioredis
+
+from runyard_server.store import scripts
+from runyard_server.store.dispatch import publish_work
+from runyard_server.store.records import number
+
+REAP_BATCH = 100
+
+
+async def reap_expired(r: "aioredis.Redis", now: float, batch: int = REAP_BATCH) -> list[str]:
+    """Handle every lease that expired by ``now``; the ids of the tasks handled.
+
+    A task goes back to the head of its queue while ``attempt <= max_retries`` (its
+    losses so far are within the retries it allows), else it fails with
+    ``failure_reason`` "worker lost". Waiters on the queues that got work are woken.
+    """
+    reaped: list[str] = []
+    woken: set[str] = set()
+    while True:
+        reply: list[int | str] = await scripts.run(r, "reap", number(now), batch)
+        pairs = [str(item) for item in reply[1:]]
+        for task_id, queue in zip(pairs[::2], pairs[1::2], strict=True):
+            reaped.append(task_id)
+            if queue:
+                woken.add(queue)
+        if int(reply[0]) < batch:
+            break
+    for queue in sorted(woken):
+        await publish_work(r, queue)
+    return reaped

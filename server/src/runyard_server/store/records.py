@@ -1,0 +1,70 @@
+"""How a task is laid out in its Redis hash (see ``keys``) and read back."""
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from runyard.models import Task, TaskSpec
+
+SPEC_JSON_FIELDS = frozenset({"comment", "script", "environment", "params"})
+"""TaskSpec fields kept together as JSON in the ``spec`` hash field."""
+
+
+def number(value: float) -> str:
+    """A number as Redis and Lua read it back exactly."""
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def flatten(fields: dict[str, str]) -> list[str | int | float | bytes]:
+    """``{k1: v1, k2: v2}`` as ``[k1, v1, k2, v2]`` (HSET items, script arguments)."""
+    return [item for pair in fields.items() for item in pair]
+
+
+def spec_fields(spec: TaskSpec) -> dict[str, str]:
+    """The hash fields that hold a task's editable spec."""
+    return {
+        "spec": json.dumps(spec.model_dump(mode="json", include=set(SPEC_JSON_FIELDS))),
+        "project": spec.project,
+        "name": spec.name,
+        "tags": json.dumps(spec.tags),
+        "gpus": str(spec.resources.gpus),
+        "cpus": number(float(spec.resources.cpus)),
+        "mem": number(float(spec.resources.memory_gb)),
+        "max_retries": str(spec.max_retries),
+    }
+
+
+def spec_of(task: Task) -> TaskSpec:
+    """The editable part of a task."""
+    return TaskSpec.model_validate(task.model_dump(include=set(TaskSpec.model_fields)))
+
+
+def _time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(float(value), tz=UTC)
+
+
+def task_from_hash(task_id: str, h: dict[str, str]) -> Task:
+    """The Task model for a task hash (HGETALL result, decoded)."""
+    data: dict[str, Any] = json.loads(h["spec"])
+    exit_code = h.get("exit_code")
+    data.update(
+        id=task_id,
+        project=h["project"],
+        name=h["name"],
+        tags=json.loads(h["tags"]),
+        resources={"gpus": int(h["gpus"]), "cpus": float(h["cpus"]), "memory_gb": float(h["mem"])},
+        max_retries=int(h["max_retries"]),
+        status=h["status"],
+        parent=h.get("parent") or None,
+        created=_time(h["created"]),
+        started=_time(h.get("started")),
+        finished=_time(h.get("finished")),
+        queue=h.get("queue"),
+        priority=int(float(h.get("priority", "0"))),
+        worker=h.get("worker"),
+        attempt=int(h.get("attempt", "0")),
+        exit_code=None if exit_code is None else int(exit_code),
+        failure_reason=h.get("failure_reason"),
+        abort_requested=h.get("abort_requested") == "1",
+    )
+    return Task.model_validate(data)

@@ -1,0 +1,15 @@
+-- ARGV: keys, id, now. draft/queued -> aborted; running -> abort_requested.
+local id, now = ARGV[2], tonumber(ARGV[3])
+local key = task_key(id)
+local t = redis.call('HMGET', key, 'status', 'queue')
+if not t[1] then return {'missing'} end
+if t[1] == 'running' then
+  redis.call('HSET', key, 'abort_requested', '1')
+elseif t[1] == 'draft' or t[1] == 'queued' then
+  if t[1] == 'queued' then pull(id, t[2]) end
+  set_status(id, key, t[1], 'aborted')
+  redis.call('HSET', key, 'finished', now)
+else
+  return {'conflict', t[1]}
+end
+return reply(key)

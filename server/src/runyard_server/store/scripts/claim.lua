@@ -1,0 +1,29 @@
+-- ARGV: keys, worker id, new lease token, now, lease expiry, free gpus, free cpus,
+-- free memory_gb, entries scanned per queue, then the queue names in the agent's order.
+-- Takes the first waiting task that fits; a task too big for this agent stays put
+-- and does not block smaller ones behind it.
+local w, token, now, expiry = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local gpus, cpus, mem = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local scan = tonumber(ARGV[9])
+if redis.call('EXISTS', K.worker .. w) == 0 then return {'missing'} end
+for qi = 10, #ARGV do
+  local q = ARGV[qi]
+  local ids = redis.call('ZRANGE', queue_key(q), 0, scan - 1)
+  for _, id in ipairs(ids) do
+    local key = task_key(id)
+    local t = redis.call('HMGET', key, 'status', 'gpus', 'cpus', 'mem')
+    if t[1] ~= 'queued' then
+      pull(id, q)
+    elseif tonumber(t[2]) <= gpus and tonumber(t[3]) <= cpus and tonumber(t[4]) <= mem then
+      pull(id, q)
+      set_status(id, key, 'queued', 'running')
+      redis.call('HINCRBY', key, 'attempt', 1)
+      redis.call('HSET', key, 'worker', w, 'token', token)
+      redis.call('HDEL', key, 'abort_requested', 'started')
+      redis.call('ZADD', K.leases, expiry, id)
+      redis.call('SADD', running_key(w), id)
+      return {'ok', redis.call('HGETALL', key), id}
+    end
+  end
+end
+return {'none'}

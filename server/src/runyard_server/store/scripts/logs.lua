@@ -1,0 +1,12 @@
+-- ARGV: keys, id, lease token ('' for none), seq, then one LogLine JSON per line.
+-- A batch is stored once per lease token (one claim) and seq.
+local id, token, seq = ARGV[2], ARGV[3], ARGV[4]
+local key = task_key(id)
+local current = redis.call('HMGET', key, 'status', 'token')
+if not current[1] then return {'missing'} end
+if token ~= '' and current[2] ~= token then return {'stale', current[1]} end
+local batch = 'user:' .. seq
+if token ~= '' then batch = token .. ':' .. seq end
+if redis.call('SADD', key .. ':logseq', batch) == 0 then return {'duplicate'} end
+for i = 5, #ARGV do redis.call('XADD', key .. ':logs', '*', 'l', ARGV[i]) end
+return {'ok'}

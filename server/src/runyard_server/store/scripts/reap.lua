@@ -1,0 +1,29 @@
+-- ARGV: keys, now, most tasks to reap. Each expired lease: back at the head of its
+-- queue while attempt <= max_retries (attempt counts claims, so max_retries losses
+-- are retried), else failed with "worker lost". Returns the number of leases looked at,
+-- then id, queue ('' when failed) pairs.
+local now, limit = tonumber(ARGV[2]), tonumber(ARGV[3])
+local ids = redis.call('ZRANGEBYSCORE', K.leases, '-inf', now, 'LIMIT', 0, limit)
+local out = {#ids}
+for _, id in ipairs(ids) do
+  local key = task_key(id)
+  local t = redis.call('HMGET', key, 'status', 'attempt', 'max_retries', 'queue', 'priority')
+  if t[1] == 'running' then
+    release(id, key)
+    redis.call('HDEL', key, 'worker')
+    if tonumber(t[2] or 0) <= tonumber(t[3] or 0) and t[4] then
+      set_status(id, key, 'running', 'queued')
+      push(id, key, t[4], tonumber(t[5] or 0), now, true)
+      out[#out + 1] = id
+      out[#out + 1] = t[4]
+    else
+      set_status(id, key, 'running', 'failed')
+      redis.call('HSET', key, 'finished', now, 'failure_reason', 'worker lost')
+      out[#out + 1] = id
+      out[#out + 1] = ''
+    end
+  else
+    redis.call('ZREM', K.leases, id)
+  end
+end
+return out

@@ -1,0 +1,12 @@
+-- ARGV: keys, id, token, now. running -> queued at the head; the claim is not counted.
+local id, token, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local key = task_key(id)
+local err = check_lease(key, token)
+if err then return err end
+release(id, key)
+set_status(id, key, 'running', 'queued')
+redis.call('HINCRBY', key, 'attempt', -1)
+redis.call('HDEL', key, 'worker')
+local t = redis.call('HMGET', key, 'queue', 'priority')
+push(id, key, t[1], tonumber(t[2] or 0), now, true)
+return reply(key)

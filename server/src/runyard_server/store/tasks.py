@@ -1,0 +1,151 @@
+"""Task records: create, read, edit, delete and clone."""
+
+import copy
+import uuid
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+from pydantic import ValidationError
+from redis.exceptions import WatchError
+
+from runyard.models import CloneRequest, Task, TaskCreate, TaskSpec, TaskUpdate
+from runyard_server.errors import Conflict, Invalid, NotFound
+from runyard_server.store import keys, scripts
+from runyard_server.store.dispatch import publish_work
+from runyard_server.store.records import flatten, number, spec_fields, spec_of, task_from_hash
+
+
+def _index_keys(spec: TaskSpec) -> set[str]:
+    return {keys.project_index(spec.project), *(keys.tag_index(tag) for tag in spec.tags)}
+
+
+async def create_task(r: "aioredis.Redis", body: TaskCreate, now: float) -> Task:
+    """Store a new draft task; with ``body.queue`` it is enqueued in the same step."""
+    task_id = uuid.uuid4().hex
+    fields = spec_fields(body)
+    fields.update(created=number(now), parent=body.parent or "")
+    indexes = {keys.ALL_TASKS, *_index_keys(body)}
+    if body.parent:
+        indexes.add(keys.parent_index(body.parent))
+    flat = flatten(fields)
+    reply = await scripts.run(
+        r, "create", task_id, now, body.queue or "", body.priority, len(flat), *flat, *indexes
+    )
+    task = task_from_hash(task_id, scripts.task_reply(reply, task_id, "cannot create it"))
+    if body.queue:
+        await publish_work(r, body.queue)
+    return task
+
+
+async def get_task(r: "aioredis.Redis", task_id: str) -> Task:
+    """The task, or NotFound."""
+    h = cast(dict[str, str], await r.hgetall(keys.task(task_id)))
+    if not h:
+        raise NotFound(f"task {task_id} does not exist")
+    return task_from_hash(task_id, h)
+
+
+async def update_task(r: "aioredis.Redis", task_id: str, body: TaskUpdate) -> Task:
+    """Edit a draft task's spec; fields absent from ``body`` are kept. Conflict unless draft."""
+    key = keys.task(task_id)
+    while True:
+        async with r.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(key)
+                h = await _watched_hash(pipe, task_id)
+                task = task_from_hash(task_id, h)
+                if task.status != "draft":
+                    raise Conflict(f"task {task_id} is {task.status}; only a draft can be edited")
+                old = spec_of(task)
+                merged = old.model_dump() | body.model_dump(exclude_none=True)
+                new = _validated_spec(merged)
+                pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+                pipe.hset(key, items=flatten(spec_fields(new)))
+                for gone in _index_keys(old) - _index_keys(new):
+                    pipe.zrem(gone, task_id)
+                for added in _index_keys(new) - _index_keys(old):
+                    pipe.zadd(added, {task_id: int(h["num"])})
+                await pipe.execute()
+                return await get_task(r, task_id)
+            except WatchError:
+                continue
+
+
+async def _watched_hash(pipe: Any, task_id: str) -> dict[str, str]:
+    h: dict[str, str] = await pipe.hgetall(keys.task(task_id))
+    if not h:
+        raise NotFound(f"task {task_id} does not exist")
+    return h
+
+
+def _validated_spec(data: dict[str, Any]) -> TaskSpec:
+    try:
+        return TaskSpec.model_validate(data)
+    except ValidationError as error:
+        raise Invalid(str(error)) from error
+
+
+async def delete_task(r: "aioredis.Redis", task_id: str) -> None:
+    """Delete a task that is not queued or running, with its indexes and logs."""
+    key = keys.task(task_id)
+    while True:
+        async with r.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(key)
+                task = task_from_hash(task_id, await _watched_hash(pipe, task_id))
+                if task.status in ("queued", "running"):
+                    raise Conflict(
+                        f"task {task_id} is {task.status}; dequeue or abort it before deleting"
+                    )
+                indexes = {keys.ALL_TASKS, keys.status_index(task.status), *_index_keys(task)}
+                if task.parent:
+                    indexes.add(keys.parent_index(task.parent))
+                if task.queue:
+                    indexes.add(keys.queue_index(task.queue))
+                pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+                for index in indexes:
+                    pipe.zrem(index, task_id)
+                pipe.delete(key, keys.task_logs(task_id), keys.task_log_seqs(task_id))
+                await pipe.execute()
+                return
+            except WatchError:
+                continue
+
+
+async def clone_task(r: "aioredis.Redis", task_id: str, body: CloneRequest, now: float) -> Task:
+    """A new draft copied from ``task_id`` (``parent`` = it) with ``body.overrides``
+    applied to its params; enqueued when ``body.queue`` is given."""
+    source = await get_task(r, task_id)
+    data = spec_of(source).model_dump()
+    data["params"] = apply_overrides(data["params"], body.overrides)
+    if body.name is not None:
+        data["name"] = body.name
+    if body.tags is not None:
+        data["tags"] = body.tags
+    data.update(parent=task_id, queue=body.queue, priority=body.priority)
+    try:
+        create = TaskCreate.model_validate(data)
+    except ValidationError as error:
+        raise Invalid(str(error)) from error
+    return await create_task(r, create, now)
+
+
+def apply_overrides(params: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with each ``"Section/key"`` or ``"Section/a/b"`` set to its value.
+
+    Values keep their JSON types; a missing section or key is created. A key that
+    itself contains '/' (``"Args/data/dir"`` where ``"data/dir"`` is a key) is matched
+    whole before being read as a nested path.
+    """
+    result = copy.deepcopy(params)
+    for path, value in overrides.items():
+        section, _, rest = path.partition("/")
+        target = result.setdefault(section, {})
+        parts = [rest] if rest in target else rest.split("/")
+        for part in parts[:-1]:
+            child = target.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise Invalid(f"override {path!r}: {part!r} is a value, not a nested section")
+            target = child
+        target[parts[-1]] = value
+    return result

@@ -1,0 +1,70 @@
+"""Status changes a user asks for (enqueue, dequeue, abort) and the agent's reports.
+
+Each is one Lua script, so the status check and the change are atomic. Agent
+reports carry the lease token from the claim; a token that is no longer the
+running task's own is refused with StaleLease.
+"""
+
+import redis.asyncio as aioredis
+
+from runyard.models import Task, TaskStatus
+from runyard_server.errors import Invalid
+from runyard_server.store import scripts
+from runyard_server.store.dispatch import publish_work
+from runyard_server.store.records import task_from_hash
+
+_FINAL = (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.ABORTED)
+
+
+async def _task(r: "aioredis.Redis", task_id: str, rule: str, name: str, *args: object) -> Task:
+    reply = await scripts.run(r, name, task_id, *(str(a) for a in args))
+    return task_from_hash(task_id, scripts.task_reply(reply, task_id, rule))
+
+
+async def enqueue(r: "aioredis.Redis", task_id: str, queue: str, priority: int, now: float) -> Task:
+    """draft → queued at the tail of ``priority`` on ``queue`` (created when missing)."""
+    rule = "only a draft task can be enqueued"
+    task = await _task(r, task_id, rule, "enqueue", queue, priority, now)
+    await publish_work(r, queue)
+    return task
+
+
+async def dequeue(r: "aioredis.Redis", task_id: str) -> Task:
+    """queued → draft, taken off its queue."""
+    return await _task(r, task_id, "only a queued task can be dequeued", "dequeue")
+
+
+async def abort(r: "aioredis.Redis", task_id: str, now: float) -> Task:
+    """draft/queued → aborted at once; running → ``abort_requested`` (the agent stops it)."""
+    return await _task(r, task_id, "a finished task cannot be aborted", "abort", now)
+
+
+async def report_started(
+    r: "aioredis.Redis", task_id: str, token: str, lease_s: float, now: float
+) -> Task:
+    """The agent started the task: record the time and extend the lease to ``now + lease_s``."""
+    return await _task(r, task_id, "", "started", token, now, now + lease_s)
+
+
+async def report_end(
+    r: "aioredis.Redis",
+    task_id: str,
+    token: str,
+    status: TaskStatus,
+    exit_code: int | None,
+    reason: str | None,
+    now: float,
+) -> Task:
+    """running → ``status`` (completed, failed or aborted); the lease and worker are released."""
+    if status not in _FINAL:
+        raise Invalid(f"a task ends as completed, failed or aborted, not {status}")
+    code = "" if exit_code is None else str(exit_code)
+    return await _task(r, task_id, "", "end", token, now, str(status), code, reason or "")
+
+
+async def requeue(r: "aioredis.Redis", task_id: str, token: str, now: float) -> Task:
+    """running → queued at the head of its queue; this claim does not count as an attempt."""
+    task = await _task(r, task_id, "", "requeue", token, now)
+    if task.queue:
+        await publish_work(r, task.queue)
+    return task

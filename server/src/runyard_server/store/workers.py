@@ -1,0 +1,94 @@
+"""Workers: registration, heartbeats (which extend leases) and the list of agents."""
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import cast
+
+import redis.asyncio as aioredis
+
+from runyard.models import Heartbeat, HeartbeatReply, Worker, WorkerRegister
+from runyard_server.errors import NotFound
+from runyard_server.store import keys, scripts
+from runyard_server.store.records import flatten, number
+
+
+async def register_worker(r: "aioredis.Redis", body: WorkerRegister, now: float) -> Worker:
+    """A new worker id for an agent; its queues are created when missing."""
+    worker_id = uuid.uuid4().hex
+    fields = {
+        "name": body.name,
+        "hostname": body.hostname,
+        "queues": json.dumps(body.queues),
+        "resources": body.resources.model_dump_json(),
+        "gpus": json.dumps([gpu.model_dump() for gpu in body.gpus]),
+        "executor": body.executor,
+        "version": body.version,
+        "registered": number(now),
+        "last_heartbeat": number(now),
+    }
+    async with r.pipeline(transaction=True) as pipe:
+        pipe.hset(keys.worker(worker_id), items=flatten(fields))
+        pipe.sadd(keys.WORKERS, worker_id)
+        pipe.sadd(keys.QUEUES, *body.queues)
+        await pipe.execute()
+    return _worker(worker_id, fields, [], alive=True)
+
+
+def _worker(worker_id: str, h: dict[str, str], running: list[str], alive: bool) -> Worker:
+    return Worker.model_validate(
+        {
+            "id": worker_id,
+            "name": h["name"],
+            "hostname": h.get("hostname", ""),
+            "queues": json.loads(h["queues"]),
+            "resources": json.loads(h["resources"]),
+            "gpus": json.loads(h.get("gpus", "[]")),
+            "executor": h.get("executor", "venv"),
+            "version": h.get("version", ""),
+            "registered": datetime.fromtimestamp(float(h["registered"]), tz=UTC),
+            "last_heartbeat": datetime.fromtimestamp(float(h["last_heartbeat"]), tz=UTC),
+            "alive": alive,
+            "running": running,
+        }
+    )
+
+
+async def heartbeat(
+    r: "aioredis.Redis", worker_id: str, body: Heartbeat, lease_s: float, now: float
+) -> HeartbeatReply:
+    """Extend the leases of the tasks the worker still holds to ``now + lease_s``.
+
+    ``lost``: held tasks whose token or worker is no longer current (the agent kills
+    them and reports nothing); ``abort``: held tasks a user asked to abort.
+    """
+    held = [item for task in body.running for item in (task.task_id, task.lease_token)]
+    reply = await scripts.run(r, "heartbeat", worker_id, number(now), number(now + lease_s), *held)
+    if reply[0] == "missing":
+        raise NotFound(f"worker {worker_id} is not registered: register it again")
+    return HeartbeatReply(abort=list(reply[1]), lost=list(reply[2]), lease_s=lease_s)
+
+
+async def list_workers(r: "aioredis.Redis", now: float, alive_after_s: float) -> list[Worker]:
+    """Every registered worker; ``alive`` when it heartbeated within ``alive_after_s``."""
+    ids = sorted(cast(set[str], await r.smembers(keys.WORKERS)))
+    async with r.pipeline(transaction=False) as pipe:
+        for worker_id in ids:
+            pipe.hgetall(keys.worker(worker_id))
+            pipe.smembers(keys.worker_running(worker_id))
+        replies = await pipe.execute()
+    workers = []
+    for worker_id, h, running in zip(ids, replies[::2], replies[1::2], strict=True):
+        if h:
+            alive = now - float(h["last_heartbeat"]) <= alive_after_s
+            workers.append(_worker(worker_id, h, sorted(running), alive))
+    return workers
+
+
+async def delete_worker(r: "aioredis.Redis", worker_id: str) -> None:
+    """Forget a worker (clean agent exit). Leases of tasks it still held run out and
+    the reaper handles them."""
+    async with r.pipeline(transaction=True) as pipe:
+        pipe.srem(keys.WORKERS, worker_id)
+        pipe.delete(keys.worker(worker_id), keys.worker_running(worker_id))
+        await pipe.execute()
