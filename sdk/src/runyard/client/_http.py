@@ -22,6 +22,7 @@ import email.utils
 import enum
 import random
 import time
+import urllib.parse
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -38,6 +39,11 @@ M = TypeVar("M", bound=BaseModel)
 _JSON_LIST = TypeAdapter(list[dict[str, Any]])
 _REFUSED = frozenset({429, 503})
 _MAX_RETRY_AFTER_S = 60.0
+
+
+def seg(value: str) -> str:
+    """``value`` escaped as one URL path segment, so an id can never change the route."""
+    return urllib.parse.quote(value, safe="")
 
 
 class Retry(enum.Enum):

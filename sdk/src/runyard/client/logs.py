@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from runyard.client._http import Transport
+from runyard.client._http import Transport, seg
 from runyard.client.tasks import Tasks
 from runyard.models import LogAck, LogBatch, LogLine, LogPage
 
@@ -19,12 +19,12 @@ class Logs:
 
     def append(self, task_id: str, batch: LogBatch) -> LogAck:
         """Store a batch; safe to retry, since a ``seq`` already stored is acknowledged once."""
-        return self._http.call(LogAck, "POST", f"/tasks/{task_id}/logs", body=batch)
+        return self._http.call(LogAck, "POST", f"/tasks/{seg(task_id)}/logs", body=batch)
 
     def read(self, task_id: str, after: str | None = None, limit: int = 1000) -> LogPage:
         """Lines after the cursor ``after`` (from the start when None), at most ``limit``."""
         params = {"after": after, "limit": limit}
-        return self._http.call(LogPage, "GET", f"/tasks/{task_id}/logs", params=params)
+        return self._http.call(LogPage, "GET", f"/tasks/{seg(task_id)}/logs", params=params)
 
     def follow(
         self, task_id: str, poll_s: float = 0.5, after: str | None = None

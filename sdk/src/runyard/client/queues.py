@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from runyard.client._http import Transport
+from runyard.client._http import Transport, seg
 from runyard.errors import NotFoundError
 from runyard.models import MoveRequest, Queue, QueueCreate, QueueDetail
 
@@ -27,12 +27,12 @@ class Queues:
 
     def get(self, name: str, limit: int = 100) -> QueueDetail:
         """The queue with its first ``limit`` waiting tasks in claim order."""
-        return self._http.call(QueueDetail, "GET", f"/queues/{name}", params={"limit": limit})
+        return self._http.call(QueueDetail, "GET", f"/queues/{seg(name)}", params={"limit": limit})
 
     def delete(self, name: str) -> None:
         """Delete an empty queue; :class:`~runyard.errors.ConflictError` while tasks wait."""
         try:
-            self._http.send("DELETE", f"/queues/{name}")
+            self._http.send("DELETE", f"/queues/{seg(name)}")
         except NotFoundError as exc:
             if not exc.retried:  # else an earlier attempt deleted it
                 raise
@@ -40,4 +40,4 @@ class Queues:
     def move(self, name: str, task_id: str, to: Where) -> QueueDetail:
         """Move a waiting task to the top or bottom, or one place up or down."""
         body = MoveRequest(task_id=task_id, to=to)
-        return self._http.call(QueueDetail, "POST", f"/queues/{name}/move", body=body)
+        return self._http.call(QueueDetail, "POST", f"/queues/{seg(name)}/move", body=body)

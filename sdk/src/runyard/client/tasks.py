@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
-from runyard.client._http import Retry, Transport
+from runyard.client._http import Retry, Transport, seg
 from runyard.errors import ConflictError, NotFoundError
 from runyard.models import (
     AbortedReport,
@@ -41,7 +41,7 @@ class Tasks:
 
     def get(self, task_id: str) -> Task:
         """The task ``task_id``; :class:`~runyard.errors.NotFoundError` when unknown."""
-        return self._http.call(Task, "GET", f"/tasks/{task_id}")
+        return self._http.call(Task, "GET", f"/tasks/{seg(task_id)}")
 
     def list(
         self,
@@ -81,12 +81,12 @@ class Tasks:
     def update(self, task_id: str, changes: TaskUpdate) -> Task:
         """Change a draft task; fields left ``None`` are kept."""
         body = changes.model_dump(mode="json", exclude_none=True)
-        return self._http.call(Task, "PATCH", f"/tasks/{task_id}", body=body)
+        return self._http.call(Task, "PATCH", f"/tasks/{seg(task_id)}", body=body)
 
     def delete(self, task_id: str) -> None:
         """Delete a task that is not queued or running."""
         try:
-            self._http.send("DELETE", f"/tasks/{task_id}")
+            self._http.send("DELETE", f"/tasks/{seg(task_id)}")
         except NotFoundError as exc:
             if not exc.retried:  # else an earlier attempt deleted it
                 raise
@@ -98,7 +98,7 @@ class Tasks:
         """
         body = (request or CloneRequest()).model_dump(mode="json", exclude_none=True)
         return self._http.call(
-            Task, "POST", f"/tasks/{task_id}/clone", body=body, retry=Retry.UNSENT
+            Task, "POST", f"/tasks/{seg(task_id)}/clone", body=body, retry=Retry.UNSENT
         )
 
     def enqueue(self, task_id: str, queue: str, priority: int = 0) -> Task:
@@ -186,7 +186,7 @@ class Tasks:
         call wanted it, that earlier attempt succeeded.
         """
         try:
-            return self._http.call(Task, "POST", f"/tasks/{task_id}/{action}", body=body)
+            return self._http.call(Task, "POST", f"/tasks/{seg(task_id)}/{action}", body=body)
         except ConflictError as exc:
             if not exc.retried:
                 raise

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runyard.client._http import Transport
+from runyard.client._http import Transport, seg
 from runyard.errors import NotFoundError
 from runyard.models import Claim, ClaimRequest, Heartbeat, HeartbeatReply, Worker, WorkerRegister
 
@@ -19,7 +19,9 @@ class Workers:
 
     def heartbeat(self, worker_id: str, beat: Heartbeat) -> HeartbeatReply:
         """Extend the leases of the held tasks; the reply lists tasks to abort or drop."""
-        return self._http.call(HeartbeatReply, "POST", f"/workers/{worker_id}/heartbeat", body=beat)
+        return self._http.call(
+            HeartbeatReply, "POST", f"/workers/{seg(worker_id)}/heartbeat", body=beat
+        )
 
     def claim(self, worker_id: str, request: ClaimRequest) -> Claim:
         """Long-poll up to ``request.wait_s`` for the first task that fits.
@@ -30,7 +32,7 @@ class Workers:
         return self._http.call(
             Claim,
             "POST",
-            f"/workers/{worker_id}/claim",
+            f"/workers/{seg(worker_id)}/claim",
             body=request,
             read_timeout=self._http.timeout + request.wait_s,
         )
@@ -42,7 +44,7 @@ class Workers:
     def unregister(self, worker_id: str) -> None:
         """Remove a worker on a clean agent exit."""
         try:
-            self._http.send("DELETE", f"/workers/{worker_id}")
+            self._http.send("DELETE", f"/workers/{seg(worker_id)}")
         except NotFoundError as exc:
             if not exc.retried:  # else an earlier attempt removed it
                 raise

@@ -1,0 +1,1 @@
+"""The ``runyard`` command line: tasks, queues and workers of a Runyard server."""

@@ -1,0 +1,62 @@
+"""Helpers every command group shares: usage errors and ``Section/key=value`` parsing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+class UsageError(Exception):
+    """A command line that parsed but makes no sense; printed with the usage, exit code 2."""
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
+    """``--json``: print what the server returned as JSON instead of a table."""
+    parser.add_argument(
+        "--json", action="store_true", help="print JSON (the HTTP API's shape) for scripts"
+    )
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """``"General/lr=0.01"`` → ``("General/lr", 0.01)``.
+
+    The value is parsed as JSON when it parses (``1``, ``true``, ``[1,2]``, ``"x"``),
+    else kept as a string, so ``--param General/opt=adam`` needs no quoting.
+    """
+    path, sep, raw = text.partition("=")
+    parts = path.split("/")
+    if not sep or len(parts) < 2 or not all(parts):
+        raise UsageError(f"--param {text!r}: expected Section/key=value, e.g. General/lr=0.01")
+    try:
+        value: Any = json.loads(raw)
+    except ValueError:
+        value = raw
+    return path, value
+
+
+def params_from(texts: list[str]) -> dict[str, dict[str, Any]]:
+    """``["General/lr=0.1", "Model/opt/beta=0.9"]`` → nested param sections."""
+    sections: dict[str, dict[str, Any]] = {}
+    for text in texts:
+        path, value = parse_param(text)
+        section, *keys = path.split("/")
+        node = sections.setdefault(section, {})
+        for key in keys[:-1]:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                raise UsageError(f"--param {text!r}: {key!r} already holds a value")
+            node = child
+        node[keys[-1]] = value
+    return sections
+
+
+def read_requirements(path: str) -> list[str]:
+    """Requirement lines of a requirements file, without comments and blank lines."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except OSError as exc:
+        raise UsageError(f"--requirements {path}: {exc.strerror or exc}") from None
+    stripped = (line.split(" #", 1)[0].strip() for line in lines)
+    return [line for line in stripped if line and not line.startswith("#")]

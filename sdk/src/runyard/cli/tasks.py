@@ -1,0 +1,297 @@
+"""``runyard task ...``: list, show, create, clone, move and follow tasks."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from runyard.cli.common import (
+    UsageError,
+    add_json_flag,
+    params_from,
+    parse_param,
+    read_requirements,
+)
+from runyard.cli.output import age, details, dump_json, number, scalar, table
+from runyard.client import Client
+from runyard.models import (
+    CloneRequest,
+    Environment,
+    LogLine,
+    Resources,
+    Script,
+    Task,
+    TaskCreate,
+    TaskStatus,
+)
+from runyard.models.limits import MAX_PAGE
+
+
+def register(groups: Any) -> None:
+    """Add the ``task`` command group to the top-level subparsers."""
+    group = groups.add_parser("task", help="list, show, create, clone, queue and follow tasks")
+    commands = group.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_list(commands)
+    _add_show(commands)
+    _add_create(commands)
+    _add_clone(commands)
+    _add_moves(commands)
+    _add_logs(commands)
+
+
+def _add_list(commands: Any) -> None:
+    p = commands.add_parser("list", help="tasks, newest first")
+    p.add_argument("--project")
+    p.add_argument("--status", choices=[s.value for s in TaskStatus])
+    p.add_argument("--queue")
+    p.add_argument("--tag")
+    p.add_argument("--parent", help="only clones of this task id")
+    p.add_argument("--name", dest="q", metavar="TEXT", help="only names containing TEXT")
+    p.add_argument("--limit", type=int, default=50, help=f"at most this many (1..{MAX_PAGE})")
+    add_json_flag(p)
+    p.set_defaults(func=list_tasks)
+
+
+def _add_show(commands: Any) -> None:
+    p = commands.add_parser("show", help="one task in detail")
+    p.add_argument("id")
+    add_json_flag(p)
+    p.set_defaults(func=show_task)
+
+
+def _add_create(commands: Any) -> None:
+    p = commands.add_parser("create", help="a new task (queued at once with --queue)")
+    p.add_argument("--name", default="untitled")
+    p.add_argument("--project", default="default")
+    p.add_argument("--repo", default="", help="git URL or local path of the code")
+    p.add_argument("--commit")
+    p.add_argument("--branch")
+    p.add_argument("--script", default="", help="entry point, relative to the repository root")
+    p.add_argument("--working-dir", default=".")
+    p.add_argument(
+        "--arg", action="append", default=[], help="script argument (repeat; --arg=--lr=1)"
+    )
+    p.add_argument("--requirement", action="append", default=[], help="package spec (repeat)")
+    p.add_argument("--requirements", metavar="FILE", help="a requirements.txt to read")
+    p.add_argument("--python", help="python version, e.g. 3.11")
+    p.add_argument("--docker-image")
+    _add_param_flag(p)
+    p.add_argument("--gpus", type=int, default=0)
+    p.add_argument("--cpus", type=float, default=0)
+    p.add_argument("--memory-gb", type=float, default=0)
+    p.add_argument("--tag", action="append", default=[], help="repeatable")
+    p.add_argument("--queue", help="enqueue on this queue at once")
+    p.add_argument("--priority", type=int, default=0, help="higher runs first")
+    add_json_flag(p)
+    p.set_defaults(func=create_task)
+
+
+def _add_clone(commands: Any) -> None:
+    p = commands.add_parser("clone", help="a new draft copied from a task, with overrides")
+    p.add_argument("id")
+    p.add_argument("--name")
+    _add_param_flag(p)
+    p.add_argument("--tag", action="append", help="replace the tags (repeatable)")
+    p.add_argument("--queue", help="enqueue the clone at once")
+    p.add_argument("--priority", type=int, default=0)
+    add_json_flag(p)
+    p.set_defaults(func=clone_task)
+
+
+def _add_param_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="SECTION/KEY=VALUE",
+        help="hyperparameter (repeat); VALUE is JSON when it parses, else a string",
+    )
+
+
+def _add_moves(commands: Any) -> None:
+    p = commands.add_parser("enqueue", help="put a draft task on a queue")
+    p.add_argument("id")
+    p.add_argument("--queue", required=True)
+    p.add_argument("--priority", type=int, default=0, help="higher runs first")
+    add_json_flag(p)
+    p.set_defaults(func=enqueue_task)
+    for name, help_text in (
+        ("dequeue", "take a queued task back to draft"),
+        ("abort", "stop a task (a running one is stopped by its agent)"),
+        ("delete", "delete a task that is not queued or running"),
+    ):
+        p = commands.add_parser(name, help=help_text)
+        p.add_argument("id")
+        if name != "delete":
+            add_json_flag(p)
+        p.set_defaults(func=_SIMPLE[name])
+
+
+def _add_logs(commands: Any) -> None:
+    p = commands.add_parser("logs", help="console output of a task")
+    p.add_argument("id")
+    p.add_argument("-f", "--follow", action="store_true", help="stream until the task ends")
+    p.set_defaults(func=task_logs)
+
+
+def list_tasks(client: Client, args: argparse.Namespace) -> int:
+    """``task list``."""
+    if not 1 <= args.limit <= MAX_PAGE:
+        raise UsageError(f"--limit must be between 1 and {MAX_PAGE}")
+    filters = {k: getattr(args, k) for k in ("project", "status", "queue", "tag", "parent", "q")}
+    page = client.tasks.list(limit=args.limit, **filters)
+    if args.json:
+        dump_json(page.items)
+        return 0
+    rows = [
+        (t.id, t.status.value, t.project, t.name, t.queue, t.priority, age(t.created) + " ago")
+        for t in page.items
+    ]
+    print(table(["id", "status", "project", "name", "queue", "priority", "created"], rows))
+    return 0
+
+
+def show_task(client: Client, args: argparse.Namespace) -> int:
+    """``task show ID``."""
+    task = client.tasks.get(args.id)
+    if args.json:
+        dump_json(task)
+    else:
+        print(describe(task))
+    return 0
+
+
+def describe(task: Task) -> str:
+    """A task as aligned ``key: value`` lines, params flattened to ``Section/key``."""
+    script, env, res = task.script, task.environment, task.resources
+    status = task.status.value + (" (abort requested)" if task.abort_requested else "")
+    pairs: list[tuple[str, object]] = [
+        ("id", task.id),
+        ("name", task.name),
+        ("project", task.project),
+        ("status", status),
+        ("parent", task.parent),
+        ("tags", task.tags),
+        ("queue", task.queue and f"{task.queue} (priority {task.priority})"),
+        ("worker", task.worker),
+        ("attempt", task.attempt or None),
+        ("created", task.created.isoformat(timespec="seconds")),
+        ("started", task.started and task.started.isoformat(timespec="seconds")),
+        ("finished", task.finished and task.finished.isoformat(timespec="seconds")),
+        ("exit code", task.exit_code),
+        ("failure", task.failure_reason),
+        ("repository", script.repository),
+        ("commit", script.commit),
+        ("branch", script.branch),
+        ("diff", script.diff and f"{len(script.diff.encode())} bytes"),
+        ("entry point", script.entry_point),
+        ("args", " ".join(script.args)),
+        ("python", env.python),
+        ("requirements", ", ".join(env.requirements)),
+        ("docker image", env.docker_image),
+        ("resources", f"{res.gpus} GPU, {number(res.cpus)} CPU, {number(res.memory_gb)} GB"),
+    ]
+    pairs += [
+        (f"{s}/{k}", scalar(v)) for s, values in task.params.items() for k, v in values.items()
+    ]
+    return details(pairs)
+
+
+def create_task(client: Client, args: argparse.Namespace) -> int:
+    """``task create``."""
+    requirements = list(args.requirement)
+    if args.requirements:
+        requirements += read_requirements(args.requirements)
+    spec = TaskCreate(
+        name=args.name,
+        project=args.project,
+        tags=args.tag,
+        script=Script(
+            repository=args.repo,
+            commit=args.commit,
+            branch=args.branch,
+            entry_point=args.script,
+            working_dir=args.working_dir,
+            args=args.arg,
+        ),
+        environment=Environment(
+            python=args.python, requirements=requirements, docker_image=args.docker_image
+        ),
+        params=params_from(args.param),
+        resources=Resources(gpus=args.gpus, cpus=args.cpus, memory_gb=args.memory_gb),
+        queue=args.queue,
+        priority=args.priority,
+    )
+    return _print_task(client.tasks.create(spec), args, "created")
+
+
+def clone_task(client: Client, args: argparse.Namespace) -> int:
+    """``task clone ID``."""
+    request = CloneRequest(
+        name=args.name,
+        overrides=dict(parse_param(text) for text in args.param),
+        queue=args.queue,
+        priority=args.priority,
+        tags=args.tag,
+    )
+    return _print_task(client.tasks.clone(args.id, request), args, "cloned")
+
+
+def enqueue_task(client: Client, args: argparse.Namespace) -> int:
+    """``task enqueue ID --queue Q``."""
+    return _print_task(client.tasks.enqueue(args.id, args.queue, args.priority), args, "enqueued")
+
+
+def dequeue_task(client: Client, args: argparse.Namespace) -> int:
+    """``task dequeue ID``."""
+    return _print_task(client.tasks.dequeue(args.id), args, "dequeued")
+
+
+def abort_task(client: Client, args: argparse.Namespace) -> int:
+    """``task abort ID``."""
+    return _print_task(client.tasks.abort(args.id), args, "aborted")
+
+
+def delete_task(client: Client, args: argparse.Namespace) -> int:
+    """``task delete ID``."""
+    client.tasks.delete(args.id)
+    print(f"deleted {args.id}")
+    return 0
+
+
+def task_logs(client: Client, args: argparse.Namespace) -> int:
+    """``task logs ID [-f]``: the lines as the task printed them."""
+    if args.follow:
+        lines = client.logs.follow(args.id)
+    else:
+        lines = (line for page in _pages(client, args.id) for line in page)
+    for line in lines:
+        sys.stdout.write(line.text if line.text.endswith("\n") else line.text + "\n")
+        if args.follow:
+            sys.stdout.flush()
+    return 0
+
+
+def _pages(client: Client, task_id: str) -> Iterator[list[LogLine]]:
+    cursor: str | None = None
+    while True:
+        page = client.logs.read(task_id, after=cursor)
+        if not page.lines:
+            return
+        yield page.lines
+        cursor = page.cursor
+
+
+def _print_task(task: Task, args: argparse.Namespace, verb: str) -> int:
+    if args.json:
+        dump_json(task)
+        return 0
+    where = f" on {task.queue}" if task.status is TaskStatus.QUEUED and task.queue else ""
+    extra = " (abort requested)" if task.abort_requested else ""
+    print(f"{verb} {task.id} {task.name!r}: {task.status.value}{where}{extra}")
+    return 0
+
+
+_SIMPLE = {"dequeue": dequeue_task, "abort": abort_task, "delete": delete_task}
