@@ -6,6 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from runyard.models import is_valid_name, is_valid_task_id
+
 
 class UsageError(Exception):
     """A command line that parsed but makes no sense; printed with the usage, exit code 2."""
@@ -60,3 +62,21 @@ def read_requirements(path: str) -> list[str]:
         raise UsageError(f"--requirements {path}: {exc.strerror or exc}") from None
     stripped = (line.split(" #", 1)[0].strip() for line in lines)
     return [line for line in stripped if line and not line.startswith("#")]
+
+
+def task_id(value: str) -> str:
+    """argparse type: a full task id (32 lowercase hex characters)."""
+    if not is_valid_task_id(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a task id (32 hex characters, as `runyard task list` shows)"
+        )
+    return value
+
+
+def name(value: str) -> str:
+    """argparse type: a queue or project name."""
+    if not is_valid_name(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a valid name: use 1-64 letters, digits, '.', '_' or '-'"
+        )
+    return value

@@ -6,7 +6,7 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from runyard.cli.common import add_json_flag
+from runyard.cli.common import add_json_flag, name, task_id
 from runyard.cli.output import age, dump_json, duration, table
 from runyard.client import Client
 from runyard.models import QueueDetail
@@ -22,23 +22,23 @@ def register(groups: Any) -> None:
     p.set_defaults(func=list_queues)
 
     p = commands.add_parser("show", help="a queue's waiting tasks in claim order")
-    p.add_argument("name")
+    p.add_argument("name", type=name)
     p.add_argument("--limit", type=int, default=100, help="at most this many entries")
     add_json_flag(p)
     p.set_defaults(func=show_queue)
 
     p = commands.add_parser("create", help="an empty queue")
-    p.add_argument("name")
+    p.add_argument("name", type=name)
     add_json_flag(p)
     p.set_defaults(func=create_queue)
 
     p = commands.add_parser("delete", help="an empty queue")
-    p.add_argument("name")
+    p.add_argument("name", type=name)
     p.set_defaults(func=delete_queue)
 
     p = commands.add_parser("move", help="move a waiting task within its queue")
-    p.add_argument("name")
-    p.add_argument("task_id")
+    p.add_argument("name", type=name)
+    p.add_argument("task_id", type=task_id)
     p.add_argument("--to", choices=["top", "bottom", "up", "down"], required=True)
     add_json_flag(p)
     p.set_defaults(func=move_task)

@@ -10,9 +10,11 @@ from typing import Any
 from runyard.cli.common import (
     UsageError,
     add_json_flag,
+    name,
     params_from,
     parse_param,
     read_requirements,
+    task_id,
 )
 from runyard.cli.output import age, details, dump_json, number, scalar, table
 from runyard.client import Client
@@ -47,7 +49,7 @@ def _add_list(commands: Any) -> None:
     p.add_argument("--status", choices=[s.value for s in TaskStatus])
     p.add_argument("--queue")
     p.add_argument("--tag")
-    p.add_argument("--parent", help="only clones of this task id")
+    p.add_argument("--parent", type=task_id, help="only clones of this task id")
     p.add_argument("--name", dest="q", metavar="TEXT", help="only names containing TEXT")
     p.add_argument("--limit", type=int, default=50, help=f"at most this many (1..{MAX_PAGE})")
     add_json_flag(p)
@@ -56,7 +58,7 @@ def _add_list(commands: Any) -> None:
 
 def _add_show(commands: Any) -> None:
     p = commands.add_parser("show", help="one task in detail")
-    p.add_argument("id")
+    p.add_argument("id", type=task_id)
     add_json_flag(p)
     p.set_defaults(func=show_task)
 
@@ -82,7 +84,7 @@ def _add_create(commands: Any) -> None:
     p.add_argument("--cpus", type=float, default=0)
     p.add_argument("--memory-gb", type=float, default=0)
     p.add_argument("--tag", action="append", default=[], help="repeatable")
-    p.add_argument("--queue", help="enqueue on this queue at once")
+    p.add_argument("--queue", type=name, help="enqueue on this queue at once")
     p.add_argument("--priority", type=int, default=0, help="higher runs first")
     add_json_flag(p)
     p.set_defaults(func=create_task)
@@ -90,11 +92,11 @@ def _add_create(commands: Any) -> None:
 
 def _add_clone(commands: Any) -> None:
     p = commands.add_parser("clone", help="a new draft copied from a task, with overrides")
-    p.add_argument("id")
+    p.add_argument("id", type=task_id)
     p.add_argument("--name")
     _add_param_flag(p)
     p.add_argument("--tag", action="append", help="replace the tags (repeatable)")
-    p.add_argument("--queue", help="enqueue the clone at once")
+    p.add_argument("--queue", type=name, help="enqueue the clone at once")
     p.add_argument("--priority", type=int, default=0)
     add_json_flag(p)
     p.set_defaults(func=clone_task)
@@ -112,26 +114,26 @@ def _add_param_flag(parser: argparse.ArgumentParser) -> None:
 
 def _add_moves(commands: Any) -> None:
     p = commands.add_parser("enqueue", help="put a draft task on a queue")
-    p.add_argument("id")
-    p.add_argument("--queue", required=True)
+    p.add_argument("id", type=task_id)
+    p.add_argument("--queue", type=name, required=True)
     p.add_argument("--priority", type=int, default=0, help="higher runs first")
     add_json_flag(p)
     p.set_defaults(func=enqueue_task)
-    for name, help_text in (
+    for command, help_text in (
         ("dequeue", "take a queued task back to draft"),
         ("abort", "stop a task (a running one is stopped by its agent)"),
         ("delete", "delete a task that is not queued or running"),
     ):
-        p = commands.add_parser(name, help=help_text)
-        p.add_argument("id")
-        if name != "delete":
+        p = commands.add_parser(command, help=help_text)
+        p.add_argument("id", type=task_id)
+        if command != "delete":
             add_json_flag(p)
-        p.set_defaults(func=_SIMPLE[name])
+        p.set_defaults(func=_SIMPLE[command])
 
 
 def _add_logs(commands: Any) -> None:
     p = commands.add_parser("logs", help="console output of a task")
-    p.add_argument("id")
+    p.add_argument("id", type=task_id)
     p.add_argument("-f", "--follow", action="store_true", help="stream until the task ends")
     p.set_defaults(func=task_logs)
 
