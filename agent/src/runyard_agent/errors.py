@@ -13,6 +13,11 @@ Failures of the HTTP client are :mod:`runyard.errors` classes; the agent turns a
 
 from __future__ import annotations
 
+from runyard.errors import RateLimitedError, ServerError, ServerUnreachable
+
+TRANSIENT = (ServerUnreachable, ServerError, RateLimitedError)
+"""Client failures worth retrying later: the server is away, overloaded or broken for now."""
+
 
 class AgentError(Exception):
     """Root of every exception the Runyard agent raises on purpose."""

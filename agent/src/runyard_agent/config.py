@@ -1,0 +1,146 @@
+"""The agent's one settings object, built once at the entry point and passed down.
+
+Precedence, highest first: command-line flags, environment variables, the TOML file
+given with ``--config`` (or ``RUNYARD_AGENT_CONFIG``), then the defaults. The server
+URL and token read ``RUNYARD_SERVER`` and ``RUNYARD_TOKEN`` like the SDK does; every
+other variable is ``RUNYARD_AGENT_<FIELD>`` (``RUNYARD_AGENT_QUEUES=gpu,cpu``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from runyard.models.limits import MAX_WAIT_S
+from runyard.models.names import Name
+
+_CONFIG_ENV = "RUNYARD_AGENT_CONFIG"
+_NOT_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def default_name() -> str:
+    """The host name, made into a valid worker name (letters, digits, ``.``, ``_``, ``-``)."""
+    name = _NOT_NAME.sub("-", socket.gethostname()).strip("-._")[:64]
+    return name or "agent"
+
+
+def _split_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, int):
+        return [value]
+    return value
+
+
+class AgentSettings(BaseSettings):
+    """Everything a ``runyard-agent`` process is configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RUNYARD_AGENT_", extra="forbid", populate_by_name=True
+    )
+
+    server: str = Field(
+        default="http://127.0.0.1:8008",
+        validation_alias=AliasChoices("server", "RUNYARD_SERVER"),
+        description="URL of the Runyard server",
+    )
+    token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("token", "RUNYARD_TOKEN"),
+        description="agent token the server accepts",
+    )
+    queues: Annotated[list[Name], NoDecode] = Field(default_factory=lambda: ["default"])
+    name: Name = Field(default_factory=default_name)
+    gpus: Annotated[list[int] | None, NoDecode] = Field(
+        default=None, description="use only these GPU indices"
+    )
+    cpu_only: bool = False
+    fake_gpus: int | None = Field(
+        default=None, ge=0, le=64, description="pretend to have N GPUs (tests, demos)"
+    )
+    slots: int | None = Field(default=None, ge=1, le=1024)
+    cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "runyard-agent")
+    work_dir: Path | None = None
+    abort_grace_s: float = Field(default=30.0, ge=0)
+    poll_wait_s: float = Field(default=20.0, gt=0, le=MAX_WAIT_S)
+    executor: Literal["venv", "docker"] = "venv"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    config: Path | None = Field(default=None, exclude=True, description="TOML settings file")
+
+    @field_validator("queues", "gpus", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("cache_dir", "work_dir")
+    @classmethod
+    def _expand_home(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+    @field_validator("server")
+    @classmethod
+    def _server_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"server {value!r} must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("queues")
+    @classmethod
+    def _some_queue(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("give at least one queue")
+        return list(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _docker_not_ready(self) -> AgentSettings:
+        if self.executor == "docker":
+            raise ValueError("the docker executor is not available yet; use --executor venv")
+        return self
+
+    @property
+    def work_root(self) -> Path:
+        """Where per-task work directories are created."""
+        return self.work_dir if self.work_dir is not None else self.cache_dir / "work"
+
+    @property
+    def token_value(self) -> str | None:
+        """The token as plain text, for the HTTP client and task environments."""
+        return self.token.get_secret_value() if self.token else None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = _config_path(init_settings)
+        if path is None:
+            return (init_settings, env_settings)
+        if not path.is_file():
+            raise ValueError(f"config file {path} does not exist")
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, path))
+
+
+def _config_path(init_settings: PydanticBaseSettingsSource) -> Path | None:
+    given = None
+    if isinstance(init_settings, InitSettingsSource):
+        given = init_settings.init_kwargs.get("config")
+    # The entry point builds the settings, so this read of the environment happens there.
+    given = given or os.environ.get(_CONFIG_ENV)
+    return Path(given).expanduser() if given else None

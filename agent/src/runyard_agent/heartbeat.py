@@ -1,0 +1,89 @@
+"""The heartbeat loop: keeps the leases of running tasks alive and hears about aborts.
+
+One thread beats every lease/3 (the server says the lease in each reply). A reply's
+``abort`` lists tasks a user stopped; ``lost`` lists tasks whose lease this agent no
+longer holds, whose processes must die without another word to the server.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from runyard.client import Client
+from runyard.errors import ApiError, AuthError
+from runyard.models import Heartbeat, HeldTask
+from runyard_agent.errors import TRANSIENT
+
+log = logging.getLogger(__name__)
+
+_FIRST_INTERVAL_S = 5.0
+_MIN_INTERVAL_S = 0.2
+_RETRY_S = 1.0
+
+
+class HeartbeatLoop:
+    """Beats for ``worker_id()`` on its own thread until :meth:`stop`."""
+
+    def __init__(
+        self,
+        client: Client,
+        worker_id: Callable[[], str],
+        held: Callable[[], list[HeldTask]],
+        *,
+        on_abort: Callable[[str], None],
+        on_lost: Callable[[str], None],
+        on_auth: Callable[[AuthError], None],
+    ) -> None:
+        self.client = client
+        self.worker_id = worker_id
+        self.held = held
+        self.on_abort = on_abort
+        self.on_lost = on_lost
+        self.on_auth = on_auth
+        self.interval_s = _FIRST_INTERVAL_S
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+
+    def start(self) -> None:
+        """Beat once now, then every lease/3."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop beating (the thread ends after the beat in flight, if any)."""
+        self._stop.set()
+
+    def _run(self) -> None:
+        wait = 0.0
+        failures = 0
+        while not self._stop.wait(wait):
+            try:
+                self.beat()
+            except TRANSIENT as exc:
+                failures += 1
+                wait = min(self.interval_s, _RETRY_S * failures)
+                log.warning("heartbeat failed (%d in a row): %s", failures, exc)
+                continue
+            except AuthError as exc:
+                self.on_auth(exc)
+                return
+            except ApiError as exc:
+                failures += 1
+                wait = self.interval_s
+                log.error("heartbeat refused: %s", exc)
+                continue
+            if failures:
+                log.info("heartbeat delivered again after %d failure(s)", failures)
+            failures = 0
+            wait = self.interval_s
+
+    def beat(self) -> None:
+        """Send one heartbeat and act on the reply."""
+        running = self.held()
+        reply = self.client.workers.heartbeat(self.worker_id(), Heartbeat(running=running))
+        self.interval_s = max(_MIN_INTERVAL_S, reply.lease_s / 3)
+        for task_id in reply.abort:
+            self.on_abort(task_id)
+        for task_id in reply.lost:
+            self.on_lost(task_id)

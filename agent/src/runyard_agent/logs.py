@@ -1,0 +1,243 @@
+"""Reading a task's console output into lines, without ever blocking the task.
+
+Reader threads drain the stdout and stderr pipes as fast as the task writes; lines go
+into a bounded :class:`LogBuffer` that the shipper (``log_shipper.py``) empties in
+batches. When the buffer is full, lines are dropped and counted rather than
+slowing the task down. Carriage-return progress bars are kept readable: a line
+rewritten with ``\\r`` is shipped as its last state, at most once per flush.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import IO, Literal
+
+from runyard.models import LogLine
+
+Stream = Literal["stdout", "stderr", "agent"]
+
+MAX_LINE_CHARS = 64 * 1024
+_READ_BYTES = 64 * 1024
+_LINE_OVERHEAD_BYTES = 64  # the JSON around one line's text in a batch
+
+
+def line_size(line: LogLine) -> int:
+    """About how many bytes ``line`` adds to a JSON batch."""
+    return len(line.text) + _LINE_OVERHEAD_BYTES
+
+
+def _visible(segment_text: str) -> str:
+    """What a terminal shows for text rewritten with ``\\r``: its last non-empty segment."""
+    for segment in reversed(segment_text.split("\r")):
+        if segment:
+            return segment
+    return ""
+
+
+class LineSplitter:
+    """Turns chunks of bytes into lines: UTF-8 (bad bytes replaced), split on ``\\n``.
+
+    Text between ``\\n`` rewritten with ``\\r`` keeps only what a terminal would show.
+    Lines longer than ``max_chars`` are cut into pieces.
+    """
+
+    def __init__(self, max_chars: int = MAX_LINE_CHARS) -> None:
+        self.max_chars = max_chars
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._partial = ""
+        self._progress_changed = False
+        self._last_progress: str | None = None
+
+    def feed(self, data: bytes) -> list[str]:
+        """Complete lines found after adding ``data``."""
+        return self._split(self._decoder.decode(data))
+
+    def close(self) -> list[str]:
+        """The lines left at end of input, including an unterminated last line."""
+        lines = self._split(self._decoder.decode(b"", final=True))
+        rest = _visible(self._partial)
+        self._partial = ""
+        if rest and rest != self._last_progress:
+            lines.extend(self._cut(rest))
+        return lines
+
+    def progress(self) -> str | None:
+        """The current state of a ``\\r`` progress line if it changed since the last call."""
+        if not self._progress_changed:
+            return None
+        self._progress_changed = False
+        text = _visible(self._partial)[: self.max_chars]
+        if not text or text == self._last_progress:
+            return None
+        self._last_progress = text
+        return text
+
+    def _split(self, text: str) -> list[str]:
+        if not text:
+            return []
+        parts = (self._partial + text).split("\n")
+        self._partial = parts.pop()
+        lines: list[str] = []
+        for part in parts:
+            line = _visible(part) if "\r" in part else part
+            if "\r" in part and line == self._last_progress:
+                line = ""  # already shipped as this progress line's last state
+            elif line or not part:
+                lines.extend(self._cut(line))
+            self._last_progress = None
+        if "\r" in self._partial:
+            self._partial = self._collapse_partial(self._partial)
+            self._progress_changed = True
+        elif len(self._partial) > self.max_chars:
+            lines.extend(self._cut(self._partial[: self.max_chars]))
+            self._partial = self._partial[self.max_chars :]
+        return lines
+
+    @staticmethod
+    def _collapse_partial(partial: str) -> str:
+        # Keep only the state a terminal shows, plus a leading or trailing "\r" so text
+        # that arrives next still overwrites (or continues) the right segment.
+        if partial.endswith("\r"):
+            return _visible(partial) + "\r"
+        return "\r" + partial.rsplit("\r", 1)[1]
+
+    def _cut(self, line: str) -> list[str]:
+        if len(line) <= self.max_chars:
+            return [line]
+        return [line[i : i + self.max_chars] for i in range(0, len(line), self.max_chars)]
+
+
+class LogBuffer:
+    """Thread-safe, bounded queue of lines between the readers and the shipper.
+
+    Keeps the last ``tail_lines`` task lines for failure reasons, whether shipped or not.
+    Waiters on :attr:`changed` are woken when lines arrive in an empty buffer and when
+    ``wake_lines`` or ``wake_bytes`` are reached, not for every line.
+    """
+
+    def __init__(
+        self,
+        max_bytes: int = 64 * 1024 * 1024,
+        tail_lines: int = 20,
+        *,
+        wake_lines: int = 10_000,
+        wake_bytes: int = 256 * 1024,
+    ) -> None:
+        self.max_bytes = max_bytes
+        self.wake_lines = wake_lines
+        self.wake_bytes = wake_bytes
+        self.changed = threading.Condition()
+        self._lines: deque[LogLine] = deque()
+        self._bytes = 0
+        self._dropped = 0
+        self._tail: deque[str] = deque(maxlen=tail_lines)
+
+    def put(self, stream: Stream, text: str) -> None:
+        """Add one line; dropped (and counted) when the buffer is full. Never blocks long."""
+        line = LogLine(stream=stream, text=text, ts=time.time())
+        size = line_size(line)
+        with self.changed:
+            if stream != "agent":
+                self._tail.append(text)
+            if self._bytes + size > self.max_bytes:
+                self._dropped += 1
+                return
+            self._lines.append(line)
+            self._bytes += size
+            count = len(self._lines)
+            if count == 1 or count == self.wake_lines or self._bytes >= self.wake_bytes:
+                self.changed.notify_all()
+
+    def take(self, max_lines: int, max_bytes: int) -> list[LogLine]:
+        """Remove and return the oldest lines, at least one when any wait, within the limits."""
+        with self.changed:
+            taken: list[LogLine] = []
+            if self._dropped:
+                note = f"[runyard-agent] {self._dropped} lines dropped: output came faster "
+                note += "than the server took it"
+                taken.append(LogLine(stream="agent", text=note, ts=time.time()))
+                self._dropped = 0
+            size = 0
+            while self._lines and len(taken) < max_lines:
+                next_size = line_size(self._lines[0])
+                if taken and size + next_size > max_bytes:
+                    break
+                taken.append(self._lines.popleft())
+                size += next_size
+                self._bytes -= next_size
+            return taken
+
+    def pending(self) -> tuple[int, int]:
+        """How many lines and bytes wait to be taken."""
+        return len(self._lines) + (1 if self._dropped else 0), self._bytes
+
+    def tail(self) -> list[str]:
+        """The last task output lines, oldest first."""
+        with self.changed:
+            return list(self._tail)
+
+
+class PipeReaders:
+    """Threads that read a task's stdout and stderr pipes into a :class:`LogBuffer`."""
+
+    def __init__(self, buffer: LogBuffer, progress_interval_s: float = 0.5) -> None:
+        self.buffer = buffer
+        self.progress_interval_s = progress_interval_s
+        self._threads: list[threading.Thread] = []
+        self._splitters: dict[Stream, LineSplitter] = {}
+        self._lock = threading.Lock()
+        self._last_progress_at: dict[Stream, float] = {}
+
+    def attach(self, stream: Stream, pipe: IO[bytes]) -> None:
+        """Start a thread that reads ``pipe`` until end of file."""
+        splitter = LineSplitter()
+        self._splitters[stream] = splitter
+        thread = threading.Thread(
+            target=self._read, args=(stream, pipe, splitter), name=f"log-{stream}", daemon=True
+        )
+        self._threads.append(thread)
+        thread.start()
+
+    def flush_progress(self) -> None:
+        """Ship the latest state of any ``\\r`` progress line (once per flush)."""
+        for stream, splitter in self._splitters.items():
+            self._emit_progress(stream, splitter, force=True)
+
+    def join(self, timeout: float) -> bool:
+        """Wait for every pipe to reach end of file; False when some did not in ``timeout``."""
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in self._threads)
+
+    def _read(self, stream: Stream, pipe: IO[bytes], splitter: LineSplitter) -> None:
+        fd = pipe.fileno()
+        emit: Callable[[str], None] = lambda text: self.buffer.put(stream, text)  # noqa: E731
+        try:
+            while data := os.read(fd, _READ_BYTES):
+                with self._lock:
+                    lines = splitter.feed(data)
+                for line in lines:
+                    emit(line)
+                self._emit_progress(stream, splitter, force=False)
+            with self._lock:
+                lines = splitter.close()
+            for line in lines:
+                emit(line)
+        finally:
+            pipe.close()
+
+    def _emit_progress(self, stream: Stream, splitter: LineSplitter, *, force: bool) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_progress_at.get(stream, 0.0) < self.progress_interval_s:
+            return
+        with self._lock:
+            text = splitter.progress()
+        if text is not None:
+            self._last_progress_at[stream] = now
+            self.buffer.put(stream, text)

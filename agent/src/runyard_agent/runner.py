@@ -1,0 +1,282 @@
+"""One claimed task, start to end, on its own thread.
+
+The order matters: report ``started`` first (it turns the short first lease into a
+full one), then build the code and the virtualenv, run the entry point, supervise it,
+and report how it ended. Other threads steer a runner through :meth:`TaskRunner.abort`,
+:meth:`TaskRunner.lose` and :meth:`TaskRunner.requeue`.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from runyard.client import Client
+from runyard.errors import AuthError
+from runyard.models import Claim, HeldTask, LogBatch, Task
+from runyard_agent import environments
+from runyard_agent.config import AgentSettings
+from runyard_agent.errors import EnvironmentBuildError
+from runyard_agent.process import TaskProcess, describe_exit
+from runyard_agent.reports import Reporter
+from runyard_agent.slots import Allocation
+from runyard_agent.task_env import task_command, task_environment
+from runyard_agent.task_log import TaskLog
+
+log = logging.getLogger(__name__)
+
+LOG_DRAIN_TIMEOUT_S = 120.0
+MAX_REASON_CHARS = 20_000
+
+Launch = tuple[list[str], Path, dict[str, str]]
+
+
+class Stop(enum.IntEnum):
+    """Why a task must stop early; a higher value wins over a lower one."""
+
+    ABORT = 1
+    REQUEUE = 2
+    LOST = 3
+
+
+@dataclass(frozen=True)
+class RunnerContext:
+    """What every runner shares: settings, the client, the agent's environment, callbacks."""
+
+    settings: AgentSettings
+    client: Client
+    base_env: Mapping[str, str]
+    on_auth: Callable[[AuthError], None]
+
+
+class TaskRunner:
+    """Runs one claimed task; :meth:`start` it, then steer it from other threads."""
+
+    def __init__(
+        self,
+        claim: Claim,
+        allocation: Allocation,
+        ctx: RunnerContext,
+        on_done: Callable[[TaskRunner], None],
+    ) -> None:
+        if claim.task is None or claim.lease_token is None:
+            raise ValueError("a runner needs a claim with a task and a lease token")
+        self.task: Task = claim.task
+        self.lease_token: str = claim.lease_token
+        self.task_token = claim.task_token
+        self.allocation = allocation
+        self.ctx = ctx
+        self.on_done = on_done
+        self.claimed_at = time.monotonic()
+        self.process_started_at: float | None = None
+        self._stop: Stop | None = None
+        self._lost = threading.Event()
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._process: TaskProcess | None = None
+        self._workdir: Path | None = None
+        self._output: TaskLog | None = None
+        self._report = Reporter(
+            ctx.client,
+            self.task.id,
+            self.lease_token,
+            stop=self._lost,
+            on_lost=self.lose,
+            on_auth=ctx.on_auth,
+        )
+        self._thread = threading.Thread(target=self._run, name=f"task-{self.task.id[:8]}")
+
+    @property
+    def task_id(self) -> str:
+        """The task's id."""
+        return self.task.id
+
+    def held(self) -> HeldTask:
+        """The task and its lease token, for heartbeats."""
+        return HeldTask(task_id=self.task.id, lease_token=self.lease_token)
+
+    def start(self) -> None:
+        """Run the task on a new thread."""
+        self._thread.start()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the runner's thread to end; False when it still runs after ``timeout``."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def abort(self) -> None:
+        """A user aborted the task: SIGTERM, grace period, SIGKILL; then report ``aborted``."""
+        self._request(Stop.ABORT)
+
+    def requeue(self) -> None:
+        """The agent is going away: stop the task the same way and give it back to its queue."""
+        self._request(Stop.REQUEUE)
+
+    def lose(self) -> None:
+        """The lease is gone: kill the process now and report nothing more."""
+        self._request(Stop.LOST)
+        self._lost.set()
+        with self._lock:
+            process = self._process
+        if process is not None:
+            process.kill()
+
+    def _request(self, stop: Stop) -> None:
+        with self._lock:
+            if self._stop is None or stop > self._stop:
+                self._stop = stop
+        self._wake.set()
+
+    def _run(self) -> None:
+        try:
+            self._execute()
+        except Exception:
+            # A bug here must not leave the task leased forever by our heartbeats.
+            log.exception("task %s: the agent failed while running it", self.task.id)
+            self._kill_process()
+            self._report.failed("agent", "the agent failed while running the task; see its log")
+        finally:
+            if self._output is not None:
+                self._output.abandon()
+            if self._workdir is not None:
+                shutil.rmtree(self._workdir, ignore_errors=True)
+            self.on_done(self)
+
+    def _execute(self) -> None:
+        if not self._report.started():
+            return
+        log.info("task %s (%s): started, building its environment", self.task.id, self.task.name)
+        self._output = output = TaskLog(
+            self._send_logs, self.lease_token, on_lost=self.lose, on_auth=self.ctx.on_auth
+        )
+        try:
+            launch = self._build(output)
+            code = self._supervise(output, launch) if launch is not None else None
+        except EnvironmentBuildError as exc:
+            self._end_build_failed(output, exc)
+            return
+        self._end(output, code)
+
+    def _send_logs(self, batch: LogBatch) -> object:
+        return self.ctx.client.logs.append(self.task.id, batch)
+
+    def _build(self, output: TaskLog) -> Launch | None:
+        """Code and virtualenv; None when a stop request came in meanwhile."""
+        settings = self.ctx.settings
+        self._workdir = environments.prepare_code(
+            self.task.script, settings.work_root, settings.cache_dir, output.agent_line
+        )
+        if self._stop is not None:
+            return None
+        python = environments.ensure_venv(
+            self.task.environment, settings.cache_dir, output.agent_line
+        )
+        if self._stop is not None:
+            return None
+        argv, cwd = task_command(self.task.script, self._workdir, python)
+        env = task_environment(
+            self.ctx.base_env,
+            self.task,
+            python=python,
+            allocation=self.allocation,
+            server=settings.server,
+            token=self.task_token or settings.token_value,
+        )
+        return argv, cwd, env
+
+    def _supervise(self, output: TaskLog, launch: Launch) -> int:
+        argv, cwd, env = launch
+        try:
+            process = TaskProcess.start(argv, cwd, env)
+        except OSError as exc:
+            raise EnvironmentBuildError("start", f"could not start {argv[0]}: {exc}") from None
+        with self._lock:
+            self._process = process
+        if self._stop is Stop.LOST:
+            process.kill()
+        self.process_started_at = time.monotonic()
+        log.info(
+            "task %s: process %d started %.2fs after the claim (GPUs: %s)",
+            self.task.id,
+            process.pid,
+            self.process_started_at - self.claimed_at,
+            self.allocation.cuda_visible_devices or "none",
+        )
+        output.attach(process)
+        threading.Thread(target=self._wait_exit, args=(process,), daemon=True).start()
+        while process.returncode is None and self._stop is None:
+            self._wake.wait()
+            self._wake.clear()
+        return self._stop_process(process, output)
+
+    def _wait_exit(self, process: TaskProcess) -> None:
+        process.wait()
+        self._wake.set()
+
+    def _stop_process(self, process: TaskProcess, output: TaskLog) -> int:
+        stop = self._stop
+        if stop is None:
+            code = process.wait()
+            assert code is not None
+            return code
+        if stop is Stop.LOST:
+            return process.kill()
+        why = "abort requested" if stop is Stop.ABORT else "the agent is shutting down"
+        grace = self.ctx.settings.abort_grace_s
+        output.agent_line(f"stopping the task ({why}): SIGTERM, SIGKILL after {grace:g}s")
+        log.info("task %s: stopping (%s)", self.task.id, why)
+        return process.terminate(grace)
+
+    def _kill_process(self) -> None:
+        with self._lock:
+            process = self._process
+        if process is not None:
+            process.kill()
+
+    def _end(self, output: TaskLog, code: int | None) -> None:
+        stop = self._stop
+        if stop is Stop.LOST:
+            log.warning("task %s: lease lost; process killed, nothing reported", self.task.id)
+            return
+        if code is not None:
+            output.agent_line(f"process ended: {describe_exit(code)}")
+        output.finish(LOG_DRAIN_TIMEOUT_S)
+        if stop is Stop.ABORT:
+            self._report.aborted(code)
+        elif stop is Stop.REQUEUE:
+            self._report.requeue()
+        elif code == 0:
+            self._report.completed(0)
+        else:
+            assert code is not None
+            reason = script_failure_reason(code, output.tail())
+            self._report.failed("script", reason, exit_code=code)
+
+    def _end_build_failed(self, output: TaskLog, exc: EnvironmentBuildError) -> None:
+        log.warning("task %s: environment build failed: %s", self.task.id, exc)
+        if self._stop is Stop.LOST:
+            return
+        output.agent_line(f"environment build failed at {exc.stage}: {exc.message}")
+        output.finish(LOG_DRAIN_TIMEOUT_S)
+        reason = f"{exc.stage}: {exc.message}"
+        if len(reason) > MAX_REASON_CHARS:
+            reason = reason[: MAX_REASON_CHARS // 2] + "\n…\n" + reason[-MAX_REASON_CHARS // 2 :]
+        self._report.failed("environment", reason)
+
+
+def script_failure_reason(code: int, tail: list[str]) -> str:
+    """``exit code 3; last output lines:`` and the task's last lines, within the report limit."""
+    head = describe_exit(code)
+    if not tail:
+        return f"{head}; the script printed nothing"
+    body = "\n".join(tail)
+    room = MAX_REASON_CHARS - len(head) - 40
+    if len(body) > room:
+        body = "…" + body[-room:]
+    return f"{head}; last output lines:\n{body}"
