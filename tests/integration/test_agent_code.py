@@ -208,6 +208,19 @@ def test_option_like_repository_is_refused_before_git_runs(
     assert caught.value.stage == "clone"
 
 
+def test_ext_transport_repository_runs_no_command(
+    prepare: Callable[[Script], Path], tmp_path: Path
+) -> None:
+    marker = tmp_path / "pwned"
+
+    with pytest.raises(EnvironmentBuildError) as caught:
+        prepare(Script(repository=f"ext::sh -c touch% {marker}"))
+
+    assert caught.value.stage == "clone"
+    assert "transport 'ext' not allowed" in caught.value.message
+    assert not marker.exists()
+
+
 def test_two_tasks_preparing_the_same_repository_at_once_both_succeed(
     user_repo: Path, prepare: Callable[[Script], Path]
 ) -> None:
