@@ -73,7 +73,9 @@ def test_bad_task_input_is_422_naming_the_problem(
 
 
 def test_malformed_json_is_400(api: TestClient) -> None:
-    response = api.post("/tasks", content=b"{not json", headers={"content-type": "application/json"})
+    response = api.post(
+        "/tasks", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400
     assert response.json()["error"] == "bad_request"
 

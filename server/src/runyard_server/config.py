@@ -19,7 +19,7 @@ def parse_token(spec: str) -> ApiToken:
     """``user:SECRET``, ``agent:SECRET`` or a bare ``SECRET`` (a user token)."""
     role, sep, secret = spec.partition(":")
     if sep and role in ("user", "agent"):
-        token = ApiToken(role=role, token=secret)  # type: ignore[arg-type]
+        token = ApiToken(role=role, token=secret)
     else:
         token = ApiToken(role="user", token=spec)
     if len(token.token) < 8:

@@ -26,7 +26,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = aioredis.Redis.from_url(redis_url, decode_responses=True)
-        dispatcher = Dispatcher(redis_url)
+        dispatcher = Dispatcher(client)
         await dispatcher.start()
         app.state.redis = client
         app.state.dispatcher = dispatcher

@@ -1,14 +1,15 @@
 """The lease reaper: an rq job that requeues or fails tasks whose agent went silent.
 
-It reschedules itself with ``enqueue_in`` under a fixed job id, so however many
-server replicas start a jobs worker there is one reaper chain, and a failed run
-still schedules the next.
+It reschedules itself with ``enqueue_in``, and a failed run still schedules the
+next. The job id names the second it is due, so replicas scheduling the same tick
+collapse into one job, and a finished run (deleted at once, ``result_ttl=0``) never
+deletes the run it scheduled.
 """
 
 import asyncio
 import logging
 import time
-from datetime import timedelta
+from datetime import UTC, datetime
 
 import redis
 import redis.asyncio as aioredis
@@ -37,17 +38,19 @@ def reap_leases(redis_url: str, interval_s: int) -> int:
             log.info("lease expired, task(s) requeued or failed: %s", ", ".join(reaped))
         return len(reaped)
     finally:
-        schedule_reaper(redis.Redis.from_url(redis_url), redis_url, interval_s)
+        with redis.Redis.from_url(redis_url) as connection:
+            schedule_reaper(connection, redis_url, interval_s)
 
 
 def schedule_reaper(connection: redis.Redis, redis_url: str, interval_s: int) -> None:
     """Put the next reaper run on the rq schedule (replacing any pending one)."""
-    Queue(JOBS_QUEUE, connection=connection).enqueue_in(
-        timedelta(seconds=interval_s),
+    due = int(time.time()) + interval_s
+    Queue(JOBS_QUEUE, connection=connection).enqueue_at(
+        datetime.fromtimestamp(due, tz=UTC),
         reap_leases,
         redis_url,
         interval_s,
-        job_id=REAPER_JOB_ID,
+        job_id=f"{REAPER_JOB_ID}-{due}",
         result_ttl=0,
         failure_ttl=3600,
     )
