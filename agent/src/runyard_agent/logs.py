@@ -93,9 +93,10 @@ class LineSplitter:
         if "\r" in self._partial:
             self._partial = self._collapse_partial(self._partial)
             self._progress_changed = True
-        elif len(self._partial) > self.max_chars:
-            lines.extend(self._cut(self._partial[: self.max_chars]))
-            self._partial = self._partial[self.max_chars :]
+        else:
+            while len(self._partial) > self.max_chars:
+                lines.append(self._partial[: self.max_chars])
+                self._partial = self._partial[self.max_chars :]
         return lines
 
     @staticmethod

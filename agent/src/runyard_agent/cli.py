@@ -1,0 +1,89 @@
+"""``runyard-agent``: claim tasks from a Runyard server and run them on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+from typing import Any
+
+from pydantic import ValidationError
+
+from runyard import __version__
+from runyard.client import Client
+from runyard_agent.config import AgentSettings
+from runyard_agent.errors import ConfigError
+from runyard_agent.resources import detect_machine
+from runyard_agent.worker import Agent
+
+log = logging.getLogger("runyard_agent")
+
+EXIT_CONFIG = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line; every option also has a settings-file key and an environment variable."""
+    parser = argparse.ArgumentParser(
+        prog="runyard-agent",
+        description="Claim tasks from a Runyard server and run them on this machine. "
+        "SIGTERM drains (no new tasks, running ones finish); a second SIGTERM gives "
+        "running tasks back to their queues.",
+    )
+    add = parser.add_argument
+    add("--server", help="server URL (RUNYARD_SERVER, default http://127.0.0.1:8008)")
+    add("--token", help="agent token (RUNYARD_TOKEN)")
+    add("--config", help="TOML settings file (RUNYARD_AGENT_CONFIG)")
+    add("--queue", dest="queues", action="append", help="queue to serve, in order (repeatable)")
+    add("--name", help="worker name (default: the host name)")
+    add("--gpus", help="use only these GPU indices, e.g. 0,1")
+    add("--cpu-only", action="store_const", const=True, help="use no GPUs")
+    add("--slots", type=int, help="tasks at once (default: one per GPU, 1 without GPUs)")
+    add("--work-dir", help="where task work dirs go (default: CACHE_DIR/work)")
+    add("--cache-dir", help="git mirrors and venvs (default ~/.cache/runyard-agent)")
+    add("--abort-grace-s", type=float, help="seconds between SIGTERM and SIGKILL (default 30)")
+    add("--poll-wait-s", type=float, help="long-poll wait per claim (default 20, at most 30)")
+    add("--executor", choices=["venv", "docker"], help="how tasks run (only venv for now)")
+    add("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default INFO")
+    parser.add_argument("--version", action="version", version=f"runyard-agent {__version__}")
+    return parser
+
+
+def load_settings(argv: Sequence[str] | None = None) -> AgentSettings:
+    """Settings from the command line, the environment and the settings file, in that order."""
+    args = build_parser().parse_args(argv)
+    given: dict[str, Any] = {k: v for k, v in vars(args).items() if v is not None}
+    return AgentSettings(**given)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of ``runyard-agent``."""
+    try:
+        settings = load_settings(argv)
+    except (ValidationError, ValueError) as exc:
+        print(f"runyard-agent: invalid settings: {exc}", file=sys.stderr)
+        sys.exit(EXIT_CONFIG)
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        machine = detect_machine(settings)
+    except ConfigError as exc:
+        log.error("%s", exc)
+        sys.exit(EXIT_CONFIG)
+    client = Client(settings.server, settings.token_value)
+    agent = Agent(settings, client, machine, base_env=os.environ.copy())
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        agent.on_signal()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    code = agent.run()
+    client.close()
+    sys.exit(code)

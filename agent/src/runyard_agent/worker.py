@@ -1,0 +1,292 @@
+"""The agent: register, heartbeat, claim while slots are free, run tasks, drain on SIGTERM.
+
+Threads: the main thread supervises (signals, drain, exit), the poll loop long-polls
+``claim`` only while a slot is free, the heartbeat loop keeps leases alive, and each
+task has a runner. Signal handlers only bump a counter; the main thread acts on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Mapping
+
+from runyard import __version__
+from runyard.client import Client
+from runyard.errors import ApiError, AuthError, NotFoundError, RunyardError
+from runyard.models import Claim, ClaimRequest, HeldTask, WorkerRegister
+from runyard_agent.config import AgentSettings
+from runyard_agent.errors import TRANSIENT, AgentStopped
+from runyard_agent.heartbeat import HeartbeatLoop
+from runyard_agent.resources import Machine
+from runyard_agent.runner import RunnerContext, TaskRunner
+from runyard_agent.slots import SlotPool
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_AUTH = 3
+_SUPERVISE_TICK_S = 0.5
+_MAX_BACKOFF_S = 30.0
+_HARD_STOP_EXTRA_S = 30.0
+
+
+class Agent:
+    """One ``runyard-agent`` process. :meth:`run` returns the process exit code."""
+
+    def __init__(
+        self,
+        settings: AgentSettings,
+        client: Client,
+        machine: Machine,
+        base_env: Mapping[str, str],
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.pool = SlotPool(machine, settings.slots)
+        self.worker_id = ""
+        self.signals = 0
+        self._runners: dict[str, TaskRunner] = {}
+        self._lock = threading.Lock()
+        self._draining = threading.Event()
+        self._slot_freed = threading.Event()
+        self._wake = threading.Event()
+        self._fatal: str | None = None
+        self._ctx = RunnerContext(settings, client, dict(base_env), self._on_auth)
+        self._heartbeat = HeartbeatLoop(
+            client,
+            lambda: self.worker_id,
+            self._held,
+            on_abort=self._abort_task,
+            on_lost=self._lose_task,
+            on_auth=self._on_auth,
+        )
+        self._poller = threading.Thread(target=self._poll_loop, name="poll", daemon=True)
+
+    def on_signal(self) -> None:
+        """SIGTERM/SIGINT: the first drains, the second requeues running tasks. Signal-safe."""
+        self.signals += 1
+
+    def run(self) -> int:
+        """Register, then claim and run tasks until drained or stopped; the exit code."""
+        try:
+            self._register()
+        except AgentStopped as exc:
+            log.error("%s", exc)
+            return EXIT_AUTH
+        if self._draining.is_set():
+            return EXIT_OK
+        self._heartbeat.start()
+        self._poller.start()
+        self._supervise()
+        return self._shutdown()
+
+    def _register(self) -> None:
+        machine = self.pool.machine
+        request = WorkerRegister(
+            name=self.settings.name,
+            hostname=_hostname(),
+            queues=self.settings.queues,
+            resources=machine.total,
+            gpus=list(machine.gpus),
+            executor=self.settings.executor,
+            version=__version__,
+        )
+        delay = 1.0
+        while not self.signals:
+            try:
+                worker = self.client.workers.register(request)
+            except TRANSIENT as exc:
+                log.warning("registration failed, retrying in %.0fs: %s", delay, exc)
+                self._sleep_unless_signalled(delay)
+                delay = min(delay * 2, _MAX_BACKOFF_S)
+                continue
+            except AuthError as exc:
+                raise AgentStopped(_auth_message(exc)) from None
+            self.worker_id = worker.id
+            log.info(
+                "registered as %s (id %s) on %s: queues %s; %d GPU(s) [%s], %g CPUs, %.1f GiB; "
+                "%d slot(s)",
+                worker.name, worker.id, self.settings.server, ", ".join(self.settings.queues),
+                len(machine.gpus), ",".join(str(g.index) for g in machine.gpus), machine.cpus,
+                machine.memory_gb, self.pool.slots,
+            )  # fmt: skip
+            return
+        self._draining.set()
+
+    def _sleep_unless_signalled(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.signals and time.monotonic() < deadline:
+            time.sleep(min(_SUPERVISE_TICK_S, max(0.0, deadline - time.monotonic())))
+
+    def _supervise(self) -> None:
+        hard_stop_at: float | None = None
+        while self._fatal is None:
+            if self.signals >= 1 and not self._draining.is_set():
+                self._begin_drain()
+            if self.signals >= 2 and hard_stop_at is None:
+                hard_stop_at = time.monotonic() + self.settings.abort_grace_s + _HARD_STOP_EXTRA_S
+                self._requeue_all()
+            with self._lock:
+                running = len(self._runners)
+            if self._draining.is_set() and running == 0:
+                return
+            if hard_stop_at is not None and time.monotonic() > hard_stop_at:
+                log.error("%d task(s) did not stop in time; exiting anyway", running)
+                return
+            self._wake.wait(_SUPERVISE_TICK_S)
+            self._wake.clear()
+
+    def _begin_drain(self) -> None:
+        self._draining.set()
+        self._slot_freed.set()
+        with self._lock:
+            running = len(self._runners)
+        log.info(
+            "draining: no new claims; waiting for %d running task(s) to finish "
+            "(send SIGTERM again to stop them and give them back to their queues)",
+            running,
+        )
+
+    def _requeue_all(self) -> None:
+        with self._lock:
+            runners = list(self._runners.values())
+        log.info("stopping %d running task(s) and giving them back to their queues", len(runners))
+        for runner in runners:
+            runner.requeue()
+
+    def _shutdown(self) -> int:
+        self._draining.set()
+        self._slot_freed.set()
+        with self._lock:
+            runners = list(self._runners.values())
+        if self._fatal is not None:
+            log.error("%s", self._fatal)
+        elif runners:
+            log.error(
+                "killing %d task(s) that did not stop; their leases will expire", len(runners)
+            )
+        for runner in runners:
+            runner.lose()
+        self._heartbeat.stop()
+        if self._fatal is None:
+            try:
+                self.client.workers.unregister(self.worker_id)
+            except RunyardError as exc:
+                log.warning("could not unregister from the server: %s", exc)
+        log.info("agent stopped")
+        return EXIT_OK if self._fatal is None else EXIT_AUTH
+
+    def _poll_loop(self) -> None:
+        delay = 1.0
+        while not self._draining.is_set():
+            free = self.pool.free()
+            if free is None:
+                self._slot_freed.wait()
+                self._slot_freed.clear()
+                continue
+            request = ClaimRequest(
+                queues=self.settings.queues, free=free, wait_s=self.settings.poll_wait_s
+            )
+            try:
+                claim = self.client.workers.claim(self.worker_id, request)
+            except TRANSIENT as exc:
+                log.warning("claim failed, retrying in %.0fs: %s", delay, exc)
+                self._draining.wait(delay)
+                delay = min(delay * 2, _MAX_BACKOFF_S)
+                continue
+            except AuthError as exc:
+                self._on_auth(exc)
+                return
+            except NotFoundError:
+                log.warning("the server does not know this worker any more; registering again")
+                self._register_again()
+                continue
+            except ApiError as exc:
+                log.error("claim refused: %s", exc)
+                self._draining.wait(delay)
+                delay = min(delay * 2, _MAX_BACKOFF_S)
+                continue
+            delay = 1.0
+            if claim.task is not None:
+                self._launch(claim)
+
+    def _register_again(self) -> None:
+        try:
+            self._register()
+        except AgentStopped as exc:
+            self._fatal = str(exc)
+            self._wake.set()
+
+    def _launch(self, claim: Claim) -> None:
+        task = claim.task
+        assert task is not None and claim.lease_token is not None
+        allocation = None if self._draining.is_set() else self.pool.acquire(task.resources)
+        if allocation is None:
+            why = "draining" if self._draining.is_set() else "its resources are not free here"
+            log.warning("giving task %s back to its queue: %s", task.id, why)
+            self._give_back(task.id, claim.lease_token)
+            return
+        log.info(
+            "claimed task %s (%s) from queue %s, GPUs [%s]",
+            task.id,
+            task.name,
+            task.queue,
+            allocation.cuda_visible_devices,
+        )
+        runner = TaskRunner(claim, allocation, self._ctx, self._runner_done)
+        with self._lock:
+            self._runners[task.id] = runner
+        runner.start()
+
+    def _give_back(self, task_id: str, lease_token: str) -> None:
+        try:
+            self.client.tasks.report_requeue(task_id, lease_token)
+        except RunyardError as exc:
+            # The short first lease brings the task back anyway.
+            log.warning("could not give task %s back (its lease will expire): %s", task_id, exc)
+
+    def _runner_done(self, runner: TaskRunner) -> None:
+        with self._lock:
+            self._runners.pop(runner.task_id, None)
+        self.pool.release(runner.allocation)
+        log.info("task %s: done, slot free (%d busy)", runner.task_id, self.pool.busy)
+        self._slot_freed.set()
+        self._wake.set()
+
+    def _held(self) -> list[HeldTask]:
+        with self._lock:
+            return [runner.held() for runner in self._runners.values()]
+
+    def _abort_task(self, task_id: str) -> None:
+        with self._lock:
+            runner = self._runners.get(task_id)
+        if runner is not None:
+            log.info("task %s: abort requested", task_id)
+            runner.abort()
+
+    def _lose_task(self, task_id: str) -> None:
+        with self._lock:
+            runner = self._runners.get(task_id)
+        if runner is not None:
+            log.warning("task %s: lease lost; killing its process, reporting nothing", task_id)
+            runner.lose()
+
+    def _on_auth(self, exc: AuthError) -> None:
+        if self._fatal is None:
+            self._fatal = _auth_message(exc)
+        self._wake.set()
+
+
+def _auth_message(exc: AuthError) -> str:
+    return (
+        f"the server refused this agent's token ({exc.status} {exc.code}: {exc.detail}); "
+        "stopping. Give the agent an agent token the server accepts with --token or "
+        "RUNYARD_TOKEN (the server takes them with --token agent:TOKEN)."
+    )
+
+
+def _hostname() -> str:
+    return socket.gethostname()[:255]
