@@ -19,18 +19,21 @@ def _index_keys(spec: TaskSpec) -> set[str]:
     return {keys.project_index(spec.project), *(keys.tag_index(tag) for tag in spec.tags)}
 
 
-async def create_task(r: "aioredis.Redis", body: TaskCreate, now: float) -> Task:
-    """Store a new draft task; with ``body.queue`` it is enqueued in the same step."""
-    task_id = uuid.uuid4().hex
+def create_args(task_id: str, body: TaskCreate, now: float) -> list[str | int | float | bytes]:
+    """The arguments of ``scripts/create.lua`` after the keys (also for bulk loads)."""
     fields = spec_fields(body)
     fields.update(created=number(now), parent=body.parent or "")
     indexes = {keys.ALL_TASKS, *_index_keys(body)}
     if body.parent:
         indexes.add(keys.parent_index(body.parent))
     flat = flatten(fields)
-    reply = await scripts.run(
-        r, "create", task_id, now, body.queue or "", body.priority, len(flat), *flat, *indexes
-    )
+    return [task_id, now, body.queue or "", body.priority, len(flat), *flat, *indexes]
+
+
+async def create_task(r: "aioredis.Redis", body: TaskCreate, now: float) -> Task:
+    """Store a new draft task; with ``body.queue`` it is enqueued in the same step."""
+    task_id = uuid.uuid4().hex
+    reply = await scripts.run(r, "create", *create_args(task_id, body, now))
     task = task_from_hash(task_id, scripts.task_reply(reply, task_id, "cannot create it"))
     if body.queue:
         await publish_work(r, body.queue)
