@@ -30,7 +30,7 @@ async def dispatcher(r: aioredis.Redis) -> AsyncIterator[store.Dispatcher]:
 
 
 async def _clients(r: aioredis.Redis) -> int:
-    listed: list[object] = await r.client_list()
+    listed = await r.client_list()
     return len(listed)
 
 

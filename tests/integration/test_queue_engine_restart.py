@@ -30,7 +30,7 @@ async def test_queued_and_running_tasks_survive_a_redis_crash(
     try:
         assert await r.zrange(keys.queue("q"), 0, -1) == order_before
         assert len(order_before) == 49 and set(order_before) | {running.task.id} == set(queued)
-        for task_id in order_before:
+        for task_id in map(str, order_before):
             assert (await store.get_task(r, task_id)).status == "queued"
         assert (await store.get_task(r, running.task.id)).status == "running"
         assert await store.reap_expired(r, T0 + 100) == [running.task.id]

@@ -1,0 +1,66 @@
+"""Pure logic of the store: clone overrides and the key schema."""
+
+import json
+
+import pytest
+
+from runyard_server.errors import Invalid
+from runyard_server.store import apply_overrides, keys, scripts
+
+
+def test_override_sets_a_value_keeping_its_json_type() -> None:
+    params = {"General": {"lr": 0.1, "epochs": 10}}
+
+    result = apply_overrides(params, {"General/lr": 1, "General/epochs": "20"})
+
+    assert result == {"General": {"lr": 1, "epochs": "20"}}
+    assert params == {"General": {"lr": 0.1, "epochs": 10}}
+
+
+def test_override_of_a_missing_section_or_nested_key_creates_it() -> None:
+    result = apply_overrides({}, {"Model/head/dropout": 0.5, "New/flag": None})
+
+    assert result == {"Model": {"head": {"dropout": 0.5}}, "New": {"flag": None}}
+
+
+def test_a_key_containing_a_slash_is_matched_whole() -> None:
+    result = apply_overrides({"Args": {"data/dir": "a"}}, {"Args/data/dir": "b"})
+
+    assert result == {"Args": {"data/dir": "b"}}
+
+
+def test_override_through_a_plain_value_is_invalid() -> None:
+    with pytest.raises(Invalid, match="not a nested section"):
+        apply_overrides({"General": {"lr": 0.1}}, {"General/lr/x": 1})
+
+
+def test_every_key_starts_with_the_prefix() -> None:
+    built = [
+        keys.task("t"),
+        keys.task_logs("t"),
+        keys.task_log_seqs("t"),
+        keys.queue("q"),
+        keys.queue_since("q"),
+        keys.worker("w"),
+        keys.worker_running("w"),
+        keys.status_index("queued"),
+        keys.project_index("p"),
+        keys.tag_index("x"),
+        keys.parent_index("t"),
+        keys.queue_index("q"),
+        *json.loads(keys.LUA_KEYS).values(),
+    ]
+
+    assert all(key.startswith("ry:") for key in built)
+
+
+def test_lua_builds_the_same_names_as_keys() -> None:
+    lua = json.loads(keys.LUA_KEYS)
+
+    assert lua["task"] + "t" == keys.task("t")
+    assert lua["queue"] + "q" == keys.queue("q")
+    assert lua["queue"] + "q" + ":since" == keys.queue_since("q")
+    assert lua["worker"] + "w" + ":running" == keys.worker_running("w")
+    assert lua["status_idx"] + "queued" == keys.status_index("queued")
+    assert lua["queue_idx"] + "q" == keys.queue_index("q")
+    assert "':running'" in scripts.source("claim") and "':since'" in scripts.source("claim")
