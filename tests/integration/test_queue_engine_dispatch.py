@@ -95,11 +95,8 @@ async def test_claim_wait_gives_up_after_wait_s(
 
 
 async def test_two_hundred_waiters_share_one_pubsub_connection(redis_url: str) -> None:
-    pool = aioredis.BlockingConnectionPool.from_url(
-        redis_url, max_connections=10, decode_responses=True
-    )
-    r = aioredis.Redis(connection_pool=pool)
-    dispatcher = store.Dispatcher(r)
+    r = client(redis_url)
+    dispatcher = store.Dispatcher(r, max_concurrent_claims=8)
     await dispatcher.start()
     workers = [await make_worker(r, name=f"w{i}") for i in range(200)]
     waiters = [

@@ -42,11 +42,17 @@ class Dispatcher:
     blocks without a socket timeout (redis-py 8's default 5 s would break it) and,
     when the connection drops, wakes every waiter (a wake-up may have been lost)
     and resubscribes.
+
+    ``claim_slots`` bounds how many woken waiters claim at once, so a wake-up of
+    thousands of waiters never needs more pool connections than that.
     """
 
-    def __init__(self, r: "aioredis.Redis", retry_s: float = 0.5) -> None:
+    def __init__(
+        self, r: "aioredis.Redis", retry_s: float = 0.5, max_concurrent_claims: int = 32
+    ) -> None:
         self._redis = r
         self._retry_s = retry_s
+        self.claim_slots = asyncio.Semaphore(max_concurrent_claims)
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
@@ -138,7 +144,8 @@ async def claim_wait(
     deadline = loop.time() + wait_s
     while True:
         with dispatcher.watching(queues) as woken:
-            found = await claim(r, worker_id, queues, free, first_lease_s, now_fn())
+            async with dispatcher.claim_slots:
+                found = await claim(r, worker_id, queues, free, first_lease_s, now_fn())
             remaining = deadline - loop.time()
             if found is not None or remaining <= 0:
                 return found
