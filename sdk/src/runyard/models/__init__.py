@@ -2,8 +2,16 @@
 
 from runyard.models.errors import ErrorBody
 from runyard.models.logs import LogAck, LogBatch, LogLine, LogPage
-from runyard.models.names import Name, Tag, TaskId, is_valid_name, is_valid_task_id
+from runyard.models.names import (
+    Name,
+    SeriesName,
+    Tag,
+    TaskId,
+    is_valid_name,
+    is_valid_task_id,
+)
 from runyard.models.queues import MoveRequest, Queue, QueueCreate, QueueDetail, QueueEntry
+from runyard.models.results import Artifact, MetricBatch, MetricPoint, MetricValue, TaskMetrics
 from runyard.models.tasks import (
     AbortedReport,
     CloneRequest,
@@ -27,8 +35,8 @@ from runyard.models.workers import (
     Claim,
     ClaimRequest,
     Gpu,
-    HeartbeatReply,
     Heartbeat,
+    HeartbeatReply,
     HeldTask,
     Worker,
     WorkerRegister,
@@ -36,6 +44,7 @@ from runyard.models.workers import (
 
 __all__ = [
     "AbortedReport",
+    "Artifact",
     "Claim",
     "ClaimRequest",
     "CloneRequest",
@@ -52,6 +61,9 @@ __all__ = [
     "LogBatch",
     "LogLine",
     "LogPage",
+    "MetricBatch",
+    "MetricPoint",
+    "MetricValue",
     "MoveRequest",
     "Name",
     "Params",
@@ -62,11 +74,13 @@ __all__ = [
     "RequeueReport",
     "Resources",
     "Script",
+    "SeriesName",
     "StartedReport",
     "Tag",
     "Task",
     "TaskCreate",
     "TaskId",
+    "TaskMetrics",
     "TaskPage",
     "TaskSpec",
     "TaskStatus",

@@ -8,6 +8,7 @@ from pydantic import AfterValidator
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:=+@-]{0,63}")
 _ID = re.compile(r"[0-9a-f]{32}")
+_SERIES = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./:@-]{0,127}")
 
 
 def _check(pattern: re.Pattern[str], what: str, rule: str) -> "AfterValidator":
@@ -26,6 +27,11 @@ Name = Annotated[str, _check(_NAME, "name", _NAME_RULE)]
 
 Tag = Annotated[
     str, _check(_TAG, "tag", "use 1-64 letters, digits or . _ : = + @ -, starting alphanumeric")
+]
+
+SeriesName = Annotated[
+    str,
+    _check(_SERIES, "metric series", "use 1-128 letters, digits or _ . / : @ -, e.g. 'val/acc'"),
 ]
 
 TaskId = Annotated[str, _check(_ID, "task id", "expected 32 lowercase hex characters")]

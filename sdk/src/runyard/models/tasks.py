@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from runyard.models.limits import (
     MAX_ARGS,
@@ -53,7 +53,9 @@ class Script(Strict):
     @classmethod
     def _no_option_injection(cls, value: str | None) -> str | None:
         if value and value.startswith("-"):
-            raise ValueError(f"{value!r} starts with '-': a repository or branch cannot be an option")
+            raise ValueError(
+                f"{value!r} starts with '-': a repository or branch cannot be an option"
+            )
         return value
 
     @field_validator("commit")
@@ -113,8 +115,10 @@ class Environment(Strict):
     @classmethod
     def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
-            if not key or not (key[0].isalpha() or key[0] == "_") or not all(
-                c.isalnum() or c == "_" for c in key
+            if (
+                not key
+                or not (key[0].isalpha() or key[0] == "_")
+                or not all(c.isalnum() or c == "_" for c in key)
             ):
                 raise ValueError(f"environment variable name {key!r} is not valid")
         return value
