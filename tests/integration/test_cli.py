@@ -1,0 +1,186 @@
+"""The real ``runyard`` CLI, as a subprocess, against a real ``runyard-server``.
+
+Most tests share one server per module (starting one takes seconds); each uses its own
+project, queue and worker names so they never see each other's records.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runyard.client import Client
+from runyard.models import LogBatch, LogLine, Resources, WorkerRegister
+from tests.servers import ServerProcess
+
+RUNYARD = Path(sys.executable).with_name("runyard")
+UNKNOWN_ID = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One real server for the module's tests."""
+    data = tmp_path_factory.mktemp("cli-server")
+    server = ServerProcess(data / "data", [], data / "server.log").start()
+    yield server
+    server.stop()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def cli(server: ServerProcess, *args: str, rc: int = 0) -> subprocess.CompletedProcess[str]:
+    """Run ``runyard ARGS`` against ``server``; assert its exit code."""
+    env = {**os.environ, "RUNYARD_SERVER": server.url, "RUNYARD_TOKEN": ""}
+    done = subprocess.run(
+        [str(RUNYARD), *args], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == rc, f"runyard {' '.join(args)}: {done.stdout}{done.stderr}"
+    return done
+
+
+def cli_json(server: ServerProcess, *args: str) -> Any:
+    return json.loads(cli(server, *args, "--json").stdout)
+
+
+def create(server: ServerProcess, name: str, *extra: str) -> dict[str, Any]:
+    task: dict[str, Any] = cli_json(server, "task", "create", "--name", name, *extra)
+    return task
+
+
+def test_create_then_list_and_show_it(live: ServerProcess) -> None:
+    server, project = live, unique("vision")
+    task = create(
+        server, "resnet", "--project", project, "--script", "train.py", "--arg=--epochs",
+        "--arg", "3", "--param", "General/lr=0.1", "--param", "General/opt=adam",
+        "--param", "General/layers=[64,32]", "--requirement", "numpy==1.26.4", "--gpus", "1",
+        "--tag", "baseline",
+    )  # fmt: skip
+    assert task["status"] == "draft"
+
+    table = cli(server, "task", "list", "--project", project).stdout
+    header, row = table.splitlines()
+    assert header.split()[:4] == ["ID", "STATUS", "PROJECT", "NAME"]
+    assert row.split()[:4] == [task["id"], "draft", project, "resnet"]
+
+    shown = cli_json(server, "task", "show", task["id"])
+    assert shown["params"] == {"General": {"lr": 0.1, "opt": "adam", "layers": [64, 32]}}
+    assert shown["script"]["args"] == ["--epochs", "3"]
+    assert shown["environment"]["requirements"] == ["numpy==1.26.4"]
+    assert (shown["resources"]["gpus"], shown["tags"]) == (1, ["baseline"])
+    details = cli(server, "task", "show", task["id"]).stdout
+    assert "General/lr:" in details and "train.py" in details
+
+
+def test_clone_overrides_one_param_and_keeps_the_rest(live: ServerProcess) -> None:
+    server = live
+    parent = create(server, "base", "--param", "General/lr=0.1", "--param", "General/bs=32")
+    clone = cli_json(
+        server, "task", "clone", parent["id"], "--name", "lower-lr", "--param", "General/lr=0.01"
+    )
+    assert clone["parent"] == parent["id"]
+    assert clone["name"] == "lower-lr"
+    assert clone["status"] == "draft"
+    assert clone["params"] == {"General": {"lr": 0.01, "bs": 32}}
+    listed = cli_json(server, "task", "list", "--parent", parent["id"])
+    assert [t["id"] for t in listed] == [clone["id"]]
+
+
+def test_queue_show_lists_waiting_tasks_by_priority_then_fifo(live: ServerProcess) -> None:
+    server, queue = live, unique("gpu")
+    first, urgent, second = (create(server, name) for name in ("first", "urgent", "second"))
+    cli(server, "task", "enqueue", first["id"], "--queue", queue)
+    cli(server, "task", "enqueue", urgent["id"], "--queue", queue, "--priority", "5")
+    cli(server, "task", "enqueue", second["id"], "--queue", queue)
+
+    detail = cli_json(server, "queue", "show", queue)
+    assert [e["task_id"] for e in detail["entries"]] == [urgent["id"], first["id"], second["id"]]
+    rows = cli(server, "queue", "show", queue).stdout.splitlines()
+    assert [line.split()[2] for line in rows[2:]] == ["urgent", "first", "second"]
+    queues = cli_json(server, "queue", "list")
+    assert {"name": queue, "depth": 3} in [{k: q[k] for k in ("name", "depth")} for q in queues]
+
+
+def test_dequeue_takes_the_task_off_its_queue(live: ServerProcess) -> None:
+    server, queue = live, unique("cpu")
+    task = create(server, "t", "--queue", queue)
+    assert task["status"] == "queued"
+    out = cli(server, "task", "dequeue", task["id"]).stdout
+    assert out.startswith(f"dequeued {task['id']}") and "draft" in out
+    assert cli_json(server, "queue", "show", queue)["entries"] == []
+
+
+def test_abort_of_a_queued_task_is_immediate(live: ServerProcess) -> None:
+    server, queue = live, unique("cpu")
+    task = create(server, "t", "--queue", queue)
+    aborted = cli_json(server, "task", "abort", task["id"])
+    assert aborted["status"] == "aborted"
+    assert cli_json(server, "queue", "show", queue)["depth"] == 0
+
+
+def test_unknown_task_is_a_one_line_error(live: ServerProcess) -> None:
+    server = live
+    done = cli(server, "task", "show", UNKNOWN_ID, rc=1)
+    assert done.stdout == ""
+    assert done.stderr.startswith("runyard: error:")
+    assert "404" in done.stderr and done.stderr.count("\n") == 1
+    assert "Traceback" not in done.stderr
+
+
+def test_illegal_transition_names_the_conflict(live: ServerProcess) -> None:
+    server = live
+    task = create(server, "t")
+    done = cli(server, "task", "dequeue", task["id"], rc=1)
+    assert "409" in done.stderr and "draft" in done.stderr
+
+
+def test_queue_create_delete_and_refusal_while_tasks_wait(live: ServerProcess) -> None:
+    server, empty, busy = live, unique("empty"), unique("busy")
+    assert f"created queue {empty}" in cli(server, "queue", "create", empty).stdout
+    assert "409" in cli(server, "queue", "create", empty, rc=1).stderr
+    cli(server, "queue", "delete", empty)
+    assert empty not in [q["name"] for q in cli_json(server, "queue", "list")]
+    create(server, "waiting", "--queue", busy)
+    assert "409" in cli(server, "queue", "delete", busy, rc=1).stderr
+
+
+def test_worker_list_shows_a_registered_agent(live: ServerProcess) -> None:
+    server, name = live, unique("box")
+    with Client(server.url) as client:
+        client.workers.register(
+            WorkerRegister(
+                name=name, hostname="box1.lan", queues=["gpu"], resources=Resources(gpus=2)
+            )
+        )
+    header, *rows = cli(server, "worker", "list").stdout.splitlines()
+    columns = ["NAME", "HOST", "QUEUES", "RESOURCES", "RUNNING", "HEARTBEAT", "ALIVE"]
+    assert header.split() == columns
+    (row,) = [r for r in rows if r.startswith(name)]
+    assert "box1.lan" in row and "2 GPU" in row
+    assert row.split()[-1] == "yes"
+    assert name in [w["name"] for w in cli_json(server, "worker", "list")]
+
+
+def test_logs_print_lines_and_follow_stops_when_the_task_ends(live: ServerProcess) -> None:
+    server = live
+    task = create(server, "t")
+    with Client(server.url) as client:
+        lines = [LogLine(text=f"epoch {i}", ts=time.time()) for i in range(3)]
+        client.logs.append(task["id"], LogBatch(seq=0, lines=lines))
+    assert cli(server, "task", "logs", task["id"]).stdout == "epoch 0\nepoch 1\nepoch 2\n"
+    cli(server, "task", "abort", task["id"])
+    assert cli(server, "task", "logs", task["id"], "--follow").stdout.count("epoch") == 3
+
+
+def test_empty_listings_print_only_headers(server: ServerProcess) -> None:
+    for argv in (["task", "list"], ["queue", "list"], ["worker", "list"]):
+        assert len(cli(server, *argv).stdout.splitlines()) == 1
+        assert cli_json(server, *argv) == []
