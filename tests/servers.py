@@ -49,7 +49,7 @@ class ServerProcess:
             try:
                 if requests.get(f"{self.api}/healthz", timeout=1).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except requests.RequestException:
                 pass
             time.sleep(0.05)
         self.stop()

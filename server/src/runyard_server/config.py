@@ -58,6 +58,11 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def artifact_dir(self) -> Path:
+        """Artifact files; share this folder between replicas (e.g. a ReadWriteMany volume)."""
+        return self.data_dir / "artifacts"
+
+    @property
     def alive_after_s(self) -> float:
         """A worker is alive while its last heartbeat is younger than three leases."""
         return 3 * self.lease_s

@@ -1,13 +1,13 @@
 """Domain errors of the server; ``api.errors`` maps each to one HTTP status.
 
-    RunyardServerError
-    ├── NotFound       404  an unknown task, queue or worker
-    ├── Conflict       409  an illegal transition, a name taken, a queue not empty
-    │   └── StaleLease 409  an agent report whose lease token is no longer the task's
-    ├── Invalid        422  input that parses but makes no sense
-    ├── TooLarge       413  a body, batch, diff or artifact over its limit
-    ├── Unauthorized   401  no token, or a wrong one
-    └── Forbidden      403  the token's role may not do this
+RunyardServerError
+├── NotFound       404  an unknown task, queue or worker
+├── Conflict       409  an illegal transition, a name taken, a queue not empty
+│   └── StaleLease 409  an agent report whose lease token is no longer the task's
+├── Invalid        422  input that parses but makes no sense
+├── TooLarge       413  a body, batch, diff or artifact over its limit
+├── Unauthorized   401  no token, or a wrong one
+└── Forbidden      403  the token's role may not do this
 """
 
 

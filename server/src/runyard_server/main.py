@@ -9,7 +9,8 @@ from fastapi import FastAPI
 from runyard import __version__
 from runyard_server.api.body_limit import BodyLimitMiddleware
 from runyard_server.api.errors import install_error_handlers
-from runyard_server.api.routes import health, logs, queues, reports, tasks, workers
+from runyard_server.api.routes import health, logs, queues, reports, results, tasks, workers
+from runyard_server.artifact_files import ArtifactFiles
 from runyard_server.auth import TokenBook
 from runyard_server.config import Settings
 from runyard_server.store import Dispatcher
@@ -25,7 +26,11 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        # A blocking pool makes a burst wait for a connection instead of failing.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            redis_url, decode_responses=True, max_connections=128, timeout=20
+        )
+        client = aioredis.Redis(connection_pool=pool)
         dispatcher = Dispatcher(client)
         await dispatcher.start()
         app.state.redis = client
@@ -46,8 +51,9 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.tokens = TokenBook(settings.tokens)
+    app.state.artifact_files = ArtifactFiles(settings.artifact_dir)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware)
-    for module in (health, tasks, reports, logs, queues, workers):
+    for module in (health, tasks, reports, logs, results, queues, workers):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

@@ -1,29 +1,36 @@
 """ASGI middleware that refuses request bodies over the limit with a clear 413."""
 
+import re
+
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from runyard.models.limits import MAX_BODY_BYTES
+from runyard.models.limits import MAX_ARTIFACT_BYTES, MAX_BODY_BYTES
 from runyard_server.api.errors import error_response
+
+_ARTIFACT_UPLOAD = re.compile(r"/api/v1/tasks/[^/]+/artifacts/[^/]+")
 
 
 class BodyLimitMiddleware:
-    """Checks Content-Length, and counts bytes as they arrive so chunked bodies are limited too."""
+    """Checks Content-Length, and counts bytes as they arrive so chunked bodies are limited too.
 
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+    Artifact uploads stream to disk and get the artifact limit; every other body the
+    general one.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.max_bytes = max_bytes
-
-    def _detail(self) -> str:
-        return f"request body is over the {self.max_bytes}-byte limit"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        upload = _ARTIFACT_UPLOAD.fullmatch(scope["path"]) is not None
+        limit = MAX_ARTIFACT_BYTES if upload else MAX_BODY_BYTES
+        detail = f"request body is over the {limit}-byte limit"
         declared = dict(scope.get("headers") or []).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await error_response(413, "too_large", self._detail())(scope, receive, send)
+        if declared.isdigit() and int(declared) > limit:
+            await error_response(413, "too_large", detail)(scope, receive, send)
             return
         seen = 0
 
@@ -32,9 +39,9 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     # FastAPI passes an HTTPException raised while reading the body through.
-                    raise HTTPException(413, self._detail())
+                    raise HTTPException(413, detail)
             return message
 
         await self.app(scope, counting_receive, send)

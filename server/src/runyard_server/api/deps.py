@@ -5,6 +5,7 @@ from typing import Annotated
 import redis.asyncio as aioredis
 from fastapi import Depends, Header, Request
 
+from runyard_server.artifact_files import ArtifactFiles
 from runyard_server.auth import Principal, TokenBook
 from runyard_server.config import Settings
 from runyard_server.store import Dispatcher
@@ -30,6 +31,11 @@ def get_tokens(request: Request) -> TokenBook:
     return tokens
 
 
+def get_artifact_files(request: Request) -> ArtifactFiles:
+    files: ArtifactFiles = request.app.state.artifact_files
+    return files
+
+
 def get_principal(
     request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> Principal:
@@ -41,4 +47,5 @@ RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]
 DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 TokensDep = Annotated[TokenBook, Depends(get_tokens)]
+ArtifactFilesDep = Annotated[ArtifactFiles, Depends(get_artifact_files)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -10,11 +10,13 @@ key schema is the docstring of ``store.keys``. Domain errors are those of
 ``runyard_server.errors`` (NotFound, Conflict, StaleLease, Invalid, TooLarge).
 """
 
+from runyard_server.store.artifacts import get_artifact, list_artifacts, record_artifact
 from runyard_server.store.claim import SCAN_PER_QUEUE, claim
 from runyard_server.store.dispatch import Dispatcher, claim_wait, publish_work
 from runyard_server.store.leases import reap_expired
 from runyard_server.store.listing import list_tasks
 from runyard_server.store.logs import append_logs, read_logs
+from runyard_server.store.metrics import append_metrics, read_metrics
 from runyard_server.store.queues import create_queue, delete_queue, get_queue, list_queues, move
 from runyard_server.store.tasks import (
     apply_overrides,
@@ -39,6 +41,7 @@ __all__ = [
     "Dispatcher",
     "abort",
     "append_logs",
+    "append_metrics",
     "apply_overrides",
     "claim",
     "claim_wait",
@@ -50,16 +53,20 @@ __all__ = [
     "delete_worker",
     "dequeue",
     "enqueue",
+    "get_artifact",
     "get_queue",
     "get_task",
     "heartbeat",
+    "list_artifacts",
     "list_queues",
     "list_tasks",
     "list_workers",
     "move",
     "publish_work",
     "read_logs",
+    "read_metrics",
     "reap_expired",
+    "record_artifact",
     "register_worker",
     "report_end",
     "report_started",

@@ -21,6 +21,11 @@ All keys start with ``ry:``. Times are unix seconds as decimal strings.
     started, finished, exit_code, failure_reason, abort_requested ("1" or absent)
 ``ry:task:{id}:logs`` — stream, one entry per console line: field ``l`` = LogLine JSON.
 ``ry:task:{id}:logseq`` — set of ``"{attempt}:{seq}"`` log batches already stored.
+``ry:task:{id}:metrics`` — list of metric points in logging order, each the JSON
+    ``[series, step, value, ts]``.
+``ry:task:{id}:final`` — hash series → last value logged (``repr`` of the float).
+``ry:task:{id}:artifacts`` — hash artifact name → JSON ``{size, sha256, created}``;
+    the files themselves are under the server's artifact directory.
 
 ``ry:seq:task`` — counter for ``num``. ``ry:seq:queue`` — counter for queue FIFO order.
 
@@ -78,6 +83,21 @@ def task_logs(task_id: str) -> str:
 def task_log_seqs(task_id: str) -> str:
     """The set of log batches already stored for the task."""
     return f"{TASK_PREFIX}{task_id}:logseq"
+
+
+def task_metrics(task_id: str) -> str:
+    """The task's metric points, in logging order."""
+    return f"{TASK_PREFIX}{task_id}:metrics"
+
+
+def task_final_metrics(task_id: str) -> str:
+    """The last value of each of the task's series."""
+    return f"{TASK_PREFIX}{task_id}:final"
+
+
+def task_artifacts(task_id: str) -> str:
+    """The task's artifact records."""
+    return f"{TASK_PREFIX}{task_id}:artifacts"
 
 
 def queue(name: str) -> str:

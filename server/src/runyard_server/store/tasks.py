@@ -108,7 +108,14 @@ async def delete_task(r: "aioredis.Redis", task_id: str) -> None:
                 pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
                 for index in indexes:
                     pipe.zrem(index, task_id)
-                pipe.delete(key, keys.task_logs(task_id), keys.task_log_seqs(task_id))
+                pipe.delete(
+                    key,
+                    keys.task_logs(task_id),
+                    keys.task_log_seqs(task_id),
+                    keys.task_metrics(task_id),
+                    keys.task_final_metrics(task_id),
+                    keys.task_artifacts(task_id),
+                )
                 await pipe.execute()
                 return
             except WatchError:

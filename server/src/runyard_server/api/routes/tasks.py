@@ -16,7 +16,7 @@ from runyard.models import (
 )
 from runyard.models.limits import MAX_PAGE
 from runyard_server import store
-from runyard_server.api.deps import PrincipalDep, RedisDep
+from runyard_server.api.deps import ArtifactFilesDep, PrincipalDep, RedisDep
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -67,9 +67,12 @@ async def update_task(task_id: str, body: TaskUpdate, r: RedisDep, who: Principa
 
 
 @router.delete("/{task_id}", status_code=204)
-async def delete_task(task_id: str, r: RedisDep, who: PrincipalDep) -> Response:
+async def delete_task(
+    task_id: str, r: RedisDep, who: PrincipalDep, files: ArtifactFilesDep
+) -> Response:
     who.require("user")
     await store.delete_task(r, task_id)
+    files.delete_task(task_id)
     return Response(status_code=204)
 
 

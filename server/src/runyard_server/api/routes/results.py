@@ -1,0 +1,73 @@
+"""Results of a run: metric points and artifact files."""
+
+import time
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse
+
+from runyard.models import Artifact, MetricBatch, TaskMetrics, is_valid_name, is_valid_task_id
+from runyard.models.limits import MAX_ARTIFACT_BYTES
+from runyard_server import store
+from runyard_server.api.deps import ArtifactFilesDep, PrincipalDep, RedisDep
+from runyard_server.errors import Invalid, NotFound
+
+router = APIRouter(prefix="/tasks", tags=["results"])
+
+
+@router.post("/{task_id}/metrics")
+async def append_metrics(
+    task_id: str, body: MetricBatch, r: RedisDep, who: PrincipalDep
+) -> dict[str, int]:
+    who.require_task(task_id, "user")
+    return {"accepted": await store.append_metrics(r, task_id, body)}
+
+
+@router.get("/{task_id}/metrics")
+async def read_metrics(task_id: str, r: RedisDep, who: PrincipalDep) -> TaskMetrics:
+    who.require_task(task_id, "user")
+    return await store.read_metrics(r, task_id)
+
+
+@router.get("/{task_id}/artifacts")
+async def list_artifacts(task_id: str, r: RedisDep, who: PrincipalDep) -> list[Artifact]:
+    who.require_task(task_id, "user")
+    return await store.list_artifacts(r, task_id)
+
+
+@router.post("/{task_id}/artifacts/{name}", status_code=201)
+async def upload_artifact(
+    task_id: str,
+    name: str,
+    request: Request,
+    r: RedisDep,
+    who: PrincipalDep,
+    files: ArtifactFilesDep,
+) -> Artifact:
+    """The request body is the file itself (any content type); a same-named one is replaced."""
+    who.require_task(task_id, "user")
+    _check_names(task_id, name)
+    await store.get_task(r, task_id)
+    size, sha256 = await files.save(task_id, name, request.stream(), MAX_ARTIFACT_BYTES)
+    return await store.record_artifact(r, task_id, name, size, sha256, time.time())
+
+
+@router.get("/{task_id}/artifacts/{name}", response_class=FileResponse)
+async def download_artifact(
+    task_id: str, name: str, r: RedisDep, who: PrincipalDep, files: ArtifactFilesDep
+) -> FileResponse:
+    who.require_task(task_id, "user")
+    _check_names(task_id, name)
+    artifact = await store.get_artifact(r, task_id, name)
+    path = files.path(task_id, name)
+    if not path.is_file():
+        raise NotFound(f"artifact {name!r} of task {task_id} is recorded but its file is gone")
+    return FileResponse(path, filename=name, headers={"x-sha256": artifact.sha256})
+
+
+def _check_names(task_id: str, name: str) -> None:
+    if not is_valid_task_id(task_id):
+        raise NotFound(f"task {task_id!r} does not exist")
+    if not is_valid_name(name):
+        raise Invalid(
+            f"artifact name {name!r} is not allowed: use 1-64 letters, digits, '.', '_' or '-'"
+        )

@@ -1,0 +1,57 @@
+"""Artifact files on the server's disk: written whole or not at all.
+
+A file is streamed to a temporary name in the task's folder, checked against the
+size limit as it arrives, flushed to disk, then renamed into place, so a reader
+never sees half a file and a failed upload leaves nothing behind.
+"""
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from runyard_server.errors import TooLarge
+
+
+class ArtifactFiles:
+    """The folder ``root/<task id>/<name>`` of every task's artifacts."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, task_id: str, name: str) -> Path:
+        """Where an artifact lives; ids and names are validated before they get here."""
+        return self.root / task_id / name
+
+    async def save(
+        self, task_id: str, name: str, chunks: AsyncIterator[bytes], max_bytes: int
+    ) -> tuple[int, str]:
+        """Store the streamed body as ``name``; returns its size and sha256."""
+        folder = self.root / task_id
+        folder.mkdir(parents=True, exist_ok=True)
+        digest, size = hashlib.sha256(), 0
+        fd, temp = tempfile.mkstemp(prefix=".upload-", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                async for chunk in chunks:
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise TooLarge(
+                            f"artifact {name!r} is over the {max_bytes}-byte limit: "
+                            "store large files elsewhere and record their location as a param"
+                        )
+                    digest.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp, folder / name)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        return size, digest.hexdigest()
+
+    def delete_task(self, task_id: str) -> None:
+        """Remove every artifact file of a deleted task."""
+        shutil.rmtree(self.root / task_id, ignore_errors=True)

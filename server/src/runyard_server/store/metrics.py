@@ -1,0 +1,45 @@
+"""Metric series of a task: points appended in logging order, the last value of each."""
+
+import json
+from typing import cast
+
+import redis.asyncio as aioredis
+
+from runyard.models import MetricBatch, MetricValue, TaskMetrics
+from runyard.models.limits import MAX_METRIC_POINTS_PER_TASK
+from runyard_server.errors import NotFound, TooLarge
+from runyard_server.store import keys, scripts
+
+
+async def append_metrics(r: "aioredis.Redis", task_id: str, batch: MetricBatch) -> int:
+    """Store every point of ``batch`` or none; returns how many were stored."""
+    args: list[str] = []
+    for point in batch.points:
+        entry = json.dumps([point.series, point.step, point.value, point.ts])
+        args += [point.series, entry, repr(point.value)]
+    reply = await scripts.run(r, "metrics", task_id, MAX_METRIC_POINTS_PER_TASK, *args)
+    if reply[0] == "missing":
+        raise NotFound(f"task {task_id} does not exist")
+    if reply[0] == "full":
+        raise TooLarge(
+            f"task {task_id} has {reply[1]} metric points; {MAX_METRIC_POINTS_PER_TASK} is "
+            "the limit per task: log less often"
+        )
+    return int(reply[1])
+
+
+async def read_metrics(r: "aioredis.Redis", task_id: str) -> TaskMetrics:
+    """Every series of the task with its points, and each one's last value."""
+    async with r.pipeline(transaction=True) as pipe:
+        pipe.exists(keys.task(task_id))
+        pipe.lrange(keys.task_metrics(task_id), 0, -1)
+        pipe.hgetall(keys.task_final_metrics(task_id))
+        exists, entries, final = await pipe.execute()
+    if not exists:
+        raise NotFound(f"task {task_id} does not exist")
+    series: dict[str, list[MetricValue]] = {}
+    for raw in cast(list[str], entries):
+        name, step, value, ts = json.loads(raw)
+        series.setdefault(name, []).append(MetricValue(step=step, value=value, ts=ts))
+    last = {name: float(value) for name, value in cast(dict[str, str], final).items()}
+    return TaskMetrics(series=series, final=last)

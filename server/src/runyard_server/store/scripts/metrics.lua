@@ -1,0 +1,13 @@
+-- ARGV: keys, id, max points per task, then triplets (series, point JSON, value).
+-- All points are stored or none: a batch that would pass the limit is refused whole.
+local id, limit = ARGV[2], tonumber(ARGV[3])
+local key = task_key(id)
+if redis.call('EXISTS', key) == 0 then return {'missing'} end
+local count = (#ARGV - 3) / 3
+local stored = redis.call('LLEN', key .. ':metrics')
+if stored + count > limit then return {'full', stored} end
+for i = 4, #ARGV, 3 do
+  redis.call('RPUSH', key .. ':metrics', ARGV[i + 1])
+  redis.call('HSET', key .. ':final', ARGV[i], ARGV[i + 2])
+end
+return {'ok', count}
