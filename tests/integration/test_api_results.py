@@ -93,3 +93,23 @@ def test_deleting_a_task_removes_its_results(api: TestClient, task_id: str, tmp_
     assert api.delete(f"/tasks/{task_id}").status_code == 204
     assert not (tmp_path / "artifacts" / task_id).exists()
     assert api.get(f"/tasks/{task_id}/metrics").status_code == 404
+
+
+def test_local_run_starts_running_and_reports_its_own_end(api: TestClient) -> None:
+    started = api.post("/local-runs", json={"name": "laptop", "params": {"General": {"lr": 1}}})
+    assert started.status_code == 201, started.text
+    run = started.json()
+    tid, token = run["task"]["id"], run["lease_token"]
+    assert run["task"]["status"] == "running"
+    assert run["task"]["worker"] is None
+    done = api.post(f"/tasks/{tid}/completed", json={"lease_token": token, "exit_code": 0})
+    assert done.json()["status"] == "completed"
+    assert api.post("/local-runs", json={"queue": "q"}).status_code == 422
+
+
+def test_aborting_a_local_run_ends_it_at_once(api: TestClient) -> None:
+    run = api.post("/local-runs", json={}).json()
+    tid, token = run["task"]["id"], run["lease_token"]
+    assert api.post(f"/tasks/{tid}/abort").json()["status"] == "aborted"
+    late = api.post(f"/tasks/{tid}/completed", json={"lease_token": token})
+    assert late.status_code == 409

@@ -33,6 +33,7 @@ from runyard_server.store.transitions import (
     report_end,
     report_started,
     requeue,
+    start_local_run,
 )
 from runyard_server.store.workers import delete_worker, heartbeat, list_workers, register_worker
 
@@ -71,5 +72,6 @@ __all__ = [
     "report_end",
     "report_started",
     "requeue",
+    "start_local_run",
     "update_task",
 ]

@@ -39,6 +39,12 @@ async def abort(r: "aioredis.Redis", task_id: str, now: float) -> Task:
     return await _task(r, task_id, "a finished task cannot be aborted", "abort", now)
 
 
+async def start_local_run(r: "aioredis.Redis", task_id: str, token: str, now: float) -> Task:
+    """draft → running as a run on the user's own machine, reported by the script itself."""
+    rule = "only a draft task can start as a local run"
+    return await _task(r, task_id, rule, "local_start", token, now)
+
+
 async def report_started(
     r: "aioredis.Redis", task_id: str, token: str, lease_s: float, now: float
 ) -> Task:

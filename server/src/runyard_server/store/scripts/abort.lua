@@ -1,10 +1,14 @@
--- ARGV: keys, id, now. draft/queued -> aborted; running -> abort_requested.
+-- ARGV: keys, id, now. draft/queued -> aborted; running -> abort_requested, which
+-- its agent acts on; a running local run (no worker to tell) is aborted at once.
 local id, now = ARGV[2], tonumber(ARGV[3])
 local key = task_key(id)
-local t = redis.call('HMGET', key, 'status', 'queue')
+local t = redis.call('HMGET', key, 'status', 'queue', 'worker')
 if not t[1] then return {'missing'} end
-if t[1] == 'running' then
+if t[1] == 'running' and t[3] then
   redis.call('HSET', key, 'abort_requested', '1')
+elseif t[1] == 'running' then
+  set_status(id, key, 'running', 'aborted')
+  redis.call('HSET', key, 'finished', now)
 elseif t[1] == 'draft' or t[1] == 'queued' then
   if t[1] == 'queued' then pull(id, t[2]) end
   set_status(id, key, t[1], 'aborted')

@@ -1,0 +1,33 @@
+"""Local runs: a script run on the user's machine records itself as a running task.
+
+The reply is a ``Claim`` like an agent's: the script reports its end with the
+lease token through the same report routes, and writes metrics and logs with
+the task token. A local run has no worker and no lease, so the reaper leaves it
+alone; aborting it ends it at once.
+"""
+
+import secrets
+import time
+
+from fastapi import APIRouter
+
+from runyard.models import Claim, TaskCreate
+from runyard_server import store
+from runyard_server.api.deps import PrincipalDep, RedisDep, TokensDep
+from runyard_server.errors import Invalid
+
+router = APIRouter(prefix="/local-runs", tags=["tasks"])
+
+
+@router.post("", status_code=201)
+async def start_local_run(
+    body: TaskCreate, r: RedisDep, who: PrincipalDep, tokens: TokensDep
+) -> Claim:
+    who.require("user")
+    if body.queue:
+        raise Invalid("a local run is not queued: leave 'queue' out, or POST /tasks to enqueue")
+    now = time.time()
+    draft = await store.create_task(r, body, now)
+    lease_token = secrets.token_hex(16)
+    task = await store.start_local_run(r, draft.id, lease_token, now)
+    return Claim(task=task, lease_token=lease_token, task_token=tokens.task_token(task.id))
