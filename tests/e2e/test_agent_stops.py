@@ -164,3 +164,27 @@ def test_idle_agent_uses_almost_no_cpu(server: ServerProcess, agent_factory: Age
     used = agent.cpu_seconds() - before
     print(f"idle agent CPU: {used:.3f}s over 10s")
     assert used < 0.3
+
+
+def test_task_keeps_running_while_the_server_restarts(
+    server_factory: object, agent_factory: AgentFactory, tmp_path: Path
+) -> None:
+    server = server_factory("--lease", "20", "--first-lease", "20")  # type: ignore[operator]
+    repo = make_repo(tmp_path)
+    checkpoint, pidfile = tmp_path / "checkpoint.txt", tmp_path / "pid"
+    agent = agent_factory(server.url)
+    with Client(server.url) as client:
+        task = submit(
+            client, repo, "long.py", args=[str(checkpoint), str(pidfile)], requirements=[]
+        )
+        pid = pid_in(pidfile)
+        server.stop()
+        time.sleep(7)  # longer than the client's own retries
+        assert not gone(pid)
+        server.start()
+        wait_for(lambda: len(log_texts(client, task.id)) > 50, 30, "output after the restart")
+        client.tasks.abort(task.id)
+        assert wait_status(client, task.id, *DONE, timeout=30).status is TaskStatus.ABORTED
+        steps = [int(t.split()[1]) for t in log_texts(client, task.id) if t.startswith("step ")]
+    assert steps == list(range(1, len(steps) + 1))
+    assert "not delivered, retrying" in agent.log

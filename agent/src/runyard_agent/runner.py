@@ -90,7 +90,10 @@ class TaskRunner:
             on_lost=self.lose,
             on_auth=ctx.on_auth,
         )
-        self._thread = threading.Thread(target=self._run, name=f"task-{self.task.id[:8]}")
+        # Daemon: an agent that gives up on a stuck task must still be able to exit.
+        self._thread = threading.Thread(
+            target=self._run, name=f"task-{self.task.id[:8]}", daemon=True
+        )
 
     @property
     def task_id(self) -> str:
