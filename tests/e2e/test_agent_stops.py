@@ -188,3 +188,16 @@ def test_task_keeps_running_while_the_server_restarts(
         steps = [int(t.split()[1]) for t in log_texts(client, task.id) if t.startswith("step ")]
     assert steps == list(range(1, len(steps) + 1))
     assert "not delivered, retrying" in agent.log
+
+
+def test_idle_agent_drains_at_once_after_its_claim_returns(
+    server: ServerProcess, client: Client, agent_factory: AgentFactory, tmp_path: Path
+) -> None:
+    agent = agent_factory(server.url)
+    agent.wait_log("registered as")
+    signalled = time.monotonic()
+    agent.signal(signal.SIGTERM)
+    assert agent.wait(30) == 0
+    assert time.monotonic() - signalled < 2 + 3  # --poll-wait-s 2, plus slack
+    assert "agent stopped" in agent.log
+    assert all(not w.alive or w.name != "agent0" for w in client.workers.list())

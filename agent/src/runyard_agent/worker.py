@@ -131,7 +131,10 @@ class Agent:
                 self._requeue_all()
             with self._lock:
                 running = len(self._runners)
-            if self._draining.is_set() and running == 0:
+            # A claim still in flight may yet return a task: wait for it so it is given back
+            # at once (a second signal skips the wait; the task's short lease covers it).
+            claim_done = not self._poller.is_alive() or self.signals >= 2
+            if self._draining.is_set() and running == 0 and claim_done:
                 return
             if hard_stop_at is not None and time.monotonic() > hard_stop_at:
                 log.error("%d task(s) did not stop in time; exiting anyway", running)
@@ -145,9 +148,10 @@ class Agent:
         with self._lock:
             running = len(self._runners)
         log.info(
-            "draining: no new claims; waiting for %d running task(s) to finish "
-            "(send SIGTERM again to stop them and give them back to their queues)",
+            "draining: no new claims; waiting for %d running task(s) to finish and for the "
+            "claim in flight (up to %gs); send SIGTERM again to stop and requeue the tasks",
             running,
+            self.settings.poll_wait_s,
         )
 
     def _requeue_all(self) -> None:
