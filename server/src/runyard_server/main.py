@@ -9,11 +9,22 @@ from fastapi import FastAPI
 from runyard import __version__
 from runyard_server.api.body_limit import BodyLimitMiddleware
 from runyard_server.api.errors import install_error_handlers
-from runyard_server.api.routes import health, logs, queues, reports, results, tasks, workers
+from runyard_server.api.routes import (
+    health,
+    local_runs,
+    log_stream,
+    logs,
+    queues,
+    reports,
+    results,
+    tasks,
+    workers,
+)
 from runyard_server.artifact_files import ArtifactFiles
 from runyard_server.auth import TokenBook
 from runyard_server.config import Settings
 from runyard_server.store import Dispatcher
+from runyard_server.web import install_web
 
 API_PREFIX = "/api/v1"
 
@@ -54,6 +65,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.artifact_files = ArtifactFiles(settings.artifact_dir)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware)
-    for module in (health, tasks, reports, logs, results, queues, workers):
+    routers = (health, tasks, local_runs, reports, logs, log_stream, results, queues, workers)
+    for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)
+    install_web(app)
     return app

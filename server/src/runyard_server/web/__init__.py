@@ -1,0 +1,29 @@
+"""The web UI: static HTML, CSS and JavaScript modules served by the server itself.
+
+There is no build step and nothing is fetched from elsewhere: the browser loads
+``/`` and ``/static/...`` from this server and talks to the same ``/api/v1``
+routes as every other client. The pages need no token; the API calls they make do.
+"""
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+async def index() -> FileResponse:
+    """The single page; the UI routes inside it with ``#/...`` fragments."""
+    # no-cache: the page names its modules, so a stale page could pair with new modules.
+    return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+def install_web(app: FastAPI) -> None:
+    """Serve the UI at ``/`` and its assets under ``/static``."""
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

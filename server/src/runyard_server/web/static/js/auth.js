@@ -1,0 +1,59 @@
+// The API token: kept in localStorage ("remember me") or sessionStorage, sent as Bearer.
+import { h } from "./dom.js";
+
+const KEY = "runyard.token";
+
+export function getToken() {
+  return localStorage.getItem(KEY) || sessionStorage.getItem(KEY) || "";
+}
+
+export function setToken(token, remember) {
+  clearToken();
+  (remember ? localStorage : sessionStorage).setItem(KEY, token);
+}
+
+export function clearToken() {
+  localStorage.removeItem(KEY);
+  sessionStorage.removeItem(KEY);
+}
+
+let open = null;
+
+/**
+ * Show the token form over the page; resolves once a token is saved.
+ * Several 401s at once share one form.
+ */
+export function askForToken(message) {
+  if (open) return open;
+  open = new Promise((resolve) => {
+    const input = h("input", {
+      type: "password",
+      name: "token",
+      autocomplete: "current-password",
+      placeholder: "user token",
+      required: true,
+      autofocus: true,
+    });
+    const remember = h("input", { type: "checkbox", name: "remember", checked: true });
+    const form = h(
+      "form",
+      { class: "login card", id: "login-form" },
+      h("h2", {}, "Sign in to Runyard"),
+      h("p", { class: "muted" }, message || "This server needs a token."),
+      h("label", {}, "Token", input),
+      h("label", { class: "inline" }, remember, " Remember on this device"),
+      h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Sign in")),
+    );
+    const overlay = h("div", { class: "overlay" }, form);
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      setToken(input.value.trim(), remember.checked);
+      overlay.remove();
+      open = null;
+      resolve();
+    });
+    document.body.append(overlay);
+    input.focus();
+  });
+  return open;
+}

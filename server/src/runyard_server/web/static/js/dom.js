@@ -1,0 +1,111 @@
+// Small DOM and formatting helpers shared by every page.
+
+/** Build an element: h("a", {href: "#/x", class: "btn"}, "text", child, ...). */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key.startsWith("on") && typeof value === "function") {
+      el.addEventListener(key.slice(2), value);
+    } else if (key === "class") {
+      el.className = value;
+    } else if (key === "dataset") {
+      Object.assign(el.dataset, value);
+    } else if (value === true) {
+      el.setAttribute(key, "");
+    } else {
+      el.setAttribute(key, String(value));
+    }
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    if (Array.isArray(child)) append(el, child);
+    else el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+/** A status badge; the class carries the colour. */
+export function badge(status, extra = "") {
+  return h("span", { class: `badge status-${status} ${extra}`.trim() }, status);
+}
+
+export function taskLink(id, text) {
+  return h("a", { href: `#/task/${id}`, class: "task-link" }, text || id.slice(0, 8));
+}
+
+/** A box with a heading, the building block of the detail pages. */
+export function card(title, ...body) {
+  return h("section", { class: "card" }, title ? h("h2", {}, title) : null, ...body);
+}
+
+export function empty(text) {
+  return h("p", { class: "empty" }, text);
+}
+
+export function errorBox(error) {
+  return h("div", { class: "error-box", role: "alert" }, String(error.message || error));
+}
+
+/** Seconds as "850 ms", "12.3 s", "4 min 05 s", "2 h 10 min". */
+export function duration(seconds) {
+  if (seconds === null || seconds === undefined || Number.isNaN(seconds)) return "–";
+  if (seconds < 1) return `${Math.round(seconds * 1000)} ms`;
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  const m = Math.floor(seconds / 60);
+  if (m < 60) return `${m} min ${String(Math.floor(seconds % 60)).padStart(2, "0")} s`;
+  const hours = Math.floor(m / 60);
+  if (hours < 48) return `${hours} h ${String(m % 60).padStart(2, "0")} min`;
+  return `${Math.floor(hours / 24)} d ${hours % 24} h`;
+}
+
+/** "12 s ago" with the exact local time as a tooltip. */
+export function ago(iso) {
+  if (!iso) return h("span", { class: "muted" }, "–");
+  const date = new Date(iso);
+  const seconds = Math.max(0, (Date.now() - date.getTime()) / 1000);
+  const text = seconds < 2 ? "just now" : `${duration(seconds).replace(/\.\d s$/, " s")} ago`;
+  return h("time", { datetime: iso, title: date.toLocaleString() }, text);
+}
+
+export function dateTime(iso) {
+  return iso ? new Date(iso).toLocaleString() : "–";
+}
+
+export function bytes(n) {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i += 1;
+  }
+  return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
+}
+
+/** A JSON value as a short display string, keeping strings unquoted. */
+export function show(value) {
+  if (value === undefined) return "";
+  if (typeof value === "string") return value;
+  return JSON.stringify(value);
+}
+
+/** A sortable, striped table from column specs: [{label, value(row), cell(row)?, sort?}]. */
+export function table(columns, rows, { className = "", rowAttrs } = {}) {
+  const head = h("thead", {}, h("tr", {}, columns.map((c) => h("th", { class: c.class }, c.label))));
+  const body = h(
+    "tbody",
+    {},
+    rows.map((row) =>
+      h(
+        "tr",
+        rowAttrs ? rowAttrs(row) : {},
+        columns.map((c) => h("td", { class: c.class }, c.cell ? c.cell(row) : show(c.value(row)))),
+      ),
+    ),
+  );
+  return h("table", { class: `grid ${className}`.trim() }, head, body);
+}

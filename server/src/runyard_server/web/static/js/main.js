@@ -1,0 +1,44 @@
+// Entry point: registers the pages, wires navigation and sign-out, renders the route.
+import { clearToken, getToken } from "./auth.js";
+import { errorBox } from "./dom.js";
+import { render, route } from "./router.js";
+import { clonePage } from "./pages/clone.js";
+import { comparePage } from "./pages/compare.js";
+import { queuesPage } from "./pages/queues.js";
+import { taskPage } from "./pages/task.js";
+import { tasksPage } from "./pages/tasks.js";
+import { workersPage } from "./pages/workers.js";
+
+route("/tasks", tasksPage, "tasks");
+route("/task/:id", taskPage, "tasks");
+route("/clone/:id", clonePage, "tasks");
+route("/compare", comparePage, "tasks");
+route("/queues", queuesPage, "queues");
+route("/queues/:name", queuesPage, "queues");
+route("/workers", workersPage, "workers");
+
+const root = document.getElementById("app");
+const signOut = document.getElementById("sign-out");
+
+function markSection(section) {
+  for (const link of document.querySelectorAll("#nav a")) {
+    link.classList.toggle("active", link.dataset.section === section);
+  }
+  signOut.hidden = !getToken();
+}
+
+async function show() {
+  try {
+    await render(root, markSection);
+  } catch (error) {
+    root.replaceChildren(errorBox(error));
+  }
+  signOut.hidden = !getToken();
+}
+
+signOut.addEventListener("click", () => {
+  clearToken();
+  show();
+});
+window.addEventListener("hashchange", show);
+show();
