@@ -66,7 +66,7 @@ def test_home_in_directories_is_expanded() -> None:
     [
         ["--server", "ftp://x"],
         ["--queue", "bad name"],
-        ["--executor", "docker"],
+        ["--executor", "docker", "--docker-forbid-task-image"],
         ["--poll-wait-s", "31"],
         ["--slots", "0"],
     ],

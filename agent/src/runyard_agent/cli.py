@@ -46,7 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
     add("--cache-dir", help="git mirrors and venvs (default ~/.cache/runyard-agent)")
     add("--abort-grace-s", type=float, help="seconds between SIGTERM and SIGKILL (default 30)")
     add("--poll-wait-s", type=float, help="long-poll wait per claim (default 20, at most 30)")
-    add("--executor", choices=["venv", "docker"], help="how tasks run (only venv for now)")
+    add("--executor", choices=["venv", "docker"], help="how tasks run (default venv)")
+    add("--docker-image", help="docker executor: image for tasks that record none")
+    add(
+        "--docker-forbid-task-image",
+        action="store_const",
+        const=True,
+        help="docker executor: run every task in --docker-image, ignoring the task's image",
+    )
+    add("--docker-host", help="docker executor: engine URL (DOCKER_HOST; default local socket)")
     add("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default INFO")
     parser.add_argument("--version", action="version", version=f"runyard-agent {__version__}")
     return parser
@@ -73,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     try:
         machine = detect_machine(settings)
+        if settings.executor == "docker":
+            from runyard_agent.executors import prepare_engine
+
+            prepare_engine(settings)
     except ConfigError as exc:
         log.error("%s", exc)
         sys.exit(EXIT_CONFIG)

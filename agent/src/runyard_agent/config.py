@@ -77,6 +77,17 @@ class AgentSettings(BaseSettings):
     abort_grace_s: float = Field(default=30.0, ge=0)
     poll_wait_s: float = Field(default=20.0, gt=0, le=MAX_WAIT_S)
     executor: Literal["venv", "docker"] = "venv"
+    docker_image: str | None = Field(
+        default=None, min_length=1, description="docker executor: image for tasks that name none"
+    )
+    docker_forbid_task_image: bool = Field(
+        default=False, description="docker executor: always use docker_image"
+    )
+    docker_host: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("docker_host", "DOCKER_HOST"),
+        description="Docker engine URL (default: the local socket)",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     config: Path | None = Field(default=None, exclude=True, description="TOML settings file")
 
@@ -105,9 +116,9 @@ class AgentSettings(BaseSettings):
         return list(dict.fromkeys(value))
 
     @model_validator(mode="after")
-    def _docker_not_ready(self) -> AgentSettings:
-        if self.executor == "docker":
-            raise ValueError("the docker executor is not available yet; use --executor venv")
+    def _docker_default_image(self) -> AgentSettings:
+        if self.docker_forbid_task_image and not self.docker_image:
+            raise ValueError("docker_forbid_task_image needs a docker_image to use instead")
         return self
 
     @property

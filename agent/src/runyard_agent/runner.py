@@ -23,6 +23,7 @@ from runyard.models import Claim, HeldTask, LogBatch, Task
 from runyard_agent import environments
 from runyard_agent.config import AgentSettings
 from runyard_agent.errors import EnvironmentBuildError
+from runyard_agent.executors import ContainerLaunch, ContainerProcess, docker_launch
 from runyard_agent.process import TaskProcess, describe_exit
 from runyard_agent.reports import Reporter
 from runyard_agent.slots import Allocation
@@ -35,6 +36,7 @@ LOG_DRAIN_TIMEOUT_S = 120.0
 MAX_REASON_CHARS = 20_000
 
 Launch = tuple[list[str], Path, dict[str, str]]
+Process = TaskProcess | ContainerProcess
 
 
 class Stop(enum.IntEnum):
@@ -79,7 +81,7 @@ class TaskRunner:
         self._lost = threading.Event()
         self._wake = threading.Event()
         self._lock = threading.Lock()
-        self._process: TaskProcess | None = None
+        self._process: Process | None = None
         self._workdir: Path | None = None
         self._output: TaskLog | None = None
         self._report = Reporter(
@@ -169,7 +171,7 @@ class TaskRunner:
     def _send_logs(self, batch: LogBatch) -> object:
         return self.ctx.client.logs.append(self.task.id, batch)
 
-    def _build(self, output: TaskLog) -> Launch | None:
+    def _build(self, output: TaskLog) -> Launch | ContainerLaunch | None:
         """Code and virtualenv; None when a stop request came in meanwhile."""
         settings = self.ctx.settings
         self._workdir = environments.prepare_code(
@@ -177,6 +179,11 @@ class TaskRunner:
         )
         if self._stop is not None:
             return None
+        if settings.executor == "docker":
+            token = self.task_token or settings.token_value
+            return docker_launch(
+                self.task, self._workdir, self.allocation, settings, token, output.agent_line
+            )
         python = environments.ensure_venv(
             self.task.environment, settings.cache_dir, output.agent_line
         )
@@ -193,12 +200,15 @@ class TaskRunner:
         )
         return argv, cwd, env
 
-    def _supervise(self, output: TaskLog, launch: Launch) -> int:
-        argv, cwd, env = launch
-        try:
-            process = TaskProcess.start(argv, cwd, env)
-        except OSError as exc:
-            raise EnvironmentBuildError("start", f"could not start {argv[0]}: {exc}") from None
+    def _supervise(self, output: TaskLog, launch: Launch | ContainerLaunch) -> int:
+        if isinstance(launch, ContainerLaunch):
+            process: Process = launch.start()
+        else:
+            argv, cwd, env = launch
+            try:
+                process = TaskProcess.start(argv, cwd, env)
+            except OSError as exc:
+                raise EnvironmentBuildError("start", f"could not start {argv[0]}: {exc}") from None
         with self._lock:
             self._process = process
         if self._stop is Stop.LOST:
@@ -218,11 +228,11 @@ class TaskRunner:
             self._wake.clear()
         return self._stop_process(process, output)
 
-    def _wait_exit(self, process: TaskProcess) -> None:
+    def _wait_exit(self, process: Process) -> None:
         process.wait()
         self._wake.set()
 
-    def _stop_process(self, process: TaskProcess, output: TaskLog) -> int:
+    def _stop_process(self, process: Process, output: TaskLog) -> int:
         stop = self._stop
         if stop is None:
             code = process.wait()

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import IO, Protocol
 
 from runyard.errors import AuthError
 from runyard_agent.log_shipper import LogShipper, SendBatch
 from runyard_agent.logs import LogBuffer, PipeReaders
-from runyard_agent.process import TaskProcess
 
 _PIPE_EOF_TIMEOUT_S = 10.0
+
+
+class OutputPipes(Protocol):
+    """What :meth:`TaskLog.attach` reads: a local process or a container."""
+
+    @property
+    def stdout(self) -> IO[bytes]: ...
+
+    @property
+    def stderr(self) -> IO[bytes]: ...
 
 
 class TaskLog:
@@ -41,7 +51,7 @@ class TaskLog:
         """Add a line from the agent (environment build steps, stop requests)."""
         self.buffer.put("agent", text)
 
-    def attach(self, process: TaskProcess) -> None:
+    def attach(self, process: OutputPipes) -> None:
         """Read the process's stdout and stderr until they close."""
         self.readers.attach("stdout", process.stdout)
         self.readers.attach("stderr", process.stderr)
