@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from runyard_agent.cli import load_settings
+from runyard_agent.cli import load_settings, main
 from runyard_agent.config import AgentSettings, default_name
 
 
@@ -90,3 +90,10 @@ def test_missing_config_file_is_refused(tmp_path: Path) -> None:
 
 def test_default_name_is_a_valid_worker_name() -> None:
     assert AgentSettings(name=default_name()).name
+
+
+def test_bad_settings_exit_2_naming_the_field(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--poll-wait-s", "99"])
+    assert exited.value.code == 2
+    assert "poll_wait_s: Input should be less than or equal to 30" in capsys.readouterr().err

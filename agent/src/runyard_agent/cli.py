@@ -71,8 +71,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of ``runyard-agent``."""
     try:
         settings = load_settings(argv)
-    except (ValidationError, ValueError) as exc:
-        print(f"runyard-agent: invalid settings: {exc}", file=sys.stderr)
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "settings"
+            print(f"runyard-agent: {where}: {error['msg']}", file=sys.stderr)
+        sys.exit(EXIT_CONFIG)
+    except ValueError as exc:
+        print(f"runyard-agent: {exc}", file=sys.stderr)
         sys.exit(EXIT_CONFIG)
     logging.basicConfig(
         level=settings.log_level,
