@@ -122,7 +122,10 @@ def main() -> None:
     agent = None
     try:
         wait_healthy(url)
-        agent_cmd = [str(BIN / "runyard-agent"), "--server", url, "--queue", "demo", "--name", "demo-agent", "--cache-dir", str(DEMO / "agent-cache")]  # fmt: skip
+        agent_cmd = [
+            str(BIN / "runyard-agent"), "--server", url, "--queue", "demo",
+            "--name", "demo-agent", "--cache-dir", str(DEMO / "agent-cache"),
+        ]  # fmt: skip
         agent = start("agent", agent_cmd)
         run_demo(Client(url), make_repo())
         say("where to look: the CLI lists both runs, the clone points at its parent")

@@ -5,7 +5,7 @@ import sys
 import time
 from pathlib import Path
 
-import psutil  # type: ignore[import-untyped]
+import psutil
 
 from runyard_agent.process import TaskProcess, describe_exit
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import psutil  # type: ignore[import-untyped]  # no stubs in requirements-dev
+import psutil
 
 from runyard.models import Gpu, Resources
 from runyard_agent.config import AgentSettings

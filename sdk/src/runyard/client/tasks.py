@@ -6,9 +6,10 @@ from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 from runyard.client._http import Retry, Transport, seg
-from runyard.errors import ConflictError, NotFoundError
+from runyard.errors import AuthError, ConflictError, NotFoundError
 from runyard.models import (
     AbortedReport,
+    Claim,
     CloneRequest,
     CompletedReport,
     EnqueueRequest,
@@ -38,6 +39,14 @@ class Tasks:
         network never creates the task twice; otherwise the error says to check first.
         """
         return self._http.call(Task, "POST", "/tasks", body=spec, retry=Retry.UNSENT)
+
+    def start_local(self, spec: TaskCreate) -> Claim:
+        """Record a script running on this machine as a running task (``POST /local-runs``).
+
+        The reply carries the lease token the script reports its end with. Retried
+        like :meth:`create`: only when the request surely did not arrive.
+        """
+        return self._http.call(Claim, "POST", "/local-runs", body=spec, retry=Retry.UNSENT)
 
     def get(self, task_id: str) -> Task:
         """The task ``task_id``; :class:`~runyard.errors.NotFoundError` when unknown."""
@@ -190,7 +199,11 @@ class Tasks:
         except ConflictError as exc:
             if not exc.retried:
                 raise
-            current = self.get(task_id)
+            try:
+                current = self.get(task_id)
+            except AuthError:
+                # An agent token may not read tasks; the 409 is then the best answer.
+                raise exc from None
             if reached(current):
                 return current
             raise
