@@ -21,6 +21,7 @@ lint: setup
 	$(BIN)/mypy
 
 test: lint
+	scripts/ensure-chromium.sh
 	$(BIN)/pytest
 
 unit: setup

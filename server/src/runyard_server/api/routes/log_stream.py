@@ -21,7 +21,7 @@ sees no gap.
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
@@ -57,7 +57,7 @@ def _page_events(page: LogPage) -> str:
 async def _status(r: RedisDep, task_id: str) -> str:
     # One hash field, not get_task: a task record carries its diff (up to megabytes),
     # and an idle follower asks about three times a second.
-    status: str | None = await r.hget(keys.task(task_id), "status")
+    status = cast(str | None, await r.hget(keys.task(task_id), "status"))
     if status is None:
         raise NotFound(f"task {task_id} does not exist")
     return status

@@ -53,7 +53,11 @@ export function lineChart(title, lines, { width = 520, height = 240 } = {}) {
     root.append(svg("line", { x1: pad.l, x2: width - pad.r, y1: sy(t), y2: sy(t), class: "grid-line" }));
     root.append(svg("text", { x: pad.l - 6, y: sy(t) + 4, class: "tick", "text-anchor": "end" }, label(t)));
   }
-  for (const t of ticks(x0, x1, 6).filter((t) => Number.isInteger(t) || x1 - x0 < 6)) {
+  // Steps are whole numbers: a tick at step 0.5 would name a point that cannot exist.
+  const xTicks = all.every((p) => Number.isInteger(p[0]))
+    ? (x1 - x0 <= 8 ? Array.from({ length: x1 - x0 + 1 }, (_, i) => x0 + i) : ticks(x0, x1, 6).filter(Number.isInteger))
+    : ticks(x0, x1, 6);
+  for (const t of xTicks) {
     root.append(svg("text", { x: sx(t), y: height - pad.b + 16, class: "tick", "text-anchor": "middle" }, label(t)));
   }
   root.append(svg("line", { x1: pad.l, x2: width - pad.r, y1: height - pad.b, y2: height - pad.b, class: "axis" }));

@@ -32,10 +32,10 @@ function confirmButton(label, question, action) {
 }
 
 export async function taskPage({ id }, q, root, ctx) {
-  let task = await get(`/tasks/${seg(id)}`);
   // Tasks name their worker by id; the worker list says who that is.
-  const workerNames = new Map();
-  get("/workers").then((ws) => ws.forEach((w) => workerNames.set(w.id, `${w.name} (${w.hostname})`))).catch(() => {});
+  const [first, workers] = await Promise.all([get(`/tasks/${seg(id)}`), get("/workers").catch(() => [])]);
+  let task = first;
+  const workerNames = new Map(workers.map((w) => [w.id, `${w.name} (${w.hostname})`]));
   let tab = TABS.includes(q.tab) ? q.tab : FINAL.has(task.status) || task.status === "draft" ? "overview" : "console";
   const flash = h("div");
   const head = h("div");

@@ -1,0 +1,160 @@
+"""The web UI in a real browser against a real server, Redis and agent."""
+
+import re
+import time
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from runyard.models import Task, TaskStatus
+from tests.browser.conftest import Shoot, Stack
+
+pytestmark = pytest.mark.e2e
+
+
+def wait_final(stack: Stack, task_id: str, timeout: float = 120) -> Task:
+    deadline = time.monotonic() + timeout
+    while True:
+        task = stack.client.tasks.get(task_id)
+        if task.status.is_final:
+            return task
+        if time.monotonic() > deadline:
+            pytest.fail(f"task {task_id} is still {task.status}; agent log:\n{stack.agent.log}")
+        time.sleep(0.2)
+
+
+def test_task_list_pages_with_cursors_and_filters(page: Page, stack: Stack, shoot: Shoot) -> None:
+    for i in range(7):
+        stack.submit("listing", f"{'alpha' if i % 2 else 'beta'}-{i}", queue=None)
+    page.goto(f"{stack.server.url}/#/tasks?project=listing&limit=5")
+    rows = page.locator("table.tasks tbody tr")
+    expect(rows).to_have_count(5)
+    expect(rows.first).to_contain_text("beta-6")
+    shoot(page, "tasks")
+    page.click("#older")
+    expect(rows).to_have_count(2)
+    expect(rows.last).to_contain_text("beta-0")
+    page.get_by_role("button", name="← Newer").click()
+    expect(rows).to_have_count(5)
+    page.fill("input[name=q]", "alpha")
+    expect(rows).to_have_count(3)
+    page.get_by_role("columnheader", name="Name").click()
+    expect(rows.first).to_contain_text("alpha-1")
+
+
+def test_running_task_console_shows_a_line_printed_after_the_page_loaded(
+    page: Page, stack: Stack, shoot: Shoot, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    gate = tmp_path_factory.mktemp("gate") / "open"
+    task = stack.submit("live", "gated", args=["--gate", str(gate)])
+    page.goto(f"{stack.server.url}/#/task/{task.id}")
+    console = page.locator("#console")
+    expect(console).to_contain_text("waiting for the gate", timeout=90_000)
+    page.evaluate("window.loadedOnce = true")
+    expect(page.locator(".live-state")).to_have_text("● live")
+    shoot(page, "task-console-running")
+    gate.touch()
+    expect(console).to_contain_text("gate opened: printed after the page loaded")
+    expect(console).to_contain_text("the task is completed")
+    expect(page.locator("h1 .badge")).to_have_text("completed")
+    assert page.evaluate("window.loadedOnce") is True, "the page reloaded"
+    shoot(page, "task-console-done")
+
+    page.get_by_role("tab", name="Overview").click()
+    expect(page.locator("#timeline")).to_contain_text("ran")
+    expect(page.locator(".params")).to_contain_text("General/lr")
+    shoot(page, "task-overview")
+    page.get_by_role("tab", name="Metrics").click()
+    expect(page.locator("#charts svg.chart")).to_have_count(2)
+    shoot(page, "task-metrics")
+    page.get_by_role("tab", name="Code").click()
+    expect(page.locator(".diff .d-add")).to_contain_text("uncommitted change applied")
+    shoot(page, "task-code")
+    page.get_by_role("tab", name="Environment").click()
+    expect(page.locator("#panel-environment")).to_contain_text("UI_TEST")
+
+
+def test_clone_form_reruns_the_task_with_a_changed_parameter(
+    page: Page, stack: Stack, shoot: Shoot
+) -> None:
+    original = stack.submit("cloning", "original", params={"lr": 0.1, "epochs": 3, "opt": "sgd"})
+    assert wait_final(stack, original.id).status is TaskStatus.COMPLETED
+    page.goto(f"{stack.server.url}/#/task/{original.id}")
+    page.click("#action-clone")
+    page.fill("input[name='General/lr']", "0.5")
+    page.fill("input[name='General/opt']", "42")
+    expect(page.locator("tr.changed")).to_have_count(2)
+    shoot(page, "clone-form")
+    page.click("#clone-submit")
+    expect(page).not_to_have_url(re.compile(f"(clone|task)/{original.id}"))
+    clone_id = page.url.rsplit("/", 1)[-1]
+    console = page.locator("#console")
+    expect(console).to_contain_text(
+        'params lr=0.5 (float) epochs=3 (int) opt="42" (str)', timeout=90_000
+    )
+    expect(page.locator("h1 .badge")).to_have_text("completed")
+    clone = stack.client.tasks.get(clone_id)
+    assert clone.parent == original.id
+    assert clone.params["General"] == {"lr": 0.5, "epochs": 3, "opt": "42"}
+    page.get_by_role("tab", name="Overview").click()
+    expect(page.locator(".card", has_text="Lineage")).to_contain_text("original")
+
+
+def test_compare_shows_differences_and_overlaid_curves(
+    page: Page, stack: Stack, shoot: Shoot
+) -> None:
+    slow = stack.submit("comparing", "slow", params={"lr": 0.1, "epochs": 4})
+    fast = stack.submit("comparing", "fast", params={"lr": 0.4, "epochs": 4})
+    for task in (slow, fast):
+        assert wait_final(stack, task.id).status is TaskStatus.COMPLETED
+    page.goto(f"{stack.server.url}/#/tasks?project=comparing")
+    for name in ("slow", "fast"):
+        page.get_by_role("checkbox", name=f"select {name}").check()
+    page.click("#compare-selected")
+    params = page.locator(".card", has_text="Parameters")
+    expect(params.locator("tr.differs")).to_have_count(1)
+    expect(params.locator("tr.differs")).to_contain_text("General/lr")
+    expect(page.locator(".card", has_text="Final metrics").locator("tr.differs")).to_have_count(2)
+    charts = page.locator("#compare-charts svg.chart")
+    expect(charts).to_have_count(2)
+    expect(charts.first.locator("path.series")).to_have_count(2)
+    shoot(page, "compare")
+    page.get_by_label("only rows that differ").check()
+    expect(params.locator("tbody tr")).to_have_count(1)
+
+
+def test_queue_page_reorders_and_dequeues(page: Page, stack: Stack, shoot: Shoot) -> None:
+    # Nobody serves "parked", so the tasks wait there.
+    waiting = [stack.submit("queueing", f"waiting-{i}", queue="parked") for i in range(3)]
+    page.goto(f"{stack.server.url}/#/queues/parked")
+    rows = page.locator("#queue-entries tbody tr")
+    expect(rows).to_have_count(3)
+    expect(rows.first).to_contain_text("waiting-0")
+    rows.nth(2).get_by_role("button", name="top").click()
+    expect(rows.first).to_contain_text("waiting-2")
+    rows.first.get_by_role("button", name="down").click()
+    expect(rows.nth(1)).to_contain_text("waiting-2")
+    shoot(page, "queues")
+    rows.first.get_by_role("button", name="Dequeue").click()
+    expect(rows).to_have_count(2)
+    assert stack.client.tasks.get(waiting[0].id).status is TaskStatus.DRAFT
+
+
+def test_workers_page_shows_the_live_agent(page: Page, stack: Stack, shoot: Shoot) -> None:
+    page.goto(f"{stack.server.url}/#/workers")
+    card = page.locator(".worker[data-worker=ui-agent]")
+    expect(card).to_contain_text("alive")
+    expect(card).to_contain_text("default")
+    shoot(page, "workers")
+
+
+def test_abort_stops_a_running_task(
+    page: Page, stack: Stack, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    gate = tmp_path_factory.mktemp("never") / "open"
+    task = stack.submit("aborting", "endless", args=["--gate", str(gate)])
+    page.goto(f"{stack.server.url}/#/task/{task.id}")
+    expect(page.locator("#console")).to_contain_text("waiting for the gate", timeout=90_000)
+    page.click("#action-abort")
+    page.click("#action-abort")
+    expect(page.locator("h1 .badge").first).to_have_text("aborted", timeout=30_000)
