@@ -18,6 +18,7 @@ from runyard.errors import (
     StaleLeaseError,
     TooLargeError,
 )
+from runyard.task import Task
 
 __all__ = [
     "ApiError",
@@ -32,6 +33,7 @@ __all__ = [
     "ServerError",
     "ServerUnreachable",
     "StaleLeaseError",
+    "Task",
     "TooLargeError",
     "__version__",
 ]

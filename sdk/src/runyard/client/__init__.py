@@ -1,4 +1,5 @@
-"""The Runyard HTTP client: ``Client().tasks``, ``.logs``, ``.queues``, ``.workers``."""
+"""The Runyard HTTP client: ``Client().tasks``, ``.logs``, ``.metrics``, ``.artifacts``,
+``.queues``, ``.workers``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from runyard import config
 from runyard.client._http import Transport
 from runyard.client.logs import Logs
 from runyard.client.queues import Queues
+from runyard.client.results import Artifacts, Metrics
 from runyard.client.tasks import Tasks
 from runyard.client.workers import Workers
 from runyard.errors import RunyardError
@@ -42,6 +44,8 @@ class Client:
         )
         self.tasks = Tasks(self._http)
         self.logs = Logs(self._http, self.tasks)
+        self.metrics = Metrics(self._http)
+        self.artifacts = Artifacts(self._http)
         self.queues = Queues(self._http)
         self.workers = Workers(self._http)
 

@@ -18,14 +18,15 @@ Waits between attempts grow exponentially with jitter, and a ``Retry-After`` hea
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import email.utils
 import enum
 import random
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import requests
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -65,6 +66,16 @@ class _Attempt(Exception):
         self.response = response
 
 
+@dataclasses.dataclass(frozen=True)
+class _Request:
+    method: str
+    path: str
+    params: dict[str, Any]
+    payload: dict[str, Any] | None
+    raw: IO[bytes] | None
+    stream: bool
+
+
 class Transport:
     """Sends JSON requests to ``{server}/api/v1`` with auth, timeouts, retries and error mapping."""
 
@@ -102,10 +113,14 @@ class Transport:
         retry: Retry = Retry.ALWAYS,
         read_timeout: float | None = None,
         retries: int | None = None,
+        content: Callable[[], IO[bytes]] | None = None,
+        stream: bool = False,
     ) -> requests.Response:
         """Send one request, retrying per ``retry``; return a 2xx response or raise.
 
-        ``retries`` overrides the transport's retry count for this request.
+        ``retries`` overrides the transport's retry count for this request. ``content``
+        opens a raw body (a file upload) afresh for each attempt; ``stream`` leaves a
+        large response body unread for the caller to iterate (and close).
         """
         payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
         clean = {k: v for k, v in (params or {}).items() if v is not None}
@@ -113,7 +128,10 @@ class Transport:
         attempts = (self.retries if retries is None else max(0, retries)) + 1
         for attempt in range(attempts):
             try:
-                response = self._once(method, path, clean, payload, read_timeout)
+                with contextlib.ExitStack() as stack:
+                    raw = stack.enter_context(content()) if content is not None else None
+                    request = _Request(method, path, clean, payload, raw, stream)
+                    response = self._once(request, read_timeout)
             except _Attempt as failed:
                 landed = landed or failed.landed
                 last_try = attempt == attempts - 1
@@ -140,23 +158,20 @@ class Transport:
                 into.model_validate(item) for item in _JSON_LIST.validate_json(response.content)
             ]
 
-    def _once(
-        self,
-        method: str,
-        path: str,
-        params: dict[str, Any],
-        payload: dict[str, Any] | None,
-        read_timeout: float | None,
-    ) -> requests.Response:
+    def _once(self, request: _Request, read_timeout: float | None) -> requests.Response:
         """One attempt: a response that is final (2xx or 4xx), or :class:`_Attempt`."""
         read = self.timeout if read_timeout is None else read_timeout
+        headers = {"Content-Type": "application/octet-stream"} if request.raw else None
         try:
             response = self._session.request(
-                method,
-                self.server + API_PREFIX + path,
-                params=params,
-                json=payload,
+                request.method,
+                self.server + API_PREFIX + request.path,
+                params=request.params,
+                json=request.payload,
+                data=request.raw,
+                headers=headers,
                 timeout=(self.timeout, read),
+                stream=request.stream,
             )
         except requests.exceptions.ConnectTimeout:
             raise _Attempt(f"connect timed out after {self.timeout:g}s", landed=False) from None

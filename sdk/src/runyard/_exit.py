@@ -1,0 +1,86 @@
+"""How a local run's script ends: normally, ``sys.exit(code)``, an exception, Ctrl-C, SIGTERM.
+
+Python gives an ``atexit`` handler no exit status, so the run learns it on the way
+out: ``sys.excepthook`` sees an uncaught exception, a wrapped ``sys.exit`` sees its
+code, and SIGTERM (when nobody else handles it) becomes ``SystemExit`` so ``atexit``
+still runs. A ``raise SystemExit(n)`` written out by hand is not seen and counts as
+a normal end.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import traceback
+from dataclasses import dataclass
+from types import FrameType, TracebackType
+from typing import Any, Literal, NoReturn
+
+_REASON_LINES = 30
+_MAX_REASON_CHARS = 20_000
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The end to report: status, exit code and, for a failure, why."""
+
+    status: Literal["completed", "failed", "aborted"]
+    exit_code: int | None = 0
+    reason: str | None = None
+
+
+class ExitWatch:
+    """Installs the hooks that tell how the script ended; :meth:`outcome` reads them."""
+
+    def __init__(self) -> None:
+        self._error: tuple[type[BaseException], BaseException, TracebackType | None] | None = None
+        self._code: Any = None
+        self._signal: int | None = None
+        self._previous_hook = sys.excepthook
+        self._previous_exit = sys.exit
+
+    def install(self) -> None:
+        """Chain ``sys.excepthook``, wrap ``sys.exit`` and, if unhandled, catch SIGTERM."""
+        self._previous_hook = sys.excepthook
+        self._previous_exit = sys.exit
+        sys.excepthook = self._excepthook
+        sys.exit = self._exit
+        in_main = threading.current_thread() is threading.main_thread()
+        if in_main and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, self._terminate)
+
+    def outcome(self) -> Outcome:
+        """How the script ended, as far as the hooks saw."""
+        if self._signal is not None:
+            return Outcome("aborted", 128 + self._signal, f"stopped by signal {self._signal}")
+        if self._error is not None:
+            kind, value, tb = self._error
+            if issubclass(kind, KeyboardInterrupt):
+                return Outcome("aborted", 130, "interrupted (KeyboardInterrupt)")
+            return Outcome("failed", 1, _last_lines(kind, value, tb))
+        code = self._code
+        if code is None or code == 0:
+            return Outcome("completed", 0)
+        if isinstance(code, int):
+            return Outcome("failed", code, f"the script exited with code {code}")
+        return Outcome("failed", 1, str(code)[:_MAX_REASON_CHARS] or "sys.exit with a message")
+
+    def _excepthook(
+        self, kind: type[BaseException], value: BaseException, tb: TracebackType | None
+    ) -> None:
+        self._error = (kind, value, tb)
+        self._previous_hook(kind, value, tb)
+
+    def _exit(self, code: Any = None) -> NoReturn:
+        self._code = code
+        self._previous_exit(code)
+
+    def _terminate(self, signum: int, frame: FrameType | None) -> None:
+        self._signal = signum
+        raise SystemExit(128 + signum)
+
+
+def _last_lines(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> str:
+    lines = "".join(traceback.format_exception(kind, value, tb)).rstrip().splitlines()
+    return "\n".join(lines[-_REASON_LINES:])[-_MAX_REASON_CHARS:]

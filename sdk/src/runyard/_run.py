@@ -1,0 +1,194 @@
+"""A live run: the script's own process recording itself, locally or under an agent.
+
+A **local run** is recorded when it first has something to store — a metric, an
+artifact, ``task.id``, ``execute_remotely`` or the end of the script — not inside
+``Task.init``. The server accepts param changes only while a task is a draft, so
+params connected in the usual place (right after ``Task.init``) must be part of
+the record it starts with. The record is a running task from ``POST /local-runs``;
+at exit the script reports its own end with the lease token.
+
+**Under an agent** the task exists already (``RUNYARD_TASK_ID``): the run writes
+metrics and artifacts to it and leaves the end to the agent.
+"""
+
+from __future__ import annotations
+
+import atexit
+import sys
+import threading
+from typing import Any
+
+from runyard._console import Tee
+from runyard._exit import ExitWatch, Outcome
+from runyard._notices import Notices
+from runyard._reporter import Reporter
+from runyard.client import Client
+from runyard.errors import (
+    ConflictError,
+    RateLimitedError,
+    RunyardError,
+    ServerError,
+    ServerUnreachable,
+)
+from runyard.models import Claim, Params, Task, TaskCreate, TaskUpdate
+
+_TRANSIENT = (ServerUnreachable, ServerError, RateLimitedError)
+_EXIT_FLUSH_S = 5.0
+
+
+class LocalRun:
+    """The record of a script run on this machine, created on first need."""
+
+    def __init__(self, client: Client, spec: TaskCreate, notices: Notices) -> None:
+        self.client = client
+        self.spec = spec
+        self._notices = notices
+        self._claim: Claim | None = None
+        self._refused = False
+        self._lock = threading.RLock()
+
+    @property
+    def lease_token(self) -> str | None:
+        return self._claim.lease_token if self._claim else None
+
+    def current_id(self) -> str | None:
+        claim = self._claim
+        return claim.task.id if claim is not None and claim.task is not None else None
+
+    def ensure_started(self) -> str | None:
+        """Create the record unless it exists; None while the server cannot take it."""
+        with self._lock:
+            if self._claim is None and not self._refused:
+                self._start()
+            return self.current_id()
+
+    def connect(self, section: str, values: dict[str, Any]) -> None:
+        """Record ``values`` as param section ``section``."""
+        with self._lock:
+            self.spec.params[section] = values
+            task_id = self.current_id()
+            if task_id is None:
+                return
+            try:
+                self.client.tasks.update(task_id, TaskUpdate(params=self.spec.params))
+            except RunyardError as exc:
+                self._notices.once(
+                    "late-params",
+                    f"params connected after the run was recorded were not stored ({exc}). "
+                    "Call task.connect() before logging metrics, uploading artifacts or "
+                    "reading task.id, so a clone of this run gets them.",
+                )
+
+    def finish(self, outcome: Outcome) -> None:
+        """Report the end with the lease token (recording the run first if it never was)."""
+        task_id = self.ensure_started()
+        token = self.lease_token
+        if task_id is None or token is None:
+            return
+        tasks = self.client.tasks
+        try:
+            if outcome.status == "completed":
+                tasks.report_completed(task_id, token, outcome.exit_code or 0)
+            elif outcome.status == "aborted":
+                tasks.report_aborted(task_id, token, outcome.exit_code)
+            else:
+                reason = outcome.reason or "the script failed"
+                tasks.report_failed(task_id, token, "script", reason, outcome.exit_code)
+        except ConflictError:
+            pass  # aborted from the CLI or web UI meanwhile: the record already has its end
+        except RunyardError as exc:
+            self._notices.once("end", f"could not record how run {task_id} ended: {exc}")
+
+    def replace_with_queued(self, queue: str) -> Task:
+        """A queued task with this run's spec; this run's own record, if any, is removed.
+
+        Raises :class:`~runyard.errors.RunyardError` when the server cannot queue it.
+        """
+        with self._lock:
+            queued = self.client.tasks.create(self.spec.model_copy(update={"queue": queue}))
+            task_id, token = self.current_id(), self.lease_token
+            self._refused = True  # nothing more is recorded from this process
+        if task_id is not None and token is not None:
+            try:
+                self.client.tasks.report_aborted(task_id, token)
+                self.client.tasks.delete(task_id)
+            except RunyardError as exc:
+                self._notices.once("replace", f"the local record {task_id} stays: {exc}")
+        return queued
+
+    def _start(self) -> None:
+        try:
+            self._claim = self.client.tasks.start_local(self.spec)
+        except _TRANSIENT as exc:
+            self._notices.unreachable(exc)
+            return
+        except RunyardError as exc:
+            self._refused = True
+            self._notices.once("refused", f"this run is not recorded: {exc}")
+            return
+        Notices.info(
+            f"run {self.current_id()} ({self.spec.project}/{self.spec.name}) "
+            f"is recorded on {self.client.server}"
+        )
+
+
+class AgentRun:
+    """The task an agent runs this script for; its record exists, its end is the agent's."""
+
+    lease_token: str | None = None
+
+    def __init__(self, client: Client, task_id: str, params: Params) -> None:
+        self.client = client
+        self.task_id = task_id
+        self.params = params
+
+    def current_id(self) -> str | None:
+        return self.task_id
+
+    def ensure_started(self) -> str | None:
+        return self.task_id
+
+
+class Live:
+    """The background parts of a live run: reporter, console copy and the end at exit."""
+
+    def __init__(self, run: LocalRun | AgentRun, notices: Notices, *, capture_output: bool) -> None:
+        self.run = run
+        self.reporter = Reporter(run.client, run, notices)
+        self.reporter.start()
+        self._watch: ExitWatch | None = None
+        self._tees: list[Tee] = []
+        self._closed = False
+        if isinstance(run, LocalRun):
+            self._watch = ExitWatch()
+            self._watch.install()
+            if capture_output:
+                self._tees = [
+                    Tee(sys.stdout, "stdout", self.reporter.add_line),
+                    Tee(sys.stderr, "stderr", self.reporter.add_line),
+                ]
+                sys.stdout, sys.stderr = self._tees
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        """Send what is buffered and, for a local run, report how the script ended."""
+        if self._closed:
+            return
+        self._closed = True
+        self._restore_streams()
+        self.reporter.close(_EXIT_FLUSH_S)
+        if isinstance(self.run, LocalRun) and self._watch is not None:
+            self.run.finish(self._watch.outcome())
+
+    def detach(self) -> None:
+        """Stop recording without reporting an end (the run went to a queue)."""
+        self._closed = True
+        self._restore_streams()
+        self.reporter.stop()
+
+    def _restore_streams(self) -> None:
+        for tee in self._tees:
+            tee.drain()
+        if self._tees:
+            sys.stdout, sys.stderr = (tee.wrapped for tee in self._tees)
+            self._tees = []

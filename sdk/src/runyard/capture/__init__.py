@@ -1,0 +1,1 @@
+"""Capture of what a run is: its code (git), its environment, its parameters and its seed."""
