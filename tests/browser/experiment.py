@@ -33,6 +33,9 @@ for epoch in range(epochs):
     ]
     print(f"epoch {epoch}: loss={loss:.4f}", flush=True)
 requests.post(url, json={"points": points}, headers=headers, timeout=10).raise_for_status()
+summary = json.dumps({"lr": lr, "final_loss": loss}).encode()
+artifact = url.replace("/metrics", "/artifacts/summary.json")
+requests.post(artifact, data=summary, headers=headers, timeout=10).raise_for_status()
 if args.gate:
     print("waiting for the gate", flush=True)
     while not os.path.exists(args.gate):

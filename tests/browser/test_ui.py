@@ -1,7 +1,9 @@
 """The web UI in a real browser against a real server, Redis and agent."""
 
+import json
 import re
 import time
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -72,6 +74,13 @@ def test_running_task_console_shows_a_line_printed_after_the_page_loaded(
     shoot(page, "task-code")
     page.get_by_role("tab", name="Environment").click()
     expect(page.locator("#panel-environment")).to_contain_text("UI_TEST")
+    page.get_by_role("tab", name="Artifacts").click()
+    expect(page.locator("table.artifacts")).to_contain_text("summary.json")
+    shoot(page, "task-artifacts")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download").click()
+    assert download.value.suggested_filename == "summary.json"
+    assert json.loads(Path(download.value.path()).read_text())["lr"] == 0.1
 
 
 def test_clone_form_reruns_the_task_with_a_changed_parameter(
