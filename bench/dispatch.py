@@ -1,0 +1,507 @@
+"""Dispatch bench: the queue engine of a real ``runyard-server`` over HTTP on loopback.
+
+    .venv/bin/python bench/dispatch.py [--quick] [--out PATH]
+
+Starts its own embedded Redis and a ``runyard-server`` on it (``--redis-url``, so the
+bench can read Redis directly), measures, prints a table and writes JSON
+(default bench/results/dispatch.json), then stops both. What it measures:
+
+  floor  raw redis-py ZADD → BZPOPMIN wake-up, and GET /healthz round trip
+  (a)    enqueue→claim latency with N idle long-polling claimers (another process)
+  (b)    create→enqueue→claim→complete cycles/s with 8 HTTP clients (processes),
+         and the same cycle through the store functions in-process (no HTTP)
+  (c)    claim latency (wait_s=0) with 100 vs 100,000 tasks queued, and the ratio
+  (d)    Redis used_memory per queued typical task
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import queue as stdlib_queue
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _engine
+from _clients import run_claimers, run_cycler
+from _harness import (
+    CpuMeter,
+    Stack,
+    check,
+    claim_body,
+    start_stack,
+    stop_stack,
+    summary_ms,
+    tail,
+    typical_body,
+    worker_body,
+)
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Plan:
+    claimers: int = 200
+    wake_samples: int = 300
+    wake_warmup: int = 20
+    gap_s: float = 0.05
+    cyclers: int = 8
+    cycle_warmup_s: float = 1.0
+    cycle_s: float = 10.0
+    shallow: int = 100
+    deep: int = 100_000
+    memory_tasks: int = 20_000
+    claim_samples: int = 300
+    claim_warmup: int = 20
+
+
+QUICK = Plan(
+    claimers=20,
+    wake_samples=40,
+    wake_warmup=5,
+    cycle_warmup_s=0.5,
+    cycle_s=2.0,
+    deep=5_000,
+    memory_tasks=2_000,
+    claim_samples=50,
+    claim_warmup=5,
+)
+
+TARGETS: list[tuple[str, str, float, str]] = [
+    # (label, result path, limit, "le" | "ge")
+    ("(a) enqueue→claim p50 ms", "a_wake.latency_ms.p50", 10.0, "le"),
+    ("(a) enqueue→claim p99 ms", "a_wake.latency_ms.p99", 50.0, "le"),
+    ("(b) HTTP cycles/s", "b_cycles.http.cycles_per_s", 1000.0, "ge"),
+    ("(c) claim p50 ratio deep/shallow", "c_depth.ratio_p50", 1.5, "le"),
+    ("(d) bytes per queued task", "d_memory.bytes_per_task", 4096.0, "le"),
+]
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def pids(stack: Stack) -> dict[str, int]:
+    return {**stack.pids(), "bench": os.getpid()}
+
+
+# --------------------------------------------------------------------------- floor
+
+
+def measure_floor(stack: Stack, plan: Plan) -> dict[str, Any]:
+    samples = _engine.floor_zadd_bzpopmin(stack.redis.url, plan.wake_samples, 20, plan.gap_s / 5)
+    session = requests.Session()
+    http: list[float] = []
+    for i in range(plan.wake_samples + 20):
+        t0 = time.perf_counter()
+        check(session.get(f"{stack.api}/healthz", timeout=10), "healthz")
+        if i >= 20:
+            http.append(time.perf_counter() - t0)
+    session.close()
+    return {"zadd_bzpopmin_ms": summary_ms(samples), "http_healthz_ms": summary_ms(http)}
+
+
+# --------------------------------------------------------------------------- (a)
+
+
+def _next(out: Any, kind: str, task_id: str | None, deadline: float, notes: dict[str, Any]) -> Any:
+    """The next message of ``kind`` (for ``task_id``) from the claimers; others noted."""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"no {kind!r} message for task {task_id} in time")
+        try:
+            message = out.get(timeout=remaining)
+        except stdlib_queue.Empty:
+            continue
+        if message[0] == kind and (task_id is None or message[1] == task_id):
+            return message
+        if message[0] == "error":
+            notes["errors"].append(message[1])
+        else:
+            notes["stray"] += 1
+
+
+def measure_wake(stack: Stack, plan: Plan, claimers: int, queue: str) -> dict[str, Any]:
+    """Sequential enqueues on ``queue``; each is claimed by one of ``claimers`` long-polls."""
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    stop = ctx.Event()
+    runtime = 120 + (plan.wake_samples + plan.wake_warmup) * (plan.gap_s + 1.0)
+    process = ctx.Process(
+        target=run_claimers, args=(stack.api, claimers, queue, 25.0, runtime, out, stop)
+    )
+    process.start()
+    notes: dict[str, Any] = {"errors": [], "stray": 0}
+    latencies: list[float] = []
+    post_s: list[float] = []
+    cpu = CpuMeter({**pids(stack), "claimers": process.pid or 0})
+    session = requests.Session()
+    try:
+        _next(out, "ready", None, time.monotonic() + 120, notes)
+        time.sleep(2.0)  # let every claimer's first long-poll reach the server
+        body = typical_body(queue)
+        calls_before = _engine.command_calls(stack.redis.url)
+        cpu.start()
+        for i in range(plan.wake_warmup + plan.wake_samples):
+            t0 = time.perf_counter()
+            created = check(session.post(f"{stack.api}/tasks", json=body, timeout=30), "create")
+            posted = time.perf_counter()
+            _, _, t1 = _next(out, "claimed", created["id"], time.monotonic() + 30, notes)
+            _, _, status = _next(out, "done", created["id"], time.monotonic() + 30, notes)
+            if status != 200:
+                notes["errors"].append(f"completed: HTTP {status}")
+            if i >= plan.wake_warmup:
+                latencies.append(t1 - t0)
+                post_s.append(posted - t0)
+            time.sleep(plan.gap_s)
+        usage = cpu.stop()
+        samples = plan.wake_warmup + plan.wake_samples
+        calls = _engine.calls_per(calls_before, _engine.command_calls(stack.redis.url), samples)
+    finally:
+        session.close()
+        stop.set()
+        process.join(60)
+        if process.is_alive():
+            process.terminate()
+            process.join(10)
+    return {
+        "claimers": claimers,
+        "latency_ms": summary_ms(latencies),
+        "create_response_ms": summary_ms(post_s),
+        "cpu_cores": usage,
+        "server_cpu_ms_per_task": cpu.seconds["server"] / samples * 1e3,
+        "redis_calls_per_task": calls,
+        "errors": notes["errors"][:5],
+        "error_count": len(notes["errors"]),
+        "stray_messages": notes["stray"],
+    }
+
+
+# --------------------------------------------------------------------------- (b)
+
+
+def measure_http_cycles(stack: Stack, plan: Plan, queue: str) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    go = ctx.Event()
+    start_at = ctx.Value("d", 0.0)
+    args = (plan.cycle_warmup_s, plan.cycle_s, out)
+    processes = [
+        ctx.Process(target=run_cycler, args=(stack.api, i, queue, start_at, go, *args))
+        for i in range(plan.cyclers)
+    ]
+    for process in processes:
+        process.start()
+    results: dict[int, dict[str, Any]] = {}
+    cpu = CpuMeter({**pids(stack), **{f"client{i}": p.pid or 0 for i, p in enumerate(processes)}})
+    try:
+        deadline = time.monotonic() + 120
+        ready = 0
+        while ready < plan.cyclers:
+            message = out.get(timeout=max(deadline - time.monotonic(), 0.1))
+            if message[0] == "ready":
+                ready += 1
+            elif message[0] == "cycles":
+                raise RuntimeError(f"cycle client {message[1]} failed: {message[2]}")
+        start_at.value = time.monotonic() + 0.2
+        go.set()
+        time.sleep(max(start_at.value + plan.cycle_warmup_s - time.monotonic(), 0))
+        calls_before = _engine.command_calls(stack.redis.url)
+        cpu.start()
+        time.sleep(plan.cycle_s)
+        usage = cpu.stop()
+        calls_after = _engine.command_calls(stack.redis.url)
+        deadline = time.monotonic() + 60
+        while len(results) < plan.cyclers:
+            message = out.get(timeout=max(deadline - time.monotonic(), 0.1))
+            if message[0] == "cycles":
+                results[message[1]] = message[2]
+    finally:
+        for process in processes:
+            process.join(30)
+            if process.is_alive():
+                process.terminate()
+    cycles = sum(r.get("cycles", 0) for r in results.values())
+    http_requests = sum(r.get("requests", 0) for r in results.values())
+    cycle_s = [s for r in results.values() for s in r.get("cycle_s", [])]
+    clients_cpu = sum(v for k, v in usage.items() if k.startswith("client"))
+    # The Redis calls are counted over the same window as the cycles, to within a request.
+    calls = _engine.calls_per(calls_before, calls_after, cycles)
+    return {
+        "clients": plan.cyclers,
+        "window_s": plan.cycle_s,
+        "cycles": cycles,
+        "cycles_per_s": cycles / plan.cycle_s,
+        "requests_per_s": http_requests / plan.cycle_s,
+        "cycle_latency_ms": summary_ms(cycle_s),
+        "empty_claims": sum(r.get("empty_claims", 0) for r in results.values()),
+        "error_count": sum(r.get("error_count", 0) for r in results.values()),
+        "errors": [e for r in results.values() for e in r.get("errors", [])][:5],
+        "cpu_cores": {
+            **{k: v for k, v in usage.items() if not k.startswith("client")},
+            "clients": round(clients_cpu, 2),
+        },
+        "server_cpu_ms_per_request": cpu.seconds["server"] / max(http_requests, 1) * 1e3,
+        "redis_calls_per_cycle": calls,
+    }
+
+
+def measure_cycles(stack: Stack, plan: Plan) -> dict[str, Any]:
+    http = measure_http_cycles(stack, plan, "cycle")
+    log(f"(b) HTTP: {http['cycles_per_s']:.0f} cycles/s; now the store in-process")
+    cpu = CpuMeter(pids(stack))
+    cpu.start()
+    engine = _engine.store_cycles(
+        stack.redis.url, plan.cyclers, "cycle-engine", plan.cycle_warmup_s, plan.cycle_s
+    )
+    engine["cpu_cores"] = cpu.stop()
+    return {"http": http, "store_in_process": engine}
+
+
+# --------------------------------------------------------------------------- (c) and (d)
+
+
+def http_claims(stack: Stack, queue: str, samples: int, warmup: int) -> list[float]:
+    """Claim (wait_s=0) over HTTP; each claimed task is completed and one is added back."""
+    session = requests.Session()
+    api = stack.api
+    try:
+        worker = check(session.post(f"{api}/workers", json=worker_body("depth", [queue])), "worker")
+        body = claim_body([queue], 0)
+        refill = typical_body(queue)
+        results: list[float] = []
+        for i in range(samples + warmup):
+            t0 = time.perf_counter()
+            reply = session.post(f"{api}/workers/{worker['id']}/claim", json=body, timeout=30)
+            elapsed = time.perf_counter() - t0
+            got = check(reply, "claim")
+            if got.get("task") is None:
+                raise RuntimeError(f"claim on {queue!r} found nothing")
+            if i >= warmup:
+                results.append(elapsed)
+            token = {"lease_token": got["lease_token"]}
+            check(session.post(f"{api}/tasks/{got['task']['id']}/completed", json=token), "done")
+            check(session.post(f"{api}/tasks", json=refill, timeout=30), "refill")
+        return results
+    finally:
+        session.close()
+
+
+def measure_depth_and_memory(stack: Stack, plan: Plan) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(c) and (d). "shallow" keeps ``plan.shallow`` tasks queued, "deep" ``plan.deep``.
+
+    The shallow queue is measured alone first (Redis nearly empty); then (d) fills the
+    deep queue, and the two queues are measured in alternating blocks, so both see the
+    same Redis (the same global indexes) and the same machine load; the ratio is taken
+    from those interleaved blocks.
+    """
+    url = stack.redis.url
+    _engine.fill(url, "shallow", plan.shallow)
+    _engine.settle(url)
+    alone = {
+        "http_ms": summary_ms(http_claims(stack, "shallow", plan.claim_samples, plan.claim_warmup)),
+        "store_ms": summary_ms(
+            _engine.store_claims(url, "shallow", plan.claim_samples, plan.claim_warmup)
+        ),
+    }
+    log(f"(c) {plan.shallow} queued: claim p50 {alone['http_ms']['p50']:.2f} ms; (d) memory")
+
+    _engine.settle(url)
+    before = _engine.used_memory(url)
+    took = _engine.fill(url, "deep", plan.memory_tasks)
+    _engine.settle(url)
+    after = _engine.used_memory(url)
+    memory = {
+        "tasks": plan.memory_tasks,
+        "used_memory_delta": after - before,
+        "bytes_per_task": (after - before) / plan.memory_tasks,
+        "fill_tasks_per_s": plan.memory_tasks / took,
+        "spec_json_bytes": len(json.dumps(typical_body())),
+    }
+    log(f"(d) {memory['bytes_per_task']:.0f} B/task; filling to {plan.deep} queued")
+    took_rest = _engine.fill(url, "deep", plan.deep - plan.memory_tasks)
+    memory["fill_s_total"] = took + took_rest
+    settled = _engine.settle(url)
+    os.sync()  # let the fill's AOF writes reach the disk before timing claims
+
+    blocks = 6
+    per_block = max(plan.claim_samples // blocks, 2)
+    runs: dict[str, dict[str, list[float]]] = {q: {"http": [], "store": []} for q in QUEUES}
+    cpu = CpuMeter(pids(stack))
+    cpu.start()
+    for block in range(blocks):
+        for queue in QUEUES if block % 2 == 0 else QUEUES[::-1]:
+            runs[queue]["http"] += http_claims(stack, queue, per_block, 5)
+            runs[queue]["store"] += _engine.store_claims(url, queue, per_block, 5)
+    usage = cpu.stop()
+    result: dict[str, Any] = {"shallow_alone": alone, "aof_settled": settled, "cpu_cores": usage}
+    for queue, depth in zip(QUEUES, (plan.shallow, plan.deep), strict=True):
+        result[queue] = {
+            "queued": depth,
+            "depth_after": _engine.queue_depth(url, queue),
+            "http_ms": summary_ms(runs[queue]["http"]),
+            "store_ms": summary_ms(runs[queue]["store"]),
+        }
+    deep, shallow = result["deep"], result["shallow"]
+    result["ratio_p50"] = deep["http_ms"]["p50"] / shallow["http_ms"]["p50"]
+    result["ratio_p99"] = deep["http_ms"]["p99"] / shallow["http_ms"]["p99"]
+    result["store_ratio_p50"] = deep["store_ms"]["p50"] / shallow["store_ms"]["p50"]
+    result["store_ratio_p99"] = deep["store_ms"]["p99"] / shallow["store_ms"]["p99"]
+    return result, memory
+
+
+QUEUES = ("shallow", "deep")
+
+
+# --------------------------------------------------------------------------- report
+
+
+def lookup(results: dict[str, Any], path: str) -> float:
+    value: Any = results
+    for part in path.split("."):
+        value = value[part]
+    return float(value)
+
+
+def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for label, path, limit, sense in TARGETS:
+        value = lookup(results, path)
+        ok = value <= limit if sense == "le" else value >= limit
+        rows.append({"target": label, "value": value, "limit": limit, "sense": sense, "pass": ok})
+    return rows
+
+
+def cores(usage: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value:.2f}" for name, value in usage.items())
+
+
+def calls(per: dict[str, float]) -> str:
+    return " ".join(f"{name} {value:g}" for name, value in list(per.items())[:4])
+
+
+def ms(s: dict[str, float]) -> str:
+    return f"p50 {s['p50']:7.2f}  p99 {s['p99']:7.2f}  max {s['max']:7.2f} ms  (n={s['n']})"
+
+
+def render(results: dict[str, Any], checks: list[dict[str, Any]]) -> str:
+    floor, a, a1 = results["floor"], results["a_wake"], results["a_wake_one"]
+    b, c, d = results["b_cycles"], results["c_depth"], results["d_memory"]
+    lines = [
+        f"Runyard dispatch bench — {results['machine']['cpus']} CPUs, "
+        f"Redis {results['machine']['redis']}, Python {results['machine']['python']}",
+        "",
+        f"floor  redis ZADD→BZPOPMIN        {ms(floor['zadd_bzpopmin_ms'])}",
+        f"floor  HTTP GET /healthz          {ms(floor['http_healthz_ms'])}",
+        f"(a)    enqueue→claim, {a['claimers']:>3} idle   {ms(a['latency_ms'])}",
+        f"       POST /tasks response       {ms(a['create_response_ms'])}",
+        f"       enqueue→claim, {a1['claimers']:>3} idle   {ms(a1['latency_ms'])}",
+        f"       cores used ({a['claimers']} idle): {cores(a['cpu_cores'])}",
+        f"       per enqueued task: server CPU {a['server_cpu_ms_per_task']:.1f} ms "
+        f"({a1['server_cpu_ms_per_task']:.1f} ms with {a1['claimers']}); Redis calls "
+        f"{calls(a['redis_calls_per_task'])} ({calls(a1['redis_calls_per_task'])})",
+        f"(b)    HTTP, {b['http']['clients']} clients          "
+        f"{b['http']['cycles_per_s']:8.1f} cycles/s  {b['http']['requests_per_s']:8.1f} req/s  "
+        f"(errors {b['http']['error_count']}, empty claims {b['http']['empty_claims']})",
+        f"       cycle latency              {ms(b['http']['cycle_latency_ms'])}",
+        f"       cores used: {cores(b['http']['cpu_cores'])}",
+        f"       server CPU {b['http']['server_cpu_ms_per_request']:.2f} ms per request; "
+        f"Redis calls per cycle: {calls(b['http']['redis_calls_per_cycle'])}",
+        f"       store in-process ({b['store_in_process']['cycles']} cycles)  "
+        f"{b['store_in_process']['cycles_per_s']:8.1f} cycles/s",
+        f"       cores used: {cores(b['store_in_process']['cpu_cores'])}",
+        f"(c)    claim, {c['shallow']['queued']:>7} queued, before fill  "
+        f"{ms(c['shallow_alone']['http_ms'])}",
+        f"       claim, {c['shallow']['queued']:>7} queued (HTTP)  {ms(c['shallow']['http_ms'])}",
+        f"       claim, {c['deep']['queued']:>7} queued (HTTP)  {ms(c['deep']['http_ms'])}",
+        f"       claim, {c['shallow']['queued']:>7} queued (store) {ms(c['shallow']['store_ms'])}",
+        f"       claim, {c['deep']['queued']:>7} queued (store) {ms(c['deep']['store_ms'])}",
+        f"       ratio deep/shallow  HTTP p50 {c['ratio_p50']:.2f}  p99 {c['ratio_p99']:.2f}"
+        f"   store p50 {c['store_ratio_p50']:.2f}  p99 {c['store_ratio_p99']:.2f}",
+        f"       cores used: {cores(c['cpu_cores'])}",
+        f"(d)    {d['bytes_per_task']:.0f} bytes of Redis memory per queued task "
+        f"({d['tasks']} tasks, spec JSON {d['spec_json_bytes']} B)",
+        "",
+        "targets:",
+    ]
+    for row in checks:
+        sign = "≤" if row["sense"] == "le" else "≥"
+        verdict = "pass" if row["pass"] else "MISS"
+        lines.append(
+            f"  {row['target']:<36} {row['value']:10.2f}  {sign} {row['limit']:<8g} {verdict}"
+        )
+    return "\n".join(lines)
+
+
+def machine_info(url: str) -> dict[str, Any]:
+    client = redis.Redis.from_url(url, socket_timeout=10)
+    try:
+        version = client.info("server")["redis_version"]
+    finally:
+        client.close()
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "redis": version,
+    }
+
+
+def run(plan: Plan, quick: bool) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="runyard-bench-") as tmp:
+        stack = start_stack(Path(tmp))
+        log(f"server {stack.api} on Redis {stack.redis.url}")
+        try:
+            results: dict[str, Any] = {
+                "machine": machine_info(stack.redis.url),
+                "plan": {**asdict(plan), "quick": quick},
+            }
+            results["floor"] = measure_floor(stack, plan)
+            log(f"floor: ZADD→BZPOPMIN p50 {results['floor']['zadd_bzpopmin_ms']['p50']:.3f} ms")
+            results["a_wake"] = measure_wake(stack, plan, plan.claimers, "bench")
+            log(f"(a) {plan.claimers} claimers: p50 {results['a_wake']['latency_ms']['p50']:.2f}")
+            results["a_wake_one"] = measure_wake(stack, plan, 1, "bench-one")
+            log(f"(a) 1 claimer: p50 {results['a_wake_one']['latency_ms']['p50']:.2f} ms")
+            results["b_cycles"] = measure_cycles(stack, plan)
+            results["c_depth"], results["d_memory"] = measure_depth_and_memory(stack, plan)
+        except BaseException:
+            log(f"server log tail:\n{tail(stack.server_log)}")
+            raise
+        finally:
+            stop_stack(stack)
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small smoke run (about a minute)")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "dispatch.json")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else Plan()
+    started = time.monotonic()
+    results = run(plan, args.quick)
+    results["wall_s"] = round(time.monotonic() - started, 1)
+    checks = verdicts(results)
+    results["targets"] = checks
+    print(render(results, checks))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    log(f"wrote {args.out} ({results['wall_s']} s)")
+
+
+if __name__ == "__main__":
+    main()
