@@ -8,6 +8,8 @@ import pytest
 import redis
 
 from runyard_server.embedded import EmbeddedRedis
+from tests.docker_engine import DockerEngine
+from tests.docker_engine import docker_engine as start_docker_engine
 from tests.servers import ServerProcess
 
 IN_CI = os.environ.get("CI") == "true"
@@ -67,3 +69,10 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
 def server(server_factory: Callable[..., ServerProcess]) -> ServerProcess:
     """A live server with short leases so lease-expiry tests take seconds, not minutes."""
     return server_factory("--lease", "3", "--first-lease", "3")
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[DockerEngine]:
+    """A real Docker engine with the test Python image (see ``tests/docker_engine.py``)."""
+    with start_docker_engine() as engine:
+        yield engine

@@ -58,9 +58,11 @@ def prepare_engine(settings: AgentSettings) -> None:
         client = connect(settings.docker_host)
     except EnvironmentBuildError as exc:
         raise ConfigError(exc.message) from None
-    with client:
+    try:
         removed = remove_leftovers(client, settings.name)
         version = client.version().get("Version", "?")
+    finally:
+        client.close()
     log.info("docker executor: engine %s; removed %d leftover container(s)", version, removed)
 
 

@@ -28,6 +28,7 @@ def connect(docker_host: str | None) -> docker.DockerClient:
     """A client for the engine at ``docker_host`` (the default socket when None), pinged."""
     try:
         import docker
+        import requests
     except ImportError:
         raise EnvironmentBuildError(
             "docker",
@@ -37,7 +38,7 @@ def connect(docker_host: str | None) -> docker.DockerClient:
     try:
         client = docker.from_env(environment={"DOCKER_HOST": docker_host} if docker_host else {})
         client.ping()
-    except docker.errors.DockerException as exc:
+    except (docker.errors.DockerException, requests.RequestException) as exc:
         raise EnvironmentBuildError(
             "docker",
             f"cannot reach the Docker engine at {where}: {exc}; start dockerd or point the "

@@ -1,0 +1,20 @@
+#!/bin/sh
+# System packages the docker executor and deploy tests need: a Docker engine (docker.io),
+# debootstrap (the test image is built from Debian packages: no registry is reachable)
+# and docker-compose (checks deploy/docker-compose.yml). Installed only when missing,
+# only as root; elsewhere the tests that need them skip (and fail in CI).
+set -eu
+missing=""
+command -v dockerd >/dev/null 2>&1 || missing="$missing docker.io"
+command -v debootstrap >/dev/null 2>&1 || missing="$missing debootstrap"
+command -v docker-compose >/dev/null 2>&1 || missing="$missing docker-compose"
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "ci-system-deps: missing$missing; install them (needs root and apt-get)" >&2
+    exit 0
+fi
+echo "ci-system-deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
