@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+from runyard.capture.git import GitError, capture_repository, find_root
+from runyard.cli import compare, reproduce
 from runyard.cli.common import (
     UsageError,
     add_json_flag,
@@ -41,6 +44,8 @@ def register(groups: Any) -> None:
     _add_clone(commands)
     _add_moves(commands)
     _add_logs(commands)
+    compare.add(commands)
+    reproduce.add(commands)
 
 
 def _add_list(commands: Any) -> None:
@@ -67,9 +72,17 @@ def _add_create(commands: Any) -> None:
     p = commands.add_parser("create", help="a new task (queued at once with --queue)")
     p.add_argument("--name", default="untitled")
     p.add_argument("--project", default="default")
-    p.add_argument("--repo", default="", help="git URL or local path of the code")
-    p.add_argument("--commit")
+    p.add_argument(
+        "--repo",
+        default="",
+        help="git URL or local path of the code; a local work tree is recorded as it is "
+        "(remote, commit, branch and uncommitted changes)",
+    )
+    p.add_argument("--commit", help="commit to run (default: a local --repo's HEAD)")
     p.add_argument("--branch")
+    p.add_argument(
+        "--no-diff", action="store_true", help="leave a local --repo's uncommitted changes out"
+    )
     p.add_argument("--script", default="", help="entry point, relative to the repository root")
     p.add_argument("--working-dir", default=".")
     p.add_argument(
@@ -210,14 +223,7 @@ def create_task(client: Client, args: argparse.Namespace) -> int:
         name=args.name,
         project=args.project,
         tags=args.tag,
-        script=Script(
-            repository=args.repo,
-            commit=args.commit,
-            branch=args.branch,
-            entry_point=args.script,
-            working_dir=args.working_dir,
-            args=args.arg,
-        ),
+        script=_script(args),
         environment=Environment(
             python=args.python, requirements=requirements, docker_image=args.docker_image
         ),
@@ -227,6 +233,38 @@ def create_task(client: Client, args: argparse.Namespace) -> int:
         priority=args.priority,
     )
     return _print_task(client.tasks.create(spec), args, "created")
+
+
+def _script(args: argparse.Namespace) -> Script:
+    """The script of ``task create``: a local work tree's state unless told otherwise."""
+    script = Script(
+        repository=args.repo,
+        commit=args.commit,
+        branch=args.branch,
+        entry_point=args.script,
+        working_dir=args.working_dir,
+        args=args.arg,
+    )
+    local = Path(args.repo).expanduser() if args.repo else None
+    if local is None or not local.is_dir() or args.commit:
+        return script
+    root = find_root(local)
+    if root is None:
+        raise UsageError(f"--repo {args.repo}: not inside a git work tree")
+    try:
+        state = capture_repository(root)
+    except GitError as exc:
+        raise UsageError(f"--repo {args.repo}: {exc}") from None
+    for warning in state.warnings:
+        print(f"runyard: warning: {warning}", file=sys.stderr)
+    return script.model_copy(
+        update={
+            "repository": state.repository,
+            "commit": state.commit,
+            "branch": args.branch or state.branch,
+            "diff": "" if args.no_diff else state.diff,
+        }
+    )
 
 
 def clone_task(client: Client, args: argparse.Namespace) -> int:
