@@ -1,0 +1,81 @@
+"""``deploy/``: the compose file is accepted by Compose, the Dockerfiles are pinned and non-root."""
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
+IN_CI = os.environ.get("CI") == "true"
+
+
+def compose_command() -> list[str]:
+    """``docker compose`` (the v2 plugin) when present, else Debian's ``docker-compose``."""
+    docker = shutil.which("docker")
+    if docker:
+        probe = subprocess.run([docker, "compose", "version"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return [docker, "compose"]
+    legacy = shutil.which("docker-compose")
+    if legacy:
+        return [legacy]
+    if IN_CI:
+        pytest.fail("neither `docker compose` nor docker-compose is installed")
+    pytest.skip("neither `docker compose` nor docker-compose is installed")
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture
+def rendered(tmp_path: Path) -> dict[str, Any]:
+    """``compose config`` of a copy of deploy/ with the example env files filled in."""
+    copy = tmp_path / "deploy"
+    shutil.copytree(DEPLOY, copy)
+    for example in copy.glob("*.env.example"):
+        shutil.copy(example, copy / example.name.removesuffix(".example"))
+    command = [*compose_command(), "-f", str(copy / "docker-compose.yml"), "--profile", "gpu"]
+    result = subprocess.run([*command, "config"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    config: dict[str, Any] = yaml.safe_load(result.stdout)
+    return config
+
+
+def test_compose_starts_redis_with_aof_the_server_and_a_cpu_agent(
+    rendered: dict[str, Any],
+) -> None:
+    services = rendered["services"]
+    assert {"redis", "server", "agent-cpu", "agent-gpu"} <= set(services)
+    redis = services["redis"]
+    assert "--appendonly" in redis["command"]
+    assert any(str(v).endswith(":/data") or "/data" in str(v) for v in redis["volumes"])
+    server = services["server"]
+    assert server["environment"]["RUNYARD_TOKENS"].startswith("user:")
+    assert server["environment"]["RUNYARD_REDIS_URL"] == "redis://redis:6379/0"
+    agent = services["agent-cpu"]
+    assert "--cpu-only" in agent["command"]
+    assert agent["environment"]["RUNYARD_SERVER"] == "http://server:8008"
+    assert "RUNYARD_TOKENS" not in agent["environment"]  # agents never see the user token
+
+
+def test_compose_gpu_agent_reserves_named_gpus(rendered: dict[str, Any]) -> None:
+    gpu = rendered["services"]["agent-gpu"]
+    [device] = gpu["deploy"]["resources"]["reservations"]["devices"]
+    assert device["driver"] == "nvidia"
+    assert device["capabilities"] == ["gpu"]
+    assert device["device_ids"] == ["0", "1"]
+
+
+@pytest.mark.parametrize("name", ["Dockerfile.server", "Dockerfile.agent"])
+def test_dockerfiles_pin_their_base_and_run_as_non_root(name: str) -> None:
+    text = (DEPLOY / name).read_text()
+    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.M)
+    assert base is not None
+    assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+", base.group(1))
+    users = re.findall(r"^USER (\S+)$", text, re.M)
+    assert users and users[-1] == "10001:10001"
+    assert "==0.1.0" in text  # the workspace's own version, from wheels built in the image
