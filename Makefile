@@ -22,6 +22,7 @@ lint: setup
 
 test: lint
 	scripts/ensure-chromium.sh
+	sh scripts/ci-system-deps.sh
 	$(BIN)/pytest
 
 unit: setup
