@@ -96,7 +96,9 @@ def test_clone_form_reruns_the_task_with_a_changed_parameter(
     shoot(page, "clone-form")
     page.click("#clone-submit")
     expect(page).not_to_have_url(re.compile(f"(clone|task)/{original.id}"))
-    clone_id = page.url.rsplit("/", 1)[-1]
+    new_task = re.search(r"#/task/([0-9a-f]{32})", page.url)
+    assert new_task is not None, page.url
+    clone_id = new_task.group(1)
     console = page.locator("#console")
     expect(console).to_contain_text(
         'params lr=0.5 (float) epochs=3 (int) opt="42" (str)', timeout=90_000

@@ -63,16 +63,24 @@ export async function tasksPage(_params, q, root, ctx) {
     replaceQuery({ ...state.filters, limit: state.limit === 50 ? "" : state.limit, cursor: state.cursor || "", sort: state.sort, desc: state.sort && !state.desc ? "0" : "" });
   }
 
+  // Only the newest request may draw: a slow search must not overwrite a later filter.
+  let latest = 0;
+  let pending = false;
   async function load() {
+    const mine = ++latest;
     const params = { ...state.filters, limit: state.limit, cursor: state.cursor };
+    pending = true;
     try {
-      state.page = await get(`/tasks${query(params)}`);
+      const page = await get(`/tasks${query(params)}`);
+      if (mine !== latest || !ctx.alive) return;
+      state.page = page;
       error.replaceChildren();
+      draw();
     } catch (e) {
-      error.replaceChildren(errorBox(e));
-      return;
+      if (mine === latest) error.replaceChildren(errorBox(e));
+    } finally {
+      if (mine === latest) pending = false;
     }
-    if (ctx.alive) draw();
   }
 
   function sorted() {
@@ -101,7 +109,12 @@ export async function tasksPage(_params, q, root, ctx) {
     compare.disabled = state.selected.size < 2;
     compare.textContent = state.selected.size ? `Compare (${state.selected.size})` : "Compare";
     if (!items.length) {
-      tableBox.replaceChildren(empty(state.cursor ? "No more tasks." : "No tasks match these filters."));
+      // The server scans a bounded slice of the index per request, so a rare filter can
+      // give an empty page that still has a cursor to look further.
+      const text = state.page.next_cursor
+        ? "No matches in this stretch of tasks; press Older → to keep looking."
+        : state.cursor ? "No more tasks." : "No tasks match these filters.";
+      tableBox.replaceChildren(empty(text));
     } else {
       const rows = items.map((t) => h("tr", { dataset: { id: t.id } },
         h("td", { class: "check" }, h("input", { type: "checkbox", "aria-label": `select ${t.name}`, checked: state.selected.has(t.id), onchange: (e) => {
@@ -150,6 +163,6 @@ export async function tasksPage(_params, q, root, ctx) {
   });
   compare.addEventListener("click", () => navigate("/compare", { ids: [...state.selected].join(",") }));
   ctx.onCleanup(() => clearTimeout(debounce));
-  ctx.every(4000, () => autoRefresh.checked && load());
+  ctx.every(4000, () => autoRefresh.checked && !pending && load());
   await load();
 }
