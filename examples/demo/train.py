@@ -1,30 +1,22 @@
 """A tiny stand-in for a training script, used by `make demo`.
 
-It reads its hyperparameters from the task the agent runs (so a clone with a
-changed parameter really changes what it does) and prints a progress bar and
-a final metric.
+``task.connect`` returns the task's own hyperparameters when an agent runs it (so
+a clone with a changed parameter really changes what it does); run by hand, it
+records the script as a local run. It prints a progress bar and logs metrics.
 """
 
-import os
 import random
 import sys
 import time
 
-from runyard.client import Client
-
-
-def load_params() -> dict[str, object]:
-    defaults: dict[str, object] = {"lr": 0.1, "epochs": 3, "seed": 7}
-    task_id = os.environ.get("RUNYARD_TASK_ID")
-    if task_id:
-        defaults.update(Client().tasks.get(task_id).params.get("General", {}))
-    return defaults
+from runyard import Task
 
 
 def main() -> None:
-    params = load_params()
-    lr, epochs = float(str(params["lr"])), int(str(params["epochs"]))
-    random.seed(int(str(params["seed"])))
+    task = Task.init(project="demo", name="baseline")
+    params = task.connect({"lr": 0.1, "epochs": 3, "seed": 7})
+    lr, epochs = params["lr"], params["epochs"]
+    random.seed(params["seed"])
     print(f"training with lr={lr} epochs={epochs} on python {sys.version.split()[0]}")
     loss = 1.0
     for epoch in range(1, epochs + 1):
@@ -33,6 +25,8 @@ def main() -> None:
             time.sleep(0.05)
         loss *= 1 - min(lr * 4, 0.9) * random.uniform(0.8, 1.0)
         print(f"\nepoch {epoch}: loss={loss:.4f}")
+        task.log_metric("loss", loss, step=epoch)
+    task.log_metric("val_acc", 1 - loss / 2)
     print(f"final val_acc={1 - loss / 2:.4f}")
 
 
