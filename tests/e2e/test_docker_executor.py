@@ -3,6 +3,7 @@
 import re
 import signal
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ from tests.e2e.agent_support import (
 )
 from tests.servers import ServerProcess
 
-pytestmark = pytest.mark.e2e
+# The first test also waits for the session's engine, which builds the image on a new machine.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 __all__ = ["agent_factory"]
 
 DONE = (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.ABORTED)
@@ -158,7 +160,8 @@ def test_task_runs_in_a_container_with_its_diff_requirement_sdk_and_logs(
 
     second = submit(client, repo)
     assert wait_status(client, second.id, *DONE, timeout=120).status is TaskStatus.COMPLETED
-    assert any("container venv cache hit" in text for text in log_texts(client, second.id))
+    second_texts = log_texts(client, second.id)
+    assert any("container venv cache hit" in text for text in second_texts), second_texts
     starts = [float(s) for s in re.findall(r"started ([\d.]+)s after the claim", agent.log)]
     assert len(starts) == 2
     assert starts[1] < 15.0, f"claim to container start with a cached venv: {starts[1]}s"
@@ -238,14 +241,15 @@ def test_next_agent_start_removes_containers_a_killed_agent_left(
     agent_cache: Path,
     repo: tuple[Path, str, str],
 ) -> None:
-    first = docker_agent(agent_factory, server, docker_engine, agent_cache, name="crashy")
+    name = f"crashy-{uuid.uuid4().hex[:8]}"  # test sessions running at once share the engine
+    first = docker_agent(agent_factory, server, docker_engine, agent_cache, name=name)
     task = submit(client, repo, "long.py", requirements=())
     wait_for(lambda: "step 2" in log_texts(client, task.id), 180, "the task to run")
     first.signal(signal.SIGKILL)
     first.wait()
     [left] = task_containers(docker_engine, task.id)
     assert left.status == "running"
-    second = docker_agent(agent_factory, server, docker_engine, agent_cache, name="crashy")
+    second = docker_agent(agent_factory, server, docker_engine, agent_cache, name=name)
     second.wait_log("removed 1 leftover container", timeout=60)
     assert task_containers(docker_engine, task.id) == []
 
