@@ -145,3 +145,40 @@ async def test_waiters_are_woken_when_the_subscription_drops(
     await asyncio.sleep(0.05)
     await make_task(r, queue="q")
     assert await asyncio.wait_for(again, timeout=2)
+
+
+async def test_one_new_task_wakes_one_waiter_not_all(
+    r: aioredis.Redis, dispatcher: store.Dispatcher
+) -> None:
+    waiters = [asyncio.create_task(dispatcher.wait(["q"], timeout=1.0)) for _ in range(20)]
+    await asyncio.sleep(0.05)
+
+    await make_task(r, queue="q")
+    await asyncio.sleep(0.2)
+
+    assert sum(1 for w in waiters if w.done()) == 1
+    results = await asyncio.gather(*waiters)
+    assert results.count(True) == 1
+
+
+async def test_a_wake_up_that_does_not_fit_is_passed_to_an_agent_it_fits(
+    r: aioredis.Redis, dispatcher: store.Dispatcher
+) -> None:
+    small = (await make_worker(r, name="small")).id
+    big = (await make_worker(r, name="big")).id
+
+    async def claim_for(worker_id: str, gpus: int) -> str | None:
+        free = Resources(gpus=gpus, cpus=64, memory_gb=256)
+        got = await store.claim_wait(r, dispatcher, worker_id, ["q"], free, 10, 5.0)
+        return got.task.id if got is not None and got.task is not None else None
+
+    first_in_line = asyncio.create_task(claim_for(small, 0))
+    await asyncio.sleep(0.05)
+    second_in_line = asyncio.create_task(claim_for(big, 2))
+    await asyncio.sleep(0.05)
+
+    began = time.perf_counter()
+    task = await make_task(r, queue="q", resources={"gpus": 2})
+    assert await second_in_line == task.id
+    assert time.perf_counter() - began < 1.0
+    first_in_line.cancel()

@@ -28,6 +28,20 @@ async def claim(
     The task becomes ``running`` on ``worker_id`` with a new lease token and a lease
     until ``now + first_lease_s``. None when nothing fits. NotFound for an unknown worker.
     """
+    found, _ = await claim_or_skip(r, worker_id, queues, free, first_lease_s, now, scan_per_queue)
+    return found
+
+
+async def claim_or_skip(
+    r: "aioredis.Redis",
+    worker_id: str,
+    queues: list[str],
+    free: Resources,
+    first_lease_s: float,
+    now: float,
+    scan_per_queue: int = SCAN_PER_QUEUE,
+) -> tuple[Claim | None, bool]:
+    """Like :func:`claim`; the flag says whether waiting tasks were seen that did not fit."""
     token = secrets.token_hex(16)
     reply = await scripts.run(
         r,
@@ -43,8 +57,8 @@ async def claim(
         *queues,
     )
     if reply[0] == "none":
-        return None
+        return None, bool(reply[1])
     if reply[0] == "missing":
         raise NotFound(f"worker {worker_id} is not registered: register it again")
     task = task_from_hash(str(reply[2]), scripts.pairs(reply[1]))
-    return Claim(task=task, lease_token=token)
+    return Claim(task=task, lease_token=token), False

@@ -1,10 +1,12 @@
 """Waking long-polling claimers: one pub/sub subscription per server process.
 
 A change that puts work on a queue publishes the queue's name on ``ry:wake``. The
-process's ``Dispatcher`` holds the only subscription and sets an ``asyncio.Event``
-for each claimer waiting on that queue, so an idle claimer costs an Event, not a
-Redis connection. A claimer registers its Event before it tries to claim, so work
-that arrives between a failed claim and the wait still wakes it.
+process's ``Dispatcher`` holds the only subscription and wakes the longest-waiting
+claimer on that queue, so an idle claimer costs an Event, not a Redis connection,
+and one new task costs one claim attempt, not one per waiter. A claimer registers
+before it tries to claim, so work that arrives between a failed claim and the wait
+still wakes it. A woken claimer that finds only tasks too big for it passes the
+wake-up on to the next waiter, at most once around the waiters of that queue.
 """
 
 import asyncio
@@ -19,7 +21,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from runyard.models import Claim, Resources
 from runyard_server.store import keys
-from runyard_server.store.claim import claim
+from runyard_server.store.claim import claim_or_skip
 
 
 async def publish_work(r: "aioredis.Redis", queue: str) -> None:
@@ -33,6 +35,21 @@ async def _wait_event(event: asyncio.Event, timeout: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+class Waiter:
+    """One claimer waiting on some queues; ``hops`` bounds how far its wake-up travels on."""
+
+    __slots__ = ("event", "hops", "queue")
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.hops = 0
+        self.queue = ""
+
+    def wake(self, queue: str, hops: int) -> None:
+        self.queue, self.hops = queue, hops
+        self.event.set()
 
 
 class Dispatcher:
@@ -53,7 +70,8 @@ class Dispatcher:
         self._redis = r
         self._retry_s = retry_s
         self.claim_slots = asyncio.Semaphore(max_concurrent_claims)
-        self._waiters: dict[str, set[asyncio.Event]] = {}
+        # Per queue, waiters in arrival order (a dict keeps insertion order).
+        self._waiters: dict[str, dict[Waiter, None]] = {}
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
 
@@ -84,25 +102,30 @@ class Dispatcher:
         return sum(len(events) for events in self._waiters.values())
 
     @contextmanager
-    def watching(self, queues: list[str]) -> Iterator[asyncio.Event]:
-        """An Event set when work arrives on any of ``queues`` while the block runs."""
-        event = asyncio.Event()
+    def watching(self, queues: list[str]) -> Iterator[Waiter]:
+        """A Waiter woken when work arrives on any of ``queues`` while the block runs."""
+        waiter = Waiter()
         for queue in queues:
-            self._waiters.setdefault(queue, set()).add(event)
+            self._waiters.setdefault(queue, {})[waiter] = None
         try:
-            yield event
+            yield waiter
         finally:
             for queue in queues:
-                events = self._waiters.get(queue)
-                if events is not None:
-                    events.discard(event)
-                    if not events:
+                waiters = self._waiters.get(queue)
+                if waiters is not None:
+                    waiters.pop(waiter, None)
+                    if not waiters:
                         del self._waiters[queue]
 
     async def wait(self, queues: list[str], timeout: float) -> bool:
         """Wait up to ``timeout`` s; True when woken by work on one of ``queues``."""
-        with self.watching(queues) as event:
-            return await _wait_event(event, timeout)
+        with self.watching(queues) as waiter:
+            return await _wait_event(waiter.event, timeout)
+
+    def pass_on(self, woken: Waiter) -> None:
+        """``woken`` found nothing it could take: wake the next waiter of its queue."""
+        if woken.hops > 0:
+            self._wake_one(woken.queue, woken.hops - 1, skip=woken)
 
     async def _read(self) -> None:
         while True:
@@ -117,13 +140,18 @@ class Dispatcher:
                 self._wake(data.decode() if isinstance(data, bytes) else str(data))
 
     def _wake(self, queue: str) -> None:
-        for event in self._waiters.get(queue, ()):
-            event.set()
+        self._wake_one(queue, len(self._waiters.get(queue, ())) - 1)
+
+    def _wake_one(self, queue: str, hops: int, skip: Waiter | None = None) -> None:
+        for waiter in self._waiters.get(queue, ()):
+            if waiter is not skip and not waiter.event.is_set():
+                waiter.wake(queue, hops)
+                return
 
     def _wake_all(self) -> None:
-        for events in self._waiters.values():
-            for event in events:
-                event.set()
+        for queue, waiters in self._waiters.items():
+            for waiter in waiters:
+                waiter.wake(queue, 0)
 
 
 async def claim_wait(
@@ -142,11 +170,16 @@ async def claim_wait(
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
+    woken: Waiter | None = None
     while True:
-        with dispatcher.watching(queues) as woken:
+        with dispatcher.watching(queues) as waiter:
             async with dispatcher.claim_slots:
-                found = await claim(r, worker_id, queues, free, first_lease_s, now_fn())
+                found, unfit = await claim_or_skip(
+                    r, worker_id, queues, free, first_lease_s, now_fn()
+                )
+            if woken is not None and found is None and unfit:
+                dispatcher.pass_on(woken)
             remaining = deadline - loop.time()
             if found is not None or remaining <= 0:
                 return found
-            await _wait_event(woken, remaining)
+            woken = waiter if await _wait_event(waiter.event, remaining) else None
