@@ -1,5 +1,6 @@
 """Recording a working copy's code: commit, branch, remote and the uncommitted diff."""
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -151,3 +152,20 @@ def test_script_outside_git_is_recorded_as_a_diff_creating_it(tmp_path: Path) ->
     git(tmp_path, "init", "-q", str(empty))
     subprocess.run(["git", "-C", str(empty), "apply"], input=script.diff.encode(), check=True)
     assert (empty / "solo.py").read_text() == source
+
+
+def test_a_same_size_edit_in_the_same_second_as_the_index_is_seen(tmp_path: Path) -> None:
+    """The index copy keeps its mtime, so git's "racy clean" check still re-reads the file."""
+    path = tmp_path / "racy"
+    path.mkdir()
+    git(path, "init", "-q")
+    git(path, "config", "core.trustctime", "false")  # only mtime and size tell the change
+    past = 1_600_000_000_000_000_000
+    (path / "a.py").write_text("A = 1\n")
+    os.utime(path / "a.py", ns=(past, past))
+    git(path, "add", "a.py")
+    git(path, "commit", "-qm", "a")
+    (path / "a.py").write_text("A = 2\n")
+    os.utime(path / "a.py", ns=(past, past))
+    os.utime(path / ".git" / "index", ns=(past, past))
+    assert "+A = 2" in capture_repository(path).diff

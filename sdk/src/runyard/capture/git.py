@@ -208,7 +208,9 @@ def _staged_diff(
     with tempfile.TemporaryDirectory(prefix="runyard-index-") as scratch:
         index = Path(scratch) / "index"
         if real_index.is_file():
-            shutil.copyfile(real_index, index)
+            # copy2 keeps the mtime: git re-reads files changed in the same second as the
+            # index was written ("racy git") only when it sees the index's real mtime.
+            shutil.copy2(real_index, index)
         env = {"GIT_INDEX_FILE": str(index)}
         extra: tuple[str, ...] = ()
         if all_binary:
