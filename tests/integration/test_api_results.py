@@ -113,3 +113,15 @@ def test_aborting_a_local_run_ends_it_at_once(api: TestClient) -> None:
     assert api.post(f"/tasks/{tid}/abort").json()["status"] == "aborted"
     late = api.post(f"/tasks/{tid}/completed", json={"lease_token": token})
     assert late.status_code == 409
+
+
+def test_a_local_run_may_record_params_as_it_goes_but_nothing_else(api: TestClient) -> None:
+    run = api.post("/local-runs", json={"params": {"General": {"lr": 1}}}).json()
+    tid = run["task"]["id"]
+    params = {"General": {"lr": 1}, "Args": {"batch": 32}}
+    patched = api.patch(f"/tasks/{tid}", json={"params": params})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["params"]["Args"] == {"batch": 32}
+    refused = api.patch(f"/tasks/{tid}", json={"name": "renamed"})
+    assert refused.status_code == 409
+    assert "running" in refused.json()["detail"]

@@ -49,7 +49,11 @@ async def get_task(r: "aioredis.Redis", task_id: str) -> Task:
 
 
 async def update_task(r: "aioredis.Redis", task_id: str, body: TaskUpdate) -> Task:
-    """Edit a draft task's spec; fields absent from ``body`` are kept. Conflict unless draft."""
+    """Edit a draft task's spec; fields absent from ``body`` are kept.
+
+    A running local run (no worker) may still change its params: a script records
+    what it ``connect``s as it goes. Anything else is a Conflict.
+    """
     key = keys.task(task_id)
     while True:
         async with r.pipeline(transaction=True) as pipe:
@@ -57,8 +61,7 @@ async def update_task(r: "aioredis.Redis", task_id: str, body: TaskUpdate) -> Ta
                 await pipe.watch(key)
                 h = await _watched_hash(pipe, task_id)
                 task = task_from_hash(task_id, h)
-                if task.status != "draft":
-                    raise Conflict(f"task {task_id} is {task.status}; only a draft can be edited")
+                _check_editable(task, body)
                 old = spec_of(task)
                 merged = old.model_dump() | body.model_dump(exclude_none=True)
                 new = _validated_spec(merged)
@@ -72,6 +75,16 @@ async def update_task(r: "aioredis.Redis", task_id: str, body: TaskUpdate) -> Ta
                 return await get_task(r, task_id)
             except WatchError:
                 continue
+
+
+def _check_editable(task: Task, body: TaskUpdate) -> None:
+    if task.status == "draft":
+        return
+    local_run = task.status == "running" and task.worker is None
+    if local_run and body.model_fields_set <= {"params"}:
+        return
+    rule = "only a draft can be edited (a running local run: only its params)"
+    raise Conflict(f"task {task.id} is {task.status}; {rule}")
 
 
 async def _watched_hash(pipe: Any, task_id: str) -> dict[str, str]:
