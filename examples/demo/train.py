@@ -13,7 +13,7 @@ from runyard import Task
 
 
 def main() -> None:
-    task = Task.init(project="demo", name="baseline")
+    task = Task.init(project="demo", name="baseline", requirements="requirements.txt")
     params = task.connect({"lr": 0.1, "epochs": 3, "seed": 7})
     lr, epochs = params["lr"], params["epochs"]
     random.seed(params["seed"])
