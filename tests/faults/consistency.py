@@ -1,0 +1,155 @@
+"""A consistency checker over Runyard's Redis keys (the schema is ``store/keys.py``).
+
+``problems(client)`` reads every task hash, queue, index, lease and worker set and
+returns one line per broken invariant; an empty list means the store is whole. Any
+test that crashes something can end with ``assert problems(r) == []``.
+
+The invariants, for each task hash ``ry:task:{id}``:
+
+* every field the server always writes is there and ``task_from_hash`` parses it;
+* its ``status`` index holds it (scored by ``num``) and no other status index does;
+* ``ry:idx:all``, its project, tag and parent indexes hold it, scored by ``num``;
+* ``queued`` ⇔ it waits in exactly one ``ry:queue:{q}`` (and ``:since``), the queue
+  named by its ``queue`` field, which ``ry:queues`` lists;
+* a task with a ``queue`` field is in ``ry:idx:queue:{q}``;
+* a running task with a worker holds a lease and is in that worker's running set;
+  no other task holds a lease or sits in a running set;
+
+and, the other way round, no index, queue, lease or running set names a task that
+does not exist. ``num`` values are unique and at most ``ry:seq:task``.
+"""
+
+import json
+from collections import defaultdict
+
+import redis
+
+from runyard_server.store import keys
+from runyard_server.store.records import task_from_hash
+
+REQUIRED = (
+    "spec", "project", "name", "tags", "gpus", "cpus", "mem", "max_retries",
+    "parent", "created", "num", "status", "attempt",
+)  # fmt: skip
+STATUSES = ("draft", "queued", "running", "completed", "failed", "aborted")
+
+
+class Snapshot:
+    """Everything the checker reads, loaded once (pipelined) from a sync client."""
+
+    def __init__(self, r: "redis.Redis[str]") -> None:
+        self.tasks = _task_hashes(r)
+        self.sorted_sets = _sorted_sets(r, keys.INDEX_PREFIX, keys.QUEUE_PREFIX)
+        self.sorted_sets[keys.LEASES] = dict(r.zrange(keys.LEASES, 0, -1, withscores=True))
+        self.queues = set(r.smembers(keys.QUEUES))
+        self.running_sets = {
+            key: set(r.smembers(key))
+            for key in r.scan_iter(match=f"{keys.WORKER_PREFIX}*:running", count=1000)
+        }
+        self.task_seq = int(r.get(keys.TASK_SEQ) or 0)
+
+
+def _task_hashes(r: "redis.Redis[str]") -> dict[str, dict[str, str]]:
+    ids = [
+        key.removeprefix(keys.TASK_PREFIX)
+        for key in r.scan_iter(match=f"{keys.TASK_PREFIX}*", count=1000)
+        if ":" not in key.removeprefix(keys.TASK_PREFIX)
+    ]
+    with r.pipeline(transaction=False) as pipe:
+        for task_id in ids:
+            pipe.hgetall(keys.task(task_id))
+        return dict(zip(ids, pipe.execute(), strict=True))
+
+
+def _sorted_sets(r: "redis.Redis[str]", *prefixes: str) -> dict[str, dict[str, float]]:
+    names = [key for prefix in prefixes for key in r.scan_iter(match=f"{prefix}*", count=1000)]
+    with r.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.zrange(name, 0, -1, withscores=True)
+        return {name: dict(rows) for name, rows in zip(names, pipe.execute(), strict=True)}
+
+
+def problems(r: "redis.Redis[str]") -> list[str]:
+    """Every broken invariant of the store behind ``r`` (a ``decode_responses`` client)."""
+    snap = Snapshot(r)
+    found: list[str] = []
+    expected: dict[str, set[str]] = defaultdict(set)  # sorted set or running set -> ids
+    nums: dict[int, str] = {}
+    for task_id, h in snap.tasks.items():
+        found += _check_task(task_id, h, snap, expected, nums)
+    found += _check_reverse(snap, expected)
+    return found
+
+
+def _check_task(
+    task_id: str,
+    h: dict[str, str],
+    snap: Snapshot,
+    expected: dict[str, set[str]],
+    nums: dict[int, str],
+) -> list[str]:
+    missing = [field for field in REQUIRED if field not in h]
+    if missing:
+        return [f"task {task_id}: half-written hash, missing {missing}"]
+    try:
+        task_from_hash(task_id, h)
+    except (ValueError, KeyError, TypeError) as exc:
+        return [f"task {task_id}: hash does not parse: {exc}"]
+    found: list[str] = []
+    num = int(h["num"])
+    if num in nums or not 0 < num <= snap.task_seq:
+        found.append(f"task {task_id}: num {num} repeated or beyond ry:seq:task {snap.task_seq}")
+    nums[num] = task_id
+    status, queue = h["status"], h.get("queue")
+    if status not in STATUSES:
+        return [*found, f"task {task_id}: unknown status {status!r}"]
+    indexes = [keys.ALL_TASKS, keys.status_index(status), keys.project_index(h["project"])]
+    indexes += [keys.tag_index(tag) for tag in json.loads(h["tags"])]
+    if h["parent"]:
+        indexes.append(keys.parent_index(h["parent"]))
+    if queue:
+        indexes.append(keys.queue_index(queue))
+    for index in indexes:
+        expected[index].add(task_id)
+        if snap.sorted_sets.get(index, {}).get(task_id) != num:
+            found.append(f"task {task_id}: not in {index} with score {num}")
+    if status == "queued":
+        found += _check_queued(task_id, h, snap, expected)
+    if status == "running" and h.get("worker"):
+        running = keys.worker_running(h["worker"])
+        expected[keys.LEASES].add(task_id)
+        expected[running].add(task_id)
+        if task_id not in snap.sorted_sets[keys.LEASES]:
+            found.append(f"task {task_id}: running on {h['worker']} without a lease")
+        if task_id not in snap.running_sets.get(running, set()):
+            found.append(f"task {task_id}: not in {running}")
+    return found
+
+
+def _check_queued(
+    task_id: str, h: dict[str, str], snap: Snapshot, expected: dict[str, set[str]]
+) -> list[str]:
+    queue = h.get("queue")
+    if not queue or "enqueued" not in h or "priority" not in h:
+        return [f"task {task_id}: queued without queue/enqueued/priority"]
+    found = []
+    for key in (keys.queue(queue), keys.queue_since(queue)):
+        expected[key].add(task_id)
+        if task_id not in snap.sorted_sets.get(key, {}):
+            found.append(f"task {task_id}: queued but not in {key}")
+    if queue not in snap.queues:
+        found.append(f"task {task_id}: its queue {queue} is not in {keys.QUEUES}")
+    return found
+
+
+def _check_reverse(snap: Snapshot, expected: dict[str, set[str]]) -> list[str]:
+    """Members of indexes, queues, leases and running sets that should not be there."""
+    found = []
+    sets: dict[str, set[str]] = {name: set(rows) for name, rows in snap.sorted_sets.items()}
+    sets.update(snap.running_sets)
+    for name, members in sorted(sets.items()):
+        strays = members - expected.get(name, set())
+        if strays:
+            sample = sorted(strays)[:3]
+            found.append(f"{name}: {len(strays)} member(s) that do not belong, e.g. {sample}")
+    return found

@@ -1,0 +1,41 @@
+"""Helpers for fault tests: where a server's embedded Redis is, waiting for processes to go."""
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psutil
+import redis
+
+from tests.servers import ServerProcess
+
+_EMBEDDED = re.compile(r"embedded Redis on (redis://\S+),")
+
+
+def embedded_redis_url(server: ServerProcess) -> str:
+    """The URL of the embedded Redis the server started last (it prints it at start)."""
+    found = _EMBEDDED.findall(server.log_path.read_text())
+    assert found, f"no embedded Redis in {server.log_path}"
+    return str(found[-1])
+
+
+@contextmanager
+def sync_client(url: str) -> Iterator["redis.Redis[str]"]:
+    """A plain redis-py client with decoded replies, closed after."""
+    client: redis.Redis[str] = redis.Redis.from_url(url, decode_responses=True)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def children_of(server: ServerProcess) -> list[psutil.Process]:
+    """The server's child processes (embedded Redis, jobs worker)."""
+    assert server.process is not None
+    return list(psutil.Process(server.process.pid).children())
+
+
+def wait_gone(processes: list[psutil.Process], timeout: float = 20.0) -> None:
+    """Wait until every process has exited (a child dying after its parent, via PDEATHSIG)."""
+    _, alive = psutil.wait_procs(processes, timeout=timeout)
+    assert not alive, f"still running {timeout}s after the server died: {alive}"
