@@ -53,7 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--redis-fsync",
         choices=["always", "everysec", "no"],
-        help="embedded Redis appendfsync (default everysec)",
+        help=(
+            "embedded Redis appendfsync. everysec (default): nothing acknowledged is lost "
+            "when Redis or the server is killed, but a machine crash or power loss can lose "
+            "about the last second of writes; always: fsync before every reply, none lost "
+            "(slower writes); no: the OS decides when (up to ~30 s at risk)"
+        ),
     )
     p.add_argument(
         "--no-jobs",
