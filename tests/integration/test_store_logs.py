@@ -73,6 +73,23 @@ async def test_a_rerun_numbering_from_zero_again_is_stored(r: aioredis.Redis) ->
     assert [line.text for line in lines] == ["run 1", "run 2"]
 
 
+async def test_output_of_an_expired_lease_is_refused_before_any_new_claim(
+    r: aioredis.Redis,
+) -> None:
+    task = await make_task(r, queue="q")
+    worker = await make_worker(r)
+    claim = await store.claim(r, worker.id, ["q"], PLENTY, 15, T0)
+    assert claim is not None and claim.lease_token is not None
+    await store.append_logs(r, task.id, _batch(0, "before", token=claim.lease_token))
+    assert await store.reap_expired(r, T0 + 100) == [task.id]
+
+    with pytest.raises(StaleLease):
+        await store.append_logs(r, task.id, _batch(1, "after", token=claim.lease_token))
+
+    lines = (await store.read_logs(r, task.id, None, 10)).lines
+    assert [line.text for line in lines] == ["before"]
+
+
 async def test_a_batch_over_the_limit_is_too_large(r: aioredis.Redis) -> None:
     task = await make_task(r)
     big = "x" * (MAX_LOG_BATCH_BYTES // 2)
