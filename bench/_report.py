@@ -1,0 +1,106 @@
+"""The dispatch bench's table: results next to their targets, pass or MISS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+TARGETS: list[tuple[str, str, float, str]] = [
+    # (label, result path, limit, "le" | "ge")
+    ("(a) enqueue→claim p50 ms", "a_wake.latency_ms.p50", 10.0, "le"),
+    ("(a) enqueue→claim p99 ms", "a_wake.latency_ms.p99", 50.0, "le"),
+    ("(b) HTTP cycles/s", "b_cycles.http.cycles_per_s", 1000.0, "ge"),
+    ("(c) claim p50 ratio deep/shallow", "c_depth.ratio_p50", 1.5, "le"),
+    ("(d) bytes per queued task", "d_memory.bytes_per_task", 4096.0, "le"),
+]
+
+
+def lookup(results: dict[str, Any], path: str) -> float:
+    value: Any = results
+    for part in path.split("."):
+        value = value[part]
+    return float(value)
+
+
+def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for label, path, limit, sense in TARGETS:
+        value = lookup(results, path)
+        ok = value <= limit if sense == "le" else value >= limit
+        rows.append({"target": label, "value": value, "limit": limit, "sense": sense, "pass": ok})
+    return rows
+
+
+def busiest(results: dict[str, Any]) -> float:
+    """The most CPU (in cores) other processes used during any measured window."""
+    windows = [
+        results["a_wake"]["cpu_cores"],
+        results["a_wake_one"]["cpu_cores"],
+        results["b_cycles"]["http"]["cpu_cores"],
+        results["b_cycles"]["store_in_process"]["cpu_cores"],
+        results["c_depth"]["cpu_cores"],
+    ]
+    return max(window.get("others", 0.0) for window in windows)
+
+
+def cores(usage: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value:.2f}" for name, value in usage.items())
+
+
+def calls(per: dict[str, float]) -> str:
+    return " ".join(f"{name} {value:g}" for name, value in list(per.items())[:4])
+
+
+def ms(s: dict[str, float]) -> str:
+    return f"p50 {s['p50']:7.2f}  p99 {s['p99']:7.2f}  max {s['max']:7.2f} ms  (n={s['n']})"
+
+
+def render(results: dict[str, Any], checks: list[dict[str, Any]]) -> str:
+    floor, a, a1 = results["floor"], results["a_wake"], results["a_wake_one"]
+    b, c, d = results["b_cycles"], results["c_depth"], results["d_memory"]
+    lines = [
+        f"Runyard dispatch bench — {results['machine']['cpus']} CPUs, "
+        f"Redis {results['machine']['redis']}, Python {results['machine']['python']}",
+        "",
+        f"floor  redis ZADD→BZPOPMIN        {ms(floor['zadd_bzpopmin_ms'])}",
+        f"floor  HTTP GET /healthz          {ms(floor['http_healthz_ms'])}",
+        f"(a)    enqueue→claim, {a['claimers']:>3} idle   {ms(a['latency_ms'])}",
+        f"       POST /tasks response       {ms(a['create_response_ms'])}",
+        f"       enqueue→claim, {a1['claimers']:>3} idle   {ms(a1['latency_ms'])}",
+        f"       cores used ({a['claimers']} idle): {cores(a['cpu_cores'])}",
+        f"       per enqueued task: server CPU {a['server_cpu_ms_per_task']:.1f} ms "
+        f"({a1['server_cpu_ms_per_task']:.1f} ms with {a1['claimers']}); Redis calls "
+        f"{calls(a['redis_calls_per_task'])} ({calls(a1['redis_calls_per_task'])})",
+        f"(b)    HTTP, {b['http']['clients']} clients          "
+        f"{b['http']['cycles_per_s']:8.1f} cycles/s  {b['http']['requests_per_s']:8.1f} req/s  "
+        f"(errors {b['http']['error_count']}, empty claims {b['http']['empty_claims']})",
+        f"       cycle latency              {ms(b['http']['cycle_latency_ms'])}",
+        f"       cores used: {cores(b['http']['cpu_cores'])}",
+        f"       server CPU {b['http']['server_cpu_ms_per_request']:.2f} ms per request; "
+        f"Redis calls per cycle: {calls(b['http']['redis_calls_per_cycle'])}",
+        f"       store in-process ({b['store_in_process']['cycles']} cycles)  "
+        f"{b['store_in_process']['cycles_per_s']:8.1f} cycles/s",
+        f"       cores used: {cores(b['store_in_process']['cpu_cores'])}",
+        f"(c)    claim, {c['shallow']['queued']:>7} queued, before fill  "
+        f"{ms(c['shallow_alone']['http_ms'])}",
+        f"       claim, {c['shallow']['queued']:>7} queued (HTTP)  {ms(c['shallow']['http_ms'])}",
+        f"       claim, {c['deep']['queued']:>7} queued (HTTP)  {ms(c['deep']['http_ms'])}",
+        f"       claim, {c['shallow']['queued']:>7} queued (store) {ms(c['shallow']['store_ms'])}",
+        f"       claim, {c['deep']['queued']:>7} queued (store) {ms(c['deep']['store_ms'])}",
+        f"       ratio deep/shallow  HTTP p50 {c['ratio_p50']:.2f}  p99 {c['ratio_p99']:.2f}"
+        f"   store p50 {c['store_ratio_p50']:.2f}  p99 {c['store_ratio_p99']:.2f}",
+        f"       cores used: {cores(c['cpu_cores'])}",
+        f"(d)    {d['bytes_per_task']:.0f} bytes of Redis memory per queued task "
+        f"({d['tasks']} tasks, spec JSON {d['spec_json_bytes']} B)",
+        "",
+        f"other processes on this machine (not the bench) used up to {busiest(results):.2f} "
+        "cores during the timed windows",
+        "",
+        "targets:",
+    ]
+    for row in checks:
+        sign = "≤" if row["sense"] == "le" else "≥"
+        verdict = "pass" if row["pass"] else "MISS"
+        lines.append(
+            f"  {row['target']:<36} {row['value']:10.2f}  {sign} {row['limit']:<8g} {verdict}"
+        )
+    return "\n".join(lines)
