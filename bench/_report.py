@@ -39,7 +39,7 @@ def busiest(results: dict[str, Any]) -> float:
         results["b_cycles"]["store_in_process"]["cpu_cores"],
         results["c_depth"]["cpu_cores"],
     ]
-    return max(window.get("others", 0.0) for window in windows)
+    return max(float(window.get("others", 0.0)) for window in windows)
 
 
 def cores(usage: dict[str, float]) -> str:
