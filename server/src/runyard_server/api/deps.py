@@ -11,32 +11,32 @@ from runyard_server.config import Settings
 from runyard_server.store import Dispatcher
 
 
-def get_redis(request: Request) -> aioredis.Redis:
+async def get_redis(request: Request) -> aioredis.Redis:
     client: aioredis.Redis = request.app.state.redis
     return client
 
 
-def get_dispatcher(request: Request) -> Dispatcher:
+async def get_dispatcher(request: Request) -> Dispatcher:
     dispatcher: Dispatcher = request.app.state.dispatcher
     return dispatcher
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_tokens(request: Request) -> TokenBook:
+async def get_tokens(request: Request) -> TokenBook:
     tokens: TokenBook = request.app.state.tokens
     return tokens
 
 
-def get_artifact_files(request: Request) -> ArtifactFiles:
+async def get_artifact_files(request: Request) -> ArtifactFiles:
     files: ArtifactFiles = request.app.state.artifact_files
     return files
 
 
-def get_principal(
+async def get_principal(
     request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> Principal:
     tokens: TokenBook = request.app.state.tokens
