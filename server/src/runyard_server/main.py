@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from runyard import __version__
 from runyard_server.api.body_limit import BodyLimitMiddleware
-from runyard_server.api.errors import install_error_handlers
+from runyard_server.api.errors import ERROR_RESPONSES, install_error_handlers
 from runyard_server.api.routes import (
     health,
     local_runs,
@@ -65,8 +65,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.artifact_files = ArtifactFiles(settings.artifact_dir)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware)
-    routers = (health, tasks, local_runs, reports, logs, log_stream, results, queues, workers)
+    app.include_router(health.router, prefix=API_PREFIX)
+    routers = (tasks, local_runs, reports, logs, log_stream, results, queues, workers)
     for module in routers:
-        app.include_router(module.router, prefix=API_PREFIX)
+        app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     install_web(app)
     return app

@@ -1,13 +1,17 @@
 """One place that turns every failure into ``{"error", "detail"}`` with the right status."""
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 import redis.exceptions
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
+from runyard.models import ErrorBody
 from runyard_server.errors import RunyardServerError
 
 log = logging.getLogger("runyard_server")
@@ -26,8 +30,19 @@ _HTTP_CODES = {
 }
 
 
-def error_response(status: int, code: str, detail: str) -> JSONResponse:
-    return JSONResponse({"error": code, "detail": detail}, status_code=status)
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": f"`{code}`: see docs/api.md, Errors"}
+    for status, code in _HTTP_CODES.items()
+    if status in (400, 401, 403, 404, 409, 413, 422)
+}
+"""The error statuses every API route can answer, declared in the OpenAPI with the
+body they really carry (FastAPI's default 422 schema is not ours)."""
+
+
+def error_response(
+    status: int, code: str, detail: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 
 
 def _describe(exc: RequestValidationError) -> tuple[int, str, str]:
@@ -38,6 +53,17 @@ def _describe(exc: RequestValidationError) -> tuple[int, str, str]:
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
         parts.append(f"{where}: {err.get('msg', 'invalid')}")
     return 422, "invalid", "; ".join(parts) or "invalid request"
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (RFC 9110 wants them all in a 405's
+    ``Allow``; Starlette names only those of the first route whose path matched)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -51,9 +77,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(status, code, detail)
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "error")
-        return error_response(exc.status_code, code, str(exc.detail))
+        headers = exc.headers
+        if exc.status_code == 405:
+            headers = {"Allow": ", ".join(_allowed_methods(request))}
+        return error_response(exc.status_code, code, str(exc.detail), headers)
 
     @app.exception_handler(redis.exceptions.ConnectionError)
     @app.exception_handler(redis.exceptions.TimeoutError)

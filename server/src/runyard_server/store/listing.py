@@ -39,7 +39,8 @@ def _filter_keys(
 def _upper_bound(cursor: str | None) -> str:
     if cursor is None:
         return "+inf"
-    if not cursor.isdigit():
+    # isascii: str.isdigit() also accepts digits like '²' that Redis cannot parse.
+    if not (cursor.isascii() and cursor.isdigit()):
         raise Invalid(f"cursor {cursor!r} is not one this server gave out")
     return f"({cursor}"
 
