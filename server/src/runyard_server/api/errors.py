@@ -49,21 +49,25 @@ def _describe(exc: RequestValidationError) -> tuple[int, str, str]:
     parts = []
     for err in exc.errors():
         if err.get("type") == "json_invalid":
-            return 400, "bad_request", f"malformed JSON body: {err.get('msg', 'cannot parse')}"
+            reason = (err.get("ctx") or {}).get("error") or err.get("msg", "cannot parse")
+            return 400, "bad_request", f"malformed JSON body: {reason}"
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
         parts.append(f"{where}: {err.get('msg', 'invalid')}")
     return 422, "invalid", "; ".join(parts) or "invalid request"
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def _allowed_methods(request: Request) -> list[str]:
-    """Every method some route serves at this path (RFC 9110 wants them all in a 405's
-    ``Allow``; Starlette names only those of the first route whose path matched)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
-    return sorted(methods)
+    """Every method some route serves at this path: RFC 9110 wants them all in a 405's
+    ``Allow``, and Starlette names only those of the first route whose path matched."""
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -79,10 +83,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "error")
-        headers = exc.headers
+        headers, detail = exc.headers, str(exc.detail)
         if exc.status_code == 405:
-            headers = {"Allow": ", ".join(_allowed_methods(request))}
-        return error_response(exc.status_code, code, str(exc.detail), headers)
+            allowed = ", ".join(_allowed_methods(request))
+            headers = {"Allow": allowed}
+            detail = f"{request.method} is not allowed on {request.url.path}: use {allowed}"
+        elif exc.status_code == 404 and detail == "Not Found":
+            detail = f"no route {request.url.path}: the routes are listed at /api/v1/docs"
+        return error_response(exc.status_code, code, detail, headers)
 
     @app.exception_handler(redis.exceptions.ConnectionError)
     @app.exception_handler(redis.exceptions.TimeoutError)

@@ -14,9 +14,10 @@ from fastapi import APIRouter
 from runyard.models import Claim, TaskCreate
 from runyard_server import store
 from runyard_server.api.deps import PrincipalDep, RedisDep, TokensDep
+from runyard_server.api.json_body import FiniteJSONRoute
 from runyard_server.errors import Invalid
 
-router = APIRouter(prefix="/local-runs", tags=["tasks"])
+router = APIRouter(prefix="/local-runs", tags=["tasks"], route_class=FiniteJSONRoute)
 
 
 @router.post("", status_code=201)

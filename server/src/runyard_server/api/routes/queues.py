@@ -8,8 +8,9 @@ from fastapi import APIRouter, Query, Response
 from runyard.models import MoveRequest, Queue, QueueCreate, QueueDetail
 from runyard_server import store
 from runyard_server.api.deps import PrincipalDep, RedisDep
+from runyard_server.api.json_body import FiniteJSONRoute
 
-router = APIRouter(prefix="/queues", tags=["queues"])
+router = APIRouter(prefix="/queues", tags=["queues"], route_class=FiniteJSONRoute)
 
 
 @router.get("")

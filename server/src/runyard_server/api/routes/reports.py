@@ -15,8 +15,9 @@ from runyard.models import (
 )
 from runyard_server import store
 from runyard_server.api.deps import PrincipalDep, RedisDep, SettingsDep
+from runyard_server.api.json_body import FiniteJSONRoute
 
-router = APIRouter(prefix="/tasks", tags=["agent reports"])
+router = APIRouter(prefix="/tasks", tags=["agent reports"], route_class=FiniteJSONRoute)
 
 
 @router.post("/{task_id}/started")

@@ -9,9 +9,10 @@ from runyard.models import Artifact, MetricBatch, TaskMetrics, is_valid_name, is
 from runyard.models.limits import MAX_ARTIFACT_BYTES
 from runyard_server import store
 from runyard_server.api.deps import ArtifactFilesDep, PrincipalDep, RedisDep
+from runyard_server.api.json_body import FiniteJSONRoute
 from runyard_server.errors import Invalid, NotFound
 
-router = APIRouter(prefix="/tasks", tags=["results"])
+router = APIRouter(prefix="/tasks", tags=["results"], route_class=FiniteJSONRoute)
 
 
 @router.post("/{task_id}/metrics")

@@ -17,8 +17,9 @@ from runyard.models import (
 from runyard.models.limits import MAX_PAGE
 from runyard_server import store
 from runyard_server.api.deps import ArtifactFilesDep, PrincipalDep, RedisDep
+from runyard_server.api.json_body import FiniteJSONRoute
 
-router = APIRouter(prefix="/tasks", tags=["tasks"])
+router = APIRouter(prefix="/tasks", tags=["tasks"], route_class=FiniteJSONRoute)
 
 
 @router.post("", status_code=201)

@@ -13,8 +13,9 @@ from runyard_server.api.deps import (
     SettingsDep,
     TokensDep,
 )
+from runyard_server.api.json_body import FiniteJSONRoute
 
-router = APIRouter(prefix="/workers", tags=["workers"])
+router = APIRouter(prefix="/workers", tags=["workers"], route_class=FiniteJSONRoute)
 
 
 @router.post("", status_code=201)
