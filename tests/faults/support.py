@@ -1,8 +1,10 @@
 """Helpers for fault tests: where a server's embedded Redis is, waiting for processes to go."""
 
 import re
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psutil
 import redis
@@ -39,3 +41,16 @@ def wait_gone(processes: list[psutil.Process], timeout: float = 20.0) -> None:
     """Wait until every process has exited (a child dying after its parent, via PDEATHSIG)."""
     _, alive = psutil.wait_procs(processes, timeout=timeout)
     assert not alive, f"still running {timeout}s after the server died: {alive}"
+
+
+def git_repo(path: Path, files: dict[str, str]) -> str:
+    """A git repository at ``path`` with ``files`` committed; the commit id."""
+    path.mkdir(parents=True)
+    for name, text in files.items():
+        (path / name).write_text(text)
+    git = ["git", "-C", str(path), "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "scripts"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True)
+    return head.stdout.strip()

@@ -3,12 +3,18 @@
 One thread beats every lease/3 (the server says the lease in each reply). A reply's
 ``abort`` lists tasks a user stopped; ``lost`` lists tasks whose lease this agent no
 longer holds, whose processes must die without another word to the server.
+
+When no beat gets through for a whole lease (network cut, server down, the agent
+frozen), the server has expired the leases or will the moment it looks: the agent
+must not wait to be told, or the task would run twice. :meth:`HeartbeatLoop.silent_since`
+says since when the agent's leases are unconfirmed.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from runyard.client import Client
@@ -43,6 +49,8 @@ class HeartbeatLoop:
         self.on_lost = on_lost
         self.on_auth = on_auth
         self.interval_s = _FIRST_INTERVAL_S
+        self.lease_s: float | None = None
+        self._confirmed_at: float | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
 
@@ -78,10 +86,19 @@ class HeartbeatLoop:
             failures = 0
             wait = self.interval_s
 
+    def silent_since(self) -> float | None:
+        """``time.monotonic()`` when the last delivered beat was sent; None before the first.
+
+        The server extended every held lease to at least this time plus ``lease_s``.
+        """
+        return self._confirmed_at
+
     def beat(self) -> None:
         """Send one heartbeat and act on the reply."""
         running = self.held()
+        sent = time.monotonic()
         reply = self.client.workers.heartbeat(self.worker_id(), Heartbeat(running=running))
+        self._confirmed_at, self.lease_s = sent, reply.lease_s
         self.interval_s = max(_MIN_INTERVAL_S, reply.lease_s / 3)
         for task_id in reply.abort:
             self.on_abort(task_id)

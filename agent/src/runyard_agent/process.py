@@ -1,22 +1,47 @@
 """A task's process tree: started in its own session, stopped as a whole.
 
 Stopping follows the usual contract: SIGTERM to the process group, a grace period
-for the script to save a checkpoint, then SIGKILL.
+for the script to save a checkpoint, then SIGKILL. On Linux the entry point also dies
+with the agent (PDEATHSIG): an agent killed with -9 must not leave a copy of the task
+running while the server reruns it elsewhere.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
 import subprocess
+import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
 log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_agent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the kernel SIGKILL the child when its parent thread dies.
+
+    The runner thread that starts the process waits for it, so "parent" means the agent.
+    ``prctl`` is looked up here, before the fork: the child only makes the call.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    agent = os.getpid()
+
+    def set_pdeathsig() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != agent:  # the agent died before the call took effect
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return set_pdeathsig
 
 
 class TaskProcess:
@@ -40,6 +65,7 @@ class TaskProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=_die_with_agent(),
         )
         return cls(popen)
 

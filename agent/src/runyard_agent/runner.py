@@ -102,6 +102,11 @@ class TaskRunner:
         """The task's id."""
         return self.task.id
 
+    @property
+    def lost(self) -> bool:
+        """True once the lease is gone (the process is killed, nothing more is reported)."""
+        return self._lost.is_set()
+
     def held(self) -> HeldTask:
         """The task and its lease token, for heartbeats."""
         return HeldTask(task_id=self.task.id, lease_token=self.lease_token)

@@ -134,6 +134,7 @@ class Agent:
             # A claim still in flight may yet return a task: wait for it so it is given back
             # at once (a second signal skips the wait; the task's short lease covers it).
             claim_done = not self._poller.is_alive() or self.signals >= 2
+            self._fence_silent_tasks()
             if self._draining.is_set() and running == 0 and claim_done:
                 return
             if hard_stop_at is not None and time.monotonic() > hard_stop_at:
@@ -141,6 +142,24 @@ class Agent:
                 return
             self._wake.wait(_SUPERVISE_TICK_S)
             self._wake.clear()
+
+    def _fence_silent_tasks(self) -> None:
+        """Kill tasks whose lease went a whole lease unconfirmed: the server reruns them."""
+        lease_s, confirmed = self._heartbeat.lease_s, self._heartbeat.silent_since()
+        if lease_s is None or confirmed is None:
+            return
+        now = time.monotonic()
+        with self._lock:
+            runners = list(self._runners.values())
+        for runner in runners:
+            since = max(confirmed, runner.claimed_at)
+            if now - since > lease_s and not runner.lost:
+                log.warning(
+                    "task %s: no heartbeat delivered for %.1fs (lease %gs); the server reruns "
+                    "it elsewhere, so its process is killed now, reporting nothing",
+                    runner.task_id, now - since, lease_s,
+                )  # fmt: skip
+                runner.lose()
 
     def _begin_drain(self) -> None:
         self._draining.set()
