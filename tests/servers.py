@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -21,6 +22,8 @@ class ServerProcess:
         self.port = free_port()
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
+        # Run in the child before exec: a fault test sets resource limits here.
+        self.preexec_fn: Callable[[], None] | None = None
 
     @property
     def url(self) -> str:
@@ -40,7 +43,11 @@ class ServerProcess:
         ]  # fmt: skip
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "RUNYARD_TOKENS": ""}
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "RUNYARD_TOKENS": ""},
+            preexec_fn=self.preexec_fn,
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -5,6 +5,7 @@ size limit as it arrives, flushed to disk, then renamed into place, so a reader
 never sees half a file and a failed upload leaves nothing behind.
 """
 
+import errno
 import hashlib
 import os
 import shutil
@@ -12,7 +13,10 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from runyard_server.errors import TooLarge
+from runyard_server.errors import StorageFull, TooLarge
+
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+"""A full disk, a quota, or a file-size limit: the upload cannot fit, nothing is broken."""
 
 
 class ArtifactFiles:
@@ -30,9 +34,14 @@ class ArtifactFiles:
     ) -> tuple[int, str]:
         """Store the streamed body as ``name``; returns its size and sha256."""
         folder = self.root / task_id
-        folder.mkdir(parents=True, exist_ok=True)
         digest, size = hashlib.sha256(), 0
-        fd, temp = tempfile.mkstemp(prefix=".upload-", dir=folder)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(prefix=".upload-", dir=folder)
+        except OSError as error:
+            if error.errno in _FULL:
+                raise self._full(name, error) from error
+            raise
         try:
             with os.fdopen(fd, "wb") as out:
                 async for chunk in chunks:
@@ -47,10 +56,22 @@ class ArtifactFiles:
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(temp, folder / name)
+        except OSError as error:
+            Path(temp).unlink(missing_ok=True)
+            if error.errno in _FULL:
+                raise self._full(name, error) from error
+            raise
         except BaseException:
             Path(temp).unlink(missing_ok=True)
             raise
         return size, digest.hexdigest()
+
+    def _full(self, name: str, error: OSError) -> StorageFull:
+        why = os.strerror(error.errno or errno.ENOSPC)
+        return StorageFull(
+            f"artifact {name!r} was not stored: the server's artifact storage is full ({why}): "
+            "free space in the server's data dir, then retry"
+        )
 
     def delete_task(self, task_id: str) -> None:
         """Remove every artifact file of a deleted task."""

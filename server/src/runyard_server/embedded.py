@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -48,10 +49,18 @@ def free_port() -> int:
 class EmbeddedRedis:
     """A redis-server child process with its data (AOF) under ``data_dir``."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, fsync: str = "everysec") -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        fsync: str = "everysec",
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        """``extra_args`` are more redis-server options (``--maxmemory 64mb``), given last."""
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.fsync = fsync
+        self.extra_args = list(extra_args)
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -71,6 +80,7 @@ class EmbeddedRedis:
             "--protected-mode", "yes",
             "--daemonize", "no",
             "--logfile", str(self.data_dir / "redis.log"),
+            *self.extra_args,
         ]  # fmt: skip
         self._process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent()

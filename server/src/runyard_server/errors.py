@@ -7,7 +7,10 @@ RunyardServerError
 ├── Invalid        422  input that parses but makes no sense
 ├── TooLarge       413  a body, batch, diff or artifact over its limit
 ├── Unauthorized   401  no token, or a wrong one
-└── Forbidden      403  the token's role may not do this
+├── Forbidden      403  the token's role may not do this
+└── StorageFull    507  the artifact disk is full (nothing was stored)
+
+A Redis out of memory is answered 503 ``store_full`` by ``api.errors`` directly.
 """
 
 
@@ -68,3 +71,10 @@ class Forbidden(RunyardServerError):
 
     status_code = 403
     code = "forbidden"
+
+
+class StorageFull(RunyardServerError):
+    """Raised when the server's disk has no room for a file; nothing of it was kept."""
+
+    status_code = 507
+    code = "insufficient_storage"

@@ -45,6 +45,19 @@ def error_response(
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 
 
+STORE_FULL = (
+    "the task store (Redis) is out of memory (maxmemory reached, noeviction): nothing was "
+    "written. Delete old tasks or give Redis more memory, then retry"
+)
+
+
+def is_out_of_memory(exc: Exception) -> bool:
+    """A write Redis refused at ``maxmemory``; a Lua script reports it inside a plain error."""
+    return isinstance(exc, redis.exceptions.OutOfMemoryError) or (
+        "OOM command not allowed" in str(exc)
+    )
+
+
 def _describe(exc: RequestValidationError) -> tuple[int, str, str]:
     parts = []
     for err in exc.errors():
@@ -97,6 +110,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _redis_down(_: Request, exc: Exception) -> JSONResponse:
         log.error("redis unavailable: %s", exc)
         return error_response(503, "unavailable", "the task store (Redis) is unreachable; retry")
+
+    @app.exception_handler(redis.exceptions.ResponseError)
+    async def _redis_refused(request: Request, exc: Exception) -> JSONResponse:
+        if not is_out_of_memory(exc):
+            return await _bug(request, exc)
+        log.error("redis out of memory on %s %s: %s", request.method, request.url.path, exc)
+        return error_response(503, "store_full", STORE_FULL)
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:

@@ -6,7 +6,7 @@ import logging
 import redis
 from rq import Queue, SimpleWorker
 
-from runyard_server.jobs.reaper import JOBS_QUEUE, schedule_reaper
+from runyard_server.jobs.reaper import JOBS_QUEUE, keep_scheduling
 
 
 def main() -> None:
@@ -16,7 +16,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s jobs %(levelname)s %(message)s")
     connection = redis.Redis.from_url(args.redis_url)
-    schedule_reaper(connection, args.redis_url, args.reap_interval)
+    keep_scheduling(connection, args.redis_url, args.reap_interval)
     # SimpleWorker runs jobs in-process: the reaper is tiny and a fork per second is waste.
     worker = SimpleWorker([Queue(JOBS_QUEUE, connection=connection)], connection=connection)
     worker.work(with_scheduler=True, logging_level="WARNING")

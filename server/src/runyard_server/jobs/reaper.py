@@ -1,9 +1,9 @@
 """The lease reaper: an rq job that requeues or fails tasks whose agent went silent.
 
-It reschedules itself with ``enqueue_in``, and a failed run still schedules the
-next. The job id names the second it is due, so replicas scheduling the same tick
-collapse into one job, and a finished run (deleted at once, ``result_ttl=0``) never
-deletes the run it scheduled.
+It reschedules itself with ``enqueue_at``, and a failed run still schedules the
+next, retrying while Redis refuses the write. The job id names the second it is
+due, so replicas scheduling the same tick collapse into one job, and a finished run
+(deleted at once, ``result_ttl=0``) never deletes the run it scheduled.
 """
 
 import asyncio
@@ -39,7 +39,23 @@ def reap_leases(redis_url: str, interval_s: int) -> int:
         return len(reaped)
     finally:
         with redis.Redis.from_url(redis_url) as connection:
+            keep_scheduling(connection, redis_url, interval_s)
+
+
+def keep_scheduling(connection: redis.Redis, redis_url: str, interval_s: int) -> None:
+    """:func:`schedule_reaper`, retried until Redis takes it.
+
+    The reaper lives only as long as each run schedules the next: one refused write
+    (Redis out of memory, or restarting) would end it for good, and running tasks of
+    dead agents would never come back. Nothing else waits on this worker meanwhile.
+    """
+    while True:
+        try:
             schedule_reaper(connection, redis_url, interval_s)
+            return
+        except redis.RedisError as exc:
+            log.warning("cannot schedule the lease reaper, retrying in 1s: %s", exc)
+            time.sleep(1)
 
 
 def schedule_reaper(connection: redis.Redis, redis_url: str, interval_s: int) -> None:
