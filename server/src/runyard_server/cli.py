@@ -11,6 +11,7 @@ from typing import Any
 import uvicorn
 from pydantic import ValidationError
 
+from runyard_server import server_log
 from runyard_server.children import die_with_parent
 from runyard_server.config import Settings
 from runyard_server.embedded import EmbeddedRedis, EmbeddedRedisError
@@ -114,7 +115,16 @@ def serve(settings: Settings) -> None:
         print(
             f"runyard-server: API on http://{settings.host}:{settings.port}/api/v1", file=sys.stderr
         )
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+        server_log.configure(settings.log_level)
+        # uvicorn's access log prints query strings, where the log stream's ?token= rides;
+        # RequestLogMiddleware logs each request without them.
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            access_log=False,
+        )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,6 +8,7 @@ from fastapi import Depends, Header, Request
 from runyard_server.artifact_files import ArtifactFiles
 from runyard_server.auth import Principal, TokenBook
 from runyard_server.config import Settings
+from runyard_server.metrics import ServerMetrics
 from runyard_server.store import Dispatcher
 
 
@@ -36,6 +37,11 @@ async def get_artifact_files(request: Request) -> ArtifactFiles:
     return files
 
 
+async def get_metrics(request: Request) -> ServerMetrics:
+    metrics: ServerMetrics = request.app.state.metrics
+    return metrics
+
+
 async def get_principal(
     request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> Principal:
@@ -49,3 +55,4 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 TokensDep = Annotated[TokenBook, Depends(get_tokens)]
 ArtifactFilesDep = Annotated[ArtifactFiles, Depends(get_artifact_files)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+MetricsDep = Annotated[ServerMetrics, Depends(get_metrics)]

@@ -49,6 +49,12 @@ of task ids scored by ``num`` (newest = highest); ``list_tasks`` walks them.
 
 ``ry:wake`` — pub/sub channel; a message is a queue name that has new work.
 
+``ry:stats`` — hash of counters that only grow, shared by every server replica and
+    the jobs process (``GET /metrics`` reads them):
+    lease_expired_requeued, lease_expired_failed
+                    leases the reaper found expired, by what became of the task
+    log_bytes       bytes of log lines stored (their JSON), retried batches not counted
+
 Lua scripts receive the prefixes as ``LUA_KEYS`` (JSON, first ARGV) so the names
 above are spelled only here.
 """
@@ -67,6 +73,7 @@ QUEUES = f"{PREFIX}queues"
 LEASES = f"{PREFIX}leases"
 WORKERS = f"{PREFIX}workers"
 WAKE_CHANNEL = f"{PREFIX}wake"
+STATS = f"{PREFIX}stats"
 ALL_TASKS = f"{INDEX_PREFIX}all"
 
 
@@ -156,6 +163,7 @@ LUA_KEYS = json.dumps(
         "task_seq": TASK_SEQ,
         "queues": QUEUES,
         "leases": LEASES,
+        "stats": STATS,
     }
 )
 """The prefixes the Lua scripts build keys from, passed to them as ARGV[1]."""

@@ -8,6 +8,7 @@ from runyard.models import Claim, ClaimRequest, Heartbeat, HeartbeatReply, Worke
 from runyard_server import store
 from runyard_server.api.deps import (
     DispatcherDep,
+    MetricsDep,
     PrincipalDep,
     RedisDep,
     SettingsDep,
@@ -54,8 +55,10 @@ async def claim(
     settings: SettingsDep,
     dispatcher: DispatcherDep,
     tokens: TokensDep,
+    server_metrics: MetricsDep,
 ) -> Claim:
     who.require("agent", "user")
+    asked = time.perf_counter()
     got = await store.claim_wait(
         r,
         dispatcher,
@@ -68,4 +71,5 @@ async def claim(
     )
     if got is None or got.task is None:
         return Claim()
+    server_metrics.claim_latency.observe(time.perf_counter() - asked)
     return got.model_copy(update={"task_token": tokens.task_token(got.task.id)})

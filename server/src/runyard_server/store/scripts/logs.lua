@@ -13,5 +13,10 @@ end
 local batch = 'user:' .. seq
 if token ~= '' then batch = token .. ':' .. seq end
 if redis.call('SADD', key .. ':logseq', batch) == 0 then return {'duplicate'} end
-for i = 5, #ARGV do redis.call('XADD', key .. ':logs', '*', 'l', ARGV[i]) end
+local bytes = 0
+for i = 5, #ARGV do
+  redis.call('XADD', key .. ':logs', '*', 'l', ARGV[i])
+  bytes = bytes + #ARGV[i]
+end
+redis.call('HINCRBY', K.stats, 'log_bytes', bytes)
 return {'ok'}

@@ -14,11 +14,13 @@ for _, id in ipairs(ids) do
     if tonumber(t[2] or 0) <= tonumber(t[3] or 0) and t[4] then
       set_status(id, key, 'running', 'queued')
       push(id, key, t[4], tonumber(t[5] or 0), now, true)
+      redis.call('HINCRBY', K.stats, 'lease_expired_requeued', 1)
       out[#out + 1] = id
       out[#out + 1] = t[4]
     else
       set_status(id, key, 'running', 'failed')
       redis.call('HSET', key, 'finished', now, 'failure_reason', 'worker lost')
+      redis.call('HINCRBY', K.stats, 'lease_expired_failed', 1)
       out[#out + 1] = id
       out[#out + 1] = ''
     end
