@@ -127,11 +127,23 @@ def serve(settings: Settings) -> None:
         )
 
 
+def describe_invalid(exc: ValidationError) -> str:
+    """What is wrong with the settings, without the values given: pydantic's own
+    message quotes them, and one short token would print every token in the list."""
+    problems = exc.errors(include_url=False, include_input=False)
+    return "invalid settings: " + "; ".join(
+        f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in problems
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         settings = load_settings(argv)
         settings.check_exposure()
-    except (ValidationError, ValueError) as exc:
+    except ValidationError as exc:
+        print(f"runyard-server: {describe_invalid(exc)}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except ValueError as exc:
         print(f"runyard-server: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     try:
