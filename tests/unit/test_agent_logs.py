@@ -1,12 +1,17 @@
 """Log lines and batches: splitting, \\r progress bars, bounded buffering, seq numbers, retries."""
 
+import fcntl
+import os
+import sys
 import threading
 import time
+
+import pytest
 
 from runyard.errors import ServerUnreachable, StaleLeaseError, TooLargeError
 from runyard.models import LogBatch
 from runyard_agent.log_shipper import LogShipper
-from runyard_agent.logs import LineSplitter, LogBuffer
+from runyard_agent.logs import LineSplitter, LogBuffer, PipeReaders
 
 
 def feed_all(splitter: LineSplitter, *chunks: bytes) -> list[str]:
@@ -66,6 +71,53 @@ def test_full_buffer_drops_lines_and_says_so() -> None:
     assert "lines dropped" in lines[0].text and lines[0].stream == "agent"
     assert [line.text for line in lines[1:]] == ["line 0", "line 1"]
     assert buffer.tail()[-1] == "line 9"
+
+
+def test_lines_read_together_share_one_timestamp_and_one_wake_up() -> None:
+    buffer = LogBuffer(wake_lines=10_000)
+    woken: list[int] = []
+
+    def waiter() -> None:
+        with buffer.changed:
+            buffer.changed.wait(5)
+            woken.append(buffer.pending()[0])
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    time.sleep(0.1)
+    buffer.put_many("stdout", [str(i) for i in range(5000)])
+    thread.join(5)
+    assert woken == [5000]
+    lines = buffer.take(10_000, 10**9)
+    assert [line.text for line in lines] == [str(i) for i in range(5000)]
+    assert len({line.ts for line in lines}) == 1 and lines[0].stream == "stdout"
+    assert buffer.pending() == (0, 0)
+    assert buffer.tail() == [str(i) for i in range(4980, 5000)]
+
+
+def test_lines_read_together_that_do_not_all_fit_are_dropped_and_counted() -> None:
+    buffer = LogBuffer(max_bytes=3 * (64 + 6))
+    buffer.put_many("stdout", [f"line {i}" for i in range(10)])
+    lines = buffer.take(100, 10_000)
+    assert lines[0].text.startswith("[runyard-agent] 7 lines dropped")
+    assert [line.text for line in lines[1:]] == ["line 0", "line 1", "line 2"]
+    assert buffer.pending() == (0, 0)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="F_GETPIPE_SZ is Linux")
+def test_many_lines_through_a_pipe_arrive_in_order_and_the_pipe_is_grown() -> None:
+    buffer = LogBuffer(max_bytes=10**9)  # nothing ships here: room for all of them
+    readers = PipeReaders(buffer)
+    read_end, write_end = os.pipe()
+    with os.fdopen(read_end, "rb", buffering=0) as pipe:
+        readers.attach("stdout", pipe)
+        assert fcntl.fcntl(read_end, fcntl.F_GETPIPE_SZ) >= 1024 * 1024
+        with os.fdopen(write_end, "w") as out:
+            for i in range(200_000):
+                print(i, file=out)
+        assert readers.join(30)
+    texts = [line.text for line in buffer.take(2_000_000, 10**12)]
+    assert texts == [str(i) for i in range(200_000)]
 
 
 class Recorder:

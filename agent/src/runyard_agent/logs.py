@@ -10,11 +10,12 @@ rewritten with ``\\r`` is shipped as its last state, at most once per flush.
 from __future__ import annotations
 
 import codecs
+import contextlib
+import fcntl
 import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from typing import IO, Literal
 
 from runyard.models import LogLine
@@ -23,12 +24,8 @@ Stream = Literal["stdout", "stderr", "agent"]
 
 MAX_LINE_CHARS = 64 * 1024
 _READ_BYTES = 64 * 1024
+_PIPE_BYTES = 1024 * 1024
 _LINE_OVERHEAD_BYTES = 64  # the JSON around one line's text in a batch
-
-
-def line_size(line: LogLine) -> int:
-    """About how many bytes ``line`` adds to a JSON batch."""
-    return len(line.text) + _LINE_OVERHEAD_BYTES
 
 
 def _visible(segment_text: str) -> str:
@@ -119,6 +116,9 @@ class LogBuffer:
     Keeps the last ``tail_lines`` task lines for failure reasons, whether shipped or not.
     Waiters on :attr:`changed` are woken when lines arrive in an empty buffer and when
     ``wake_lines`` or ``wake_bytes`` are reached, not for every line.
+
+    Lines wait as plain tuples; :meth:`take` makes the :class:`LogLine` models, on the
+    shipper's thread, so a reader does little more per line than split it off.
     """
 
     def __init__(
@@ -133,45 +133,59 @@ class LogBuffer:
         self.wake_lines = wake_lines
         self.wake_bytes = wake_bytes
         self.changed = threading.Condition()
-        self._lines: deque[LogLine] = deque()
+        self._lines: deque[tuple[Stream, str, float, int]] = deque()  # stream, text, ts, size
         self._bytes = 0
         self._dropped = 0
         self._tail: deque[str] = deque(maxlen=tail_lines)
 
     def put(self, stream: Stream, text: str) -> None:
         """Add one line; dropped (and counted) when the buffer is full. Never blocks long."""
-        line = LogLine(stream=stream, text=text, ts=time.time())
-        size = line_size(line)
+        self.put_many(stream, [text])
+
+    def put_many(self, stream: Stream, texts: list[str]) -> None:
+        """Add lines read together: one timestamp and one lock for them all (a chunk of a
+        fast writer's output holds thousands). Lines that do not fit are dropped and counted."""
+        if not texts:
+            return
+        ts = time.time()
         with self.changed:
             if stream != "agent":
-                self._tail.append(text)
-            if self._bytes + size > self.max_bytes:
-                self._dropped += 1
-                return
-            self._lines.append(line)
-            self._bytes += size
+                self._tail.extend(texts[-(self._tail.maxlen or 0) :])
+            before = len(self._lines)
+            for text in texts:
+                size = len(text) + _LINE_OVERHEAD_BYTES
+                if self._bytes + size > self.max_bytes:
+                    self._dropped += 1
+                    continue
+                self._lines.append((stream, text, ts, size))
+                self._bytes += size
             count = len(self._lines)
-            if count == 1 or count == self.wake_lines or self._bytes >= self.wake_bytes:
+            if (
+                (before == 0 and count > 0)
+                or before < self.wake_lines <= count
+                or self._bytes >= self.wake_bytes
+            ):
                 self.changed.notify_all()
 
     def take(self, max_lines: int, max_bytes: int) -> list[LogLine]:
         """Remove and return the oldest lines, at least one when any wait, within the limits."""
         with self.changed:
-            taken: list[LogLine] = []
+            taken: list[tuple[Stream, str, float, int]] = []
             if self._dropped:
                 note = f"[runyard-agent] {self._dropped} lines dropped: output came faster "
                 note += "than the server took it"
-                taken.append(LogLine(stream="agent", text=note, ts=time.time()))
+                taken.append(("agent", note, time.time(), 0))
                 self._dropped = 0
             size = 0
-            while self._lines and len(taken) < max_lines:
-                next_size = line_size(self._lines[0])
+            lines = self._lines
+            while lines and len(taken) < max_lines:
+                next_size = lines[0][3]
                 if taken and size + next_size > max_bytes:
                     break
-                taken.append(self._lines.popleft())
+                taken.append(lines.popleft())
                 size += next_size
-                self._bytes -= next_size
-            return taken
+            self._bytes -= size
+        return [LogLine(stream=stream, text=text, ts=ts) for stream, text, ts, _ in taken]
 
     def pending(self) -> tuple[int, int]:
         """How many lines and bytes wait to be taken."""
@@ -198,6 +212,7 @@ class PipeReaders:
         """Start a thread that reads ``pipe`` until end of file."""
         splitter = LineSplitter()
         self._splitters[stream] = splitter
+        _grow_pipe(pipe.fileno())
         thread = threading.Thread(
             target=self._read, args=(stream, pipe, splitter), name=f"log-{stream}", daemon=True
         )
@@ -218,18 +233,15 @@ class PipeReaders:
 
     def _read(self, stream: Stream, pipe: IO[bytes], splitter: LineSplitter) -> None:
         fd = pipe.fileno()
-        emit: Callable[[str], None] = lambda text: self.buffer.put(stream, text)  # noqa: E731
         try:
             while data := os.read(fd, _READ_BYTES):
                 with self._lock:
                     lines = splitter.feed(data)
-                for line in lines:
-                    emit(line)
+                self.buffer.put_many(stream, lines)
                 self._emit_progress(stream, splitter, force=False)
             with self._lock:
                 lines = splitter.close()
-            for line in lines:
-                emit(line)
+            self.buffer.put_many(stream, lines)
         finally:
             pipe.close()
 
@@ -242,3 +254,13 @@ class PipeReaders:
         if text is not None:
             self._last_progress_at[stream] = now
             self.buffer.put(stream, text)
+
+
+def _grow_pipe(fd: int) -> None:
+    """Give a pipe a bigger kernel buffer (Linux; 64 KiB by default), best effort.
+
+    A task printing fast fills 64 KiB in a few milliseconds, and then waits until the
+    reader thread gets the GIL back from the shipper; a bigger buffer absorbs that wait.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
