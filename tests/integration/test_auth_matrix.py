@@ -1,0 +1,232 @@
+"""Every route of the OpenAPI against every kind of caller, on a real Redis.
+
+No token or a wrong one: 401 everywhere but ``/api/v1/healthz``. An agent token:
+only the worker routes and the reports. A task token (``Claim.task_token``): only
+reading its own task and writing its logs, metrics and artifacts. Tokens never
+come back in a body and never reach a real server's log. A route added later
+without a body sample here fails ``test_every_body_route_has_a_sample``.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from fastapi.testclient import TestClient
+
+from runyard_server.cli import main as server_main
+from runyard_server.config import Settings
+from runyard_server.main import create_app
+from runyard_server.web import STATIC_DIR
+from tests.servers import ServerProcess
+
+USER, AGENT, WRONG = "user-matrix-secret-1", "agent-matrix-secret-2", "wrong-matrix-secret-3"
+HEALTHZ = ("GET", "/api/v1/healthz")
+STREAM = "/api/v1/tasks/{task_id}/logs/stream"
+
+BODIES: dict[tuple[str, str], Any] = {
+    ("POST", "/api/v1/tasks"): {},
+    ("PATCH", "/api/v1/tasks/{task_id}"): {},
+    ("POST", "/api/v1/tasks/{task_id}/clone"): {},
+    ("POST", "/api/v1/tasks/{task_id}/enqueue"): {"queue": "q"},
+    ("POST", "/api/v1/local-runs"): {},
+    ("POST", "/api/v1/tasks/{task_id}/started"): {"lease_token": "0" * 32},
+    ("POST", "/api/v1/tasks/{task_id}/completed"): {"lease_token": "0" * 32},
+    ("POST", "/api/v1/tasks/{task_id}/failed"): {"lease_token": "0" * 32, "reason": "r"},
+    ("POST", "/api/v1/tasks/{task_id}/aborted"): {"lease_token": "0" * 32},
+    ("POST", "/api/v1/tasks/{task_id}/requeue"): {"lease_token": "0" * 32},
+    ("POST", "/api/v1/tasks/{task_id}/logs"): {"seq": 7, "lines": [{"text": "x", "ts": 1.0}]},
+    ("POST", "/api/v1/tasks/{task_id}/metrics"): {"points": [{"series": "s", "value": 1, "ts": 1}]},
+    ("POST", "/api/v1/tasks/{task_id}/artifacts/{name}"): b"artifact bytes",
+    ("POST", "/api/v1/queues"): {"name": "made"},
+    ("POST", "/api/v1/queues/{name}/move"): {"task_id": "0" * 32, "to": "top"},
+    ("POST", "/api/v1/workers"): {"name": "w2", "queues": ["q"], "resources": {}},
+    ("POST", "/api/v1/workers/{worker_id}/heartbeat"): {"running": []},
+    ("POST", "/api/v1/workers/{worker_id}/claim"): {"queues": ["q"], "free": {}},
+}
+"""A valid body per route that takes one: a role is checked after the body validates."""
+
+AGENT_MAY = {
+    ("POST", "/api/v1/workers"),
+    ("GET", "/api/v1/workers"),
+    ("DELETE", "/api/v1/workers/{worker_id}"),
+    ("POST", "/api/v1/workers/{worker_id}/heartbeat"),
+    ("POST", "/api/v1/workers/{worker_id}/claim"),
+    *(("POST", f"/api/v1/tasks/{{task_id}}/{r}") for r in ("started", "completed", "failed")),
+    *(("POST", f"/api/v1/tasks/{{task_id}}/{r}") for r in ("aborted", "requeue")),
+}
+"""Logs too, but only with a lease token (``test_hostile_input``); these bodies have none."""
+
+TASK_MAY_ON_ITS_OWN = {
+    ("GET", "/api/v1/tasks/{task_id}"),
+    ("POST", "/api/v1/tasks/{task_id}/logs"),
+    ("GET", "/api/v1/tasks/{task_id}/logs"),
+    ("GET", STREAM),
+    ("POST", "/api/v1/tasks/{task_id}/metrics"),
+    ("GET", "/api/v1/tasks/{task_id}/metrics"),
+    ("GET", "/api/v1/tasks/{task_id}/artifacts"),
+    ("POST", "/api/v1/tasks/{task_id}/artifacts/{name}"),
+    ("GET", "/api/v1/tasks/{task_id}/artifacts/{name}"),
+}
+
+
+@dataclass
+class World:
+    """A running task (with its tokens), another task, a worker."""
+
+    api: TestClient
+    own: str
+    other: str
+    worker: str
+    lease_token: str
+    task_token: str
+    bodies_seen: list[str]
+
+
+@pytest.fixture
+def world(redis_url: str, tmp_path: Path) -> Iterator[World]:
+    settings = Settings(
+        redis_url=redis_url, data_dir=tmp_path, tokens=[f"user:{USER}", f"agent:{AGENT}"]
+    )
+    with TestClient(create_app(settings), base_url="http://t") as api:
+        user = bearer(USER)
+        own = api.post("/api/v1/tasks", json={"queue": "q"}, headers=user).json()["id"]
+        other = api.post("/api/v1/tasks", json={}, headers=user).json()["id"]
+        register = {"name": "w1", "queues": ["q"], "resources": {}}
+        worker = api.post("/api/v1/workers", json=register, headers=bearer(AGENT)).json()["id"]
+        claim = {"queues": ["q"], "free": {}}
+        got = api.post(f"/api/v1/workers/{worker}/claim", json=claim, headers=bearer(AGENT))
+        claimed = got.json()
+        assert claimed["task"]["id"] == own
+        for task in (own, other):
+            api.post(f"/api/v1/tasks/{task}/artifacts/a.txt", content=b"a", headers=user)
+        yield World(api, own, other, worker, claimed["lease_token"], claimed["task_token"], [])
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def operations(api: TestClient) -> list[tuple[str, str]]:
+    spec = api.get("/api/v1/openapi.json").json()
+    return [(method.upper(), path) for path, ops in spec["paths"].items() for method in ops]
+
+
+def call(world: World, op: tuple[str, str], headers: dict[str, str], task_id: str) -> int:
+    method, template = op
+    name = "a.txt" if "/artifacts/" in template else "q"
+    path = template.format(task_id=task_id, worker_id=world.worker, name=name)
+    body = BODIES.get(op)
+    if isinstance(body, bytes):
+        response = world.api.request(method, path, content=body, headers=headers)
+    else:
+        response = world.api.request(method, path, json=body, headers=headers)
+    world.bodies_seen.append(response.text)
+    return response.status_code
+
+
+def test_every_body_route_has_a_sample(world: World) -> None:
+    spec = world.api.get("/api/v1/openapi.json").json()
+    with_body = {
+        (method.upper(), path)
+        for path, ops in spec["paths"].items()
+        for method, op in ops.items()
+        if "requestBody" in op
+    }
+    assert with_body - set(BODIES) == set()
+
+
+@pytest.mark.parametrize("headers", [{}, bearer(WRONG), {"Authorization": USER}, bearer("")])
+def test_every_route_but_healthz_refuses_a_missing_or_wrong_token(
+    world: World, headers: dict[str, str]
+) -> None:
+    ops = operations(world.api)
+    assert len(ops) >= 35
+    got = {op: call(world, op, headers, world.own) for op in ops}
+    assert got.pop(HEALTHZ) == 200
+    assert {op: status for op, status in got.items() if status != 401} == {}
+
+
+def test_an_agent_token_may_only_do_agent_things(world: World) -> None:
+    got = {op: call(world, op, bearer(AGENT), world.other) for op in operations(world.api)}
+    refused = {op for op, status in got.items() if status == 403}
+    assert refused == set(got) - AGENT_MAY - {HEALTHZ}
+    assert all(got[op] not in (401, 403) for op in AGENT_MAY)
+
+
+def test_a_task_token_reads_and_writes_only_its_own_task(world: World) -> None:
+    token = bearer(world.task_token)
+    ops = [op for op in operations(world.api) if op != HEALTHZ]
+    on_other = {op: call(world, op, token, world.other) for op in ops}
+    assert {op: s for op, s in on_other.items() if s != 403} == {}
+    own_ops = [op for op in ops if op[1] != STREAM]  # a live stream is tested in its own file
+    on_own = {op: call(world, op, token, world.own) for op in own_ops}
+    refused = {op for op, status in on_own.items() if status == 403}
+    assert refused == set(own_ops) - TASK_MAY_ON_ITS_OWN
+    assert all(200 <= on_own[op] < 300 for op in TASK_MAY_ON_ITS_OWN if op[1] != STREAM)
+
+
+def test_a_user_token_reaches_every_route(world: World) -> None:
+    ops = [op for op in operations(world.api) if op[1] != STREAM]
+    got = {op: call(world, op, bearer(USER), world.other) for op in ops}
+    assert {op: s for op, s in got.items() if s in (401, 403)} == {}
+
+
+def test_no_token_comes_back_in_a_body_or_a_task_record(world: World) -> None:
+    for headers in ({}, bearer(WRONG), bearer(AGENT), bearer(world.task_token)):
+        for op in operations(world.api):
+            if not (op[1] == STREAM and headers == bearer(world.task_token)):  # 15 s live
+                call(world, op, headers, world.own)
+    record = world.api.get(f"/api/v1/tasks/{world.own}", headers=bearer(USER)).text
+    world.bodies_seen.append(record)
+    secrets = (USER, AGENT, WRONG, world.task_token, world.lease_token)
+    leaked = [s for s in secrets for body in world.bodies_seen if s in body]
+    assert leaked == []
+
+
+def test_the_web_ui_and_api_docs_are_open_and_carry_no_data(world: World) -> None:
+    world.api.patch(
+        f"/api/v1/tasks/{world.other}", json={"name": "secret-run-xyz"}, headers=bearer(USER)
+    )
+    pages = ["/", "/api/v1/openapi.json", "/api/v1/docs"]
+    pages += [f"/static/{p.relative_to(STATIC_DIR)}" for p in STATIC_DIR.rglob("*") if p.is_file()]
+    for page in pages:
+        response = world.api.get(page)
+        assert response.status_code == 200, page
+        assert "secret-run-xyz" not in response.text and world.other not in response.text
+    for escape in ("/static/../__init__.py", "/static/%2e%2e/__init__.py", "/static/..%2f..%2fx"):
+        assert world.api.get(escape).status_code == 404
+
+
+def test_tokens_never_reach_a_real_servers_log(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    args = ["--token", f"user:{USER}", "--token", f"agent:{AGENT}", "--log-level", "debug"]
+    server = ServerProcess(tmp_path / "data", [*args, "--no-jobs"], log).start()
+    try:
+        api = server.api
+        requests.post(f"{api}/tasks", json={"queue": "q"}, headers=bearer(USER), timeout=10)
+        register = {"name": "w", "queues": ["q"], "resources": {}}
+        worker = requests.post(f"{api}/workers", json=register, headers=bearer(AGENT), timeout=10)
+        claim = {"queues": ["q"], "free": {}}
+        url = f"{api}/workers/{worker.json()['id']}/claim"
+        got = requests.post(url, json=claim, headers=bearer(AGENT), timeout=10).json()
+        task_token, task_id = got["task_token"], got["task"]["id"]
+        requests.get(f"{api}/tasks", headers=bearer(WRONG), timeout=10)
+        requests.get(f"{api}/tasks/{task_id}", headers=bearer(task_token), timeout=10)
+        for token in (WRONG, USER):
+            stream = f"{api}/tasks/{'0' * 32}/logs/stream?token={token}"
+            requests.get(stream, timeout=10)
+    finally:
+        server.stop()
+    text = log.read_text()
+    assert '"request_id"' in text  # the request lines were written
+    assert [s for s in (USER, AGENT, WRONG, task_token, got["lease_token"]) if s in text] == []
+
+
+def test_a_bad_setting_does_not_print_the_tokens(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        server_main(["--token", f"user:{USER}", "--token", "agent:short", "--port", "0"])
+    err = capsys.readouterr().err
+    assert "8 characters" in err and USER not in err
