@@ -50,9 +50,10 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator["Browser"]:
-    """One headless chromium for the session."""
+    """One headless chromium for the browser tests; closed after them, because Playwright's
+    sync API keeps an event loop running that would break the async tests run later."""
     if sync_playwright is None:
         _unavailable("playwright is not installed (it is in requirements-dev.txt)")
     if not CHROMIUM.exists():
