@@ -157,3 +157,24 @@ def test_one_log_line_per_request_without_query_headers_or_body(
     assert line["duration_ms"] >= 0
     text = JsonFormatter().format(records[0]) + caplog.text
     assert "secret" not in text and USER not in text
+
+
+def test_a_500_carries_the_request_id_in_header_body_and_log(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="runyard_server.requests")
+    app = create_app(Settings(redis_url=redis_url))
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    with TestClient(app, base_url="http://t", raise_server_exceptions=False) as client:
+        response = client.get("/boom", headers={"X-Request-ID": "bug-1"})
+    assert (response.status_code, response.headers["x-request-id"]) == (500, "bug-1")
+    assert "bug-1" in response.json()["detail"]
+    logged = [getattr(r, "fields", {}) for r in caplog.records]
+    assert {"request_id": "bug-1"} in logged
+    assert {"method": "GET", "path": "/boom", "status": 500} in [
+        {k: f.get(k) for k in ("method", "path", "status")} for f in logged
+    ]

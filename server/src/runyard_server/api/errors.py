@@ -120,5 +120,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal", "internal server error (a bug): see the server log")
+        # Starlette answers this one outside every middleware, so the id is added here.
+        request_id = str(request.scope.get("state", {}).get("request_id", ""))
+        log.exception(
+            "unhandled error on %s %s",
+            request.method,
+            request.url.path,
+            extra={"fields": {"request_id": request_id}},
+        )
+        detail = f"internal server error (a bug): see the server log, request id {request_id}"
+        return error_response(500, "internal", detail, {"x-request-id": request_id})
