@@ -77,6 +77,8 @@ class TaskRunner:
         self.on_done = on_done
         self.claimed_at = time.monotonic()
         self.process_started_at: float | None = None
+        # When the server last surely held the full lease for us: the ``started`` report.
+        self.lease_confirmed_at: float | None = None
         self._stop: Stop | None = None
         self._lost = threading.Event()
         self._wake = threading.Event()
@@ -159,8 +161,10 @@ class TaskRunner:
             self.on_done(self)
 
     def _execute(self) -> None:
+        sent = time.monotonic()
         if not self._report.started():
             return
+        self.lease_confirmed_at = sent
         log.info("task %s (%s): started, building its environment", self.task.id, self.task.name)
         self._output = output = TaskLog(
             self._send_logs, self.lease_token, on_lost=self.lose, on_auth=self.ctx.on_auth

@@ -31,6 +31,10 @@ EXIT_AUTH = 3
 _SUPERVISE_TICK_S = 0.5
 _MAX_BACKOFF_S = 30.0
 _HARD_STOP_EXTRA_S = 30.0
+# Share of the lease without a delivered heartbeat after which tasks are killed: early
+# enough that the kill lands well before the lease can expire and the task be handed
+# out again, late enough to sit out one slow heartbeat (they go every lease/3).
+_FENCE_AT = 3 / 4
 
 
 class Agent:
@@ -134,32 +138,42 @@ class Agent:
             # A claim still in flight may yet return a task: wait for it so it is given back
             # at once (a second signal skips the wait; the task's short lease covers it).
             claim_done = not self._poller.is_alive() or self.signals >= 2
-            self._fence_silent_tasks()
+            wait_s = self._fence_silent_tasks()
             if self._draining.is_set() and running == 0 and claim_done:
                 return
             if hard_stop_at is not None and time.monotonic() > hard_stop_at:
                 log.error("%d task(s) did not stop in time; exiting anyway", running)
                 return
-            self._wake.wait(_SUPERVISE_TICK_S)
+            self._wake.wait(max(0.01, wait_s))
             self._wake.clear()
 
-    def _fence_silent_tasks(self) -> None:
-        """Kill tasks whose lease went a whole lease unconfirmed: the server reruns them."""
+    def _fence_silent_tasks(self) -> float:
+        """Kill tasks whose lease went unconfirmed too long: the server reruns them.
+
+        Returns the seconds until the next task would be due, for the supervise wait.
+        """
         lease_s, confirmed = self._heartbeat.lease_s, self._heartbeat.silent_since()
         if lease_s is None or confirmed is None:
-            return
+            return _SUPERVISE_TICK_S
         now = time.monotonic()
         with self._lock:
-            runners = list(self._runners.values())
+            runners = [runner for runner in self._runners.values() if not runner.lost]
+        # Before the server's expiry (at least confirmed + lease): kill, then the rerun.
+        limit, next_due = lease_s * _FENCE_AT, _SUPERVISE_TICK_S
         for runner in runners:
-            since = max(confirmed, runner.claimed_at)
-            if now - since > lease_s and not runner.lost:
-                log.warning(
-                    "task %s: no heartbeat delivered for %.1fs (lease %gs); the server reruns "
-                    "it elsewhere, so its process is killed now, reporting nothing",
-                    runner.task_id, now - since, lease_s,
-                )  # fmt: skip
-                runner.lose()
+            if runner.lease_confirmed_at is None:
+                continue  # not started: no process yet, and the short first lease runs
+            silent = now - max(confirmed, runner.lease_confirmed_at)
+            if silent <= limit:
+                next_due = min(next_due, limit - silent)
+                continue
+            log.warning(
+                "task %s: no heartbeat delivered for %.1fs (lease %gs); the server reruns "
+                "it elsewhere, so its process is killed now, reporting nothing",
+                runner.task_id, silent, lease_s,
+            )  # fmt: skip
+            runner.lose()
+        return next_due
 
     def _begin_drain(self) -> None:
         self._draining.set()
