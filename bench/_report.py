@@ -21,9 +21,12 @@ def lookup(results: dict[str, Any], path: str) -> float:
     return float(value)
 
 
-def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
+def verdicts(
+    results: dict[str, Any], targets: list[tuple[str, str, float, str]] | None = None
+) -> list[dict[str, Any]]:
+    """Each target of ``targets`` (default: the dispatch bench's) with its value and verdict."""
     rows = []
-    for label, path, limit, sense in TARGETS:
+    for label, path, limit, sense in TARGETS if targets is None else targets:
         value = lookup(results, path)
         ok = value <= limit if sense == "le" else value >= limit
         rows.append({"target": label, "value": value, "limit": limit, "sense": sense, "pass": ok})
@@ -97,10 +100,17 @@ def render(results: dict[str, Any], checks: list[dict[str, Any]]) -> str:
         "",
         "targets:",
     ]
+    lines.extend(target_lines(checks))
+    return "\n".join(lines)
+
+
+def target_lines(checks: list[dict[str, Any]], width: int = 36) -> list[str]:
+    """One line per target: label, value, limit and pass or MISS."""
+    lines = []
     for row in checks:
         sign = "≤" if row["sense"] == "le" else "≥"
         verdict = "pass" if row["pass"] else "MISS"
         lines.append(
-            f"  {row['target']:<36} {row['value']:10.2f}  {sign} {row['limit']:<8g} {verdict}"
+            f"  {row['target']:<{width}} {row['value']:10.2f}  {sign} {row['limit']:<8g} {verdict}"
         )
-    return "\n".join(lines)
+    return lines
