@@ -56,6 +56,8 @@ class Script(Strict):
             raise ValueError(
                 f"{value!r} starts with '-': a repository or branch cannot be an option"
             )
+        if value and not value.isprintable():
+            raise ValueError(f"{value!r} contains a line break or control character")
         return value
 
     @field_validator("commit")
@@ -95,13 +97,15 @@ class Environment(Strict):
     @classmethod
     def _no_pip_options(cls, value: list[str]) -> list[str]:
         for line in value:
-            stripped = line.strip()
-            if stripped.startswith("-"):
+            # A per-line option ("six --index-url ...") is as dangerous as a whole-line one.
+            if any(word.startswith("-") for word in line.split()):
                 raise ValueError(
-                    f"requirement {line!r} is a pip option; only package specifiers are allowed"
+                    f"requirement {line!r} holds a pip option; only package specifiers are allowed"
                 )
-            if "\n" in line or "\x00" in line:
-                raise ValueError(f"requirement {line!r} must be a single line")
+            if not line.isprintable():
+                raise ValueError(
+                    f"requirement {line!r} must be one line without control characters"
+                )
         return value
 
     @field_validator("docker_image")
@@ -121,6 +125,8 @@ class Environment(Strict):
                 or not all(c.isalnum() or c == "_" for c in key)
             ):
                 raise ValueError(f"environment variable name {key!r} is not valid")
+            if "\x00" in value[key]:
+                raise ValueError(f"environment variable {key} holds a NUL byte")
         return value
 
 
