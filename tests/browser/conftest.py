@@ -19,9 +19,10 @@ import pytest
 
 from runyard.client import Client
 from runyard.models import Environment, Script, Task, TaskCreate
-from tests.browser.experiment import Experiment, make_experiment
+from tests.browser.experiment import make_experiment
 from tests.conftest import IN_CI
 from tests.e2e.agent_support import AgentProcess
+from tests.gitrepo import Repo
 from tests.servers import ServerProcess
 
 try:
@@ -97,7 +98,7 @@ def shoot() -> Shoot:
 class Stack:
     """A real server and a real agent serving queue ``default``, with an experiment repo."""
 
-    def __init__(self, server: ServerProcess, agent: AgentProcess, experiment: Experiment) -> None:
+    def __init__(self, server: ServerProcess, agent: AgentProcess, experiment: Repo) -> None:
         self.server = server
         self.agent = agent
         self.experiment = experiment

@@ -1,8 +1,8 @@
 """The task scripts the browser tests run on a real agent, in a real git repository."""
 
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
+
+from tests.gitrepo import Repo, commit_then_change
 
 # Reads its params from its task (as a clone gets them), prints them with their JSON
 # types, logs metric curves, and with ``--gate FILE`` waits for that file before its
@@ -45,29 +45,8 @@ print(f"final lr={lr}", flush=True)
 """
 
 
-@dataclass
-class Experiment:
-    """A git repository holding ``train.py`` at ``commit`` plus an uncommitted ``diff``."""
-
-    path: Path
-    commit: str
-    diff: str
-
-
-def make_experiment(root: Path) -> Experiment:
+def make_experiment(root: Path) -> Repo:
     path = root / "experiment"
     path.mkdir()
-    (path / "train.py").write_text(TRAIN)
-    git = ["git", "-C", str(path), "-c", "user.email=t@example.com", "-c", "user.name=t"]
-    subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "add", "."], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "train"], check=True)
-    commit = subprocess.run(
-        [*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True
-    ).stdout.strip()
-    with (path / "train.py").open("a") as handle:
-        handle.write('print("uncommitted change applied", flush=True)\n')
-    diff = subprocess.run(
-        [*git, "diff", "--binary"], check=True, capture_output=True, text=True
-    ).stdout
-    return Experiment(path=path, commit=commit, diff=diff)
+    appended = 'print("uncommitted change applied", flush=True)\n'
+    return commit_then_change(path, {"train.py": TRAIN}, "train.py", appended)

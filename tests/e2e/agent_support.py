@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -15,6 +14,7 @@ import pytest
 
 from runyard.client import Client
 from runyard.models import Environment, Resources, Script, Task, TaskCreate, TaskStatus
+from tests.gitrepo import Repo, commit_then_change
 
 AGENT = str(Path(sys.executable).parent / "runyard-agent")
 
@@ -62,36 +62,17 @@ print("woke up", flush=True)
 """
 
 
-@dataclass
-class Repo:
-    """A git repository of task scripts with one commit and an uncommitted change."""
-
-    path: Path
-    commit: str
-    diff: str
-
-
 def make_repo(root: Path) -> Repo:
     """A real git repo: the scripts committed, then an uncommitted change to train.py."""
     path = root / "repo"
     path.mkdir()
-    for name, code in {"train.py": TRAIN, "fail.py": FAIL, "long.py": LONG}.items():
-        (path / name).write_text(code)
-    (path / "sub").mkdir()
-    (path / "sub" / "sleepy.py").write_text(SLEEPY)
-    git = ["git", "-C", str(path), "-c", "user.email=t@example.com", "-c", "user.name=t"]
-    subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "add", "."], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "scripts"], check=True)
-    commit = subprocess.run(
-        [*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True
-    ).stdout.strip()
-    with (path / "train.py").open("a") as handle:
-        handle.write('print("uncommitted change applied")\n')
-    diff = subprocess.run(
-        [*git, "diff", "--binary"], check=True, capture_output=True, text=True
-    ).stdout
-    return Repo(path=path, commit=commit, diff=diff)
+    files = {
+        "train.py": TRAIN,
+        "fail.py": FAIL,
+        "long.py": LONG,
+        "sub/sleepy.py": SLEEPY,
+    }
+    return commit_then_change(path, files, "train.py", 'print("uncommitted change applied")\n')
 
 
 def submit(

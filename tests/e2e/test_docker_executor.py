@@ -2,7 +2,6 @@
 
 import re
 import signal
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from tests.e2e.agent_support import (
     wait_for,
     wait_status,
 )
+from tests.gitrepo import commit_then_change
 from tests.servers import ServerProcess
 
 # The first test also waits for the session's engine, which builds the image on a new machine.
@@ -77,20 +77,9 @@ def agent_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
     """A git repo of scripts with one commit and an uncommitted change: path, commit, diff."""
     path = tmp_path_factory.mktemp("docker-repo")
-    (path / "src").mkdir()
-    (path / "src" / "train.py").write_text(TRAIN)
-    (path / "long.py").write_text(LONG)
-    git = ["git", "-C", str(path), "-c", "user.email=t@example.com", "-c", "user.name=t"]
-    subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "add", "."], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "scripts"], check=True)
-    commit = subprocess.run(
-        [*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True
-    ).stdout.strip()
-    with (path / "src" / "train.py").open("a") as handle:
-        handle.write('print("uncommitted change applied")\n')
-    diff = subprocess.run([*git, "diff"], check=True, capture_output=True, text=True).stdout
-    return path, commit, diff
+    files = {"src/train.py": TRAIN, "long.py": LONG}
+    made = commit_then_change(path, files, "src/train.py", 'print("uncommitted change applied")\n')
+    return path, made.commit, made.diff
 
 
 def submit(

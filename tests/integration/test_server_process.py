@@ -71,3 +71,29 @@ def test_reaper_requeues_a_silent_claim_then_fails_it(
     claim_and_go_silent()
     failed = wait_for("failed")
     assert failed["failure_reason"] == "worker lost"
+
+
+def test_several_api_workers_share_the_queues_and_wake_each_others_claimers(
+    server_factory: Callable[..., ServerProcess],
+) -> None:
+    import concurrent.futures
+
+    server = server_factory("--workers", "2")
+    api = server.api
+    worker = requests.post(
+        f"{api}/workers", json={"name": "w", "queues": ["q"], "resources": {}}, timeout=5
+    ).json()["id"]
+    body = {"queues": ["q"], "free": {}, "wait_s": 10}
+
+    def claim() -> dict[str, object]:
+        # A new connection each time, so the claims land on either API process.
+        with requests.Session() as session:
+            got = session.post(f"{api}/workers/{worker}/claim", json=body, timeout=15)
+            return dict(got.json())
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        waiting = [pool.submit(claim) for _ in range(4)]
+        time.sleep(0.5)
+        ids = set(enqueue_many(api, 4))
+        claimed = {f.result()["task"]["id"] for f in waiting}  # type: ignore[index]
+    assert claimed == ids

@@ -2,6 +2,7 @@
 
 import argparse
 import logging
+import os
 import subprocess
 import sys
 from contextlib import ExitStack
@@ -68,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="do not start the rq jobs worker (run it elsewhere)",
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="API processes (default 1); each holds its own long-poll dispatcher",
+    )
     p.add_argument("--log-level", help="uvicorn log level (default info)")
     return p
 
@@ -111,20 +117,30 @@ def serve(settings: Settings) -> None:
             )
         if settings.jobs:
             stack.callback(stop, start_jobs_worker(settings))
-        app = create_app(settings)
         print(
             f"runyard-server: API on http://{settings.host}:{settings.port}/api/v1", file=sys.stderr
         )
         server_log.configure(settings.log_level)
-        # uvicorn's access log prints query strings, where the log stream's ?token= rides;
-        # RequestLogMiddleware logs each request without them.
-        uvicorn.run(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level,
-            access_log=False,
-        )
+        run_api(settings)
+
+
+def run_api(settings: Settings) -> None:
+    """uvicorn in this process, or ``--workers`` processes that rebuild the settings."""
+    # uvicorn's access log prints query strings, where the log stream's ?token= rides;
+    # RequestLogMiddleware logs each request without them.
+    common: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "access_log": False,
+    }
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), **common)
+        return
+    os.environ.update(settings.to_env())
+    uvicorn.run(
+        "runyard_server.main:app_from_env", factory=True, workers=settings.workers, **common
+    )
 
 
 def describe_invalid(exc: ValidationError) -> str:

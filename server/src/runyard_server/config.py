@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     reap_interval_s: int = Field(default=1, ge=1)
     redis_fsync: Literal["always", "everysec", "no"] = "everysec"
     jobs: bool = True
+    workers: int = Field(default=1, ge=1, le=64)
     log_level: str = "info"
 
     @field_validator("tokens", mode="before")
@@ -56,6 +57,16 @@ class Settings(BaseSettings):
         if isinstance(value, list):
             return [parse_token(v.strip()) if isinstance(v, str) else v for v in value]
         return value
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as ``RUNYARD_*`` variables, for worker processes to rebuild them."""
+        env = {
+            f"RUNYARD_{name.upper()}": str(value)
+            for name, value in self.model_dump(exclude={"tokens"}).items()
+            if value is not None
+        }
+        env["RUNYARD_TOKENS"] = ",".join(f"{t.role}:{t.token}" for t in self.tokens)
+        return env
 
     @property
     def artifact_dir(self) -> Path:

@@ -7,6 +7,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from runyard import __version__
+from runyard_server import server_log
 from runyard_server.api.body_limit import BodyLimitMiddleware
 from runyard_server.api.errors import ERROR_RESPONSES, install_error_handlers
 from runyard_server.api.request_log import RequestLogMiddleware
@@ -79,3 +80,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(metrics.router, responses=ERROR_RESPONSES)
     install_web(app)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app of one ``runyard-server --workers N`` process: settings from ``RUNYARD_*``."""
+    settings = Settings()
+    server_log.configure(settings.log_level)
+    return create_app(settings)
