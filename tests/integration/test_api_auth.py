@@ -69,3 +69,24 @@ def test_non_loopback_host_without_tokens_is_refused() -> None:
 def test_short_token_is_refused() -> None:
     with pytest.raises(ValueError, match="8 characters"):
         parse_token("user:abc")
+
+
+def test_task_token_stops_working_once_the_task_is_claimed_again(api: TestClient) -> None:
+    tid = api.post("/tasks", json={"queue": "q"}, headers=auth(USER)).json()["id"]
+    worker = api.post(
+        "/workers", json={"name": "w", "queues": ["q"], "resources": {}}, headers=auth(AGENT)
+    ).json()["id"]
+    claim = {"queues": ["q"], "free": {}}
+    first = api.post(f"/workers/{worker}/claim", json=claim, headers=auth(AGENT)).json()
+    old_token = first["task_token"]
+    batch = {"seq": 0, "lines": [{"text": "hi", "ts": 1.0}]}
+    assert api.post(f"/tasks/{tid}/logs", json=batch, headers=auth(old_token)).status_code == 200
+    requeue = {"lease_token": first["lease_token"]}
+    assert api.post(f"/tasks/{tid}/requeue", json=requeue, headers=auth(AGENT)).status_code == 200
+    second = api.post(f"/workers/{worker}/claim", json=claim, headers=auth(AGENT)).json()
+    assert second["task"]["id"] == tid
+    refused = api.post(f"/tasks/{tid}/logs", json=batch, headers=auth(old_token))
+    assert refused.status_code == 401
+    assert "attempt" in refused.json()["detail"]
+    fresh = api.post(f"/tasks/{tid}/logs", json=batch, headers=auth(second["task_token"]))
+    assert fresh.status_code == 200

@@ -1,15 +1,19 @@
-"""Bearer tokens: user and agent tokens from the settings, task tokens minted per task.
+"""Bearer tokens: user and agent tokens from the settings, task tokens minted per attempt.
 
 A task token (``rytask.<task id>.<hmac>``) is handed to a running script so it can
-write to its own task and nothing else. It is an HMAC over the task id keyed by a
-hash of the configured tokens, so every server replica checks it without Redis.
+write to its own task and nothing else. It is an HMAC over the task id and the lease
+token of the attempt, keyed by a hash of the configured tokens: every replica can
+check it, and it stops working the moment the task is claimed again, so an orphaned
+earlier attempt can never write into the rerun.
 """
 
 import hashlib
 import hmac
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from runyard.models import is_valid_task_id
 from runyard_server.config import ApiToken
 from runyard_server.errors import Forbidden, Unauthorized
 
@@ -49,7 +53,12 @@ class TokenBook:
     def enabled(self) -> bool:
         return bool(self._tokens)
 
-    def authenticate(self, authorization: str | None) -> Principal:
+    async def authenticate(
+        self,
+        authorization: str | None,
+        current_lease: Callable[[str], Awaitable[str | None]],
+    ) -> Principal:
+        """Who sends ``authorization``; ``current_lease(task_id)`` checks task tokens."""
         if not self.enabled:
             return Principal("open")
         scheme, _, presented = (authorization or "").partition(" ")
@@ -63,24 +72,33 @@ class TokenBook:
                 role = secret_role
         if role is not None:
             return Principal(role)
-        task_id = self._task_of(presented.strip())
+        task_id = await self._task_of(presented.strip(), current_lease)
         if task_id is not None:
             return Principal("task", task_id)
-        raise Unauthorized("the token is not valid for this server")
+        raise Unauthorized(
+            "the token is not valid for this server (a task token is valid only while "
+            "the attempt it was given to holds the task)"
+        )
 
-    def task_token(self, task_id: str) -> str | None:
-        """A token that lets the script of ``task_id`` write to that task; None when open."""
+    def task_token(self, task_id: str, lease_token: str) -> str | None:
+        """A token for the script of this attempt of ``task_id``; None when open."""
         if not self.enabled:
             return None
-        return f"{_TASK_PREFIX}{task_id}.{self._sign(task_id)}"
+        return f"{_TASK_PREFIX}{task_id}.{self._sign(task_id, lease_token)}"
 
-    def _sign(self, task_id: str) -> str:
-        return hmac.new(self._key, task_id.encode(), hashlib.sha256).hexdigest()
+    def _sign(self, task_id: str, lease_token: str) -> str:
+        message = f"{task_id}:{lease_token}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
-    def _task_of(self, presented: str) -> str | None:
+    async def _task_of(
+        self, presented: str, current_lease: Callable[[str], Awaitable[str | None]]
+    ) -> str | None:
         if not presented.startswith(_TASK_PREFIX):
             return None
         task_id, _, signature = presented[len(_TASK_PREFIX) :].partition(".")
-        if hmac.compare_digest(signature.encode(), self._sign(task_id).encode()):
+        if not is_valid_task_id(task_id):
+            return None
+        lease = await current_lease(task_id)
+        if lease and hmac.compare_digest(signature.encode(), self._sign(task_id, lease).encode()):
             return task_id
         return None

@@ -1,5 +1,6 @@
 """FastAPI dependencies: the Redis client, the dispatcher, the settings and the caller."""
 
+from functools import partial
 from typing import Annotated
 
 import redis.asyncio as aioredis
@@ -9,7 +10,7 @@ from runyard_server.artifact_files import ArtifactFiles
 from runyard_server.auth import Principal, TokenBook
 from runyard_server.config import Settings
 from runyard_server.metrics import ServerMetrics
-from runyard_server.store import Dispatcher
+from runyard_server.store import Dispatcher, current_lease_token
 
 
 async def get_redis(request: Request) -> aioredis.Redis:
@@ -46,7 +47,8 @@ async def get_principal(
     request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> Principal:
     tokens: TokenBook = request.app.state.tokens
-    return tokens.authenticate(authorization)
+    r: aioredis.Redis = request.app.state.redis
+    return await tokens.authenticate(authorization, partial(current_lease_token, r))
 
 
 RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]

@@ -13,7 +13,7 @@ key schema is the docstring of ``store.keys``. Domain errors are those of
 from runyard_server.store.artifacts import get_artifact, list_artifacts, record_artifact
 from runyard_server.store.claim import SCAN_PER_QUEUE, claim
 from runyard_server.store.dispatch import Dispatcher, claim_wait, publish_work
-from runyard_server.store.leases import reap_expired
+from runyard_server.store.leases import current_lease_token, reap_expired
 from runyard_server.store.listing import list_tasks
 from runyard_server.store.logs import append_logs, read_logs
 from runyard_server.store.metrics import append_metrics, read_metrics
@@ -49,6 +49,7 @@ __all__ = [
     "clone_task",
     "create_queue",
     "create_task",
+    "current_lease_token",
     "delete_queue",
     "delete_task",
     "delete_worker",

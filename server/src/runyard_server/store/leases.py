@@ -2,11 +2,17 @@
 
 import redis.asyncio as aioredis
 
-from runyard_server.store import scripts
+from runyard_server.store import keys, scripts
 from runyard_server.store.dispatch import publish_work
 from runyard_server.store.records import number
 
 REAP_BATCH = 100
+
+
+async def current_lease_token(r: "aioredis.Redis", task_id: str) -> str | None:
+    """The lease token of the task's current (or last) attempt; None when it has none."""
+    token = await r.hget(keys.task(task_id), "token")
+    return str(token) if token else None
 
 
 async def reap_expired(r: "aioredis.Redis", now: float, batch: int = REAP_BATCH) -> list[str]:

@@ -31,4 +31,6 @@ async def start_local_run(
     draft = await store.create_task(r, body, now)
     lease_token = secrets.token_hex(16)
     task = await store.start_local_run(r, draft.id, lease_token, now)
-    return Claim(task=task, lease_token=lease_token, task_token=tokens.task_token(task.id))
+    return Claim(
+        task=task, lease_token=lease_token, task_token=tokens.task_token(task.id, lease_token)
+    )

@@ -21,6 +21,7 @@ sees no gap.
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Annotated, cast
 
 from fastapi import APIRouter, Header, Query, Request
@@ -105,7 +106,8 @@ async def stream_logs(
     """Follow a task's console output live; ``Last-Event-ID`` (or ``after``) resumes."""
     if authorization is None and token is not None:
         authorization = f"Bearer {token}"
-    tokens.authenticate(authorization).require_task(task_id, "user")
+    who = await tokens.authenticate(authorization, partial(store.current_lease_token, r))
+    who.require_task(task_id, "user")
     cursor = last_event_id or after
     # Fail before the 200 goes out: an unknown task or a bad cursor is a JSON error.
     await _status(r, task_id)

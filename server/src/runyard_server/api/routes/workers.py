@@ -72,4 +72,5 @@ async def claim(
     if got is None or got.task is None:
         return Claim()
     server_metrics.claim_latency.observe(time.perf_counter() - asked)
-    return got.model_copy(update={"task_token": tokens.task_token(got.task.id)})
+    lease = got.lease_token or ""
+    return got.model_copy(update={"task_token": tokens.task_token(got.task.id, lease)})
