@@ -17,6 +17,8 @@ from runyard.models import Environment, Resources, Script, Task, TaskCreate, Tas
 from tests.gitrepo import Repo, commit_then_change
 
 AGENT = str(Path(sys.executable).parent / "runyard-agent")
+DONE = tuple(status for status in TaskStatus if status.is_final)
+"""The statuses a task ends in."""
 
 TRAIN = """\
 import os, sys, time

@@ -1,7 +1,6 @@
 """Real agents run real tasks from a real git repository against a real server."""
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,8 +8,8 @@ import pytest
 from runyard.client import Client
 from runyard.models import TaskStatus
 from tests.e2e.agent_support import (
+    DONE,
     AgentFactory,
-    agent_factory,
     log_texts,
     make_repo,
     submit,
@@ -19,15 +18,6 @@ from tests.e2e.agent_support import (
 from tests.servers import ServerProcess
 
 pytestmark = pytest.mark.e2e
-__all__ = ["agent_factory"]
-
-DONE = (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.ABORTED)
-
-
-@pytest.fixture
-def client(server: ServerProcess) -> Iterator[Client]:
-    with Client(server.url) as client:
-        yield client
 
 
 def test_task_with_diff_and_requirement_completes_and_its_output_is_logged(

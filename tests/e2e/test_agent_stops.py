@@ -2,7 +2,6 @@
 
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -11,8 +10,8 @@ import pytest
 from runyard.client import Client
 from runyard.models import TaskStatus
 from tests.e2e.agent_support import (
+    DONE,
     AgentFactory,
-    agent_factory,
     log_texts,
     make_repo,
     submit,
@@ -22,15 +21,6 @@ from tests.e2e.agent_support import (
 from tests.servers import ServerProcess
 
 pytestmark = pytest.mark.e2e
-__all__ = ["agent_factory"]
-
-DONE = (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.ABORTED)
-
-
-@pytest.fixture
-def client(server: ServerProcess) -> Iterator[Client]:
-    with Client(server.url) as client:
-        yield client
 
 
 def pid_in(path: Path) -> int:

@@ -13,6 +13,7 @@ from runyard.client import Client
 from runyard.models import Environment, Resources, Script, Task, TaskCreate, TaskStatus
 from tests.docker_engine import MISSING_IMAGE, DockerEngine
 from tests.e2e.agent_support import (
+    DONE,
     AgentFactory,
     AgentProcess,
     agent_factory,
@@ -27,7 +28,6 @@ from tests.servers import ServerProcess
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 __all__ = ["agent_factory"]
 
-DONE = (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.ABORTED)
 
 # Proves where it runs: a container, the venv built in it, the SDK talking to the server.
 TRAIN = """\

@@ -16,7 +16,7 @@ import pytest
 
 from runyard.client import Client
 from runyard.models import CloneRequest, TaskStatus
-from tests.e2e.agent_support import AgentFactory, agent_factory, log_texts, wait_status
+from tests.e2e.agent_support import DONE, AgentFactory, agent_factory, log_texts, wait_status
 from tests.sdk_support import git, make_repo, run_script
 from tests.servers import ServerProcess
 
@@ -24,7 +24,6 @@ pytestmark = pytest.mark.e2e
 __all__ = ["agent_factory"]
 
 RUNYARD = Path(sys.executable).with_name("runyard")
-DONE = (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.ABORTED)
 
 # argv: PROJECT seeded|clock. The seeded score repeats only because Task.init seeds `random`.
 SCORE = """\

@@ -22,6 +22,7 @@ from runyard.client import Client
 from runyard.models import Environment, Script, Task, TaskCreate, TaskStatus
 from runyard_server.store import keys
 from tests.e2e.agent_support import (
+    DONE,
     AgentFactory,
     AgentProcess,
     agent_factory,
@@ -37,7 +38,6 @@ pytestmark = pytest.mark.e2e
 __all__ = ["agent_factory"]
 
 RERUN_LINES = 30
-DONE = (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.ABORTED)
 
 # argv: a folder for pid files, the number of lines a rerun prints.
 NUMBERED = """\

@@ -14,7 +14,14 @@ import pytest
 
 from runyard.client import Client
 from runyard.models import Environment, Script, Task, TaskCreate, TaskStatus
-from tests.e2e.agent_support import AgentFactory, agent_factory, log_texts, wait_for, wait_status
+from tests.e2e.agent_support import (
+    DONE,
+    AgentFactory,
+    agent_factory,
+    log_texts,
+    wait_for,
+    wait_status,
+)
 from tests.faults.consistency import problems
 from tests.faults.support import (
     children_of,
@@ -35,7 +42,6 @@ for n in range(1, int(sys.argv[1]) + 1):
     print("line", n, flush=True)
     time.sleep(float(sys.argv[2]))
 """
-DONE = (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.ABORTED)
 
 
 def _submit(
