@@ -125,3 +125,32 @@ def test_a_local_run_may_record_params_as_it_goes_but_nothing_else(api: TestClie
     refused = api.patch(f"/tasks/{tid}", json={"name": "renamed"})
     assert refused.status_code == 409
     assert "running" in refused.json()["detail"]
+
+
+def test_a_local_run_that_stops_pinging_is_failed_by_the_reaper(
+    api: TestClient, redis_url: str
+) -> None:
+    import asyncio
+    import time
+
+    import redis.asyncio as aioredis
+
+    from runyard_server import store
+
+    run = api.post("/local-runs", json={}).json()
+    tid, token = run["task"]["id"], run["lease_token"]
+    assert api.post(f"/tasks/{tid}/ping", json={"lease_token": token}).status_code == 200
+    assert api.post(f"/tasks/{tid}/ping", json={"lease_token": "x" * 32}).status_code == 409
+
+    async def reap(at: float) -> list[str]:
+        r = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            return await store.reap_expired(r, at)
+        finally:
+            await r.aclose()
+
+    assert asyncio.run(reap(time.time() + 60)) == []
+    assert asyncio.run(reap(time.time() + 3600)) == [tid]
+    task = api.get(f"/tasks/{tid}").json()
+    assert task["status"] == "failed"
+    assert "local run stopped reporting" in task["failure_reason"]

@@ -27,6 +27,8 @@ from runyard.models.limits import (
 MAX_BUFFERED_POINTS = 100_000
 MAX_BUFFERED_LINES = 20_000
 _MAX_BACKOFF_S = 30.0
+PING_EVERY_S = 60.0
+"""How often a local run tells the server it is alive (its lease is minutes long)."""
 _TRANSIENT = (ServerUnreachable, ServerError, RateLimitedError)
 
 
@@ -71,6 +73,7 @@ class Reporter:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._down_since: float | None = None
+        self._last_ping = float("-inf")
         self._thread = threading.Thread(target=self._loop, name="runyard-reporter", daemon=True)
 
     def start(self) -> None:
@@ -150,11 +153,27 @@ class Reporter:
         try:
             while self._send_points() or self._send_lines():
                 pass
+            self._keep_alive()
         except _TRANSIENT as exc:
             self._went_down(exc)
             return False
         self._came_back()
         return self.pending() == (0, 0)
+
+    def _keep_alive(self) -> None:
+        """Ping the server for a local run, so a script killed outright is noticed."""
+        token, task_id = self._target.lease_token, self._target.current_id()
+        if token is None or task_id is None:
+            return
+        if time.monotonic() - self._last_ping < PING_EVERY_S:
+            return
+        self._last_ping = time.monotonic()
+        try:
+            self._client.tasks.ping(task_id, token)
+        except _TRANSIENT:
+            raise  # the caller backs off and warns once
+        except ApiError:
+            pass  # the run ended or was aborted meanwhile; its end report settles it
 
     def _send_points(self) -> bool:
         """Send one batch of points; False when there is none or no record to send to."""

@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="lease until the agent reports started (default 15)",
     )
     p.add_argument(
+        "--local-lease",
+        type=float,
+        dest="local_lease_s",
+        help="lease of a script run on a user's machine, kept alive by its pings (default 300)",
+    )
+    p.add_argument(
         "--reap-interval",
         type=int,
         dest="reap_interval_s",

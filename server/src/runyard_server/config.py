@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     tokens: Annotated[list[ApiToken], NoDecode] = Field(default_factory=list)
     lease_s: float = Field(default=30.0, gt=0)
     first_lease_s: float = Field(default=15.0, gt=0)
+    local_lease_s: float = Field(default=300.0, gt=0)
     reap_interval_s: int = Field(default=1, ge=1)
     redis_fsync: Literal["always", "everysec", "no"] = "everysec"
     jobs: bool = True

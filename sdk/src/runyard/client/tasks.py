@@ -14,6 +14,7 @@ from runyard.models import (
     CompletedReport,
     EnqueueRequest,
     FailedReport,
+    PingReport,
     RequeueReport,
     StartedReport,
     Task,
@@ -174,6 +175,11 @@ class Tasks:
             body.model_dump(mode="json"),
             lambda t: t.status is TaskStatus.ABORTED,
         )
+
+    def ping(self, task_id: str, lease_token: str) -> Task:
+        """Local run: the script is alive; the server extends the run's lease."""
+        body = PingReport(lease_token=lease_token).model_dump(mode="json")
+        return self._http.call(Task, "POST", f"/tasks/{seg(task_id)}/ping", body=body)
 
     def report_requeue(self, task_id: str, lease_token: str) -> Task:
         """Agent (draining): give an unfinished task back to the head of its queue."""

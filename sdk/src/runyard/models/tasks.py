@@ -297,5 +297,9 @@ class AbortedReport(ReportBase):
     exit_code: int | None = None
 
 
+class PingReport(ReportBase):
+    """``POST /tasks/{id}/ping``: a local run's script is alive; its lease is extended."""
+
+
 class RequeueReport(ReportBase):
     """``POST /tasks/{id}/requeue``: a draining agent gives an unfinished task back."""

@@ -39,10 +39,21 @@ async def abort(r: "aioredis.Redis", task_id: str, now: float) -> Task:
     return await _task(r, task_id, "a finished task cannot be aborted", "abort", now)
 
 
-async def start_local_run(r: "aioredis.Redis", task_id: str, token: str, now: float) -> Task:
-    """draft → running as a run on the user's own machine, reported by the script itself."""
+async def start_local_run(
+    r: "aioredis.Redis", task_id: str, token: str, lease_s: float, now: float
+) -> Task:
+    """draft → running as a run on the user's own machine, reported by the script itself.
+
+    Its lease lasts ``lease_s`` and each :func:`ping` extends it; a run whose process
+    died stops pinging, and the reaper fails it.
+    """
     rule = "only a draft task can start as a local run"
-    return await _task(r, task_id, rule, "local_start", token, now)
+    return await _task(r, task_id, rule, "local_start", token, now, now + lease_s)
+
+
+async def ping(r: "aioredis.Redis", task_id: str, token: str, lease_s: float, now: float) -> Task:
+    """A local run is alive: extend its lease to ``now + lease_s``."""
+    return await _task(r, task_id, "", "ping", token, now + lease_s)
 
 
 async def report_started(

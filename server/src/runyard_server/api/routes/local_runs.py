@@ -2,8 +2,9 @@
 
 The reply is a ``Claim`` like an agent's: the script reports its end with the
 lease token through the same report routes, and writes metrics and logs with
-the task token. A local run has no worker and no lease, so the reaper leaves it
-alone; aborting it ends it at once.
+the task token. A local run has no worker; it keeps a long lease (``--local-lease``)
+alive with ``POST /tasks/{id}/ping``, so a script killed outright is failed by the
+reaper instead of staying ``running`` forever. Aborting it ends it at once.
 """
 
 import secrets
@@ -13,7 +14,7 @@ from fastapi import APIRouter
 
 from runyard.models import Claim, TaskCreate
 from runyard_server import store
-from runyard_server.api.deps import PrincipalDep, RedisDep, TokensDep
+from runyard_server.api.deps import PrincipalDep, RedisDep, SettingsDep, TokensDep
 from runyard_server.api.json_body import FiniteJSONRoute
 from runyard_server.errors import Invalid
 
@@ -22,7 +23,7 @@ router = APIRouter(prefix="/local-runs", tags=["tasks"], route_class=FiniteJSONR
 
 @router.post("", status_code=201)
 async def start_local_run(
-    body: TaskCreate, r: RedisDep, who: PrincipalDep, tokens: TokensDep
+    body: TaskCreate, r: RedisDep, who: PrincipalDep, tokens: TokensDep, settings: SettingsDep
 ) -> Claim:
     who.require("user")
     if body.queue:
@@ -30,7 +31,7 @@ async def start_local_run(
     now = time.time()
     draft = await store.create_task(r, body, now)
     lease_token = secrets.token_hex(16)
-    task = await store.start_local_run(r, draft.id, lease_token, now)
+    task = await store.start_local_run(r, draft.id, lease_token, settings.local_lease_s, now)
     return Claim(
         task=task, lease_token=lease_token, task_token=tokens.task_token(task.id, lease_token)
     )

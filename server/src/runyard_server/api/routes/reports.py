@@ -8,6 +8,7 @@ from runyard.models import (
     AbortedReport,
     CompletedReport,
     FailedReport,
+    PingReport,
     RequeueReport,
     StartedReport,
     Task,
@@ -53,6 +54,15 @@ async def report_aborted(task_id: str, body: AbortedReport, r: RedisDep, who: Pr
     return await store.report_end(
         r, task_id, body.lease_token, TaskStatus.ABORTED, body.exit_code, "aborted", time.time()
     )
+
+
+@router.post("/{task_id}/ping")
+async def ping(
+    task_id: str, body: PingReport, r: RedisDep, who: PrincipalDep, settings: SettingsDep
+) -> Task:
+    """A local run's keep-alive: extends its lease by ``--local-lease`` seconds."""
+    who.require("agent", "user")
+    return await store.ping(r, task_id, body.lease_token, settings.local_lease_s, time.time())
 
 
 @router.post("/{task_id}/requeue")
