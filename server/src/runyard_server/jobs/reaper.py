@@ -8,6 +8,7 @@ due, so replicas scheduling the same tick collapse into one job, and a finished 
 
 import asyncio
 import logging
+import os
 import time
 from datetime import UTC, datetime
 
@@ -20,6 +21,7 @@ from runyard_server import store
 JOBS_QUEUE = "runyard-jobs"
 REAPER_JOB_ID = "runyard-lease-reaper"
 log = logging.getLogger("runyard_server.jobs")
+_STARTED_BY = os.getppid()
 
 
 async def _reap(redis_url: str) -> list[str]:
@@ -54,6 +56,11 @@ def keep_scheduling(connection: redis.Redis, redis_url: str, interval_s: int) ->
             schedule_reaper(connection, redis_url, interval_s)
             return
         except redis.RedisError as exc:
+            if os.getppid() != _STARTED_BY:
+                # The server that started this worker died (its Redis with it): retrying
+                # would keep an orphan alive forever. rq stops after this job.
+                log.warning("the process that started this worker is gone; stopping")
+                return
             log.warning("cannot schedule the lease reaper, retrying in 1s: %s", exc)
             time.sleep(1)
 
