@@ -3,12 +3,15 @@ percentiles and per-process CPU accounting. Loopback only; every wait is bounded
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import signal
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -246,3 +249,37 @@ def check(response: requests.Response, what: str) -> Any:
     if response.status_code // 100 != 2:
         raise RuntimeError(f"{what}: HTTP {response.status_code} {response.text[:300]}")
     return response.json() if response.content else None
+
+
+def log(message: str) -> None:
+    """A timestamped progress line on stderr (the table goes to stdout)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+Results = dict[str, Any]
+
+
+def bench_main(
+    argv: list[str] | None,
+    *,
+    description: str,
+    default_out: Path,
+    quick_help: str,
+    run: Callable[[bool], Results],
+    check: Callable[[Results], list[dict[str, Any]]],
+    render: Callable[[Results, list[dict[str, Any]]], str],
+) -> None:
+    """The command line every bench shares: run, judge the targets, print, write JSON."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--out", type=Path, default=default_out)
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    results = run(args.quick)
+    results["wall_s"] = round(time.monotonic() - started, 1)
+    checks = check(results)
+    results["targets"] = checks
+    print(render(results, checks))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    log(f"wrote {args.out} ({results['wall_s']} s)")

@@ -32,8 +32,6 @@ and writes JSON (default bench/results/agent.json). What it measures:
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
 import re
@@ -52,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _agent_procs import Agent, Repo, make_repo, read_logs, submit, wait_final
 from _agent_report import TARGETS, render
-from _harness import CpuMeter, Stack, start_stack, stop_stack, summary_ms, tail
+from _harness import CpuMeter, Stack, bench_main, log, start_stack, stop_stack, summary_ms, tail
 from _report import verdicts
 
 from runyard.models import Environment
@@ -81,10 +79,6 @@ class Plan:
 
 
 QUICK = Plan(claim_tasks=5, build_runs=1, spam_runs=1, idle_s=15.0)
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def wall(iso: str) -> float:
@@ -431,20 +425,15 @@ def run(plan: Plan, quick: bool) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller run (about two minutes)")
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "agent.json")
-    args = parser.parse_args(argv)
-    plan = QUICK if args.quick else Plan()
-    started = time.monotonic()
-    results = run(plan, args.quick)
-    results["wall_s"] = round(time.monotonic() - started, 1)
-    checks = verdicts(results, TARGETS)
-    results["targets"] = checks
-    print(render(results, checks))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    log(f"wrote {args.out} ({results['wall_s']} s)")
+    bench_main(
+        argv,
+        description=__doc__.split("\n\n")[0],
+        default_out=HERE / "results" / "agent.json",
+        quick_help="smaller run (about two minutes)",
+        run=lambda quick: run(QUICK if quick else Plan(), quick),
+        check=lambda results: verdicts(results, TARGETS),
+        render=render,
+    )
 
 
 if __name__ == "__main__":

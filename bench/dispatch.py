@@ -16,7 +16,6 @@ bench can read Redis directly), measures, prints a table and writes JSON
 
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing as mp
 import os
@@ -39,8 +38,10 @@ from _clients import run_claimers, run_cycler
 from _harness import (
     CpuMeter,
     Stack,
+    bench_main,
     check,
     claim_body,
+    log,
     start_stack,
     stop_stack,
     summary_ms,
@@ -83,10 +84,6 @@ QUICK = Plan(
     claim_samples=50,
     claim_warmup=5,
 )
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def pids(stack: Stack) -> dict[str, int]:
@@ -402,20 +399,15 @@ def run(plan: Plan, quick: bool) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small smoke run (about a minute)")
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "dispatch.json")
-    args = parser.parse_args(argv)
-    plan = QUICK if args.quick else Plan()
-    started = time.monotonic()
-    results = run(plan, args.quick)
-    results["wall_s"] = round(time.monotonic() - started, 1)
-    checks = verdicts(results)
-    results["targets"] = checks
-    print(render(results, checks))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    log(f"wrote {args.out} ({results['wall_s']} s)")
+    bench_main(
+        argv,
+        description=__doc__.split("\n\n")[0],
+        default_out=HERE / "results" / "dispatch.json",
+        quick_help="small smoke run (about a minute)",
+        run=lambda quick: run(QUICK if quick else Plan(), quick),
+        check=verdicts,
+        render=render,
+    )
 
 
 if __name__ == "__main__":
