@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from runyard import __version__
+from runyard._version import __version__
 from runyard.client import Client
 from runyard_agent.config import AgentSettings
 from runyard_agent.errors import ConfigError

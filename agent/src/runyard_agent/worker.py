@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Mapping
 
-from runyard import __version__
+from runyard._version import __version__
 from runyard.client import Client
 from runyard.errors import ApiError, AuthError, NotFoundError, RunyardError
 from runyard.models import Claim, ClaimRequest, HeldTask, WorkerRegister

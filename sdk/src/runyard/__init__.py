@@ -1,8 +1,6 @@
 """Runyard: record experiments, queue them, run them on agents, rerun any of them."""
 
-__version__ = "0.1.0"
-
-# Imported after __version__: the client sends it in its User-Agent.
+from runyard._version import __version__
 from runyard.client import Client
 from runyard.errors import (
     ApiError,

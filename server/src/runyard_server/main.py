@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
-from runyard import __version__
+from runyard._version import __version__
 from runyard_server import server_log
 from runyard_server.api.body_limit import BodyLimitMiddleware
 from runyard_server.api.errors import ERROR_RESPONSES, install_error_handlers

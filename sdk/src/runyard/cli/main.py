@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from pydantic import ValidationError
 
-from runyard import __version__
+from runyard._version import __version__
 from runyard.cli import queues, tasks, workers
 from runyard.cli.common import UsageError
 from runyard.client import Client

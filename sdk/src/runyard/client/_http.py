@@ -31,7 +31,7 @@ from typing import IO, Any, TypeVar
 import requests
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from runyard import __version__
+from runyard._version import __version__
 from runyard.config import API_PREFIX
 from runyard.errors import ApiError, ProtocolError, RunyardError, ServerUnreachable, error_for
 
