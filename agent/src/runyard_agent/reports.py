@@ -22,7 +22,7 @@ FailureKind = Literal["environment", "script", "agent"]
 MAX_BACKOFF_S = 30.0
 
 
-class Reporter:
+class LeaseReporter:
     """Sends ``started``, ``completed``, ``failed``, ``aborted`` and ``requeue`` for one task.
 
     Each method returns True once the server took the report, False when it was refused

@@ -25,7 +25,7 @@ from runyard_agent.config import AgentSettings
 from runyard_agent.errors import EnvironmentBuildError
 from runyard_agent.executors import ContainerLaunch, ContainerProcess, docker_launch
 from runyard_agent.process import TaskProcess, describe_exit
-from runyard_agent.reports import Reporter
+from runyard_agent.reports import LeaseReporter
 from runyard_agent.slots import Allocation
 from runyard_agent.task_env import task_command, task_environment
 from runyard_agent.task_log import TaskLog
@@ -86,7 +86,7 @@ class TaskRunner:
         self._process: Process | None = None
         self._workdir: Path | None = None
         self._output: TaskLog | None = None
-        self._report = Reporter(
+        self._report = LeaseReporter(
             ctx.client,
             self.task.id,
             self.lease_token,

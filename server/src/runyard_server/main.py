@@ -12,21 +12,22 @@ from runyard_server.api.body_limit import BodyLimitMiddleware
 from runyard_server.api.errors import ERROR_RESPONSES, install_error_handlers
 from runyard_server.api.request_log import RequestLogMiddleware
 from runyard_server.api.routes import (
+    artifacts,
     health,
     local_runs,
     log_stream,
     logs,
-    metrics,
+    prometheus,
     queues,
     reports,
-    results,
+    task_metrics,
     tasks,
     workers,
 )
 from runyard_server.artifact_files import ArtifactFiles
 from runyard_server.auth import TokenBook
 from runyard_server.config import Settings
-from runyard_server.metrics import ServerMetrics
+from runyard_server.prometheus import ServerMetrics
 from runyard_server.store import Dispatcher
 from runyard_server.web import install_web
 
@@ -73,11 +74,21 @@ def create_app(settings: Settings) -> FastAPI:
     # Added last, so outermost: a 413 from the body limit gets its id and log line too.
     app.add_middleware(RequestLogMiddleware)
     app.include_router(health.router, prefix=API_PREFIX)
-    routers = (tasks, local_runs, reports, logs, log_stream, results, queues, workers)
+    routers = (
+        tasks,
+        local_runs,
+        reports,
+        logs,
+        log_stream,
+        task_metrics,
+        artifacts,
+        queues,
+        workers,
+    )
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     # Top level, where Prometheus scrapers look by default.
-    app.include_router(metrics.router, responses=ERROR_RESPONSES)
+    app.include_router(prometheus.router, responses=ERROR_RESPONSES)
     install_web(app)
     return app
 

@@ -9,7 +9,7 @@ from fastapi import Depends, Header, Request
 from runyard_server.artifact_files import ArtifactFiles
 from runyard_server.auth import Principal, TokenBook
 from runyard_server.config import Settings
-from runyard_server.metrics import ServerMetrics
+from runyard_server.prometheus import ServerMetrics
 from runyard_server.store import Dispatcher, current_lease_token
 
 

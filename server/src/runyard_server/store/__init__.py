@@ -5,7 +5,7 @@ Every function takes a ``redis.asyncio.Redis`` created with
 ``redis.asyncio.Redis.from_url(url, decode_responses=True)``, and, where time
 matters, ``now`` as unix seconds so callers and tests control the clock.
 
-Every change is atomic: a Lua script in ``scripts/`` or ``WATCH``/``MULTI``. The
+Every change is atomic: a Lua script in ``lua/`` or ``WATCH``/``MULTI``. The
 key schema is the docstring of ``store.keys``. Domain errors are those of
 ``runyard_server.errors`` (NotFound, Conflict, StaleLease, Invalid, TooLarge).
 """

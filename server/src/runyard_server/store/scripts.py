@@ -1,4 +1,4 @@
-"""The Lua scripts in ``scripts/`` and the meaning of their replies.
+"""The Lua scripts in ``lua/`` and the meaning of their replies.
 
 Every script gets ``common.lua`` prepended and ``keys.LUA_KEYS`` as ARGV[1]. A
 script that touches one task replies ``{'ok', HGETALL}`` or an error code:
@@ -17,8 +17,8 @@ from runyard_server.store import keys
 
 @cache
 def source(name: str) -> str:
-    """The text of ``scripts/{name}.lua`` with the common helpers in front."""
-    folder = resources.files("runyard_server.store") / "scripts"
+    """The text of ``lua/{name}.lua`` with the common helpers in front."""
+    folder = resources.files("runyard_server.store") / "lua"
     common = (folder / "common.lua").read_text()
     return common + "\n" + (folder / f"{name}.lua").read_text()
 

@@ -20,7 +20,7 @@ def _index_keys(spec: TaskSpec) -> set[str]:
 
 
 def create_args(task_id: str, body: TaskCreate, now: float) -> list[str | int | float | bytes]:
-    """The arguments of ``scripts/create.lua`` after the keys (also for bulk loads)."""
+    """The arguments of ``lua/create.lua`` after the keys (also for bulk loads)."""
     fields = spec_fields(body)
     fields.update(created=number(now), parent=body.parent or "")
     indexes = {keys.ALL_TASKS, *_index_keys(body)}

@@ -1,32 +1,18 @@
-"""Results of a run: metric points and artifact files."""
+"""Artifact files of a task: upload, list, download."""
 
 import time
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 
-from runyard.models import Artifact, MetricBatch, TaskMetrics, is_valid_name, is_valid_task_id
+from runyard.models import Artifact, is_valid_name, is_valid_task_id
 from runyard.models.limits import MAX_ARTIFACT_BYTES
 from runyard_server import store
 from runyard_server.api.deps import ArtifactFilesDep, PrincipalDep, RedisDep
 from runyard_server.api.json_body import FiniteJSONRoute
 from runyard_server.errors import Invalid, NotFound
 
-router = APIRouter(prefix="/tasks", tags=["results"], route_class=FiniteJSONRoute)
-
-
-@router.post("/{task_id}/metrics")
-async def append_metrics(
-    task_id: str, body: MetricBatch, r: RedisDep, who: PrincipalDep
-) -> dict[str, int]:
-    who.require_task(task_id, "user")
-    return {"accepted": await store.append_metrics(r, task_id, body)}
-
-
-@router.get("/{task_id}/metrics")
-async def read_metrics(task_id: str, r: RedisDep, who: PrincipalDep) -> TaskMetrics:
-    who.require_task(task_id, "user")
-    return await store.read_metrics(r, task_id)
+router = APIRouter(prefix="/tasks", tags=["artifacts"], route_class=FiniteJSONRoute)
 
 
 @router.get("/{task_id}/artifacts")

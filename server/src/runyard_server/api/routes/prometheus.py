@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from runyard_server.api.deps import MetricsDep, PrincipalDep, RedisDep, SettingsDep
 from runyard_server.store.stats import read_stats
 
-router = APIRouter(tags=["metrics"])
+router = APIRouter(tags=["prometheus"])
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
