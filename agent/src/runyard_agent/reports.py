@@ -10,15 +10,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Literal
 
 from runyard.client import Client
 from runyard.errors import ApiError, AuthError, StaleLeaseError
+from runyard.models import FailureKind
 from runyard_agent.errors import TRANSIENT
 
 log = logging.getLogger(__name__)
 
-FailureKind = Literal["environment", "script", "agent"]
 MAX_BACKOFF_S = 30.0
 
 

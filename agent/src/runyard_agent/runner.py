@@ -19,7 +19,8 @@ from pathlib import Path
 
 from runyard.client import Client
 from runyard.errors import AuthError
-from runyard.models import Claim, HeldTask, LogBatch, Task
+from runyard.models import Claim, FailureKind, HeldTask, LogBatch, Task
+from runyard.models.limits import MAX_REASON_CHARS
 from runyard_agent import environments
 from runyard_agent.config import AgentSettings
 from runyard_agent.errors import EnvironmentBuildError
@@ -33,7 +34,6 @@ from runyard_agent.task_log import TaskLog
 log = logging.getLogger(__name__)
 
 LOG_DRAIN_TIMEOUT_S = 120.0
-MAX_REASON_CHARS = 20_000
 
 Launch = tuple[list[str], Path, dict[str, str]]
 Process = TaskProcess | ContainerProcess
@@ -152,7 +152,9 @@ class TaskRunner:
             # A bug here must not leave the task leased forever by our heartbeats.
             log.exception("task %s: the agent failed while running it", self.task.id)
             self._kill_process()
-            self._report.failed("agent", "the agent failed while running the task; see its log")
+            self._report.failed(
+                FailureKind.AGENT, "the agent failed while running the task; see its log"
+            )
         finally:
             if self._output is not None:
                 self._output.abandon()
@@ -278,7 +280,7 @@ class TaskRunner:
         else:
             assert code is not None
             reason = script_failure_reason(code, output.tail())
-            self._report.failed("script", reason, exit_code=code)
+            self._report.failed(FailureKind.SCRIPT, reason, exit_code=code)
 
     def _end_build_failed(self, output: TaskLog, exc: EnvironmentBuildError) -> None:
         log.warning("task %s: environment build failed: %s", self.task.id, exc)
@@ -289,7 +291,7 @@ class TaskRunner:
         reason = f"{exc.stage}: {exc.message}"
         if len(reason) > MAX_REASON_CHARS:
             reason = reason[: MAX_REASON_CHARS // 2] + "\n…\n" + reason[-MAX_REASON_CHARS // 2 :]
-        self._report.failed("environment", reason)
+        self._report.failed(FailureKind.ENVIRONMENT, reason)
 
 
 def script_failure_reason(code: int, tail: list[str]) -> str:

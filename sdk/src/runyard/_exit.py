@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from types import FrameType, TracebackType
 from typing import Any, Literal, NoReturn
 
+from runyard.models.limits import MAX_REASON_CHARS
+
 _REASON_LINES = 30
-_MAX_REASON_CHARS = 20_000
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class ExitWatch:
             return Outcome("completed", 0)
         if isinstance(code, int):
             return Outcome("failed", code, f"the script exited with code {code}")
-        return Outcome("failed", 1, str(code)[:_MAX_REASON_CHARS] or "sys.exit with a message")
+        return Outcome("failed", 1, str(code)[:MAX_REASON_CHARS] or "sys.exit with a message")
 
     def _excepthook(
         self, kind: type[BaseException], value: BaseException, tb: TracebackType | None
@@ -83,4 +84,4 @@ class ExitWatch:
 
 def _last_lines(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> str:
     lines = "".join(traceback.format_exception(kind, value, tb)).rstrip().splitlines()
-    return "\n".join(lines[-_REASON_LINES:])[-_MAX_REASON_CHARS:]
+    return "\n".join(lines[-_REASON_LINES:])[-MAX_REASON_CHARS:]

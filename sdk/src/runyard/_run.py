@@ -30,7 +30,7 @@ from runyard.errors import (
     ServerError,
     ServerUnreachable,
 )
-from runyard.models import Claim, Params, Task, TaskCreate, TaskUpdate
+from runyard.models import Claim, FailureKind, Params, Task, TaskCreate, TaskUpdate
 
 _TRANSIENT = (ServerUnreachable, ServerError, RateLimitedError)
 _EXIT_FLUSH_S = 5.0
@@ -93,7 +93,7 @@ class LocalRun:
                 tasks.report_aborted(task_id, token, outcome.exit_code)
             else:
                 reason = outcome.reason or "the script failed"
-                tasks.report_failed(task_id, token, "script", reason, outcome.exit_code)
+                tasks.report_failed(task_id, token, FailureKind.SCRIPT, reason, outcome.exit_code)
         except ConflictError:
             pass  # aborted from the CLI or web UI meanwhile: the record already has its end
         except RunyardError as exc:

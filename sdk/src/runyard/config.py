@@ -10,8 +10,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from runyard.models.routes import API_PREFIX
+
 DEFAULT_SERVER = "http://127.0.0.1:8008"
-API_PREFIX = "/api/v1"
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ into these classes.
 
 from __future__ import annotations
 
+from runyard.models.errors import ErrorCode
+
 
 class RunyardError(Exception):
     """Root of every exception the Runyard SDK raises on purpose."""
@@ -107,7 +109,7 @@ class ServerError(ApiError):
 def error_for(status: int, code: str, detail: str, *, retried: bool = False) -> ApiError:
     """The :class:`ApiError` subclass for an HTTP ``status`` and error ``code``."""
     cls: type[ApiError]
-    if status == 409 and code == "stale_lease":
+    if status == 409 and code == ErrorCode.STALE_LEASE:
         cls = StaleLeaseError
     elif status >= 500:
         cls = ServerError

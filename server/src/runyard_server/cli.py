@@ -12,6 +12,7 @@ from typing import Any
 import uvicorn
 from pydantic import ValidationError
 
+from runyard.models import API_PREFIX
 from runyard_server import server_log
 from runyard_server.children import die_with_parent
 from runyard_server.config import Settings
@@ -124,7 +125,8 @@ def serve(settings: Settings) -> None:
         if settings.jobs:
             stack.callback(stop, start_jobs_worker(settings))
         print(
-            f"runyard-server: API on http://{settings.host}:{settings.port}/api/v1", file=sys.stderr
+            f"runyard-server: API on http://{settings.host}:{settings.port}{API_PREFIX}",
+            file=sys.stderr,
         )
         server_log.configure(settings.log_level)
         run_api(settings)

@@ -13,12 +13,14 @@ RunyardServerError
 A Redis out of memory is answered 503 ``store_full`` by ``api.errors`` directly.
 """
 
+from runyard.models import ErrorCode
+
 
 class RunyardServerError(Exception):
     """Root of every error the server raises on purpose."""
 
     status_code = 500
-    code = "internal"
+    code = ErrorCode.INTERNAL
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -29,52 +31,52 @@ class NotFound(RunyardServerError):
     """Raised when a task, queue or worker does not exist."""
 
     status_code = 404
-    code = "not_found"
+    code = ErrorCode.NOT_FOUND
 
 
 class Conflict(RunyardServerError):
     """Raised when the request does not fit the current state (the detail names it)."""
 
     status_code = 409
-    code = "conflict"
+    code = ErrorCode.CONFLICT
 
 
 class StaleLease(Conflict):
     """Raised when an agent reports with a lease token the task no longer has."""
 
-    code = "stale_lease"
+    code = ErrorCode.STALE_LEASE
 
 
 class Invalid(RunyardServerError):
     """Raised when well-formed input is still unusable."""
 
     status_code = 422
-    code = "invalid"
+    code = ErrorCode.INVALID
 
 
 class TooLarge(RunyardServerError):
     """Raised when a body or a part of it is over its documented limit."""
 
     status_code = 413
-    code = "too_large"
+    code = ErrorCode.TOO_LARGE
 
 
 class Unauthorized(RunyardServerError):
     """Raised when a token is required and missing or wrong."""
 
     status_code = 401
-    code = "unauthorized"
+    code = ErrorCode.UNAUTHORIZED
 
 
 class Forbidden(RunyardServerError):
     """Raised when the token is valid but its role may not do this."""
 
     status_code = 403
-    code = "forbidden"
+    code = ErrorCode.FORBIDDEN
 
 
 class StorageFull(RunyardServerError):
     """Raised when the server's disk has no room for a file; nothing of it was kept."""
 
     status_code = 507
-    code = "insufficient_storage"
+    code = ErrorCode.INSUFFICIENT_STORAGE

@@ -7,6 +7,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from runyard._version import __version__
+from runyard.models.routes import API_PREFIX
 from runyard_server import server_log
 from runyard_server.api.body_limit import BodyLimitMiddleware
 from runyard_server.api.errors import ERROR_RESPONSES, install_error_handlers
@@ -30,8 +31,6 @@ from runyard_server.config import Settings
 from runyard_server.prometheus import ServerMetrics
 from runyard_server.store import Dispatcher
 from runyard_server.web import install_web
-
-API_PREFIX = "/api/v1"
 
 
 def create_app(settings: Settings) -> FastAPI:

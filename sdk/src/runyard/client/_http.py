@@ -32,8 +32,8 @@ import requests
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from runyard._version import __version__
-from runyard.config import API_PREFIX
 from runyard.errors import ApiError, ProtocolError, RunyardError, ServerUnreachable, error_for
+from runyard.models.routes import API_PREFIX
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, Literal
+from typing import Any
 
 from runyard.client._http import Retry, Transport, seg
 from runyard.errors import AuthError, ConflictError, NotFoundError
@@ -14,6 +14,7 @@ from runyard.models import (
     CompletedReport,
     EnqueueRequest,
     FailedReport,
+    FailureKind,
     PingReport,
     RequeueReport,
     StartedReport,
@@ -23,8 +24,6 @@ from runyard.models import (
     TaskStatus,
     TaskUpdate,
 )
-
-FailureKind = Literal["environment", "script", "agent"]
 
 
 class Tasks:

@@ -1,17 +1,19 @@
 """Wire models shared by the SDK, the agent and the server."""
 
-from runyard.models.errors import ErrorBody
+from runyard.models.errors import ErrorBody, ErrorCode
 from runyard.models.logs import LogAck, LogBatch, LogLine, LogPage
 from runyard.models.names import (
     Name,
     SeriesName,
     Tag,
     TaskId,
+    TaskName,
     is_valid_name,
     is_valid_task_id,
 )
 from runyard.models.queues import MoveRequest, Queue, QueueCreate, QueueDetail, QueueEntry
 from runyard.models.results import Artifact, MetricBatch, MetricPoint, MetricValue, TaskMetrics
+from runyard.models.routes import API_PREFIX
 from runyard.models.tasks import (
     AbortedReport,
     CloneRequest,
@@ -19,6 +21,7 @@ from runyard.models.tasks import (
     EnqueueRequest,
     Environment,
     FailedReport,
+    FailureKind,
     Params,
     PingReport,
     RequeueReport,
@@ -44,6 +47,7 @@ from runyard.models.workers import (
 )
 
 __all__ = [
+    "API_PREFIX",
     "AbortedReport",
     "Artifact",
     "Claim",
@@ -53,7 +57,9 @@ __all__ = [
     "EnqueueRequest",
     "Environment",
     "ErrorBody",
+    "ErrorCode",
     "FailedReport",
+    "FailureKind",
     "Gpu",
     "Heartbeat",
     "HeartbeatReply",
@@ -83,6 +89,7 @@ __all__ = [
     "TaskCreate",
     "TaskId",
     "TaskMetrics",
+    "TaskName",
     "TaskPage",
     "TaskSpec",
     "TaskStatus",

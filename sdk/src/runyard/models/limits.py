@@ -19,3 +19,6 @@ MIN_PRIORITY = -1_000
 MAX_PRIORITY = 1_000
 MAX_METRIC_POINTS_PER_BATCH = 10_000
 MAX_METRIC_POINTS_PER_TASK = 200_000
+MAX_TASK_NAME_CHARS = 256
+MAX_REASON_CHARS = 20_000
+"""A failure reason: the agent and the SDK trim the script's last lines to fit."""

@@ -5,7 +5,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from runyard.models.limits import MAX_LOG_LINES_PER_BATCH
-from runyard.models.tasks import Strict
+from runyard.models.strict import Strict
 
 
 class LogLine(Strict):

@@ -3,7 +3,9 @@
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
+
+from runyard.models.limits import MAX_TASK_NAME_CHARS
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:=+@-]{0,63}")
@@ -35,6 +37,18 @@ SeriesName = Annotated[
 ]
 
 TaskId = Annotated[str, _check(_ID, "task id", "expected 32 lowercase hex characters")]
+
+
+def _printable(value: str) -> str:
+    if not value.isprintable():
+        raise ValueError(f"task name {value!r} contains control characters")
+    return value
+
+
+TaskName = Annotated[
+    str, Field(min_length=1, max_length=MAX_TASK_NAME_CHARS), AfterValidator(_printable)
+]
+"""A task's human name: free text on one line (ids, not names, identify tasks)."""
 
 
 def is_valid_name(value: str) -> bool:

@@ -5,7 +5,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from runyard.models.names import Name, TaskId
-from runyard.models.tasks import Strict
+from runyard.models.strict import Strict
 
 
 class QueueCreate(Strict):

@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field
 
 from runyard.models.limits import MAX_METRIC_POINTS_PER_BATCH
 from runyard.models.names import SeriesName
-from runyard.models.tasks import Strict
+from runyard.models.strict import Strict
 
 
 class MetricPoint(Strict):

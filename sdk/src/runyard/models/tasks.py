@@ -3,26 +3,22 @@
 import json
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from runyard.models.limits import (
     MAX_ARGS,
     MAX_DIFF_BYTES,
     MAX_PARAMS_BYTES,
     MAX_PRIORITY,
+    MAX_REASON_CHARS,
     MAX_REQUIREMENTS,
     MAX_TAGS,
     MIN_PRIORITY,
 )
-from runyard.models.names import Name, Tag, TaskId
-
-
-class Strict(BaseModel):
-    """Base for wire models: unknown fields are an error, not silently dropped."""
-
-    model_config = ConfigDict(extra="forbid")
+from runyard.models.names import Name, Tag, TaskId, TaskName
+from runyard.models.strict import Strict
 
 
 class TaskStatus(StrEnum):
@@ -36,6 +32,15 @@ class TaskStatus(StrEnum):
     @property
     def is_final(self) -> bool:
         return self in (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.ABORTED)
+
+
+class FailureKind(StrEnum):
+    """Why a task failed: its environment could not be built, its script failed, or the
+    agent running it failed (a bug or a lost machine)."""
+
+    ENVIRONMENT = "environment"
+    SCRIPT = "script"
+    AGENT = "agent"
 
 
 class Script(Strict):
@@ -157,30 +162,26 @@ def _check_params(value: Params) -> Params:
     return value
 
 
+# The constraints of the spec's fields live in their types, so ``TaskUpdate`` states
+# each field once more only as "this type, or None" and the two cannot drift apart.
+_Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS)]
+_Comment = Annotated[str, Field(max_length=10_000)]
+_Params = Annotated[Params, AfterValidator(_check_params)]
+_Retries = Annotated[int, Field(ge=0, le=100, description="requeues on worker loss")]
+
+
 class TaskSpec(Strict):
     """The user-editable part of a task: everything needed to run it again."""
 
     project: Name = "default"
-    name: str = Field(default="untitled", min_length=1, max_length=256)
-    tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
-    comment: str = Field(default="", max_length=10_000)
+    name: TaskName = "untitled"
+    tags: _Tags = Field(default_factory=list)
+    comment: _Comment = ""
     script: Script = Field(default_factory=Script)
     environment: Environment = Field(default_factory=Environment)
-    params: Params = Field(default_factory=dict)
+    params: _Params = Field(default_factory=dict)
     resources: Resources = Field(default_factory=Resources)
-    max_retries: int = Field(default=1, ge=0, le=100, description="requeues on worker loss")
-
-    @field_validator("params")
-    @classmethod
-    def _params(cls, value: Params) -> Params:
-        return _check_params(value)
-
-    @field_validator("name")
-    @classmethod
-    def _printable_name(cls, value: str) -> str:
-        if not value.isprintable():
-            raise ValueError(f"task name {value!r} contains control characters")
-        return value
+    max_retries: _Retries = 1
 
 
 class TaskCreate(TaskSpec):
@@ -192,22 +193,21 @@ class TaskCreate(TaskSpec):
 
 
 class TaskUpdate(Strict):
-    """``PATCH /tasks/{id}``: only while the task is a draft; absent fields are kept."""
+    """``PATCH /tasks/{id}``: only while the task is a draft; absent fields are kept.
+
+    Each field is ``TaskSpec``'s type or None (a unit test holds the two to the
+    same fields).
+    """
 
     project: Name | None = None
-    name: str | None = Field(default=None, min_length=1, max_length=256)
-    tags: list[Tag] | None = Field(default=None, max_length=MAX_TAGS)
-    comment: str | None = Field(default=None, max_length=10_000)
+    name: TaskName | None = None
+    tags: _Tags | None = None
+    comment: _Comment | None = None
     script: Script | None = None
     environment: Environment | None = None
-    params: Params | None = None
+    params: _Params | None = None
     resources: Resources | None = None
-    max_retries: int | None = Field(default=None, ge=0, le=100)
-
-    @field_validator("params")
-    @classmethod
-    def _params(cls, value: Params | None) -> Params | None:
-        return None if value is None else _check_params(value)
+    max_retries: _Retries | None = None
 
 
 class Task(TaskSpec):
@@ -244,7 +244,7 @@ class CloneRequest(Strict):
     to the new value, keeping its JSON type.
     """
 
-    name: str | None = Field(default=None, min_length=1, max_length=256)
+    name: TaskName | None = None
     overrides: dict[str, Any] = Field(default_factory=dict)
     queue: Name | None = None
     priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
@@ -286,9 +286,9 @@ class CompletedReport(ReportBase):
 class FailedReport(ReportBase):
     """``POST /tasks/{id}/failed``: the environment could not be built or the script failed."""
 
-    kind: Literal["environment", "script", "agent"] = "script"
+    kind: FailureKind = FailureKind.SCRIPT
     exit_code: int | None = None
-    reason: str = Field(min_length=1, max_length=20_000)
+    reason: str = Field(min_length=1, max_length=MAX_REASON_CHARS)
 
 
 class AbortedReport(ReportBase):

@@ -6,7 +6,8 @@ from pydantic import BaseModel, Field
 
 from runyard.models.limits import MAX_WAIT_S
 from runyard.models.names import Name
-from runyard.models.tasks import Resources, Strict, Task
+from runyard.models.strict import Strict
+from runyard.models.tasks import Resources, Task
 
 
 class Gpu(Strict):

@@ -5,10 +5,12 @@ import re
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from runyard.models import ErrorCode
 from runyard.models.limits import MAX_ARTIFACT_BYTES, MAX_BODY_BYTES
+from runyard.models.routes import API_PREFIX
 from runyard_server.api.errors import error_response
 
-_ARTIFACT_UPLOAD = re.compile(r"/api/v1/tasks/[^/]+/artifacts/[^/]+")
+_ARTIFACT_UPLOAD = re.compile(re.escape(API_PREFIX) + r"/tasks/[^/]+/artifacts/[^/]+")
 
 
 class BodyLimitMiddleware:
@@ -30,7 +32,7 @@ class BodyLimitMiddleware:
         detail = f"request body is over the {limit}-byte limit"
         declared = dict(scope.get("headers") or []).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
-            await error_response(413, "too_large", detail)(scope, receive, send)
+            await error_response(413, ErrorCode.TOO_LARGE, detail)(scope, receive, send)
             return
         seen = 0
 

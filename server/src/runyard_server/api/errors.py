@@ -11,22 +11,22 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
-from runyard.models import ErrorBody
+from runyard.models import API_PREFIX, ErrorBody, ErrorCode
 from runyard_server.errors import RunyardServerError
 
 log = logging.getLogger("runyard_server")
 
 _HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "too_large",
-    415: "unsupported_media_type",
-    422: "invalid",
-    429: "too_many_requests",
+    400: ErrorCode.BAD_REQUEST,
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    409: ErrorCode.CONFLICT,
+    413: ErrorCode.TOO_LARGE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    422: ErrorCode.INVALID,
+    429: ErrorCode.TOO_MANY_REQUESTS,
 }
 
 
@@ -40,7 +40,7 @@ body they really carry (FastAPI's default 422 schema is not ours)."""
 
 
 def error_response(
-    status: int, code: str, detail: str, headers: Mapping[str, str] | None = None
+    status: int, code: ErrorCode, detail: str, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 
@@ -58,15 +58,15 @@ def is_out_of_memory(exc: Exception) -> bool:
     )
 
 
-def _describe(exc: RequestValidationError) -> tuple[int, str, str]:
+def _describe(exc: RequestValidationError) -> tuple[int, ErrorCode, str]:
     parts = []
     for err in exc.errors():
         if err.get("type") == "json_invalid":
             reason = (err.get("ctx") or {}).get("error") or err.get("msg", "cannot parse")
-            return 400, "bad_request", f"malformed JSON body: {reason}"
+            return 400, ErrorCode.BAD_REQUEST, f"malformed JSON body: {reason}"
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
         parts.append(f"{where}: {err.get('msg', 'invalid')}")
-    return 422, "invalid", "; ".join(parts) or "invalid request"
+    return 422, ErrorCode.INVALID, "; ".join(parts) or "invalid request"
 
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -95,28 +95,30 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
-        code = _HTTP_CODES.get(exc.status_code, "error")
+        code = _HTTP_CODES.get(exc.status_code, ErrorCode.ERROR)
         headers, detail = exc.headers, str(exc.detail)
         if exc.status_code == 405:
             allowed = ", ".join(_allowed_methods(request))
             headers = {"Allow": allowed}
             detail = f"{request.method} is not allowed on {request.url.path}: use {allowed}"
         elif exc.status_code == 404 and detail == "Not Found":
-            detail = f"no route {request.url.path}: the routes are listed at /api/v1/docs"
+            detail = f"no route {request.url.path}: the routes are listed at {API_PREFIX}/docs"
         return error_response(exc.status_code, code, detail, headers)
 
     @app.exception_handler(redis.exceptions.ConnectionError)
     @app.exception_handler(redis.exceptions.TimeoutError)
     async def _redis_down(_: Request, exc: Exception) -> JSONResponse:
         log.error("redis unavailable: %s", exc)
-        return error_response(503, "unavailable", "the task store (Redis) is unreachable; retry")
+        return error_response(
+            503, ErrorCode.UNAVAILABLE, "the task store (Redis) is unreachable; retry"
+        )
 
     @app.exception_handler(redis.exceptions.ResponseError)
     async def _redis_refused(request: Request, exc: Exception) -> JSONResponse:
         if not is_out_of_memory(exc):
             return await _bug(request, exc)
         log.error("redis out of memory on %s %s: %s", request.method, request.url.path, exc)
-        return error_response(503, "store_full", STORE_FULL)
+        return error_response(503, ErrorCode.STORE_FULL, STORE_FULL)
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
@@ -129,4 +131,4 @@ def install_error_handlers(app: FastAPI) -> None:
             extra={"fields": {"request_id": request_id}},
         )
         detail = f"internal server error (a bug): see the server log, request id {request_id}"
-        return error_response(500, "internal", detail, {"x-request-id": request_id})
+        return error_response(500, ErrorCode.INTERNAL, detail, {"x-request-id": request_id})
