@@ -9,13 +9,13 @@ import signal
 import sys
 from collections.abc import Sequence
 from types import FrameType
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import ValidationError
 
 from runyard._version import __version__
 from runyard.client import Client
-from runyard_agent.config import AgentSettings
+from runyard_agent.config import AgentSettings, ExecutorKind
 from runyard_agent.errors import ConfigError
 from runyard_agent.resources import detect_machine
 from runyard_agent.worker import Agent
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--cache-dir", help="git mirrors and venvs (default ~/.cache/runyard-agent)")
     add("--abort-grace-s", type=float, help="seconds between SIGTERM and SIGKILL (default 30)")
     add("--poll-wait-s", type=float, help="long-poll wait per claim (default 20, at most 30)")
-    add("--executor", choices=["venv", "docker"], help="how tasks run (default venv)")
+    add("--executor", choices=get_args(ExecutorKind), help="how tasks run (default venv)")
     add("--docker-image", help="docker executor: image for tasks that record none")
     add(
         "--docker-forbid-task-image",

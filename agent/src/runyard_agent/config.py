@@ -30,6 +30,8 @@ from runyard.models.names import Name
 _CONFIG_ENV = "RUNYARD_AGENT_CONFIG"
 _NOT_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
+ExecutorKind = Literal["venv", "docker"]
+
 
 def default_name() -> str:
     """The host name, made into a valid worker name (letters, digits, ``.``, ``_``, ``-``)."""
@@ -76,7 +78,7 @@ class AgentSettings(BaseSettings):
     work_dir: Path | None = None
     abort_grace_s: float = Field(default=30.0, ge=0)
     poll_wait_s: float = Field(default=20.0, gt=0, le=MAX_WAIT_S)
-    executor: Literal["venv", "docker"] = "venv"
+    executor: ExecutorKind = "venv"
     docker_image: str | None = Field(
         default=None, min_length=1, description="docker executor: image for tasks that name none"
     )

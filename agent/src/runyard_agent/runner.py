@@ -24,19 +24,15 @@ from runyard.models.limits import MAX_REASON_CHARS
 from runyard_agent import environments
 from runyard_agent.config import AgentSettings
 from runyard_agent.errors import EnvironmentBuildError
-from runyard_agent.executors import ContainerLaunch, ContainerProcess, docker_launch
-from runyard_agent.process import TaskProcess, describe_exit
+from runyard_agent.executors import EXECUTORS, Launch, LaunchRequest, TaskHandle
+from runyard_agent.process import describe_exit
 from runyard_agent.reports import LeaseReporter
 from runyard_agent.slots import Allocation
-from runyard_agent.task_env import task_command, task_environment
 from runyard_agent.task_log import TaskLog
 
 log = logging.getLogger(__name__)
 
 LOG_DRAIN_TIMEOUT_S = 120.0
-
-Launch = tuple[list[str], Path, dict[str, str]]
-Process = TaskProcess | ContainerProcess
 
 
 class Stop(enum.IntEnum):
@@ -83,7 +79,7 @@ class TaskRunner:
         self._lost = threading.Event()
         self._wake = threading.Event()
         self._lock = threading.Lock()
-        self._process: Process | None = None
+        self._process: TaskHandle | None = None
         self._workdir: Path | None = None
         self._output: TaskLog | None = None
         self._report = LeaseReporter(
@@ -182,44 +178,32 @@ class TaskRunner:
     def _send_logs(self, batch: LogBatch) -> object:
         return self.ctx.client.logs.append(self.task.id, batch)
 
-    def _build(self, output: TaskLog) -> Launch | ContainerLaunch | None:
-        """Code and virtualenv; None when a stop request came in meanwhile."""
+    def _build(self, output: TaskLog) -> Launch | None:
+        """Code and environment; None when a stop request came in meanwhile."""
         settings = self.ctx.settings
         self._workdir = environments.prepare_code(
             self.task.script, settings.work_root, settings.cache_dir, output.agent_line
         )
         if self._stop is not None:
             return None
-        if settings.executor == "docker":
-            token = self.task_token or settings.token_value
-            return docker_launch(
-                self.task, self._workdir, self.allocation, settings, token, output.agent_line
+        launch = EXECUTORS[settings.executor](
+            LaunchRequest(
+                task=self.task,
+                workdir=self._workdir,
+                allocation=self.allocation,
+                settings=settings,
+                token=self.task_token or settings.token_value,
+                base_env=self.ctx.base_env,
+                note=output.agent_line,
             )
-        python = environments.ensure_venv(
-            self.task.environment, settings.cache_dir, output.agent_line
         )
         if self._stop is not None:
+            launch.discard()
             return None
-        argv, cwd = task_command(self.task.script, self._workdir, python)
-        env = task_environment(
-            self.ctx.base_env,
-            self.task,
-            python=python,
-            allocation=self.allocation,
-            server=settings.server,
-            token=self.task_token or settings.token_value,
-        )
-        return argv, cwd, env
+        return launch
 
-    def _supervise(self, output: TaskLog, launch: Launch | ContainerLaunch) -> int:
-        if isinstance(launch, ContainerLaunch):
-            process: Process = launch.start()
-        else:
-            argv, cwd, env = launch
-            try:
-                process = TaskProcess.start(argv, cwd, env)
-            except OSError as exc:
-                raise EnvironmentBuildError("start", f"could not start {argv[0]}: {exc}") from None
+    def _supervise(self, output: TaskLog, launch: Launch) -> int:
+        process = launch.start()
         with self._lock:
             self._process = process
         if self._stop is Stop.LOST:
@@ -239,11 +223,11 @@ class TaskRunner:
             self._wake.clear()
         return self._stop_process(process, output)
 
-    def _wait_exit(self, process: Process) -> None:
+    def _wait_exit(self, process: TaskHandle) -> None:
         process.wait()
         self._wake.set()
 
-    def _stop_process(self, process: Process, output: TaskLog) -> int:
+    def _stop_process(self, process: TaskHandle, output: TaskLog) -> int:
         stop = self._stop
         if stop is None:
             code = process.wait()

@@ -80,6 +80,10 @@ class ContainerLaunch:
             raise engine_error(f"could not start the container of {self.image}", exc) from None
         return ContainerProcess(container, stream)
 
+    def discard(self) -> None:
+        """Close the engine connection of a container that will not be created."""
+        self.client.close()
+
 
 class ContainerProcess:
     """A started container: its output as pipes, its exit code, and how to stop it."""

@@ -37,6 +37,7 @@ from runyard_agent.executors.docker_engine import (
 from runyard_agent.executors.docker_sdk import CONTAINER_PATH as SDK_PATH
 from runyard_agent.executors.docker_sdk import sdk_support
 from runyard_agent.executors.docker_venv import VENVS_PATH, BuildRequest, ensure_container_venv
+from runyard_agent.executors.launch import LaunchRequest
 from runyard_agent.slots import Allocation
 from runyard_agent.task_env import task_command
 
@@ -80,22 +81,16 @@ def pick_image(task: Task, settings: AgentSettings) -> str:
     )
 
 
-def docker_launch(
-    task: Task,
-    workdir: Path,
-    allocation: Allocation,
-    settings: AgentSettings,
-    token: str | None,
-    note: Log,
-) -> ContainerLaunch:
+def docker_launch(job: LaunchRequest) -> ContainerLaunch:
     """Pick the image, build the task's venv in it, and describe the task's container."""
+    task, workdir, settings, note = job.task, job.workdir, job.settings, job.note
     image = pick_image(task, settings)
     if task.environment.docker_image and image != task.environment.docker_image:
         note(f"docker: this agent forbids task images; using {image}")
     _, cwd = task_command(task.script, workdir, Path("python"))  # checks the paths exist
     client = connect(settings.docker_host)
     try:
-        return _launch(client, image, task, workdir, cwd, allocation, settings, token, note)
+        return _launch(client, image, task, workdir, cwd, job.allocation, settings, job.token, note)
     except BaseException:
         client.close()
         raise

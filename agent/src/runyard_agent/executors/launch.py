@@ -1,0 +1,74 @@
+"""The one launch interface every executor implements.
+
+An executor is a function from a :class:`LaunchRequest` (the claimed task, its
+checked-out code and what the agent gives it) to a :class:`Launch`: everything the
+task needs is built, nothing runs yet. :meth:`Launch.start` runs it and returns a
+:class:`TaskHandle` the runner supervises the same way for every executor; a launch
+that is not started (the task was stopped while it was built) is :meth:`Launch.discard`-ed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Protocol
+
+from runyard.models import Task
+from runyard_agent.config import AgentSettings
+from runyard_agent.slots import Allocation
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    """What an executor gets: the task, its code, its GPUs, and where to report."""
+
+    task: Task
+    workdir: Path
+    allocation: Allocation
+    settings: AgentSettings
+    token: str | None
+    """The task token, else the agent's: what the task's SDK sends."""
+    base_env: Mapping[str, str]
+    """The agent's own environment (a local process starts from it; a container does not)."""
+    note: Log
+    """Writes an agent line into the task's console."""
+
+
+class TaskHandle(Protocol):
+    """A started task: its output pipes, its exit code, and how to stop it."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def stdout(self) -> IO[bytes]: ...
+
+    @property
+    def stderr(self) -> IO[bytes]: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int | None: ...
+
+    def terminate(self, grace_s: float) -> int: ...
+
+    def kill(self) -> int: ...
+
+
+class Launch(Protocol):
+    """A task ready to run."""
+
+    def start(self) -> TaskHandle:
+        """Run it; raises EnvironmentBuildError when it cannot start."""
+        ...
+
+    def discard(self) -> None:
+        """Release what was prepared for a launch that will not start."""
+        ...
+
+
+Executor = Callable[[LaunchRequest], Launch]
