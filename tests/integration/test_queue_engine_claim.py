@@ -1,7 +1,6 @@
 """Claim: exactly once under concurrency, priority then FIFO, resource matching."""
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -13,13 +12,6 @@ from runyard_server.store import keys
 from tests.integration.store_support import PLENTY, T0, client, make_task, make_worker
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def r(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    redis_client = client(redis_url)
-    yield redis_client
-    await redis_client.aclose()
 
 
 async def _claim_all(url: str, worker_id: str) -> list[str]:

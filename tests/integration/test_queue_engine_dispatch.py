@@ -15,13 +15,6 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-async def r(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    redis_client = client(redis_url)
-    yield redis_client
-    await redis_client.aclose()
-
-
-@pytest.fixture
 async def dispatcher(r: aioredis.Redis) -> AsyncIterator[store.Dispatcher]:
     started = store.Dispatcher(r)
     await started.start()

@@ -1,7 +1,5 @@
 """Leases: expiry requeues then fails, stale tokens are refused, heartbeats extend."""
 
-from collections.abc import AsyncIterator
-
 import pytest
 import redis.asyncio as aioredis
 
@@ -9,16 +7,9 @@ from runyard.models import Claim, Heartbeat, HeldTask, LogBatch, LogLine, Task, 
 from runyard_server import store
 from runyard_server.errors import Conflict, NotFound, StaleLease
 from runyard_server.store import keys
-from tests.integration.store_support import PLENTY, T0, client, make_task, make_worker
+from tests.integration.store_support import PLENTY, T0, make_task, make_worker
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def r(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    redis_client = client(redis_url)
-    yield redis_client
-    await redis_client.aclose()
 
 
 async def _claim(r: aioredis.Redis, worker_id: str, now: float = T0) -> tuple[Task, str]:

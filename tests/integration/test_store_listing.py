@@ -2,7 +2,6 @@
 
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -12,16 +11,9 @@ from runyard_server import store
 from runyard_server.errors import Invalid
 from runyard_server.store import keys, scripts
 from runyard_server.store.tasks import create_args
-from tests.integration.store_support import T0, client, make_task
+from tests.integration.store_support import T0, make_task
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def r(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    redis_client = client(redis_url)
-    yield redis_client
-    await redis_client.aclose()
 
 
 async def test_list_is_newest_first_and_pages_by_cursor(r: aioredis.Redis) -> None:

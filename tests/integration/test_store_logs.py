@@ -1,7 +1,5 @@
 """Console logs: idempotent batches, cursor paging, limits and lease checks."""
 
-from collections.abc import AsyncIterator
-
 import pytest
 import redis.asyncio as aioredis
 
@@ -9,16 +7,9 @@ from runyard.models import LogBatch, LogLine
 from runyard.models.limits import MAX_LOG_BATCH_BYTES
 from runyard_server import store
 from runyard_server.errors import Invalid, NotFound, StaleLease, TooLarge
-from tests.integration.store_support import PLENTY, T0, client, make_task, make_worker
+from tests.integration.store_support import PLENTY, T0, make_task, make_worker
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def r(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    redis_client = client(redis_url)
-    yield redis_client
-    await redis_client.aclose()
 
 
 def _batch(seq: int, *texts: str, token: str | None = None) -> LogBatch:

@@ -1,22 +1,13 @@
 """Queues: create, list, show, delete, and moving a waiting task."""
 
-from collections.abc import AsyncIterator
-
 import pytest
 import redis.asyncio as aioredis
 
 from runyard_server import store
 from runyard_server.errors import Conflict, Invalid, NotFound
-from tests.integration.store_support import PLENTY, T0, client, make_task, make_worker
+from tests.integration.store_support import PLENTY, T0, make_task, make_worker
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def r(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    redis_client = client(redis_url)
-    yield redis_client
-    await redis_client.aclose()
 
 
 async def _order(r: aioredis.Redis, name: str = "q") -> list[str]:

@@ -1,7 +1,5 @@
 """Task records: create, edit, delete, clone, transitions and their conflicts."""
 
-from collections.abc import AsyncIterator
-
 import pytest
 import redis.asyncio as aioredis
 
@@ -9,16 +7,9 @@ from runyard.models import CloneRequest, Resources, TaskUpdate
 from runyard_server import store
 from runyard_server.errors import Conflict, Invalid, NotFound
 from runyard_server.store import keys
-from tests.integration.store_support import PLENTY, T0, client, make_task, make_worker
+from tests.integration.store_support import PLENTY, T0, make_task, make_worker
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def r(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    redis_client = client(redis_url)
-    yield redis_client
-    await redis_client.aclose()
 
 
 async def test_created_task_reads_back_with_its_spec_and_json_types(r: aioredis.Redis) -> None:
