@@ -4,6 +4,7 @@ import json
 import socket
 import threading
 import time
+import types
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -183,6 +184,14 @@ def test_connection_refused_gives_server_unreachable_quickly() -> None:
     assert url in str(caught.value)
     assert "RUNYARD_SERVER" in str(caught.value)
     assert caught.value.attempts == 4
+    assert "connection refused" in str(caught.value)
+
+
+def test_an_unknown_host_is_named_and_not_retried_as_ambiguous() -> None:
+    with pytest.raises(ServerUnreachable) as caught:
+        Client("http://runyard-test.invalid:8008", retries=1, backoff=0.01).tasks.get(TASK_ID)
+    assert "host name not found" in str(caught.value)
+    assert "may have been processed" not in str(caught.value)
 
 
 def test_5xx_every_time_raises_server_error_after_all_retries(
@@ -352,3 +361,13 @@ def test_public_names_are_importable() -> None:
         for name in module.__all__:
             assert hasattr(module, name), f"{module.__name__}.{name}"
     assert {"Client", "RunyardError", "ApiError", "ServerUnreachable"} <= set(runyard.__all__)
+
+
+@pytest.mark.parametrize("module", [runyard, runyard.models], ids=lambda m: m.__name__)
+def test_every_public_name_is_listed_in_all(module: types.ModuleType) -> None:
+    public = {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert public == set(module.__all__) - {"__version__"}

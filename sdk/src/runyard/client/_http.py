@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import IO, Any, TypeVar
 
 import requests
+import urllib3
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from runyard._version import __version__
@@ -254,13 +255,21 @@ def _detail_text(detail: Any) -> str:
 
 
 def _describe_connection_error(exc: requests.exceptions.ConnectionError) -> tuple[str, bool]:
-    """A short reason, and whether the request may have reached the server."""
-    text = str(exc)
-    if "NewConnectionError" in text or "Connection refused" in text:
-        return "connection refused", False
-    if "NameResolutionError" in text or "Name or service not known" in text:
+    """A short reason, and whether the request may have reached the server.
+
+    requests wraps what urllib3 raised (a ``MaxRetryError`` whose ``reason`` is the
+    failure of the last connection attempt); anything but a failed connect may have
+    sent the request.
+    """
+    cause = exc.args[0] if exc.args else None
+    if isinstance(cause, urllib3.exceptions.MaxRetryError):
+        cause = cause.reason
+    # Most specific first: a name error is a NewConnectionError, which is a connect timeout.
+    if isinstance(cause, urllib3.exceptions.NameResolutionError):
         return "host name not found", False
-    if "ConnectTimeoutError" in text:
+    if isinstance(cause, urllib3.exceptions.NewConnectionError):
+        return "connection refused", False
+    if isinstance(cause, urllib3.exceptions.ConnectTimeoutError):
         return "connect timed out", False
     return "connection lost during the request", True
 
