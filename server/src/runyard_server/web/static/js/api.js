@@ -1,7 +1,8 @@
-// The one way the UI talks to the server: the same /api/v1 routes as every client.
+// The one way the UI talks to the server: the same versioned routes as every client.
 import { askForToken, getToken } from "./auth.js";
 
-export const API = "/api/v1";
+/** Where the API lives: the server writes its one constant into the page's <meta>. */
+export const API = document.querySelector('meta[name="runyard-api"]').getAttribute("content");
 
 /** An error response of the API: {error, detail} with its HTTP status. */
 export class ApiError extends Error {
