@@ -1,5 +1,8 @@
 """Task records: create, edit, delete, clone, transitions and their conflicts."""
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 import redis.asyncio as aioredis
 
@@ -7,7 +10,8 @@ from runyard.models import CloneRequest, Resources, TaskUpdate
 from runyard_server import store
 from runyard_server.errors import Conflict, Invalid, NotFound
 from runyard_server.store import keys
-from tests.integration.store_support import PLENTY, T0, make_task, make_worker
+from runyard_server.store.tasks import MAX_WATCH_TRIES, watched_edit
+from tests.integration.store_support import PLENTY, T0, client, make_task, make_worker
 
 pytestmark = pytest.mark.anyio
 
@@ -68,6 +72,28 @@ async def test_update_is_refused_unless_draft(r: aioredis.Redis) -> None:
 
     with pytest.raises(Conflict, match=f"task {task.id} is queued"):
         await store.update_task(r, task.id, TaskUpdate(name="other"))
+
+
+async def test_an_edit_of_a_task_that_keeps_changing_gives_up_with_a_conflict(
+    r: aioredis.Redis, redis_url: str
+) -> None:
+    task = await make_task(r, name="n")
+    other = client(redis_url)
+    reads = 0
+
+    async def read(pipe: Any) -> Callable[[Any], None]:
+        nonlocal reads
+        reads += 1
+        await other.hset(keys.task(task.id), "comment", str(reads))  # a concurrent writer
+        return lambda pipe: pipe.hset(keys.task(task.id), "name", "lost")
+
+    try:
+        with pytest.raises(Conflict, match="kept changing"):
+            await watched_edit(r, task.id, read)
+    finally:
+        await other.aclose()
+    assert reads == MAX_WATCH_TRIES
+    assert (await store.get_task(r, task.id)).name == "n"
 
 
 async def test_delete_removes_the_task_its_indexes_and_logs(r: aioredis.Redis) -> None:

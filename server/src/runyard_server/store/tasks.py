@@ -2,17 +2,46 @@
 
 import copy
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import redis.asyncio as aioredis
 from pydantic import ValidationError
 from redis.exceptions import WatchError
 
-from runyard.models import CloneRequest, Task, TaskCreate, TaskSpec, TaskUpdate
+from runyard.models import CloneRequest, Task, TaskCreate, TaskSpec, TaskStatus, TaskUpdate
 from runyard_server.errors import Conflict, Invalid, NotFound
 from runyard_server.store import keys, scripts
 from runyard_server.store.dispatch import publish_work
 from runyard_server.store.records import flatten, number, spec_fields, spec_of, task_from_hash
+
+MAX_WATCH_TRIES = 50
+"""How often an edit is retried when the task changes under it before it answers 409."""
+
+Writes = Callable[[Any], None]
+"""Queues an edit's commands on a ``MULTI`` pipeline."""
+
+
+async def watched_edit(
+    r: "aioredis.Redis", task_id: str, read: Callable[[Any], Awaitable[Writes]]
+) -> None:
+    """Apply an edit of ``task_id`` atomically with ``WATCH``/``MULTI``.
+
+    ``read`` looks at the watched task (the pipeline in immediate mode) and returns what
+    to write; when the task changed meanwhile the whole edit is retried from ``read``.
+    """
+    for _ in range(MAX_WATCH_TRIES):
+        async with r.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(keys.task(task_id))
+                writes = await read(pipe)
+                pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+                writes(pipe)
+                await pipe.execute()
+                return
+            except WatchError:
+                continue
+    raise Conflict(f"task {task_id} kept changing while it was being edited; retry")
 
 
 def _index_keys(spec: TaskSpec) -> set[str]:
@@ -54,33 +83,32 @@ async def update_task(r: "aioredis.Redis", task_id: str, body: TaskUpdate) -> Ta
     A running local run (no worker) may still change its params: a script records
     what it ``connect``s as it goes. Anything else is a Conflict.
     """
-    key = keys.task(task_id)
-    while True:
-        async with r.pipeline(transaction=True) as pipe:
-            try:
-                await pipe.watch(key)
-                h = await _watched_hash(pipe, task_id)
-                task = task_from_hash(task_id, h)
-                _check_editable(task, body)
-                old = spec_of(task)
-                merged = old.model_dump() | body.model_dump(exclude_none=True)
-                new = _validated_spec(merged)
-                pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
-                pipe.hset(key, items=flatten(spec_fields(new)))
-                for gone in _index_keys(old) - _index_keys(new):
-                    pipe.zrem(gone, task_id)
-                for added in _index_keys(new) - _index_keys(old):
-                    pipe.zadd(added, {task_id: int(h["num"])})
-                await pipe.execute()
-                return await get_task(r, task_id)
-            except WatchError:
-                continue
+
+    async def read(pipe: Any) -> Writes:
+        h = await _watched_hash(pipe, task_id)
+        task = task_from_hash(task_id, h)
+        _check_editable(task, body)
+        old = spec_of(task)
+        merged = old.model_dump() | body.model_dump(exclude_none=True)
+        new = _validated_spec(merged)
+
+        def writes(pipe: Any) -> None:
+            pipe.hset(keys.task(task_id), items=flatten(spec_fields(new)))
+            for gone in _index_keys(old) - _index_keys(new):
+                pipe.zrem(gone, task_id)
+            for added in _index_keys(new) - _index_keys(old):
+                pipe.zadd(added, {task_id: int(h["num"])})
+
+        return writes
+
+    await watched_edit(r, task_id, read)
+    return await get_task(r, task_id)
 
 
 def _check_editable(task: Task, body: TaskUpdate) -> None:
-    if task.status == "draft":
+    if task.status is TaskStatus.DRAFT:
         return
-    local_run = task.status == "running" and task.worker is None
+    local_run = task.status is TaskStatus.RUNNING and task.worker is None
     if local_run and body.model_fields_set <= {"params"}:
         return
     rule = "only a draft can be edited (a running local run: only its params)"
@@ -103,36 +131,32 @@ def _validated_spec(data: dict[str, Any]) -> TaskSpec:
 
 async def delete_task(r: "aioredis.Redis", task_id: str) -> None:
     """Delete a task that is not queued or running, with its indexes and logs."""
-    key = keys.task(task_id)
-    while True:
-        async with r.pipeline(transaction=True) as pipe:
-            try:
-                await pipe.watch(key)
-                task = task_from_hash(task_id, await _watched_hash(pipe, task_id))
-                if task.status in ("queued", "running"):
-                    raise Conflict(
-                        f"task {task_id} is {task.status}; dequeue or abort it before deleting"
-                    )
-                indexes = {keys.ALL_TASKS, keys.status_index(task.status), *_index_keys(task)}
-                if task.parent:
-                    indexes.add(keys.parent_index(task.parent))
-                if task.queue:
-                    indexes.add(keys.queue_index(task.queue))
-                pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
-                for index in indexes:
-                    pipe.zrem(index, task_id)
-                pipe.delete(
-                    key,
-                    keys.task_logs(task_id),
-                    keys.task_log_seqs(task_id),
-                    keys.task_metrics(task_id),
-                    keys.task_final_metrics(task_id),
-                    keys.task_artifacts(task_id),
-                )
-                await pipe.execute()
-                return
-            except WatchError:
-                continue
+
+    async def read(pipe: Any) -> Writes:
+        task = task_from_hash(task_id, await _watched_hash(pipe, task_id))
+        if task.status in (TaskStatus.QUEUED, TaskStatus.RUNNING):
+            raise Conflict(f"task {task_id} is {task.status}; dequeue or abort it before deleting")
+        indexes = {keys.ALL_TASKS, keys.status_index(task.status), *_index_keys(task)}
+        if task.parent:
+            indexes.add(keys.parent_index(task.parent))
+        if task.queue:
+            indexes.add(keys.queue_index(task.queue))
+
+        def writes(pipe: Any) -> None:
+            for index in indexes:
+                pipe.zrem(index, task_id)
+            pipe.delete(
+                keys.task(task_id),
+                keys.task_logs(task_id),
+                keys.task_log_seqs(task_id),
+                keys.task_metrics(task_id),
+                keys.task_final_metrics(task_id),
+                keys.task_artifacts(task_id),
+            )
+
+        return writes
+
+    await watched_edit(r, task_id, read)
 
 
 async def clone_task(r: "aioredis.Redis", task_id: str, body: CloneRequest, now: float) -> Task:
