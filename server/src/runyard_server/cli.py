@@ -7,7 +7,7 @@ import subprocess
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import uvicorn
 from pydantic import ValidationError
@@ -22,17 +22,22 @@ from runyard_server.main import create_app
 log = logging.getLogger("runyard_server")
 
 
+def _help(setting: str) -> str:
+    """The setting's description and default, as the settings model states them."""
+    field = Settings.model_fields[setting]
+    what, default = field.description or setting, field.get_default(call_default_factory=True)
+    return what if default is None else f"{what} (default {default})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="runyard-server",
         description="Runyard coordination server. Every flag also reads RUNYARD_<FLAG>.",
     )
-    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port to listen on (default 8008)")
-    p.add_argument(
-        "--data-dir", type=Path, help="embedded Redis data (default ~/.local/share/runyard)"
-    )
-    p.add_argument("--redis-url", help="use this Redis instead of the embedded one")
+    p.add_argument("--host", help=_help("host"))
+    p.add_argument("--port", type=int, help=_help("port"))
+    p.add_argument("--data-dir", type=Path, help=_help("data_dir"))
+    p.add_argument("--redis-url", help=_help("redis_url"))
     p.add_argument(
         "--token",
         action="append",
@@ -40,34 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ROLE:SECRET",
         help="accept this bearer token; ROLE is user or agent (repeatable)",
     )
-    p.add_argument("--lease", type=float, dest="lease_s", help="task lease in seconds (default 30)")
+    p.add_argument("--lease", type=float, dest="lease_s", help=_help("lease_s"))
+    p.add_argument("--first-lease", type=float, dest="first_lease_s", help=_help("first_lease_s"))
+    p.add_argument("--local-lease", type=float, dest="local_lease_s", help=_help("local_lease_s"))
     p.add_argument(
-        "--first-lease",
-        type=float,
-        dest="first_lease_s",
-        help="lease until the agent reports started (default 15)",
-    )
-    p.add_argument(
-        "--local-lease",
-        type=float,
-        dest="local_lease_s",
-        help="lease of a script run on a user's machine, kept alive by its pings (default 300)",
-    )
-    p.add_argument(
-        "--reap-interval",
-        type=int,
-        dest="reap_interval_s",
-        help="seconds between lease reaper runs (default 1)",
+        "--reap-interval", type=int, dest="reap_interval_s", help=_help("reap_interval_s")
     )
     p.add_argument(
         "--redis-fsync",
-        choices=["always", "everysec", "no"],
-        help=(
-            "embedded Redis appendfsync. everysec (default): nothing acknowledged is lost "
-            "when Redis or the server is killed, but a machine crash or power loss can lose "
-            "about the last second of writes; always: fsync before every reply, none lost "
-            "(slower writes); no: the OS decides when (up to ~30 s at risk)"
-        ),
+        choices=get_args(Settings.model_fields["redis_fsync"].annotation),
+        help=_help("redis_fsync"),
     )
     p.add_argument(
         "--no-jobs",
@@ -76,12 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="do not start the rq jobs worker (run it elsewhere)",
     )
-    p.add_argument(
-        "--workers",
-        type=int,
-        help="API processes (default 1); each holds its own long-poll dispatcher",
-    )
-    p.add_argument("--log-level", help="uvicorn log level (default info)")
+    p.add_argument("--workers", type=int, help=_help("workers"))
+    p.add_argument("--log-level", help=_help("log_level"))
     return p
 
 

@@ -36,19 +36,40 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="RUNYARD_", extra="ignore")
 
-    host: str = "127.0.0.1"
-    port: int = Field(default=8008, ge=0, le=65535)
-    data_dir: Path = Field(default_factory=default_data_dir)
-    redis_url: str | None = None
+    host: str = Field(default="127.0.0.1", description="address to listen on")
+    port: int = Field(default=8008, ge=0, le=65535, description="port to listen on")
+    data_dir: Path = Field(default_factory=default_data_dir, description="embedded Redis data")
+    redis_url: str | None = Field(
+        default=None, description="use this Redis instead of the embedded one"
+    )
     tokens: Annotated[list[ApiToken], NoDecode] = Field(default_factory=list)
-    lease_s: float = Field(default=30.0, gt=0)
-    first_lease_s: float = Field(default=15.0, gt=0)
-    local_lease_s: float = Field(default=300.0, gt=0)
-    reap_interval_s: int = Field(default=1, ge=1)
-    redis_fsync: Literal["always", "everysec", "no"] = "everysec"
+    lease_s: float = Field(default=30.0, gt=0, description="task lease in seconds")
+    first_lease_s: float = Field(
+        default=15.0, gt=0, description="lease until the agent reports started"
+    )
+    local_lease_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="lease of a script run on a user's machine, kept alive by its pings",
+    )
+    reap_interval_s: int = Field(default=1, ge=1, description="seconds between lease reaper runs")
+    redis_fsync: Literal["always", "everysec", "no"] = Field(
+        default="everysec",
+        description=(
+            "embedded Redis appendfsync. everysec: nothing acknowledged is lost when Redis "
+            "or the server is killed, but a machine crash or power loss can lose about the "
+            "last second of writes; always: fsync before every reply, none lost (slower "
+            "writes); no: the OS decides when (up to ~30 s at risk)"
+        ),
+    )
     jobs: bool = True
-    workers: int = Field(default=1, ge=1, le=64)
-    log_level: str = "info"
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="API processes; each holds its own long-poll dispatcher",
+    )
+    log_level: str = Field(default="info", description="uvicorn log level")
 
     @field_validator("tokens", mode="before")
     @classmethod
