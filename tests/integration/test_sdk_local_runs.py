@@ -213,6 +213,36 @@ def test_a_script_outside_git_records_itself(
     assert script.diff.startswith("diff --git a/solo.py b/solo.py\nnew file mode 100644\n")
 
 
+def test_a_second_task_init_returns_the_first_run_and_warns_when_its_arguments_differ(
+    live: ServerProcess, client: Client, tmp_path: Path
+) -> None:
+    folder = tmp_path / "twice"
+    folder.mkdir()
+    name = project()
+    source = (
+        "from runyard import Task\n"
+        f"first = Task.init(project={name!r}, name='a', requirements=[])\n"
+        f"same = Task.init(project={name!r}, name='a', requirements=[])\n"
+        "assert same is first\n"
+        "other = Task.init(project='elsewhere', name='b', requirements=[])\n"
+        "assert other is first\n"
+        "print('run', first.id)\n"
+    )
+    (folder / "twice.py").write_text(source)
+    done = run_script(folder / "twice.py", server_url=live.url)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("called again with other arguments") == 1
+    assert only_task(client, name).record.name == "a"
+    assert client.tasks.list(project="elsewhere").items == []
+
+
+def test_a_task_from_get_is_a_handle_not_a_run(live: ServerProcess, client: Client) -> None:
+    created = client.tasks.create(TaskCreate(project=project()))
+    task = Task.get(created.id, server=live.url)
+    assert task.id == created.id and task.params == {}
+    assert not hasattr(task, "connect") and not hasattr(task, "log_metric")
+
+
 def test_cli_create_from_a_local_repo_records_commit_branch_and_diff(
     live: ServerProcess, tmp_path: Path
 ) -> None:

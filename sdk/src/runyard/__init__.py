@@ -16,7 +16,7 @@ from runyard.errors import (
     StaleLeaseError,
     TooLargeError,
 )
-from runyard.task import Task
+from runyard.task import Run, Task
 
 __all__ = [
     "ApiError",
@@ -27,6 +27,7 @@ __all__ = [
     "NotFoundError",
     "ProtocolError",
     "RateLimitedError",
+    "Run",
     "RunyardError",
     "ServerError",
     "ServerUnreachable",

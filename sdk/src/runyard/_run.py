@@ -16,12 +16,16 @@ from __future__ import annotations
 import atexit
 import sys
 import threading
-from typing import Any
+from collections.abc import Mapping, MutableMapping, Sequence
+from typing import Any, Protocol
 
 from runyard._console import Tee
 from runyard._exit import ExitWatch, Outcome
 from runyard._notices import Notices
 from runyard._reporter import Reporter
+from runyard.capture.params import apply_stored, jsonable
+from runyard.capture.run import RequirementsSource, capture_run
+from runyard.capture.seeding import new_seed, seed_everything
 from runyard.client import Client
 from runyard.errors import (
     ConflictError,
@@ -34,6 +38,36 @@ from runyard.models import Claim, FailureKind, Params, Task, TaskCreate, TaskUpd
 
 _TRANSIENT = (ServerUnreachable, ServerError, RateLimitedError)
 _EXIT_FLUSH_S = 5.0
+SEED_SECTION = "Runyard"
+
+
+class Run(Protocol):
+    """Where a live run records itself: :class:`LocalRun` or :class:`AgentRun`."""
+
+    client: Client
+
+    @property
+    def params(self) -> Params:
+        """The param sections this run uses."""
+
+    @property
+    def lease_token(self) -> str | None:
+        """Token of a local run, sent with log batches and its end."""
+
+    def current_id(self) -> str | None:
+        """The task id when its record exists, without creating it."""
+
+    def ensure_started(self) -> str | None:
+        """The task id, creating the record first if needed; None when not possible now."""
+
+    def connect(self, section: str, values: MutableMapping[str, Any]) -> None:
+        """Record ``values`` as param section ``section``, or apply the stored ones to it."""
+
+    def execute_remotely(self, queue: str) -> Task | None:
+        """The queued task that replaces this run; None when it already runs on an agent."""
+
+    def finish(self, outcome: Outcome) -> None:
+        """Report how the script ended, when that is the run's job."""
 
 
 class LocalRun:
@@ -51,6 +85,10 @@ class LocalRun:
     def lease_token(self) -> str | None:
         return self._claim.lease_token if self._claim else None
 
+    @property
+    def params(self) -> Params:
+        return self.spec.params
+
     def current_id(self) -> str | None:
         claim = self._claim
         return claim.task.id if claim is not None and claim.task is not None else None
@@ -62,10 +100,10 @@ class LocalRun:
                 self._start()
             return self.current_id()
 
-    def connect(self, section: str, values: dict[str, Any]) -> None:
-        """Record ``values`` as param section ``section``."""
+    def connect(self, section: str, values: MutableMapping[str, Any]) -> None:
+        """Record ``values`` as param section ``section``, as they are."""
         with self._lock:
-            self.spec.params[section] = values
+            self.spec.params[section] = jsonable(values)
             task_id = self.current_id()
             if task_id is None:
                 return
@@ -99,7 +137,7 @@ class LocalRun:
         except RunyardError as exc:
             self._notices.once("end", f"could not record how run {task_id} ended: {exc}")
 
-    def replace_with_queued(self, queue: str) -> Task:
+    def execute_remotely(self, queue: str) -> Task:
         """A queued task with this run's spec; this run's own record, if any, is removed.
 
         Raises :class:`~runyard.errors.RunyardError` when the server cannot queue it.
@@ -137,10 +175,11 @@ class AgentRun:
 
     lease_token: str | None = None
 
-    def __init__(self, client: Client, task_id: str, params: Params) -> None:
+    def __init__(self, client: Client, task_id: str, params: Params, notices: Notices) -> None:
         self.client = client
         self.task_id = task_id
         self.params = params
+        self._notices = notices
 
     def current_id(self) -> str | None:
         return self.task_id
@@ -148,26 +187,41 @@ class AgentRun:
     def ensure_started(self) -> str | None:
         return self.task_id
 
+    def connect(self, section: str, values: MutableMapping[str, Any]) -> None:
+        """Replace the defaults in ``values`` with the task's stored section, typed like them."""
+        stored = self.params.get(section)
+        if isinstance(stored, Mapping):
+            for note in apply_stored(values, stored):
+                self._notices.once(note, f"param {section}/{note}")
+
+    def execute_remotely(self, queue: str) -> None:
+        """Already on an agent: nothing to queue."""
+
+    def finish(self, outcome: Outcome) -> None:
+        """The agent reports the end."""
+
 
 class Live:
     """The background parts of a live run: reporter, console copy and the end at exit."""
 
-    def __init__(self, run: LocalRun | AgentRun, notices: Notices, *, capture_output: bool) -> None:
+    def __init__(
+        self, run: Run, notices: Notices, *, capture_output: bool, watch_exit: bool
+    ) -> None:
         self.run = run
         self.reporter = Reporter(run.client, run, notices)
         self.reporter.start()
         self._watch: ExitWatch | None = None
         self._tees: list[Tee] = []
         self._closed = False
-        if isinstance(run, LocalRun):
+        if watch_exit:
             self._watch = ExitWatch()
             self._watch.install()
-            if capture_output:
-                self._tees = [
-                    Tee(sys.stdout, "stdout", self.reporter.add_line),
-                    Tee(sys.stderr, "stderr", self.reporter.add_line),
-                ]
-                sys.stdout, sys.stderr = self._tees
+        if capture_output:
+            self._tees = [
+                Tee(sys.stdout, "stdout", self.reporter.add_line),
+                Tee(sys.stderr, "stderr", self.reporter.add_line),
+            ]
+            sys.stdout, sys.stderr = self._tees
         atexit.register(self.close)
 
     def close(self) -> None:
@@ -177,7 +231,7 @@ class Live:
         self._closed = True
         self._restore_streams()
         self.reporter.close(_EXIT_FLUSH_S)
-        if isinstance(self.run, LocalRun) and self._watch is not None:
+        if self._watch is not None:
             self.run.finish(self._watch.outcome())
 
     def detach(self) -> None:
@@ -192,3 +246,45 @@ class Live:
         if self._tees:
             sys.stdout, sys.stderr = (tee.wrapped for tee in self._tees)
             self._tees = []
+
+
+def attach(
+    client: Client, task_id: str, seed: int | bool, notices: Notices
+) -> tuple[Task | None, Live]:
+    """The live run of the task an agent started this script for (seeded as recorded)."""
+    try:
+        record: Task | None = client.tasks.get(task_id)
+    except RunyardError as exc:
+        notices.once("attach", f"task {task_id} could not be read ({exc}); using defaults")
+        record = None
+    params: Params = record.params if record is not None else {}
+    stored = params.get(SEED_SECTION, {}).get("seed")
+    if seed is not False:
+        chosen = stored if isinstance(stored, int) else new_seed() if seed is True else seed
+        seed_everything(chosen)
+    run = AgentRun(client, task_id, params, notices)
+    return record, Live(run, notices, capture_output=False, watch_exit=False)
+
+
+def start_local(
+    client: Client,
+    project: str,
+    name: str,
+    tags: Sequence[str],
+    requirements: RequirementsSource,
+    seed: int | bool,
+    capture_output: bool,
+    notices: Notices,
+) -> Live:
+    """The live run of this script on this machine (recorded on first need)."""
+
+    def warn(message: str) -> None:
+        notices.once(message, message)
+
+    spec = capture_run(project, name, tags, requirements, warn)
+    if seed is not False:
+        chosen = new_seed() if seed is True else seed
+        seed_everything(chosen)
+        spec.params[SEED_SECTION] = {"seed": chosen}
+    run = LocalRun(client, spec, notices)
+    return Live(run, notices, capture_output=capture_output, watch_exit=True)

@@ -1,4 +1,4 @@
-"""``Task``: record the running script as a task, or work with any task on the server.
+"""``Task``: any task on the server; ``Task.init`` gives a :class:`Run`, this script's own.
 
 ::
 
@@ -8,9 +8,11 @@
     rerun = Task.clone(task.id, overrides={"General/lr": 0.01})
     rerun.enqueue("gpu")
 
-Run by an agent (``RUNYARD_TASK_ID`` set), ``Task.init`` attaches to that task.
-Nothing the SDK does for a live run raises into the script because of the server:
-trouble becomes one warning, and metrics wait in a buffer until they can be sent.
+A :class:`Task` is a handle: it reads and moves a task that exists. A :class:`Run`
+is also the live run of this script (``connect``, ``log_metric``, ``execute_remotely``);
+run by an agent (``RUNYARD_TASK_ID`` set) it attaches to that task. Nothing the SDK
+does for a live run raises into the script because of the server: trouble becomes one
+warning, and metrics wait in a buffer until they can be sent.
 """
 
 from __future__ import annotations
@@ -26,10 +28,8 @@ from pydantic import ValidationError
 
 from runyard import config
 from runyard._notices import Notices
-from runyard._run import AgentRun, Live, LocalRun
-from runyard.capture.params import apply_stored, jsonable
-from runyard.capture.run import RequirementsSource, capture_run
-from runyard.capture.seeding import new_seed, seed_everything
+from runyard._run import Live, attach, start_local
+from runyard.capture.run import RequirementsSource
 from runyard.client import Client
 from runyard.errors import RunyardError
 from runyard.models import Artifact, CloneRequest, MetricPoint, Params, TaskMetrics, TaskStatus
@@ -37,29 +37,19 @@ from runyard.models import Task as TaskRecord
 
 Connectable = TypeVar("Connectable", bound=MutableMapping[str, Any] | argparse.Namespace)
 
-SEED_SECTION = "Runyard"
 _LIVE_CLIENT = {"timeout": 5.0, "retries": 2}
-_current: Task | None = None
+_NOT_RECORDED = "this run is not recorded on the server yet (is it reachable?)"
 
 
 class Task:
-    """A task on a Runyard server; from :meth:`init`, also the live run of this script.
+    """A task on a Runyard server: its record, its results, its queue moves.
 
-    Get one with :meth:`init` (this script), :meth:`get` (any task) or :meth:`clone`.
+    Get one with :meth:`get`, :meth:`clone`, or :meth:`init` (this script, as a :class:`Run`).
     """
 
-    def __init__(
-        self,
-        client: Client,
-        record: TaskRecord | None = None,
-        *,
-        live: Live | None = None,
-        notices: Notices | None = None,
-    ) -> None:
+    def __init__(self, client: Client, record: TaskRecord | None = None) -> None:
         self._client = client
         self._record = record
-        self._live = live
-        self._notices = notices or Notices()
 
     # --- getting a task -----------------------------------------------------------------
 
@@ -75,7 +65,7 @@ class Task:
         capture_output: bool = True,
         server: str | None = None,
         token: str | None = None,
-    ) -> Task:
+    ) -> Run:
         """Record this script as a task run; under an agent, attach to the agent's task.
 
         ``requirements``: None records the installed packages, pinned; a path (relative
@@ -83,60 +73,30 @@ class Task:
         a list records those lines. ``seed``: True seeds ``random``, NumPy and PyTorch
         with a new seed recorded as ``Runyard/seed`` (a rerun uses the recorded one), an
         int seeds with that, False seeds nothing. ``capture_output`` copies the console
-        of a local run to its task's log. Calling it again returns the same task.
+        of a local run to its task's log. A script has one run: calling it again returns
+        the same one, with a warning when the arguments differ (they are not applied).
         """
-        global _current
-        if _current is not None:
-            return _current
+        asked = (project, name, tuple(tags), requirements, seed, capture_output, server, token)
+        if Run.current is not None:
+            if asked != Run.current.init_args:
+                Run.current.notices.once(
+                    "init-again",
+                    "Task.init() was called again with other arguments; they are ignored and "
+                    "the first call's run is returned",
+                )
+            return Run.current
         cfg = config.load(server, token)
         client = Client(cfg.server, cfg.token, **_LIVE_CLIENT)  # type: ignore[arg-type]
         notices = Notices()
+        record: TaskRecord | None = None
         if cfg.task_id:
-            task = cls._attach(client, cfg.task_id, seed, notices)
+            record, live = attach(client, cfg.task_id, seed, notices)
         else:
-            task = cls._start_local(
+            live = start_local(
                 client, project, name, tags, requirements, seed, capture_output, notices
             )
-        _current = task
-        return task
-
-    @classmethod
-    def _attach(cls, client: Client, task_id: str, seed: int | bool, notices: Notices) -> Task:
-        try:
-            record: TaskRecord | None = client.tasks.get(task_id)
-        except RunyardError as exc:
-            notices.once("attach", f"task {task_id} could not be read ({exc}); using defaults")
-            record = None
-        params: Params = record.params if record is not None else {}
-        stored = params.get(SEED_SECTION, {}).get("seed")
-        if seed is not False:
-            chosen = stored if isinstance(stored, int) else new_seed() if seed is True else seed
-            seed_everything(chosen)
-        live = Live(AgentRun(client, task_id, params), notices, capture_output=False)
-        return cls(client, record, live=live, notices=notices)
-
-    @classmethod
-    def _start_local(
-        cls,
-        client: Client,
-        project: str,
-        name: str,
-        tags: Sequence[str],
-        requirements: RequirementsSource,
-        seed: int | bool,
-        capture_output: bool,
-        notices: Notices,
-    ) -> Task:
-        def warn(message: str) -> None:
-            notices.once(message, message)
-
-        spec = capture_run(project, name, tags, requirements, warn)
-        if seed is not False:
-            chosen = new_seed() if seed is True else seed
-            seed_everything(chosen)
-            spec.params[SEED_SECTION] = {"seed": chosen}
-        live = Live(LocalRun(client, spec, notices), notices, capture_output=capture_output)
-        return cls(client, live=live, notices=notices)
+        Run.current = Run(client, record, live, notices, asked)
+        return Run.current
 
     @classmethod
     def get(cls, task_id: str, *, server: str | None = None, token: str | None = None) -> Task:
@@ -161,9 +121,7 @@ class Task:
         With ``queue`` the clone is enqueued at once; else call :meth:`enqueue`.
         """
         if isinstance(source, Task):
-            client, source_id = source._client, source.id
-            if source_id is None:
-                raise RunyardError("this run is not recorded on the server yet: nothing to clone")
+            client, source_id = source._client, source._task_id()
         else:
             client, source_id = Client(server, token), source
         request = CloneRequest(
@@ -178,12 +136,8 @@ class Task:
 
     @property
     def id(self) -> str | None:
-        """The task id; for a local run this records it if needed (None while offline)."""
-        if self._record is not None:
-            return self._record.id
-        if self._live is not None:
-            return self._live.run.ensure_started()
-        return None
+        """The task id (a :class:`Run` records itself for it; None while offline)."""
+        return self._record.id if self._record is not None else None
 
     @property
     def record(self) -> TaskRecord:
@@ -199,109 +153,19 @@ class Task:
 
     @property
     def params(self) -> Params:
-        """Hyperparameter sections: what this run connected, or what the record holds."""
-        if self._live is not None and isinstance(self._live.run, LocalRun):
-            return self._live.run.spec.params
-        if self._live is not None and isinstance(self._live.run, AgentRun):
-            return self._live.run.params
+        """Hyperparameter sections, as the record holds them."""
         return self.record.params
 
     def refresh(self) -> TaskRecord:
         """Read the record from the server again."""
-        task_id = self.id
-        if task_id is None:
-            raise RunyardError("this run is not recorded on the server yet (is it reachable?)")
-        self._record = self._client.tasks.get(task_id)
+        self._record = self._client.tasks.get(self._task_id())
         return self._record
 
-    # --- the live run -------------------------------------------------------------------
-
-    def connect(self, values: Connectable, name: str | None = None) -> Connectable:
-        """Record ``values`` as hyperparameters; under an agent, apply the task's values.
-
-        ``values`` is a dict (section ``name`` or ``"General"``) or an
-        ``argparse.Namespace`` (section ``"Args"``). It is updated in place and
-        returned: locally it is recorded as it is; under an agent the task's stored
-        values replace the defaults, converted to the defaults' types.
-        """
-        live = self._require_live("connect")
-        current: MutableMapping[str, Any]
-        if isinstance(values, argparse.Namespace):
-            # vars() is the namespace's own __dict__: updating it sets the attributes.
-            section, current = name or "Args", vars(values)
-        elif isinstance(values, MutableMapping):
-            section, current = name or "General", values
-        else:
-            raise TypeError(f"connect() takes a dict or an argparse.Namespace, not {values!r}")
-        if isinstance(live.run, LocalRun):
-            live.run.connect(section, jsonable(current))
-            return values
-        stored = live.run.params.get(section)
-        if isinstance(stored, Mapping):
-            for note in apply_stored(current, stored):
-                self._notices.once(note, f"param {section}/{note}")
-        return values
-
-    def log_metric(self, series: str, value: float, step: int | None = None) -> None:
-        """Record ``value`` of ``series`` (``"val/acc"``) at ``step``; sent in the background.
-
-        A value that cannot be stored (NaN, a bad series name) is skipped with one
-        warning per series, never an exception.
-        """
-        live = self._require_live("log_metric")
-        try:
-            point = MetricPoint(series=series, value=float(value), step=step, ts=time.time())
-        except (ValidationError, TypeError, ValueError) as exc:
-            reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-            self._notices.once(f"metric:{series}", f"metric {series!r} skipped: {reason}")
-            return
-        live.reporter.add_point(point)
-
-    def flush(self) -> bool:
-        """Send buffered metrics and output now; True when everything was sent."""
-        return self._require_live("flush").reporter.flush()
+    # --- results and queue moves --------------------------------------------------------
 
     def upload_artifact(self, name: str, path: str | Path) -> Artifact | None:
-        """Upload a file as artifact ``name`` (a same-named one is replaced).
-
-        In a live run a failure is a warning and the result None; on other tasks it raises.
-        """
-        if self._live is None:
-            return self._client.artifacts.upload(self._task_id(), name, path)
-        task_id = self._live.run.ensure_started()
-        try:
-            if task_id is None:
-                raise RunyardError("the run is not recorded on the server (is it reachable?)")
-            return self._client.artifacts.upload(task_id, name, path)
-        except (RunyardError, OSError) as exc:
-            self._notices.once(f"artifact:{name}", f"artifact {name!r} was not uploaded: {exc}")
-            return None
-
-    def execute_remotely(self, queue: str = "default", *, exit_process: bool = True) -> Task | None:
-        """Stop running here and queue this run for an agent; under an agent, do nothing.
-
-        The queued task has everything recorded so far (code, environment, the params
-        connected before this call); a local record made earlier is replaced by it.
-        Exits with status 0 unless ``exit_process`` is False, then returns the queued task.
-        Raises :class:`~runyard.errors.RunyardError` when the server cannot queue it.
-        """
-        live = self._require_live("execute_remotely")
-        if not isinstance(live.run, LocalRun):
-            return None
-        queued = live.run.replace_with_queued(queue)
-        live.detach()
-        Notices.info(f"queued as task {queued.id} on {queue!r}; not running it here")
-        task = Task(self._client, queued)
-        if exit_process:
-            sys.exit(0)
-        return task
-
-    def close(self) -> None:
-        """End a live run now: send what is buffered and, locally, report it completed."""
-        if self._live is not None:
-            self._live.close()
-
-    # --- any task -----------------------------------------------------------------------
+        """Upload a file as artifact ``name`` (a same-named one is replaced)."""
+        return self._client.artifacts.upload(self._task_id(), name, path)
 
     def enqueue(self, queue: str = "default", priority: int = 0) -> Task:
         """Put this draft on ``queue``; returns self, refreshed."""
@@ -322,14 +186,7 @@ class Task:
 
     def logs(self) -> list[str]:
         """The task's console lines so far."""
-        texts: list[str] = []
-        cursor: str | None = None
-        while True:
-            page = self._client.logs.read(self._task_id(), after=cursor)
-            if not page.lines:
-                return texts
-            texts += [line.text for line in page.lines]
-            cursor = page.cursor
+        return [line.text for line in self._client.logs.iter(self._task_id())]
 
     def wait(self, timeout: float | None = None, poll_s: float = 1.0) -> Task:
         """Poll until the task is completed, failed or aborted; TimeoutError after ``timeout``."""
@@ -343,18 +200,116 @@ class Task:
     def __repr__(self) -> str:
         if self._record is not None:
             return f"<Task {self._record.id} {self._record.status.value}>"
-        task_id = self._live.run.current_id() if self._live is not None else None
-        return f"<Task {task_id or '(not recorded yet)'} live>"
+        return "<Task (not read yet)>"
 
     def _task_id(self) -> str:
         task_id = self.id
         if task_id is None:
-            raise RunyardError("this run is not recorded on the server yet (is it reachable?)")
+            raise RunyardError(_NOT_RECORDED)
         return task_id
 
-    def _require_live(self, what: str) -> Live:
-        if self._live is None:
-            raise RunyardError(
-                f"{what}() works on the task of the running script: get it with Task.init()"
-            )
-        return self._live
+
+class Run(Task):
+    """This script's own task, live: it records params, metrics, output and its end.
+
+    :meth:`Task.init` makes the one run of a script; everything a :class:`Task` does
+    works on it too.
+    """
+
+    current: Run | None = None
+    """The run :meth:`Task.init` made in this process."""
+
+    def __init__(
+        self,
+        client: Client,
+        record: TaskRecord | None,
+        live: Live,
+        notices: Notices,
+        init_args: tuple[object, ...],
+    ) -> None:
+        super().__init__(client, record)
+        self._live = live
+        self.notices = notices
+        self.init_args = init_args
+
+    @property
+    def id(self) -> str | None:
+        """The task id; a local run is recorded on the server for it if needed."""
+        return super().id or self._live.run.ensure_started()
+
+    @property
+    def params(self) -> Params:
+        """What this run connected (locally) or what its task holds (under an agent)."""
+        return self._live.run.params
+
+    def connect(self, values: Connectable, name: str | None = None) -> Connectable:
+        """Record ``values`` as hyperparameters; under an agent, apply the task's values.
+
+        ``values`` is a dict (section ``name`` or ``"General"``) or an
+        ``argparse.Namespace`` (section ``"Args"``). It is updated in place and
+        returned: locally it is recorded as it is; under an agent the task's stored
+        values replace the defaults, converted to the defaults' types.
+        """
+        current: MutableMapping[str, Any]
+        if isinstance(values, argparse.Namespace):
+            # vars() is the namespace's own __dict__: updating it sets the attributes.
+            section, current = name or "Args", vars(values)
+        elif isinstance(values, MutableMapping):
+            section, current = name or "General", values
+        else:
+            raise TypeError(f"connect() takes a dict or an argparse.Namespace, not {values!r}")
+        self._live.run.connect(section, current)
+        return values
+
+    def log_metric(self, series: str, value: float, step: int | None = None) -> None:
+        """Record ``value`` of ``series`` (``"val/acc"``) at ``step``; sent in the background.
+
+        A value that cannot be stored (NaN, a bad series name) is skipped with one
+        warning per series, never an exception.
+        """
+        try:
+            point = MetricPoint(series=series, value=float(value), step=step, ts=time.time())
+        except (ValidationError, TypeError, ValueError) as exc:
+            reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+            self.notices.once(f"metric:{series}", f"metric {series!r} skipped: {reason}")
+            return
+        self._live.reporter.add_point(point)
+
+    def flush(self) -> bool:
+        """Send buffered metrics and output now; True when everything was sent."""
+        return self._live.reporter.flush()
+
+    def upload_artifact(self, name: str, path: str | Path) -> Artifact | None:
+        """Upload a file as artifact ``name``; a failure is a warning and the result None."""
+        try:
+            return super().upload_artifact(name, path)
+        except (RunyardError, OSError) as exc:
+            self.notices.once(f"artifact:{name}", f"artifact {name!r} was not uploaded: {exc}")
+            return None
+
+    def execute_remotely(self, queue: str = "default", *, exit_process: bool = True) -> Task | None:
+        """Stop running here and queue this run for an agent; under an agent, do nothing.
+
+        The queued task has everything recorded so far (code, environment, the params
+        connected before this call); a local record made earlier is replaced by it.
+        Exits with status 0 unless ``exit_process`` is False, then returns the queued task.
+        Raises :class:`~runyard.errors.RunyardError` when the server cannot queue it.
+        """
+        queued = self._live.run.execute_remotely(queue)
+        if queued is None:
+            return None
+        self._live.detach()
+        Notices.info(f"queued as task {queued.id} on {queue!r}; not running it here")
+        task = Task(self._client, queued)
+        if exit_process:
+            sys.exit(0)
+        return task
+
+    def close(self) -> None:
+        """End the run now: send what is buffered and, locally, report it completed."""
+        self._live.close()
+
+    def __repr__(self) -> str:
+        if self._record is not None:
+            return super().__repr__()
+        return f"<Run {self._live.run.current_id() or '(not recorded yet)'} live>"

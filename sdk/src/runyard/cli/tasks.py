@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,6 @@ from runyard.client import Client
 from runyard.models import (
     CloneRequest,
     Environment,
-    LogLine,
     Resources,
     Script,
     Task,
@@ -303,25 +301,12 @@ def delete_task(client: Client, args: argparse.Namespace) -> int:
 
 def task_logs(client: Client, args: argparse.Namespace) -> int:
     """``task logs ID [-f]``: the lines as the task printed them."""
-    if args.follow:
-        lines = client.logs.follow(args.id)
-    else:
-        lines = (line for page in _pages(client, args.id) for line in page)
+    lines = client.logs.follow(args.id) if args.follow else client.logs.iter(args.id)
     for line in lines:
         sys.stdout.write(line.text if line.text.endswith("\n") else line.text + "\n")
         if args.follow:
             sys.stdout.flush()
     return 0
-
-
-def _pages(client: Client, task_id: str) -> Iterator[list[LogLine]]:
-    cursor: str | None = None
-    while True:
-        page = client.logs.read(task_id, after=cursor)
-        if not page.lines:
-            return
-        yield page.lines
-        cursor = page.cursor
 
 
 def _print_task(task: Task, args: argparse.Namespace, verb: str) -> int:

@@ -26,6 +26,16 @@ class Logs:
         params = {"after": after, "limit": limit}
         return self._http.call(LogPage, "GET", f"/tasks/{seg(task_id)}/logs", params=params)
 
+    def iter(self, task_id: str, after: str | None = None) -> Iterator[LogLine]:
+        """Every line stored so far after the cursor ``after``, page by page."""
+        cursor = after
+        while True:
+            page = self.read(task_id, after=cursor)
+            if not page.lines:
+                return
+            yield from page.lines
+            cursor = page.cursor
+
     def follow(
         self, task_id: str, poll_s: float = 0.5, after: str | None = None
     ) -> Iterator[LogLine]:
