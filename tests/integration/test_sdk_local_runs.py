@@ -216,20 +216,16 @@ def test_a_script_outside_git_records_itself(
 def test_a_second_task_init_returns_the_first_run_and_warns_when_its_arguments_differ(
     live: ServerProcess, client: Client, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "twice"
-    folder.mkdir()
     name = project()
-    source = (
-        "from runyard import Task\n"
-        f"first = Task.init(project={name!r}, name='a', requirements=[])\n"
-        f"same = Task.init(project={name!r}, name='a', requirements=[])\n"
-        "assert same is first\n"
-        "other = Task.init(project='elsewhere', name='b', requirements=[])\n"
-        "assert other is first\n"
-        "print('run', first.id)\n"
-    )
-    (folder / "twice.py").write_text(source)
-    done = run_script(folder / "twice.py", server_url=live.url)
+    lines = [
+        "from runyard import Task",
+        f"first = Task.init(project={name!r}, name='a', requirements=[])",
+        f"assert Task.init(project={name!r}, name='a', requirements=[]) is first",
+        "assert Task.init(project='elsewhere', name='b', requirements=[]) is first",
+        "print('run', first.id)",
+    ]
+    (tmp_path / "twice.py").write_text("\n".join(lines) + "\n")
+    done = run_script(tmp_path / "twice.py", server_url=live.url)
     assert done.returncode == 0, done.stderr
     assert done.stderr.count("called again with other arguments") == 1
     assert only_task(client, name).record.name == "a"
