@@ -4,8 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# typescript, pinned in package-lock.json, checks the web UI (// @ts-check + JSDoc); no build.
+NODE_STAMP := node_modules/.installed
 
-.PHONY: setup test lint unit demo bench clean
+.PHONY: setup test lint typecheck-ui unit demo bench clean
 
 $(STAMP): pyproject.toml sdk/pyproject.toml agent/pyproject.toml server/pyproject.toml requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,12 +17,19 @@ $(STAMP): pyproject.toml sdk/pyproject.toml agent/pyproject.toml server/pyprojec
 
 setup: $(STAMP)
 
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+typecheck-ui: $(NODE_STAMP)
+	node_modules/.bin/tsc -p tsconfig.json
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+test: lint typecheck-ui
 	scripts/ensure-chromium.sh
 	sh scripts/ci-system-deps.sh
 	$(BIN)/pytest
@@ -35,4 +44,4 @@ bench: setup
 	$(BIN)/python bench/dispatch.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,11 +1,20 @@
+// @ts-check
 // The one way the UI talks to the server: the same versioned routes as every client.
 import { askForToken, getToken } from "./auth.js";
+import { searchString } from "./query.js";
 
 /** Where the API lives: the server writes its one constant into the page's <meta>. */
-export const API = document.querySelector('meta[name="runyard-api"]').getAttribute("content");
+export const API = /** @type {HTMLMetaElement} */ (document.querySelector('meta[name="runyard-api"]')).content;
+
+/** One console line as the API sends it. @typedef {{text: string, stream: string, ts: number}} LogLine */
 
 /** An error response of the API: {error, detail} with its HTTP status. */
 export class ApiError extends Error {
+  /**
+   * @param {number} status
+   * @param {string} code
+   * @param {string} detail
+   */
   constructor(status, code, detail) {
     super(detail || `${status} ${code}`);
     this.status = status;
@@ -13,11 +22,19 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * @param {Record<string, string>} [extra]
+ * @returns {Record<string, string>}
+ */
 function headers(extra = {}) {
   const token = getToken();
   return token ? { ...extra, Authorization: `Bearer ${token}` } : extra;
 }
 
+/**
+ * @param {Response} response
+ * @returns {Promise<ApiError>}
+ */
 async function fail(response) {
   let body = {};
   try {
@@ -31,9 +48,14 @@ async function fail(response) {
 /**
  * Call the API; a 401 shows the token form and retries once a token is given.
  * Resolves to the parsed JSON (null for 204).
+ * @param {string} method
+ * @param {string} path under the API prefix, e.g. "/tasks"
+ * @param {unknown} [body] sent as JSON
+ * @returns {Promise<any>}
  */
 export async function request(method, path, body) {
   for (;;) {
+    /** @type {RequestInit} */
     const init = { method, headers: headers(body === undefined ? {} : { "Content-Type": "application/json" }) };
     if (body !== undefined) init.body = JSON.stringify(body);
     const response = await fetch(API + path, init);
@@ -47,16 +69,18 @@ export async function request(method, path, body) {
   }
 }
 
+/** @type {(path: string) => Promise<any>} */
 export const get = (path) => request("GET", path);
+/** @type {(path: string, body?: unknown) => Promise<any>} */
 export const post = (path, body = {}) => request("POST", path, body);
 
-/** "?a=1&b=2" from an object, leaving out empty values. */
+/**
+ * "?a=1&b=2" from an object, leaving out empty values.
+ * @param {Record<string, unknown>} params
+ * @returns {string}
+ */
 export function query(params) {
-  const search = new URLSearchParams();
-  for (const [key, value] of Object.entries(params)) {
-    if (value !== undefined && value !== null && value !== "") search.set(key, value);
-  }
-  const text = search.toString();
+  const text = searchString(params);
   return text ? `?${text}` : "";
 }
 
@@ -66,10 +90,16 @@ export const seg = encodeURIComponent;
  * Follow a task's console with server-sent events. EventSource cannot send
  * headers, so the token travels as ?token= (the stream route alone accepts that).
  */
+/**
+ * @param {string} taskId
+ * @param {{onLines: (lines: LogLine[]) => void, onEnd: (reason: string) => void, onState?: (state: string) => void}} handlers
+ * @returns {() => void} stops following
+ */
 export function streamLogs(taskId, { onLines, onEnd, onState }) {
   const token = getToken();
   const url = `${API}/tasks/${seg(taskId)}/logs/stream${query({ token })}`;
   const source = new EventSource(url);
+  /** @type {LogLine[]} */
   let batch = [];
   let scheduled = false;
   // A page arrives as many events at once: render them together, once per frame.
@@ -86,7 +116,7 @@ export function streamLogs(taskId, { onLines, onEnd, onState }) {
       requestAnimationFrame(flush);
     }
   };
-  source.addEventListener("end", (event) => {
+  source.addEventListener("end", (/** @type {MessageEvent} */ event) => {
     flush();
     source.close();
     onEnd(event.data);
@@ -97,7 +127,11 @@ export function streamLogs(taskId, { onLines, onEnd, onState }) {
   return () => source.close();
 }
 
-/** Download an artifact; with a token the file is fetched with it, as a link cannot send one. */
+/**
+ * Download an artifact; with a token the file is fetched with it, as a link cannot send one.
+ * @param {string} taskId
+ * @param {string} name
+ */
 export async function download(taskId, name) {
   const url = `${API}/tasks/${seg(taskId)}/artifacts/${seg(name)}`;
   const response = await fetch(url, { headers: headers() });

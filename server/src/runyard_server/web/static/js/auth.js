@@ -1,12 +1,18 @@
+// @ts-check
 // The API token: kept in localStorage ("remember me") or sessionStorage, sent as Bearer.
 import { h } from "./dom.js";
 
 const KEY = "runyard.token";
 
+/** @returns {string} the saved token, "" when none */
 export function getToken() {
   return localStorage.getItem(KEY) || sessionStorage.getItem(KEY) || "";
 }
 
+/**
+ * @param {string} token
+ * @param {boolean} remember keep it across browser sessions
+ */
 export function setToken(token, remember) {
   clearToken();
   (remember ? localStorage : sessionStorage).setItem(KEY, token);
@@ -17,15 +23,18 @@ export function clearToken() {
   sessionStorage.removeItem(KEY);
 }
 
+/** @type {Promise<void> | null} */
 let open = null;
 
 /**
  * Show the token form over the page; resolves once a token is saved.
  * Several 401s at once share one form.
+ * @param {string} [message]
+ * @returns {Promise<void>}
  */
 export function askForToken(message) {
   if (open) return open;
-  open = new Promise((resolve) => {
+  open = new Promise((/** @type {() => void} */ resolve) => {
     const input = h("input", {
       type: "password",
       name: "token",

@@ -1,7 +1,16 @@
+// @ts-check
 // Line charts drawn as SVG by hand: one or more series on shared axes, with a legend.
 const NS = "http://www.w3.org/2000/svg";
 export const PALETTE = ["#2f6fde", "#e0672b", "#2a9d5c", "#9b4dca", "#d4a017", "#d43d6a", "#1a9fb0", "#6b6b6b"];
 
+/** A series: @typedef {{name: string, color: string, points: {step?: number | null, value: number}[]}} Line */
+
+/**
+ * @param {string} tag
+ * @param {Record<string, string | number>} [attrs]
+ * @param {string} [text]
+ * @returns {SVGElement}
+ */
 function svg(tag, attrs = {}, text) {
   const el = document.createElementNS(NS, tag);
   for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
@@ -9,7 +18,12 @@ function svg(tag, attrs = {}, text) {
   return el;
 }
 
-/** About five round tick values covering [lo, hi]. */
+/**
+ * About five round tick values covering [lo, hi].
+ * @param {number} lo
+ * @param {number} hi
+ * @returns {number[]}
+ */
 export function ticks(lo, hi, count = 5) {
   if (lo === hi) return [lo];
   const raw = (hi - lo) / count;
@@ -20,6 +34,7 @@ export function ticks(lo, hi, count = 5) {
   return out;
 }
 
+/** @param {number} v */
 function label(v) {
   if (v === 0) return "0";
   const a = Math.abs(v);
@@ -27,12 +42,16 @@ function label(v) {
   return String(Number(v.toPrecision(4)));
 }
 
-/** x of a point: its step, else its position in the series. */
+/** x of a point: its step, else its position in the series. @type {(point: Line["points"][number], i: number) => number} */
 const xOf = (point, i) => (point.step ?? i);
 
 /**
  * An SVG chart. lines: [{name, color, points: [{step, value}]}].
  * Hovering shows the nearest point's values in a tooltip line.
+ * @param {string} title
+ * @param {Line[]} lines
+ * @param {{width?: number, height?: number}} [size]
+ * @returns {SVGElement}
  */
 export function lineChart(title, lines, { width = 520, height = 240 } = {}) {
   const pad = { l: 56, r: 16, t: 28, b: 34 };
@@ -74,29 +93,38 @@ export function lineChart(title, lines, { width = 520, height = 240 } = {}) {
   return root;
 }
 
+/**
+ * @param {SVGElement} root
+ * @param {Line[]} lines
+ * @param {(x: number) => number} sx
+ * @param {(y: number) => number} sy
+ * @param {{pad: {l: number, r: number, t: number, b: number}, width: number, height: number}} box
+ */
 function addHover(root, lines, sx, sy, { pad, width, height }) {
   const cursor = svg("line", { y1: pad.t, y2: height - pad.b, class: "hover-line", visibility: "hidden" });
   const tip = svg("text", { x: width - pad.r, y: 17, class: "tick", "text-anchor": "end" });
   root.append(cursor, tip);
-  root.addEventListener("mousemove", (event) => {
+  root.addEventListener("mousemove", (/** @type {MouseEvent} */ event) => {
     const box = root.getBoundingClientRect();
     const x = ((event.clientX - box.left) / box.width) * width;
     const parts = [];
+    /** @type {number | null} */
     let at = null;
     for (const line of lines) {
+      /** @type {{d: number, p: Line["points"][number], i: number} | null} */
       let best = null;
-      line.points.forEach((p, i) => {
+      for (const [i, p] of line.points.entries()) {
         const d = Math.abs(sx(xOf(p, i)) - x);
         if (!best || d < best.d) best = { d, p, i };
-      });
+      }
       if (best) {
         at = at ?? sx(xOf(best.p, best.i));
         parts.push(`${lines.length > 1 ? line.name + ": " : `step ${xOf(best.p, best.i)}: `}${label(best.p.value)}`);
       }
     }
     if (at === null) return;
-    cursor.setAttribute("x1", at);
-    cursor.setAttribute("x2", at);
+    cursor.setAttribute("x1", String(at));
+    cursor.setAttribute("x2", String(at));
     cursor.setAttribute("visibility", "visible");
     tip.textContent = parts.join("   ");
   });
@@ -106,7 +134,11 @@ function addHover(root, lines, sx, sy, { pad, width, height }) {
   });
 }
 
-/** A legend of coloured names. */
+/**
+ * A legend of coloured names.
+ * @param {{name: string, color: string}[]} entries
+ * @returns {HTMLDivElement}
+ */
 export function legend(entries) {
   const box = document.createElement("div");
   box.className = "legend";

@@ -1,6 +1,20 @@
+// @ts-check
 // Small DOM and formatting helpers shared by every page.
 
-/** Build an element: h("a", {href: "#/x", class: "btn"}, "text", child, ...). */
+/**
+ * What h() and append() take as children: nodes, text, numbers, nested arrays; null,
+ * undefined and false are skipped.
+ * @typedef {Node | string | number | boolean | null | undefined | any[]} Child
+ */
+
+/**
+ * Build an element: h("a", {href: "#/x", class: "btn"}, "text", child, ...).
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {Record<string, any> | null} [attrs] attributes; on* functions become listeners
+ * @param {...Child} children
+ * @returns {HTMLElementTagNameMap[K]}
+ */
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs || {})) {
@@ -21,6 +35,10 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+/**
+ * @param {HTMLElement} el
+ * @param {Child[]} children
+ */
 function append(el, children) {
   for (const child of children) {
     if (child === null || child === undefined || child === false) continue;
@@ -29,29 +47,46 @@ function append(el, children) {
   }
 }
 
-/** A status badge; the class carries the colour. */
+/**
+ * A status badge; the class carries the colour.
+ * @param {string} status
+ */
 export function badge(status, extra = "") {
   return h("span", { class: `badge status-${status} ${extra}`.trim() }, status);
 }
 
+/**
+ * @param {string} id
+ * @param {Child} [text] shown instead of the id's first characters
+ */
 export function taskLink(id, text) {
   return h("a", { href: `#/task/${id}`, class: "task-link" }, text || id.slice(0, 8));
 }
 
-/** A box with a heading, the building block of the detail pages. */
+/**
+ * A box with a heading, the building block of the detail pages.
+ * @param {string | null} title
+ * @param {...Child} body
+ */
 export function card(title, ...body) {
   return h("section", { class: "card" }, title ? h("h2", {}, title) : null, ...body);
 }
 
+/** @param {string} text */
 export function empty(text) {
   return h("p", { class: "empty" }, text);
 }
 
+/** @param {unknown} error an Error (its message is shown) or anything else */
 export function errorBox(error) {
-  return h("div", { class: "error-box", role: "alert" }, String(error.message || error));
+  return h("div", { class: "error-box", role: "alert" }, String((error instanceof Error && error.message) || error));
 }
 
-/** Seconds as "850 ms", "12.3 s", "4 min 05 s", "2 h 10 min". */
+/**
+ * Seconds as "850 ms", "12.3 s", "4 min 05 s", "2 h 10 min".
+ * @param {number | null | undefined} seconds
+ * @returns {string}
+ */
 export function duration(seconds) {
   if (seconds === null || seconds === undefined || Number.isNaN(seconds)) return "–";
   if (seconds < 1) return `${Math.round(seconds * 1000)} ms`;
@@ -63,7 +98,10 @@ export function duration(seconds) {
   return `${Math.floor(hours / 24)} d ${hours % 24} h`;
 }
 
-/** "12 s ago" with the exact local time as a tooltip. */
+/**
+ * "12 s ago" with the exact local time as a tooltip.
+ * @param {string | null | undefined} iso
+ */
 export function ago(iso) {
   if (!iso) return h("span", { class: "muted" }, "–");
   const date = new Date(iso);
@@ -72,10 +110,18 @@ export function ago(iso) {
   return h("time", { datetime: iso, title: date.toLocaleString() }, text);
 }
 
+/**
+ * @param {string | null | undefined} iso
+ * @returns {string}
+ */
 export function dateTime(iso) {
   return iso ? new Date(iso).toLocaleString() : "–";
 }
 
+/**
+ * @param {number} n
+ * @returns {string}
+ */
 export function bytes(n) {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let i = 0;
@@ -86,14 +132,30 @@ export function bytes(n) {
   return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
 }
 
-/** A JSON value as a short display string, keeping strings unquoted. */
+/**
+ * A JSON value as a short display string, keeping strings unquoted.
+ * @param {unknown} value
+ * @returns {string}
+ */
 export function show(value) {
   if (value === undefined) return "";
   if (typeof value === "string") return value;
   return JSON.stringify(value);
 }
 
-/** A sortable, striped table from column specs: [{label, value(row), cell(row)?, sort?}]. */
+/**
+ * A column of table(): its heading, and the row's value or its own cell.
+ * @template R
+ * @typedef {{label: string, value?: (row: R) => unknown, cell?: (row: R) => Child, class?: string, key?: string}} Column
+ */
+
+/**
+ * A sortable, striped table from column specs: [{label, value(row), cell(row)?, sort?}].
+ * @template R
+ * @param {Column<R>[]} columns
+ * @param {R[]} rows
+ * @param {{className?: string, rowAttrs?: (row: R) => Record<string, any>}} [options]
+ */
 export function table(columns, rows, { className = "", rowAttrs } = {}) {
   const head = h("thead", {}, h("tr", {}, columns.map((c) => h("th", { class: c.class }, c.label))));
   const body = h(
@@ -103,7 +165,7 @@ export function table(columns, rows, { className = "", rowAttrs } = {}) {
       h(
         "tr",
         rowAttrs ? rowAttrs(row) : {},
-        columns.map((c) => h("td", { class: c.class }, c.cell ? c.cell(row) : show(c.value(row)))),
+        columns.map((c) => h("td", { class: c.class }, c.cell ? c.cell(row) : show(c.value?.(row)))),
       ),
     ),
   );

@@ -1,3 +1,4 @@
+// @ts-check
 // Entry point: registers the pages, wires navigation and sign-out, renders the route.
 import { clearToken, getToken } from "./auth.js";
 import { errorBox } from "./dom.js";
@@ -17,11 +18,13 @@ route("/queues", queuesPage, "queues");
 route("/queues/:name", queuesPage, "queues");
 route("/workers", workersPage, "workers");
 
-const root = document.getElementById("app");
-const signOut = document.getElementById("sign-out");
+const root = /** @type {HTMLElement} */ (document.getElementById("app"));
+const signOut = /** @type {HTMLButtonElement} */ (document.getElementById("sign-out"));
 
+/** @param {string} section */
 function markSection(section) {
   for (const link of document.querySelectorAll("#nav a")) {
+    if (!(link instanceof HTMLElement)) continue;
     link.classList.toggle("active", link.dataset.section === section);
   }
   signOut.hidden = !getToken();

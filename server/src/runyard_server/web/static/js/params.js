@@ -1,8 +1,16 @@
+// @ts-check
 // Hyperparameters: flattening sections to "Section/key" rows, and parsing edits back
 // into values of the same JSON type.
 
-/** [["General/lr", 0.1], ...] for every key of every section, in order. */
+/** Param sections as the API sends them. @typedef {Record<string, Record<string, unknown>>} Params */
+
+/**
+ * [["General/lr", 0.1], ...] for every key of every section, in order.
+ * @param {Params | null | undefined} params
+ * @returns {[string, unknown][]}
+ */
 export function flatParams(params) {
+  /** @type {[string, unknown][]} */
   const rows = [];
   for (const [section, values] of Object.entries(params || {})) {
     for (const [key, value] of Object.entries(values || {})) rows.push([`${section}/${key}`, value]);
@@ -10,14 +18,22 @@ export function flatParams(params) {
   return rows;
 }
 
-/** What kind of JSON value this is, as the form shows it. */
+/**
+ * What kind of JSON value this is, as the form shows it.
+ * @param {unknown} value
+ * @returns {string}
+ */
 export function typeOf(value) {
   if (value === null) return "null";
   if (Array.isArray(value)) return "list";
   return typeof value === "object" ? "object" : typeof value;
 }
 
-/** The text a form field starts with for a value. */
+/**
+ * The text a form field starts with for a value.
+ * @param {unknown} value
+ * @returns {string}
+ */
 export function toText(value) {
   return typeof value === "string" ? value : JSON.stringify(value);
 }
@@ -25,6 +41,9 @@ export function toText(value) {
 /**
  * Parse an edited field back to a value of the original's type; throws with a message
  * saying what is expected. A string stays a string whatever it looks like.
+ * @param {unknown} original
+ * @param {string} text
+ * @returns {unknown}
  */
 export function parseAs(original, text) {
   const type = typeOf(original);

@@ -1,3 +1,4 @@
+// @ts-check
 // Clone: the parameters pre-filled, edited in place keeping their JSON types; with a
 // queue the clone is enqueued at once, then the page moves to the new task.
 import { get, post, seg } from "../api.js";
@@ -25,7 +26,7 @@ function paramField(path, value) {
         const parsed = parseAs(value, input.value);
         return JSON.stringify(parsed) === JSON.stringify(value) ? undefined : parsed;
       } catch (e) {
-        note.textContent = e.message;
+        note.textContent = e instanceof Error ? e.message : String(e);
         row.classList.add("invalid");
         throw e;
       }
@@ -42,6 +43,11 @@ function paramField(path, value) {
   };
 }
 
+/**
+ * @param {Record<string, string>} params from the route pattern
+ * @param {Record<string, string>} _q the route's query
+ * @param {HTMLElement} root
+ */
 export async function clonePage({ id }, _q, root) {
   const [task, queues] = await Promise.all([get(`/tasks/${seg(id)}`), get("/queues")]);
   const fields = flatParams(task.params).map(([path, value]) => paramField(path, value));

@@ -1,3 +1,4 @@
+// @ts-check
 // Compare tasks side by side: parameters and final metrics with differences marked,
 // and every metric series overlaid, one colour per task.
 import { get, seg } from "../api.js";
@@ -31,6 +32,11 @@ function sideBySide(tasks, rows, onlyDiff, format = show) {
       values.map((v) => h("td", {}, v === MISSING ? h("span", { class: "muted" }, "—") : h("code", {}, format(v))))))));
 }
 
+/**
+ * @param {Record<string, string>} _params from the route pattern
+ * @param {Record<string, string>} q the route's query
+ * @param {HTMLElement} root
+ */
 export async function comparePage(_params, q, root) {
   const ids = (q.ids || "").split(",").map((s) => s.trim()).filter(Boolean);
   const add = h("input", { name: "add", placeholder: "add a task id", size: 34 });
@@ -48,11 +54,11 @@ export async function comparePage(_params, q, root) {
       const [task, metrics] = await Promise.all([get(`/tasks/${seg(id)}`), get(`/tasks/${seg(id)}/metrics`)]);
       return { task, metrics };
     } catch (e) {
-      root.append(errorBox(new Error(`${id}: ${e.message}`)));
+      root.append(errorBox(new Error(`${id}: ${e instanceof Error ? e.message : e}`)));
       return null;
     }
   }));
-  const runs = loaded.filter(Boolean);
+  const runs = loaded.filter((run) => run !== null);
   const tasks = runs.map((r) => r.task);
   const colors = tasks.map((_, i) => PALETTE[i % PALETTE.length]);
 
@@ -70,7 +76,7 @@ export async function comparePage(_params, q, root) {
       h("i", { class: "swatch", style: `background:${colors[i]}` }), taskLink(t.id, t.name), " ", badge(t.status),
       h("a", { class: "remove", title: "remove from the comparison", href: `#/compare?ids=${ids.filter((x) => x !== t.id).join(",")}` }, "×"))))),
     card("Parameters", sideBySide(tasks, params, onlyDiff.checked)),
-    card("Final metrics", sideBySide(tasks, finals, onlyDiff.checked, (v) => String(Number(v.toPrecision(6))))),
+    card("Final metrics", sideBySide(tasks, finals, onlyDiff.checked, (v) => String(Number(Number(v).toPrecision(6))))),
     card("Details", sideBySide(tasks, info, onlyDiff.checked)));
   onlyDiff.addEventListener("change", draw);
   draw();

@@ -1,3 +1,4 @@
+// @ts-check
 // Queues: depth and oldest wait of each; the selected one's tasks in claim order,
 // reordered or taken off the queue with one click.
 import { get, post, seg } from "../api.js";
@@ -7,6 +8,12 @@ function ageOf(unixSeconds) {
   return duration(Math.max(0, Date.now() / 1000 - unixSeconds));
 }
 
+/**
+ * @param {Record<string, string>} params from the route pattern
+ * @param {Record<string, string>} _q the route's query
+ * @param {HTMLElement} root
+ * @param {import("../router.js").PageContext} ctx
+ */
 export async function queuesPage({ name }, _q, root, ctx) {
   const list = h("div");
   const detail = h("div");
@@ -44,7 +51,7 @@ export async function queuesPage({ name }, _q, root, ctx) {
     }
   }
 
-  const move = (taskId, to) => act(() => post(`/queues/${seg(selected)}/move`, { task_id: taskId, to }));
+  const move = (taskId, to) => act(() => post(`/queues/${seg(String(selected))}/move`, { task_id: taskId, to }));
   const dequeue = (taskId) => act(() => post(`/tasks/${seg(taskId)}/dequeue`));
 
   function drawDetail(queue) {

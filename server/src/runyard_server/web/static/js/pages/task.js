@@ -1,6 +1,7 @@
+// @ts-check
 // One task: header with actions, tabs for overview, console, metrics, code, environment
 // and artifacts. The record is polled while the task is not final; the console streams.
-import { get, post, seg } from "../api.js";
+import { ApiError, get, post, seg } from "../api.js";
 import { badge, errorBox, h } from "../dom.js";
 import { navigate, replaceQuery } from "../router.js";
 import { consolePanel } from "./task_console.js";
@@ -31,6 +32,12 @@ function confirmButton(label, question, action) {
   return button;
 }
 
+/**
+ * @param {Record<string, string>} params from the route pattern
+ * @param {Record<string, string>} q the route's query
+ * @param {HTMLElement} root
+ * @param {import("../router.js").PageContext} ctx
+ */
 export async function taskPage({ id }, q, root, ctx) {
   // Tasks name their worker by id; the worker list says who that is.
   const [first, workers] = await Promise.all([get(`/tasks/${seg(id)}`), get("/workers").catch(() => [])]);
@@ -44,6 +51,7 @@ export async function taskPage({ id }, q, root, ctx) {
   root.append(head, flash, tabBar, ...Object.values(panels));
 
   const actions = () => {
+    /** @type {HTMLElement[]} */
     const list = [h("a", { class: "button primary", href: `#/clone/${task.id}`, id: "action-clone" }, "Clone…")];
     if (["queued", "running", "draft"].includes(task.status) && !task.abort_requested) {
       list.push(confirmButton("Abort", "Really abort?", async () => {
@@ -95,7 +103,7 @@ export async function taskPage({ id }, q, root, ctx) {
     replaceQuery(name === "overview" ? {} : { tab: name });
     for (const t of TABS) {
       panels[t].hidden = t !== name;
-      tabBar.querySelector(`[data-tab=${t}]`).classList.toggle("active", t === name);
+      tabBar.querySelector(`[data-tab=${t}]`)?.classList.toggle("active", t === name);
     }
     try {
       await loaders[name]();
@@ -119,7 +127,7 @@ export async function taskPage({ id }, q, root, ctx) {
         if (tab === "metrics") loaders.metrics();
       }
     } catch (e) {
-      if (e.status === 404) navigate("/tasks");
+      if (e instanceof ApiError && e.status === 404) navigate("/tasks");
     }
   }
   ctx.every(2000, () => {

@@ -1,10 +1,16 @@
+// @ts-check
 // The console tab: the task's output, followed live through server-sent events.
 import { streamLogs } from "../api.js";
 import { h } from "../dom.js";
 
 const MAX_LINES = 20_000;
 
-/** A console panel that follows the task from its first line; returns {el, stop}. */
+/**
+ * A console panel that follows the task from its first line; returns {el, stop}.
+ * @param {string} taskId
+ * @param {{onEnd?: (reason: string) => void}} [options]
+ * @returns {{el: HTMLElement, stop: () => void}}
+ */
 export function consolePanel(taskId, { onEnd } = {}) {
   const state = h("span", { class: "live-state muted" }, "connecting…");
   const follow = h("input", { type: "checkbox", checked: true });
@@ -23,7 +29,7 @@ export function consolePanel(taskId, { onEnd } = {}) {
     count += lines.length;
     // Keep the page light on endless logs; the API still has every line.
     while (count > MAX_LINES) {
-      pre.firstChild.remove();
+      pre.firstChild?.remove();
       count -= 1;
     }
     if (stick || follow.checked) pre.scrollTop = pre.scrollHeight;

@@ -1,3 +1,4 @@
+// @ts-check
 // The parts of the task page: timeline, run facts, params, lineage, code, environment,
 // metrics and artifacts. Each returns an element; none fetches what it is given.
 import { download, get, query } from "../api.js";
@@ -5,8 +6,10 @@ import { PALETTE, lineChart } from "../chart.js";
 import { diffStats, diffView } from "../diff.js";
 import { ago, badge, bytes, card, dateTime, duration, empty, errorBox, h, show, table, taskLink } from "../dom.js";
 import { flatParams } from "../params.js";
+import { hasValue } from "../query.js";
 
-const secondsBetween = (a, b) => (a && b ? (new Date(b) - new Date(a)) / 1000 : null);
+/** @type {(a: string | null, b: string | null) => number | null} */
+const secondsBetween = (a, b) => (a && b ? (Date.parse(b) - Date.parse(a)) / 1000 : null);
 
 /** Created → started → finished, with the wait and the run time between them. */
 export function timeline(task) {
@@ -31,7 +34,7 @@ export function timeline(task) {
 }
 
 function facts(rows) {
-  return h("dl", { class: "facts" }, rows.filter(([, v]) => v !== null && v !== undefined && v !== "").flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
+  return h("dl", { class: "facts" }, rows.filter(([, v]) => hasValue(v)).flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
 }
 
 export function runFacts(task, workerNames = new Map()) {

@@ -1,3 +1,4 @@
+// @ts-check
 // Tasks: filters, a page of the server's cursor-paged list, sorting within the page, compare.
 import { get, query } from "../api.js";
 import { ago, badge, duration, empty, errorBox, h, taskLink } from "../dom.js";
@@ -8,8 +9,8 @@ const FILTERS = ["project", "status", "queue", "tag", "q"];
 
 function runtime(task) {
   if (!task.started) return null;
-  const end = task.finished ? new Date(task.finished) : new Date();
-  return (end - new Date(task.started)) / 1000;
+  const end = task.finished ? Date.parse(task.finished) : Date.now();
+  return (end - Date.parse(task.started)) / 1000;
 }
 
 // Sorting is within the page: the server pages newest first and a page is at most
@@ -25,11 +26,18 @@ const COLUMNS = [
   { key: "runtime", label: "Runtime", value: (t) => runtime(t) ?? -1, cell: (t) => duration(runtime(t)) },
 ];
 
+/**
+ * @param {Record<string, string>} _params from the route pattern
+ * @param {Record<string, string>} q the route's query
+ * @param {HTMLElement} root
+ * @param {import("../router.js").PageContext} ctx
+ */
 export async function tasksPage(_params, q, root, ctx) {
   const state = {
     filters: Object.fromEntries(FILTERS.map((k) => [k, q[k] || ""])),
     limit: Number(q.limit) || 50,
     cursor: q.cursor || null,
+    /** @type {(string | null)[]} */
     previous: [],
     sort: q.sort || "",
     desc: q.desc !== "0",

@@ -1,3 +1,4 @@
+// @ts-check
 // Workers: every agent with its resources and GPUs, queues, running tasks and heartbeat.
 import { get } from "../api.js";
 import { ago, card, empty, errorBox, h, taskLink } from "../dom.js";
@@ -26,6 +27,12 @@ function workerCard(w, names) {
       h("dt", {}, "Executor"), h("dd", {}, `${w.executor}${w.version ? ` · agent ${w.version}` : ""}`)));
 }
 
+/**
+ * @param {Record<string, string>} _params from the route pattern
+ * @param {Record<string, string>} _q the route's query
+ * @param {HTMLElement} root
+ * @param {import("../router.js").PageContext} ctx
+ */
 export async function workersPage(_params, _q, root, ctx) {
   const body = h("div", { class: "workers" });
   const flash = h("div");
