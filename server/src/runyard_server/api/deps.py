@@ -1,7 +1,8 @@
 """FastAPI dependencies: the Redis client, the dispatcher, the settings and the caller."""
 
+from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
 import redis.asyncio as aioredis
 from fastapi import Depends, Header, Request
@@ -13,34 +14,13 @@ from runyard_server.prometheus import ServerMetrics
 from runyard_server.store import Dispatcher, current_lease_token
 
 
-async def get_redis(request: Request) -> aioredis.Redis:
-    client: aioredis.Redis = request.app.state.redis
-    return client
+def _app_state(name: str) -> Callable[[Request], Awaitable[Any]]:
+    """A dependency returning ``app.state.<name>``, which ``create_app`` sets once."""
 
+    async def read(request: Request) -> Any:
+        return getattr(request.app.state, name)
 
-async def get_dispatcher(request: Request) -> Dispatcher:
-    dispatcher: Dispatcher = request.app.state.dispatcher
-    return dispatcher
-
-
-async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-async def get_tokens(request: Request) -> TokenBook:
-    tokens: TokenBook = request.app.state.tokens
-    return tokens
-
-
-async def get_artifact_files(request: Request) -> ArtifactFiles:
-    files: ArtifactFiles = request.app.state.artifact_files
-    return files
-
-
-async def get_metrics(request: Request) -> ServerMetrics:
-    metrics: ServerMetrics = request.app.state.metrics
-    return metrics
+    return read
 
 
 async def get_principal(
@@ -51,10 +31,10 @@ async def get_principal(
     return await tokens.authenticate(authorization, partial(current_lease_token, r))
 
 
-RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]
-DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-TokensDep = Annotated[TokenBook, Depends(get_tokens)]
-ArtifactFilesDep = Annotated[ArtifactFiles, Depends(get_artifact_files)]
+RedisDep = Annotated[aioredis.Redis, Depends(_app_state("redis"))]
+DispatcherDep = Annotated[Dispatcher, Depends(_app_state("dispatcher"))]
+SettingsDep = Annotated[Settings, Depends(_app_state("settings"))]
+TokensDep = Annotated[TokenBook, Depends(_app_state("tokens"))]
+ArtifactFilesDep = Annotated[ArtifactFiles, Depends(_app_state("artifact_files"))]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
-MetricsDep = Annotated[ServerMetrics, Depends(get_metrics)]
+MetricsDep = Annotated[ServerMetrics, Depends(_app_state("metrics"))]
