@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -36,6 +36,15 @@ def dump_json(
 ) -> None:
     """Print models (or plain data) as indented JSON, the shape the HTTP API returns."""
     out.write(_ANY.dump_json(value, indent=2).decode() + "\n")
+
+
+def emit(value: BaseModel | Sequence[BaseModel], as_json: bool, text: Callable[[], str]) -> int:
+    """Print ``value`` as JSON (``--json``) or ``text()`` for people; the exit code, 0."""
+    if as_json:
+        dump_json(value)
+    else:
+        print(text())
+    return 0
 
 
 def age(when: datetime | None, now: datetime | None = None) -> str:

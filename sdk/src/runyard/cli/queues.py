@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runyard.cli.common import add_json_flag, name, task_id
-from runyard.cli.output import age, dump_json, duration, table
+from runyard.cli.output import age, duration, emit, table
 from runyard.client import Client
 from runyard.models import QueueDetail
 
@@ -47,28 +47,19 @@ def register(groups: Any) -> None:
 def list_queues(client: Client, args: argparse.Namespace) -> int:
     """``queue list``."""
     queues = client.queues.list()
-    if args.json:
-        dump_json(queues)
-        return 0
     rows = [(q.name, q.depth, duration(q.oldest_wait_s)) for q in queues]
-    print(table(["name", "depth", "oldest wait"], rows))
-    return 0
+    return emit(queues, args.json, lambda: table(["name", "depth", "oldest wait"], rows))
 
 
 def show_queue(client: Client, args: argparse.Namespace) -> int:
     """``queue show NAME``."""
-    _print_detail(client.queues.get(args.name, limit=args.limit), args)
-    return 0
+    return _print_detail(client.queues.get(args.name, limit=args.limit), args)
 
 
 def create_queue(client: Client, args: argparse.Namespace) -> int:
     """``queue create NAME``."""
     queue = client.queues.create(args.name)
-    if args.json:
-        dump_json(queue)
-    else:
-        print(f"created queue {queue.name}")
-    return 0
+    return emit(queue, args.json, lambda: f"created queue {queue.name}")
 
 
 def delete_queue(client: Client, args: argparse.Namespace) -> int:
@@ -80,15 +71,15 @@ def delete_queue(client: Client, args: argparse.Namespace) -> int:
 
 def move_task(client: Client, args: argparse.Namespace) -> int:
     """``queue move NAME TASK --to top|bottom|up|down``."""
-    _print_detail(client.queues.move(args.name, args.task_id, args.to), args)
-    return 0
+    return _print_detail(client.queues.move(args.name, args.task_id, args.to), args)
 
 
-def _print_detail(queue: QueueDetail, args: argparse.Namespace) -> None:
-    if args.json:
-        dump_json(queue)
-        return
-    print(f"{queue.name}: {queue.depth} waiting, oldest {duration(queue.oldest_wait_s)}")
+def _print_detail(queue: QueueDetail, args: argparse.Namespace) -> int:
+    return emit(queue, args.json, lambda: _describe_detail(queue))
+
+
+def _describe_detail(queue: QueueDetail) -> str:
+    text = f"{queue.name}: {queue.depth} waiting, oldest {duration(queue.oldest_wait_s)}"
     if queue.entries:
         rows = [
             (
@@ -101,4 +92,5 @@ def _print_detail(queue: QueueDetail, args: argparse.Namespace) -> None:
             )
             for i, e in enumerate(queue.entries, 1)
         ]
-        print(table(["#", "task", "name", "project", "priority", "waiting"], rows))
+        text += "\n" + table(["#", "task", "name", "project", "priority", "waiting"], rows)
+    return text

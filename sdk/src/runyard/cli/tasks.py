@@ -18,7 +18,7 @@ from runyard.cli.common import (
     read_requirements,
     task_id,
 )
-from runyard.cli.output import age, details, dump_json, number, scalar, table
+from runyard.cli.output import age, details, dump_json, emit, number, scalar, table
 from runyard.client import Client
 from runyard.models import (
     CloneRequest,
@@ -169,11 +169,7 @@ def list_tasks(client: Client, args: argparse.Namespace) -> int:
 def show_task(client: Client, args: argparse.Namespace) -> int:
     """``task show ID``."""
     task = client.tasks.get(args.id)
-    if args.json:
-        dump_json(task)
-    else:
-        print(describe(task))
-    return 0
+    return emit(task, args.json, lambda: describe(task))
 
 
 def describe(task: Task) -> str:
@@ -310,13 +306,13 @@ def task_logs(client: Client, args: argparse.Namespace) -> int:
 
 
 def _print_task(task: Task, args: argparse.Namespace, verb: str) -> int:
-    if args.json:
-        dump_json(task)
-        return 0
     where = f" on {task.queue}" if task.status is TaskStatus.QUEUED and task.queue else ""
     extra = " (abort requested)" if task.abort_requested else ""
-    print(f"{verb} {task.id} {task.name!r}: {task.status.value}{where}{extra}")
-    return 0
+    return emit(
+        task,
+        args.json,
+        lambda: f"{verb} {task.id} {task.name!r}: {task.status.value}{where}{extra}",
+    )
 
 
 _SIMPLE = {"dequeue": dequeue_task, "abort": abort_task, "delete": delete_task}

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from runyard.cli.common import add_json_flag
-from runyard.cli.output import age, dump_json, number, table
+from runyard.cli.output import age, emit, number, table
 from runyard.client import Client
 from runyard.models import Worker
 
@@ -23,9 +23,6 @@ def register(groups: Any) -> None:
 def list_workers(client: Client, args: argparse.Namespace) -> int:
     """``worker list``."""
     workers = client.workers.list()
-    if args.json:
-        dump_json(workers)
-        return 0
     rows = [
         (
             w.name,
@@ -39,8 +36,7 @@ def list_workers(client: Client, args: argparse.Namespace) -> int:
         for w in workers
     ]
     headers = ["name", "host", "queues", "resources", "running", "heartbeat", "alive"]
-    print(table(headers, rows))
-    return 0
+    return emit(workers, args.json, lambda: table(headers, rows))
 
 
 def resources(worker: Worker) -> str:
