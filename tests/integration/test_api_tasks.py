@@ -126,6 +126,14 @@ def test_clone_copies_spec_sets_parent_and_applies_overrides_with_types(api: Tes
     assert original["params"]["General"]["lr"] == 0.1
 
 
+def test_clone_override_through_a_plain_value_is_a_422_naming_the_path(api: TestClient) -> None:
+    task = new_task(api)
+    refused = api.post(f"/tasks/{task['id']}/clone", json={"overrides": {"General/lr/x": 1}})
+    assert refused.status_code == 422
+    assert refused.json()["error"] == "invalid"
+    assert "'General/lr/x': 'lr' already holds a value" in refused.json()["detail"]
+
+
 def test_clone_with_queue_is_queued(api: TestClient) -> None:
     task = new_task(api)
     clone = api.post(f"/tasks/{task['id']}/clone", json={"queue": "cpu"}).json()

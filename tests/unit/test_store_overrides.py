@@ -1,11 +1,11 @@
-"""Pure logic of the store: clone overrides and the key schema."""
+"""Pure logic: clone overrides (runyard.models) and the store's key schema."""
 
 import json
 
 import pytest
 
-from runyard_server.errors import Invalid
-from runyard_server.store import apply_overrides, keys, scripts
+from runyard.models import apply_overrides
+from runyard_server.store import keys, scripts
 
 
 def test_override_sets_a_value_keeping_its_json_type() -> None:
@@ -30,7 +30,7 @@ def test_a_key_containing_a_slash_is_matched_whole() -> None:
 
 
 def test_override_through_a_plain_value_is_invalid() -> None:
-    with pytest.raises(Invalid, match="not a nested section"):
+    with pytest.raises(ValueError, match="not a nested section"):
         apply_overrides({"General": {"lr": 0.1}}, {"General/lr/x": 1})
 
 

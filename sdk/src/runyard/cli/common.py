@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from runyard.models import is_valid_name, is_valid_task_id
+from runyard.models import apply_overrides, is_valid_name, is_valid_task_id
 
 
 class UsageError(Exception):
@@ -39,18 +39,10 @@ def parse_param(text: str) -> tuple[str, Any]:
 
 def params_from(texts: list[str]) -> dict[str, dict[str, Any]]:
     """``["General/lr=0.1", "Model/opt/beta=0.9"]`` → nested param sections."""
-    sections: dict[str, dict[str, Any]] = {}
-    for text in texts:
-        path, value = parse_param(text)
-        section, *keys = path.split("/")
-        node = sections.setdefault(section, {})
-        for key in keys[:-1]:
-            child = node.setdefault(key, {})
-            if not isinstance(child, dict):
-                raise UsageError(f"--param {text!r}: {key!r} already holds a value")
-            node = child
-        node[keys[-1]] = value
-    return sections
+    try:
+        return apply_overrides({}, dict(parse_param(text) for text in texts))
+    except ValueError as error:
+        raise UsageError(f"--param {error}") from None
 
 
 def read_requirements(path: str) -> list[str]:

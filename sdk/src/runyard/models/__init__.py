@@ -11,6 +11,7 @@ from runyard.models.names import (
     is_valid_name,
     is_valid_task_id,
 )
+from runyard.models.overrides import apply_overrides
 from runyard.models.queues import MoveRequest, Queue, QueueCreate, QueueDetail, QueueEntry
 from runyard.models.results import Artifact, MetricBatch, MetricPoint, MetricValue, TaskMetrics
 from runyard.models.routes import API_PREFIX
@@ -96,6 +97,7 @@ __all__ = [
     "TaskUpdate",
     "Worker",
     "WorkerRegister",
+    "apply_overrides",
     "is_valid_name",
     "is_valid_task_id",
 ]

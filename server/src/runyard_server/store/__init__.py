@@ -19,7 +19,6 @@ from runyard_server.store.logs import append_logs, read_logs
 from runyard_server.store.metrics import append_metrics, read_metrics
 from runyard_server.store.queues import create_queue, delete_queue, get_queue, list_queues, move
 from runyard_server.store.tasks import (
-    apply_overrides,
     clone_task,
     create_task,
     delete_task,
@@ -44,7 +43,6 @@ __all__ = [
     "abort",
     "append_logs",
     "append_metrics",
-    "apply_overrides",
     "claim",
     "claim_wait",
     "clone_task",

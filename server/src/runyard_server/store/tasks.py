@@ -1,6 +1,5 @@
 """Task records: create, read, edit, delete and clone."""
 
-import copy
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -9,7 +8,15 @@ import redis.asyncio as aioredis
 from pydantic import ValidationError
 from redis.exceptions import WatchError
 
-from runyard.models import CloneRequest, Task, TaskCreate, TaskSpec, TaskStatus, TaskUpdate
+from runyard.models import (
+    CloneRequest,
+    Task,
+    TaskCreate,
+    TaskSpec,
+    TaskStatus,
+    TaskUpdate,
+    apply_overrides,
+)
 from runyard_server.errors import Conflict, Invalid, NotFound
 from runyard_server.store import keys, scripts
 from runyard_server.store.dispatch import publish_work
@@ -164,7 +171,10 @@ async def clone_task(r: "aioredis.Redis", task_id: str, body: CloneRequest, now:
     applied to its params; enqueued when ``body.queue`` is given."""
     source = await get_task(r, task_id)
     data = spec_of(source).model_dump()
-    data["params"] = apply_overrides(data["params"], body.overrides)
+    try:
+        data["params"] = apply_overrides(data["params"], body.overrides)
+    except ValueError as error:
+        raise Invalid(f"override {error}") from None
     if body.name is not None:
         data["name"] = body.name
     if body.tags is not None:
@@ -175,24 +185,3 @@ async def clone_task(r: "aioredis.Redis", task_id: str, body: CloneRequest, now:
     except ValidationError as error:
         raise Invalid(str(error)) from error
     return await create_task(r, create, now)
-
-
-def apply_overrides(params: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """``params`` with each ``"Section/key"`` or ``"Section/a/b"`` set to its value.
-
-    Values keep their JSON types; a missing section or key is created. A key that
-    itself contains '/' (``"Args/data/dir"`` where ``"data/dir"`` is a key) is matched
-    whole before being read as a nested path.
-    """
-    result = copy.deepcopy(params)
-    for path, value in overrides.items():
-        section, _, rest = path.partition("/")
-        target = result.setdefault(section, {})
-        parts = [rest] if rest in target else rest.split("/")
-        for part in parts[:-1]:
-            child = target.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise Invalid(f"override {path!r}: {part!r} is a value, not a nested section")
-            target = child
-        target[parts[-1]] = value
-    return result
