@@ -22,13 +22,13 @@ import importlib.util
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from runyard_agent.environments._locks import publish_dir
 from runyard_agent.environments._proc import run_streamed
 from runyard_agent.environments.interpreters import Interpreter
 from runyard_agent.errors import EnvironmentBuildError
@@ -107,21 +107,12 @@ def _overlay(
     overlay = root / hashlib.sha256(identity.encode()).hexdigest()[:24]
     if overlay.is_dir():
         return overlay
-    root.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".partial-", dir=root))
-    scratch.chmod(0o755)
-    try:
+    with publish_dir(overlay) as scratch:
+        scratch.chmod(0o755)
         for location in locations.values():
             (scratch / location.name).symlink_to(location)
         if not same_abi:
             _install_dependencies_offline(python, uv_bin, scratch, log)
-        os.rename(scratch, overlay)
-    except OSError:
-        # Another agent renamed the same overlay into place first: theirs is as good.
-        if not overlay.is_dir():
-            raise
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     log(f"runyard SDK for the venv: {overlay} ({', '.join(versions)})")
     return overlay
 

@@ -20,12 +20,12 @@ import importlib.metadata
 import os
 import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.requirements import Requirement
 
+from runyard_agent.environments._locks import publish_dir
 from runyard_agent.environments.sdk_overlay import (
     SDK_DISTRIBUTION,
     _import_locations,
@@ -56,10 +56,9 @@ def sdk_support(cache_dir: Path) -> SdkSupport:
     identity = repr((python, versions, BUILD_SCRIPT.read_bytes(), _sdk_fingerprint(sdk_location)))
     key = hashlib.sha256(identity.encode()).hexdigest()[:24]
     requires = _sdk_requires()
-    root = cache_dir / "docker" / "sdk"
-    path = root / key
+    path = cache_dir / "docker" / "sdk" / key
     if not path.is_dir():
-        _write(root, path, sdk_location, locations)
+        _write(path, sdk_location, locations)
     return SdkSupport(path=path, key=key, python=python, requires=requires)
 
 
@@ -81,11 +80,9 @@ def _sdk_fingerprint(location: Path) -> str:
     return digest.hexdigest()
 
 
-def _write(root: Path, path: Path, sdk_location: Path, deps: dict[str, Path]) -> None:
-    root.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".partial-", dir=root))
+def _write(path: Path, sdk_location: Path, deps: dict[str, Path]) -> None:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    try:
+    with publish_dir(path) as scratch:
         shutil.copytree(sdk_location, scratch / "pkg" / sdk_location.name, ignore=ignore)
         (scratch / "deps").mkdir()
         for location in deps.values():
@@ -95,13 +92,6 @@ def _write(root: Path, path: Path, sdk_location: Path, deps: dict[str, Path]) ->
                 shutil.copy2(location, scratch / "deps" / location.name)
         shutil.copy2(BUILD_SCRIPT, scratch / "build_venv.py")
         _make_readable(scratch)
-        os.rename(scratch, path)
-    except OSError:
-        # Another agent renamed the same directory into place first: theirs is as good.
-        if not path.is_dir():
-            raise
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _make_readable(root: Path) -> None:
