@@ -15,8 +15,9 @@ import threading
 import traceback
 from dataclasses import dataclass
 from types import FrameType, TracebackType
-from typing import Any, Literal, NoReturn
+from typing import Any, NoReturn
 
+from runyard.models import TaskStatus
 from runyard.models.limits import MAX_REASON_CHARS
 
 _REASON_LINES = 30
@@ -26,7 +27,7 @@ _REASON_LINES = 30
 class Outcome:
     """The end to report: status, exit code and, for a failure, why."""
 
-    status: Literal["completed", "failed", "aborted"]
+    status: TaskStatus
     exit_code: int | None = 0
     reason: str | None = None
 
@@ -54,18 +55,22 @@ class ExitWatch:
     def outcome(self) -> Outcome:
         """How the script ended, as far as the hooks saw."""
         if self._signal is not None:
-            return Outcome("aborted", 128 + self._signal, f"stopped by signal {self._signal}")
+            return Outcome(
+                TaskStatus.ABORTED, 128 + self._signal, f"stopped by signal {self._signal}"
+            )
         if self._error is not None:
             kind, value, tb = self._error
             if issubclass(kind, KeyboardInterrupt):
-                return Outcome("aborted", 130, "interrupted (KeyboardInterrupt)")
-            return Outcome("failed", 1, _last_lines(kind, value, tb))
+                return Outcome(TaskStatus.ABORTED, 130, "interrupted (KeyboardInterrupt)")
+            return Outcome(TaskStatus.FAILED, 1, _last_lines(kind, value, tb))
         code = self._code
         if code is None or code == 0:
-            return Outcome("completed", 0)
+            return Outcome(TaskStatus.COMPLETED, 0)
         if isinstance(code, int):
-            return Outcome("failed", code, f"the script exited with code {code}")
-        return Outcome("failed", 1, str(code)[:MAX_REASON_CHARS] or "sys.exit with a message")
+            return Outcome(TaskStatus.FAILED, code, f"the script exited with code {code}")
+        return Outcome(
+            TaskStatus.FAILED, 1, str(code)[:MAX_REASON_CHARS] or "sys.exit with a message"
+        )
 
     def _excepthook(
         self, kind: type[BaseException], value: BaseException, tb: TracebackType | None

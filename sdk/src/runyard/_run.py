@@ -34,7 +34,7 @@ from runyard.errors import (
     ServerError,
     ServerUnreachable,
 )
-from runyard.models import Claim, FailureKind, Params, Task, TaskCreate, TaskUpdate
+from runyard.models import Claim, FailureKind, Params, Task, TaskCreate, TaskStatus, TaskUpdate
 
 _TRANSIENT = (ServerUnreachable, ServerError, RateLimitedError)
 _EXIT_FLUSH_S = 5.0
@@ -125,9 +125,9 @@ class LocalRun:
             return
         tasks = self.client.tasks
         try:
-            if outcome.status == "completed":
+            if outcome.status is TaskStatus.COMPLETED:
                 tasks.report_completed(task_id, token, outcome.exit_code or 0)
-            elif outcome.status == "aborted":
+            elif outcome.status is TaskStatus.ABORTED:
                 tasks.report_aborted(task_id, token, outcome.exit_code)
             else:
                 reason = outcome.reason or "the script failed"
