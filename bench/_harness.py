@@ -18,7 +18,7 @@ from typing import Any
 
 import requests
 
-from runyard.models import Environment, Resources, Script, TaskCreate
+from runyard.models import API_PREFIX, Environment, Resources, Script, TaskCreate
 from runyard_server.embedded import EmbeddedRedis, free_port
 
 REQUIREMENTS = [
@@ -177,7 +177,7 @@ class Stack:
 
     @property
     def api(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api/v1"
+        return f"http://127.0.0.1:{self.port}{API_PREFIX}"
 
     @property
     def server_log(self) -> Path:

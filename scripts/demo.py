@@ -16,7 +16,7 @@ from pathlib import Path
 import requests
 
 from runyard.client import Client
-from runyard.models import Task
+from runyard.models import API_PREFIX, Task
 from runyard_server.embedded import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,7 +67,7 @@ def wait_healthy(url: str, timeout_s: float = 30) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            if requests.get(f"{url}/api/v1/healthz", timeout=1).ok:
+            if requests.get(f"{url}{API_PREFIX}/healthz", timeout=1).ok:
                 return
         except requests.RequestException:
             time.sleep(0.1)
@@ -130,7 +130,7 @@ def main() -> None:
         run_demo(url, make_repo())
         say("where to look")
         print(f"  web UI:   {url}/   (tasks, live console, metrics, compare, clone)")
-        print(f"  API docs: {url}/api/v1/docs")
+        print(f"  API docs: {url}{API_PREFIX}/docs")
         print("  logs:     .demo/server.log, .demo/agent.log; agent caches in .demo/agent-cache/")
         print(f"  your own: {BIN / 'runyard-server'} and {BIN / 'runyard-agent'} --queue default")
         if os.environ.get("RUNYARD_DEMO_HOLD"):
