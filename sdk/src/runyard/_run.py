@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from runyard._console import Tee
 from runyard._exit import ExitWatch, Outcome
 from runyard._notices import Notices
-from runyard._reporter import Reporter
+from runyard._reporter import Reporter, Target
 from runyard.capture.params import apply_stored, jsonable
 from runyard.capture.run import RequirementsSource, capture_run
 from runyard.capture.seeding import new_seed, seed_everything
@@ -41,7 +41,7 @@ _EXIT_FLUSH_S = 5.0
 SEED_SECTION = "Runyard"
 
 
-class Run(Protocol):
+class Run(Target, Protocol):
     """Where a live run records itself: :class:`LocalRun` or :class:`AgentRun`."""
 
     client: Client
@@ -49,16 +49,6 @@ class Run(Protocol):
     @property
     def params(self) -> Params:
         """The param sections this run uses."""
-
-    @property
-    def lease_token(self) -> str | None:
-        """Token of a local run, sent with log batches and its end."""
-
-    def current_id(self) -> str | None:
-        """The task id when its record exists, without creating it."""
-
-    def ensure_started(self) -> str | None:
-        """The task id, creating the record first if needed; None when not possible now."""
 
     def connect(self, section: str, values: MutableMapping[str, Any]) -> None:
         """Record ``values`` as param section ``section``, or apply the stored ones to it."""
