@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from pydantic import BaseModel
+
 from runyard.client._http import Retry, Transport, seg
 from runyard.errors import AuthError, ConflictError, NotFoundError
 from runyard.models import (
@@ -114,10 +116,7 @@ class Tasks:
         """Put a draft task on ``queue`` (created if missing); higher ``priority`` runs first."""
         body = EnqueueRequest(queue=queue, priority=priority)
         return self._transition(
-            task_id,
-            "enqueue",
-            body.model_dump(mode="json"),
-            lambda t: t.status is TaskStatus.QUEUED and t.queue == queue,
+            task_id, "enqueue", body, lambda t: t.status is TaskStatus.QUEUED and t.queue == queue
         )
 
     def dequeue(self, task_id: str) -> Task:
@@ -127,25 +126,19 @@ class Tasks:
     def abort(self, task_id: str) -> Task:
         """Abort a task: at once when draft or queued; a running one is stopped by its agent."""
         return self._transition(
-            task_id,
-            "abort",
-            None,
-            lambda t: t.status is TaskStatus.ABORTED or t.abort_requested,
+            task_id, "abort", None, lambda t: t.status is TaskStatus.ABORTED or t.abort_requested
         )
 
     def report_started(self, task_id: str, lease_token: str) -> Task:
         """Agent: the claimed task is starting (extends the short first lease)."""
-        body = StartedReport(lease_token=lease_token).model_dump(mode="json")
+        body = StartedReport(lease_token=lease_token)
         return self._transition(task_id, "started", body, lambda t: t.status is TaskStatus.RUNNING)
 
     def report_completed(self, task_id: str, lease_token: str, exit_code: int = 0) -> Task:
         """Agent: the script exited 0."""
         body = CompletedReport(lease_token=lease_token, exit_code=exit_code)
         return self._transition(
-            task_id,
-            "completed",
-            body.model_dump(mode="json"),
-            lambda t: t.status is TaskStatus.COMPLETED,
+            task_id, "completed", body, lambda t: t.status is TaskStatus.COMPLETED
         )
 
     def report_failed(
@@ -158,38 +151,28 @@ class Tasks:
     ) -> Task:
         """Agent: building the environment or running the script failed."""
         body = FailedReport(lease_token=lease_token, kind=kind, reason=reason, exit_code=exit_code)
-        return self._transition(
-            task_id,
-            "failed",
-            body.model_dump(mode="json"),
-            lambda t: t.status is TaskStatus.FAILED,
-        )
+        return self._transition(task_id, "failed", body, lambda t: t.status is TaskStatus.FAILED)
 
     def report_aborted(self, task_id: str, lease_token: str, exit_code: int | None = None) -> Task:
         """Agent: the task was stopped after an abort request."""
         body = AbortedReport(lease_token=lease_token, exit_code=exit_code)
-        return self._transition(
-            task_id,
-            "aborted",
-            body.model_dump(mode="json"),
-            lambda t: t.status is TaskStatus.ABORTED,
-        )
+        return self._transition(task_id, "aborted", body, lambda t: t.status is TaskStatus.ABORTED)
 
     def ping(self, task_id: str, lease_token: str) -> Task:
         """Local run: the script is alive; the server extends the run's lease."""
-        body = PingReport(lease_token=lease_token).model_dump(mode="json")
+        body = PingReport(lease_token=lease_token)
         return self._http.call(Task, "POST", f"/tasks/{seg(task_id)}/ping", body=body)
 
     def report_requeue(self, task_id: str, lease_token: str) -> Task:
         """Agent (draining): give an unfinished task back to the head of its queue."""
-        body = RequeueReport(lease_token=lease_token).model_dump(mode="json")
+        body = RequeueReport(lease_token=lease_token)
         return self._transition(task_id, "requeue", body, lambda t: t.status is TaskStatus.QUEUED)
 
     def _transition(
         self,
         task_id: str,
         action: str,
-        body: dict[str, Any] | None,
+        body: BaseModel | None,
         reached: Callable[[Task], bool],
     ) -> Task:
         """POST a status change; a 409 that echoes a retried attempt's success is success.
