@@ -8,11 +8,14 @@ from runyard.models.names import (
     Tag,
     TaskId,
     is_valid_name,
+    is_valid_series,
     is_valid_task_id,
 )
 from runyard.models.queues import MoveRequest, Queue, QueueCreate, QueueDetail, QueueEntry
 from runyard.models.results import Artifact, MetricBatch, MetricPoint, MetricValue, TaskMetrics
 from runyard.models.tasks import (
+    METRIC_SORT,
+    SORT_FIELDS,
     AbortedReport,
     CloneRequest,
     CompletedReport,
@@ -24,6 +27,7 @@ from runyard.models.tasks import (
     RequeueReport,
     Resources,
     Script,
+    SortOrder,
     StartedReport,
     Task,
     TaskCreate,
@@ -44,6 +48,8 @@ from runyard.models.workers import (
 )
 
 __all__ = [
+    "METRIC_SORT",
+    "SORT_FIELDS",
     "AbortedReport",
     "Artifact",
     "Claim",
@@ -77,6 +83,7 @@ __all__ = [
     "Resources",
     "Script",
     "SeriesName",
+    "SortOrder",
     "StartedReport",
     "Tag",
     "Task",
@@ -90,5 +97,6 @@ __all__ = [
     "Worker",
     "WorkerRegister",
     "is_valid_name",
+    "is_valid_series",
     "is_valid_task_id",
 ]

@@ -230,6 +230,20 @@ class Task(TaskSpec):
     abort_requested: bool = False
 
 
+SORT_FIELDS = ("created", "started", "finished", "name")
+"""What ``GET /tasks?sort=`` takes, besides ``metric:{series}`` (the series' last value)."""
+
+METRIC_SORT = "metric:"
+"""The prefix of a sort by a metric series, e.g. ``metric:val/acc``."""
+
+
+class SortOrder(StrEnum):
+    """``GET /tasks?order=``; the default is ``asc`` for ``name``, else ``desc``."""
+
+    ASC = "asc"
+    DESC = "desc"
+
+
 class TaskPage(BaseModel):
     """A page of ``GET /tasks``; pass ``next_cursor`` as ``cursor`` for the next one."""
 

@@ -12,6 +12,7 @@ from runyard.models import CloneRequest, Task, TaskCreate, TaskSpec, TaskUpdate
 from runyard_server.errors import Conflict, Invalid, NotFound
 from runyard_server.store import keys, scripts
 from runyard_server.store.dispatch import publish_work
+from runyard_server.store.names import fold
 from runyard_server.store.records import flatten, number, spec_fields, spec_of, task_from_hash
 
 
@@ -27,7 +28,10 @@ def create_args(task_id: str, body: TaskCreate, now: float) -> list[str | int | 
     if body.parent:
         indexes.add(keys.parent_index(body.parent))
     flat = flatten(fields)
-    return [task_id, now, body.queue or "", body.priority, len(flat), *flat, *indexes]
+    return [
+        task_id, now, body.queue or "", body.priority, body.name, fold(body.name),
+        len(flat), *flat, *indexes,
+    ]  # fmt: skip
 
 
 async def create_task(r: "aioredis.Redis", body: TaskCreate, now: float) -> Task:
@@ -71,6 +75,8 @@ async def update_task(r: "aioredis.Redis", task_id: str, body: TaskUpdate) -> Ta
                     pipe.zrem(gone, task_id)
                 for added in _index_keys(new) - _index_keys(old):
                     pipe.zadd(added, {task_id: int(h["num"])})
+                if new.name != old.name:
+                    await _move_name(pipe, task_id, h["num"], old.name, new.name)
                 await pipe.execute()
                 return await get_task(r, task_id)
             except WatchError:
@@ -85,6 +91,12 @@ def _check_editable(task: Task, body: TaskUpdate) -> None:
         return
     rule = "only a draft can be edited (a running local run: only its params)"
     raise Conflict(f"task {task.id} is {task.status}; {rule}")
+
+
+async def _move_name(pipe: Any, task_id: str, num: str, old: str, new: str | None) -> None:
+    """Queue the change of the task's name indexes (``new`` None: remove them)."""
+    renamed = ("", "") if new is None else (new, fold(new))
+    await scripts.run(pipe, "names", task_id, num, old, fold(old), *renamed)
 
 
 async def _watched_hash(pipe: Any, task_id: str) -> dict[str, str]:
@@ -107,20 +119,19 @@ async def delete_task(r: "aioredis.Redis", task_id: str) -> None:
     while True:
         async with r.pipeline(transaction=True) as pipe:
             try:
-                await pipe.watch(key)
-                task = task_from_hash(task_id, await _watched_hash(pipe, task_id))
+                # A metric for a series new to the store changes METRIC_SERIES: retry.
+                await pipe.watch(key, keys.METRIC_SERIES)
+                h = await _watched_hash(pipe, task_id)
+                task = task_from_hash(task_id, h)
+                series = cast(set[str], await pipe.smembers(keys.METRIC_SERIES))
                 if task.status in ("queued", "running"):
                     raise Conflict(
                         f"task {task_id} is {task.status}; dequeue or abort it before deleting"
                     )
-                indexes = {keys.ALL_TASKS, keys.status_index(task.status), *_index_keys(task)}
-                if task.parent:
-                    indexes.add(keys.parent_index(task.parent))
-                if task.queue:
-                    indexes.add(keys.queue_index(task.queue))
                 pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
-                for index in indexes:
+                for index in _indexes_holding(task, series):
                     pipe.zrem(index, task_id)
+                await _move_name(pipe, task_id, h["num"], task.name, None)
                 pipe.delete(
                     key,
                     keys.task_logs(task_id),
@@ -133,6 +144,23 @@ async def delete_task(r: "aioredis.Redis", task_id: str) -> None:
                 return
             except WatchError:
                 continue
+
+
+def _indexes_holding(task: Task, series: set[str]) -> set[str]:
+    """Every sorted-set index the task may be in (``series``: every metric series)."""
+    indexes = {
+        keys.ALL_TASKS,
+        keys.STARTED_INDEX,
+        keys.FINISHED_INDEX,
+        keys.status_index(task.status),
+        *_index_keys(task),
+        *(keys.metric_index(name) for name in series),
+    }
+    if task.parent:
+        indexes.add(keys.parent_index(task.parent))
+    if task.queue:
+        indexes.add(keys.queue_index(task.queue))
+    return indexes
 
 
 async def clone_task(r: "aioredis.Redis", task_id: str, body: CloneRequest, now: float) -> Task:
