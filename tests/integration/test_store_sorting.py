@@ -1,8 +1,7 @@
 """list_tasks sorted across pages, with a name search: checked against a model in Python.
 
-Every page walk is run twice: with the script collecting and sorting the candidates
-(``GATHER`` large) and with it walking the sort index (``GATHER`` 0), since the two
-plans must give the same pages.
+The paging tests run once per plan the script can take (see ``plan``): every plan
+must give the same pages.
 """
 
 import itertools
@@ -41,10 +40,17 @@ def checked(redis_url: str) -> Iterator[None]:
         assert problems(sync) == []
 
 
-@pytest.fixture(params=["gather", "walk"])
+@pytest.fixture(params=["gather", "walk", "walk-then-gather", "walk-past-budget"])
 def plan(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "walk":
+    """The script's ways to a page: gather a small source at once, walk the sort index,
+    start walking and gather the candidates when the walk finds too little, or walk on
+    past the budget when the candidates are too many to gather."""
+    if request.param != "gather":
         monkeypatch.setattr(listing, "GATHER", 0)
+    if request.param.startswith("walk-"):
+        monkeypatch.setattr(listing, "WALK_BUDGET", 2)
+    if request.param == "walk-past-budget":
+        monkeypatch.setattr(listing, "GATHER_AFTER_WALK", 0)
     return str(request.param)
 
 

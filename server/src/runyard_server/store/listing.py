@@ -3,18 +3,21 @@
 One Lua script (``scripts/list.lua``) plans and runs each page inside Redis:
 
 - A name search scans ``ry:names:{n}``, a few strings of ``{folded name}\\t{id}``
-  records (≈55 B per task), with a plain substring find: about 3-9 ms for 100,000
-  names, against ≈3 s for reading every name hash from Python.
-- When the smallest source of candidates (a filter index or the search's matches)
-  holds at most ``GATHER`` tasks, they are all collected, ordered by their rank in the
-  sort index and the page is cut from them: a rare filter costs what it matches.
-- Otherwise the script walks the sort index in order from the cursor and keeps the
-  rows that pass every filter (ZSCORE) and the search, until the page is full. Every
-  source then holds more than ``GATHER`` tasks, so matches are seldom far apart; a
-  walk looks at no more than ``WALK_BUDGET`` rows and may then give a short page
-  with a cursor to go on.
+  records, with a plain substring find (≈1-10 ms for 100,000 names, instead of
+  reading 20,000 name hashes from Python per request).
+- The sort index is walked in order from the cursor; each row is kept when it is in
+  every filter index (ZSCORE) and among the search's matches. Dense filters fill a
+  page after a few rows.
+- A sparse source (a filter or the matches, at most ``GATHER`` tasks) is gathered
+  instead: its rows are ordered by their rank in the sort index and the page is cut.
+  A walk that finds too little in ``WALK_BUDGET`` rows (filters that rarely meet,
+  or tasks mostly missing the sort value) gathers too: for a sort by a time, a
+  metric or creation Redis intersects the sort index with the filters itself
+  (ZINTER, and ZDIFF for the tasks without the value), already in order; for a sort
+  by name the candidates are gathered when they are at most ``GATHER_AFTER_WALK``,
+  else the walk goes on.
 
-Sort indexes: creation is the ``num`` score every filter index has; ``started`` and
+Sort indexes: creation is the ``num`` score every filter index has; ``started``,
 ``finished`` and each metric series have their own sorted sets; ``name`` is a
 lexicographic set (see ``keys``). Tasks without the sort value (not started, without
 the metric) come after the others, newest first, in either order.
@@ -47,11 +50,14 @@ from runyard_server.store import keys, scripts
 from runyard_server.store.names import fold
 from runyard_server.store.records import task_from_hash
 
-GATHER = 5_000
-"""A source of at most this many candidates is collected and sorted whole."""
+GATHER = 500
+"""A source of at most this many candidates is gathered and sorted at once."""
 
-WALK_BUDGET = 100_000
-"""The most rows one page's walk looks at (all of 100,000 tasks, ≈30-60 ms)."""
+WALK_BUDGET = 5_000
+"""Rows a walk of the sort index looks at before it may gather the candidates instead."""
+
+GATHER_AFTER_WALK = 10_000
+"""The most candidates gathered after a walk's budget; with more, the walk goes on."""
 
 
 @dataclass(frozen=True)
@@ -180,6 +186,7 @@ async def list_tasks(
         fold(q) if q else "",
         WALK_BUDGET,
         GATHER,
+        GATHER_AFTER_WALK,
         *filters,
     )
     ids: list[str] = reply[0]

@@ -65,7 +65,9 @@ end
 local function names_key(num) return K.names .. math.floor(tonumber(num) / K.names_per_key) end
 
 local function sort_member(name, id)
-  return (string.gsub(string.lower(name), '%z', '\1')) .. '\0' .. id
+  local lowered = string.lower(name)
+  if string.find(lowered, '\0', 1, true) then lowered = (string.gsub(lowered, '%z', '\1')) end
+  return lowered .. '\0' .. id
 end
 
 local function index_name(id, num, name, folded)

@@ -1,8 +1,9 @@
 -- One page of GET /tasks, sorted across every page (store/listing.py explains the plan).
 -- ARGV: keys, limit, sort kind, sort index, descending ('1' | '0'), cursor phase
 -- ('' on the first page), cursor value, cursor id, folded search ('' for none), most
--- candidates a walk looks at, most matches gathered and sorted here, then the filter
--- indexes (sorted sets scored by num).
+-- rows a walk looks at before it may gather instead, most candidates gathered without
+-- a walk first, most candidates gathered after a walk, then the filter indexes
+-- (sorted sets scored by num).
 --
 -- The order: phase 'a' holds the tasks in the sort index S, in Redis' own order of S
 -- ((score, member) ascending, or ZREVRANGE's order when descending); for kind 'score'
@@ -15,9 +16,10 @@
 local limit = tonumber(ARGV[2])
 local kind, sorted, desc = ARGV[3], ARGV[4], ARGV[5] == '1'
 local phase, cvalue, cid = ARGV[6], ARGV[7], ARGV[8]
-local search, budget, gather = ARGV[9], tonumber(ARGV[10]), tonumber(ARGV[11])
+local search, budget, gather_now = ARGV[9], tonumber(ARGV[10]), tonumber(ARGV[11])
+local gather_max = tonumber(ARGV[12])
 local filters = {}
-for i = 12, #ARGV do filters[#filters + 1] = ARGV[i] end
+for i = 13, #ARGV do filters[#filters + 1] = ARGV[i] end
 local CHUNK = 500
 
 -- id -> true for every task whose folded name contains the search string.
@@ -92,11 +94,31 @@ local function cursor_counts()
 end
 
 -- The page so far, the rows looked at, and the cursor of the page's last row.
+-- The page so far, the rows looked at, and the cursor of the page's last row.
 local page, examined, last = {}, 0, nil
 
 local function reply(cursor) return {page, cursor} end
 
--- Walks S from the cursor in the page's order; nil when S ran out first.
+-- About how many candidates gathered() would look at (missing_only: in the tail).
+local function estimate(missing_only)
+  if kind ~= 'lex' and source ~= false then return 0 end  -- gathered_sets: C speed
+  if source ~= nil then return smallest end
+  local all = redis.call('ZCARD', K.all_idx)
+  if missing_only then return all - redis.call('ZCARD', sorted) end
+  return all
+end
+
+-- True when a walk past its budget should stop and the candidates be gathered
+-- instead: only when they are few, else the walk goes on to the end.
+local function over_budget(missing_only)
+  examined = examined + 1
+  if examined <= budget then return false end
+  if estimate(missing_only) <= gather_max then return true end
+  budget = math.huge
+  return false
+end
+
+-- Walks S from the cursor in the page's order: a reply, nil when S ran out, or false.
 local function walk_a()
   local size = redis.call('ZCARD', sorted)
   local pos = 0
@@ -108,113 +130,191 @@ local function walk_a()
   local skip = nil
   if kind == 'num' then skip = sorted end
   while pos < size do
-    local chunk = redis.call(desc and 'ZREVRANGE' or 'ZRANGE', sorted, pos, pos + CHUNK - 1, 'WITHSCORES')
+    local chunk = redis.call(desc and 'ZREVRANGE' or 'ZRANGE', sorted, pos, pos + CHUNK - 1)
     if #chunk == 0 then break end
-    for i = 1, #chunk, 2 do
-      local member, score = chunk[i], chunk[i + 1]
+    for _, member in ipairs(chunk) do
+      if over_budget(false) then return false end
       local id = id_of(member)
-      local value = score
-      if kind == 'lex' then value = member end
-      examined = examined + 1
       if passes(id, skip) then
         if #page == limit then return reply(last) end
         page[#page + 1] = id
+        local value = member
+        if kind ~= 'lex' then value = redis.call('ZSCORE', sorted, id) end
         last = {'a', value, id}
       end
-      if examined >= budget then return reply({'a', value, id}) end
     end
     pos = pos + CHUNK
   end
   return nil
 end
 
--- Walks the tasks missing from S, newest first, from a phase 'b' cursor or the start.
+-- Walks the tasks missing from S, newest first: a reply, or false past the budget.
 local function walk_b(driver)
   local size = redis.call('ZCARD', driver)
   local pos = 0
   if phase == 'b' then pos = redis.call('ZCOUNT', driver, cvalue, '+inf') end
+  if phase == 'a' then pos = 0 end
   while pos < size do
     local chunk = redis.call('ZREVRANGE', driver, pos, pos + CHUNK - 1, 'WITHSCORES')
     if #chunk == 0 then break end
     for i = 1, #chunk, 2 do
+      if over_budget(true) then return false end
       local id, num = chunk[i], chunk[i + 1]
-      examined = examined + 1
       if not redis.call('ZSCORE', sorted, id) and passes(id, driver) then
         if #page == limit then return reply(last) end
         page[#page + 1] = id
         last = {'b', num, id}
       end
-      if examined >= budget then return reply({'b', num, id}) end
     end
     pos = pos + CHUNK
   end
   return reply({})
 end
 
--- Few candidates: collect them all, order them by their rank in S, cut the page.
-local function gathered()
-  local rows = {}
-  local function add(id)
-    if not passes(id, source) then return end
-    local rank
-    if kind == 'lex' then
-      local name = redis.call('HGET', task_key(id), 'name')
-      if not name then return end
-      rank = redis.call('ZRANK', sorted, sort_member(name, id))
-      if not rank then return end
-    else
-      rank = redis.call('ZRANK', sorted, id)
-    end
-    local num = tonumber(redis.call('ZSCORE', K.all_idx, id))
-    if num then rows[#rows + 1] = {id = id, rank = rank, num = num} end
+-- Appends to the page, after the cursor of phase `from` ('' for the start), every
+-- candidate in ids that passes, in the page's order; with missing_only, only the
+-- tasks missing from S. Each row gets one number that orders it (its rank in S in
+-- the page's direction, then the tasks missing from S, newest first), so the sort
+-- is table.sort's own comparison.
+local function gathered(ids, from, missing_only)
+  local size = redis.call('ZCARD', sorted)
+  local top = tonumber(redis.call('GET', K.task_seq) or '0')
+  local function order_of(rank) if desc then return size - 1 - rank end return rank end
+  local cut = -1
+  if from == 'a' then
+    local before, through = cursor_counts()
+    cut = through
+    if desc then cut = size - before end
+  elseif from == 'b' then
+    cut = size + top - tonumber(cvalue) + 1
   end
-  if source then
-    for _, id in ipairs(redis.call('ZRANGE', source, 0, -1)) do add(id) end
-  else
-    for id in pairs(matches) do add(id) end
-  end
-  table.sort(rows, function(x, y)
-    if x.rank and y.rank then
-      if desc then return x.rank > y.rank end
-      return x.rank < y.rank
-    end
-    if x.rank or y.rank then return x.rank ~= false end
-    return x.num > y.num
-  end)
-  local before, through = -1, -1
-  if phase == 'a' then before, through = cursor_counts() end
-  local function after_cursor(row)
-    if phase == '' then return true end
-    if phase == 'b' then return not row.rank and row.num < tonumber(cvalue) end
-    if not row.rank then return true end
-    if desc then return row.rank < before end
-    return row.rank >= through
-  end
-  for _, row in ipairs(rows) do
-    if after_cursor(row) then
-      if #page == limit then return reply(last) end
-      page[#page + 1] = row.id
-      if row.rank then
-        local value
-        if kind == 'lex' then
-          value = redis.call('ZRANGE', sorted, row.rank, row.rank)[1]
-        else
-          value = redis.call('ZSCORE', sorted, row.id)
-        end
-        last = {'a', value, row.id}
+  local orders, row_of = {}, {}
+  for _, id in ipairs(ids) do
+    local order = nil
+    if passes(id, nil) then
+      local rank
+      if kind == 'lex' then
+        local name = redis.call('HGET', task_key(id), 'name')
+        if name then rank = redis.call('ZRANK', sorted, sort_member(name, id)) end
       else
-        last = {'b', tostring(row.num), row.id}
+        rank = redis.call('ZRANK', sorted, id)
       end
+      if rank and not missing_only then
+        order = order_of(rank)
+      elseif rank == false and kind == 'score' then
+        local num = redis.call('ZSCORE', K.all_idx, id)
+        if num then order = size + top - tonumber(num) end
+      end
+    end
+    if order and order >= cut then
+      orders[#orders + 1] = order
+      row_of[order] = id
+    end
+  end
+  table.sort(orders)
+  for _, order in ipairs(orders) do
+    local id = row_of[order]
+    if #page == limit then return reply(last) end
+    page[#page + 1] = id
+    if order >= size then
+      last = {'b', tostring(size + top - order), id}
+    elseif kind == 'lex' then
+      local rank = order
+      if desc then rank = size - 1 - order end
+      last = {'a', redis.call('ZRANGE', sorted, rank, rank)[1], id}
+    else
+      last = {'a', redis.call('ZSCORE', sorted, id), id}
     end
   end
   return reply({})
 end
 
-if smallest <= gather then return gathered() end
+-- The tasks that may pass the filters and the search, for gathered(): the filters
+-- intersected in Redis (ZINTER), the search's matches, or every task (only those
+-- missing from S with missing_only).
+local function candidates(missing_only)
+  if source == nil then
+    if missing_only then return redis.call('ZDIFF', 2, K.all_idx, sorted) end
+    return redis.call('ZRANGE', K.all_idx, 0, -1)
+  end
+  if source == false then
+    local ids = {}
+    for id in pairs(matches) do ids[#ids + 1] = id end
+    return ids
+  end
+  if #filters == 1 then return redis.call('ZRANGE', source, 0, -1) end
+  return redis.call('ZINTER', #filters, unpack(filters))
+end
+
+-- True when the row (score, id) of S comes after the phase 'a' cursor.
+local function after_a(score, id)
+  local x, c = tonumber(score), tonumber(cvalue)
+  if desc then return x < c or (x == c and id < cid) end
+  return x > c or (x == c and id > cid)
+end
+
+local function take(id, cursor)
+  if #page == limit then return true end
+  page[#page + 1] = id
+  last = cursor
+  return false
+end
+
+-- gathered() for a sort by score or creation with the filters as the source: Redis
+-- intersects S with the filters (ZINTER, in S order) and takes the filtered tasks
+-- missing from S (ZDIFF, by num), so no candidate costs a call of its own.
+local function gathered_sets(from, missing_only)
+  if from ~= 'b' and not missing_only then
+    local args = {'ZINTER', 1 + #filters, sorted}
+    for _, f in ipairs(filters) do args[#args + 1] = f end
+    args[#args + 1] = 'WEIGHTS'
+    args[#args + 1] = 1
+    for _ = 1, #filters do args[#args + 1] = 0 end
+    args[#args + 1] = 'WITHSCORES'
+    local rows = redis.call(unpack(args))
+    local n = #rows / 2
+    for step = 0, n - 1 do
+      local i = step
+      if desc then i = n - 1 - step end
+      local id, score = rows[2 * i + 1], rows[2 * i + 2]
+      if (matches == nil or matches[id]) and (from == '' or after_a(score, id)) then
+        if take(id, {'a', score, id}) then return reply(last) end
+      end
+    end
+    if kind ~= 'score' then return reply({}) end
+  end
+  local base = source or K.all_idx
+  local rows = redis.call('ZDIFF', 2, base, sorted, 'WITHSCORES')
+  for i = #rows - 1, 1, -2 do
+    local id, num = rows[i], rows[i + 1]
+    if (from ~= 'b' or tonumber(num) < tonumber(cvalue)) and passes(id, base) then
+      if take(id, {'b', num, id}) then return reply(last) end
+    end
+  end
+  return reply({})
+end
+
+local function gather(from, missing_only)
+  if kind ~= 'lex' and source ~= false then return gathered_sets(from, missing_only) end
+  return gathered(candidates(missing_only), from, missing_only)
+end
+
+if smallest <= gather_now then return gather(phase, false) end
 if phase ~= 'b' then
   local done = walk_a()
+  if done == false then
+    page, last = {}, nil
+    return gather(phase, false)
+  end
   if done then return done end
   if kind ~= 'score' then return reply({}) end
-  phase = ''
 end
-return walk_b(source or K.all_idx)
+-- The tail, after the rows from S the page may already hold.
+local kept, kept_last = #page, last
+local done = walk_b(source or K.all_idx)
+if done ~= false then return done end
+for i = #page, kept + 1, -1 do page[i] = nil end
+last = kept_last
+local from = ''
+if phase == 'b' then from = 'b' end
+return gather(from, true)
