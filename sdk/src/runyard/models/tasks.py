@@ -245,10 +245,15 @@ class SortOrder(StrEnum):
 
 
 class TaskPage(BaseModel):
-    """A page of ``GET /tasks``; pass ``next_cursor`` as ``cursor`` for the next one."""
+    """A page of ``GET /tasks``; pass ``next_cursor`` as ``cursor`` for the next one.
+
+    Sorted by ``metric:SERIES``, ``metric_values`` holds each item's last value of
+    that series (items without it are absent).
+    """
 
     items: list[Task]
     next_cursor: str | None = None
+    metric_values: dict[str, float] = Field(default_factory=dict)
 
 
 class CloneRequest(Strict):

@@ -191,16 +191,29 @@ async def list_tasks(
     )
     ids: list[str] = reply[0]
     row: list[str] = reply[1] if len(reply) > 1 else []
-    return await _page(r, ids, _encode(how, row) if row else None)
+    metric = how.index if how.field.startswith(METRIC_SORT) else None
+    return await _page(r, ids, _encode(how, row) if row else None, metric)
 
 
-async def _page(r: "aioredis.Redis", ids: list[str], cursor: str | None) -> TaskPage:
+async def _page(
+    r: "aioredis.Redis", ids: list[str], cursor: str | None, metric: str | None
+) -> TaskPage:
     async with r.pipeline(transaction=False) as pipe:
         for task_id in ids:
             pipe.hgetall(keys.task(task_id))
-        hashes = await pipe.execute()
+        if metric is not None:
+            for task_id in ids:
+                pipe.zscore(metric, task_id)
+        replies = await pipe.execute()
+    hashes, values = replies[: len(ids)], replies[len(ids) :]
     # A task deleted since the script ran is left out.
     items: list[Task] = [
         task_from_hash(task_id, h) for task_id, h in zip(ids, hashes, strict=True) if h
     ]
-    return TaskPage(items=items, next_cursor=cursor)
+    shown = {task.id for task in items}
+    found = {
+        task_id: float(value)
+        for task_id, value in zip(ids, values, strict=False)
+        if value is not None and task_id in shown
+    }
+    return TaskPage(items=items, next_cursor=cursor, metric_values=found)
