@@ -228,6 +228,9 @@ QUERIES: dict[str, dict[str, Any]] = {
     "sort_metric_project_rare": {"sort": "metric:val/loss", "project": "audio"},
     "search_common_sort_metric": {"q": "resnet", "sort": "metric:val/acc", "project": "nlp"},
     "search_rare_sort_metric": {"q": "needle", "sort": "metric:val/acc"},
+    "sort_metric_drafts": {"sort": "metric:val/acc", "status": "draft"},
+    "sort_started_drafts_vision": {"sort": "started", "status": "draft", "project": "vision"},
+    "sort_name_search_common": {"sort": "name", "q": "resnet"},
 }
 
 

@@ -6,6 +6,7 @@ must give the same pages.
 
 import itertools
 import secrets
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
@@ -13,10 +14,11 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from runyard.models import MetricBatch, MetricPoint, SortOrder, TaskStatus, TaskUpdate
+from runyard.models import MetricBatch, MetricPoint, SortOrder, TaskCreate, TaskStatus, TaskUpdate
 from runyard_server import store
 from runyard_server.errors import Invalid
-from runyard_server.store import keys, listing
+from runyard_server.store import keys, listing, scripts
+from runyard_server.store.tasks import create_args
 from tests.faults.consistency import problems
 from tests.integration.store_support import T0, client, make_task
 
@@ -49,6 +51,7 @@ def plan(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
         monkeypatch.setattr(listing, "GATHER", 0)
     if request.param.startswith("walk-"):
         monkeypatch.setattr(listing, "WALK_BUDGET", 2)
+        monkeypatch.setattr(listing, "WALK_BUDGET_SETS", 2)
     if request.param == "walk-past-budget":
         monkeypatch.setattr(listing, "GATHER_AFTER_WALK", 0)
     return str(request.param)
@@ -270,3 +273,26 @@ async def test_sorts_and_cursors_that_do_not_fit_are_invalid(r: aioredis.Redis) 
     for forged in ("W10", "WyJjcmVhdGVkIix0cnVlLCJiIiwiMSIsInh4Il0", "%%%"):
         with pytest.raises(Invalid, match="not one this server gave out"):
             await store.list_tasks(r, cursor=forged)
+
+
+async def test_search_spans_every_names_string(r: aioredis.Redis, checked: None) -> None:
+    """Past ``NAMES_PER_KEY`` tasks the search copy of the names goes on in a new string;
+    deleting and renaming edit the right one."""
+    count = keys.NAMES_PER_KEY + 50
+    create = r.register_script(scripts.source("create"))
+    async with r.pipeline(transaction=False) as pipe:
+        for i in range(count):
+            body = TaskCreate(name=f"Run-{i:05d}-x")
+            await create(
+                args=[keys.LUA_KEYS, *create_args(uuid.uuid4().hex, body, T0)], client=pipe
+            )
+        await pipe.execute()
+    first, last = await walk(r, 1, q="run-00001-"), await walk(r, 1, q=f"RUN-{count - 1:05d}")
+    assert len(first) == 1 and len(last) == 1
+
+    await store.delete_task(r, first[0])
+    await store.update_task(r, last[0], TaskUpdate(name="renamed"))
+
+    assert await walk(r, 1000, q="run-00001-") == []
+    assert await walk(r, 1000, q="renamed") == last
+    assert len(await walk(r, 1000, q="-X")) == count - 2

@@ -10,7 +10,7 @@ One Lua script (``scripts/list.lua``) plans and runs each page inside Redis:
   page after a few rows.
 - A sparse source (a filter or the matches, at most ``GATHER`` tasks) is gathered
   instead: its rows are ordered by their rank in the sort index and the page is cut.
-  A walk that finds too little in ``WALK_BUDGET`` rows (filters that rarely meet,
+  A walk that finds too little in ``WALK_BUDGET(_SETS)`` rows (filters that rarely meet,
   or tasks mostly missing the sort value) gathers too: for a sort by a time, a
   metric or creation Redis intersects the sort index with the filters itself
   (ZINTER, and ZDIFF for the tasks without the value), already in order; for a sort
@@ -54,7 +54,10 @@ GATHER = 500
 """A source of at most this many candidates is gathered and sorted at once."""
 
 WALK_BUDGET = 5_000
-"""Rows a walk of the sort index looks at before it may gather the candidates instead."""
+"""Rows a walk of the name index looks at before it may gather the candidates instead."""
+
+WALK_BUDGET_SETS = 1_000
+"""The same for the other sorts, whose gathering Redis does in C (ZINTER, ZDIFF)."""
 
 GATHER_AFTER_WALK = 10_000
 """The most candidates gathered after a walk's budget; with more, the walk goes on."""
@@ -184,7 +187,7 @@ async def list_tasks(
         value,
         last_id,
         fold(q) if q else "",
-        WALK_BUDGET,
+        WALK_BUDGET if how.kind == "lex" else WALK_BUDGET_SETS,
         GATHER,
         GATHER_AFTER_WALK,
         *filters,

@@ -72,7 +72,15 @@ end
 
 local function index_name(id, num, name, folded)
   redis.call('ZADD', K.name_idx, 0, sort_member(name, id))
-  redis.call('APPEND', names_key(num), folded .. '\t' .. id .. '\n')
+  local key = names_key(num)
+  if tonumber(num) % K.names_per_key == 0 and tonumber(num) > 0 then
+    -- APPEND leaves up to as much room again as a string holds; the previous string
+    -- is full now, so a copy (SET) gives that room back once.
+    local full = names_key(tonumber(num) - 1)
+    local text = redis.call('GET', full)
+    if text then redis.call('SET', full, text) end
+  end
+  redis.call('APPEND', key, folded .. '\t' .. id .. '\n')
 end
 
 -- Cuts the task's record out of its names string; the record starts right after the
