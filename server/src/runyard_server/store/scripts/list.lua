@@ -94,10 +94,18 @@ local function cursor_counts()
 end
 
 -- The page so far, the rows looked at, and the cursor of the page's last row.
--- The page so far, the rows looked at, and the cursor of the page's last row.
 local page, examined, last = {}, 0, nil
 
 local function reply(cursor) return {page, cursor} end
+
+-- Adds a row to the page; true when the page was full already (the row is the one
+-- past it, which says that a next page exists).
+local function take(id, cursor)
+  if #page == limit then return true end
+  page[#page + 1] = id
+  last = cursor
+  return false
+end
 
 -- About how many candidates gathered() would look at (missing_only: in the tail).
 local function estimate(missing_only)
@@ -136,11 +144,9 @@ local function walk_a()
       if over_budget(false) then return false end
       local id = id_of(member)
       if passes(id, skip) then
-        if #page == limit then return reply(last) end
-        page[#page + 1] = id
         local value = member
         if kind ~= 'lex' then value = redis.call('ZSCORE', sorted, id) end
-        last = {'a', value, id}
+        if take(id, {'a', value, id}) then return reply(last) end
       end
     end
     pos = pos + CHUNK
@@ -161,9 +167,7 @@ local function walk_b(driver)
       if over_budget(true) then return false end
       local id, num = chunk[i], chunk[i + 1]
       if not redis.call('ZSCORE', sorted, id) and passes(id, driver) then
-        if #page == limit then return reply(last) end
-        page[#page + 1] = id
-        last = {'b', num, id}
+        if take(id, {'b', num, id}) then return reply(last) end
       end
     end
     pos = pos + CHUNK
@@ -213,18 +217,17 @@ local function gathered(ids, from, missing_only)
   end
   table.sort(orders)
   for _, order in ipairs(orders) do
-    local id = row_of[order]
-    if #page == limit then return reply(last) end
-    page[#page + 1] = id
+    local id, cursor = row_of[order], nil
     if order >= size then
-      last = {'b', tostring(size + top - order), id}
+      cursor = {'b', tostring(size + top - order), id}
     elseif kind == 'lex' then
       local rank = order
       if desc then rank = size - 1 - order end
-      last = {'a', redis.call('ZRANGE', sorted, rank, rank)[1], id}
+      cursor = {'a', redis.call('ZRANGE', sorted, rank, rank)[1], id}
     else
-      last = {'a', redis.call('ZSCORE', sorted, id), id}
+      cursor = {'a', redis.call('ZSCORE', sorted, id), id}
     end
+    if take(id, cursor) then return reply(last) end
   end
   return reply({})
 end
@@ -251,13 +254,6 @@ local function after_a(score, id)
   local x, c = tonumber(score), tonumber(cvalue)
   if desc then return x < c or (x == c and id < cid) end
   return x > c or (x == c and id > cid)
-end
-
-local function take(id, cursor)
-  if #page == limit then return true end
-  page[#page + 1] = id
-  last = cursor
-  return false
 end
 
 -- gathered() for a sort by score or creation with the filters as the source: Redis
