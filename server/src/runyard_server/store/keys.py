@@ -70,8 +70,8 @@ task keeps in Redis, so archiving a task's series leaves them whole):
                     leases the reaper found expired, by what became of the task
     log_bytes       bytes of log lines stored (their JSON), retried batches not counted
 
-Lua scripts receive the prefixes as ``LUA_KEYS`` (JSON, first ARGV) so the names
-above are spelled only here.
+Lua scripts receive the prefixes as ``LUA_KEYS`` (JSON, first ARGV; with them
+``names_per_key``, the 2048 above) so the names above are spelled only here.
 """
 
 import json
