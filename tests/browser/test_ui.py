@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from runyard.models import Task, TaskStatus
+from runyard.models import MetricBatch, MetricPoint, Task, TaskStatus
 from tests.browser.conftest import Shoot, Stack
 
 pytestmark = pytest.mark.e2e
@@ -26,8 +26,9 @@ def wait_final(stack: Stack, task_id: str, timeout: float = 120) -> Task:
 
 
 def test_task_list_pages_with_cursors_and_filters(page: Page, stack: Stack, shoot: Shoot) -> None:
-    for i in range(7):
-        stack.submit("listing", f"{'alpha' if i % 2 else 'beta'}-{i}", queue=None)
+    tasks = [
+        stack.submit("listing", f"{'alpha' if i % 2 else 'beta'}-{i}", queue=None) for i in range(7)
+    ]
     page.goto(f"{stack.server.url}/#/tasks?project=listing&limit=5")
     rows = page.locator("table.tasks tbody tr")
     expect(rows).to_have_count(5)
@@ -42,6 +43,23 @@ def test_task_list_pages_with_cursors_and_filters(page: Page, stack: Stack, shoo
     expect(rows).to_have_count(3)
     page.get_by_role("columnheader", name="Name").click()
     expect(rows.first).to_contain_text("alpha-1")
+    # The server sorts every task, so the second page continues the first.
+    page.fill("input[name=q]", "")
+    expect(rows).to_have_count(5)
+    expect(rows.nth(3)).to_contain_text("beta-0")
+    page.click("#older")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text("beta-4")
+    expect(rows.last).to_contain_text("beta-6")
+    for task, value in ((tasks[2], 0.9), (tasks[3], 0.5)):
+        point = MetricPoint(series="val/acc", value=value, ts=time.time())
+        stack.client.metrics.append(task.id, MetricBatch(points=[point]))
+    page.fill("input[name=metric]", "val/acc")
+    page.press("input[name=metric]", "Enter")
+    expect(rows.first).to_contain_text("beta-2")
+    expect(rows.first.locator("td.col-metric")).to_have_text("0.9")
+    expect(rows.nth(1)).to_contain_text("alpha-3")
+    expect(page.get_by_role("columnheader", name="val/acc")).to_contain_text("▼")
 
 
 def test_running_task_console_shows_a_line_printed_after_the_page_loaded(

@@ -12,8 +12,11 @@ The invariants, for each task hash ``ry:task:{id}``:
 * ``queued`` ⇔ it waits in exactly one ``ry:queue:{q}`` (and ``:since``), the queue
   named by its ``queue`` field, which ``ry:queues`` lists;
 * a task with a ``queue`` field is in ``ry:idx:queue:{q}``;
-* a running task with a worker holds a lease and is in that worker's running set;
+* a running task holds a lease; with a worker, it is in that worker's running set;
   no other task holds a lease or sits in a running set;
+* the listing indexes: ``ry:idx:started``/``finished`` hold it scored by that field
+  exactly when it has one, ``ry:idx:name`` holds its sort member, its ``ry:names:{n}``
+  string holds one record of its folded name, and every ``ry:idx:metric:*`` member exists;
 
 and, the other way round, no index, queue, lease or running set names a task that
 does not exist. ``num`` values are unique and at most ``ry:seq:task``.
@@ -25,6 +28,7 @@ from collections import defaultdict
 import redis
 
 from runyard_server.store import keys
+from runyard_server.store.names import fold
 from runyard_server.store.records import task_from_hash
 
 REQUIRED = (
@@ -47,6 +51,9 @@ class Snapshot:
             for key in r.scan_iter(match=f"{keys.WORKER_PREFIX}*:running", count=1000)
         }
         self.task_seq = int(r.get(keys.TASK_SEQ) or 0)
+        self.names = {
+            key: r.get(key) or "" for key in r.scan_iter(match=f"{keys.NAMES_PREFIX}*", count=1000)
+        }
 
 
 def _task_hashes(r: "redis.Redis[str]") -> dict[str, dict[str, str]]:
@@ -77,7 +84,43 @@ def problems(r: "redis.Redis[str]") -> list[str]:
     nums: dict[int, str] = {}
     for task_id, h in snap.tasks.items():
         found += _check_task(task_id, h, snap, expected, nums)
+        if "num" in h and "name" in h:
+            found += _check_listing(task_id, h, snap, expected)
+    found += _check_names(snap)
     found += _check_reverse(snap, expected)
+    return found
+
+
+def _check_listing(
+    task_id: str, h: dict[str, str], snap: Snapshot, expected: dict[str, set[str]]
+) -> list[str]:
+    found = []
+    for field, index in (("started", keys.STARTED_INDEX), ("finished", keys.FINISHED_INDEX)):
+        if field in h:
+            expected[index].add(task_id)
+            if snap.sorted_sets.get(index, {}).get(task_id) != float(h[field]):
+                found.append(f"task {task_id}: not in {index} with score {h[field]}")
+    member = h["name"].encode().lower().replace(b"\0", b"\1") + b"\0" + task_id.encode()
+    expected[keys.NAME_INDEX].add(member.decode())
+    if member.decode() not in snap.sorted_sets.get(keys.NAME_INDEX, {}):
+        found.append(f"task {task_id}: its name is not in {keys.NAME_INDEX}")
+    text = snap.names.get(f"{keys.NAMES_PREFIX}{int(h['num']) // keys.NAMES_PER_KEY}", "")
+    if text.count(f"\t{task_id}\n") != 1 or f"{fold(h['name'])}\t{task_id}\n" not in text:
+        found.append(f"task {task_id}: not once in its {keys.NAMES_PREFIX}* string")
+    for name in snap.sorted_sets:
+        if name.startswith(keys.metric_index("")):
+            expected[name].add(task_id)
+    return found
+
+
+def _check_names(snap: Snapshot) -> list[str]:
+    """Records of the name search strings whose task is gone."""
+    found = []
+    for key, text in sorted(snap.names.items()):
+        ids = [record.rpartition("\t")[2] for record in text.split("\n")[:-1]]
+        strays = [task_id for task_id in ids if task_id not in snap.tasks]
+        if strays or not text.endswith("\n"):
+            found.append(f"{key}: records of missing tasks or a broken end, e.g. {strays[:3]}")
     return found
 
 
@@ -115,12 +158,14 @@ def _check_task(
             found.append(f"task {task_id}: not in {index} with score {num}")
     if status == "queued":
         found += _check_queued(task_id, h, snap, expected)
+    if status == "running":
+        # A local run (no worker) holds a lease too: its pings extend it.
+        expected[keys.LEASES].add(task_id)
+        if task_id not in snap.sorted_sets[keys.LEASES]:
+            found.append(f"task {task_id}: running on {h.get('worker')} without a lease")
     if status == "running" and h.get("worker"):
         running = keys.worker_running(h["worker"])
-        expected[keys.LEASES].add(task_id)
         expected[running].add(task_id)
-        if task_id not in snap.sorted_sets[keys.LEASES]:
-            found.append(f"task {task_id}: running on {h['worker']} without a lease")
         if task_id not in snap.running_sets.get(running, set()):
             found.append(f"task {task_id}: not in {running}")
     return found

@@ -52,9 +52,13 @@ async def test_checker_passes_every_state_and_names_damage(
     sync.zadd(keys.queue("q"), {"ghost": 1})
     sync.zrem(keys.LEASES, ids["running"])
     sync.zadd(keys.status_index("failed"), {ids["clone"]: 1})
+    sync.zadd(keys.FINISHED_INDEX, {ids["draft"]: 1})
+    sync.append(f"{keys.NAMES_PREFIX}0", f"ghost\t{'e' * 32}\n")
     found = "\n".join(problems(sync))
     assert f"task {ids['draft']}: half-written hash" in found
     assert f"task {ids['c']}: queued but not in ry:queue:q" in found
     assert "ry:queue:q: 1 member(s) that do not belong, e.g. ['ghost']" in found
     assert f"task {ids['running']}: running on" in found
     assert "ry:idx:status:failed: 1 member(s)" in found
+    assert "ry:idx:finished: 1 member(s)" in found
+    assert f"ry:names:0: records of missing tasks or a broken end, e.g. ['{'e' * 32}']" in found

@@ -183,3 +183,33 @@ def test_list_filters_and_pages_newest_first(api: TestClient) -> None:
     assert len(api.get("/tasks", params={"status": "queued"}).json()["items"]) == 0
     assert api.get("/tasks", params={"status": "nonsense"}).status_code == 422
     assert api.get("/tasks", params={"limit": 0}).status_code == 422
+
+
+def test_list_sorts_by_a_final_metric_across_pages(api: TestClient) -> None:
+    values = [0.3, None, 0.9, 0.3, 0.1]
+    ids = []
+    for i, value in enumerate(values):
+        task = new_task(api, name=f"Run-{i}")
+        ids.append(task["id"])
+        if value is not None:
+            point = {"series": "val/acc", "value": value, "ts": 1.0}
+            assert api.post(f"/tasks/{task['id']}/metrics", json={"points": [point]}).is_success
+
+    seen, shown, cursor = [], {}, None
+    while True:
+        params = {"sort": "metric:val/acc", "limit": 2, "cursor": cursor, "q": "run-"}
+        page = api.get("/tasks", params={k: v for k, v in params.items() if v}).json()
+        seen += [t["id"] for t in page["items"]]
+        shown |= page["metric_values"]
+        if (cursor := page["next_cursor"]) is None:
+            break
+
+    tied = sorted([ids[0], ids[3]], reverse=True)  # equal values: by id, descending too
+    assert seen == [ids[2], *tied, ids[4], ids[1]]
+    assert shown == {ids[0]: 0.3, ids[2]: 0.9, ids[3]: 0.3, ids[4]: 0.1}
+    by_name = api.get("/tasks", params={"sort": "name", "order": "desc", "limit": 1}).json()
+    assert by_name["items"][0]["id"] == ids[4]
+    foreign = api.get("/tasks", params={"sort": "started", "cursor": by_name["next_cursor"]})
+    assert foreign.status_code == 422 and "another sort" in foreign.json()["detail"]
+    assert api.get("/tasks", params={"sort": "metric:"}).status_code == 422
+    assert api.get("/tasks", params={"order": "sideways"}).status_code == 422

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from runyard.client import Client
-from runyard.models import LogBatch, LogLine, Resources, WorkerRegister
+from runyard.models import LogBatch, LogLine, MetricBatch, MetricPoint, Resources, WorkerRegister
 from tests.servers import ServerProcess
 
 RUNYARD = Path(sys.executable).with_name("runyard")
@@ -78,6 +78,30 @@ def test_create_then_list_and_show_it(live: ServerProcess) -> None:
     assert (shown["resources"]["gpus"], shown["tags"]) == (1, ["baseline"])
     details = cli(server, "task", "show", task["id"]).stdout
     assert "General/lr:" in details and "train.py" in details
+
+
+def test_list_sorts_by_a_final_metric_and_searches_names(live: ServerProcess) -> None:
+    server, project = live, unique("sorted")
+    ids = {
+        name: create(server, name, "--project", project)["id"]
+        for name in ("Alpha", "beta", "Gamma")
+    }
+    client = Client(server.url, token="")
+    for name, value in (("Alpha", 0.5), ("beta", 0.9)):
+        batch = MetricBatch(points=[MetricPoint(series="val/acc", value=value, ts=time.time())])
+        client.metrics.append(ids[name], batch)
+
+    table = cli(server, "task", "list", "--project", project, "--sort", "metric:val/acc").stdout
+    header, *rows = table.splitlines()
+    assert header.split()[-1] == "VAL/ACC"
+    assert [row.split()[0] for row in rows] == [ids["beta"], ids["Alpha"], ids["Gamma"]]
+    assert [row.split()[-1] for row in rows] == ["0.9", "0.5", "-"]
+    ascending = cli_json(server, "task", "list", "--project", project, "--sort", "name")
+    assert [t["name"] for t in ascending] == ["Alpha", "beta", "Gamma"]
+    found = cli_json(server, "task", "list", "--project", project, "--search", "AMM")
+    assert [t["id"] for t in found] == [ids["Gamma"]]
+    done = cli(server, "task", "list", "--sort", "size", rc=1)
+    assert "422" in done.stderr and "metric:SERIES" in done.stderr
 
 
 def test_clone_overrides_one_param_and_keeps_the_rest(live: ServerProcess) -> None:

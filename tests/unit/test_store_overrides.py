@@ -48,7 +48,8 @@ def test_every_key_starts_with_the_prefix() -> None:
         keys.tag_index("x"),
         keys.parent_index("t"),
         keys.queue_index("q"),
-        *json.loads(keys.LUA_KEYS).values(),
+        keys.metric_index("val/acc"),
+        *(value for value in json.loads(keys.LUA_KEYS).values() if isinstance(value, str)),
     ]
 
     assert all(key.startswith("ry:") for key in built)
@@ -63,4 +64,6 @@ def test_lua_builds_the_same_names_as_keys() -> None:
     assert lua["worker"] + "w" + ":running" == keys.worker_running("w")
     assert lua["status_idx"] + "queued" == keys.status_index("queued")
     assert lua["queue_idx"] + "q" == keys.queue_index("q")
+    assert lua["metric_idx"] + "val/acc" == keys.metric_index("val/acc")
+    assert lua["names_per_key"] == keys.NAMES_PER_KEY
     assert "':running'" in scripts.source("claim") and "':since'" in scripts.source("claim")

@@ -21,10 +21,13 @@ from runyard.cli.common import (
 from runyard.cli.output import age, details, dump_json, emit, number, scalar, table
 from runyard.client import Client
 from runyard.models import (
+    METRIC_SORT,
+    SORT_FIELDS,
     CloneRequest,
     Environment,
     Resources,
     Script,
+    SortOrder,
     Task,
     TaskCreate,
     TaskStatus,
@@ -47,13 +50,27 @@ def register(groups: Any) -> None:
 
 
 def _add_list(commands: Any) -> None:
-    p = commands.add_parser("list", help="tasks, newest first")
+    p = commands.add_parser("list", help="tasks, newest first or sorted (across all tasks)")
     p.add_argument("--project")
     p.add_argument("--status", choices=[s.value for s in TaskStatus])
     p.add_argument("--queue")
     p.add_argument("--tag")
     p.add_argument("--parent", type=task_id, help="only clones of this task id")
-    p.add_argument("--name", dest="q", metavar="TEXT", help="only names containing TEXT")
+    p.add_argument(
+        "--search", "--name", dest="q", metavar="TEXT", help="only names containing TEXT (any case)"
+    )
+    p.add_argument(
+        "--sort",
+        default="created",
+        metavar="FIELD",
+        help=f"{', '.join(SORT_FIELDS)} or {METRIC_SORT}SERIES (its last value, e.g. "
+        f"{METRIC_SORT}val/acc); tasks without the value come last",
+    )
+    p.add_argument(
+        "--order",
+        choices=[o.value for o in SortOrder],
+        help="default: asc for name, else desc",
+    )
     p.add_argument("--limit", type=int, default=50, help=f"at most this many (1..{MAX_PAGE})")
     add_json_flag(p)
     p.set_defaults(func=list_tasks)
@@ -154,15 +171,23 @@ def list_tasks(client: Client, args: argparse.Namespace) -> int:
     if not 1 <= args.limit <= MAX_PAGE:
         raise UsageError(f"--limit must be between 1 and {MAX_PAGE}")
     filters = {k: getattr(args, k) for k in ("project", "status", "queue", "tag", "parent", "q")}
-    page = client.tasks.list(limit=args.limit, **filters)
+    page = client.tasks.list(limit=args.limit, sort=args.sort, order=args.order, **filters)
     if args.json:
         dump_json(page.items)
         return 0
-    rows = [
+    headers = ["id", "status", "project", "name", "queue", "priority", "created"]
+    rows: list[tuple[object, ...]] = [
         (t.id, t.status.value, t.project, t.name, t.queue, t.priority, age(t.created) + " ago")
         for t in page.items
     ]
-    print(table(["id", "status", "project", "name", "queue", "priority", "created"], rows))
+    if args.sort.startswith(METRIC_SORT):
+        headers.append(args.sort.removeprefix(METRIC_SORT))
+        values = page.metric_values
+        rows = [
+            (*row, number(values[t.id]) if t.id in values else "")
+            for row, t in zip(rows, page.items, strict=True)
+        ]
+    print(table(headers, rows))
     return 0
 
 

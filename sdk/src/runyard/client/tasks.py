@@ -19,6 +19,7 @@ from runyard.models import (
     FailureKind,
     PingReport,
     RequeueReport,
+    SortOrder,
     StartedReport,
     Task,
     TaskCreate,
@@ -63,10 +64,15 @@ class Tasks:
         tag: str | None = None,
         parent: str | None = None,
         q: str | None = None,
+        sort: str | None = None,
+        order: SortOrder | str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
     ) -> TaskPage:
-        """One page of tasks, newest first; pass ``next_cursor`` back as ``cursor``."""
+        """One page of tasks, newest first unless ``sort`` says otherwise (``created``,
+        ``started``, ``finished``, ``name`` or ``metric:SERIES``, ``order`` ``asc`` or
+        ``desc``); ``q`` is a name substring. Pass ``next_cursor`` back as ``cursor``
+        with the same sort: the order holds across all pages."""
         params: dict[str, Any] = {
             "project": project,
             "status": None if status is None else str(status),
@@ -74,6 +80,8 @@ class Tasks:
             "tag": tag,
             "parent": parent,
             "q": q,
+            "sort": sort,
+            "order": None if order is None else str(order),
             "limit": limit,
             "cursor": cursor,
         }

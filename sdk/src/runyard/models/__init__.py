@@ -9,6 +9,7 @@ from runyard.models.names import (
     TaskId,
     TaskName,
     is_valid_name,
+    is_valid_series,
     is_valid_task_id,
 )
 from runyard.models.overrides import apply_overrides
@@ -16,6 +17,8 @@ from runyard.models.queues import MoveRequest, Queue, QueueCreate, QueueDetail, 
 from runyard.models.results import Artifact, MetricBatch, MetricPoint, MetricValue, TaskMetrics
 from runyard.models.routes import API_PREFIX
 from runyard.models.tasks import (
+    METRIC_SORT,
+    SORT_FIELDS,
     AbortedReport,
     CloneRequest,
     CompletedReport,
@@ -28,6 +31,7 @@ from runyard.models.tasks import (
     RequeueReport,
     Resources,
     Script,
+    SortOrder,
     StartedReport,
     Task,
     TaskCreate,
@@ -49,6 +53,8 @@ from runyard.models.workers import (
 
 __all__ = [
     "API_PREFIX",
+    "METRIC_SORT",
+    "SORT_FIELDS",
     "AbortedReport",
     "Artifact",
     "Claim",
@@ -84,6 +90,7 @@ __all__ = [
     "Resources",
     "Script",
     "SeriesName",
+    "SortOrder",
     "StartedReport",
     "Tag",
     "Task",
@@ -99,5 +106,6 @@ __all__ = [
     "WorkerRegister",
     "apply_overrides",
     "is_valid_name",
+    "is_valid_series",
     "is_valid_task_id",
 ]

@@ -56,6 +56,11 @@ def is_valid_name(value: str) -> bool:
     return bool(_NAME.fullmatch(value))
 
 
+def is_valid_series(value: str) -> bool:
+    """True when ``value`` is acceptable as a metric series name (``val/acc``)."""
+    return bool(_SERIES.fullmatch(value))
+
+
 def is_valid_task_id(value: str) -> bool:
     """True when ``value`` looks like a task id (32 lowercase hex characters)."""
     return bool(_ID.fullmatch(value))

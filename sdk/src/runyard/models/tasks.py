@@ -230,11 +230,30 @@ class Task(TaskSpec):
     abort_requested: bool = False
 
 
+SORT_FIELDS = ("created", "started", "finished", "name")
+"""What ``GET /tasks?sort=`` takes, besides ``metric:{series}`` (the series' last value)."""
+
+METRIC_SORT = "metric:"
+"""The prefix of a sort by a metric series, e.g. ``metric:val/acc``."""
+
+
+class SortOrder(StrEnum):
+    """``GET /tasks?order=``; the default is ``asc`` for ``name``, else ``desc``."""
+
+    ASC = "asc"
+    DESC = "desc"
+
+
 class TaskPage(BaseModel):
-    """A page of ``GET /tasks``; pass ``next_cursor`` as ``cursor`` for the next one."""
+    """A page of ``GET /tasks``; pass ``next_cursor`` as ``cursor`` for the next one.
+
+    Sorted by ``metric:SERIES``, ``metric_values`` holds each item's last value of
+    that series (items without it are absent).
+    """
 
     items: list[Task]
     next_cursor: str | None = None
+    metric_values: dict[str, float] = Field(default_factory=dict)
 
 
 class CloneRequest(Strict):

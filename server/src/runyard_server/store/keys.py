@@ -33,6 +33,21 @@ All keys start with ``ry:``. Times are unix seconds as decimal strings.
 ``ry:idx:tag:{tag}``, ``ry:idx:parent:{id}``, ``ry:idx:queue:{queue}`` — sorted sets
 of task ids scored by ``num`` (newest = highest); ``list_tasks`` walks them.
 
+Sort and search indexes (``scripts/list.lua`` reads them; each is changed by the
+same script or MULTI that changes what it indexes, and they hold only what a final
+task keeps in Redis, so archiving a task's series leaves them whole):
+``ry:idx:started``, ``ry:idx:finished`` — task ids scored by that time; a task
+    without the time is absent (a re-claimed task leaves ``started``).
+``ry:idx:metric:{series}`` — task ids scored by the series' last value (``final``).
+``ry:metric-series`` — set of every series name that has a ``ry:idx:metric:*`` key
+    (a deleted task is removed from each).
+``ry:idx:name`` — sorted set, every score 0, members ``{sort name}\0{id}`` in byte
+    order: the sort name is the name with A-Z lowered and NUL bytes as \1.
+``ry:names:{n}`` — string, the search copy of the names of tasks whose ``num // 2048``
+    is ``n``: one ``{folded name}\t{id}\n`` record per task, where the folded name is
+    ``str.casefold`` with control characters as spaces (``names.fold``); a name search
+    scans these few strings instead of 100,000 hashes.
+
 ``ry:queues`` — set of queue names.
 ``ry:queue:{name}`` — sorted set of waiting task ids in claim order. Score
     ``-priority * 1e12 + seq`` (higher priority first, then FIFO); a task put back
@@ -55,8 +70,8 @@ of task ids scored by ``num`` (newest = highest); ``list_tasks`` walks them.
                     leases the reaper found expired, by what became of the task
     log_bytes       bytes of log lines stored (their JSON), retried batches not counted
 
-Lua scripts receive the prefixes as ``LUA_KEYS`` (JSON, first ARGV) so the names
-above are spelled only here.
+Lua scripts receive the prefixes as ``LUA_KEYS`` (JSON, first ARGV; with them
+``names_per_key``, the 2048 above) so the names above are spelled only here.
 """
 
 import json
@@ -75,6 +90,12 @@ WORKERS = f"{PREFIX}workers"
 WAKE_CHANNEL = f"{PREFIX}wake"
 STATS = f"{PREFIX}stats"
 ALL_TASKS = f"{INDEX_PREFIX}all"
+STARTED_INDEX = f"{INDEX_PREFIX}started"
+FINISHED_INDEX = f"{INDEX_PREFIX}finished"
+NAME_INDEX = f"{INDEX_PREFIX}name"
+METRIC_SERIES = f"{PREFIX}metric-series"
+NAMES_PREFIX = f"{PREFIX}names:"
+NAMES_PER_KEY = 2048
 
 
 def task(task_id: str) -> str:
@@ -152,6 +173,11 @@ def queue_index(name: str) -> str:
     return f"{INDEX_PREFIX}queue:{name}"
 
 
+def metric_index(series: str) -> str:
+    """Tasks scored by the last value of this metric series."""
+    return f"{INDEX_PREFIX}metric:{series}"
+
+
 LUA_KEYS = json.dumps(
     {
         "task": TASK_PREFIX,
@@ -164,6 +190,14 @@ LUA_KEYS = json.dumps(
         "queues": QUEUES,
         "leases": LEASES,
         "stats": STATS,
+        "all_idx": ALL_TASKS,
+        "started_idx": STARTED_INDEX,
+        "finished_idx": FINISHED_INDEX,
+        "metric_idx": f"{INDEX_PREFIX}metric:",
+        "metric_series": METRIC_SERIES,
+        "name_idx": NAME_INDEX,
+        "names": NAMES_PREFIX,
+        "names_per_key": NAMES_PER_KEY,
     }
 )
 """The prefixes the Lua scripts build keys from, passed to them as ARGV[1]."""

@@ -20,17 +20,21 @@ from runyard.models import (
 from runyard_server.errors import Conflict, Invalid, NotFound
 from runyard_server.store import keys, scripts
 from runyard_server.store.dispatch import publish_work
+from runyard_server.store.names import fold
 from runyard_server.store.records import flatten, number, spec_fields, spec_of, task_from_hash
 
 MAX_WATCH_TRIES = 50
 """How often an edit is retried when the task changes under it before it answers 409."""
 
-Writes = Callable[[Any], None]
+Writes = Callable[[Any], Awaitable[None]]
 """Queues an edit's commands on a ``MULTI`` pipeline."""
 
 
 async def watched_edit(
-    r: "aioredis.Redis", task_id: str, read: Callable[[Any], Awaitable[Writes]]
+    r: "aioredis.Redis",
+    task_id: str,
+    read: Callable[[Any], Awaitable[Writes]],
+    also_watch: tuple[str, ...] = (),
 ) -> None:
     """Apply an edit of ``task_id`` atomically with ``WATCH``/``MULTI``.
 
@@ -40,10 +44,10 @@ async def watched_edit(
     for _ in range(MAX_WATCH_TRIES):
         async with r.pipeline(transaction=True) as pipe:
             try:
-                await pipe.watch(keys.task(task_id))
+                await pipe.watch(keys.task(task_id), *also_watch)
                 writes = await read(pipe)
                 pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
-                writes(pipe)
+                await writes(pipe)
                 await pipe.execute()
                 return
             except WatchError:
@@ -63,7 +67,10 @@ def create_args(task_id: str, body: TaskCreate, now: float) -> list[str | int | 
     if body.parent:
         indexes.add(keys.parent_index(body.parent))
     flat = flatten(fields)
-    return [task_id, now, body.queue or "", body.priority, len(flat), *flat, *indexes]
+    return [
+        task_id, now, body.queue or "", body.priority, body.name, fold(body.name),
+        len(flat), *flat, *indexes,
+    ]  # fmt: skip
 
 
 async def create_task(r: "aioredis.Redis", body: TaskCreate, now: float) -> Task:
@@ -99,12 +106,14 @@ async def update_task(r: "aioredis.Redis", task_id: str, body: TaskUpdate) -> Ta
         merged = old.model_dump() | body.model_dump(exclude_none=True)
         new = _validated_spec(merged)
 
-        def writes(pipe: Any) -> None:
+        async def writes(pipe: Any) -> None:
             pipe.hset(keys.task(task_id), items=flatten(spec_fields(new)))
             for gone in _index_keys(old) - _index_keys(new):
                 pipe.zrem(gone, task_id)
             for added in _index_keys(new) - _index_keys(old):
                 pipe.zadd(added, {task_id: int(h["num"])})
+            if new.name != old.name:
+                await _move_name(pipe, task_id, h["num"], old.name, new.name)
 
         return writes
 
@@ -120,6 +129,12 @@ def _check_editable(task: Task, body: TaskUpdate) -> None:
         return
     rule = "only a draft can be edited (a running local run: only its params)"
     raise Conflict(f"task {task.id} is {task.status}; {rule}")
+
+
+async def _move_name(pipe: Any, task_id: str, num: str, old: str, new: str | None) -> None:
+    """Queue the change of the task's name indexes (``new`` None: remove them)."""
+    renamed = ("", "") if new is None else (new, fold(new))
+    await scripts.run(pipe, "names", task_id, num, old, fold(old), *renamed)
 
 
 async def _watched_hash(pipe: Any, task_id: str) -> dict[str, str]:
@@ -140,18 +155,16 @@ async def delete_task(r: "aioredis.Redis", task_id: str) -> None:
     """Delete a task that is not queued or running, with its indexes and logs."""
 
     async def read(pipe: Any) -> Writes:
-        task = task_from_hash(task_id, await _watched_hash(pipe, task_id))
+        h = await _watched_hash(pipe, task_id)
+        task = task_from_hash(task_id, h)
         if task.status in (TaskStatus.QUEUED, TaskStatus.RUNNING):
             raise Conflict(f"task {task_id} is {task.status}; dequeue or abort it before deleting")
-        indexes = {keys.ALL_TASKS, keys.status_index(task.status), *_index_keys(task)}
-        if task.parent:
-            indexes.add(keys.parent_index(task.parent))
-        if task.queue:
-            indexes.add(keys.queue_index(task.queue))
+        series = cast(set[str], await pipe.smembers(keys.METRIC_SERIES))
 
-        def writes(pipe: Any) -> None:
-            for index in indexes:
+        async def writes(pipe: Any) -> None:
+            for index in _indexes_holding(task, series):
                 pipe.zrem(index, task_id)
+            await _move_name(pipe, task_id, h["num"], task.name, None)
             pipe.delete(
                 keys.task(task_id),
                 keys.task_logs(task_id),
@@ -163,7 +176,25 @@ async def delete_task(r: "aioredis.Redis", task_id: str) -> None:
 
         return writes
 
-    await watched_edit(r, task_id, read)
+    # A metric for a series new to the store changes METRIC_SERIES: retry.
+    await watched_edit(r, task_id, read, also_watch=(keys.METRIC_SERIES,))
+
+
+def _indexes_holding(task: Task, series: set[str]) -> set[str]:
+    """Every sorted-set index the task may be in (``series``: every metric series)."""
+    indexes = {
+        keys.ALL_TASKS,
+        keys.STARTED_INDEX,
+        keys.FINISHED_INDEX,
+        keys.status_index(task.status),
+        *_index_keys(task),
+        *(keys.metric_index(name) for name in series),
+    }
+    if task.parent:
+        indexes.add(keys.parent_index(task.parent))
+    if task.queue:
+        indexes.add(keys.queue_index(task.queue))
+    return indexes
 
 
 async def clone_task(r: "aioredis.Redis", task_id: str, body: CloneRequest, now: float) -> Task:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 from runyard.models import (
     CloneRequest,
     EnqueueRequest,
+    SortOrder,
     Task,
     TaskCreate,
     TaskPage,
@@ -37,9 +38,19 @@ async def list_tasks(
     queue: str | None = None,
     tag: str | None = None,
     parent: str | None = None,
-    q: Annotated[str | None, Query(max_length=256)] = None,
+    q: Annotated[str | None, Query(max_length=256, description="name contains (any case)")] = None,
+    sort: Annotated[
+        str,
+        Query(
+            max_length=200,
+            description="created, started, finished, name, or metric:SERIES (its last value)",
+        ),
+    ] = "created",
+    order: Annotated[
+        SortOrder | None, Query(description="default: asc for name, else desc")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    cursor: Annotated[str | None, Query(max_length=256)] = None,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> TaskPage:
     who.require("user")
     return await store.list_tasks(
@@ -50,6 +61,8 @@ async def list_tasks(
         tag=tag,
         parent=parent,
         q=q,
+        sort=sort,
+        order=order,
         limit=limit,
         cursor=cursor,
     )

@@ -7,12 +7,13 @@ if not t[1] then return {'missing'} end
 if t[1] == 'running' and t[3] then
   redis.call('HSET', key, 'abort_requested', '1')
 elseif t[1] == 'running' then
+  release(id, key)  -- a local run's lease; the reaper would only drop it later
   set_status(id, key, 'running', 'aborted')
-  redis.call('HSET', key, 'finished', now)
+  mark_finished(id, key, now)
 elseif t[1] == 'draft' or t[1] == 'queued' then
   if t[1] == 'queued' then pull(id, t[2]) end
   set_status(id, key, t[1], 'aborted')
-  redis.call('HSET', key, 'finished', now)
+  mark_finished(id, key, now)
 else
   return {'conflict', t[1]}
 end

@@ -22,6 +22,7 @@ for qi = 10, #ARGV do
       redis.call('HINCRBY', key, 'attempt', 1)
       redis.call('HSET', key, 'worker', w, 'token', token)
       redis.call('HDEL', key, 'abort_requested', 'started')
+      redis.call('ZREM', K.started_idx, id)
       redis.call('ZADD', K.leases, expiry, id)
       redis.call('SADD', running_key(w), id)
       return {'ok', redis.call('HGETALL', key), id}

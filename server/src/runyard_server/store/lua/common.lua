@@ -60,3 +60,53 @@ local function release(id, key)
   local w = redis.call('HGET', key, 'worker')
   if w then redis.call('SREM', running_key(w), id) end
 end
+
+-- The sort and search indexes of a task's name (keys.py: ry:idx:name, ry:names:{n}).
+local function names_key(num) return K.names .. math.floor(tonumber(num) / K.names_per_key) end
+
+local function sort_member(name, id)
+  local lowered = string.lower(name)
+  if string.find(lowered, '\0', 1, true) then lowered = (string.gsub(lowered, '%z', '\1')) end
+  return lowered .. '\0' .. id
+end
+
+local function index_name(id, num, name, folded)
+  redis.call('ZADD', K.name_idx, 0, sort_member(name, id))
+  local key = names_key(num)
+  if tonumber(num) % K.names_per_key == 0 and tonumber(num) > 0 then
+    -- APPEND leaves up to as much room again as a string holds; the previous string
+    -- is full now, so a copy (SET) gives that room back once.
+    local full = names_key(tonumber(num) - 1)
+    local text = redis.call('GET', full)
+    if text then redis.call('SET', full, text) end
+  end
+  redis.call('APPEND', key, folded .. '\t' .. id .. '\n')
+end
+
+-- Cuts the task's record out of its names string; the record starts right after the
+-- previous newline (found from the folded name, or by a walk when that disagrees).
+local function unindex_name(id, num, name, folded)
+  redis.call('ZREM', K.name_idx, sort_member(name, id))
+  local key = names_key(num)
+  local text = redis.call('GET', key)
+  if not text then return end
+  local at = string.find(text, '\t' .. id .. '\n', 1, true)
+  if not at then return end
+  local first = at - #folded
+  if first < 1 or (first > 1 and string.sub(text, first - 1, first - 1) ~= '\n') then
+    first = 1
+    while true do
+      local nl = string.find(text, '\n', first, true)
+      if not nl or nl > at then break end
+      first = nl + 1
+    end
+  end
+  text = string.sub(text, 1, first - 1) .. string.sub(text, at + #id + 2)
+  if text == '' then redis.call('DEL', key) else redis.call('SET', key, text) end
+end
+
+-- The task ended now: its finish time and the index sorted by it.
+local function mark_finished(id, key, now)
+  redis.call('HSET', key, 'finished', now)
+  redis.call('ZADD', K.finished_idx, now, id)
+end

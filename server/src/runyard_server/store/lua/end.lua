@@ -5,7 +5,7 @@ local err = check_lease(key, token)
 if err then return err end
 release(id, key)
 set_status(id, key, 'running', status)
-redis.call('HSET', key, 'finished', now)
+mark_finished(id, key, now)
 if ARGV[6] ~= '' then redis.call('HSET', key, 'exit_code', ARGV[6]) end
 if ARGV[7] ~= '' then redis.call('HSET', key, 'failure_reason', ARGV[7]) end
 return reply(key)

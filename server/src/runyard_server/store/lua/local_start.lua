@@ -7,5 +7,6 @@ if not status then return {'missing'} end
 if status ~= 'draft' then return {'conflict', status} end
 set_status(id, key, 'draft', 'running')
 redis.call('HSET', key, 'token', token, 'started', now, 'attempt', 1)
+redis.call('ZADD', K.started_idx, now, id)
 redis.call('ZADD', K.leases, expiry, id)
 return reply(key)

@@ -9,5 +9,7 @@ if stored + count > limit then return {'full', stored} end
 for i = 4, #ARGV, 3 do
   redis.call('RPUSH', key .. ':metrics', ARGV[i + 1])
   redis.call('HSET', key .. ':final', ARGV[i], ARGV[i + 2])
+  redis.call('ZADD', K.metric_idx .. ARGV[i], ARGV[i + 2], id)
+  redis.call('SADD', K.metric_series, ARGV[i])
 end
 return {'ok', count}

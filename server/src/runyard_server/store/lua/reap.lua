@@ -22,7 +22,8 @@ for _, id in ipairs(ids) do
       out[#out + 1] = t[4]
     else
       set_status(id, key, 'running', 'failed')
-      redis.call('HSET', key, 'finished', now, 'failure_reason', reason)
+      redis.call('HSET', key, 'failure_reason', reason)
+      mark_finished(id, key, now)
       redis.call('HINCRBY', K.stats, 'lease_expired_failed', 1)
       out[#out + 1] = id
       out[#out + 1] = ''

@@ -4,5 +4,6 @@ local key = task_key(id)
 local err = check_lease(key, token)
 if err then return err end
 redis.call('HSET', key, 'started', now)
+redis.call('ZADD', K.started_idx, now, id)
 redis.call('ZADD', K.leases, expiry, id)
 return reply(key)

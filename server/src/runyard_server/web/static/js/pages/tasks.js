@@ -1,5 +1,6 @@
 // @ts-check
-// Tasks: filters, a page of the server's cursor-paged list, sorting within the page, compare.
+// Tasks: filters, a name search and a sort, all done by the server across every page
+// (cursor-paged), and compare.
 import { get, query } from "../api.js";
 import { ago, badge, duration, empty, errorBox, h, taskLink } from "../dom.js";
 import { navigate, replaceQuery } from "../router.js";
@@ -13,18 +14,21 @@ function runtime(task) {
   return (end - Date.parse(task.started)) / 1000;
 }
 
-// Sorting is within the page: the server pages newest first and a page is at most
-// 1,000 rows, so a sort never needs the whole table in the browser.
+// `sort` names the server's sort for a column (GET /tasks?sort=); the others are not sortable.
 const COLUMNS = [
-  { key: "name", label: "Name", value: (t) => t.name.toLowerCase(), cell: (t) => taskLink(t.id, t.name) },
-  { key: "id", label: "ID", value: (t) => t.id, cell: (t) => h("code", { class: "muted" }, t.id.slice(0, 8)) },
-  { key: "status", label: "Status", value: (t) => t.status, cell: (t) => badge(t.status) },
-  { key: "project", label: "Project", value: (t) => t.project, cell: (t) => t.project },
-  { key: "queue", label: "Queue", value: (t) => t.queue || "", cell: (t) => t.queue || "" },
-  { key: "tags", label: "Tags", value: (t) => t.tags.join(","), cell: (t) => t.tags.map((tag) => h("span", { class: "tag" }, tag)) },
-  { key: "created", label: "Created", value: (t) => t.created, cell: (t) => ago(t.created) },
-  { key: "runtime", label: "Runtime", value: (t) => runtime(t) ?? -1, cell: (t) => duration(runtime(t)) },
+  { key: "name", label: "Name", sort: "name", cell: (t) => taskLink(t.id, t.name) },
+  { key: "id", label: "ID", cell: (t) => h("code", { class: "muted" }, t.id.slice(0, 8)) },
+  { key: "status", label: "Status", cell: (t) => badge(t.status) },
+  { key: "project", label: "Project", cell: (t) => t.project },
+  { key: "queue", label: "Queue", cell: (t) => t.queue || "" },
+  { key: "tags", label: "Tags", cell: (t) => t.tags.map((tag) => h("span", { class: "tag" }, tag)) },
+  { key: "created", label: "Created", sort: "created", cell: (t) => ago(t.created) },
+  { key: "finished", label: "Finished", sort: "finished", cell: (t) => (t.finished ? ago(t.finished) : "") },
+  { key: "runtime", label: "Runtime", cell: (t) => duration(runtime(t)) },
 ];
+
+/** @param {string} sort */
+const defaultOrder = (sort) => (sort === "name" ? "asc" : "desc");
 
 /**
  * @param {Record<string, string>} _params from the route pattern
@@ -39,8 +43,8 @@ export async function tasksPage(_params, q, root, ctx) {
     cursor: q.cursor || null,
     /** @type {(string | null)[]} */
     previous: [],
-    sort: q.sort || "",
-    desc: q.desc !== "0",
+    sort: q.sort || "created",
+    order: q.order || "",
     selected: new Set(),
     page: { items: [], next_cursor: null },
   };
@@ -52,6 +56,7 @@ export async function tasksPage(_params, q, root, ctx) {
     tag: h("input", { name: "tag", placeholder: "tag", value: state.filters.tag }),
     q: h("input", { name: "q", type: "search", placeholder: "search names…", value: state.filters.q, class: "grow" }),
   };
+  const metric = h("input", { name: "metric", placeholder: "sort by metric, e.g. val/acc", title: "sort every task by the last value of this metric series", value: state.sort.startsWith("metric:") ? state.sort.slice(7) : "" });
   const limit = h("select", { name: "limit", title: "rows per page" }, [25, 50, 100, 200, 500].map((n) => h("option", { value: n, selected: n === state.limit }, `${n} / page`)));
   const compare = h("button", { class: "primary", id: "compare-selected", disabled: true }, "Compare");
   const autoRefresh = h("input", { type: "checkbox", checked: true, name: "auto-refresh" });
@@ -61,14 +66,22 @@ export async function tasksPage(_params, q, root, ctx) {
 
   root.append(
     h("div", { class: "page-head" }, h("h1", {}, "Tasks"), h("span", { class: "spacer" }), h("label", { class: "inline muted" }, autoRefresh, " auto-refresh"), compare),
-    h("form", { class: "filters", onsubmit: (e) => e.preventDefault() }, Object.values(inputs), limit),
+    h("form", { class: "filters", onsubmit: (e) => e.preventDefault() }, Object.values(inputs), metric, limit),
     error,
     tableBox,
     pager,
   );
 
   function syncUrl() {
-    replaceQuery({ ...state.filters, limit: state.limit === 50 ? "" : state.limit, cursor: state.cursor || "", sort: state.sort, desc: state.sort && !state.desc ? "0" : "" });
+    replaceQuery({ ...state.filters, limit: state.limit === 50 ? "" : state.limit, cursor: state.cursor || "", sort: state.sort === "created" ? "" : state.sort, order: state.order });
+  }
+
+  // A new sort or filter starts again at the first page: a cursor belongs to one sort.
+  function restart() {
+    state.cursor = null;
+    state.previous = [];
+    syncUrl();
+    load();
   }
 
   // Only the newest request may draw: a slow search must not overwrite a later filter.
@@ -76,7 +89,7 @@ export async function tasksPage(_params, q, root, ctx) {
   let pending = false;
   async function load() {
     const mine = ++latest;
-    const params = { ...state.filters, limit: state.limit, cursor: state.cursor };
+    const params = { ...state.filters, sort: state.sort, order: state.order, limit: state.limit, cursor: state.cursor };
     pending = true;
     try {
       const page = await get(`/tasks${query(params)}`);
@@ -91,29 +104,31 @@ export async function tasksPage(_params, q, root, ctx) {
     }
   }
 
-  function sorted() {
-    const column = COLUMNS.find((c) => c.key === state.sort);
-    if (!column) return state.page.items;
-    const sign = state.desc ? -1 : 1;
-    return [...state.page.items].sort((a, b) => {
-      const x = column.value(a);
-      const y = column.value(b);
-      return x < y ? -sign : x > y ? sign : 0;
-    });
+  function columns() {
+    if (!state.sort.startsWith("metric:")) return COLUMNS;
+    const series = state.sort.slice(7);
+    const value = (t) => state.page.metric_values?.[t.id] ?? "";
+    return [...COLUMNS, { key: "metric", label: series, sort: state.sort, cell: value }];
   }
 
   function header(column) {
-    const arrow = state.sort === column.key ? (state.desc ? " ▼" : " ▲") : "";
-    return h("th", { class: "sortable", title: "sort this page", onclick: () => {
-      state.desc = state.sort === column.key ? !state.desc : column.key === "created";
-      state.sort = column.key;
-      syncUrl();
-      draw();
+    if (!column.sort) return h("th", {}, column.label);
+    const order = state.order || defaultOrder(state.sort);
+    const arrow = state.sort === column.sort ? (order === "desc" ? " ▼" : " ▲") : "";
+    return h("th", { class: "sortable", title: "sort all tasks", onclick: () => {
+      if (state.sort === column.sort) {
+        state.order = order === "desc" ? "asc" : "desc";
+      } else {
+        state.sort = column.sort;
+        state.order = "";
+      }
+      restart();
     } }, column.label + arrow);
   }
 
   function draw() {
-    const items = sorted();
+    const items = state.page.items;
+    const shown = columns();
     compare.disabled = state.selected.size < 2;
     compare.textContent = state.selected.size ? `Compare (${state.selected.size})` : "Compare";
     if (!items.length) {
@@ -130,8 +145,8 @@ export async function tasksPage(_params, q, root, ctx) {
           else state.selected.delete(t.id);
           draw();
         } })),
-        COLUMNS.map((c) => h("td", { class: `col-${c.key}` }, c.cell(t)))));
-      tableBox.replaceChildren(h("table", { class: "grid tasks" }, h("thead", {}, h("tr", {}, h("th", { class: "check" }), COLUMNS.map(header))), h("tbody", {}, rows)));
+        shown.map((c) => h("td", { class: `col-${c.key}` }, c.cell(t)))));
+      tableBox.replaceChildren(h("table", { class: "grid tasks" }, h("thead", {}, h("tr", {}, h("th", { class: "check" }), shown.map(header))), h("tbody", {}, rows)));
     }
     const first = state.previous.length === 0 && !state.cursor;
     pager.replaceChildren(
@@ -140,7 +155,7 @@ export async function tasksPage(_params, q, root, ctx) {
         syncUrl();
         load();
       } }, "← Newer"),
-      h("span", { class: "muted" }, `${state.page.items.length} shown${first ? "" : " (not the newest)"}`),
+      h("span", { class: "muted" }, `${state.page.items.length} shown${first ? "" : " (not the first page)"}`),
       h("button", { id: "older", disabled: !state.page.next_cursor, onclick: () => {
         state.previous.push(state.cursor);
         state.cursor = state.page.next_cursor;
@@ -155,19 +170,19 @@ export async function tasksPage(_params, q, root, ctx) {
     clearTimeout(debounce);
     debounce = setTimeout(() => {
       for (const key of FILTERS) state.filters[key] = inputs[key].value.trim();
-      state.cursor = null;
-      state.previous = [];
-      syncUrl();
-      load();
+      restart();
     }, 250);
   };
   for (const input of Object.values(inputs)) input.addEventListener(input.tagName === "SELECT" ? "change" : "input", refilter);
+  metric.addEventListener("change", () => {
+    const series = metric.value.trim();
+    state.sort = series ? `metric:${series}` : "created";
+    state.order = "";
+    restart();
+  });
   limit.addEventListener("change", () => {
     state.limit = Number(limit.value);
-    state.cursor = null;
-    state.previous = [];
-    syncUrl();
-    load();
+    restart();
   });
   compare.addEventListener("click", () => navigate("/compare", { ids: [...state.selected].join(",") }));
   ctx.onCleanup(() => clearTimeout(debounce));
