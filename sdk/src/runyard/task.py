@@ -32,6 +32,7 @@ from runyard.capture.run import RequirementsSource, capture_run
 from runyard.capture.seeding import new_seed, seed_everything
 from runyard.client import Client
 from runyard.errors import RunyardError
+from runyard.logship import SpoolSettings
 from runyard.models import Artifact, CloneRequest, MetricPoint, Params, TaskMetrics, TaskStatus
 from runyard.models import Task as TaskRecord
 
@@ -95,7 +96,7 @@ class Task:
             task = cls._attach(client, cfg.task_id, seed, notices)
         else:
             task = cls._start_local(
-                client, project, name, tags, requirements, seed, capture_output, notices
+                client, project, name, tags, requirements, seed, capture_output, notices, cfg.spool
             )
         _current = task
         return task
@@ -126,6 +127,7 @@ class Task:
         seed: int | bool,
         capture_output: bool,
         notices: Notices,
+        spool: SpoolSettings,
     ) -> Task:
         def warn(message: str) -> None:
             notices.once(message, message)
@@ -135,7 +137,8 @@ class Task:
             chosen = new_seed() if seed is True else seed
             seed_everything(chosen)
             spec.params[SEED_SECTION] = {"seed": chosen}
-        live = Live(LocalRun(client, spec, notices), notices, capture_output=capture_output)
+        run = LocalRun(client, spec, notices)
+        live = Live(run, notices, capture_output=capture_output, spool=spool)
         return cls(client, live=live, notices=notices)
 
     @classmethod
