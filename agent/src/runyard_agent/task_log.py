@@ -56,6 +56,7 @@ class TaskLog:
             flush_s=flush_s,
             max_backoff_s=max_backoff_s,
             before_flush=self.readers.flush_progress,
+            on_down=lambda exc: log.warning("log batch not delivered, retrying: %s", exc),
             on_fatal=self._refused_for_good,
             on_refused=lambda exc: log.error("log batch dropped, the server refused it: %s", exc),
         )

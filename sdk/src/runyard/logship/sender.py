@@ -10,7 +10,6 @@ the spool, which is what keeps them from ever waiting on the network.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -28,8 +27,6 @@ from runyard.errors import (
 from runyard.logship.spool import Spool
 from runyard.logship.wire import Chunk
 
-log = logging.getLogger(__name__)
-
 Post = Callable[[Chunk, int], object]
 """Sends ``chunk`` as batch ``seq``; raises a :mod:`runyard.errors` class when it did not land."""
 
@@ -44,7 +41,8 @@ class NotReady(RunyardError):
 class Sender:
     """Ships ``spool``'s chunks through ``post`` on its own thread.
 
-    ``on_down(exc)`` is called for each failed attempt while the server is away and
+    ``on_down(exc)`` is called for each failed attempt while the server is away (the
+    sender itself logs nothing: in a local run stderr is the task's own console) and
     ``on_up()`` when it answers again; ``on_fatal(exc)`` when the server refuses this
     writer for good (a stale lease, a refused token), after which nothing more is sent;
     ``on_refused(exc)`` when it refuses one batch (the batch is skipped).
@@ -143,7 +141,8 @@ class Sender:
                 self._pause(0.1)
                 continue
             except TRANSIENT as exc:
-                self._went_down(exc, delay)
+                self.down = True
+                self.on_down(exc)
                 self._pause(delay)
                 delay = min(max(delay * 2, 0.5), self.max_backoff_s)
                 continue
@@ -166,11 +165,6 @@ class Sender:
                 self.on_up()
             return True
         return False
-
-    def _went_down(self, exc: RunyardError, delay: float) -> None:
-        self.down = True
-        log.warning("log batch %d not delivered, retrying in %.1fs: %s", self.next_seq, delay, exc)
-        self.on_down(exc)
 
     def _pause(self, seconds: float) -> None:
         """Wait before another attempt; :meth:`finish` cuts it short."""

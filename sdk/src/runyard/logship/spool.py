@@ -41,7 +41,7 @@ class SpoolSettings:
 
     directory: Path | None = None
     quota_bytes: int = 1024 * 1024 * 1024
-    memory_bytes: int = 16 * 1024 * 1024
+    memory_bytes: int = 4 * 1024 * 1024
 
 
 @dataclass
