@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from runyard.logship.wire import BATCH_BYTES, BATCH_LINES, Chunk, encode_line
+from runyard.logship.wire import BATCH_BYTES, BATCH_LINES, Chunk, encode_lines, measure, to_bytes
 
 _MARKER_ROOM = 1024  # bytes kept free in a batch for the "lines dropped here" line
 _SEGMENT_BYTES = 16 * 1024 * 1024
@@ -141,7 +141,7 @@ class Spool:
         self.max_lines = max_lines
         self._capacity = max_bytes - _MARKER_ROOM
         self.changed = threading.Condition()
-        self._open: list[bytes] = []
+        self._open: list[str] = []
         self._open_bytes = 0
         self._open_since = 0.0
         self._chunks: deque[_Entry] = deque()
@@ -161,22 +161,22 @@ class Spool:
     def put_many(self, stream: str, texts: Iterable[str], ts: float | None = None) -> None:
         """Add lines read together (one timestamp, ``ts`` or now, and one lock for them all)."""
         when = time.time() if ts is None else ts
-        encoded = [encode_line(stream, text, when) for text in texts]
+        encoded = encode_lines(stream, texts, when)
         if not encoded:
             return
         with self.changed:
             wake = not self._open and not self._chunks
-            for data in encoded:
+            for line in encoded:
+                size = measure(line)
                 if self._open and (
-                    len(self._open) >= self.max_lines
-                    or self._open_bytes + len(data) > self._capacity
+                    len(self._open) >= self.max_lines or self._open_bytes + size > self._capacity
                 ):
                     self._seal()
                     wake = True
                 if not self._open:
                     self._open_since = time.monotonic()
-                self._open.append(data)
-                self._open_bytes += len(data)
+                self._open.append(line)
+                self._open_bytes += size
             self._lines += len(encoded)
             if wake:
                 self.changed.notify_all()
@@ -251,9 +251,9 @@ class Spool:
             note += f"of {self.settings.quota_bytes} bytes"
             if self._segments.error:
                 note += f" or could not be written ({self._segments.error})"
-            lines.insert(0, encode_line("agent", note, time.time()))
+            lines[:0] = encode_lines("agent", [note], time.time())
             self._lines += 1
-        data = b",".join(lines)
+        data = to_bytes(",".join(lines))
         entry = _Entry(len(lines), len(data), self._dropping)
         # A chunk that is only the drop note is always kept: it says what was lost.
         if not count or self._memory + len(data) <= self.settings.memory_bytes:

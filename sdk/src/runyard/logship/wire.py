@@ -11,25 +11,38 @@ built or dumped per line on the sending side.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
+from json.encoder import encode_basestring  # C, like ensure_ascii=False: escapes "\\ and controls
 
 from runyard.models.limits import MAX_LOG_BATCH_BYTES, MAX_LOG_LINES_PER_BATCH
-
-_encode_text = json.JSONEncoder(ensure_ascii=False).encode
 
 BATCH_BYTES = MAX_LOG_BATCH_BYTES
 """The most line bytes in one batch: exactly the server's limit."""
 BATCH_LINES = MAX_LOG_LINES_PER_BATCH
 
 
+def encode_lines(stream: str, texts: Iterable[str], ts: float) -> list[str]:
+    """``LogLine`` JSON for each text, all with one ``stream`` and ``ts`` (a chunk read
+    together): text, not yet bytes, so a batch is encoded to UTF-8 once."""
+    head = f'{{"stream":"{stream}","text":'
+    tail = f',"ts":{ts!r}}}'
+    return [head + encode_basestring(text) + tail for text in texts]
+
+
+def measure(line: str) -> int:
+    """The bytes ``line`` (one of :func:`encode_lines`) takes in a batch body."""
+    return len(line) if line.isascii() else len(line.encode(errors="surrogatepass"))
+
+
+def to_bytes(text: str) -> bytes:
+    """UTF-8, a lone surrogate (from surrogateescape) becoming ``?``: it has no UTF-8 form."""
+    return text.encode(errors="replace")
+
+
 def encode_line(stream: str, text: str, ts: float) -> bytes:
     """One ``LogLine`` as the JSON the server measures (``stream`` is a LogLine stream name)."""
-    quoted = _encode_text(text)
-    try:
-        data = quoted.encode()
-    except UnicodeEncodeError:  # a lone surrogate (from surrogateescape) has no UTF-8 form
-        data = quoted.encode(errors="replace")
-    return b'{"stream":"%s","text":%s,"ts":%r}' % (stream.encode(), data, ts)
+    return to_bytes(encode_lines(stream, [text], ts)[0])
 
 
 @dataclass
@@ -46,7 +59,7 @@ class Chunk:
 
     def body(self, seq: int, lease_token: str | None) -> bytes:
         """The ``LogBatch`` JSON for this chunk as batch ``seq``."""
-        token = b"null" if lease_token is None else _encode_text(lease_token).encode()
+        token = b"null" if lease_token is None else to_bytes(encode_basestring(lease_token))
         dropped = b',"dropped":%d' % self.dropped if self.dropped else b""
         return b'{"lease_token":%s,"seq":%d,"lines":[%s]%s}' % (token, seq, self.lines, dropped)
 

@@ -26,6 +26,7 @@ class LogBatch(Strict):
     dropped: int = Field(
         default=0,
         ge=0,
+        le=10**12,
         description="lines the sender dropped just before this batch (its spool was full); "
         "added to the task's logs_dropped",
     )
