@@ -253,3 +253,14 @@ def test_finish_gives_up_after_a_stall_not_while_batches_keep_landing() -> None:
     started = time.monotonic()
     assert not sender.finish(0.5)
     assert 0.4 < time.monotonic() - started < 2
+
+
+def test_a_spool_file_that_went_missing_is_noted_and_counted(tmp_path: Path) -> None:
+    spool = Spool(SpoolSettings(directory=tmp_path, memory_bytes=0), max_lines=10)
+    spool.put_many("stdout", [f"line {i}" for i in range(25)])
+    for file in tmp_path.glob("runyard-spool-*/*"):
+        file.unlink()
+    chunks = drain(spool)
+    assert texts(chunks)[0].startswith("[runyard] 10 lines lost here: the spool file")
+    assert spool.dropped == 20 and sum(c.dropped for c in chunks) == 20
+    assert texts(chunks)[-5:] == [f"line {i}" for i in range(20, 25)]

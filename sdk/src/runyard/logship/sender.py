@@ -17,6 +17,7 @@ from collections.abc import Callable
 from runyard.errors import (
     ApiError,
     AuthError,
+    ProtocolError,
     RateLimitedError,
     RunyardError,
     ServerError,
@@ -140,7 +141,9 @@ class Sender:
             except NotReady:
                 self._pause(0.1)
                 continue
-            except TRANSIENT as exc:
+            except (*TRANSIENT, ProtocolError) as exc:
+                # ProtocolError: an answer that was not the expected JSON (a proxy's error
+                # page); the batch may or may not have landed, and its seq makes a retry safe.
                 self.down = True
                 self.on_down(exc)
                 self._pause(delay)

@@ -268,5 +268,13 @@ class Spool:
         self._chunks.append(entry)
 
     def _load(self, entry: _Entry) -> Chunk:
-        data = entry.data if entry.data is not None else self._segments.read(entry)
-        return Chunk(data, entry.count, entry.dropped)
+        if entry.data is not None:
+            return Chunk(entry.data, entry.count, entry.dropped)
+        try:
+            return Chunk(self._segments.read(entry), entry.count, entry.dropped)
+        except OSError as exc:  # the file went (a temp cleaner) or the disk failed
+            self.dropped += entry.count
+            note = f"[runyard] {entry.count} lines lost here: the spool file could not be "
+            note += f"read back ({exc})"
+            data = to_bytes(encode_lines("agent", [note], time.time())[0])
+            return Chunk(data, 1, entry.dropped + entry.count)
