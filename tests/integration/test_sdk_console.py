@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from runyard.client import Client
-from runyard.models import Task, TaskStatus
+from runyard.logship import Spool
+from runyard.models import Task, TaskCreate, TaskStatus
 from tests.servers import ServerProcess
 
 RUNYARD = Path(sys.executable).with_name("runyard")
@@ -179,3 +180,46 @@ def test_past_a_tiny_spool_quota_the_drop_count_is_recorded_and_shown(
         check=True,
     ).stdout
     assert f"dropped lines: {task.logs_dropped} (spool quota reached)" in shown
+
+
+def test_logs_follow_a_local_run_live(server: ServerProcess, tmp_path: Path) -> None:
+    (tmp_path / "pause").touch()
+    process, project = start(server, tmp_path, 3, 0)
+    wait_file(tmp_path / "waiting", "stopped", process)
+    (tmp_path / "stopped").touch()
+    with Client(server.url) as client:
+        (task,) = client.tasks.list(project=project).items
+        followed = client.logs.follow(task.id, poll_s=0.05)
+        seen: list[str] = []
+        for line in followed:
+            if line.text[:7].isdigit():
+                seen.append(line.text[:7])
+            if len(seen) == 3:
+                break
+        # The script waits for "back" after its lines: they were followed while it ran.
+        running = client.tasks.get(task.id).status is TaskStatus.RUNNING
+        (tmp_path / "back").touch()
+        finished_task(server, project, process)
+    assert seen == ["0000000", "0000001", "0000002"] and running
+
+
+def test_batches_cut_by_the_shared_helper_are_never_too_large_for_the_server(
+    server: ServerProcess,
+) -> None:
+    spool = Spool()
+    # Control characters are escaped to 6 bytes each: a batch estimated by characters
+    # (as 0.1's SDK did) came out several times over the server's limit.
+    spool.put_many("stdout", ["\x01" * 16_000 for _ in range(40)])
+    spool.put_many("stderr", ["naïve ☃ 🙂 " * 1_000 for _ in range(40)])
+    spool.put_many("stdout", [str(i) for i in range(25_000)])
+    spool.finish()
+    with Client(server.url) as client:
+        claim = client.tasks.start_local(TaskCreate(project="limits", name="batches"))
+        assert claim.task is not None
+        seq = 0
+        while (chunk := spool.next_chunk(0)) is not None:
+            assert client.logs.append_encoded(claim.task.id, chunk.body(seq, claim.lease_token))
+            spool.release()
+            seq += 1
+        lines = client.logs.read(claim.task.id, limit=100).lines
+    assert seq > 4 and lines[0].text == "\x01" * 16_000
