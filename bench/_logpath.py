@@ -159,6 +159,9 @@ def measure_local_init(stack: Stack, python: str, runs: int) -> dict[str, Any]:
             t0, after_init = (float(x) for x in err.split("INIT ", 1)[1].split()[:2])
             if seen is None:
                 raise RuntimeError(f"the local run was never recorded:\n{err}")
+            # Read again: the first sight can be the draft, a moment before it runs.
+            got = session.get(f"{stack.api}/tasks/{record['id']}", timeout=10)
+            record = got.json()
             rows.append(
                 {
                     "init_call_s": after_init - t0,
