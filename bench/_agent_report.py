@@ -10,8 +10,16 @@ TARGETS: list[tuple[str, str, float, str]] = [
     # (label, result path, limit, "le" | "ge")
     ("(1) claim→first statement p50 s", "claim.claim_to_first_s.p50", 1.0, "le"),
     ("(1) claim→first statement max s", "claim.claim_to_first_s.max", 1.0, "le"),
-    ("(3) 1M lines: agent / direct", "spam.ratio", 1.2, "le"),
+    ("(3) 1M lines: agent / direct", "spam.ratio", 1.15, "le"),
     ("(3) lines at the server, in order", "spam.lines_in_place", 1_000_000, "ge"),
+    (
+        "(3) 1M lines: last line at the server after the loop s",
+        "spam.last_line_within_s",
+        1.0,
+        "le",
+    ),
+    ("(5) log path alone: last ack after the loop s", "logpath.last_acked_after_end_s", 1.0, "le"),
+    ("(6) local run: Task.init → record visible max s", "local_init.visible_s.max", 1.0, "le"),
     ("(4) idle agent, % of a core", "idle.percent_of_core", 0.5, "le"),
 ]
 
@@ -66,6 +74,19 @@ def render(results: dict[str, Any], checks: list[dict[str, Any]]) -> str:
             notes = [n for n in run["agent_notes"] if "dropped" in n]
             if notes:
                 lines.append(f"        agent notes: {notes}")
+    p, li = results["logpath"], results["local_init"]
+    lines.append("(5) the agent's log path alone (readers, spool, sender), server only acks")
+    for run in p["runs"]:
+        lines.append(
+            f"      loop {run['loop_s']:6.3f} s, last batch acknowledged "
+            f"{run['last_acked_after_end_s']:.2f} s after the loop ended ({run['batches']} "
+            f"batches, {run['mb_posted']:.0f} MB)"
+        )
+    lines.append(
+        f"(6) local run, Task.init → record visible: p50 {li['visible_s']['p50']:.3f} s, "
+        f"max {li['visible_s']['max']:.3f} s; created ≤ {li['created_s_max']:.3f} s after "
+        f"Task.init began ({len(li['runs'])} runs)"
+    )
     lines += [
         f"(4) idle agent: {idle['cpu_s']:.3f} CPU s in {idle['window_s']:.1f} s = "
         f"{idle['percent_of_core']:.3f} % of a core",

@@ -28,6 +28,8 @@ and writes JSON (default bench/results/agent.json). What it measures:
       bound); CPU seconds of the agent, server and Redis meanwhile.
   (4) idle agent CPU: an agent with default settings on an empty queue, 5 s after it
       registered, CPU time (psutil, children included) over 30 s.
+  (5) the agent's log path alone, against a server that only acknowledges, and
+  (6) a local run: ``Task.init`` → its record visible on the server (``_logpath.py``).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _agent_procs import Agent, Repo, make_repo, read_logs, submit, wait_final
 from _agent_report import TARGETS, render
 from _harness import CpuMeter, Stack, bench_main, log, start_stack, stop_stack, summary_ms, tail
+from _logpath import measure_local_init, measure_log_path
 from _report import verdicts
 
 from runyard.models import Environment
@@ -76,9 +79,10 @@ class Plan:
     spam_runs: int = 3
     idle_settle_s: float = 5.0
     idle_s: float = 30.0
+    local_runs: int = 5
 
 
-QUICK = Plan(claim_tasks=5, build_runs=1, spam_runs=1, idle_s=15.0)
+QUICK = Plan(claim_tasks=5, build_runs=1, spam_runs=1, idle_s=15.0, local_runs=3)
 
 
 def wall(iso: str) -> float:
@@ -407,6 +411,9 @@ def run(plan: Plan, quick: bool) -> dict[str, Any]:
             c = results["claim"]["claim_to_first_ms"]
             log(f"(1) claim→first statement p50 {c['p50']:.0f} ms, max {c['max']:.0f} ms")
             results["spam"] = measure_spam(stack, agent, repo, root, plan)
+            python = sorted((root / "agent-cache" / "venvs").glob("*/bin/python"))[0]
+            results["logpath"] = measure_log_path(python, repo.path / "spam.py", plan.spam_runs)
+            results["local_init"] = measure_local_init(stack, sys.executable, plan.local_runs)
             agent.stop()
             results["idle"] = measure_idle(stack, root, plan)
             log(f"(4) idle agent {results['idle']['percent_of_core']:.3f} % of a core")

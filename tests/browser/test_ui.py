@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from runyard.models import MetricBatch, MetricPoint, Task, TaskStatus
+from runyard.logship import Spool
+from runyard.models import MetricBatch, MetricPoint, Task, TaskCreate, TaskStatus
 from tests.browser.conftest import Shoot, Stack
 
 pytestmark = pytest.mark.e2e
@@ -187,3 +188,17 @@ def test_abort_stops_a_running_task(
     page.click("#action-abort")
     page.click("#action-abort")
     expect(page.locator("h1 .badge").first).to_have_text("aborted", timeout=30_000)
+
+
+def test_task_page_shows_how_many_console_lines_were_dropped(page: Page, stack: Stack) -> None:
+    claim = stack.client.tasks.start_local(TaskCreate(project="dropped", name="spooled"))
+    assert claim.task is not None
+    spool = Spool()
+    spool.put_many("stdout", ["before the gap", "after the gap"])
+    spool.finish()
+    chunk = spool.next_chunk(0)
+    assert chunk is not None
+    chunk.dropped = 1234
+    stack.client.logs.append_encoded(claim.task.id, chunk.body(0, claim.lease_token))
+    page.goto(f"{stack.server.url}/#/task/{claim.task.id}")
+    expect(page.locator("#logs-dropped")).to_contain_text("1234 console lines were dropped")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from runyard.client import Client
+from runyard.logship import SpoolSettings
 from runyard.models import LogBatch, LogLine
 from runyard_agent.process import TaskProcess
 from runyard_agent.task_log import TaskLog
@@ -84,14 +85,18 @@ def log_server() -> Iterator[LogServer]:
     server.server_close()
 
 
-def run_task(log_server: LogServer, tmp_path: Path, code: str) -> tuple[TaskLog, int]:
+def run_task(
+    log_server: LogServer, tmp_path: Path, code: str, spool: SpoolSettings | None = None
+) -> tuple[TaskLog, int]:
     client = Client(log_server.url, None, retries=2, backoff=0.05)
     lost = threading.Event()
     task_log = TaskLog(
-        lambda batch: client.logs.append(TASK, batch),
+        lambda body: client.logs.append_encoded(TASK, body),
         "lease",
         on_lost=lost.set,
         on_auth=lambda exc: None,
+        spool=spool,
+        max_backoff_s=0.2,
     )
     script = tmp_path / "task.py"
     script.write_text(code)
@@ -157,3 +162,30 @@ def test_retried_batch_is_stored_once(log_server: LogServer, tmp_path: Path) -> 
     run_task(log_server, tmp_path, "print('once')\n")
     assert [line.text for line in log_server.lines()] == ["once"]
     assert log_server.posts.count(0) >= 2
+
+
+def test_server_down_while_a_task_prints_spools_to_disk_and_loses_nothing(
+    log_server: LogServer, tmp_path: Path
+) -> None:
+    log_server.fail_next = 10
+    spool = SpoolSettings(directory=tmp_path / "spool", memory_bytes=64 * 1024)
+    code = "for i in range(100_000):\n    print(i)\n"
+    run_task(log_server, tmp_path, code, spool)
+    assert [line.text for line in log_server.lines()] == [str(i) for i in range(100_000)]
+    assert list((tmp_path / "spool").iterdir()) == []  # its files went with the task
+
+
+def test_past_the_spool_quota_the_drop_count_goes_with_the_next_batch(
+    log_server: LogServer, tmp_path: Path
+) -> None:
+    log_server.fail_next = 10
+    spool = SpoolSettings(directory=tmp_path, quota_bytes=0, memory_bytes=64 * 1024)
+    code = "for i in range(100_000):\n    print(i)\n"
+    run_task(log_server, tmp_path, code, spool)
+    texts = [line.text for line in log_server.lines()]
+    dropped = sum(batch.dropped for batch in log_server.batches.values())
+    notes = [text for text in texts if text.startswith("[runyard]")]
+    assert dropped > 0 and len(texts) - len(notes) + dropped == 100_000
+    assert sum(int(note.split()[1]) for note in notes) == dropped
+    numbers = [int(text) for text in texts if not text.startswith("[")]
+    assert numbers == sorted(numbers)

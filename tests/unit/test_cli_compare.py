@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from runyard._console import Tee
 from runyard.cli.compare import code_rows, metric_rows, package_rows, params_rows, render
 from runyard.cli.reproduce import compare_finals
-from runyard.models import Environment, LogLine, Script, Task, TaskStatus
+from runyard.models import Environment, Script, Task, TaskStatus
 
 
 def task(tid: str, lr: float, requirements: list[str], diff: str = "") -> Task:
@@ -60,11 +60,12 @@ def test_console_copy_splits_lines_on_newlines_and_carriage_returns() -> None:
             self.written += text
             return len(text)
 
-    lines: list[LogLine] = []
+    lines: list[tuple[str, str]] = []
     stream = Sink()
-    tee = Tee(stream, "stdout", lines.append)  # type: ignore[arg-type]
+    tee = Tee(stream, "stdout", lambda name, texts: lines.extend((name, t) for t in texts))  # type: ignore[arg-type]
     tee.write("progress 10%\rprogress 20%\r")
     tee.write("\nepoch 1 done\nlast")
     tee.drain()
     assert stream.written == "progress 10%\rprogress 20%\r\nepoch 1 done\nlast"
-    assert [line.text for line in lines] == ["progress 10%", "progress 20%", "epoch 1 done", "last"]
+    texts = ["progress 10%", "progress 20%", "epoch 1 done", "last"]
+    assert lines == [("stdout", text) for text in texts]

@@ -24,6 +24,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from runyard.logship import SpoolSettings
 from runyard.models.limits import MAX_WAIT_S
 from runyard.models.names import Name
 
@@ -91,6 +92,14 @@ class AgentSettings(BaseSettings):
         description="Docker engine URL (default: the local socket)",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    spool_dir: Path | None = Field(
+        default=None,
+        description="where a task's console output waits on disk while the server is away "
+        "(default: CACHE_DIR/spool)",
+    )
+    spool_quota_mb: int = Field(
+        default=1024, ge=0, description="disk for one task's waiting output; past it lines drop"
+    )
     config: Path | None = Field(default=None, exclude=True, description="TOML settings file")
 
     @field_validator("queues", "gpus", mode="before")
@@ -98,7 +107,7 @@ class AgentSettings(BaseSettings):
     def _comma_list(cls, value: Any) -> Any:
         return _split_list(value)
 
-    @field_validator("cache_dir", "work_dir")
+    @field_validator("cache_dir", "work_dir", "spool_dir")
     @classmethod
     def _expand_home(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
@@ -127,6 +136,15 @@ class AgentSettings(BaseSettings):
     def work_root(self) -> Path:
         """Where per-task work directories are created."""
         return self.work_dir if self.work_dir is not None else self.cache_dir / "work"
+
+    @property
+    def log_spool(self) -> SpoolSettings:
+        """Where each task's console output waits when the server does not take it."""
+        return SpoolSettings(
+            directory=self.spool_dir if self.spool_dir is not None else self.cache_dir / "spool",
+            quota_bytes=self.spool_quota_mb * 1024 * 1024,
+            memory_bytes=64 * 1024 * 1024,
+        )
 
     @property
     def token_value(self) -> str | None:

@@ -1,9 +1,10 @@
 """Reading a task's console output into lines, without ever blocking the task.
 
 Reader threads drain the stdout and stderr pipes as fast as the task writes; lines go
-into a bounded :class:`LogBuffer` that the shipper (``log_shipper.py``) empties in
-batches. When the buffer is full, lines are dropped and counted rather than
-slowing the task down. Carriage-return progress bars are kept readable: a line
+into the task's spool (:class:`LogBuffer`, a :class:`runyard.logship.Spool`) that a
+:class:`runyard.logship.Sender` empties in batches. Past its memory budget the spool
+goes to disk, past its quota lines are dropped and counted, rather than slowing the
+task down. Carriage-return progress bars are kept readable: a line
 rewritten with ``\\r`` is shipped as its last state, at most once per flush.
 """
 
@@ -16,16 +17,16 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 from typing import IO, Literal
 
-from runyard.models import LogLine
+from runyard.logship import Spool, SpoolSettings
 
 Stream = Literal["stdout", "stderr", "agent"]
 
 MAX_LINE_CHARS = 64 * 1024
 _READ_BYTES = 64 * 1024
 _PIPE_BYTES = 1024 * 1024
-_LINE_OVERHEAD_BYTES = 64  # the JSON around one line's text in a batch
 
 
 def _visible(segment_text: str) -> str:
@@ -110,90 +111,25 @@ class LineSplitter:
         return [line[i : i + self.max_chars] for i in range(0, len(line), self.max_chars)]
 
 
-class LogBuffer:
-    """Thread-safe, bounded queue of lines between the readers and the shipper.
+class LogBuffer(Spool):
+    """A task's spool (:class:`runyard.logship.Spool`) that also keeps the last
+    ``tail_lines`` lines the task printed, for failure reasons, whether shipped or not."""
 
-    Keeps the last ``tail_lines`` task lines for failure reasons, whether shipped or not.
-    Waiters on :attr:`changed` are woken when lines arrive in an empty buffer and when
-    ``wake_lines`` or ``wake_bytes`` are reached, not for every line.
-
-    Lines wait as plain tuples; :meth:`take` makes the :class:`LogLine` models, on the
-    shipper's thread, so a reader does little more per line than split it off.
-    """
-
-    def __init__(
-        self,
-        max_bytes: int = 64 * 1024 * 1024,
-        tail_lines: int = 20,
-        *,
-        wake_lines: int = 10_000,
-        wake_bytes: int = 256 * 1024,
-    ) -> None:
-        self.max_bytes = max_bytes
-        self.wake_lines = wake_lines
-        self.wake_bytes = wake_bytes
-        self.changed = threading.Condition()
-        self._lines: deque[tuple[Stream, str, float, int]] = deque()  # stream, text, ts, size
-        self._bytes = 0
-        self._dropped = 0
+    def __init__(self, settings: SpoolSettings | None = None, tail_lines: int = 20) -> None:
+        super().__init__(settings)
         self._tail: deque[str] = deque(maxlen=tail_lines)
+        self._tail_lock = threading.Lock()
 
-    def put(self, stream: Stream, text: str) -> None:
-        """Add one line; dropped (and counted) when the buffer is full. Never blocks long."""
-        self.put_many(stream, [text])
-
-    def put_many(self, stream: Stream, texts: list[str]) -> None:
-        """Add lines read together: one timestamp and one lock for them all (a chunk of a
-        fast writer's output holds thousands). Lines that do not fit are dropped and counted."""
-        if not texts:
-            return
-        ts = time.time()
-        with self.changed:
-            if stream != "agent":
+    def put_many(self, stream: str, texts: Iterable[str], ts: float | None = None) -> None:
+        texts = list(texts)
+        if stream != "agent":
+            with self._tail_lock:
                 self._tail.extend(texts[-(self._tail.maxlen or 0) :])
-            before = len(self._lines)
-            for text in texts:
-                size = len(text) + _LINE_OVERHEAD_BYTES
-                if self._bytes + size > self.max_bytes:
-                    self._dropped += 1
-                    continue
-                self._lines.append((stream, text, ts, size))
-                self._bytes += size
-            count = len(self._lines)
-            if (
-                (before == 0 and count > 0)
-                or before < self.wake_lines <= count
-                or self._bytes >= self.wake_bytes
-            ):
-                self.changed.notify_all()
-
-    def take(self, max_lines: int, max_bytes: int) -> list[LogLine]:
-        """Remove and return the oldest lines, at least one when any wait, within the limits."""
-        with self.changed:
-            taken: list[tuple[Stream, str, float, int]] = []
-            if self._dropped:
-                note = f"[runyard-agent] {self._dropped} lines dropped: output came faster "
-                note += "than the server took it"
-                taken.append(("agent", note, time.time(), 0))
-                self._dropped = 0
-            size = 0
-            lines = self._lines
-            while lines and len(taken) < max_lines:
-                next_size = lines[0][3]
-                if taken and size + next_size > max_bytes:
-                    break
-                taken.append(lines.popleft())
-                size += next_size
-            self._bytes -= size
-        return [LogLine(stream=stream, text=text, ts=ts) for stream, text, ts, _ in taken]
-
-    def pending(self) -> tuple[int, int]:
-        """How many lines and bytes wait to be taken."""
-        return len(self._lines) + (1 if self._dropped else 0), self._bytes
+        super().put_many(stream, texts, ts)
 
     def tail(self) -> list[str]:
         """The last task output lines, oldest first."""
-        with self.changed:
+        with self._tail_lock:
             return list(self._tail)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from runyard.client import Client
 from runyard.errors import AuthError
-from runyard.models import Claim, FailureKind, HeldTask, LogBatch, Task
+from runyard.models import Claim, FailureKind, HeldTask, Task
 from runyard.models.limits import MAX_REASON_CHARS
 from runyard_agent import environments
 from runyard_agent.config import AgentSettings
@@ -165,7 +165,11 @@ class TaskRunner:
         self.lease_confirmed_at = sent
         log.info("task %s (%s): started, building its environment", self.task.id, self.task.name)
         self._output = output = TaskLog(
-            self._send_logs, self.lease_token, on_lost=self.lose, on_auth=self.ctx.on_auth
+            self._send_logs,
+            self.lease_token,
+            on_lost=self.lose,
+            on_auth=self.ctx.on_auth,
+            spool=self.ctx.settings.log_spool,
         )
         try:
             launch = self._build(output)
@@ -175,8 +179,8 @@ class TaskRunner:
             return
         self._end(output, code)
 
-    def _send_logs(self, batch: LogBatch) -> object:
-        return self.ctx.client.logs.append(self.task.id, batch)
+    def _send_logs(self, body: bytes) -> object:
+        return self.ctx.client.logs.append_encoded(self.task.id, body)
 
     def _build(self, output: TaskLog) -> Launch | None:
         """Code and environment; None when a stop request came in meanwhile."""

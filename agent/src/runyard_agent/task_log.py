@@ -1,15 +1,21 @@
-"""One task's log: pipe readers, the bounded buffer and the shipper, started and ended together."""
+"""One task's log: pipe readers, the spool and the sender, started and ended together."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import IO, Protocol
 
-from runyard.errors import AuthError
-from runyard_agent.log_shipper import LogShipper, SendBatch
+from runyard.errors import ApiError, AuthError
+from runyard.logship import Chunk, Sender, SpoolSettings
 from runyard_agent.logs import LogBuffer, PipeReaders
 
+log = logging.getLogger(__name__)
+
 _PIPE_EOF_TIMEOUT_S = 10.0
+
+PostBody = Callable[[bytes], object]
+"""Posts one encoded ``LogBatch`` body to the task's log."""
 
 
 class OutputPipes(Protocol):
@@ -23,29 +29,38 @@ class OutputPipes(Protocol):
 
 
 class TaskLog:
-    """Collects a task's output and the agent's notes about it, and ships them as they come."""
+    """Collects a task's output and the agent's notes about it, and ships them as they come.
+
+    ``on_lost`` is called when the server says the lease is gone, ``on_auth`` when it
+    refuses the agent's token; shipping stops in both cases.
+    """
 
     def __init__(
         self,
-        send: SendBatch,
+        send: PostBody,
         lease_token: str,
         *,
         on_lost: Callable[[], None],
         on_auth: Callable[[AuthError], None],
         flush_s: float = 0.5,
+        spool: SpoolSettings | None = None,
+        max_backoff_s: float = 30.0,
     ) -> None:
-        self.buffer = LogBuffer()
+        self.buffer = LogBuffer(spool)
         self.readers = PipeReaders(self.buffer, progress_interval_s=flush_s)
-        self.shipper = LogShipper(
+        self._send, self._lease_token = send, lease_token
+        self._on_lost, self._on_auth = on_lost, on_auth
+        self.sender = Sender(
             self.buffer,
-            send,
-            lease_token,
+            self._post,
             flush_s=flush_s,
-            on_lost=on_lost,
-            on_auth=on_auth,
+            max_backoff_s=max_backoff_s,
             before_flush=self.readers.flush_progress,
+            on_down=lambda exc: log.warning("log batch not delivered, retrying: %s", exc),
+            on_fatal=self._refused_for_good,
+            on_refused=lambda exc: log.error("log batch dropped, the server refused it: %s", exc),
         )
-        self.shipper.start()
+        self.sender.start()
 
     def agent_line(self, text: str) -> None:
         """Add a line from the agent (environment build steps, stop requests)."""
@@ -60,11 +75,25 @@ class TaskLog:
         """The last lines the task printed (stdout and stderr, in arrival order)."""
         return self.buffer.tail()
 
-    def finish(self, timeout: float) -> bool:
-        """Read the pipes to their end and ship everything; False when not all made it in time."""
+    def finish(self, stall_s: float) -> bool:
+        """Read the pipes to their end and ship everything; False when the server took
+        no batch for ``stall_s`` seconds and lines were left unsent."""
         self.readers.join(_PIPE_EOF_TIMEOUT_S)
-        return self.shipper.finish(timeout)
+        done = self.sender.finish(stall_s)
+        self.buffer.close()
+        return done
 
     def abandon(self) -> None:
         """Stop shipping at once (lease lost, or the agent is stopping)."""
-        self.shipper.abandon()
+        self.sender.abandon()
+        self.buffer.close()
+
+    def _post(self, chunk: Chunk, seq: int) -> object:
+        return self._send(chunk.body(seq, self._lease_token))
+
+    def _refused_for_good(self, exc: ApiError) -> None:
+        if isinstance(exc, AuthError):
+            self._on_auth(exc)
+        else:
+            log.warning("log batch refused: the task's lease is gone")
+            self._on_lost()

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, Literal, TextIO
-
-from runyard.models import LogLine
 
 Stream = Literal["stdout", "stderr"]
 _MAX_LINE_CHARS = 16_384
@@ -21,7 +18,9 @@ class Tee:
     wrapped stream's.
     """
 
-    def __init__(self, stream: TextIO, name: Stream, sink: Callable[[LogLine], None]) -> None:
+    def __init__(
+        self, stream: TextIO, name: Stream, sink: Callable[[Stream, list[str]], None]
+    ) -> None:
         self.wrapped = stream
         self._name: Stream = name
         self._sink = sink
@@ -33,9 +32,9 @@ class Tee:
         with self._lock:
             pending = (self._partial + text).replace("\r\n", "\n").replace("\r", "\n")
             *lines, self._partial = pending.split("\n")
-        for line in lines:
-            if line:
-                self._sink(LogLine(stream=self._name, text=line[:_MAX_LINE_CHARS], ts=time.time()))
+        kept = [line[:_MAX_LINE_CHARS] for line in lines if line]
+        if kept:
+            self._sink(self._name, kept)
         return written
 
     def flush(self) -> None:
@@ -46,7 +45,7 @@ class Tee:
         with self._lock:
             rest, self._partial = self._partial, ""
         if rest:
-            self._sink(LogLine(stream=self._name, text=rest[:_MAX_LINE_CHARS], ts=time.time()))
+            self._sink(self._name, [rest[:_MAX_LINE_CHARS]])
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.wrapped, name)

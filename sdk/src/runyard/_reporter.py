@@ -1,10 +1,13 @@
-"""The buffered background sender of a live run's metric points and console lines.
+"""The buffered background senders of a live run's metric points and console lines.
 
-The script never waits on the network: ``log_metric`` appends to a bounded buffer and
-a daemon thread sends batches every ``interval_s``. When the server cannot be reached
-the buffers keep the newest points and lines (the oldest are dropped past the bound),
-the user is warned once, the thread backs off, and everything kept is sent when the
-server answers again; at exit a last flush gets a few seconds.
+The script never waits on the network. ``log_metric`` appends to a bounded buffer and
+a daemon thread sends batches every ``interval_s``; the same thread records a local
+run on the server at once and keeps it alive. Console lines go to a spool
+(:mod:`runyard.logship`, the agent's path too): memory, then local disk up to a
+quota, sent in order by their own thread as fast as the server takes them. When the
+server cannot be reached the user is warned once, the threads back off, and what was
+kept is sent when it answers again; at exit the last lines get as long as the server
+keeps taking them, and metrics a few seconds.
 """
 
 from __future__ import annotations
@@ -17,16 +20,14 @@ from typing import Protocol
 from runyard._notices import Notices
 from runyard.client import Client
 from runyard.errors import ApiError, RateLimitedError, RunyardError, ServerError, ServerUnreachable
-from runyard.models import LogBatch, LogLine, MetricBatch, MetricPoint
-from runyard.models.limits import (
-    MAX_LOG_BATCH_BYTES,
-    MAX_LOG_LINES_PER_BATCH,
-    MAX_METRIC_POINTS_PER_BATCH,
-)
+from runyard.logship import Chunk, Sender, Spool, SpoolSettings
+from runyard.logship.sender import NotReady
+from runyard.models import MetricBatch, MetricPoint
+from runyard.models.limits import MAX_METRIC_POINTS_PER_BATCH
 
 MAX_BUFFERED_POINTS = 100_000
-MAX_BUFFERED_LINES = 20_000
 _MAX_BACKOFF_S = 30.0
+_FLUSH_STALL_S = 10.0
 PING_EVERY_S = 60.0
 """How often a local run tells the server it is alive (its lease is minutes long)."""
 _TRANSIENT = (ServerUnreachable, ServerError, RateLimitedError)
@@ -57,17 +58,24 @@ class Reporter:
         *,
         interval_s: float = 1.0,
         max_points: int = MAX_BUFFERED_POINTS,
-        max_lines: int = MAX_BUFFERED_LINES,
+        spool: SpoolSettings | None = None,
     ) -> None:
         self._client = client
         self._target = target
         self._notices = notices
         self._interval_s = interval_s
         self._points: collections.deque[MetricPoint] = collections.deque(maxlen=max_points)
-        self._lines: collections.deque[LogLine] = collections.deque(maxlen=max_lines)
         self._point_batch: list[MetricPoint] = []
-        self._line_batch: LogBatch | None = None
-        self._log_seq = 0
+        self.spool = Spool(spool)
+        self._console = Sender(
+            self.spool,
+            self._post_lines,
+            on_down=self._went_down,
+            on_up=self._came_back,
+            on_fatal=self._lines_refused,
+            on_refused=self._lines_refused,
+            name="runyard-console",
+        )
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._wake = threading.Event()
@@ -77,8 +85,9 @@ class Reporter:
         self._thread = threading.Thread(target=self._loop, name="runyard-reporter", daemon=True)
 
     def start(self) -> None:
-        """Start the background thread."""
+        """Start the background threads."""
         self._thread.start()
+        self._console.start()
 
     def add_point(self, point: MetricPoint) -> None:
         """Keep ``point`` for the next batch."""
@@ -86,42 +95,46 @@ class Reporter:
             full = len(self._points) == self._points.maxlen
             self._points.append(point)
         if full:
-            self._dropping()
+            self._notices.once(
+                "dropped-points",
+                f"more than {self._points.maxlen} metric points are waiting for the server; "
+                "the oldest are being dropped",
+            )
 
-    def add_line(self, line: LogLine) -> None:
-        """Keep a console line for the next batch."""
-        with self._lock:
-            full = len(self._lines) == self._lines.maxlen
-            self._lines.append(line)
-        if full:
-            self._dropping()
+    def add_lines(self, stream: str, texts: list[str]) -> None:
+        """Keep console lines (``stream`` is ``stdout`` or ``stderr``) to send in order."""
+        self.spool.put_many(stream, texts)
 
     def pending(self) -> tuple[int, int]:
         """How many points and lines wait to be sent."""
         with self._lock:
             points = len(self._points) + len(self._point_batch)
-            waiting = len(self._line_batch.lines) if self._line_batch else 0
-            return points, len(self._lines) + waiting
+        return points, self.spool.pending()
 
     def flush(self) -> bool:
-        """Send everything kept now, on the caller's thread; True when nothing is left."""
+        """Send everything kept now (points on the caller's thread); True when nothing is left."""
         with self._send_lock:
-            return self._send_all()
+            sent = self._send_all()
+        return self._console.wait_sent(_FLUSH_STALL_S) and sent
 
     def stop(self) -> None:
-        """Stop the thread; what is buffered is not sent."""
+        """Stop the threads; what is buffered is not sent."""
         self._stop.set()
         self._wake.set()
+        self._console.abandon()
+        self.spool.close()
 
     def close(self, timeout_s: float = 10.0) -> None:
-        """Stop the thread and send what is left, trying for up to ``timeout_s`` seconds."""
+        """Stop the threads and send what is left: lines while the server keeps taking
+        them (giving up after ``timeout_s`` without progress), points for ``timeout_s``."""
         self._stop.set()
         self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout_s)
         deadline = time.monotonic() + timeout_s
-        while not self.flush() and time.monotonic() < deadline:
+        while not self.flush_points() and time.monotonic() < deadline:
             time.sleep(0.5)
+        self._console.finish(timeout_s)
         points, lines = self.pending()
         if points or lines:
             self._notices.once(
@@ -129,16 +142,22 @@ class Reporter:
                 f"{points} metric points and {lines} console lines could not be sent to "
                 f"{self._client.server} before the script ended; they are lost",
             )
+        if self.spool.dropped:
+            self._notices.once(
+                "dropped",
+                f"{self.spool.dropped} console lines were dropped: the server took them "
+                f"slower than they came and the spool at {self.spool.where()} was full "
+                "(RUNYARD_SPOOL_QUOTA_MB sets its size); the task's log says where",
+            )
+        self.spool.close()
 
-    def _dropping(self) -> None:
-        self._notices.once(
-            "dropped",
-            "the server has been unreachable long enough that the oldest buffered "
-            "metrics and console lines are being dropped",
-        )
+    def flush_points(self) -> bool:
+        """Send the kept points and create the record if needed; True when none are left."""
+        with self._send_lock:
+            return self._send_all()
 
     def _loop(self) -> None:
-        backoff = self._interval_s
+        backoff = 0.0  # the first pass records a local run at once
         while not self._stop.is_set():
             self._wake.wait(backoff)
             self._wake.clear()
@@ -149,16 +168,18 @@ class Reporter:
             backoff = self._interval_s if ok else min(_MAX_BACKOFF_S, max(backoff * 2, 1.0))
 
     def _send_all(self) -> bool:
-        """Send batches until the buffers are empty or sending fails; True when empty."""
+        """Record the run, send points until none are left or sending fails; True when none are."""
         try:
-            while self._send_points() or self._send_lines():
+            if self._target.ensure_started() is None:
+                return False
+            while self._send_points():
                 pass
             self._keep_alive()
         except _TRANSIENT as exc:
             self._went_down(exc)
             return False
         self._came_back()
-        return self.pending() == (0, 0)
+        return self.pending()[0] == 0
 
     def _keep_alive(self) -> None:
         """Ping the server for a local run, so a script killed outright is noticed."""
@@ -197,29 +218,14 @@ class Reporter:
             self._point_batch.clear()
         return True
 
-    def _send_lines(self) -> bool:
-        """Send one batch of lines once the record exists; a retried batch keeps its ``seq``."""
+    def _post_lines(self, chunk: Chunk, seq: int) -> None:
         task_id = self._target.current_id()
         if task_id is None:
-            return False
-        with self._lock:
-            if self._line_batch is None or not self._line_batch.lines:
-                lines = _take_lines(self._lines)
-                if not lines:
-                    return False
-                token = self._target.lease_token
-                self._line_batch = LogBatch(lease_token=token, seq=self._log_seq, lines=lines)
-                self._log_seq += 1
-            batch = self._line_batch
-        try:
-            self._client.logs.append(task_id, batch)
-        except _TRANSIENT:
-            raise
-        except ApiError as exc:
-            self._notices.once("logs-refused", f"the server refused console lines: {exc}")
-        with self._lock:
-            self._line_batch = None
-        return True
+            raise NotReady("the run is not recorded yet")
+        self._client.logs.append_encoded(task_id, chunk.body(seq, self._target.lease_token))
+
+    def _lines_refused(self, exc: ApiError) -> None:
+        self._notices.once("logs-refused", f"the server refused console lines: {exc}")
 
     def _went_down(self, exc: RunyardError) -> None:
         if self._down_since is None:
@@ -230,15 +236,3 @@ class Reporter:
         if self._down_since is not None:
             self._down_since = None
             Notices.info(f"the server at {self._client.server} answers again; sent what was kept")
-
-
-def _take_lines(lines: collections.deque[LogLine]) -> list[LogLine]:
-    """Take the oldest lines that fit in one batch's line and byte limits."""
-    batch: list[LogLine] = []
-    size = 0
-    while lines and len(batch) < MAX_LOG_LINES_PER_BATCH:
-        size += len(lines[0].text.encode()) + 64
-        if batch and size > MAX_LOG_BATCH_BYTES // 2:
-            break
-        batch.append(lines.popleft())
-    return batch

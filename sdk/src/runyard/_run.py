@@ -1,11 +1,11 @@
 """A live run: the script's own process recording itself, locally or under an agent.
 
-A **local run** is recorded when it first has something to store — a metric, an
-artifact, ``task.id``, ``execute_remotely`` or the end of the script — not inside
-``Task.init``. The server accepts param changes only while a task is a draft, so
-params connected in the usual place (right after ``Task.init``) must be part of
-the record it starts with. The record is a running task from ``POST /local-runs``;
-at exit the script reports its own end with the lease token.
+A **local run** is recorded by the reporter's thread as soon as ``Task.init`` returns
+(never on the script's own thread, which must not wait on the server), so its times
+are the real ones and ``runyard task logs -f`` follows it live. The record is a
+running task from ``POST /local-runs``; params connected while it is being created
+go with it or follow in a ``PATCH`` (the server takes params of a running local
+run). At exit the script reports its own end with the lease token.
 
 **Under an agent** the task exists already (``RUNYARD_TASK_ID``): the run writes
 metrics and artifacts to it and leaves the end to the agent.
@@ -34,6 +34,7 @@ from runyard.errors import (
     ServerError,
     ServerUnreachable,
 )
+from runyard.logship import SpoolSettings
 from runyard.models import Claim, FailureKind, Params, Task, TaskCreate, TaskStatus, TaskUpdate
 
 _TRANSIENT = (ServerUnreachable, ServerError, RateLimitedError)
@@ -69,7 +70,9 @@ class LocalRun:
         self._notices = notices
         self._claim: Claim | None = None
         self._refused = False
-        self._lock = threading.RLock()
+        self._params_changed = False
+        self._lock = threading.RLock()  # the spec and the claim
+        self._start_lock = threading.Lock()  # one creation at a time, never under _lock
 
     @property
     def lease_token(self) -> str | None:
@@ -85,7 +88,7 @@ class LocalRun:
 
     def ensure_started(self) -> str | None:
         """Create the record unless it exists; None while the server cannot take it."""
-        with self._lock:
+        with self._start_lock:
             if self._claim is None and not self._refused:
                 self._start()
             return self.current_id()
@@ -94,17 +97,24 @@ class LocalRun:
         """Record ``values`` as param section ``section``, as they are."""
         with self._lock:
             self.spec.params[section] = jsonable(values)
+            self._params_changed = True
+        self._send_params()
+
+    def _send_params(self) -> None:
+        """Store the params on the record when they changed since it got them."""
+        with self._lock:
             task_id = self.current_id()
-            if task_id is None:
+            if task_id is None or not self._params_changed:
                 return
+            self._params_changed = False
             try:
                 self.client.tasks.update(task_id, TaskUpdate(params=self.spec.params))
             except RunyardError as exc:
                 self._notices.once(
                     "late-params",
                     f"params connected after the run was recorded were not stored ({exc}). "
-                    "Call task.connect() before logging metrics, uploading artifacts or "
-                    "reading task.id, so a clone of this run gets them.",
+                    "Call task.connect() before logging metrics, so a clone of this run "
+                    "gets them.",
                 )
 
     def finish(self, outcome: Outcome) -> None:
@@ -132,7 +142,7 @@ class LocalRun:
 
         Raises :class:`~runyard.errors.RunyardError` when the server cannot queue it.
         """
-        with self._lock:
+        with self._start_lock, self._lock:
             queued = self.client.tasks.create(self.spec.model_copy(update={"queue": queue}))
             task_id, token = self.current_id(), self.lease_token
             self._refused = True  # nothing more is recorded from this process
@@ -145,8 +155,11 @@ class LocalRun:
         return queued
 
     def _start(self) -> None:
+        with self._lock:
+            spec = self.spec.model_copy(deep=True)
+            self._params_changed = False
         try:
-            self._claim = self.client.tasks.start_local(self.spec)
+            claim = self.client.tasks.start_local(spec)
         except _TRANSIENT as exc:
             self._notices.unreachable(exc)
             return
@@ -154,6 +167,9 @@ class LocalRun:
             self._refused = True
             self._notices.once("refused", f"this run is not recorded: {exc}")
             return
+        with self._lock:
+            self._claim = claim
+        self._send_params()
         Notices.info(
             f"run {self.current_id()} ({self.spec.project}/{self.spec.name}) "
             f"is recorded on {self.client.server}"
@@ -195,10 +211,16 @@ class Live:
     """The background parts of a live run: reporter, console copy and the end at exit."""
 
     def __init__(
-        self, run: Run, notices: Notices, *, capture_output: bool, watch_exit: bool
+        self,
+        run: Run,
+        notices: Notices,
+        *,
+        capture_output: bool,
+        watch_exit: bool,
+        spool: SpoolSettings | None = None,
     ) -> None:
         self.run = run
-        self.reporter = Reporter(run.client, run, notices)
+        self.reporter = Reporter(run.client, run, notices, spool=spool)
         self.reporter.start()
         self._watch: ExitWatch | None = None
         self._tees: list[Tee] = []
@@ -208,8 +230,8 @@ class Live:
             self._watch.install()
         if capture_output:
             self._tees = [
-                Tee(sys.stdout, "stdout", self.reporter.add_line),
-                Tee(sys.stderr, "stderr", self.reporter.add_line),
+                Tee(sys.stdout, "stdout", self.reporter.add_lines),
+                Tee(sys.stderr, "stderr", self.reporter.add_lines),
             ]
             sys.stdout, sys.stderr = self._tees
         atexit.register(self.close)
@@ -265,8 +287,9 @@ def start_local(
     seed: int | bool,
     capture_output: bool,
     notices: Notices,
+    spool: SpoolSettings,
 ) -> Live:
-    """The live run of this script on this machine (recorded on first need)."""
+    """The live run of this script on this machine (recorded as soon as the reporter runs)."""
 
     def warn(message: str) -> None:
         notices.once(message, message)
@@ -277,4 +300,4 @@ def start_local(
         seed_everything(chosen)
         spec.params[SEED_SECTION] = {"seed": chosen}
     run = LocalRun(client, spec, notices)
-    return Live(run, notices, capture_output=capture_output, watch_exit=True)
+    return Live(run, notices, capture_output=capture_output, watch_exit=True, spool=spool)

@@ -1,15 +1,20 @@
 """SDK configuration from the environment: where the server is and which token to send.
 
 ``RUNYARD_SERVER`` (default ``http://127.0.0.1:8008``), ``RUNYARD_TOKEN`` and, inside a
-task an agent runs, ``RUNYARD_TASK_ID``. Read once, at the entry point, by :func:`load`.
+task an agent runs, ``RUNYARD_TASK_ID``. A local run's console output waits on disk
+while the server is away: in ``RUNYARD_SPOOL_DIR`` (default: the system temp dir), up
+to ``RUNYARD_SPOOL_QUOTA_MB`` (default 1024; 0 keeps it in memory only). Read once, at
+the entry point, by :func:`load`.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
+from runyard.logship.spool import SpoolSettings
 from runyard.models.routes import API_PREFIX
 
 DEFAULT_SERVER = "http://127.0.0.1:8008"
@@ -22,6 +27,7 @@ class Config:
     server: str = DEFAULT_SERVER
     token: str | None = None
     task_id: str | None = None
+    spool: SpoolSettings = field(default_factory=SpoolSettings)
 
     @property
     def api_url(self) -> str:
@@ -50,4 +56,16 @@ def load(
         server=normalize_server(server or env.get("RUNYARD_SERVER") or DEFAULT_SERVER),
         token=token or env.get("RUNYARD_TOKEN") or None,
         task_id=env.get("RUNYARD_TASK_ID") or None,
+        spool=_spool(env),
+    )
+
+
+def _spool(env: Mapping[str, str]) -> SpoolSettings:
+    quota = env.get("RUNYARD_SPOOL_QUOTA_MB", "").strip()
+    if quota and not quota.isdigit():
+        raise ValueError(f"RUNYARD_SPOOL_QUOTA_MB must be a whole number of MB, not {quota!r}")
+    directory = env.get("RUNYARD_SPOOL_DIR")
+    return SpoolSettings(
+        directory=Path(directory).expanduser() if directory else None,
+        quota_bytes=int(quota or 1024) * 1024 * 1024,
     )

@@ -93,7 +93,7 @@ class Task:
             record, live = attach(client, cfg.task_id, seed, notices)
         else:
             live = start_local(
-                client, project, name, tags, requirements, seed, capture_output, notices
+                client, project, name, tags, requirements, seed, capture_output, notices, cfg.spool
             )
         Run.current = Run(client, record, live, notices, asked)
         return Run.current

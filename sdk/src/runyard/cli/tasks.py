@@ -201,6 +201,7 @@ def describe(task: Task) -> str:
     """A task as aligned ``key: value`` lines, params flattened to ``Section/key``."""
     script, env, res = task.script, task.environment, task.resources
     status = task.status.value + (" (abort requested)" if task.abort_requested else "")
+    dropped = f"{task.logs_dropped} (spool quota reached)" if task.logs_dropped else None
     pairs: list[tuple[str, object]] = [
         ("id", task.id),
         ("name", task.name),
@@ -216,6 +217,7 @@ def describe(task: Task) -> str:
         ("finished", task.finished and task.finished.isoformat(timespec="seconds")),
         ("exit code", task.exit_code),
         ("failure", task.failure_reason),
+        ("dropped lines", dropped),
         ("repository", script.repository),
         ("commit", script.commit),
         ("branch", script.branch),

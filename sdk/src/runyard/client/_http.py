@@ -41,6 +41,7 @@ M = TypeVar("M", bound=BaseModel)
 _JSON_LIST = TypeAdapter(list[dict[str, Any]])
 _REFUSED = frozenset({429, 503})
 _MAX_RETRY_AFTER_S = 60.0
+_OCTETS = "application/octet-stream"
 
 
 def seg(value: str) -> str:
@@ -73,8 +74,9 @@ class _Request:
     path: str
     params: dict[str, Any]
     payload: dict[str, Any] | None
-    raw: IO[bytes] | None
+    raw: IO[bytes] | bytes | None
     stream: bool
+    content_type: str
 
 
 class Transport:
@@ -115,12 +117,14 @@ class Transport:
         read_timeout: float | None = None,
         retries: int | None = None,
         content: Callable[[], IO[bytes]] | None = None,
+        json_bytes: bytes | None = None,
         stream: bool = False,
     ) -> requests.Response:
         """Send one request, retrying per ``retry``; return a 2xx response or raise.
 
         ``retries`` overrides the transport's retry count for this request. ``content``
-        opens a raw body (a file upload) afresh for each attempt; ``stream`` leaves a
+        opens a raw body (a file upload) afresh for each attempt; ``json_bytes`` is a
+        body already encoded as JSON (a log batch); ``stream`` leaves a
         large response body unread for the caller to iterate (and close).
         """
         payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
@@ -130,8 +134,9 @@ class Transport:
         for attempt in range(attempts):
             try:
                 with contextlib.ExitStack() as stack:
-                    raw = stack.enter_context(content()) if content is not None else None
-                    request = _Request(method, path, clean, payload, raw, stream)
+                    raw = stack.enter_context(content()) if content is not None else json_bytes
+                    kind = "application/json" if json_bytes is not None else _OCTETS
+                    request = _Request(method, path, clean, payload, raw, stream, kind)
                     response = self._once(request, read_timeout)
             except _Attempt as failed:
                 landed = landed or failed.landed
@@ -162,7 +167,7 @@ class Transport:
     def _once(self, request: _Request, read_timeout: float | None) -> requests.Response:
         """One attempt: a response that is final (2xx or 4xx), or :class:`_Attempt`."""
         read = self.timeout if read_timeout is None else read_timeout
-        headers = {"Content-Type": "application/octet-stream"} if request.raw else None
+        headers = {"Content-Type": request.content_type} if request.raw is not None else None
         try:
             response = self._session.request(
                 request.method,

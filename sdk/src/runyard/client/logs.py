@@ -21,6 +21,12 @@ class Logs:
         """Store a batch; safe to retry, since a ``seq`` already stored is acknowledged once."""
         return self._http.call(LogAck, "POST", f"/tasks/{seg(task_id)}/logs", body=batch)
 
+    def append_encoded(self, task_id: str, body: bytes) -> LogAck:
+        """:meth:`append` for a batch already encoded as ``LogBatch`` JSON (see
+        :mod:`runyard.logship.wire`): no model is built or dumped per line."""
+        path = f"/tasks/{seg(task_id)}/logs"
+        return self._http.call(LogAck, "POST", path, json_bytes=body)
+
     def read(self, task_id: str, after: str | None = None, limit: int = 1000) -> LogPage:
         """Lines after the cursor ``after`` (from the start when None), at most ``limit``."""
         params = {"after": after, "limit": limit}

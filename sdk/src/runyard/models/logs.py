@@ -23,6 +23,13 @@ class LogBatch(Strict):
     lease_token: str | None = Field(default=None, max_length=128)
     seq: int = Field(ge=0)
     lines: list[LogLine] = Field(max_length=MAX_LOG_LINES_PER_BATCH)
+    dropped: int = Field(
+        default=0,
+        ge=0,
+        le=10**12,
+        description="lines the sender dropped just before this batch (its spool was full); "
+        "added to the task's logs_dropped",
+    )
 
 
 class LogAck(BaseModel):

@@ -228,6 +228,9 @@ class Task(TaskSpec):
     exit_code: int | None = None
     failure_reason: str | None = None
     abort_requested: bool = False
+    logs_dropped: int = Field(
+        default=0, description="console lines its senders dropped past their spool quota"
+    )
 
 
 SORT_FIELDS = ("created", "started", "finished", "name")

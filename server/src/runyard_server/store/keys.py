@@ -19,6 +19,7 @@ All keys start with ``ry:``. Times are unix seconds as decimal strings.
     worker, attempt, token
                     the worker holding it, claims so far, current lease token
     started, finished, exit_code, failure_reason, abort_requested ("1" or absent)
+    logs_dropped    console lines the senders dropped past their spool quota (absent: 0)
 ``ry:task:{id}:logs`` — stream, one entry per console line: field ``l`` = LogLine JSON.
 ``ry:task:{id}:logseq`` — set of ``"{attempt}:{seq}"`` log batches already stored.
 ``ry:task:{id}:metrics`` — list of metric points in logging order, each the JSON

@@ -23,7 +23,8 @@ async def append_logs(r: "aioredis.Redis", task_id: str, batch: LogBatch) -> Log
             f"log batch is {size} bytes, over the {MAX_LOG_BATCH_BYTES}-byte limit: "
             "send smaller batches"
         )
-    reply = await scripts.run(r, "logs", task_id, batch.lease_token or "", batch.seq, *lines)
+    token = batch.lease_token or ""
+    reply = await scripts.run(r, "logs", task_id, token, batch.seq, batch.dropped, *lines)
     if reply[0] == "missing":
         raise NotFound(f"task {task_id} does not exist")
     if reply[0] == "stale":

@@ -66,5 +66,6 @@ def task_from_hash(task_id: str, h: dict[str, str]) -> Task:
         exit_code=None if exit_code is None else int(exit_code),
         failure_reason=h.get("failure_reason"),
         abort_requested=h.get("abort_requested") == "1",
+        logs_dropped=int(h.get("logs_dropped", "0")),
     )
     return Task.model_validate(data)

@@ -1,4 +1,5 @@
--- ARGV: keys, id, lease token ('' for none), seq, then one LogLine JSON per line.
+-- ARGV: keys, id, lease token ('' for none), seq, lines dropped before this batch,
+-- then one LogLine JSON per line.
 -- A batch is stored once per lease token (one claim) and seq. A token is current only
 -- while its task runs: once the lease expired and the task went back to its queue,
 -- the old attempt's output is refused even before another claim replaces the token.
@@ -14,7 +15,9 @@ local batch = 'user:' .. seq
 if token ~= '' then batch = token .. ':' .. seq end
 if redis.call('SADD', key .. ':logseq', batch) == 0 then return {'duplicate'} end
 local bytes = 0
-for i = 5, #ARGV do
+local dropped = tonumber(ARGV[5])
+if dropped > 0 then redis.call('HINCRBY', key, 'logs_dropped', dropped) end
+for i = 6, #ARGV do
   redis.call('XADD', key .. ':logs', '*', 'l', ARGV[i])
   bytes = bytes + #ARGV[i]
 end

@@ -75,7 +75,9 @@ export async function taskPage({ id }, q, root, ctx) {
         h("h1", {}, task.name, " ", badge(task.status, "big"), task.abort_requested && task.status === "running" ? h("span", { class: "badge status-aborted" }, "aborting…") : null)),
       h("span", { class: "spacer" }),
       h("div", { class: "actions" }, actions())),
-    ...(task.failure_reason ? [h("pre", { class: "failure", id: "failure" }, task.failure_reason)] : []));
+    ...(task.failure_reason ? [h("pre", { class: "failure", id: "failure" }, task.failure_reason)] : []),
+    ...(task.logs_dropped ? [h("p", { class: "failure", id: "logs-dropped" },
+      `${task.logs_dropped} console lines were dropped: the sender's spool reached its quota (the console says where).`)] : []));
     if (tab === "overview") drawOverview();
   }
 
