@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-Role = Literal["user", "agent"]
+# metrics: a scraper's credential, good for ``GET /metrics`` and nothing else.
+Role = Literal["user", "agent", "metrics"]
 
 
 class ApiToken(BaseModel):
@@ -16,9 +17,9 @@ class ApiToken(BaseModel):
 
 
 def parse_token(spec: str) -> ApiToken:
-    """``user:SECRET``, ``agent:SECRET`` or a bare ``SECRET`` (a user token)."""
+    """``user:SECRET``, ``agent:SECRET``, ``metrics:SECRET`` or a bare ``SECRET`` (a user token)."""
     role, sep, secret = spec.partition(":")
-    if sep and role in ("user", "agent"):
+    if sep and role in ("user", "agent", "metrics"):
         token = ApiToken(role=role, token=secret)
     else:
         token = ApiToken(role="user", token=spec)
