@@ -160,7 +160,9 @@ def test_compose_runs_a_task_end_to_end_from_the_built_images(
     )
     done = wait_status(client, task.id, *DONE, timeout=240)
     texts = log_texts(client, task.id)
-    assert done.status is TaskStatus.COMPLETED, (done.failure_reason, texts)
+    if done.status is not TaskStatus.COMPLETED:
+        agent_log = stack.compose("logs", "--no-color", "agent-cpu", check=False).stdout
+        pytest.fail(f"{done.status}: {done.failure_reason}; agent log:\n{agent_log[-3000:]}")
     assert f"hello from {task.id} as uid {AGENT_UID}" in texts
     assert "diff applied" in texts
     # Task code cannot even resolve Redis: it is on a network agents are not on.

