@@ -10,16 +10,21 @@ a changed ``sdk/``, ``agent/`` or ``server/`` reinstalls that image's packages.
 from __future__ import annotations
 
 import io
+import os
+import shutil
+import subprocess
 import time
 from dataclasses import dataclass
 
 import docker
+import pytest
 
 from tests.docker_engine import REPO, ROOT, DockerEngine
 
 SERVER_IMAGE = "runyard/server:0.1.0"
 AGENT_IMAGE = "runyard/agent:0.1.0"
 REDIS_IMAGE = "runyard-test-redis:bookworm-1"
+IN_CI = os.environ.get("CI") == "true"
 _REDIS_DOCKERFILE = """\
 ARG BASE
 FROM ${BASE}
@@ -65,3 +70,19 @@ def _build(client: docker.DockerClient, tag: str, **kwargs: object) -> None:
     except docker.errors.BuildError as exc:
         tail = "".join(str(step.get("stream", step.get("error", ""))) for step in exc.build_log)
         raise AssertionError(f"building {tag} failed: {exc}\n{tail[-4000:]}") from None
+
+
+def compose_command() -> list[str]:
+    """``docker compose`` (the v2 plugin) when present, else Debian's ``docker-compose``."""
+    cli = shutil.which("docker")
+    if cli:
+        probe = subprocess.run([cli, "compose", "version"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return [cli, "compose"]
+    legacy = shutil.which("docker-compose")
+    if legacy:
+        return [legacy]
+    if IN_CI:
+        pytest.fail("neither `docker compose` nor docker-compose is installed")
+    pytest.skip("neither `docker compose` nor docker-compose is installed")
+    raise AssertionError("unreachable")

@@ -22,11 +22,10 @@ import yaml
 from runyard.client import Client
 from runyard.models import Environment, Script, TaskCreate, TaskStatus
 from runyard_server.embedded import free_port
-from tests.deploy_images import DeployImages, build_deploy_images
+from tests.deploy_images import DeployImages, build_deploy_images, compose_command
 from tests.docker_engine import DockerEngine
 from tests.e2e.agent_support import DONE, log_texts, wait_status
 from tests.gitrepo import Repo, commit_then_change
-from tests.integration.test_docker_compose import compose_command
 
 pytestmark = pytest.mark.e2e
 

@@ -1,7 +1,6 @@
 """``deploy/``: the compose file is accepted by Compose and keeps Redis away from agents; the
 Dockerfiles are pinned and non-root. ``tests/e2e/test_deploy_images.py`` runs them."""
 
-import os
 import re
 import shutil
 import subprocess
@@ -11,25 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.deploy_images import compose_command
+
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
-IN_CI = os.environ.get("CI") == "true"
-
-
-def compose_command() -> list[str]:
-    """``docker compose`` (the v2 plugin) when present, else Debian's ``docker-compose``."""
-    docker = shutil.which("docker")
-    if docker:
-        probe = subprocess.run([docker, "compose", "version"], capture_output=True, check=False)
-        if probe.returncode == 0:
-            return [docker, "compose"]
-    legacy = shutil.which("docker-compose")
-    if legacy:
-        return [legacy]
-    if IN_CI:
-        pytest.fail("neither `docker compose` nor docker-compose is installed")
-    pytest.skip("neither `docker compose` nor docker-compose is installed")
-    raise AssertionError("unreachable")
 
 
 @pytest.fixture
