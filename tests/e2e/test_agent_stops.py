@@ -112,6 +112,24 @@ def test_second_sigterm_stops_running_tasks_and_requeues_them(
     assert gone(pid)
 
 
+def test_one_sigterm_gives_running_tasks_back_after_the_drain_timeout(
+    server: ServerProcess, client: Client, agent_factory: AgentFactory, tmp_path: Path
+) -> None:
+    """Kubernetes sends one SIGTERM and kills at its grace period: no second signal comes."""
+    repo = make_repo(tmp_path)
+    checkpoint, pidfile = tmp_path / "checkpoint.txt", tmp_path / "pid"
+    agent = agent_factory(server.url, "--drain-timeout-s", "1")
+    task = submit(client, repo, "long.py", args=[str(checkpoint), str(pidfile)], requirements=[])
+    pid = pid_in(pidfile)
+    signalled = time.monotonic()
+    agent.signal(signal.SIGTERM)
+    assert agent.wait(30) == 0
+    assert time.monotonic() - signalled < 15
+    assert client.tasks.get(task.id).status is TaskStatus.QUEUED
+    assert checkpoint.read_text().startswith("checkpoint at step")
+    assert gone(pid)
+
+
 def test_agent_that_lost_its_lease_kills_its_process_and_reports_nothing(
     server: ServerProcess, client: Client, agent_factory: AgentFactory, tmp_path: Path
 ) -> None:

@@ -11,14 +11,16 @@ import redis
 
 from tests.servers import ServerProcess
 
-_EMBEDDED = re.compile(r"embedded Redis on (redis://\S+),")
+_EMBEDDED = re.compile(r"embedded Redis on 127\.0\.0\.1:(\d+) \(password in (\S+)\)")
 
 
 def embedded_redis_url(server: ServerProcess) -> str:
-    """The URL of the embedded Redis the server started last (it prints it at start)."""
+    """The URL of the embedded Redis the server started last (it prints where at start)."""
     found = _EMBEDDED.findall(server.log_path.read_text())
     assert found, f"no embedded Redis in {server.log_path}"
-    return str(found[-1])
+    port, password_file = found[-1]
+    password = Path(password_file).read_text().strip()
+    return f"redis://:{password}@127.0.0.1:{port}/0"
 
 
 @contextmanager

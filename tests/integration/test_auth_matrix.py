@@ -1,10 +1,11 @@
 """Every route of the OpenAPI against every kind of caller, on a real Redis.
 
-No token or a wrong one: 401 everywhere but ``/api/v1/healthz``. An agent token:
-only the worker routes and the reports. A task token (``Claim.task_token``): only
-reading its own task and writing its logs, metrics and artifacts. Tokens never
-come back in a body and never reach a real server's log. A route added later
-without a body sample here fails ``test_every_body_route_has_a_sample``.
+No token or a wrong one: 401 everywhere but the probes (``healthz``, ``livez``). An agent token:
+only the worker routes and the reports. A metrics token: only ``/metrics``. A task
+token (``Claim.task_token``): only reading its own task and writing its logs,
+metrics and artifacts. Tokens never come back in a body and never reach a real
+server's log. A route added later without a body sample here fails
+``test_every_body_route_has_a_sample``.
 """
 
 from collections.abc import Iterator
@@ -23,7 +24,10 @@ from runyard_server.web import STATIC_DIR
 from tests.servers import ServerProcess
 
 USER, AGENT, WRONG = "user-matrix-secret-1", "agent-matrix-secret-2", "wrong-matrix-secret-3"
+METRICS = "metrics-matrix-secret-4"
 HEALTHZ = ("GET", "/api/v1/healthz")
+LIVEZ = ("GET", "/api/v1/livez")
+PROBES = {HEALTHZ, LIVEZ}
 STREAM = "/api/v1/tasks/{task_id}/logs/stream"
 
 BODIES: dict[tuple[str, str], Any] = {
@@ -89,7 +93,9 @@ class World:
 @pytest.fixture
 def world(redis_url: str, tmp_path: Path) -> Iterator[World]:
     settings = Settings(
-        redis_url=redis_url, data_dir=tmp_path, tokens=[f"user:{USER}", f"agent:{AGENT}"]
+        redis_url=redis_url,
+        data_dir=tmp_path,
+        tokens=[f"user:{USER}", f"agent:{AGENT}", f"metrics:{METRICS}"],
     )
     with TestClient(create_app(settings), base_url="http://t") as api:
         user = bearer(USER)
@@ -140,26 +146,34 @@ def test_every_body_route_has_a_sample(world: World) -> None:
 
 
 @pytest.mark.parametrize("headers", [{}, bearer(WRONG), {"Authorization": USER}, bearer("")])
-def test_every_route_but_healthz_refuses_a_missing_or_wrong_token(
+def test_every_route_but_the_probes_refuses_a_missing_or_wrong_token(
     world: World, headers: dict[str, str]
 ) -> None:
     ops = operations(world.api)
     assert len(ops) >= 35
     got = {op: call(world, op, headers, world.own) for op in ops}
-    assert got.pop(HEALTHZ) == 200
+    assert [got.pop(probe) for probe in PROBES] == [200, 200]
     assert {op: status for op, status in got.items() if status != 401} == {}
 
 
 def test_an_agent_token_may_only_do_agent_things(world: World) -> None:
     got = {op: call(world, op, bearer(AGENT), world.other) for op in operations(world.api)}
     refused = {op for op, status in got.items() if status == 403}
-    assert refused == set(got) - AGENT_MAY - {HEALTHZ}
+    assert refused == set(got) - AGENT_MAY - PROBES
     assert all(got[op] not in (401, 403) for op in AGENT_MAY)
+
+
+def test_a_metrics_token_may_only_scrape_metrics(world: World) -> None:
+    ops = [*operations(world.api), ("GET", "/metrics")]
+    got = {op: call(world, op, bearer(METRICS), world.own) for op in set(ops)}
+    assert got.pop(("GET", "/metrics")) == 200
+    assert [got.pop(probe) for probe in PROBES] == [200, 200]
+    assert {op: status for op, status in got.items() if status != 403} == {}
 
 
 def test_a_task_token_reads_and_writes_only_its_own_task(world: World) -> None:
     token = bearer(world.task_token)
-    ops = [op for op in operations(world.api) if op != HEALTHZ]
+    ops = [op for op in operations(world.api) if op not in PROBES]
     on_other = {op: call(world, op, token, world.other) for op in ops}
     assert {op: s for op, s in on_other.items() if s != 403} == {}
     own_ops = [op for op in ops if op[1] != STREAM]  # a live stream is tested in its own file
@@ -176,13 +190,13 @@ def test_a_user_token_reaches_every_route(world: World) -> None:
 
 
 def test_no_token_comes_back_in_a_body_or_a_task_record(world: World) -> None:
-    for headers in ({}, bearer(WRONG), bearer(AGENT), bearer(world.task_token)):
+    for headers in ({}, bearer(WRONG), bearer(AGENT), bearer(METRICS), bearer(world.task_token)):
         for op in operations(world.api):
             if not (op[1] == STREAM and headers == bearer(world.task_token)):  # 15 s live
                 call(world, op, headers, world.own)
     record = world.api.get(f"/api/v1/tasks/{world.own}", headers=bearer(USER)).text
     world.bodies_seen.append(record)
-    secrets = (USER, AGENT, WRONG, world.task_token, world.lease_token)
+    secrets = (USER, AGENT, WRONG, METRICS, world.task_token, world.lease_token)
     leaked = [s for s in secrets for body in world.bodies_seen if s in body]
     assert leaked == []
 

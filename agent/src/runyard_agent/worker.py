@@ -52,6 +52,7 @@ class Agent:
         self.pool = SlotPool(machine, settings.slots)
         self.worker_id = ""
         self.signals = 0
+        self._drain_started: float | None = None
         self._runners: dict[str, TaskRunner] = {}
         self._lock = threading.Lock()
         self._draining = threading.Event()
@@ -130,7 +131,7 @@ class Agent:
         while self._fatal is None:
             if self.signals >= 1 and not self._draining.is_set():
                 self._begin_drain()
-            if self.signals >= 2 and hard_stop_at is None:
+            if (self.signals >= 2 or self._drain_overdue()) and hard_stop_at is None:
                 hard_stop_at = time.monotonic() + self.settings.abort_grace_s + _HARD_STOP_EXTRA_S
                 self._requeue_all()
             with self._lock:
@@ -175,8 +176,17 @@ class Agent:
             runner.lose()
         return next_due
 
+    def _drain_overdue(self) -> bool:
+        """A drain past ``drain_timeout_s``: an orchestrator's SIGKILL is near (Kubernetes
+        sends one SIGTERM, then kills at its grace period), so tasks go back now."""
+        timeout = self.settings.drain_timeout_s
+        if timeout is None or self._drain_started is None:
+            return False
+        return time.monotonic() - self._drain_started >= timeout
+
     def _begin_drain(self) -> None:
         self._draining.set()
+        self._drain_started = time.monotonic()
         self._slot_freed.set()
         with self._lock:
             running = len(self._runners)

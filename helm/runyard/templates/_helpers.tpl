@@ -21,21 +21,61 @@ app.kubernetes.io/name: {{ .Chart.Name }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/* An image reference: (dict "root" $ "image" .Values.x.image). A digest wins over the tag. */}}
 {{- define "runyard.image" -}}
-{{- $registry := .root.Values.image.registry -}}
-{{- $tag := .image.tag | default .root.Chart.AppVersion -}}
-{{- if $registry -}}{{ printf "%s/%s:%s" $registry .image.repository $tag }}{{- else -}}{{ printf "%s:%s" .image.repository $tag }}{{- end -}}
+{{- $registry := .image.registry | default .root.Values.image.registry -}}
+{{- $ref := .image.repository -}}
+{{- if $registry }}{{ $ref = printf "%s/%s" $registry $ref }}{{ end -}}
+{{- if .image.digest -}}
+{{- printf "%s@%s" $ref .image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $ref (.image.tag | default .root.Chart.AppVersion) -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "runyard.tokenSecret" -}}
 {{- .Values.tokens.existingSecret | default (printf "%s-tokens" (include "runyard.fullname" .)) -}}
 {{- end -}}
 
+{{- define "runyard.redisSecret" -}}
+{{- .Values.redis.auth.existingSecret | default (printf "%s-redis" (include "runyard.fullname" .)) -}}
+{{- end -}}
+
+{{- define "runyard.serviceAccount" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- .Values.serviceAccount.name | default (include "runyard.fullname" .) -}}
+{{- else -}}
+{{- .Values.serviceAccount.name | default "default" -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "runyard.serverUrl" -}}
 {{- printf "http://%s-server:%v" (include "runyard.fullname" .) .Values.server.service.port -}}
 {{- end -}}
 
+{{/* Pod annotations: every pod's, the part's own (.annotations), and a hash of the
+chart-made Secrets' rendered text, so a token or password change rolls the pods. */}}
+{{- define "runyard.podAnnotations" -}}
+{{- $made := printf "%s\n%s" (include "runyard.tokenSecretManifest" .root) (include "runyard.redisSecretManifest" .root) -}}
+{{- $annotations := merge (dict "checksum/secret" ($made | sha256sum)) (.annotations | default dict) (.root.Values.podAnnotations | default dict) -}}
+annotations:
+  {{- toYaml $annotations | nindent 2 }}
+{{- end -}}
+
+{{/* What every pod spec has: the ServiceAccount without an API token, pull secrets. */}}
+{{- define "runyard.podCommon" -}}
+serviceAccountName: {{ include "runyard.serviceAccount" . }}
+automountServiceAccountToken: false
+{{- with .Values.image.pullSecrets }}
+imagePullSecrets:
+  {{- range . }}
+  - name: {{ . }}
+  {{- end }}
+{{- end }}
+{{- end -}}
+
 {{- define "runyard.podSecurity" -}}
+{{ include "runyard.podCommon" . }}
 securityContext:
   runAsNonRoot: true
   runAsUser: 10001

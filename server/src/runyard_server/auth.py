@@ -1,4 +1,7 @@
-"""Bearer tokens: user and agent tokens from the settings, task tokens minted per attempt.
+"""Bearer tokens: user, agent and metrics tokens from the settings, task tokens per attempt.
+
+A metrics token is for a Prometheus scraper: it reads ``/metrics`` and nothing else, so
+the credential kept in a monitoring stack cannot read tasks or run code on agents.
 
 A task token (``rytask.<task id>.<hmac>``) is handed to a running script so it can
 write to its own task and nothing else. It is an HMAC over the task id and the lease
@@ -17,7 +20,7 @@ from runyard.models import is_valid_task_id
 from runyard_server.config import ApiToken
 from runyard_server.errors import Forbidden, Unauthorized
 
-PrincipalRole = Literal["open", "user", "agent", "task"]
+PrincipalRole = Literal["open", "user", "agent", "metrics", "task"]
 _TASK_PREFIX = "rytask."
 
 

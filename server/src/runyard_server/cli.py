@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         dest="tokens",
         metavar="ROLE:SECRET",
-        help="accept this bearer token; ROLE is user or agent (repeatable)",
+        help="accept this bearer token; ROLE is user, agent or metrics (repeatable)",
     )
     p.add_argument("--lease", type=float, dest="lease_s", help=_help("lease_s"))
     p.add_argument("--first-lease", type=float, dest="first_lease_s", help=_help("first_lease_s"))
@@ -78,10 +78,13 @@ def start_jobs_worker(settings: Settings) -> subprocess.Popen[bytes]:
     assert settings.redis_url
     command = [
         sys.executable, "-m", "runyard_server.jobs",
-        "--redis-url", settings.redis_url,
         "--reap-interval", str(settings.reap_interval_s),
     ]  # fmt: skip
-    return subprocess.Popen(command, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent())
+    # The URL carries the Redis password: the environment, unlike argv, is not in `ps`.
+    env = {**os.environ, "RUNYARD_REDIS_URL": settings.redis_url}
+    return subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, env=env, preexec_fn=die_with_parent()
+    )
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -102,7 +105,8 @@ def serve(settings: Settings) -> None:
             stack.enter_context(embedded)
             settings = settings.model_copy(update={"redis_url": embedded.url})
             print(
-                f"runyard-server: embedded Redis on {embedded.url}, data in {embedded.data_dir}",
+                f"runyard-server: embedded Redis on 127.0.0.1:{embedded.port} (password in "
+                f"{embedded.data_dir / 'password'}), data in {embedded.data_dir}",
                 file=sys.stderr,
             )
         if settings.jobs:

@@ -2,12 +2,14 @@
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-Role = Literal["user", "agent"]
+# metrics: a scraper's credential, good for ``GET /metrics`` and nothing else.
+Role = Literal["user", "agent", "metrics"]
 
 
 class ApiToken(BaseModel):
@@ -16,9 +18,9 @@ class ApiToken(BaseModel):
 
 
 def parse_token(spec: str) -> ApiToken:
-    """``user:SECRET``, ``agent:SECRET`` or a bare ``SECRET`` (a user token)."""
+    """``user:SECRET``, ``agent:SECRET``, ``metrics:SECRET`` or a bare ``SECRET`` (a user token)."""
     role, sep, secret = spec.partition(":")
-    if sep and role in ("user", "agent"):
+    if sep and role in ("user", "agent", "metrics"):
         token = ApiToken(role=role, token=secret)
     else:
         token = ApiToken(role="user", token=spec)
@@ -41,6 +43,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir, description="embedded Redis data")
     redis_url: str | None = Field(
         default=None, description="use this Redis instead of the embedded one"
+    )
+    # Kept apart from the URL so a Kubernetes Secret or an env file can hold just it;
+    # merged into redis_url, which every Redis client of the server is built from.
+    redis_password: str | None = Field(
+        default=None, repr=False, description="password for --redis-url's Redis"
     )
     tokens: Annotated[list[ApiToken], NoDecode] = Field(default_factory=list)
     lease_s: float = Field(default=30.0, gt=0, description="task lease in seconds")
@@ -80,6 +87,19 @@ class Settings(BaseSettings):
             return [parse_token(v.strip()) if isinstance(v, str) else v for v in value]
         return value
 
+    @model_validator(mode="after")
+    def _password_into_url(self) -> Self:
+        if not self.redis_password:
+            return self
+        if not self.redis_url:
+            raise ValueError(
+                "redis_password is for an external Redis: set redis_url too "
+                "(the embedded Redis makes its own password)"
+            )
+        self.redis_url = with_password(self.redis_url, self.redis_password)
+        self.redis_password = None
+        return self
+
     def to_env(self) -> dict[str, str]:
         """These settings as ``RUNYARD_*`` variables, for worker processes to rebuild them."""
         env = {
@@ -109,6 +129,15 @@ class Settings(BaseSettings):
             "run code on your agents. Set --token user:SECRET --token agent:SECRET "
             "(or RUNYARD_TOKENS=user:SECRET,agent:SECRET), or listen on 127.0.0.1."
         )
+
+
+def with_password(url: str, password: str) -> str:
+    """``url`` with ``password`` in it (quoted), replacing any password it had."""
+    parts = urlsplit(url)
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{user}:{quote(password, safe='')}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def is_loopback(host: str) -> bool:

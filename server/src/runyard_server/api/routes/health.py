@@ -1,4 +1,9 @@
-"""Liveness for probes and load balancers: never needs a token."""
+"""Probes for orchestrators and load balancers: never need a token.
+
+``/healthz`` is readiness (this process answers and reaches Redis); ``/livez`` is
+liveness (this process answers). They differ so that a Redis outage takes replicas out
+of the load balancer without restarting every one of them.
+"""
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -11,4 +16,9 @@ router = APIRouter(tags=["health"])
 @router.get("/healthz")
 async def healthz(r: RedisDep) -> JSONResponse:
     await r.ping()
+    return JSONResponse({"status": "ok"})
+
+
+@router.get("/livez")
+async def livez() -> JSONResponse:
     return JSONResponse({"status": "ok"})

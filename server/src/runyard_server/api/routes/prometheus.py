@@ -1,7 +1,8 @@
 """``GET /metrics``: Prometheus text format, at the top level where scrapers look.
 
-Needs a user token once tokens are configured: queue names and counts are the
-deployment's business.
+Needs a user or a metrics token once tokens are configured: queue names and counts
+are the deployment's business. A metrics token (``--token metrics:SECRET``) reads
+this and nothing else, for scrapers.
 """
 
 import time
@@ -22,6 +23,6 @@ async def metrics(
 ) -> Response:
     """Queue depth and oldest wait per queue, tasks by status, workers, lease expiries,
     log bytes, and this process's claim latency histogram."""
-    who.require("user")
+    who.require("user", "metrics")
     stats = await read_stats(r, time.time(), settings.alive_after_s)
     return Response(server_metrics.render(stats), media_type=CONTENT_TYPE_LATEST)
