@@ -69,6 +69,21 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     p.add_argument(
+        "--retention-days",
+        type=float,
+        dest="history_retention_days",
+        help=(
+            "drop the console output and metric series (not the record or final metrics) "
+            "of tasks finished more than this many days ago (default: keep forever)"
+        ),
+    )
+    p.add_argument(
+        "--event-retry",
+        type=float,
+        dest="event_retry_s",
+        help="seconds before a failed or abandoned event job (archiving) runs again (default 10)",
+    )
+    p.add_argument(
         "--no-jobs",
         action="store_false",
         dest="jobs",
@@ -97,7 +112,10 @@ def start_jobs_worker(settings: Settings) -> subprocess.Popen[bytes]:
         "--redis-url", settings.redis_url,
         "--reap-interval", str(settings.reap_interval_s),
     ]  # fmt: skip
-    return subprocess.Popen(command, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent())
+    env = {**os.environ, **settings.to_env()}
+    return subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, env=env, preexec_fn=die_with_parent()
+    )
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

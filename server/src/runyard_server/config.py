@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     reap_interval_s: int = Field(default=1, ge=1)
     redis_fsync: Literal["always", "everysec", "no"] = "everysec"
     jobs: bool = True
+    event_retry_s: float = Field(default=10.0, gt=0)
+    history_sweep_s: float = Field(default=600.0, gt=0)
+    history_retention_days: float | None = Field(default=None, gt=0)
     workers: int = Field(default=1, ge=1, le=64)
     log_level: str = "info"
 
@@ -73,6 +76,11 @@ class Settings(BaseSettings):
     def artifact_dir(self) -> Path:
         """Artifact files; share this folder between replicas (e.g. a ReadWriteMany volume)."""
         return self.data_dir / "artifacts"
+
+    @property
+    def history_dir(self) -> Path:
+        """Archived console output and metric series of final tasks (the history store)."""
+        return self.data_dir / "history"
 
     @property
     def alive_after_s(self) -> float:

@@ -9,6 +9,7 @@ from fastapi import Depends, Header, Request
 from runyard_server.artifact_files import ArtifactFiles
 from runyard_server.auth import Principal, TokenBook
 from runyard_server.config import Settings
+from runyard_server.history_files import HistoryStore
 from runyard_server.metrics import ServerMetrics
 from runyard_server.store import Dispatcher, current_lease_token
 
@@ -38,6 +39,11 @@ async def get_artifact_files(request: Request) -> ArtifactFiles:
     return files
 
 
+async def get_history(request: Request) -> HistoryStore:
+    history: HistoryStore = request.app.state.history
+    return history
+
+
 async def get_metrics(request: Request) -> ServerMetrics:
     metrics: ServerMetrics = request.app.state.metrics
     return metrics
@@ -56,5 +62,6 @@ DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 TokensDep = Annotated[TokenBook, Depends(get_tokens)]
 ArtifactFilesDep = Annotated[ArtifactFiles, Depends(get_artifact_files)]
+HistoryDep = Annotated[HistoryStore, Depends(get_history)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 MetricsDep = Annotated[ServerMetrics, Depends(get_metrics)]

@@ -19,8 +19,15 @@ All keys start with ``ry:``. Times are unix seconds as decimal strings.
     worker, attempt, token
                     the worker holding it, claims so far, current lease token
     started, finished, exit_code, failure_reason, abort_requested ("1" or absent)
-``ry:task:{id}:logs`` — stream, one entry per console line: field ``l`` = LogLine JSON.
-``ry:task:{id}:logseq`` — set of ``"{attempt}:{seq}"`` log batches already stored.
+    history         "archived" once its console and metric points are in the history
+                    store (and gone from Redis), "dropped" once retention removed them
+    log_lines, log_chunks
+                    how many lines and chunks the archive holds (set with history)
+``ry:task:{id}:logs`` — stream, one entry (a chunk) per stored log batch: fields
+    ``n`` (its line count) and ``c`` (its lines, encoded as ``log_chunks.py``
+    says). An entry of 0.1 has one field ``l``, one LogLine JSON; reads take both.
+``ry:task:{id}:logseq`` — set of ``"{lease token}:{seq}"`` (``"user:{seq}"`` without
+    a token) log batches already stored.
 ``ry:task:{id}:metrics`` — list of metric points in logging order, each the JSON
     ``[series, step, value, ts]``.
 ``ry:task:{id}:final`` — hash series → last value logged (``repr`` of the float).
@@ -49,11 +56,17 @@ of task ids scored by ``num`` (newest = highest); ``list_tasks`` walks them.
 
 ``ry:wake`` — pub/sub channel; a message is a queue name that has new work.
 
+``ry:events`` — stream, one entry per status change, appended by the script that made
+    it: ``task``, ``from``, ``to``, ``by`` (that script's name); the entry id is the
+    time. Trimmed to about ``EVENTS_MAX`` entries. Each reacting job reads it through
+    its own consumer group (``jobs/events.py``), the archiver's named ``archiver``.
+
 ``ry:stats`` — hash of counters that only grow, shared by every server replica and
     the jobs process (``GET /metrics`` reads them):
     lease_expired_requeued, lease_expired_failed
                     leases the reaper found expired, by what became of the task
-    log_bytes       bytes of log lines stored (their JSON), retried batches not counted
+    log_bytes       bytes of log chunks stored (as encoded), retried batches not counted
+    archived_tasks  tasks whose output the archiver moved to the history store
 
 Lua scripts receive the prefixes as ``LUA_KEYS`` (JSON, first ARGV) so the names
 above are spelled only here.
@@ -75,6 +88,8 @@ WORKERS = f"{PREFIX}workers"
 WAKE_CHANNEL = f"{PREFIX}wake"
 STATS = f"{PREFIX}stats"
 ALL_TASKS = f"{INDEX_PREFIX}all"
+EVENTS = f"{PREFIX}events"
+EVENTS_MAX = 100_000
 
 
 def task(task_id: str) -> str:
@@ -164,6 +179,8 @@ LUA_KEYS = json.dumps(
         "queues": QUEUES,
         "leases": LEASES,
         "stats": STATS,
+        "events": EVENTS,
+        "events_max": EVENTS_MAX,
     }
 )
 """The prefixes the Lua scripts build keys from, passed to them as ARGV[1]."""

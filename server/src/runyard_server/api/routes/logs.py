@@ -1,16 +1,19 @@
-"""Console output of a task: batches in from the agent, pages out to readers."""
+"""Console output of a task: batches in from the agent, pages and plain text out to readers."""
 
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
 
 from runyard.models import LogAck, LogBatch, LogPage
 from runyard_server import store
-from runyard_server.api.deps import PrincipalDep, RedisDep
+from runyard_server.api.deps import HistoryDep, PrincipalDep, RedisDep
 from runyard_server.api.json_body import FiniteJSONRoute
-from runyard_server.errors import Forbidden
+from runyard_server.errors import Forbidden, Invalid
 
 router = APIRouter(prefix="/tasks", tags=["logs"], route_class=FiniteJSONRoute)
+
+Cursor = Annotated[str | None, Query(max_length=64)]
 
 
 @router.post("/{task_id}/logs")
@@ -28,9 +31,35 @@ async def append_logs(task_id: str, body: LogBatch, r: RedisDep, who: PrincipalD
 async def read_logs(
     task_id: str,
     r: RedisDep,
+    history: HistoryDep,
     who: PrincipalDep,
-    after: Annotated[str | None, Query(max_length=64)] = None,
+    after: Cursor = None,
+    before: Cursor = None,
+    tail: Annotated[int | None, Query(ge=1, le=10_000)] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> LogPage:
+    """``after``: the lines that follow a cursor (the first lines without one);
+    ``tail=N``: the last N lines; ``before`` (with ``limit``): the lines before a cursor.
+    Every page's ``cursor`` follows forward, its ``before`` pages backward."""
     who.require_task(task_id, "user")
-    return await store.read_logs(r, task_id, after, limit)
+    if sum(x is not None for x in (after, before, tail)) > 1:
+        raise Invalid("give one of after, before and tail")
+    if tail is not None:
+        return await store.read_logs_before(r, history, task_id, None, tail)
+    if before is not None:
+        return await store.read_logs_before(r, history, task_id, before, limit)
+    return await store.read_logs(r, history, task_id, after, limit)
+
+
+@router.get("/{task_id}/logs/text", response_class=StreamingResponse)
+async def log_text(
+    task_id: str, r: RedisDep, history: HistoryDep, who: PrincipalDep
+) -> StreamingResponse:
+    """The whole console output as plain text, one line per line, streamed."""
+    who.require_task(task_id, "user")
+    await store.check_task(r, task_id)
+    return StreamingResponse(
+        store.log_text(r, history, task_id),
+        media_type="text/plain; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{task_id}.log"'},
+    )

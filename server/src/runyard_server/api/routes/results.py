@@ -8,7 +8,7 @@ from fastapi.responses import FileResponse
 from runyard.models import Artifact, MetricBatch, TaskMetrics, is_valid_name, is_valid_task_id
 from runyard.models.limits import MAX_ARTIFACT_BYTES
 from runyard_server import store
-from runyard_server.api.deps import ArtifactFilesDep, PrincipalDep, RedisDep
+from runyard_server.api.deps import ArtifactFilesDep, HistoryDep, PrincipalDep, RedisDep
 from runyard_server.api.json_body import FiniteJSONRoute
 from runyard_server.errors import Invalid, NotFound
 
@@ -24,9 +24,11 @@ async def append_metrics(
 
 
 @router.get("/{task_id}/metrics")
-async def read_metrics(task_id: str, r: RedisDep, who: PrincipalDep) -> TaskMetrics:
+async def read_metrics(
+    task_id: str, r: RedisDep, who: PrincipalDep, history: HistoryDep
+) -> TaskMetrics:
     who.require_task(task_id, "user")
-    return await store.read_metrics(r, task_id)
+    return await store.read_metrics(r, history, task_id)
 
 
 @router.get("/{task_id}/artifacts")

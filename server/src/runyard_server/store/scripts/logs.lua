@@ -1,22 +1,21 @@
--- ARGV: keys, id, lease token ('' for none), seq, then one LogLine JSON per line.
--- A batch is stored once per lease token (one claim) and seq. A token is current only
--- while its task runs: once the lease expired and the task went back to its queue,
--- the old attempt's output is refused even before another claim replaces the token.
-local id, token, seq = ARGV[2], ARGV[3], ARGV[4]
+-- ARGV: keys, id, lease token ('' for none), seq, chunk payload, its line count.
+-- A batch is one stream entry (a chunk, see log_chunks.py), stored once per lease
+-- token (one claim) and seq. A token is current only while its task runs: once the
+-- lease expired and the task went back to its queue, the old attempt's output is
+-- refused even before another claim replaces the token. An archived task's output
+-- lives in the history store and takes no more lines.
+local id, token, seq, payload = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local key = task_key(id)
-local current = redis.call('HMGET', key, 'status', 'token')
+local current = redis.call('HMGET', key, 'status', 'token', 'history')
 if not current[1] then return {'missing'} end
 if token ~= '' then
   local err = check_lease(key, token)
   if err then return err end
 end
+if current[3] then return {'archived', current[1]} end
 local batch = 'user:' .. seq
 if token ~= '' then batch = token .. ':' .. seq end
 if redis.call('SADD', key .. ':logseq', batch) == 0 then return {'duplicate'} end
-local bytes = 0
-for i = 5, #ARGV do
-  redis.call('XADD', key .. ':logs', '*', 'l', ARGV[i])
-  bytes = bytes + #ARGV[i]
-end
-redis.call('HINCRBY', K.stats, 'log_bytes', bytes)
+redis.call('XADD', key .. ':logs', '*', 'n', ARGV[6], 'c', payload)
+redis.call('HINCRBY', K.stats, 'log_bytes', #payload)
 return {'ok'}
