@@ -182,16 +182,21 @@ async def read_logs_before(
 
 
 async def log_text(r: "aioredis.Redis", history: HistoryStore, task_id: str) -> AsyncIterator[str]:
-    """The whole log as plain text, a line per line, in pieces of whole chunks."""
+    """The whole log as plain text, one line per line, in pieces of whole chunks."""
     source = LogSource(r, history, task_id)
     start = START
     while True:
         chunks = await source.forward(start, CHUNKS_PER_READ)
         if chunks:
-            yield "".join(text + "\n" for chunk in chunks for text in chunk.texts())
+            yield "".join(_line(text) for chunk in chunks for text in chunk.texts())
         if len(chunks) < CHUNKS_PER_READ:
             return
         start = (chunks[-1].id[0], chunks[-1].id[1] + 1)
+
+
+def _line(text: str) -> str:
+    # As ``runyard task logs`` prints a line: a text that kept its newline gets no second.
+    return text if text.endswith("\n") else text + "\n"
 
 
 async def check_task(r: "aioredis.Redis", task_id: str) -> None:
