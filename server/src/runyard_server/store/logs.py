@@ -7,17 +7,20 @@ task either before the move (the stream) or after it (the archive), never betwee
 a cursor names the same line in both.
 """
 
+import json
 from collections.abc import AsyncIterator
-from typing import cast
+from dataclasses import dataclass
+from typing import Any, cast
 
 import anyio.to_thread
 import redis.asyncio as aioredis
 
-from runyard.models import LogAck, LogBatch, LogLine, LogPage
+from runyard.models import LogAck, LogBatch, LogPage
 from runyard.models.limits import MAX_LOG_BATCH_BYTES
 from runyard_server.errors import Conflict, NotFound, StaleLease, TooLarge
 from runyard_server.history_files import HistoryStore
 from runyard_server.log_chunks import (
+    LINES,
     START,
     Chunk,
     ChunkId,
@@ -103,6 +106,25 @@ def _chunk(entry: tuple[str, dict[str, str]]) -> Chunk:
     return legacy_chunk(chunk_id, fields["l"])
 
 
+@dataclass
+class LinePage:
+    """A page as ``LogLine`` dicts: serialized to JSON at once (``json``) for the route,
+    or made models (``model``)."""
+
+    lines: list[dict[str, Any]]
+    cursor: str
+    before: str | None
+
+    def model(self) -> LogPage:
+        return LogPage(
+            lines=LINES.validate_python(self.lines), cursor=self.cursor, before=self.before
+        )
+
+    def json(self) -> bytes:
+        page = {"lines": self.lines, "cursor": self.cursor, "before": self.before}
+        return json.dumps(page, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 async def read_logs(
     r: "aioredis.Redis", history: HistoryStore, task_id: str, after: str | None, limit: int
 ) -> LogPage:
@@ -111,9 +133,16 @@ async def read_logs(
     ``cursor`` names the page's last line (``after`` again when no line came), to
     pass back as ``after``; ``before`` names its first line, to page backward.
     """
+    return (await page_after(r, history, task_id, after, limit)).model()
+
+
+async def page_after(
+    r: "aioredis.Redis", history: HistoryStore, task_id: str, after: str | None, limit: int
+) -> LinePage:
+    """:func:`read_logs` as a ``LinePage``."""
     source = LogSource(r, history, task_id)
     since = parse_cursor(after) if after else Position(START, None)
-    lines: list[LogLine] = []
+    lines: list[dict[str, Any]] = []
     first, last = None, since
     start = since.chunk
     while len(lines) < limit:
@@ -125,7 +154,7 @@ async def read_logs(
             stop = min(len(chunk), begin + limit - len(lines))
             if stop <= begin:
                 continue
-            lines += chunk.lines(begin, stop)
+            lines += chunk.dicts(begin, stop)
             first = first or Position(chunk.id, begin)
             last = Position(chunk.id, stop - 1)
             if len(lines) == limit:
@@ -134,7 +163,7 @@ async def read_logs(
             break
         start = (chunks[-1].id[0], chunks[-1].id[1] + 1)
     from_start = since == Position(START, None)
-    return LogPage(
+    return LinePage(
         lines=lines,
         cursor=str(last) if lines else (after or "0-0"),
         before=str(first) if first and not from_start else None,
@@ -149,9 +178,16 @@ async def read_logs_before(
     ``before`` in the page names its first line (None when it is the log's first),
     ``cursor`` its last line (where a follower goes on with ``after``).
     """
+    return (await page_before(r, history, task_id, before, limit)).model()
+
+
+async def page_before(
+    r: "aioredis.Redis", history: HistoryStore, task_id: str, before: str | None, limit: int
+) -> LinePage:
+    """:func:`read_logs_before` as a ``LinePage``."""
     source = LogSource(r, history, task_id)
     until = parse_cursor(before) if before else None
-    segments: list[list[LogLine]] = []
+    segments: list[list[dict[str, Any]]] = []
     first: Position | None = None
     last: Position | None = None
     need, end = limit, until.chunk if until else None
@@ -166,7 +202,7 @@ async def read_logs_before(
             begin = max(0, stop - need)
             if stop <= begin:
                 continue
-            segments.append(chunk.lines(begin, stop))
+            segments.append(chunk.dicts(begin, stop))
             last = last or Position(chunk.id, stop - 1)
             first = Position(chunk.id, begin)
             need -= stop - begin
@@ -178,7 +214,7 @@ async def read_logs_before(
     lines = [line for segment in reversed(segments) for line in segment]
     at_start = need > 0 or first is None
     cursor = str(last) if last else (before or "0-0")
-    return LogPage(lines=lines, cursor=cursor, before=None if at_start else str(first))
+    return LinePage(lines=lines, cursor=cursor, before=None if at_start else str(first))
 
 
 async def log_text(r: "aioredis.Redis", history: HistoryStore, task_id: str) -> AsyncIterator[str]:

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 
 from runyard.models import LogAck, LogBatch, LogPage
@@ -10,6 +10,7 @@ from runyard_server import store
 from runyard_server.api.deps import HistoryDep, PrincipalDep, RedisDep
 from runyard_server.api.json_body import FiniteJSONRoute
 from runyard_server.errors import Forbidden, Invalid
+from runyard_server.store.logs import page_after, page_before
 
 router = APIRouter(prefix="/tasks", tags=["logs"], route_class=FiniteJSONRoute)
 
@@ -27,7 +28,7 @@ async def append_logs(task_id: str, body: LogBatch, r: RedisDep, who: PrincipalD
     return await store.append_logs(r, task_id, body)
 
 
-@router.get("/{task_id}/logs")
+@router.get("/{task_id}/logs", response_model=LogPage)
 async def read_logs(
     task_id: str,
     r: RedisDep,
@@ -37,7 +38,7 @@ async def read_logs(
     before: Cursor = None,
     tail: Annotated[int | None, Query(ge=1, le=10_000)] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-) -> LogPage:
+) -> Response:
     """``after``: the lines that follow a cursor (the first lines without one);
     ``tail=N``: the last N lines; ``before`` (with ``limit``): the lines before a cursor.
     Every page's ``cursor`` follows forward, its ``before`` pages backward."""
@@ -45,10 +46,14 @@ async def read_logs(
     if sum(x is not None for x in (after, before, tail)) > 1:
         raise Invalid("give one of after, before and tail")
     if tail is not None:
-        return await store.read_logs_before(r, history, task_id, None, tail)
-    if before is not None:
-        return await store.read_logs_before(r, history, task_id, before, limit)
-    return await store.read_logs(r, history, task_id, after, limit)
+        page = await page_before(r, history, task_id, None, tail)
+    elif before is not None:
+        page = await page_before(r, history, task_id, before, limit)
+    else:
+        page = await page_after(r, history, task_id, after, limit)
+    # Lines go out as the dicts they were read as: as models, FastAPI would build, dump,
+    # validate and dump each line again (2.5x the CPU of the whole read).
+    return Response(page.json(), media_type="application/json")
 
 
 @router.get("/{task_id}/logs/text", response_class=StreamingResponse)

@@ -65,9 +65,9 @@ export const seg = encodeURIComponent;
  * Follow a task's console with server-sent events. EventSource cannot send
  * headers, so the token travels as ?token= (the stream route alone accepts that).
  */
-export function streamLogs(taskId, { onLines, onEnd, onState }) {
+export function streamLogs(taskId, { after, onLines, onEnd, onState }) {
   const token = getToken();
-  const url = `${API}/tasks/${seg(taskId)}/logs/stream${query({ token })}`;
+  const url = `${API}/tasks/${seg(taskId)}/logs/stream${query({ token, after })}`;
   const source = new EventSource(url);
   let batch = [];
   let scheduled = false;
@@ -97,8 +97,12 @@ export function streamLogs(taskId, { onLines, onEnd, onState }) {
 }
 
 /** Download an artifact; with a token the file is fetched with it, as a link cannot send one. */
-export async function download(taskId, name) {
-  const url = `${API}/tasks/${seg(taskId)}/artifacts/${seg(name)}`;
+export const download = (taskId, name) => save(`${API}/tasks/${seg(taskId)}/artifacts/${seg(name)}`, name);
+
+/** Download the task's whole console as plain text. */
+export const downloadLog = (taskId) => save(`${API}/tasks/${seg(taskId)}/logs/text`, `${taskId}.log`);
+
+async function save(url, name) {
   const response = await fetch(url, { headers: headers() });
   if (!response.ok) throw await fail(response);
   const link = document.createElement("a");
