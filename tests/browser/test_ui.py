@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from runyard.models import Task, TaskStatus
+from runyard.models import LogBatch, LogLine, Task, TaskStatus
 from tests.browser.conftest import Shoot, Stack
 
 pytestmark = pytest.mark.e2e
@@ -169,3 +169,27 @@ def test_abort_stops_a_running_task(
     page.click("#action-abort")
     page.click("#action-abort")
     expect(page.locator("h1 .badge").first).to_have_text("aborted", timeout=30_000)
+
+
+def test_console_opens_on_the_tail_and_loads_earlier_pages_on_demand(
+    page: Page, stack: Stack, shoot: Shoot
+) -> None:
+    task = stack.submit("console", "long-log", queue=None)
+    for seq in range(5):
+        lines = [LogLine(text=f"row {seq * 500 + i}", ts=time.time()) for i in range(500)]
+        stack.client.logs.append(task.id, LogBatch(seq=seq, lines=lines))
+    stack.client.tasks.abort(task.id)
+    page.goto(f"{stack.server.url}/#/task/{task.id}")
+    page.get_by_role("tab", name="Console").click()
+    console = page.locator("#console")
+    expect(console).to_contain_text("row 2499")
+    expect(console).to_contain_text("the task is aborted")
+    expect(console.locator(".line")).to_have_count(1001)  # the last 1,000 and the end mark
+    expect(console).not_to_contain_text("row 1499\n")
+    earlier = page.get_by_role("button", name="earlier lines")
+    earlier.click()
+    expect(console.locator(".line")).to_have_count(2001)
+    earlier.click()
+    expect(console.locator(".line").first).to_contain_text("row 0")
+    expect(earlier).to_be_hidden()
+    shoot(page, "task-console-earlier")
