@@ -224,3 +224,17 @@ async def test_retention_drops_output_of_old_tasks_but_keeps_the_record_and_fina
         assert (await store.read_logs(r, history, task_id, None, 10)).lines == []
         metrics = await store.read_metrics(r, history, task_id)
         assert metrics.series == {} and metrics.final == {"loss": 0.2}
+
+
+async def test_the_sweep_archives_unnamed_final_tasks_and_removes_archives_no_task_owns(
+    r: aioredis.Redis, history: LocalHistory
+) -> None:
+    task_id, total = await _final_task_with_output(r)
+    orphan, _ = await _final_task_with_output(r)
+    await Archiver(r, history).archive(orphan)
+    await r.delete(keys.task(orphan))  # deleted by a process killed before its files went
+
+    assert await Archiver(r, history).sweep() == 1
+    assert await r.hget(keys.task(task_id), "history") == "archived"
+    assert history.task_ids() == [task_id]
+    assert await _all_forward(r, history, task_id, 1000) == [f"line {i}" for i in range(total)]

@@ -83,6 +83,10 @@ class HistoryStore(Protocol):
         """Remove the task's archive (retention, purge, delete); nothing when there is none."""
         ...
 
+    def task_ids(self) -> list[str]:
+        """The tasks that have an archive."""
+        ...
+
 
 class LocalHistory:
     """A ``HistoryStore`` in a local folder (the server's data dir by default)."""
@@ -176,6 +180,11 @@ class LocalHistory:
             return []
         points: list[str] = json.loads(zstandard.ZstdDecompressor().decompress(raw))
         return points
+
+    def task_ids(self) -> list[str]:
+        if not self.root.exists():
+            return []
+        return [entry.name for entry in self.root.iterdir() if not entry.name.startswith(".")]
 
     def delete(self, task_id: str) -> None:
         self._remove_leftovers(task_id)

@@ -94,11 +94,17 @@ class Archiver:
         return chunks, points
 
     async def sweep(self) -> int:
-        """Archive every final task not yet archived; returns how many were archived."""
+        """Archive every final task not yet archived, and remove archives no task owns
+        (deleted, or dropped by retention, by a process killed before it removed them);
+        returns how many were archived."""
         archived = 0
         async for task_id, (status, mark) in final_tasks(self.r, "status", "history"):
             if status is not None and mark is None and await self.archive(task_id) == "ok":
                 archived += 1
+        for task_id in await anyio.to_thread.run_sync(self.history.task_ids):
+            owner = await self.r.hmget(keys.task(task_id), "status", "history")
+            if owner[0] is None or owner[1] == "dropped":
+                await anyio.to_thread.run_sync(self.history.delete, task_id)
         if archived:
             log.info("sweep archived %d task(s)", archived)
         return archived
