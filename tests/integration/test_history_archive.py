@@ -10,7 +10,7 @@ from runyard.models import LogBatch, LogLine, MetricBatch, MetricPoint
 from runyard_server import history_files, store
 from runyard_server.errors import Conflict
 from runyard_server.history_files import LocalHistory
-from runyard_server.jobs.archiver import Archiver
+from runyard_server.jobs.archiver import Archiver, Busy
 from runyard_server.jobs.events import Event, EventConsumer
 from runyard_server.jobs.retention import Retention
 from runyard_server.store import keys
@@ -238,3 +238,18 @@ async def test_the_sweep_archives_unnamed_final_tasks_and_removes_archives_no_ta
     assert await r.hget(keys.task(task_id), "history") == "archived"
     assert history.task_ids() == [task_id]
     assert await _all_forward(r, history, task_id, 1000) == [f"line {i}" for i in range(total)]
+
+
+async def test_a_task_another_archiver_holds_is_left_to_it(
+    r: aioredis.Redis, history: LocalHistory
+) -> None:
+    task_id, _ = await _final_task_with_output(r)
+    other = r.lock(keys.archive_lock(task_id), timeout=10)
+    assert await other.acquire()
+
+    with pytest.raises(Busy):
+        await Archiver(r, history).archive(task_id)
+    assert await Archiver(r, history).sweep() == 0
+    await other.release()
+    assert await Archiver(r, history).archive(task_id) == "ok"
+    assert not await r.exists(keys.archive_lock(task_id))

@@ -13,18 +13,22 @@ Killed in 1 or 2: the Redis copy is whole and the event is still pending, so it 
 again (and removes a half-written temporary folder). Killed after 2: a whole archive
 and the whole Redis copy; the rerun writes the archive again and finishes 3. Readers
 go by the ``history`` field, so they read Redis until 3, the archive after it.
-A full disk fails step 2: the Redis copy stays and the event is retried.
+A full disk fails step 2: the Redis copy stays and the event is retried. An archiver
+holds a lock on the task (``ry:lock:archive:{id}``, extended while it works, lapsing
+``LOCK_S`` after its holder died), so two jobs processes never write one archive.
 
 A sweep (at start and every ``sweep_s``) archives final tasks that no event named
 (finished before this version, or an event trimmed unread) and removes archives
 whose task is gone or whose history retention dropped.
 """
 
+import asyncio
 import logging
 from typing import cast
 
 import anyio.to_thread
 import redis.asyncio as aioredis
+from redis.asyncio.lock import Lock
 
 from runyard_server.history_files import FULL_ERRNOS, HistoryStore
 from runyard_server.jobs.events import Event
@@ -37,8 +41,20 @@ log = logging.getLogger("runyard_server.jobs.archiver")
 
 GROUP = "archiver"
 _READ = 1000
+LOCK_S = 10.0
 _ATTEMPTS = 3
 """Writes tried while tokenless lines keep arriving after the end (each rereads Redis)."""
+
+
+class Busy(Exception):
+    """Raised when another archiver holds the task; its event is retried later."""
+
+
+async def _keep(lock: Lock) -> None:
+    """Extend the lock while its holder works (a killed holder's lock lapses in LOCK_S)."""
+    while True:
+        await asyncio.sleep(LOCK_S / 3)
+        await lock.extend(LOCK_S, replace_ttl=True)
 
 
 class Archiver:
@@ -53,7 +69,20 @@ class Archiver:
             await self.archive(event.task)
 
     async def archive(self, task_id: str) -> str:
-        """Archive one task; returns what the store said (ok, done, live, missing)."""
+        """Archive one task; returns what the store said (ok, done, live, missing).
+
+        Raises ``Busy`` while another archiver (another jobs process) holds the task."""
+        lock = self.r.lock(keys.archive_lock(task_id), timeout=LOCK_S, blocking=False)
+        if not await lock.acquire():
+            raise Busy(f"task {task_id} is being archived by another process")
+        keeper = asyncio.create_task(_keep(lock))
+        try:
+            return await self._archive(task_id)
+        finally:
+            keeper.cancel()
+            await lock.release()
+
+    async def _archive(self, task_id: str) -> str:
         for _ in range(_ATTEMPTS):
             status, history = await self.r.hmget(keys.task(task_id), "status", "history")
             if status is None:
@@ -99,7 +128,13 @@ class Archiver:
         returns how many were archived."""
         archived = 0
         async for task_id, (status, mark) in final_tasks(self.r, "status", "history"):
-            if status is not None and mark is None and await self.archive(task_id) == "ok":
+            if status is None or mark is not None:
+                continue
+            try:
+                outcome = await self.archive(task_id)
+            except Busy:
+                continue  # another process is on it
+            if outcome == "ok":
                 archived += 1
         for task_id in await anyio.to_thread.run_sync(self.history.task_ids):
             owner = await self.r.hmget(keys.task(task_id), "status", "history")

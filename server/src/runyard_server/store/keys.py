@@ -34,6 +34,9 @@ All keys start with ``ry:``. Times are unix seconds as decimal strings.
 ``ry:task:{id}:artifacts`` — hash artifact name → JSON ``{size, sha256, created}``;
     the files themselves are under the server's artifact directory.
 
+``ry:lock:archive:{id}`` — string, held (with a TTL the holder keeps extending) while
+    one archiver writes that task's archive, so two jobs processes never write one task.
+
 ``ry:seq:task`` — counter for ``num``. ``ry:seq:queue`` — counter for queue FIFO order.
 
 ``ry:idx:all``, ``ry:idx:status:{status}``, ``ry:idx:project:{project}``,
@@ -120,6 +123,11 @@ def task_final_metrics(task_id: str) -> str:
 def task_artifacts(task_id: str) -> str:
     """The task's artifact records."""
     return f"{TASK_PREFIX}{task_id}:artifacts"
+
+
+def archive_lock(task_id: str) -> str:
+    """The lock an archiver holds while it archives the task."""
+    return f"{PREFIX}lock:archive:{task_id}"
 
 
 def queue(name: str) -> str:
