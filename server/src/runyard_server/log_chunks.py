@@ -134,6 +134,6 @@ def parse_cursor(cursor: str) -> Position:
         position = Position(chunk, int(index) if sep else None)
     except ValueError:
         raise Invalid(f"log cursor {cursor!r} is not one this server gave out") from None
-    if min(chunk) < 0 or (position.index is not None and position.index < 0):
+    if not (0 <= chunk[0] < 2**64 and 0 <= chunk[1] < 2**64) or (position.index or 0) < 0:
         raise Invalid(f"log cursor {cursor!r} is not one this server gave out")
     return position

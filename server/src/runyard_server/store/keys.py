@@ -61,8 +61,9 @@ of task ids scored by ``num`` (newest = highest); ``list_tasks`` walks them.
 
 ``ry:events`` — stream, one entry per status change, appended by the script that made
     it: ``task``, ``from``, ``to``, ``by`` (that script's name); the entry id is the
-    time. Trimmed to about ``EVENTS_MAX`` entries. Each reacting job reads it through
-    its own consumer group (``jobs/events.py``), the archiver's named ``archiver``.
+    time. Trimmed to about 100,000 entries (``scripts/common.lua``). Each reacting
+    job reads it through its own consumer group (``jobs/events.py``), the archiver's
+    named ``archiver``.
 
 ``ry:stats`` — hash of counters that only grow, shared by every server replica and
     the jobs process (``GET /metrics`` reads them):
@@ -92,7 +93,6 @@ WAKE_CHANNEL = f"{PREFIX}wake"
 STATS = f"{PREFIX}stats"
 ALL_TASKS = f"{INDEX_PREFIX}all"
 EVENTS = f"{PREFIX}events"
-EVENTS_MAX = 100_000
 
 
 def task(task_id: str) -> str:
@@ -188,7 +188,6 @@ LUA_KEYS = json.dumps(
         "leases": LEASES,
         "stats": STATS,
         "events": EVENTS,
-        "events_max": EVENTS_MAX,
     }
 )
 """The prefixes the Lua scripts build keys from, passed to them as ARGV[1]."""
