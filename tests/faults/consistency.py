@@ -168,6 +168,7 @@ def archive_problems(r: "redis.Redis[str]", history: LocalHistory) -> list[str]:
     """
     found: list[str] = []
     tasks = _task_hashes(r)
+    archives = set(history.task_ids())
     for task_id, h in tasks.items():
         mark = h.get("history")
         leftovers = [
@@ -177,17 +178,14 @@ def archive_problems(r: "redis.Redis[str]", history: LocalHistory) -> list[str]:
         ]
         if leftovers:
             found.append(f"task {task_id}: history {mark} but Redis still has {leftovers}")
-        index = history.index(task_id)
         if mark == "archived":
             found += _check_archive(task_id, h, history)
-        elif index is not None:
+        elif task_id in archives:
             found.append(f"task {task_id}: an archive, but history is {mark or 'unset'}")
+    found += [f"history store: archive of missing task {t}" for t in sorted(archives - set(tasks))]
     if history.root.exists():
-        for entry in sorted(history.root.iterdir()):
-            if entry.name.startswith("."):
-                found.append(f"history store: leftover {entry.name}")
-            elif entry.name not in tasks:
-                found.append(f"history store: archive of missing task {entry.name}")
+        leftovers = sorted(e.name for e in history.root.iterdir() if e.name.startswith("."))
+        found += [f"history store: leftover {name}" for name in leftovers]
     return found
 
 
