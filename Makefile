@@ -33,6 +33,7 @@ demo: setup
 
 bench: setup
 	$(BIN)/python bench/dispatch.py
+	$(BIN)/python bench/history.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
