@@ -253,3 +253,20 @@ async def test_a_task_another_archiver_holds_is_left_to_it(
     await other.release()
     assert await Archiver(r, history).archive(task_id) == "ok"
     assert not await r.exists(keys.archive_lock(task_id))
+
+
+async def test_a_log_stored_line_by_line_by_0_1_reads_and_archives_with_its_cursors(
+    r: aioredis.Redis, history: LocalHistory
+) -> None:
+    task = await make_task(r)
+    old = [LogLine(text=f"old {i}", ts=T0 + i, stream="stderr") for i in range(3)]
+    ids = [await r.xadd(keys.task_logs(task.id), {"l": line.model_dump_json()}) for line in old]
+    await _print(r, task.id, (2,), first=3)
+
+    rest = await store.read_logs(r, history, task.id, ids[0], 10)  # a cursor 0.1 gave out
+    assert [line.text for line in rest.lines] == ["old 1", "old 2", "line 3", "line 4"]
+    assert rest.lines[0] == old[1]
+    await store.abort(r, task.id, T0)
+    assert await Archiver(r, history).archive(task.id) == "ok"
+    again = await store.read_logs(r, history, task.id, ids[0], 10)
+    assert again == rest
