@@ -46,7 +46,7 @@ def encode(lines: list[LogLine]) -> str:
     """The chunk payload of a batch (at least one line); Invalid for a time past year 280,000."""
     try:
         stamps = [round(line.ts * 1000) for line in lines]
-    except OverflowError:
+    except (OverflowError, ValueError):  # inf, or NaN
         raise Invalid("a log line's ts is not a unix time in seconds") from None
     if max(abs(s) for s in stamps) > _MAX_MS:
         raise Invalid("a log line's ts is not a unix time in seconds")

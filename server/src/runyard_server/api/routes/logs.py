@@ -2,13 +2,18 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from runyard.models import LogAck, LogBatch, LogPage
 from runyard_server import store
 from runyard_server.api.deps import HistoryDep, PrincipalDep, RedisDep
-from runyard_server.api.json_body import FiniteJSONRoute
+from runyard_server.api.json_body import (
+    FiniteJSONRoute,
+    body_schema,
+    parse_body,
+    require_finite,
+)
 from runyard_server.errors import Forbidden, Invalid
 from runyard_server.store.logs import page_after, page_before
 
@@ -17,9 +22,12 @@ router = APIRouter(prefix="/tasks", tags=["logs"], route_class=FiniteJSONRoute)
 Cursor = Annotated[str | None, Query(max_length=64)]
 
 
-@router.post("/{task_id}/logs")
-async def append_logs(task_id: str, body: LogBatch, r: RedisDep, who: PrincipalDep) -> LogAck:
+@router.post("/{task_id}/logs", openapi_extra=body_schema(LogBatch))
+async def append_logs(task_id: str, request: Request, r: RedisDep, who: PrincipalDep) -> LogAck:
+    """Store a ``LogBatch`` (parsed by ``parse_body``: the server's hottest body)."""
     who.require_task(task_id, "agent", "user")
+    body = await parse_body(request, LogBatch)
+    require_finite(line.ts for line in body.lines)
     if who.role == "agent" and not body.lease_token:
         # The lease token is what ties an agent to the tasks its worker holds.
         raise Forbidden(
