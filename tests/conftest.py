@@ -8,6 +8,7 @@ import pytest
 import redis
 
 from runyard_server.embedded import EmbeddedRedis
+from runyard_server.history_files import LocalHistory
 from tests.docker_engine import DockerEngine
 from tests.docker_engine import docker_engine as start_docker_engine
 from tests.servers import ServerProcess
@@ -45,6 +46,12 @@ def redis_factory(tmp_path: Path) -> Iterator[Callable[..., EmbeddedRedis]]:
     yield make
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> LocalHistory:
+    """An empty local history store (archived task output) in the test's temp dir."""
+    return LocalHistory(tmp_path / "history")
 
 
 @pytest.fixture

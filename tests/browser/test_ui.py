@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from runyard.logship import Spool
-from runyard.models import MetricBatch, MetricPoint, Task, TaskCreate, TaskStatus
+from runyard.models import LogBatch, LogLine, MetricBatch, MetricPoint, Task, TaskCreate, TaskStatus
 from tests.browser.conftest import Shoot, Stack
 
 pytestmark = pytest.mark.e2e
@@ -202,3 +202,27 @@ def test_task_page_shows_how_many_console_lines_were_dropped(page: Page, stack: 
     stack.client.logs.append_encoded(claim.task.id, chunk.body(0, claim.lease_token))
     page.goto(f"{stack.server.url}/#/task/{claim.task.id}")
     expect(page.locator("#logs-dropped")).to_contain_text("1234 console lines were dropped")
+
+
+def test_console_opens_on_the_tail_and_loads_earlier_pages_on_demand(
+    page: Page, stack: Stack, shoot: Shoot
+) -> None:
+    task = stack.submit("console", "long-log", queue=None)
+    for seq in range(5):
+        lines = [LogLine(text=f"row {seq * 500 + i}", ts=time.time()) for i in range(500)]
+        stack.client.logs.append(task.id, LogBatch(seq=seq, lines=lines))
+    stack.client.tasks.abort(task.id)
+    page.goto(f"{stack.server.url}/#/task/{task.id}")
+    page.get_by_role("tab", name="Console").click()
+    console = page.locator("#console")
+    expect(console).to_contain_text("row 2499")
+    expect(console).to_contain_text("the task is aborted")
+    expect(console.locator(".line")).to_have_count(1001)  # the last 1,000 and the end mark
+    expect(console).not_to_contain_text("row 1499\n")
+    earlier = page.get_by_role("button", name="earlier lines")
+    earlier.click()
+    expect(console.locator(".line")).to_have_count(2001)
+    earlier.click()
+    expect(console.locator(".line").first).to_contain_text("row 0")
+    expect(earlier).to_be_hidden()
+    shoot(page, "task-console-earlier")

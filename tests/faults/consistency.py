@@ -27,6 +27,7 @@ from collections import defaultdict
 
 import redis
 
+from runyard_server.history_files import LocalHistory
 from runyard_server.store import keys
 from runyard_server.store.names import fold
 from runyard_server.store.records import task_from_hash
@@ -197,4 +198,57 @@ def _check_reverse(snap: Snapshot, expected: dict[str, set[str]]) -> list[str]:
         if strays:
             sample = sorted(strays)[:3]
             found.append(f"{name}: {len(strays)} member(s) that do not belong, e.g. {sample}")
+    return found
+
+
+def archive_problems(r: "redis.Redis[str]", history: LocalHistory) -> list[str]:
+    """Every broken invariant between Redis and the history store (issue 10).
+
+    A task marked ``history=archived`` has a whole archive (its index parses, its
+    frames fill ``logs.zst`` exactly, its line count is the one Redis recorded) and no
+    console or metric keys left in Redis; one marked ``dropped`` has neither; one not
+    marked has no archive (a finished archiver marks what it wrote). No archive
+    belongs to a task that does not exist, and no temporary folder is left behind:
+    nothing is half-archived or half-deleted.
+    """
+    found: list[str] = []
+    tasks = _task_hashes(r)
+    archives = set(history.task_ids())
+    for task_id, h in tasks.items():
+        mark = h.get("history")
+        leftovers = [
+            key
+            for key in (keys.task_logs(task_id), keys.task_metrics(task_id))
+            if mark and r.exists(key)
+        ]
+        if leftovers:
+            found.append(f"task {task_id}: history {mark} but Redis still has {leftovers}")
+        if mark == "archived":
+            found += _check_archive(task_id, h, history)
+        elif task_id in archives:
+            found.append(f"task {task_id}: an archive, but history is {mark or 'unset'}")
+    found += [f"history store: archive of missing task {t}" for t in sorted(archives - set(tasks))]
+    if history.root.exists():
+        leftovers = sorted(e.name for e in history.root.iterdir() if e.name.startswith("."))
+        found += [f"history store: leftover {name}" for name in leftovers]
+    return found
+
+
+def _check_archive(task_id: str, h: dict[str, str], history: LocalHistory) -> list[str]:
+    try:
+        index = history.index(task_id)
+    except ValueError as exc:
+        return [f"task {task_id}: archive index does not parse: {exc}"]
+    if index is None:
+        return [f"task {task_id}: history archived but no archive"]
+    found = []
+    size = (history.root / task_id / "logs.zst").stat().st_size
+    if size != sum(frame.size for frame in index.frames):
+        found.append(f"task {task_id}: logs.zst is {size} bytes, its index says otherwise")
+    if sum(frame.lines for frame in index.frames) != index.lines or str(index.lines) != h.get(
+        "log_lines"
+    ):
+        found.append(
+            f"task {task_id}: archive has {index.lines} lines, Redis says {h.get('log_lines')}"
+        )
     return found

@@ -5,10 +5,12 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from runyard.models import CloneRequest, TaskStatus
+from runyard.models import CloneRequest, LogBatch, LogLine, TaskStatus
 from runyard_server import store
+from runyard_server.history_files import LocalHistory
+from runyard_server.jobs.archiver import Archiver
 from runyard_server.store import keys
-from tests.faults.consistency import problems
+from tests.faults.consistency import archive_problems, problems
 from tests.integration.store_support import PLENTY, T0, client, make_task, make_worker
 
 pytestmark = pytest.mark.anyio
@@ -62,3 +64,48 @@ async def test_checker_passes_every_state_and_names_damage(
     assert "ry:idx:status:failed: 1 member(s)" in found
     assert "ry:idx:finished: 1 member(s)" in found
     assert f"ry:names:0: records of missing tasks or a broken end, e.g. ['{'e' * 32}']" in found
+
+
+async def _tasks(url: str, history: LocalHistory) -> dict[str, str]:
+    """An archived task, a final one not archived yet, and a draft with output."""
+    r = client(url)
+    try:
+        ids = {}
+        for name in ("archived", "final", "live"):
+            task = await make_task(r, name=name)
+            lines = [LogLine(text=f"{name} {i}", ts=T0) for i in range(3)]
+            await store.append_logs(r, task.id, LogBatch(seq=0, lines=lines))
+            ids[name] = task.id
+        for name in ("archived", "final"):
+            await store.abort(r, ids[name], T0)
+        assert await Archiver(r, history).archive(ids["archived"]) == "ok"
+        return ids
+    finally:
+        await r.aclose()
+
+
+async def test_archive_checker_passes_a_whole_store_and_names_damage(
+    redis_url: str, sync: "redis.Redis[str]", history: LocalHistory
+) -> None:
+    ids = await _tasks(redis_url, history)
+    assert problems(sync) == [] and archive_problems(sync, history) == []
+
+    sync.xadd(keys.task_logs(ids["archived"]), {"l": '{"text": "x", "ts": 0}'})
+    sync.hset(keys.task(ids["archived"]), "log_lines", "2")
+    (history.root / ".tmp-leftover").mkdir()
+    (history.root / ids["final"]).mkdir()
+    (history.root / ("0" * 32)).mkdir()
+    sync.hset(keys.task(ids["live"]), "history", "archived")
+
+    found = archive_problems(sync, history)
+    expected = [
+        f"task {ids['archived']}: history archived but Redis still has",
+        f"task {ids['archived']}: archive has 3 lines, Redis says 2",
+        f"task {ids['final']}: an archive, but history is unset",
+        f"task {ids['live']}: history archived but Redis still has",
+        f"task {ids['live']}: history archived but no archive",
+        "history store: leftover .tmp-leftover",
+        f"history store: archive of missing task {'0' * 32}",
+    ]
+    assert len(found) == len(expected), found
+    assert all(any(p.startswith(e) for p in found) for e in expected), found

@@ -202,6 +202,22 @@ def test_logs_print_lines_and_follow_stops_when_the_task_ends(live: ServerProces
     assert cli(server, "task", "logs", task["id"]).stdout == "epoch 0\nepoch 1\nepoch 2\n"
     cli(server, "task", "abort", task["id"])
     assert cli(server, "task", "logs", task["id"], "--follow").stdout.count("epoch") == 3
+    assert cli(server, "task", "logs", task["id"], "--all").stdout == "epoch 0\nepoch 1\nepoch 2\n"
+    assert cli(server, "task", "logs", task["id"], "--tail", "2").stdout == "epoch 1\nepoch 2\n"
+
+
+def test_purge_deletes_only_tasks_finished_before_the_age(live: ServerProcess) -> None:
+    server, project = live, unique("purge")
+    task = create(server, "old", "--project", project)
+    cli(server, "task", "abort", task["id"])
+
+    dry = cli(server, "task", "purge", "--older-than", "30d", "--project", project, "--dry-run")
+    assert dry.stdout == "would delete 0 task(s)\n"
+    cli(server, "task", "purge", "--older-than", "soon", rc=2)
+    time.sleep(1.1)
+    done = cli(server, "task", "purge", "--older-than", "0.0002h", "--project", project)
+    assert done.stdout == f"{task['id']}\ndeleted 1 task(s)\n"
+    cli(server, "task", "show", task["id"], rc=1)
 
 
 def test_empty_listings_print_only_headers(server: ServerProcess) -> None:

@@ -57,6 +57,18 @@ def build_parser() -> argparse.ArgumentParser:
         help=_help("redis_fsync"),
     )
     p.add_argument(
+        "--retention-days",
+        type=float,
+        dest="history_retention_days",
+        help=_help("history_retention_days"),
+    )
+    p.add_argument(
+        "--event-retry",
+        type=float,
+        dest="event_retry_s",
+        help=_help("event_retry_s"),
+    )
+    p.add_argument(
         "--no-jobs",
         action="store_false",
         dest="jobs",
@@ -81,7 +93,7 @@ def start_jobs_worker(settings: Settings) -> subprocess.Popen[bytes]:
         "--reap-interval", str(settings.reap_interval_s),
     ]  # fmt: skip
     # The URL carries the Redis password: the environment, unlike argv, is not in `ps`.
-    env = {**os.environ, "RUNYARD_REDIS_URL": settings.redis_url}
+    env = {**os.environ, **settings.to_env()}
     return subprocess.Popen(
         command, stdin=subprocess.DEVNULL, env=env, preexec_fn=die_with_parent()
     )

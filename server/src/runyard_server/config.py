@@ -70,6 +70,24 @@ class Settings(BaseSettings):
         ),
     )
     jobs: bool = True
+    event_retry_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="seconds before a failed or abandoned event job (archiving) runs again",
+    )
+    history_sweep_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="seconds between sweeps for final tasks no event archived",
+    )
+    history_retention_days: float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "drop the console output and metric series (not the record or final metrics) "
+            "of tasks finished more than this many days ago (unset: keep forever)"
+        ),
+    )
     workers: int = Field(
         default=1,
         ge=1,
@@ -114,6 +132,11 @@ class Settings(BaseSettings):
     def artifact_dir(self) -> Path:
         """Artifact files; share this folder between replicas (e.g. a ReadWriteMany volume)."""
         return self.data_dir / "artifacts"
+
+    @property
+    def history_dir(self) -> Path:
+        """Archived console output and metric series of final tasks (the history store)."""
+        return self.data_dir / "history"
 
     @property
     def alive_after_s(self) -> float:

@@ -28,6 +28,7 @@ from runyard_server.api.routes import (
 from runyard_server.artifact_files import ArtifactFiles
 from runyard_server.auth import TokenBook
 from runyard_server.config import Settings
+from runyard_server.history_files import LocalHistory
 from runyard_server.prometheus import ServerMetrics
 from runyard_server.store import Dispatcher
 from runyard_server.web import install_web
@@ -67,6 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.tokens = TokenBook(settings.tokens)
     app.state.artifact_files = ArtifactFiles(settings.artifact_dir)
+    app.state.history = LocalHistory(settings.history_dir)
     app.state.metrics = ServerMetrics()
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from runyard.capture.git import GitError, capture_repository, find_root
-from runyard.cli import compare, reproduce
+from runyard.cli import compare, purge, reproduce
 from runyard.cli.common import (
     UsageError,
     add_json_flag,
@@ -25,6 +26,7 @@ from runyard.models import (
     SORT_FIELDS,
     CloneRequest,
     Environment,
+    LogLine,
     Resources,
     Script,
     SortOrder,
@@ -45,6 +47,7 @@ def register(groups: Any) -> None:
     _add_clone(commands)
     _add_moves(commands)
     _add_logs(commands)
+    purge.add(commands)
     compare.add(commands)
     reproduce.add(commands)
 
@@ -162,7 +165,12 @@ def _add_moves(commands: Any) -> None:
 def _add_logs(commands: Any) -> None:
     p = commands.add_parser("logs", help="console output of a task")
     p.add_argument("id", type=task_id)
-    p.add_argument("-f", "--follow", action="store_true", help="stream until the task ends")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("-f", "--follow", action="store_true", help="stream until the task ends")
+    how.add_argument(
+        "--all", action="store_true", help="the whole log as plain text, streamed (to a file)"
+    )
+    how.add_argument("--tail", type=int, metavar="N", help="only the last N lines (1..10000)")
     p.set_defaults(func=task_logs)
 
 
@@ -323,8 +331,19 @@ def delete_task(client: Client, args: argparse.Namespace) -> int:
 
 
 def task_logs(client: Client, args: argparse.Namespace) -> int:
-    """``task logs ID [-f]``: the lines as the task printed them."""
-    lines = client.logs.follow(args.id) if args.follow else client.logs.iter(args.id)
+    """``task logs ID [-f | --all | --tail N]``: the lines as the task printed them."""
+    if args.all:
+        for piece in client.logs.text(args.id):
+            sys.stdout.buffer.write(piece)
+        return 0
+    if args.tail is not None:
+        if not 1 <= args.tail <= 10_000:
+            raise UsageError("--tail must be between 1 and 10000")
+        lines: Iterator[LogLine] = iter(client.logs.tail(args.id, args.tail).lines)
+    elif args.follow:
+        lines = client.logs.follow(args.id)
+    else:
+        lines = client.logs.iter(args.id)
     for line in lines:
         sys.stdout.write(line.text if line.text.endswith("\n") else line.text + "\n")
         if args.follow:

@@ -9,6 +9,8 @@ from runyard.client._http import Transport, seg
 from runyard.client.tasks import Tasks
 from runyard.models import LogAck, LogBatch, LogLine, LogPage
 
+_TEXT_PIECE = 1 << 16
+
 
 class Logs:
     """Append and read a task's console output (``/tasks/{id}/logs``)."""
@@ -41,6 +43,18 @@ class Logs:
                 return
             yield from page.lines
             cursor = page.cursor
+
+    def tail(self, task_id: str, lines: int = 1000, before: str | None = None) -> LogPage:
+        """The last ``lines`` lines (before the cursor ``before`` when given); the page's
+        ``cursor`` follows on with :meth:`read`, its ``before`` pages further back."""
+        params = {"tail": lines} if before is None else {"before": before, "limit": lines}
+        return self._http.call(LogPage, "GET", f"/tasks/{seg(task_id)}/logs", params=params)
+
+    def text(self, task_id: str) -> Iterator[bytes]:
+        """The whole log as plain UTF-8 text, in pieces as the server streams it."""
+        response = self._http.send("GET", f"/tasks/{seg(task_id)}/logs/text", stream=True)
+        with response:
+            yield from response.iter_content(_TEXT_PIECE)
 
     def follow(
         self, task_id: str, poll_s: float = 0.5, after: str | None = None

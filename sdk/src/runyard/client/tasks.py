@@ -18,6 +18,8 @@ from runyard.models import (
     FailedReport,
     FailureKind,
     PingReport,
+    PurgeRequest,
+    PurgeResult,
     RequeueReport,
     SortOrder,
     StartedReport,
@@ -101,6 +103,10 @@ class Tasks:
         """Change a draft task; fields left ``None`` are kept."""
         body = changes.model_dump(mode="json", exclude_none=True)
         return self._http.call(Task, "PATCH", f"/tasks/{seg(task_id)}", body=body)
+
+    def purge(self, body: PurgeRequest) -> PurgeResult:
+        """Delete up to 1000 final tasks finished over ``body.older_than_days`` days ago."""
+        return self._http.call(PurgeResult, "POST", "/tasks/purge", body=body)
 
     def delete(self, task_id: str) -> None:
         """Delete a task that is not queued or running."""

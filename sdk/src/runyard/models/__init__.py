@@ -1,6 +1,7 @@
 """Wire models shared by the SDK, the agent and the server."""
 
 from runyard.models.errors import ErrorBody, ErrorCode
+from runyard.models.history import PurgeRequest, PurgeResult
 from runyard.models.logs import LogAck, LogBatch, LogLine, LogPage
 from runyard.models.names import (
     Name,
@@ -82,6 +83,8 @@ __all__ = [
     "Name",
     "Params",
     "PingReport",
+    "PurgeRequest",
+    "PurgeResult",
     "Queue",
     "QueueCreate",
     "QueueDetail",

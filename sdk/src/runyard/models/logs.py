@@ -37,7 +37,12 @@ class LogAck(BaseModel):
 
 
 class LogPage(BaseModel):
-    """``GET /tasks/{id}/logs?after=CURSOR``; pass ``cursor`` back as ``after``."""
+    """``GET /tasks/{id}/logs?after=CURSOR`` (or ``?tail=N``, ``?before=CURSOR``).
+
+    Pass ``cursor`` back as ``after`` for the lines that follow, ``before`` back as
+    ``before`` for the lines that came earlier (None: the page starts the log).
+    """
 
     lines: list[LogLine]
     cursor: str
+    before: str | None = None

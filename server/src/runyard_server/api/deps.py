@@ -10,6 +10,7 @@ from fastapi import Depends, Header, Request
 from runyard_server.artifact_files import ArtifactFiles
 from runyard_server.auth import Principal, TokenBook
 from runyard_server.config import Settings
+from runyard_server.history_files import HistoryStore
 from runyard_server.prometheus import ServerMetrics
 from runyard_server.store import Dispatcher, current_lease_token
 
@@ -36,5 +37,6 @@ DispatcherDep = Annotated[Dispatcher, Depends(_app_state("dispatcher"))]
 SettingsDep = Annotated[Settings, Depends(_app_state("settings"))]
 TokensDep = Annotated[TokenBook, Depends(_app_state("tokens"))]
 ArtifactFilesDep = Annotated[ArtifactFiles, Depends(_app_state("artifact_files"))]
+HistoryDep = Annotated[HistoryStore, Depends(_app_state("history"))]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 MetricsDep = Annotated[ServerMetrics, Depends(_app_state("metrics"))]

@@ -10,6 +10,8 @@ import os
 import redis
 from rq import Queue, SimpleWorker
 
+from runyard_server.config import Settings
+from runyard_server.jobs.consumers import start_consumers
 from runyard_server.jobs.reaper import JOBS_QUEUE, keep_scheduling
 
 
@@ -22,6 +24,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s jobs %(levelname)s %(message)s")
     connection = redis.Redis.from_url(args.redis_url)
     keep_scheduling(connection, args.redis_url, args.reap_interval)
+    # The rest of the settings (data dir, retention) come as RUNYARD_* from runyard-server.
+    start_consumers(Settings(redis_url=args.redis_url))
     # SimpleWorker runs jobs in-process: the reaper is tiny and a fork per second is waste.
     worker = SimpleWorker([Queue(JOBS_QUEUE, connection=connection)], connection=connection)
     worker.work(with_scheduler=True, logging_level="WARNING")

@@ -15,7 +15,7 @@ from runyard_server.store.claim import SCAN_PER_QUEUE, claim
 from runyard_server.store.dispatch import Dispatcher, claim_wait, publish_work
 from runyard_server.store.leases import current_lease_token, reap_expired
 from runyard_server.store.listing import list_tasks
-from runyard_server.store.logs import append_logs, read_logs
+from runyard_server.store.logs import append_logs, check_task, log_text, read_logs, read_logs_before
 from runyard_server.store.metrics import append_metrics, read_metrics
 from runyard_server.store.queues import create_queue, delete_queue, get_queue, list_queues, move
 from runyard_server.store.tasks import (
@@ -43,6 +43,7 @@ __all__ = [
     "abort",
     "append_logs",
     "append_metrics",
+    "check_task",
     "claim",
     "claim_wait",
     "clone_task",
@@ -62,10 +63,12 @@ __all__ = [
     "list_queues",
     "list_tasks",
     "list_workers",
+    "log_text",
     "move",
     "ping",
     "publish_work",
     "read_logs",
+    "read_logs_before",
     "read_metrics",
     "reap_expired",
     "record_artifact",

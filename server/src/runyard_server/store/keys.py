@@ -20,13 +20,23 @@ All keys start with ``ry:``. Times are unix seconds as decimal strings.
                     the worker holding it, claims so far, current lease token
     started, finished, exit_code, failure_reason, abort_requested ("1" or absent)
     logs_dropped    console lines the senders dropped past their spool quota (absent: 0)
-``ry:task:{id}:logs`` — stream, one entry per console line: field ``l`` = LogLine JSON.
-``ry:task:{id}:logseq`` — set of ``"{attempt}:{seq}"`` log batches already stored.
+    history         "archived" once its console and metric points are in the history
+                    store (and gone from Redis), "dropped" once retention removed them
+    log_lines, log_chunks
+                    how many lines and chunks the archive holds (set with history)
+``ry:task:{id}:logs`` — stream, one entry (a chunk) per stored log batch: fields
+    ``n`` (its line count) and ``c`` (its lines, encoded as ``log_chunks.py``
+    says). An entry of 0.1 has one field ``l``, one LogLine JSON; reads take both.
+``ry:task:{id}:logseq`` — set of ``"{lease token}:{seq}"`` (``"user:{seq}"`` without
+    a token) log batches already stored.
 ``ry:task:{id}:metrics`` — list of metric points in logging order, each the JSON
     ``[series, step, value, ts]``.
 ``ry:task:{id}:final`` — hash series → last value logged (``repr`` of the float).
 ``ry:task:{id}:artifacts`` — hash artifact name → JSON ``{size, sha256, created}``;
     the files themselves are under the server's artifact directory.
+
+``ry:lock:archive:{id}`` — string, held (with a TTL the holder keeps extending) while
+    one archiver writes that task's archive, so two jobs processes never write one task.
 
 ``ry:seq:task`` — counter for ``num``. ``ry:seq:queue`` — counter for queue FIFO order.
 
@@ -65,11 +75,18 @@ task keeps in Redis, so archiving a task's series leaves them whole):
 
 ``ry:wake`` — pub/sub channel; a message is a queue name that has new work.
 
+``ry:events`` — stream, one entry per status change, appended by the script that made
+    it: ``task``, ``from``, ``to``, ``by`` (that script's name); the entry id is the
+    time. Trimmed to about 100,000 entries (``scripts/common.lua``). Each reacting
+    job reads it through its own consumer group (``jobs/events.py``), the archiver's
+    named ``archiver``.
+
 ``ry:stats`` — hash of counters that only grow, shared by every server replica and
     the jobs process (``GET /metrics`` reads them):
     lease_expired_requeued, lease_expired_failed
                     leases the reaper found expired, by what became of the task
-    log_bytes       bytes of log lines stored (their JSON), retried batches not counted
+    log_bytes       bytes of log chunks stored (as encoded), retried batches not counted
+    archived_tasks  tasks whose output the archiver moved to the history store
 
 Lua scripts receive the prefixes as ``LUA_KEYS`` (JSON, first ARGV; with them
 ``names_per_key``, the 2048 above) so the names above are spelled only here.
@@ -97,6 +114,7 @@ NAME_INDEX = f"{INDEX_PREFIX}name"
 METRIC_SERIES = f"{PREFIX}metric-series"
 NAMES_PREFIX = f"{PREFIX}names:"
 NAMES_PER_KEY = 2048
+EVENTS = f"{PREFIX}events"
 
 
 def task(task_id: str) -> str:
@@ -127,6 +145,11 @@ def task_final_metrics(task_id: str) -> str:
 def task_artifacts(task_id: str) -> str:
     """The task's artifact records."""
     return f"{TASK_PREFIX}{task_id}:artifacts"
+
+
+def archive_lock(task_id: str) -> str:
+    """The lock an archiver holds while it archives the task."""
+    return f"{PREFIX}lock:archive:{task_id}"
 
 
 def queue(name: str) -> str:
@@ -199,6 +222,7 @@ LUA_KEYS = json.dumps(
         "name_idx": NAME_INDEX,
         "names": NAMES_PREFIX,
         "names_per_key": NAMES_PER_KEY,
+        "events": EVENTS,
     }
 )
 """The prefixes the Lua scripts build keys from, passed to them as ARGV[1]."""

@@ -3,11 +3,13 @@
 import json
 from typing import cast
 
+import anyio.to_thread
 import redis.asyncio as aioredis
 
 from runyard.models import MetricBatch, MetricValue, TaskMetrics
 from runyard.models.limits import MAX_METRIC_POINTS_PER_TASK
-from runyard_server.errors import NotFound, TooLarge
+from runyard_server.errors import Conflict, NotFound, TooLarge
+from runyard_server.history_files import HistoryStore
 from runyard_server.store import keys, scripts
 
 
@@ -20,6 +22,10 @@ async def append_metrics(r: "aioredis.Redis", task_id: str, batch: MetricBatch) 
     reply = await scripts.run(r, "metrics", task_id, MAX_METRIC_POINTS_PER_TASK, *args)
     if reply[0] == "missing":
         raise NotFound(f"task {task_id} does not exist")
+    if reply[0] == "archived":
+        raise Conflict(
+            f"task {task_id} is {reply[1]} and its metrics are archived: it takes no more"
+        )
     if reply[0] == "full":
         raise TooLarge(
             f"task {task_id} has {reply[1]} metric points; {MAX_METRIC_POINTS_PER_TASK} is "
@@ -28,15 +34,19 @@ async def append_metrics(r: "aioredis.Redis", task_id: str, batch: MetricBatch) 
     return int(reply[1])
 
 
-async def read_metrics(r: "aioredis.Redis", task_id: str) -> TaskMetrics:
-    """Every series of the task with its points, and each one's last value."""
+async def read_metrics(r: "aioredis.Redis", history: HistoryStore, task_id: str) -> TaskMetrics:
+    """Every series of the task with its points (from the archive once archived), and
+    each one's last value (always in Redis, which retention keeps)."""
     async with r.pipeline(transaction=True) as pipe:
-        pipe.exists(keys.task(task_id))
+        pipe.hget(keys.task(task_id), "status")
+        pipe.hget(keys.task(task_id), "history")
         pipe.lrange(keys.task_metrics(task_id), 0, -1)
         pipe.hgetall(keys.task_final_metrics(task_id))
-        exists, entries, final = await pipe.execute()
-    if not exists:
+        status, archived, entries, final = await pipe.execute()
+    if status is None:
         raise NotFound(f"task {task_id} does not exist")
+    if archived is not None:
+        entries = await anyio.to_thread.run_sync(history.metric_points, task_id)
     series: dict[str, list[MetricValue]] = {}
     for raw in cast(list[str], entries):
         name, step, value, ts = json.loads(raw)

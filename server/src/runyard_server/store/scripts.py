@@ -17,10 +17,11 @@ from runyard_server.store import keys
 
 @cache
 def source(name: str) -> str:
-    """The text of ``lua/{name}.lua`` with the common helpers in front."""
+    """The text of ``lua/{name}.lua`` with its name (``SCRIPT``, the "by" of the
+    events it appends) and the common helpers in front."""
     folder = resources.files("runyard_server.store") / "lua"
     common = (folder / "common.lua").read_text()
-    return common + "\n" + (folder / f"{name}.lua").read_text()
+    return f"local SCRIPT = '{name}'\n{common}\n" + (folder / f"{name}.lua").read_text()
 
 
 async def run(r: "aioredis.Redis", name: str, *args: str | int | float | bytes) -> Any:

@@ -19,6 +19,7 @@ sees no gap.
 """
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from functools import partial
@@ -27,11 +28,12 @@ from typing import Annotated, cast
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from runyard.models import LogPage, TaskStatus
+from runyard.models import TaskStatus
 from runyard_server import store
-from runyard_server.api.deps import RedisDep, TokensDep
+from runyard_server.api.deps import HistoryDep, RedisDep, TokensDep
 from runyard_server.errors import NotFound
 from runyard_server.store import keys
+from runyard_server.store.logs import LinePage, page_after
 
 router = APIRouter(prefix="/tasks", tags=["logs"])
 
@@ -48,8 +50,11 @@ KEEPALIVE_S = 5.0
 FINAL = {s.value for s in TaskStatus if s.is_final}
 
 
-def _page_events(page: LogPage) -> str:
-    events = [f"data: {line.model_dump_json()}\n\n" for line in page.lines]
+def _page_events(page: LinePage) -> str:
+    events = [
+        f"data: {json.dumps(line, ensure_ascii=False, separators=(',', ':'))}\n\n"
+        for line in page.lines
+    ]
     # The id on the last event only: an id marks a point the stream can resume after.
     events[-1] = f"id: {page.cursor}\n{events[-1]}"
     return "".join(events)
@@ -65,7 +70,7 @@ async def _status(r: RedisDep, task_id: str) -> str:
 
 
 async def _events(
-    request: Request, r: RedisDep, task_id: str, cursor: str | None
+    request: Request, r: RedisDep, history: HistoryDep, task_id: str, cursor: str | None
 ) -> AsyncIterator[str]:
     yield f"retry: {RETRY_MS}\n\n"
     started = last_sent = time.monotonic()
@@ -74,7 +79,7 @@ async def _events(
         # line the task will ever have is already stored, so an empty page after it
         # means drained.
         status = await _status(r, task_id)
-        page = await store.read_logs(r, task_id, cursor, PAGE_LINES)
+        page = await page_after(r, history, task_id, cursor, PAGE_LINES)
         now = time.monotonic()
         if page.lines:
             cursor = page.cursor
@@ -97,6 +102,7 @@ async def stream_logs(
     task_id: str,
     request: Request,
     r: RedisDep,
+    history: HistoryDep,
     tokens: TokensDep,
     authorization: Annotated[str | None, Header()] = None,
     last_event_id: Annotated[str | None, Header(max_length=64)] = None,
@@ -111,9 +117,9 @@ async def stream_logs(
     cursor = last_event_id or after
     # Fail before the 200 goes out: an unknown task or a bad cursor is a JSON error.
     await _status(r, task_id)
-    await store.read_logs(r, task_id, cursor, 1)
+    await page_after(r, history, task_id, cursor, 1)
     return StreamingResponse(
-        _events(request, r, task_id, cursor),
+        _events(request, r, history, task_id, cursor),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from runyard.models import MetricBatch, TaskMetrics
 from runyard_server import store
-from runyard_server.api.deps import PrincipalDep, RedisDep
+from runyard_server.api.deps import HistoryDep, PrincipalDep, RedisDep
 from runyard_server.api.json_body import FiniteJSONRoute
 
 router = APIRouter(prefix="/tasks", tags=["metrics"], route_class=FiniteJSONRoute)
@@ -19,6 +19,8 @@ async def append_metrics(
 
 
 @router.get("/{task_id}/metrics")
-async def read_metrics(task_id: str, r: RedisDep, who: PrincipalDep) -> TaskMetrics:
+async def read_metrics(
+    task_id: str, r: RedisDep, who: PrincipalDep, history: HistoryDep
+) -> TaskMetrics:
     who.require_task(task_id, "user")
-    return await store.read_metrics(r, task_id)
+    return await store.read_metrics(r, history, task_id)

@@ -8,6 +8,8 @@ from fastapi import APIRouter, Query, Response
 from runyard.models import (
     CloneRequest,
     EnqueueRequest,
+    PurgeRequest,
+    PurgeResult,
     SortOrder,
     Task,
     TaskCreate,
@@ -17,8 +19,9 @@ from runyard.models import (
 )
 from runyard.models.limits import MAX_PAGE
 from runyard_server import store
-from runyard_server.api.deps import ArtifactFilesDep, PrincipalDep, RedisDep
+from runyard_server.api.deps import ArtifactFilesDep, HistoryDep, PrincipalDep, RedisDep
 from runyard_server.api.json_body import FiniteJSONRoute
+from runyard_server.store.purge import purge_tasks as purge
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], route_class=FiniteJSONRoute)
 
@@ -68,6 +71,21 @@ async def list_tasks(
     )
 
 
+@router.post("/purge")
+async def purge_tasks(
+    body: PurgeRequest, r: RedisDep, who: PrincipalDep, files: ArtifactFilesDep, history: HistoryDep
+) -> PurgeResult:
+    """Delete final tasks that finished more than ``older_than_days`` ago, with their output
+    and artifacts; up to 1000 a call (``more`` says to call again)."""
+    who.require("user")
+    result = await purge(r, body, time.time())
+    if not body.dry_run:
+        for task_id in result.tasks:
+            files.delete_task(task_id)
+            history.delete(task_id)
+    return result
+
+
 @router.get("/{task_id}")
 async def get_task(task_id: str, r: RedisDep, who: PrincipalDep) -> Task:
     who.require_task(task_id, "user")
@@ -82,11 +100,12 @@ async def update_task(task_id: str, body: TaskUpdate, r: RedisDep, who: Principa
 
 @router.delete("/{task_id}", status_code=204)
 async def delete_task(
-    task_id: str, r: RedisDep, who: PrincipalDep, files: ArtifactFilesDep
+    task_id: str, r: RedisDep, who: PrincipalDep, files: ArtifactFilesDep, history: HistoryDep
 ) -> Response:
     who.require("user")
     await store.delete_task(r, task_id)
     files.delete_task(task_id)
+    history.delete(task_id)
     return Response(status_code=204)
 
 

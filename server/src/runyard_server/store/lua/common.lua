@@ -11,11 +11,18 @@ local function reply(key)
   return {'ok', redis.call('HGETALL', key)}
 end
 
+-- Every status change goes through here, so every one is also an event on K.events
+-- (its id is the time; "by" is the script that made the change, SCRIPT, set by
+-- store/scripts.py). Trimmed to about EVENTS_MAX entries: consumers read within
+-- seconds, and the archiver's sweep catches a final task whose event was trimmed.
+local EVENTS_MAX = 100000
 local function set_status(id, key, old, new)
   local num = redis.call('HGET', key, 'num')
   redis.call('ZREM', K.status_idx .. old, id)
   redis.call('ZADD', K.status_idx .. new, num, id)
   redis.call('HSET', key, 'status', new)
+  redis.call('XADD', K.events, 'MAXLEN', '~', EVENTS_MAX, '*',
+    'task', id, 'from', old, 'to', new, 'by', SCRIPT)
 end
 
 -- Records the queue the task is on (or clears it when q is false) and its index.

@@ -1,8 +1,11 @@
 -- ARGV: keys, id, max points per task, then triplets (series, point JSON, value).
 -- All points are stored or none: a batch that would pass the limit is refused whole.
+-- An archived task's series live in the history store and take no more points.
 local id, limit = ARGV[2], tonumber(ARGV[3])
 local key = task_key(id)
-if redis.call('EXISTS', key) == 0 then return {'missing'} end
+local t = redis.call('HMGET', key, 'status', 'history')
+if not t[1] then return {'missing'} end
+if t[2] then return {'archived', t[1]} end
 local count = (#ARGV - 3) / 3
 local stored = redis.call('LLEN', key .. ':metrics')
 if stored + count > limit then return {'full', stored} end

@@ -92,12 +92,12 @@ export const seg = encodeURIComponent;
  */
 /**
  * @param {string} taskId
- * @param {{onLines: (lines: LogLine[]) => void, onEnd: (reason: string) => void, onState?: (state: string) => void}} handlers
+ * @param {{after?: string, onLines: (lines: LogLine[]) => void, onEnd: (reason: string) => void, onState?: (state: string) => void}} handlers
  * @returns {() => void} stops following
  */
-export function streamLogs(taskId, { onLines, onEnd, onState }) {
+export function streamLogs(taskId, { after, onLines, onEnd, onState }) {
   const token = getToken();
-  const url = `${API}/tasks/${seg(taskId)}/logs/stream${query({ token })}`;
+  const url = `${API}/tasks/${seg(taskId)}/logs/stream${query({ token, after })}`;
   const source = new EventSource(url);
   /** @type {LogLine[]} */
   let batch = [];
@@ -132,8 +132,19 @@ export function streamLogs(taskId, { onLines, onEnd, onState }) {
  * @param {string} taskId
  * @param {string} name
  */
-export async function download(taskId, name) {
-  const url = `${API}/tasks/${seg(taskId)}/artifacts/${seg(name)}`;
+export const download = (taskId, name) => save(`${API}/tasks/${seg(taskId)}/artifacts/${seg(name)}`, name);
+
+/**
+ * Download the task's whole console as plain text.
+ * @param {string} taskId
+ */
+export const downloadLog = (taskId) => save(`${API}/tasks/${seg(taskId)}/logs/text`, `${taskId}.log`);
+
+/**
+ * @param {string} url
+ * @param {string} name the file name to save as
+ */
+async function save(url, name) {
   const response = await fetch(url, { headers: headers() });
   if (!response.ok) throw await fail(response);
   const link = document.createElement("a");

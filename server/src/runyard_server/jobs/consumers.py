@@ -1,0 +1,45 @@
+"""The jobs process's event consumers: one thread, one event loop, one Redis client.
+
+rq's worker owns the main thread (it runs the reaper and scheduled jobs one at a
+time); the consumers of ``ry:events`` block on ``XREADGROUP`` instead, so they get a
+thread of their own. Today that is the archiver with its sweep and retention.
+"""
+
+import asyncio
+import threading
+
+import redis.asyncio as aioredis
+
+from runyard_server.config import Settings
+from runyard_server.history_files import LocalHistory
+from runyard_server.jobs.archiver import GROUP, Archiver
+from runyard_server.jobs.events import EventConsumer
+from runyard_server.jobs.retention import Retention
+
+
+async def run_consumers(settings: Settings, stop: asyncio.Event) -> None:
+    """Archive final tasks as their events come, until ``stop`` is set."""
+    assert settings.redis_url
+    r = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+    history = LocalHistory(settings.history_dir)
+    archiver = Archiver(r, history)
+    every = [(settings.history_sweep_s, archiver.sweep)]
+    if settings.history_retention_days is not None:
+        retention = Retention(r, history, settings.history_retention_days)
+        every.append((min(3600.0, settings.history_sweep_s), retention.run))
+    consumer = EventConsumer(r, GROUP, archiver.on_event, retry_s=settings.event_retry_s)
+    try:
+        await consumer.run(stop, every)
+    finally:
+        await r.aclose()
+
+
+def start_consumers(settings: Settings) -> threading.Thread:
+    """Run the consumers in a daemon thread, which ends with the process."""
+    thread = threading.Thread(
+        target=lambda: asyncio.run(run_consumers(settings, asyncio.Event())),
+        name="runyard-events",
+        daemon=True,
+    )
+    thread.start()
+    return thread
