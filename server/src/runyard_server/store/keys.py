@@ -51,7 +51,7 @@ of task ids scored by ``num`` (newest = highest); ``list_tasks`` walks them.
 
 ``ry:stats`` — hash of counters that only grow, shared by every server replica and
     the jobs process (``GET /metrics`` reads them):
-    lease_expired_requeued, lease_expired_failed
+    lease_expired_requeued, lease_expired_failed, lease_expired_aborted
                     leases the reaper found expired, by what became of the task
     log_bytes       bytes of log lines stored (their JSON), retried batches not counted
 
