@@ -17,6 +17,11 @@ The invariants, for each task hash ``ry:task:{id}``:
 
 and, the other way round, no index, queue, lease or running set names a task that
 does not exist. ``num`` values are unique and at most ``ry:seq:task``.
+
+And one over time: no lease expired longer ago (by Redis's clock) than the reaper's
+interval plus a margin, or the reaper is not running: the tasks of dead agents
+would stay ``running`` for good. A test with no reaper on purpose passes
+``overdue_after_s=None``.
 """
 
 import json
@@ -32,12 +37,16 @@ REQUIRED = (
     "parent", "created", "num", "status", "attempt",
 )  # fmt: skip
 STATUSES = ("draft", "queued", "running", "completed", "failed", "aborted")
+# The reaper's default interval (1 s) plus room for a loaded machine and a slow tick.
+OVERDUE_AFTER_S = 10.0
 
 
 class Snapshot:
     """Everything the checker reads, loaded once (pipelined) from a sync client."""
 
     def __init__(self, r: "redis.Redis[str]") -> None:
+        seconds, micros = r.time()
+        self.now = seconds + micros / 1e6
         self.tasks = _task_hashes(r)
         self.sorted_sets = _sorted_sets(r, keys.INDEX_PREFIX, keys.QUEUE_PREFIX)
         self.sorted_sets[keys.LEASES] = dict(r.zrange(keys.LEASES, 0, -1, withscores=True))
@@ -69,15 +78,40 @@ def _sorted_sets(r: "redis.Redis[str]", *prefixes: str) -> dict[str, dict[str, f
         return {name: dict(rows) for name, rows in zip(names, pipe.execute(), strict=True)}
 
 
-def problems(r: "redis.Redis[str]") -> list[str]:
-    """Every broken invariant of the store behind ``r`` (a ``decode_responses`` client)."""
+def problems(
+    r: "redis.Redis[str]",
+    *,
+    now: float | None = None,
+    overdue_after_s: float | None = OVERDUE_AFTER_S,
+) -> list[str]:
+    """Every broken invariant of the store behind ``r`` (a ``decode_responses`` client).
+
+    ``now`` replaces Redis's clock for the overdue-lease check (tests that own the
+    clock); ``overdue_after_s=None`` skips it.
+    """
     snap = Snapshot(r)
+    if now is not None:
+        snap.now = now
     found: list[str] = []
     expected: dict[str, set[str]] = defaultdict(set)  # sorted set or running set -> ids
     nums: dict[int, str] = {}
     for task_id, h in snap.tasks.items():
         found += _check_task(task_id, h, snap, expected, nums)
     found += _check_reverse(snap, expected)
+    if overdue_after_s is not None:
+        found += _check_overdue(snap, overdue_after_s)
+    return found
+
+
+def _check_overdue(snap: Snapshot, overdue_after_s: float) -> list[str]:
+    """Running tasks whose lease expired too long ago: the reaper is not doing its job."""
+    found = []
+    for task_id, expiry in sorted(snap.sorted_sets[keys.LEASES].items()):
+        late = snap.now - expiry
+        if late > overdue_after_s and snap.tasks.get(task_id, {}).get("status") == "running":
+            found.append(
+                f"task {task_id}: running, its lease expired {late:.0f}s ago and was never reaped"
+            )
     return found
 
 
