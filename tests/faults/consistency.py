@@ -45,8 +45,6 @@ class Snapshot:
     """Everything the checker reads, loaded once (pipelined) from a sync client."""
 
     def __init__(self, r: "redis.Redis[str]") -> None:
-        seconds, micros = r.time()
-        self.now = seconds + micros / 1e6
         self.tasks = _task_hashes(r)
         self.sorted_sets = _sorted_sets(r, keys.INDEX_PREFIX, keys.QUEUE_PREFIX)
         self.sorted_sets[keys.LEASES] = dict(r.zrange(keys.LEASES, 0, -1, withscores=True))
@@ -90,8 +88,6 @@ def problems(
     clock); ``overdue_after_s=None`` skips it.
     """
     snap = Snapshot(r)
-    if now is not None:
-        snap.now = now
     found: list[str] = []
     expected: dict[str, set[str]] = defaultdict(set)  # sorted set or running set -> ids
     nums: dict[int, str] = {}
@@ -99,16 +95,24 @@ def problems(
         found += _check_task(task_id, h, snap, expected, nums)
     found += _check_reverse(snap, expected)
     if overdue_after_s is not None:
-        found += _check_overdue(snap, overdue_after_s)
+        found += overdue_leases(r, now=now, overdue_after_s=overdue_after_s)
     return found
 
 
-def _check_overdue(snap: Snapshot, overdue_after_s: float) -> list[str]:
-    """Running tasks whose lease expired too long ago: the reaper is not doing its job."""
+def overdue_leases(
+    r: "redis.Redis[str]", *, now: float | None = None, overdue_after_s: float = OVERDUE_AFTER_S
+) -> list[str]:
+    """Running tasks whose lease expired more than ``overdue_after_s`` before ``now``
+    (default: Redis's clock): the reaper is not doing its job. Safe to call while the
+    store is busy (each task's status is read after its lease)."""
+    if now is None:
+        seconds, micros = r.time()
+        now = seconds + micros / 1e6
+    leases = r.zrangebyscore(keys.LEASES, "-inf", now - overdue_after_s, withscores=True)
     found = []
-    for task_id, expiry in sorted(snap.sorted_sets[keys.LEASES].items()):
-        late = snap.now - expiry
-        if late > overdue_after_s and snap.tasks.get(task_id, {}).get("status") == "running":
+    for task_id, expiry in leases:
+        if r.hget(keys.task(task_id), "status") == "running":
+            late = now - expiry
             found.append(
                 f"task {task_id}: running, its lease expired {late:.0f}s ago and was never reaped"
             )
