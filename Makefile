@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint unit demo bench clean
+.PHONY: setup test lint unit demo bench soak clean
 
 $(STAMP): pyproject.toml sdk/pyproject.toml agent/pyproject.toml server/pyproject.toml requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ demo: setup
 
 bench: setup
 	$(BIN)/python bench/dispatch.py
+
+# The chaos soak (tests/soak): MINUTES of seeded faults, then every invariant checked.
+MINUTES ?= 30
+soak: setup
+	$(BIN)/python -m tests.soak --minutes $(MINUTES) $(if $(SEED),--seed $(SEED))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
