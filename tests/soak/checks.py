@@ -8,11 +8,12 @@ test asserts ``== []`` and a long soak prints them. The records they read:
   ``<run> <wall clock> <what>``, one run per process start;
 * each task's stored log (lines ``<run> line <n>``);
 * the aborts the server accepted, with the task as the abort reply showed it;
-* every HTTP call the driver made, and the windows in which the server or Redis
-  was down on purpose.
+* every request the server answered (agents' and the driver's, from its JSON
+  request log), and the windows in which the server or Redis was down on purpose.
 """
 
 import itertools
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -41,12 +42,12 @@ class AbortRecord:
 
 @dataclass(frozen=True)
 class Call:
-    """One HTTP call of the driver: when it was sent, its status (None: no answer)."""
+    """One request the server answered: when, and its status."""
 
     at: float
     method: str
     path: str
-    status: int | None
+    status: int
 
 
 def read_ledger(ledger: Path) -> dict[str, list[Run]]:
@@ -60,6 +61,18 @@ def read_ledger(ledger: Path) -> dict[str, list[Run]]:
         found = [Run(run, min(ts), max(ts)) for run, ts in times.items()]
         runs[path.name] = sorted(found, key=lambda r: r.first)
     return runs
+
+
+def logged_requests(server_log: Path) -> list[Call]:
+    """Every request in the server's JSON log (``--log-level info`` logs each one)."""
+    calls = []
+    for line in server_log.read_text(errors="replace").splitlines():
+        if not line.startswith("{"):
+            continue  # uvicorn's and the jobs process's own lines
+        entry = json.loads(line)
+        if entry.get("msg") == "request":
+            calls.append(Call(entry["ts"], entry["method"], entry["path"], entry["status"]))
+    return calls
 
 
 def unfinished(tasks: Iterable[Task]) -> list[str]:
@@ -134,7 +147,5 @@ def server_errors(calls: Iterable[Call], windows: Iterable[tuple[float, float]])
     return [
         f"{call.method} {call.path}: {call.status} at {call.at:.3f}"
         for call in calls
-        if call.status is not None
-        and call.status >= 500
-        and not any(start <= call.at <= end for start, end in spans)
+        if call.status >= 500 and not any(start <= call.at <= end for start, end in spans)
     ]

@@ -4,7 +4,7 @@ Infrastructure faults come one after another (each kind once per round, the roun
 order shuffled), so that every kind is injected in a short soak and each fault's
 window of expected errors is its own. User actions (aborts, dequeues) and task
 creations run on their own timelines meanwhile. A task to abort or dequeue is
-picked at run time as a fraction into the tasks created so far.
+picked at run time as a fraction into the last few tasks created.
 """
 
 import random
@@ -41,7 +41,7 @@ class Fault:
 class Action:
     at_s: float
     kind: ActionKind
-    pick: float  # which task: this fraction into the tasks created so far
+    pick: float  # which task: this fraction into the last few tasks created
 
 
 @dataclass(frozen=True)
