@@ -1,12 +1,12 @@
 """The jobs process beside the API: one Redis client for its life, gone with its server."""
 
-import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import psutil
 import redis
 
 from runyard_server.embedded import EmbeddedRedis, free_port
@@ -33,13 +33,11 @@ def test_jobs_process_stops_once_the_process_that_started_it_is_gone(tmp_path: P
 
 
 def _alive(pid: int) -> bool:
+    # A zombie (exited, not reaped by its new parent yet) counts as gone.
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    # A zombie (exited, not reaped by init yet) counts as gone.
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().split(") ")[1][0] != "Z"
 
 
 def test_the_reaper_keeps_one_connection_across_its_ticks(redis_session: EmbeddedRedis) -> None:
