@@ -17,12 +17,14 @@ JOBS = [sys.executable, "-m", "runyard_server.jobs"]
 def test_jobs_process_stops_once_the_process_that_started_it_is_gone(tmp_path: Path) -> None:
     pid_file = tmp_path / "jobs.pid"
     dead_redis = f"redis://127.0.0.1:{free_port()}/0"
-    # A parent that starts the jobs process on a dead Redis, then dies as a killed server
-    # would (without PDEATHSIG, so only the orphan check can stop it).
+    # A parent that starts the jobs process on a dead Redis, waits for its first failed
+    # tick (it is running), then dies as a killed server would (without PDEATHSIG, so
+    # only the orphan check can stop it).
     parent = (
-        "import pathlib, subprocess, sys, time; "
-        f"p = subprocess.Popen({[*JOBS, '--redis-url', dead_redis]!r}); "
-        f"pathlib.Path({str(pid_file)!r}).write_text(str(p.pid)); time.sleep(3)"
+        "import pathlib, subprocess, sys; "
+        f"p = subprocess.Popen({[*JOBS, '--redis-url', dead_redis]!r}, stderr=subprocess.PIPE); "
+        f"pathlib.Path({str(pid_file)!r}).write_text(str(p.pid)); "
+        "any(b'lease reaper' in line for line in p.stderr)"
     )
     subprocess.run([sys.executable, "-c", parent], check=True)
     pid = int(pid_file.read_text())
@@ -44,7 +46,10 @@ def test_the_reaper_keeps_one_connection_across_its_ticks(redis_session: Embedde
     r = redis.Redis.from_url(redis_session.url)
     jobs = subprocess.Popen([*JOBS, "--redis-url", redis_session.url, "--reap-interval", "1"])
     try:
-        time.sleep(2)  # connected and reaping
+        deadline = time.monotonic() + 30
+        while int(r.info("clients")["connected_clients"]) < 2:  # this test's and the reaper's
+            assert time.monotonic() < deadline, "the jobs process never connected"
+            time.sleep(0.1)
         before = int(r.info("stats")["total_connections_received"])
         time.sleep(4)  # four ticks
         after = int(r.info("stats")["total_connections_received"])
