@@ -119,8 +119,8 @@ class Soak:
         self._last_up = 0.0
 
     def run(self) -> Report:
-        self.world.start()
         try:
+            self.world.start()
             self._drive()
             report = self._report(self._drain())
         finally:
