@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # typescript, pinned in package-lock.json, checks the web UI (// @ts-check + JSDoc); no build.
 NODE_STAMP := node_modules/.installed
 
-.PHONY: setup test lint typecheck-ui unit demo bench clean
+.PHONY: setup test lint typecheck-ui unit demo bench soak clean
 
 $(STAMP): pyproject.toml sdk/pyproject.toml agent/pyproject.toml server/pyproject.toml requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ demo: setup
 bench: setup
 	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/history.py
+
+# The chaos soak (tests/soak): MINUTES of seeded faults, then every invariant checked.
+MINUTES ?= 30
+soak: setup
+	$(BIN)/python -m tests.soak --minutes $(MINUTES) $(if $(SEED),--seed $(SEED))
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

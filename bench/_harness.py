@@ -104,7 +104,7 @@ _TICK = os.sysconf("SC_CLK_TCK")
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds used so far by process ``pid`` and its children it has
-    reaped (rq forks a work horse per job), 0 when it is gone."""
+    reaped, 0 when it is gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:

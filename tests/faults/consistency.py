@@ -20,6 +20,11 @@ The invariants, for each task hash ``ry:task:{id}``:
 
 and, the other way round, no index, queue, lease or running set names a task that
 does not exist. ``num`` values are unique and at most ``ry:seq:task``.
+
+And one over time: no lease expired longer ago (by Redis's clock) than the reaper's
+interval plus a margin, or the reaper is not running: the tasks of dead agents
+would stay ``running`` for good. A test with no reaper on purpose passes
+``overdue_after_s=None``.
 """
 
 import json
@@ -37,6 +42,8 @@ REQUIRED = (
     "parent", "created", "num", "status", "attempt",
 )  # fmt: skip
 STATUSES = ("draft", "queued", "running", "completed", "failed", "aborted")
+# The reaper's default interval (1 s) plus room for a loaded machine and a slow tick.
+OVERDUE_AFTER_S = 10.0
 
 
 class Snapshot:
@@ -77,8 +84,17 @@ def _sorted_sets(r: "redis.Redis[str]", *prefixes: str) -> dict[str, dict[str, f
         return {name: dict(rows) for name, rows in zip(names, pipe.execute(), strict=True)}
 
 
-def problems(r: "redis.Redis[str]") -> list[str]:
-    """Every broken invariant of the store behind ``r`` (a ``decode_responses`` client)."""
+def problems(
+    r: "redis.Redis[str]",
+    *,
+    now: float | None = None,
+    overdue_after_s: float | None = OVERDUE_AFTER_S,
+) -> list[str]:
+    """Every broken invariant of the store behind ``r`` (a ``decode_responses`` client).
+
+    ``now`` replaces Redis's clock for the overdue-lease check (tests that own the
+    clock); ``overdue_after_s=None`` skips it.
+    """
     snap = Snapshot(r)
     found: list[str] = []
     expected: dict[str, set[str]] = defaultdict(set)  # sorted set or running set -> ids
@@ -89,6 +105,28 @@ def problems(r: "redis.Redis[str]") -> list[str]:
             found += _check_listing(task_id, h, snap, expected)
     found += _check_names(snap)
     found += _check_reverse(snap, expected)
+    if overdue_after_s is not None:
+        found += overdue_leases(r, now=now, overdue_after_s=overdue_after_s)
+    return found
+
+
+def overdue_leases(
+    r: "redis.Redis[str]", *, now: float | None = None, overdue_after_s: float = OVERDUE_AFTER_S
+) -> list[str]:
+    """Running tasks whose lease expired more than ``overdue_after_s`` before ``now``
+    (default: Redis's clock): the reaper is not doing its job. Safe to call while the
+    store is busy (each task's status is read after its lease)."""
+    if now is None:
+        seconds, micros = r.time()
+        now = seconds + micros / 1e6
+    leases = r.zrangebyscore(keys.LEASES, "-inf", now - overdue_after_s, withscores=True)
+    found = []
+    for task_id, expiry in leases:
+        if r.hget(keys.task(task_id), "status") == "running":
+            late = now - expiry
+            found.append(
+                f"task {task_id}: running, its lease expired {late:.0f}s ago and was never reaped"
+            )
     return found
 
 

@@ -48,7 +48,7 @@ async def test_checker_passes_every_state_and_names_damage(
     redis_url: str, sync: "redis.Redis[str]"
 ) -> None:
     ids = await _every_state(redis_url)
-    assert problems(sync) == []
+    assert problems(sync, now=T0) == []
     sync.hdel(keys.task(ids["draft"]), "spec")
     sync.zrem(keys.queue("q"), ids["c"])
     sync.zadd(keys.queue("q"), {"ghost": 1})
@@ -56,7 +56,7 @@ async def test_checker_passes_every_state_and_names_damage(
     sync.zadd(keys.status_index("failed"), {ids["clone"]: 1})
     sync.zadd(keys.FINISHED_INDEX, {ids["draft"]: 1})
     sync.append(f"{keys.NAMES_PREFIX}0", f"ghost\t{'e' * 32}\n")
-    found = "\n".join(problems(sync))
+    found = "\n".join(problems(sync, now=T0))
     assert f"task {ids['draft']}: half-written hash" in found
     assert f"task {ids['c']}: queued but not in ry:queue:q" in found
     assert "ry:queue:q: 1 member(s) that do not belong, e.g. ['ghost']" in found
@@ -109,3 +109,18 @@ async def test_archive_checker_passes_a_whole_store_and_names_damage(
     ]
     assert len(found) == len(expected), found
     assert all(any(p.startswith(e) for p in found) for e in expected), found
+
+
+async def test_checker_flags_a_running_task_whose_lease_expired_long_ago(
+    redis_url: str, sync: "redis.Redis[str]"
+) -> None:
+    ids = await _every_state(redis_url)  # the running task's lease ends at T0 + 15
+
+    assert problems(sync, now=T0 + 20) == []
+    assert problems(sync, now=T0 + 500, overdue_after_s=None) == []
+    found = problems(sync, now=T0 + 500)
+    assert found == [
+        f"task {ids['running']}: running, its lease expired 485s ago and was never reaped"
+    ]
+    # By Redis's own clock, T0 (2023) is long past.
+    assert any(ids["running"] in line for line in problems(sync))

@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from runyard_server.embedded import EmbeddedRedis
+from runyard_server.store import keys
 from tests.servers import ServerProcess
 
 LISTEN = psutil.CONN_LISTEN
@@ -69,11 +70,11 @@ def test_the_servers_own_processes_get_the_password_but_not_in_argv(tmp_path: Pa
         assert [p.pid for p in processes if password in " ".join(p.cmdline())] == []
         [redis_server] = [p for p in processes if "redis-server" in p.cmdline()[0]]
         [port] = [c.laddr.port for c in redis_server.net_connections() if c.status == LISTEN]
-        # The jobs worker reached Redis with it: its reaper is scheduled there.
+        # The jobs worker reached Redis with it: its event consumers made their group there.
         with redis.Redis.from_url(f"redis://:{password}@127.0.0.1:{port}/0") as client:
-            while not client.keys("rq:*") and time.monotonic() < deadline:
+            while not client.exists(keys.EVENTS) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            assert client.keys("rq:*")
+            assert client.xinfo_groups(keys.EVENTS)
     finally:
         server.stop()
     assert password not in (tmp_path / "server.log").read_text()

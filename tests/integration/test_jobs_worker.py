@@ -1,32 +1,62 @@
-"""The rq jobs worker beside the API: it must not outlive the server that started it."""
+"""The jobs process beside the API: one Redis client for its life, gone with its server."""
 
+import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
-from runyard_server.embedded import free_port
+import psutil
+import redis
+
+from runyard_server.embedded import EmbeddedRedis, free_port
+
+JOBS = [sys.executable, "-m", "runyard_server.jobs"]
 
 
-def test_reaper_stops_retrying_once_the_process_that_started_it_is_gone(tmp_path: Path) -> None:
-    done = tmp_path / "returned"
+def test_jobs_process_stops_once_the_process_that_started_it_is_gone(tmp_path: Path) -> None:
+    pid_file = tmp_path / "jobs.pid"
     dead_redis = f"redis://127.0.0.1:{free_port()}/0"
-    worker = textwrap.dedent(
-        f"""
-        import pathlib, redis
-        from runyard_server.jobs.reaper import keep_scheduling
-        keep_scheduling(redis.Redis.from_url({dead_redis!r}), {dead_redis!r}, 1)
-        pathlib.Path({str(done)!r}).write_text("yes")
-        """
-    )
-    # A parent that starts the worker, lets it get going, then dies as a killed server would.
+    # A parent that starts the jobs process on a dead Redis, waits for its first failed
+    # tick (it is running), then dies as a killed server would (without PDEATHSIG, so
+    # only the orphan check can stop it).
     parent = (
-        "import subprocess, sys, time; "
-        f"subprocess.Popen([sys.executable, '-c', {worker!r}]); time.sleep(3)"
+        "import pathlib, subprocess, sys; "
+        f"p = subprocess.Popen({[*JOBS, '--redis-url', dead_redis]!r}, stderr=subprocess.PIPE); "
+        f"pathlib.Path({str(pid_file)!r}).write_text(str(p.pid)); "
+        "any(b'lease reaper' in line for line in p.stderr)"
     )
     subprocess.run([sys.executable, "-c", parent], check=True)
+    pid = int(pid_file.read_text())
     deadline = time.monotonic() + 20
-    while not done.exists() and time.monotonic() < deadline:
+    while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert done.read_text() == "yes"
+    assert not _alive(pid), "the orphaned jobs process is still running"
+
+
+def _alive(pid: int) -> bool:
+    # A zombie (exited, not reaped by its new parent yet) counts as gone.
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_the_reaper_keeps_one_connection_across_its_ticks(redis_session: EmbeddedRedis) -> None:
+    r = redis.Redis.from_url(redis_session.url)
+    jobs = subprocess.Popen([*JOBS, "--redis-url", redis_session.url, "--reap-interval", "1"])
+    try:
+        deadline = time.monotonic() + 30
+        while int(r.info("clients")["connected_clients"]) < 2:  # this test's and the reaper's
+            assert time.monotonic() < deadline, "the jobs process never connected"
+            time.sleep(0.1)
+        before = int(r.info("stats")["total_connections_received"])
+        time.sleep(4)  # four ticks
+        after = int(r.info("stats")["total_connections_received"])
+        assert jobs.poll() is None
+    finally:
+        jobs.send_signal(signal.SIGTERM)
+        code = jobs.wait(10)
+        r.close()
+    assert after - before == 0, f"{after - before} new connections in four ticks"
+    assert code == 0

@@ -222,3 +222,51 @@ async def test_worker_list_marks_silent_workers_dead_and_delete_forgets_them(
     assert await store.list_workers(r, T0, 90) == []
     with pytest.raises(NotFound):
         await store.heartbeat(r, worker.id, Heartbeat(), 30, T0)
+
+
+async def test_abort_requested_before_the_lease_expires_ends_aborted_not_rerun(
+    r: aioredis.Redis,
+) -> None:
+    task = await make_task(r, queue="q", max_retries=2)
+    worker = await make_worker(r)
+    await _claim(r, worker.id)
+    await store.abort(r, task.id, T0 + 1)
+
+    assert await store.reap_expired(r, T0 + 100) == [task.id]
+
+    ended = await store.get_task(r, task.id)
+    assert ended.status == "aborted" and ended.finished is not None
+    assert ended.failure_reason is None
+    assert await r.zcard(keys.queue("q")) == 0
+    assert await r.zscore(keys.LEASES, task.id) is None
+    assert await r.smembers(keys.worker_running(worker.id)) == set()
+    assert await r.hget(keys.STATS, "lease_expired_aborted") == "1"
+    assert await store.claim(r, worker.id, ["q"], PLENTY, 15, T0 + 101) is None
+
+
+async def test_requeue_of_a_task_with_an_abort_requested_ends_it_aborted(
+    r: aioredis.Redis,
+) -> None:
+    task = await make_task(r, queue="q")
+    worker = await make_worker(r)
+    _, token = await _claim(r, worker.id)
+    await store.abort(r, task.id, T0 + 1)
+
+    ended = await store.requeue(r, task.id, token, T0 + 2)
+
+    assert ended.status == "aborted" and ended.attempt == 1
+    assert await r.zcard(keys.queue("q")) == 0
+    assert await store.claim(r, worker.id, ["q"], PLENTY, 15, T0 + 3) is None
+
+
+async def test_claim_never_runs_a_queued_task_whose_abort_is_pending(r: aioredis.Redis) -> None:
+    # What an older server's reaper left behind: requeued with the abort flag still set.
+    pending = await make_task(r, name="pending", queue="q")
+    runnable = await make_task(r, name="runnable", queue="q")
+    await r.hset(keys.task(pending.id), "abort_requested", "1")
+    worker = await make_worker(r)
+
+    claimed, _ = await _claim(r, worker.id, now=T0 + 5)
+
+    assert claimed.id == runnable.id
+    assert (await store.get_task(r, pending.id)).status == "aborted"

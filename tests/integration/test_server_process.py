@@ -1,4 +1,4 @@
-"""The real ``runyard-server`` process: persistence across restarts, the rq lease reaper."""
+"""The real ``runyard-server`` process: persistence across restarts, the lease reaper."""
 
 import time
 from collections.abc import Callable

@@ -105,6 +105,13 @@ class TaskRunner:
         """True once the lease is gone (the process is killed, nothing more is reported)."""
         return self._lost.is_set()
 
+    @property
+    def process_ended(self) -> bool:
+        """True once the task's process exited: only its result is left, to report."""
+        with self._lock:
+            process = self._process
+        return process is not None and process.returncode is not None
+
     def held(self) -> HeldTask:
         """The task and its lease token, for heartbeats."""
         return HeldTask(task_id=self.task.id, lease_token=self.lease_token)

@@ -151,6 +151,10 @@ class Agent:
     def _fence_silent_tasks(self) -> float:
         """Kill tasks whose lease went unconfirmed too long: the server reruns them.
 
+        A task whose process already ended is left alone: nothing of it runs any more,
+        so keeping its result cannot make two live copies. Its reports wait for the
+        server, which takes them only while that lease is still the task's (the token
+        check); if the lease expired and the task was handed out again, the rerun stands.
         Returns the seconds until the next task would be due, for the supervise wait.
         """
         lease_s, confirmed = self._heartbeat.lease_s, self._heartbeat.silent_since()
@@ -158,7 +162,11 @@ class Agent:
             return _SUPERVISE_TICK_S
         now = time.monotonic()
         with self._lock:
-            runners = [runner for runner in self._runners.values() if not runner.lost]
+            runners = [
+                runner
+                for runner in self._runners.values()
+                if not runner.lost and not runner.process_ended
+            ]
         # Before the server's expiry (at least confirmed + lease): kill, then the rerun.
         limit, next_due = lease_s * _FENCE_AT, _SUPERVISE_TICK_S
         for runner in runners:

@@ -1,4 +1,4 @@
-"""Child processes that must not outlive the server (embedded Redis, the jobs worker)."""
+"""Child processes that must not outlive the server (embedded Redis, the jobs process)."""
 
 import ctypes
 import signal

@@ -1,4 +1,4 @@
-"""``runyard-server``: the API, its embedded Redis (unless --redis-url) and the jobs worker."""
+"""``runyard-server``: the API, its embedded Redis (unless --redis-url) and the jobs process."""
 
 import argparse
 import logging
@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         dest="jobs",
         default=None,
-        help="do not start the rq jobs worker (run it elsewhere)",
+        help="do not start the jobs process, the lease reaper (run it elsewhere)",
     )
     p.add_argument("--workers", type=int, help=_help("workers"))
     p.add_argument("--log-level", help=_help("log_level"))

@@ -5,6 +5,8 @@ from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from runyard._version import __version__
 from runyard.models.routes import API_PREFIX
@@ -42,9 +44,17 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # A blocking pool makes a burst wait for a connection instead of failing.
+        # A blocking pool makes a burst wait for a connection instead of failing. After a
+        # Redis restart every pooled connection is dead: one idle over a second is
+        # PINGed first and reconnected once if that fails (a command itself is never
+        # retried, it may have run), so no request gets a 503 from a stale connection.
         pool = aioredis.BlockingConnectionPool.from_url(
-            redis_url, decode_responses=True, max_connections=128, timeout=20
+            redis_url,
+            decode_responses=True,
+            max_connections=128,
+            timeout=20,
+            health_check_interval=1,
+            retry=Retry(NoBackoff(), 1),
         )
         client = aioredis.Redis(connection_pool=pool)
         dispatcher = Dispatcher(client)

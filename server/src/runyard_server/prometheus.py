@@ -68,7 +68,7 @@ def _families(stats: StoreStats) -> list[Metric]:
         "Leases the reaper found expired, by what became of the task.",
         labels=["outcome"],
     )
-    for outcome in ("requeued", "failed"):
+    for outcome in ("requeued", "failed", "aborted"):
         expiries.add_metric([outcome], stats.counters.get(f"lease_expired_{outcome}", 0))
     log_bytes = CounterMetricFamily(
         "runyard_log_bytes", "Bytes of console output stored (as log line JSON)."

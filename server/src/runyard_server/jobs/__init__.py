@@ -1,1 +1,1 @@
-"""Background jobs run by an rq worker beside the API (``python -m runyard_server.jobs``)."""
+"""The jobs process beside the API (``python -m runyard_server.jobs``): the lease reaper."""

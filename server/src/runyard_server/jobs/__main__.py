@@ -1,34 +1,71 @@
-"""``python -m runyard_server.jobs --redis-url URL``: the rq worker beside the API.
+"""``python -m runyard_server.jobs [--redis-url URL]``: the jobs process beside the API.
 
-The URL may also come in ``RUNYARD_REDIS_URL``, which keeps a password out of ``ps``.
+The URL may also come in ``RUNYARD_REDIS_URL``, which keeps a password out of ``ps``; the
+rest of the settings (data dir, retention) come as ``RUNYARD_*`` from ``runyard-server``.
 """
 
 import argparse
+import asyncio
 import logging
 import os
+import signal
 
-import redis
-from rq import Queue, SimpleWorker
+import redis.asyncio as aioredis
 
 from runyard_server.config import Settings
-from runyard_server.jobs.consumers import start_consumers
-from runyard_server.jobs.reaper import JOBS_QUEUE, keep_scheduling
+from runyard_server.jobs.consumers import run_consumers
+from runyard_server.jobs.reaper import reap_forever
+
+log = logging.getLogger("runyard_server.jobs")
+# A call that hangs longer than this (Redis frozen, network cut) is given up and retried.
+_REDIS_TIMEOUT_S = 5.0
+
+
+async def run(settings: Settings, reap_interval_s: float) -> None:
+    """The background loops on one event loop (the reaper on one Redis client, the event
+    consumers on another, as they block on ``XREADGROUP``), until SIGTERM/SIGINT or until
+    the process that started this one is gone."""
+    assert settings.redis_url
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    client = aioredis.Redis.from_url(
+        settings.redis_url,
+        decode_responses=True,
+        socket_timeout=_REDIS_TIMEOUT_S,
+        socket_connect_timeout=_REDIS_TIMEOUT_S,
+    )
+    watcher = asyncio.create_task(_stop_when_orphaned(stop))
+    try:
+        await asyncio.gather(
+            reap_forever(client, reap_interval_s, stop), run_consumers(settings, stop)
+        )
+    finally:
+        watcher.cancel()
+        await client.aclose()
+    log.info("jobs process stopped")
+
+
+async def _stop_when_orphaned(stop: asyncio.Event) -> None:
+    # The server sends SIGTERM through PDEATHSIG when it dies (Linux); elsewhere, or when
+    # the signal is lost, a new parent means the server that started us is gone.
+    started_by = os.getppid()
+    while not stop.is_set():
+        if os.getppid() != started_by:
+            log.warning("the process that started the jobs process is gone; stopping")
+            stop.set()
+        await asyncio.sleep(1)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Runyard background jobs (rq worker)")
+    parser = argparse.ArgumentParser(description="Runyard background jobs (the lease reaper)")
     from_env = os.environ.get("RUNYARD_REDIS_URL")
     parser.add_argument("--redis-url", default=from_env, required=from_env is None)
     parser.add_argument("--reap-interval", type=int, default=1)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s jobs %(levelname)s %(message)s")
-    connection = redis.Redis.from_url(args.redis_url)
-    keep_scheduling(connection, args.redis_url, args.reap_interval)
-    # The rest of the settings (data dir, retention) come as RUNYARD_* from runyard-server.
-    start_consumers(Settings(redis_url=args.redis_url))
-    # SimpleWorker runs jobs in-process: the reaper is tiny and a fork per second is waste.
-    worker = SimpleWorker([Queue(JOBS_QUEUE, connection=connection)], connection=connection)
-    worker.work(with_scheduler=True, logging_level="WARNING")
+    asyncio.run(run(Settings(redis_url=args.redis_url), args.reap_interval))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,9 @@
-"""The jobs process's event consumers: one thread, one event loop, one Redis client.
-
-rq's worker owns the main thread (it runs the reaper and scheduled jobs one at a
-time); the consumers of ``ry:events`` block on ``XREADGROUP`` instead, so they get a
-thread of their own. Today that is the archiver with its sweep and retention.
+"""The jobs process's event consumers: beside the reaper on the process's one event loop,
+with a Redis client of their own, as they block on ``XREADGROUP``. Today that is the
+archiver with its sweep and retention.
 """
 
 import asyncio
-import threading
 
 import redis.asyncio as aioredis
 
@@ -32,14 +29,3 @@ async def run_consumers(settings: Settings, stop: asyncio.Event) -> None:
         await consumer.run(stop, every)
     finally:
         await r.aclose()
-
-
-def start_consumers(settings: Settings) -> threading.Thread:
-    """Run the consumers in a daemon thread, which ends with the process."""
-    thread = threading.Thread(
-        target=lambda: asyncio.run(run_consumers(settings, asyncio.Event())),
-        name="runyard-events",
-        daemon=True,
-    )
-    thread.start()
-    return thread

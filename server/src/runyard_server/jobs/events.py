@@ -9,8 +9,8 @@ consumer of the group takes it over with ``XAUTOCLAIM`` and runs it again.
 Handlers are therefore idempotent: the archiver checks the task's state before
 acting, so running an event twice changes nothing the first run did.
 
-Threading: ``run`` is a coroutine; the jobs process runs it on its own event loop
-in one thread with one Redis client, beside the rq worker's thread.
+Threading: ``run`` is a coroutine; the jobs process runs it on its one event loop,
+beside the lease reaper, with a Redis client of its own (it blocks on ``XREADGROUP``).
 """
 
 import asyncio

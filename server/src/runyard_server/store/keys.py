@@ -83,7 +83,7 @@ task keeps in Redis, so archiving a task's series leaves them whole):
 
 ``ry:stats`` — hash of counters that only grow, shared by every server replica and
     the jobs process (``GET /metrics`` reads them):
-    lease_expired_requeued, lease_expired_failed
+    lease_expired_requeued, lease_expired_failed, lease_expired_aborted
                     leases the reaper found expired, by what became of the task
     log_bytes       bytes of log chunks stored (as encoded), retried batches not counted
     archived_tasks  tasks whose output the archiver moved to the history store

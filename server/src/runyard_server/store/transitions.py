@@ -80,8 +80,11 @@ async def report_end(
 
 
 async def requeue(r: "aioredis.Redis", task_id: str, token: str, now: float) -> Task:
-    """running → queued at the head of its queue; this claim does not count as an attempt."""
+    """running → queued at the head of its queue; this claim does not count as an attempt.
+
+    A task a user asked to abort ends ``aborted`` instead: giving it back would rerun it.
+    """
     task = await _task(r, task_id, "", "requeue", token, now)
-    if task.queue:
+    if task.queue and task.status is TaskStatus.QUEUED:
         await publish_work(r, task.queue)
     return task

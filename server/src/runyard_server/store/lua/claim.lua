@@ -13,15 +13,20 @@ for qi = 10, #ARGV do
   local ids = redis.call('ZRANGE', queue_key(q), 0, scan - 1)
   for _, id in ipairs(ids) do
     local key = task_key(id)
-    local t = redis.call('HMGET', key, 'status', 'gpus', 'cpus', 'mem')
+    local t = redis.call('HMGET', key, 'status', 'gpus', 'cpus', 'mem', 'abort_requested')
     if t[1] ~= 'queued' then
       pull(id, q)
+    elseif t[5] then
+      -- Queued with an abort pending (left by an older server): honour it, never run it.
+      pull(id, q)
+      set_status(id, key, 'queued', 'aborted')
+      redis.call('HSET', key, 'finished', now)
     elseif tonumber(t[2]) <= gpus and tonumber(t[3]) <= cpus and tonumber(t[4]) <= mem then
       pull(id, q)
       set_status(id, key, 'queued', 'running')
       redis.call('HINCRBY', key, 'attempt', 1)
       redis.call('HSET', key, 'worker', w, 'token', token)
-      redis.call('HDEL', key, 'abort_requested', 'started')
+      redis.call('HDEL', key, 'started')
       redis.call('ZREM', K.started_idx, id)
       redis.call('ZADD', K.leases, expiry, id)
       redis.call('SADD', running_key(w), id)

@@ -1,9 +1,16 @@
 -- ARGV: keys, id, token, now. running -> queued at the head; the claim is not counted.
+-- A task with abort_requested ends aborted instead.
 local id, token, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local key = task_key(id)
 local err = check_lease(key, token)
 if err then return err end
 release(id, key)
+if redis.call('HEXISTS', key, 'abort_requested') == 1 then
+  -- A user asked to stop it: giving it back would run it again.
+  set_status(id, key, 'running', 'aborted')
+  redis.call('HSET', key, 'finished', now)
+  return reply(key)
+end
 set_status(id, key, 'running', 'queued')
 redis.call('HINCRBY', key, 'attempt', -1)
 redis.call('HDEL', key, 'worker')
