@@ -237,6 +237,7 @@ async def test_abort_requested_before_the_lease_expires_ends_aborted_not_rerun(
     ended = await store.get_task(r, task.id)
     assert ended.status == "aborted" and ended.finished is not None
     assert ended.failure_reason is None
+    assert await r.zscore(keys.FINISHED_INDEX, task.id) == T0 + 100  # sortable by finish
     assert await r.zcard(keys.queue("q")) == 0
     assert await r.zscore(keys.LEASES, task.id) is None
     assert await r.smembers(keys.worker_running(worker.id)) == set()
@@ -255,6 +256,7 @@ async def test_requeue_of_a_task_with_an_abort_requested_ends_it_aborted(
     ended = await store.requeue(r, task.id, token, T0 + 2)
 
     assert ended.status == "aborted" and ended.attempt == 1
+    assert await r.zscore(keys.FINISHED_INDEX, task.id) == T0 + 2
     assert await r.zcard(keys.queue("q")) == 0
     assert await store.claim(r, worker.id, ["q"], PLENTY, 15, T0 + 3) is None
 
@@ -270,3 +272,4 @@ async def test_claim_never_runs_a_queued_task_whose_abort_is_pending(r: aioredis
 
     assert claimed.id == runnable.id
     assert (await store.get_task(r, pending.id)).status == "aborted"
+    assert await r.zscore(keys.FINISHED_INDEX, pending.id) == T0 + 5

@@ -20,7 +20,7 @@ for qi = 10, #ARGV do
       -- Queued with an abort pending (left by an older server): honour it, never run it.
       pull(id, q)
       set_status(id, key, 'queued', 'aborted')
-      redis.call('HSET', key, 'finished', now)
+      mark_finished(id, key, now)
     elseif tonumber(t[2]) <= gpus and tonumber(t[3]) <= cpus and tonumber(t[4]) <= mem then
       pull(id, q)
       set_status(id, key, 'queued', 'running')

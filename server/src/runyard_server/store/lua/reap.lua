@@ -18,7 +18,7 @@ for _, id in ipairs(ids) do
     redis.call('HDEL', key, 'worker')
     if t[7] then
       set_status(id, key, 'running', 'aborted')
-      redis.call('HSET', key, 'finished', now)
+      mark_finished(id, key, now)
       redis.call('HINCRBY', K.stats, 'lease_expired_aborted', 1)
       out[#out + 1] = id
       out[#out + 1] = ''

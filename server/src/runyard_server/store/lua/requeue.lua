@@ -8,7 +8,7 @@ release(id, key)
 if redis.call('HEXISTS', key, 'abort_requested') == 1 then
   -- A user asked to stop it: giving it back would run it again.
   set_status(id, key, 'running', 'aborted')
-  redis.call('HSET', key, 'finished', now)
+  mark_finished(id, key, now)
   return reply(key)
 end
 set_status(id, key, 'running', 'queued')
