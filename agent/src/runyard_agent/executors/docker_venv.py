@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from runyard.models.tasks import Environment
 from runyard_agent.environments._locks import file_lock
-from runyard_agent.environments.venv import MARKER, REQUIREMENTS_FILE, normalize_requirements
+from runyard_agent.environments.venv import REQUIREMENTS_FILE, normalize_requirements
+from runyard_agent.environments.venv_cache import MARKER
 from runyard_agent.errors import EnvironmentBuildError
 from runyard_agent.executors.docker_engine import engine_error, labels
 from runyard_agent.executors.docker_sdk import CONTAINER_PATH as SDK_PATH
