@@ -9,12 +9,13 @@ import pytest
 
 from runyard.client import Client
 from runyard.models import Environment, Script, TaskCreate, TaskStatus
+from tests.docker_engine import DockerEngine
 from tests.e2e.agent_support import DONE, AgentFactory, log_texts, wait_status
 from tests.gitrepo import commit_then_change
 from tests.package_index import LocalIndex
 from tests.servers import ServerProcess
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 USER, PASSWORD = "ci-bot", "pa55-Private-Index-77"
 
@@ -81,3 +82,25 @@ def test_private_index_credentials_reach_uv_but_never_the_task_log(
     assert code == 0
     assert "Traceback" not in agent.log
     assert "agent stopped" in agent.log
+
+
+def test_docker_executor_builds_from_the_private_index_with_credentials_masked(
+    server: ServerProcess,
+    client: Client,
+    agent_factory: AgentFactory,
+    docker_engine: DockerEngine,
+    index: LocalIndex,
+    tmp_path: Path,
+) -> None:
+    args = ["--executor", "docker", "--docker-image", docker_engine.image]
+    args += ["--docker-host", docker_engine.host, "--cpu-only"]
+    agent = agent_factory(
+        server.url, *args, extra_env={"RUNYARD_AGENT_INDEX_URL": index.url("simple")}
+    )
+    task = run_task(client, tmp_path / "repo", ["runyard-private-pkg==2.0.0"])
+    done = wait_status(client, task, *DONE, timeout=300)
+
+    log = log_texts(client, task)
+    assert done.status is TaskStatus.COMPLETED, (done.failure_reason, log, agent.log)
+    assert "private package 2.0.0" in log
+    assert PASSWORD not in "\n".join([*log, agent.log])

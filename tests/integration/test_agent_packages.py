@@ -18,7 +18,7 @@ from runyard_agent.environments.torch_builds import TorchBuild, choose_build
 from runyard_agent.environments.venv import VenvLease, lease_venv
 from runyard_agent.environments.venv_cache import CacheLimits, evict, list_venvs
 from runyard_agent.errors import EnvironmentBuildError
-from runyard_agent.executors.venv import package_sources
+from runyard_agent.package_sources import PackageSources
 from runyard_agent.resources import detect_machine
 from tests.package_index import LocalIndex
 
@@ -56,7 +56,7 @@ def build(index: LocalIndex, tmp_path: Path) -> Iterator[Build]:
         environment: Environment, torch: TorchBuild | None = None, **more: object
     ) -> tuple[VenvLease, list[str]]:
         settings = settings_for(index, tmp_path, **more)
-        sources = package_sources(settings, environment.package_index)
+        sources = PackageSources.for_task(settings, environment.package_index)
         lines: list[str] = []
         lease = lease_venv(
             environment, settings.cache_dir, sources.redacting(lines.append), sources=sources,

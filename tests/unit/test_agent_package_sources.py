@@ -7,7 +7,7 @@ from runyard.models.tasks import Environment
 from runyard_agent.config import AgentSettings
 from runyard_agent.environments.torch_builds import TorchBuild, choose_build, plan_torch
 from runyard_agent.errors import EnvironmentBuildError
-from runyard_agent.executors.venv import package_sources
+from runyard_agent.package_sources import PackageSources
 from runyard_agent.resources import FakeGpuProvider, detect_machine
 
 
@@ -74,7 +74,7 @@ def test_sources_go_to_the_installer_by_environment_and_show_redacted() -> None:
         indexes={"gpu": "https://bot:hunter2-pass@gpu.corp/simple"},
         torch_index_url="https://bot:hunter2-pass@torch.corp/whl/{backend}",
     )
-    sources = package_sources(settings, "gpu")
+    sources = PackageSources.for_task(settings, "gpu")
 
     assert sources.installer_env("uv") == {
         "UV_INDEX_URL": "https://bot:hunter2-pass@pypi.corp/simple",
@@ -95,7 +95,7 @@ def test_sources_go_to_the_installer_by_environment_and_show_redacted() -> None:
 
 def test_a_task_names_an_index_and_never_a_url() -> None:
     with pytest.raises(EnvironmentBuildError, match=r"its indexes: a, b\)"):
-        package_sources(AgentSettings(indexes={"b": "http://b", "a": "http://a"}), "c")
+        PackageSources.for_task(AgentSettings(indexes={"b": "http://b", "a": "http://a"}), "c")
     with pytest.raises(ValidationError):
         Environment(package_index="https://evil.example/simple")
     with pytest.raises(ValidationError):

@@ -104,9 +104,8 @@ def _prune(settings: AgentSettings, args: argparse.Namespace) -> int:
         removed = evict(cache_dir, limits, print)
     kept = list_venvs(cache_dir)
     in_use = sum(1 for venv in kept if venv.in_use)
-    free = shutil.disk_usage(cache_dir).free if cache_dir.exists() else 0
-    print(
-        f"removed {len(removed)} venv(s); {len(kept)} left "
-        f"({in_use} in use), {free / _GIB:.1f} GiB free"
-    )
+    text = f"removed {len(removed)} venv(s); {len(kept)} left ({in_use} in use)"
+    if cache_dir.exists():
+        text += f", {shutil.disk_usage(cache_dir).free / _GIB:.1f} GiB free"
+    print(text)
     return 0

@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="runyard-agent",
         description="Claim tasks from a Runyard server and run them on this machine. "
         "SIGTERM drains (no new tasks, running ones finish); a second SIGTERM gives "
-        "running tasks back to their queues.",
+        "running tasks back to their queues. `runyard-agent cache list|prune` shows and "
+        "shrinks the venv cache.",
     )
     add = parser.add_argument
     add("--server", help="server URL (RUNYARD_SERVER, default http://127.0.0.1:8008)")

@@ -10,13 +10,16 @@ every line the agent writes about a build goes through :meth:`PackageSources.red
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Annotated, Literal
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Annotated, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
 
 from runyard_agent.errors import EnvironmentBuildError
+
+if TYPE_CHECKING:
+    from runyard_agent.config import AgentSettings
 
 DEFAULT_TORCH_INDEX = "https://download.pytorch.org/whl/{backend}"
 
@@ -66,6 +69,18 @@ class PackageSources:
     known_secrets: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
+    def for_task(cls, settings: AgentSettings, wanted: str | None) -> PackageSources:
+        """The agent's sources for a task asking for index ``wanted`` (see :meth:`build`)."""
+        return cls.build(
+            index_url=settings.index_url,
+            extra_index_urls=settings.extra_index_urls,
+            find_links=settings.find_links,
+            named=settings.indexes,
+            wanted=wanted,
+            torch_index_url=settings.torch_index_url,
+        )
+
+    @classmethod
     def build(
         cls,
         *,
@@ -107,6 +122,15 @@ class PackageSources:
     def torch_index(self, backend: str) -> str:
         """The index holding PyTorch's ``backend`` builds (``cpu``, ``cu121``...)."""
         return self.torch_index_url.replace("{backend}", backend)
+
+    def with_torch(self, backends: list[str]) -> PackageSources:
+        """These sources with the indexes of PyTorch's ``backends`` builds searched first."""
+        if not backends:
+            return self
+        first = [self.torch_index(backend) for backend in backends]
+        return replace(
+            self, extra_index_urls=tuple(dict.fromkeys([*first, *self.extra_index_urls]))
+        )
 
     def installer_env(self, tool: Literal["uv", "pip"]) -> dict[str, str]:
         """Environment variables that point ``tool`` at these sources.

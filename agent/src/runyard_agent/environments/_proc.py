@@ -37,6 +37,8 @@ def run_tool(
             cwd=cwd,
             text=True,
             errors="replace",
+            # Ctrl-C at the agent's terminal drains the agent; it must not kill a build midway.
+            start_new_session=True,
         )
     except OSError as exc:
         raise EnvironmentBuildError(stage, f"{what}: cannot run {command[0]}: {exc}") from exc

@@ -22,7 +22,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
 
@@ -137,7 +137,7 @@ def lease_venv(
             log(f"venv cache hit {key}")
         else:
             build = _Build(root, python, requirements, tool, uv_bin, cache_dir, log, uv_env)
-            build.run(_with_torch_indexes(sources, plan.backends))
+            build.run(sources.with_torch(plan.backends))
         attach_sdk(root, python, uv_bin, cache_dir, log, uv_env)
         handle = hold_in_use(root)
     if limits is not None:
@@ -199,17 +199,6 @@ def _pick_installer(installer: Installer, uv_bin: Path | None) -> Literal["uv", 
     if installer == "uv" and uv_bin is None:
         raise EnvironmentBuildError("install", "installer 'uv' asked for, but uv is not installed")
     return installer
-
-
-def _with_torch_indexes(sources: PackageSources, backends: list[str]) -> PackageSources:
-    if not backends:
-        return sources
-    return replace(
-        sources,
-        extra_index_urls=tuple(
-            dict.fromkeys([*(sources.torch_index(b) for b in backends), *sources.extra_index_urls])
-        ),
-    )
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from runyard_agent.config import AgentSettings
 from runyard_agent.environments.venv import VenvLease, lease_venv
 from runyard_agent.environments.venv_cache import CacheLimits
 from runyard_agent.errors import EnvironmentBuildError
@@ -38,22 +37,10 @@ class VenvLaunch:
         self.venv.release()
 
 
-def package_sources(settings: AgentSettings, wanted: str | None) -> PackageSources:
-    """The operator's package sources for a task asking for index ``wanted``."""
-    return PackageSources.build(
-        index_url=settings.index_url,
-        extra_index_urls=settings.extra_index_urls,
-        find_links=settings.find_links,
-        named=settings.indexes,
-        wanted=wanted,
-        torch_index_url=settings.torch_index_url,
-    )
-
-
 def venv_launch(job: LaunchRequest) -> VenvLaunch:
     """Build (or reuse) the task's virtualenv and describe how its entry point runs."""
     task, settings = job.task, job.settings
-    sources = package_sources(settings, task.environment.package_index)
+    sources = PackageSources.for_task(settings, task.environment.package_index)
     log = sources.redacting(job.note)
     try:
         lease = lease_venv(
