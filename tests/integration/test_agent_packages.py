@@ -193,7 +193,21 @@ def test_eviction_removes_least_recently_used_venvs_but_never_one_in_use(
     assert run_in(held.python, "import runyard_private_pkg; print('still here')") == "still here"
     assert len(lines) == 2 and all("evicted" in line for line in lines)
     held.release()
-    assert evict(cache_dir, CacheLimits(max_bytes=0), lines.append)[0].key == before[0].key
+    floor = CacheLimits(min_free_bytes=2**62)  # more than any disk: evict all that is free
+    assert evict(cache_dir, floor, lines.append)[0].key == before[0].key
+
+
+def test_a_build_evicts_older_venvs_down_to_the_agents_cap(build: Build, tmp_path: Path) -> None:
+    old, _ = build(Environment(requirements=["runyard-private-pkg==1.2.0"]))
+    old.release()
+    cache_dir = tmp_path / "cache"
+    lines: list[str] = []
+
+    new = lease_venv(Environment(), cache_dir, lines.append, limits=CacheLimits(max_bytes=1))
+
+    assert [venv.path for venv in list_venvs(cache_dir)] == [new.python.parent.parent]
+    assert any(line.startswith("venv cache: evicted ") for line in lines), lines
+    new.release()
 
 
 def test_cache_cli_lists_and_prunes_but_a_running_task_keeps_its_venv(
