@@ -57,7 +57,8 @@ def test_recorded_builds_map_to_what_this_machine_runs() -> None:
     ]
     assert plan.backends == ["cu121", "cu118", "cu124"]
     assert plan.notes == [
-        "torchaudio==2.3.0+cu128 → torchaudio==2.3.0+cu124 (this machine runs cu124 builds)"
+        "cu121, cu118, cu124 builds (test)",
+        "torchaudio==2.3.0+cu128 → torchaudio==2.3.0+cu124 (this machine runs cu124 builds)",
     ]
 
     cpu = plan_torch(["torch==2.3.0+cu121", "torch>=2; python_version>'3'"], TorchBuild("cpu", ""))

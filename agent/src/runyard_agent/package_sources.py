@@ -164,7 +164,7 @@ class PackageSources:
 
     def describe(self) -> str:
         """One line naming the indexes, credentials masked (for the task log)."""
-        shown = [*self.extra_index_urls, self.index_url or "PyPI"]
+        shown = [*self.extra_index_urls, self.index_url or "the installer's default"]
         text = "indexes: " + ", ".join(redact_url(url) for url in shown)
         if self.find_links:
             text += "; find-links: " + ", ".join(redact_url(link) for link in self.find_links)

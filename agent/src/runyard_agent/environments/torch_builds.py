@@ -81,7 +81,8 @@ def fits(label: str, backend: str) -> bool:
 
 @dataclass(frozen=True)
 class TorchPlan:
-    """Requirements with PyTorch builds mapped, the builds to fetch, and what was changed."""
+    """Requirements with PyTorch builds mapped, the builds to fetch, and notes for the log:
+    the builds chosen and why, then each requirement changed."""
 
     requirements: list[str]
     backends: list[str]
@@ -112,6 +113,8 @@ def plan_torch(requirements: list[str], build: TorchBuild) -> TorchPlan:
             requirement.specifier = specifiers
             notes.append(f"{line} → {requirement} (this machine runs {build.backend} builds)")
         mapped.append(str(requirement))
+    if backends:
+        notes.insert(0, f"{', '.join(backends)} builds ({build.why})")
     return TorchPlan(mapped, list(backends), notes)
 
 

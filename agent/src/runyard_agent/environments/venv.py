@@ -106,15 +106,14 @@ def lease_venv(
     ``pip`` (the venv's own pip) or ``auto`` (uv when installed, else pip). The cache
     key ignores it, so compare installers with separate ``cache_dir``s. ``sources`` are
     the operator's indexes (default: the installer's own settings); ``torch`` the
-    PyTorch build of this machine (default: CPU). After a build, least recently used
-    venvs are evicted down to ``limits``.
+    PyTorch build of this machine (default: CPU). Then least recently used venvs not in
+    use are evicted down to ``limits``.
 
     The agent's own ``runyard`` SDK is importable in the venv without network access;
     a ``runyard`` line in the requirements is dropped so the agent's version is used.
 
     Raises EnvironmentBuildError with stage ``install`` when no interpreter matches
-    ``environment.python``, the task asks for an index the agent does not have, or
-    virtualenv or the installer fails (with its output).
+    ``environment.python``, or virtualenv or the installer fails (with its output).
     """
     sources = sources or PackageSources()
     torch = torch or choose_build("auto", 0, None)
@@ -126,8 +125,6 @@ def lease_venv(
     requirements = sorted(plan.requirements)
     key = venv_key(python, requirements, environment.package_index)
     root = cache_dir / "venvs" / key
-    if plan.backends:
-        log(f"torch: {', '.join(plan.backends)} builds ({torch.why})")
     for note in plan.notes:
         log(f"torch: {note}")
     with file_lock(root.with_name(f"{key}.lock")):

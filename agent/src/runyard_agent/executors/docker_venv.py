@@ -77,8 +77,6 @@ def venv_key(image_id: str, requirements: list[str], sdk_key: str, index: str | 
 def ensure_container_venv(request: BuildRequest, environment: Environment, log: Log) -> str:
     """The path, inside containers, of the python of a venv built for ``environment``."""
     plan = plan_torch(normalize_requirements(environment.requirements, log), request.torch)
-    if plan.backends:
-        log(f"torch: {', '.join(plan.backends)} builds ({request.torch.why})")
     for note in plan.notes:
         log(f"torch: {note}")
     requirements = sorted(plan.requirements)
