@@ -186,9 +186,11 @@ def agent_factory(tmp_path: Path) -> Iterator[AgentFactory]:
         fake_gpus: int | None = None,
         name: str | None = None,
         token: str | None = None,
+        extra_env: dict[str, str] | None = None,
     ) -> AgentProcess:
         n = len(started)
         env = {k: v for k, v in os.environ.items() if not k.startswith("RUNYARD_")}
+        env.update(extra_env or {})
         env["RUNYARD_SERVER"] = server_url
         if token is not None:
             env["RUNYARD_TOKEN"] = token

@@ -12,7 +12,8 @@ import pytest
 
 from runyard.models.tasks import Environment
 from runyard_agent.environments import ensure_venv
-from runyard_agent.environments.venv import MARKER, Installer, uv_binary
+from runyard_agent.environments.venv import Installer, uv_binary
+from runyard_agent.environments.venv_cache import MARKER
 from runyard_agent.errors import EnvironmentBuildError
 
 OFFLINE = {"UV_OFFLINE": "1", "PIP_NO_INDEX": "1"}
@@ -56,9 +57,9 @@ def test_venv_with_a_requirement_builds_once_then_is_a_cache_hit(
 
     assert again == python
     assert run_in(python, "import six; print(six.__version__)") == "1.16.0"
-    assert any(line.startswith("building venv") for line in cold_log)
+    assert any(" built in " in line for line in cold_log)
     assert any(line.startswith("venv cache hit") for line in warm_log)
-    assert not any(line.startswith("building venv") for line in warm_log)
+    assert not any(" built in " in line for line in warm_log)
     assert warm < cold
 
 
@@ -82,7 +83,7 @@ def test_two_tasks_building_the_same_venv_at_once_build_it_once(
         thread.join()
 
     assert errors == []
-    builds = [log for _, log in results if any(line.startswith("building venv") for line in log)]
+    builds = [log for _, log in results if any(" built in " in line for line in log)]
     assert len(builds) == 1
     assert len({python for python, _ in results}) == 1
     assert [path.name for path in (cache_dir / "venvs").iterdir() if path.is_dir()] == [
@@ -181,15 +182,17 @@ def test_other_python_version_gets_the_sdk_dependencies_from_uvs_cache(
     build: Callable[..., tuple[Path, list[str]]],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
+    cache_dir: Path,
 ) -> None:
     other = _other_python()
     uv = uv_binary()
     if other is None or uv is None:
         pytest.skip("needs uv and a second CPython 3.11+ on this machine")
-    # Fill uv's cache once, online, the way an agent's earlier builds would have.
+    # Fill the agent's uv cache once, online, the way its earlier builds would have.
     warm = [str(uv), "pip", "install", "--quiet", "--target", str(tmp_path / "warm")]
     warm += ["--python", str(other), "requests>=2.31,<3", "pydantic>=2.7,<3"]
-    warmed = subprocess.run(warm, check=False)
+    agent_cache = {**os.environ, "UV_CACHE_DIR": str(cache_dir / "uv")}
+    warmed = subprocess.run(warm, check=False, env=agent_cache)
     if warmed.returncode != 0:
         pytest.skip("could not fill uv's cache from the package index")
     monkeypatch.setenv("PATH", f"{other.parent}{os.pathsep}{os.environ['PATH']}")

@@ -240,6 +240,11 @@ def test_docker_image_that_is_an_option_is_422(api: TestClient) -> None:
     refused(api.post("/tasks", json=body), 422, "invalid", "image")
 
 
+def test_package_index_that_is_a_url_is_422(api: TestClient) -> None:
+    body = {"environment": {"package_index": "https://evil.example/simple"}}
+    refused(api.post("/tasks", json=body), 422, "invalid", "package_index")
+
+
 # --- status transitions and reports for tasks the agent does not hold
 
 

@@ -1,6 +1,8 @@
 """GPU, CPU and memory detection, with fake GPU providers (no GPU needed)."""
 
 import stat
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from runyard_agent.resources import (
     FirstWorkingProvider,
     GpuUnavailable,
     NvidiaSmiProvider,
+    NvmlProvider,
     default_gpu_provider,
     detect_machine,
     parse_nvidia_smi,
@@ -109,3 +112,38 @@ def test_cpus_and_memory_come_from_the_machine() -> None:
     machine = detect_machine(AgentSettings(), FakeGpuProvider(0))
     assert machine.cpus >= 1
     assert machine.memory_gb > 0.1
+
+
+SMI_HEADER = """\
++-----------------------------------------------------------------------------------------+
+| NVIDIA-SMI 550.54.15              Driver Version: 550.54.15      CUDA Version: 12.4     |
++-----------------------------------------------------------------------------------------+
+"""
+
+
+def test_cuda_version_comes_from_the_provider_that_found_the_gpus(tmp_path: Path) -> None:
+    tool = tmp_path / "nvidia-smi"
+    script = f"#!/bin/sh\nif [ $# -eq 0 ]; then cat <<'OUT'\n{SMI_HEADER}OUT\nelse cat <<'OUT'\n"
+    tool.write_text(script + f"{SMI_SAMPLE}OUT\nfi\n")
+    tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
+    provider = FirstWorkingProvider([BrokenProvider(), NvidiaSmiProvider(str(tool))])
+
+    machine = detect_machine(AgentSettings(), provider)
+
+    assert (len(machine.gpus), machine.cuda) == (2, (12, 4))
+    assert FirstWorkingProvider([BrokenProvider()]).cuda_version() is None
+
+
+def test_nvml_cuda_driver_version_is_decoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    class FakeNvml(types.ModuleType):
+        NVMLError = RuntimeError
+
+        def nvmlInit(self) -> None: ...
+
+        def nvmlShutdown(self) -> None: ...
+
+        def nvmlSystemGetCudaDriverVersion(self) -> int:
+            return 12010
+
+    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml("pynvml"))
+    assert NvmlProvider().cuda_version() == (12, 1)

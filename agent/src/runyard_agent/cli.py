@@ -11,18 +11,15 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Any, get_args
 
-from pydantic import ValidationError
-
 from runyard._version import __version__
 from runyard.client import Client
-from runyard_agent.config import AgentSettings, ExecutorKind
-from runyard_agent.errors import ConfigError
+from runyard_agent.cache_cli import cache_main
+from runyard_agent.config import AgentSettings, ExecutorKind, settings_or_exit
+from runyard_agent.errors import EXIT_CONFIG, ConfigError
 from runyard_agent.resources import detect_machine
 from runyard_agent.worker import Agent
 
 log = logging.getLogger("runyard_agent")
-
-EXIT_CONFIG = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="runyard-agent",
         description="Claim tasks from a Runyard server and run them on this machine. "
         "SIGTERM drains (no new tasks, running ones finish); a second SIGTERM gives "
-        "running tasks back to their queues.",
+        "running tasks back to their queues. `runyard-agent cache list|prune` shows and "
+        "shrinks the venv cache.",
     )
     add = parser.add_argument
     add("--server", help="server URL (RUNYARD_SERVER, default http://127.0.0.1:8008)")
@@ -62,8 +60,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("--docker-host", help="docker executor: engine URL (DOCKER_HOST; default local socket)")
     add("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default INFO")
+    _add_package_options(parser)
     parser.add_argument("--version", action="version", version=f"runyard-agent {__version__}")
     return parser
+
+
+def _add_package_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "packages and caches",
+        "Index URLs may hold credentials: give those in the environment or the settings "
+        "file, not on the command line. Named indexes (indexes = {name = URL}) are set in "
+        "the settings file or RUNYARD_AGENT_INDEXES (JSON).",
+    )
+    add = group.add_argument
+    add("--index-url", help="default package index instead of PyPI (RUNYARD_AGENT_INDEX_URL)")
+    add("--extra-index-url", dest="extra_index_urls", action="append", help="repeatable")
+    add("--find-links", action="append", help="folder or page of wheels (repeatable)")
+    add("--torch-backend", help="PyTorch build: auto (default), cpu, cu121, ...")
+    add("--torch-index-url", help="PyTorch builds' index; {backend} becomes cpu, cu121, ...")
+    add("--venv-cache-max-gb", type=float, help="evict least recently used venvs above this")
+    add("--min-free-gb", type=float, help="evict least recently used venvs to keep this free")
 
 
 def load_settings(argv: Sequence[str] | None = None) -> AgentSettings:
@@ -75,16 +91,10 @@ def load_settings(argv: Sequence[str] | None = None) -> AgentSettings:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of ``runyard-agent``."""
-    try:
-        settings = load_settings(argv)
-    except ValidationError as exc:
-        for error in exc.errors():
-            where = ".".join(str(part) for part in error["loc"]) or "settings"
-            print(f"runyard-agent: {where}: {error['msg']}", file=sys.stderr)
-        sys.exit(EXIT_CONFIG)
-    except ValueError as exc:
-        print(f"runyard-agent: {exc}", file=sys.stderr)
-        sys.exit(EXIT_CONFIG)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["cache"]:
+        sys.exit(cache_main(args[1:]))
+    settings = settings_or_exit(lambda: load_settings(args))
     logging.basicConfig(
         level=settings.log_level,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",

@@ -11,10 +11,19 @@ from __future__ import annotations
 import os
 import re
 import socket
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -27,6 +36,8 @@ from pydantic_settings import (
 from runyard.logship import SpoolSettings
 from runyard.models.limits import MAX_WAIT_S
 from runyard.models.names import Name
+from runyard_agent.errors import EXIT_CONFIG
+from runyard_agent.package_sources import DEFAULT_TORCH_INDEX, SecretUrl, TorchBackend
 
 _CONFIG_ENV = "RUNYARD_AGENT_CONFIG"
 _NOT_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -106,9 +117,44 @@ class AgentSettings(BaseSettings):
     spool_quota_mb: int = Field(
         default=1024, ge=0, description="disk for one task's waiting output; past it lines drop"
     )
+    # Package sources and caches (issue 11). Index URLs may carry credentials
+    # (https://user:token@host/simple): set them in the agent's environment or settings
+    # file; installers get them through environment variables and logs show them redacted.
+    index_url: SecretUrl | None = Field(
+        default=None, description="the default package index (instead of PyPI)"
+    )
+    extra_index_urls: Annotated[list[SecretUrl], NoDecode] = Field(
+        default_factory=list, description="more package indexes, searched before index_url"
+    )
+    find_links: Annotated[list[SecretUrl], NoDecode] = Field(
+        default_factory=list, description="folders or pages of wheels to install from"
+    )
+    indexes: dict[Name, SecretUrl] = Field(
+        default_factory=dict,
+        description="named indexes a task may ask for with environment.package_index",
+    )
+    torch_backend: TorchBackend = Field(
+        default="auto",
+        description="PyTorch build for tasks: auto (CUDA from the driver, else cpu), cpu, cuXYZ",
+    )
+    torch_index_url: SecretUrl = Field(
+        default=SecretUrl(DEFAULT_TORCH_INDEX),
+        description="where PyTorch builds come from; {backend} becomes cpu, cu121, ...",
+    )
+    fake_cuda: str | None = Field(
+        default=None,
+        pattern=r"^\d+\.\d+$",
+        description="with fake_gpus: the CUDA version the fake driver reports (tests, demos)",
+    )
+    venv_cache_max_gb: float | None = Field(
+        default=None, gt=0, description="evict least recently used venvs above this size"
+    )
+    min_free_gb: float | None = Field(
+        default=None, ge=0, description="evict least recently used venvs to keep this much free"
+    )
     config: Path | None = Field(default=None, exclude=True, description="TOML settings file")
 
-    @field_validator("queues", "gpus", mode="before")
+    @field_validator("queues", "gpus", "extra_index_urls", "find_links", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         return _split_list(value)
@@ -181,3 +227,16 @@ def _config_path(init_settings: PydanticBaseSettingsSource) -> Path | None:
     # The entry point builds the settings, so this read of the environment happens there.
     given = given or os.environ.get(_CONFIG_ENV)
     return Path(given).expanduser() if given else None
+
+
+def settings_or_exit(build: Callable[[], AgentSettings]) -> AgentSettings:
+    """``build()``, or exit with code 2 after printing each settings error (entry points)."""
+    try:
+        return build()
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "settings"
+            print(f"runyard-agent: {where}: {error['msg']}", file=sys.stderr)
+    except ValueError as exc:
+        print(f"runyard-agent: {exc}", file=sys.stderr)
+    sys.exit(EXIT_CONFIG)

@@ -52,10 +52,17 @@ class TaskProcess:
         self._stop_lock = threading.Lock()
 
     @classmethod
-    def start(cls, argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> TaskProcess:
+    def start(
+        cls,
+        argv: Sequence[str],
+        cwd: Path,
+        env: Mapping[str, str],
+        keep_fds: Sequence[int] = (),
+    ) -> TaskProcess:
         """Start ``argv`` in a new session, stdout and stderr piped, stdin closed.
 
-        Never through a shell: arguments come from the task record.
+        Never through a shell: arguments come from the task record. ``keep_fds`` stay
+        open in the process (a lock it holds for as long as it lives).
         """
         popen = subprocess.Popen(
             list(argv),
@@ -66,6 +73,7 @@ class TaskProcess:
             stderr=subprocess.PIPE,
             start_new_session=True,
             preexec_fn=_die_with_agent(),
+            pass_fds=tuple(keep_fds),
         )
         return cls(popen)
 

@@ -1,12 +1,15 @@
 """What this machine offers tasks: GPUs (NVML, then ``nvidia-smi``, then none), CPUs, memory.
 
 GPU detection goes through a :class:`GpuProvider` so tests and demos can pretend
-to have GPUs (``RUNYARD_AGENT_FAKE_GPUS=2``) on a machine without any.
+to have GPUs (``RUNYARD_AGENT_FAKE_GPUS=2``, ``RUNYARD_AGENT_FAKE_CUDA=12.1``) on a
+machine without any. The provider also tells the newest CUDA version the driver
+supports, which picks the PyTorch build tasks get.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -24,6 +27,9 @@ log = logging.getLogger(__name__)
 _SMI_QUERY = ["--query-gpu=index,name,memory.total,uuid", "--format=csv,noheader"]
 _SMI_TIMEOUT_S = 20.0
 _GIB = 1024**3
+_SMI_CUDA = re.compile(r"CUDA Version:\s*(\d+)\.(\d+)")
+
+CudaVersion = tuple[int, int]
 
 
 class GpuUnavailable(Exception):
@@ -37,6 +43,10 @@ class GpuProvider(Protocol):
 
     def detect(self) -> list[Gpu]:
         """The GPUs, ordered by index; raises :class:`GpuUnavailable` when this way fails."""
+        ...
+
+    def cuda_version(self) -> CudaVersion | None:
+        """The newest CUDA version the driver supports; None when it cannot tell."""
         ...
 
 
@@ -60,6 +70,22 @@ class NvmlProvider:
             raise GpuUnavailable(f"NVML query failed: {exc}") from None
         finally:
             pynvml.nvmlShutdown()
+
+    def cuda_version(self) -> CudaVersion | None:
+        try:
+            import pynvml
+        except ImportError:
+            return None
+        try:
+            pynvml.nvmlInit()
+            try:
+                version = int(pynvml.nvmlSystemGetCudaDriverVersion())
+            finally:
+                pynvml.nvmlShutdown()
+        except pynvml.NVMLError:
+            return None
+        # NVML encodes 12.1 as 12010.
+        return version // 1000, (version % 1000) // 10
 
 
 def _nvml_gpu(nvml: Any, index: int) -> Gpu:
@@ -101,6 +127,19 @@ class NvidiaSmiProvider:
             raise GpuUnavailable(f"{self.executable} failed: {done.stderr.strip()[-500:]}")
         return parse_nvidia_smi(done.stdout)
 
+    def cuda_version(self) -> CudaVersion | None:
+        path = shutil.which(self.executable)
+        if path is None:
+            return None
+        try:
+            done = subprocess.run(
+                [path], capture_output=True, text=True, timeout=_SMI_TIMEOUT_S, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        found = _SMI_CUDA.search(done.stdout)
+        return (int(found[1]), int(found[2])) if found else None
+
 
 def parse_nvidia_smi(text: str) -> list[Gpu]:
     """Parse ``nvidia-smi --query-gpu=index,name,memory.total,uuid --format=csv,noheader``."""
@@ -135,15 +174,21 @@ class FakeGpuProvider:
 
     name = "fake"
 
-    def __init__(self, count: int, memory_gb: float = 16.0) -> None:
+    def __init__(
+        self, count: int, memory_gb: float = 16.0, cuda: CudaVersion | None = None
+    ) -> None:
         self.count = count
         self.memory_gb = memory_gb
+        self.cuda = cuda
 
     def detect(self) -> list[Gpu]:
         return [
             Gpu(index=i, name="Fake GPU", memory_gb=self.memory_gb, uuid=f"GPU-fake-{i}")
             for i in range(self.count)
         ]
+
+    def cuda_version(self) -> CudaVersion | None:
+        return self.cuda
 
 
 class FirstWorkingProvider:
@@ -153,6 +198,7 @@ class FirstWorkingProvider:
 
     def __init__(self, providers: Sequence[GpuProvider]) -> None:
         self.providers = list(providers)
+        self._answered: GpuProvider | None = None
 
     def detect(self) -> list[Gpu]:
         for provider in self.providers:
@@ -162,14 +208,21 @@ class FirstWorkingProvider:
                 log.debug("GPU detection through %s: %s", provider.name, exc)
                 continue
             log.debug("GPU detection through %s found %d GPU(s)", provider.name, len(gpus))
+            self._answered = provider
             return gpus
         return []
+
+    def cuda_version(self) -> CudaVersion | None:
+        """Asked of the provider that found the GPUs."""
+        return self._answered.cuda_version() if self._answered is not None else None
 
 
 def default_gpu_provider(settings: AgentSettings) -> GpuProvider:
     """The fake provider when ``fake_gpus`` is set, else NVML falling back to nvidia-smi."""
     if settings.fake_gpus is not None:
-        return FakeGpuProvider(settings.fake_gpus)
+        cuda = settings.fake_cuda
+        major, _, minor = cuda.partition(".") if cuda else ("", "", "")
+        return FakeGpuProvider(settings.fake_gpus, cuda=(int(major), int(minor)) if cuda else None)
     return FirstWorkingProvider([NvmlProvider(), NvidiaSmiProvider()])
 
 
@@ -180,6 +233,8 @@ class Machine:
     gpus: tuple[Gpu, ...]
     cpus: float
     memory_gb: float
+    cuda: CudaVersion | None = None
+    """The newest CUDA version the GPU driver supports (None without GPUs)."""
 
     @property
     def total(self) -> Resources:
@@ -190,12 +245,14 @@ class Machine:
 def detect_machine(settings: AgentSettings, provider: GpuProvider | None = None) -> Machine:
     """Detect GPUs, CPUs and memory, applying ``--gpus`` and ``--cpu-only``."""
     gpus: list[Gpu] = []
+    cuda = None
     if not settings.cpu_only:
-        found = (provider or default_gpu_provider(settings)).detect()
-        gpus = restrict_gpus(found, settings.gpus)
+        provider = provider or default_gpu_provider(settings)
+        gpus = restrict_gpus(provider.detect(), settings.gpus)
+        cuda = provider.cuda_version() if gpus else None
     cpus = float(psutil.cpu_count(logical=True) or 1)
     memory_gb = round(psutil.virtual_memory().total / _GIB, 2)
-    return Machine(gpus=tuple(gpus), cpus=cpus, memory_gb=memory_gb)
+    return Machine(gpus=tuple(gpus), cpus=cpus, memory_gb=memory_gb, cuda=cuda)
 
 
 def restrict_gpus(found: Sequence[Gpu], wanted: Sequence[int] | None) -> list[Gpu]:

@@ -23,6 +23,7 @@ from runyard.models import Claim, FailureKind, HeldTask, Task
 from runyard.models.limits import MAX_REASON_CHARS
 from runyard_agent import environments
 from runyard_agent.config import AgentSettings
+from runyard_agent.environments.torch_builds import TorchBuild
 from runyard_agent.errors import EnvironmentBuildError
 from runyard_agent.executors import EXECUTORS, Launch, LaunchRequest, TaskHandle
 from runyard_agent.process import describe_exit
@@ -51,6 +52,7 @@ class RunnerContext:
     client: Client
     base_env: Mapping[str, str]
     on_auth: Callable[[AuthError], None]
+    torch: TorchBuild
 
 
 class TaskRunner:
@@ -206,6 +208,7 @@ class TaskRunner:
                 token=self.task_token or settings.token_value,
                 base_env=self.ctx.base_env,
                 note=output.agent_line,
+                torch=self.ctx.torch,
             )
         )
         if self._stop is not None:

@@ -18,6 +18,7 @@ from runyard.client import Client
 from runyard.errors import ApiError, AuthError, NotFoundError, RunyardError
 from runyard.models import Claim, ClaimRequest, HeldTask, WorkerRegister
 from runyard_agent.config import AgentSettings
+from runyard_agent.environments.torch_builds import choose_build
 from runyard_agent.errors import TRANSIENT, AgentStopped
 from runyard_agent.heartbeat import HeartbeatLoop
 from runyard_agent.resources import Machine
@@ -59,7 +60,9 @@ class Agent:
         self._slot_freed = threading.Event()
         self._wake = threading.Event()
         self._fatal: str | None = None
-        self._ctx = RunnerContext(settings, client, dict(base_env), self._on_auth)
+        torch = choose_build(settings.torch_backend, len(machine.gpus), machine.cuda)
+        log.info("PyTorch builds for tasks: %s (%s)", torch.backend, torch.why)
+        self._ctx = RunnerContext(settings, client, dict(base_env), self._on_auth, torch)
         self._heartbeat = HeartbeatLoop(
             client,
             lambda: self.worker_id,

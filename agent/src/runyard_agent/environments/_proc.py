@@ -1,49 +1,52 @@
-"""Running a build tool with its output streamed to the task's log."""
+"""Running a build tool quietly: its output is kept, and shown whole only when it fails."""
 
+import os
 import subprocess
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from runyard_agent.errors import EnvironmentBuildError
 
-TAIL_LINES = 40
+MAX_ERROR_LINES = 400
+"""How much of a failing tool's output an error carries (its last lines)."""
 
 
-def run_streamed(
+def run_tool(
     command: list[str],
     *,
     stage: str,
     what: str,
-    log: Callable[[str], None],
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
-) -> None:
-    """Run ``command``, logging each output line; raise EnvironmentBuildError on failure.
+) -> str:
+    """Run ``command`` and return its output (stdout and stderr interleaved).
 
-    The error message is ``what`` plus the last lines the tool wrote (stdout and stderr
-    interleaved, as a user would have seen them).
+    ``env`` adds to the agent's own environment. Raises EnvironmentBuildError with
+    ``what`` and the tool's output, up to its last ``MAX_ERROR_LINES`` lines, when it fails.
     """
-    tail: deque[str] = deque(maxlen=TAIL_LINES)
+    kept: deque[str] = deque(maxlen=MAX_ERROR_LINES)
+    full_env = {**os.environ, **env} if env else None
     try:
         process = subprocess.Popen(
             command,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=env,
+            env=full_env,
             cwd=cwd,
             text=True,
             errors="replace",
+            # Ctrl-C at the agent's terminal drains the agent; it must not kill a build midway.
+            start_new_session=True,
         )
     except OSError as exc:
         raise EnvironmentBuildError(stage, f"{what}: cannot run {command[0]}: {exc}") from exc
     with process:
         assert process.stdout is not None
         for line in process.stdout:
-            line = line.rstrip()
-            tail.append(line)
-            log(line)
+            kept.append(line.rstrip())
+    output = "\n".join(kept)
     if process.returncode != 0:
-        output = "\n".join(tail)
         raise EnvironmentBuildError(stage, f"{what} (exit {process.returncode}):\n{output}")
+    return output

@@ -9,7 +9,8 @@ itself (another pydantic, say) is found first in site-packages and wins.
   agent's installed packages (``pydantic_core`` is compiled for that ABI), found
   from ``importlib.metadata`` by walking ``runyard``'s runtime requirements.
 - Another ``major.minor``: the overlay links the pure-Python ``runyard`` package and
-  gets its dependencies with ``uv pip install --offline --target`` from uv's cache.
+  gets its dependencies with ``uv pip install --offline --target`` from uv's cache
+  (the agent's own, ``<cache_dir>/uv``, which earlier builds filled).
   If that fails the venv is still usable and a warning says what to add.
 
 The overlay holds no ``.dist-info``, so pip and uv never see these packages as
@@ -29,7 +30,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from runyard_agent.environments._locks import publish_dir
-from runyard_agent.environments._proc import run_streamed
+from runyard_agent.environments._proc import run_tool
 from runyard_agent.environments.interpreters import Interpreter
 from runyard_agent.errors import EnvironmentBuildError
 
@@ -40,11 +41,19 @@ Log = Callable[[str], None]
 
 
 def attach_sdk(
-    venv_root: Path, python: Interpreter, uv_bin: Path | None, cache_dir: Path, log: Log
+    venv_root: Path,
+    python: Interpreter,
+    uv_bin: Path | None,
+    cache_dir: Path,
+    log: Log,
+    uv_env: dict[str, str],
 ) -> None:
-    """Point the venv at an overlay holding the agent's ``runyard`` (rewritten if it moved)."""
+    """Point the venv at an overlay holding the agent's ``runyard`` (rewritten if it moved).
+
+    ``uv_env`` is the environment uv runs with (its cache directory).
+    """
     same_abi = python.version[:2] == sys.version_info[:2]
-    overlay = _overlay(python, same_abi, uv_bin, cache_dir / "sdk", log)
+    overlay = _overlay(python, same_abi, uv_bin, cache_dir / "sdk", log, uv_env)
     major, minor = python.version[:2]
     site_packages = venv_root / "lib" / f"python{major}.{minor}" / "site-packages"
     pth = site_packages / PTH_NAME
@@ -98,7 +107,12 @@ def _import_locations(dists: list[importlib.metadata.Distribution]) -> dict[str,
 
 
 def _overlay(
-    python: Interpreter, same_abi: bool, uv_bin: Path | None, root: Path, log: Log
+    python: Interpreter,
+    same_abi: bool,
+    uv_bin: Path | None,
+    root: Path,
+    log: Log,
+    uv_env: dict[str, str],
 ) -> Path:
     dists = sdk_distributions() if same_abi else [importlib.metadata.distribution(SDK_DISTRIBUTION)]
     locations = _import_locations(dists)
@@ -112,13 +126,14 @@ def _overlay(
         for location in locations.values():
             (scratch / location.name).symlink_to(location)
         if not same_abi:
-            _install_dependencies_offline(python, uv_bin, scratch, log)
-    log(f"runyard SDK for the venv: {overlay} ({', '.join(versions)})")
+            _install_dependencies_offline(python, uv_bin, scratch, log, uv_env)
+    sdk = importlib.metadata.version(SDK_DISTRIBUTION)
+    log(f"runyard SDK {sdk}: prepared for Python {python.version_text} venvs")
     return overlay
 
 
 def _install_dependencies_offline(
-    python: Interpreter, uv_bin: Path | None, target: Path, log: Log
+    python: Interpreter, uv_bin: Path | None, target: Path, log: Log, uv_env: dict[str, str]
 ) -> None:
     sdk = importlib.metadata.distribution(SDK_DISTRIBUTION)
     needed = [
@@ -136,7 +151,7 @@ def _install_dependencies_offline(
     command = [str(uv_bin), "pip", "install", "--offline", "--quiet", "--target", str(target)]
     command += ["--python", str(python.executable), *needed]
     try:
-        run_streamed(command, stage="install", what="uv pip install --offline", log=log)
+        run_tool(command, stage="install", what="uv pip install --offline", env=uv_env)
     except EnvironmentBuildError as exc:
         log(f"WARNING: the SDK's dependencies are not in uv's cache ({exc.message}); {advice}")
         return

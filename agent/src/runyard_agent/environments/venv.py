@@ -1,10 +1,11 @@
 """The ``venv`` executor's Python environments, cached by interpreter and requirements.
 
-Layout under ``<cache_dir>/venvs/``: ``<key>/`` is a venv, ``<key>.lock`` its lock,
-where ``key`` hashes the interpreter's exact version and the sorted, normalized
-requirements. A venv is complete when its ``.runyard-complete`` marker exists; the
-marker is written last, so a venv without one (an agent died while building) is
-removed and rebuilt, never used.
+Layout under ``<cache_dir>/venvs/``: ``<key>/`` is a venv, ``<key>.lock`` its build
+lock and ``<key>.use`` its in-use lock (``venv_cache.py``), where ``key`` hashes the
+interpreter's exact version, the sorted, normalized requirements (PyTorch builds
+already mapped to this machine's) and the named index the task asked for. A venv is
+complete when its ``.runyard-complete`` marker exists; the marker is written last, so
+a venv without one (an agent died while building) is removed and rebuilt, never used.
 
 Built in place, not in a scratch directory renamed afterwards: a venv is not
 relocatable (``bin/`` scripts have absolute shebangs, ``activate`` hard-codes its
@@ -15,38 +16,98 @@ for the same environment at once build it once and both use it.
 
 import hashlib
 import json
+import os
+import re
 import shutil
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from runyard.models.tasks import Environment
 from runyard_agent.environments._locks import file_lock
-from runyard_agent.environments._proc import run_streamed
+from runyard_agent.environments._proc import run_tool
 from runyard_agent.environments.interpreters import Interpreter, find_interpreter
 from runyard_agent.environments.sdk_overlay import SDK_DISTRIBUTION, attach_sdk
+from runyard_agent.environments.torch_builds import TorchBuild, choose_build, plan_torch
+from runyard_agent.environments.venv_cache import (
+    MARKER,
+    CacheLimits,
+    evict,
+    hold_in_use,
+    tree_size,
+)
 from runyard_agent.errors import EnvironmentBuildError
+from runyard_agent.package_sources import PackageSources
 
 Installer = Literal["uv", "pip", "auto"]
 Log = Callable[[str], None]
 
-MARKER = ".runyard-complete"
+_UV_INSTALLED = re.compile(r"^Installed (\d+) packages? in", re.MULTILINE)
+
 REQUIREMENTS_FILE = "runyard-requirements.txt"
+
+
+@dataclass
+class VenvLease:
+    """A venv ready for a task, and the shared lock that keeps eviction away from it.
+
+    The lock is an open file with ``LOCK_SH`` on ``<key>.use``; hand :attr:`lock_fd` to
+    the task's process (it inherits the lock, so the venv stays in use as long as the
+    task lives, even past the agent) and :meth:`release` the agent's copy.
+    """
+
+    python: Path
+    _handle: IO[str] | None
+
+    @property
+    def lock_fd(self) -> int:
+        """The file descriptor holding the shared lock."""
+        assert self._handle is not None, "the lease was released"
+        return self._handle.fileno()
+
+    def release(self) -> None:
+        """Close the agent's copy of the lock (the task's copy, if any, holds on)."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
 
 
 def ensure_venv(
     environment: Environment, cache_dir: Path, log: Log, *, installer: Installer = "auto"
 ) -> Path:
-    """Return the python executable of a venv built for ``environment``, building it once.
+    """The python executable of a venv for ``environment`` from the installer's own indexes.
+
+    :func:`lease_venv` without the lease (released at once), for callers that run no task.
+    """
+    lease = lease_venv(environment, cache_dir, log, installer=installer)
+    lease.release()
+    return lease.python
+
+
+def lease_venv(
+    environment: Environment,
+    cache_dir: Path,
+    log: Log,
+    *,
+    installer: Installer = "auto",
+    sources: PackageSources | None = None,
+    torch: TorchBuild | None = None,
+    limits: CacheLimits | None = None,
+) -> VenvLease:
+    """A venv built for ``environment`` (built once, then a cache hit), held in use.
 
     ``installer`` picks what installs the requirements: ``uv`` (``uv pip install``),
     ``pip`` (the venv's own pip) or ``auto`` (uv when installed, else pip). The cache
-    key ignores it, so compare installers with separate ``cache_dir``s.
+    key ignores it, so compare installers with separate ``cache_dir``s. ``sources`` are
+    the operator's indexes (default: the installer's own settings); ``torch`` the
+    PyTorch build of this machine (default: CPU). Then least recently used venvs not in
+    use are evicted down to ``limits``.
 
     The agent's own ``runyard`` SDK is importable in the venv without network access;
     a ``runyard`` line in the requirements is dropped so the agent's version is used.
@@ -54,19 +115,31 @@ def ensure_venv(
     Raises EnvironmentBuildError with stage ``install`` when no interpreter matches
     ``environment.python``, or virtualenv or the installer fails (with its output).
     """
+    sources = sources or PackageSources()
+    torch = torch or choose_build("auto", 0, None)
     uv_bin = uv_binary()
     tool = _pick_installer(installer, uv_bin)
+    uv_env = {"UV_CACHE_DIR": str(cache_dir / "uv")}
     python = find_interpreter(environment.python, uv_bin, log)
-    requirements = normalize_requirements(environment.requirements, log)
-    key = venv_key(python, requirements)
+    plan = plan_torch(normalize_requirements(environment.requirements, log), torch)
+    requirements = sorted(plan.requirements)
+    key = venv_key(python, requirements, environment.package_index)
     root = cache_dir / "venvs" / key
+    for note in plan.notes:
+        log(f"torch: {note}")
     with file_lock(root.with_name(f"{key}.lock")):
-        if (root / MARKER).is_file():
+        marker = root / MARKER
+        if marker.is_file():
+            os.utime(marker)
             log(f"venv cache hit {key}")
         else:
-            _build(root, python, requirements, tool, uv_bin, cache_dir, log)
-        attach_sdk(root, python, uv_bin, cache_dir, log)
-    return root / "bin" / "python"
+            build = _Build(root, python, requirements, tool, uv_bin, cache_dir, log, uv_env)
+            build.run(sources.with_torch(plan.backends))
+        attach_sdk(root, python, uv_bin, cache_dir, log, uv_env)
+        handle = hold_in_use(root)
+    if limits is not None:
+        evict(cache_dir, limits, log)
+    return VenvLease(root / "bin" / "python", handle)
 
 
 def uv_binary() -> Path | None:
@@ -107,9 +180,13 @@ def normalize_requirements(lines: list[str], log: Log) -> list[str]:
     return sorted(normalized)
 
 
-def venv_key(python: Interpreter, requirements: list[str]) -> str:
-    """The cache key of a venv: a hash of the exact Python version and the requirements."""
-    identity = json.dumps({"python": python.version_text, "requirements": requirements})
+def venv_key(python: Interpreter, requirements: list[str], index: str | None = None) -> str:
+    """The cache key of a venv: a hash of the exact Python version, the requirements and
+    the named index the task asked for."""
+    record: dict[str, object] = {"python": python.version_text, "requirements": requirements}
+    if index is not None:
+        record["index"] = index
+    identity = json.dumps(record)
     return hashlib.sha256(identity.encode()).hexdigest()[:24]
 
 
@@ -121,46 +198,76 @@ def _pick_installer(installer: Installer, uv_bin: Path | None) -> Literal["uv", 
     return installer
 
 
-def _build(
-    root: Path,
-    python: Interpreter,
-    requirements: list[str],
-    tool: Literal["uv", "pip"],
-    uv_bin: Path | None,
-    cache_dir: Path,
-    log: Log,
-) -> None:
-    if root.exists():
-        log(f"removing an incomplete venv at {root}")
-        shutil.rmtree(root)
-    log(f"building venv {root.name}: Python {python.version_text}, {len(requirements)} reqs")
-    started = time.monotonic()
-    try:
-        create = [sys.executable, "-m", "virtualenv", "--no-download", "--no-periodic-update"]
-        create += ["--app-data", str(cache_dir / "virtualenv-app-data")]
-        create += ["--python", str(python.executable), str(root)]
-        run_streamed(create, stage="install", what="virtualenv failed", log=log)
-        if requirements:
-            _install(root, requirements, tool, uv_bin, log)
-        record = {"python": python.version_text, "requirements": requirements}
-        (root / MARKER).write_text(json.dumps(record))
-    except BaseException:
-        shutil.rmtree(root, ignore_errors=True)
-        raise
-    log(f"venv {root.name} built in {time.monotonic() - started:.1f} s")
+@dataclass(frozen=True)
+class _Build:
+    root: Path
+    python: Interpreter
+    requirements: list[str]
+    tool: Literal["uv", "pip"]
+    uv_bin: Path | None
+    cache_dir: Path
+    log: Log
+    uv_env: dict[str, str]
+
+    def run(self, sources: PackageSources) -> None:
+        """Create the venv and install the requirements; the marker is written last."""
+        root, log = self.root, self.log
+        if root.exists():
+            log(f"removing an incomplete venv at {root}")
+            shutil.rmtree(root)
+        started = time.monotonic()
+        try:
+            create = [sys.executable, "-m", "virtualenv", "--no-download", "--no-periodic-update"]
+            create += ["--app-data", str(self.cache_dir / "virtualenv-app-data")]
+            create += ["--python", str(self.python.executable), str(root)]
+            run_tool(create, stage="install", what="virtualenv failed")
+            if self.requirements:
+                self._install(sources)
+            record = {
+                "python": self.python.version_text,
+                "requirements": self.requirements,
+                "size_bytes": tree_size(root),
+            }
+            (root / MARKER).write_text(json.dumps(record))
+        except BaseException:
+            shutil.rmtree(root, ignore_errors=True)
+            raise
+        log(
+            f"venv {root.name} built in {time.monotonic() - started:.1f} s "
+            f"(Python {self.python.version_text}, {len(self.requirements)} requirements)"
+        )
+
+    def _install(self, sources: PackageSources) -> None:
+        listing = self.root / REQUIREMENTS_FILE
+        listing.write_text("".join(f"{line}\n" for line in self.requirements))
+        python = self.root / "bin" / "python"
+        if self.tool == "uv" and self.uv_bin is not None:
+            command = [str(self.uv_bin), "pip", "install", "--python", str(python)]
+            env = {**self.uv_env, **sources.installer_env("uv")}
+        else:
+            command = [str(python), "-m", "pip", "install", "--disable-pip-version-check"]
+            command += ["--no-input", "--cache-dir", str(self.cache_dir / "pip")]
+            env = sources.installer_env("pip")
+        self.log(
+            f"installing {len(self.requirements)} requirements with {self.tool}; "
+            f"{sources.describe()}"
+        )
+        started = time.monotonic()
+        what = f"{self.tool} could not install the requirements"
+        output = run_tool([*command, "-r", str(listing)], stage="install", what=what, env=env)
+        count = installed_count(output)
+        self.log(
+            f"installed {count if count is not None else 'the'} packages with {self.tool} "
+            f"in {time.monotonic() - started:.1f} s"
+        )
 
 
-def _install(
-    root: Path, requirements: list[str], tool: Literal["uv", "pip"], uv_bin: Path | None, log: Log
-) -> None:
-    listing = root / REQUIREMENTS_FILE
-    listing.write_text("".join(f"{line}\n" for line in requirements))
-    python = root / "bin" / "python"
-    if tool == "uv" and uv_bin is not None:
-        command = [str(uv_bin), "pip", "install", "--python", str(python), "-r", str(listing)]
-    else:
-        command = [str(python), "-m", "pip", "install", "--disable-pip-version-check"]
-        command += ["--no-input", "-r", str(listing)]
-    log(f"installing {len(requirements)} requirements with {tool}")
-    what = f"{tool} could not install the requirements"
-    run_streamed(command, stage="install", what=what, log=log)
+def installed_count(output: str) -> int | None:
+    """How many packages uv's or pip's output says it installed; None when it does not say."""
+    found = _UV_INSTALLED.search(output)
+    if found:
+        return int(found[1])
+    for line in output.splitlines():
+        if line.startswith("Successfully installed "):
+            return len(line.split()) - 2
+    return None

@@ -38,6 +38,7 @@ from runyard_agent.executors.docker_sdk import CONTAINER_PATH as SDK_PATH
 from runyard_agent.executors.docker_sdk import sdk_support
 from runyard_agent.executors.docker_venv import VENVS_PATH, BuildRequest, ensure_container_venv
 from runyard_agent.executors.launch import LaunchRequest
+from runyard_agent.package_sources import PackageSources
 from runyard_agent.slots import Allocation
 from runyard_agent.task_env import task_command
 
@@ -83,14 +84,20 @@ def pick_image(task: Task, settings: AgentSettings) -> str:
 
 def docker_launch(job: LaunchRequest) -> ContainerLaunch:
     """Pick the image, build the task's venv in it, and describe the task's container."""
-    task, workdir, settings, note = job.task, job.workdir, job.settings, job.note
+    task, workdir, settings = job.task, job.workdir, job.settings
+    sources = PackageSources.for_task(settings, task.environment.package_index)
+    note = sources.redacting(job.note)
     image = pick_image(task, settings)
     if task.environment.docker_image and image != task.environment.docker_image:
         note(f"docker: this agent forbids task images; using {image}")
     _, cwd = task_command(task.script, workdir, Path("python"))  # checks the paths exist
     client = connect(settings.docker_host)
     try:
-        return _launch(client, image, task, workdir, cwd, job.allocation, settings, job.token, note)
+        return _launch(client, image, task, workdir, cwd, job, sources, note)
+    except EnvironmentBuildError as exc:
+        client.close()
+        # pip may echo an index URL; the reason reaches the task record.
+        raise EnvironmentBuildError(exc.stage, sources.redact(exc.message)) from None
     except BaseException:
         client.close()
         raise
@@ -102,11 +109,11 @@ def _launch(
     task: Task,
     workdir: Path,
     cwd: Path,
-    allocation: Allocation,
-    settings: AgentSettings,
-    token: str | None,
+    job: LaunchRequest,
+    sources: PackageSources,
     note: Log,
 ) -> ContainerLaunch:
+    allocation, settings, token = job.allocation, job.settings, job.token
     found = ensure_image(client, image, note)
     image_id = str(found.id)
     note(f"docker: image {image} ({image_id[:19]})")
@@ -120,6 +127,8 @@ def _launch(
         user=user,
         cache_dir=settings.cache_dir,
         sdk=sdk_support(settings.cache_dir),
+        sources=sources,
+        torch=job.torch,
     )
     python = ensure_container_venv(request, task.environment, note)
     inside_cwd = PurePosixPath(CODE_PATH) / cwd.relative_to(workdir).as_posix()

@@ -29,12 +29,15 @@ from typing import TYPE_CHECKING, Any
 
 from runyard.models.tasks import Environment
 from runyard_agent.environments._locks import file_lock
-from runyard_agent.environments.venv import MARKER, REQUIREMENTS_FILE, normalize_requirements
+from runyard_agent.environments.torch_builds import TorchBuild, plan_torch
+from runyard_agent.environments.venv import REQUIREMENTS_FILE, normalize_requirements
+from runyard_agent.environments.venv_cache import MARKER
 from runyard_agent.errors import EnvironmentBuildError
 from runyard_agent.executors.docker_engine import engine_error, labels
 from runyard_agent.executors.docker_sdk import CONTAINER_PATH as SDK_PATH
 from runyard_agent.executors.docker_sdk import SdkSupport
 from runyard_agent.logs import LineSplitter
+from runyard_agent.package_sources import PackageSources
 
 if TYPE_CHECKING:
     import docker
@@ -59,18 +62,25 @@ class BuildRequest:
     user: str
     cache_dir: Path
     sdk: SdkSupport
+    sources: PackageSources
+    """The operator's indexes, given to pip in the build container."""
+    torch: TorchBuild
 
 
-def venv_key(image_id: str, requirements: list[str], sdk_key: str) -> str:
+def venv_key(image_id: str, requirements: list[str], sdk_key: str, index: str | None) -> str:
     """The cache key of a container venv."""
-    identity = json.dumps({"image": image_id, "requirements": requirements, "sdk": sdk_key})
+    record = {"image": image_id, "requirements": requirements, "sdk": sdk_key, "index": index}
+    identity = json.dumps(record)
     return hashlib.sha256(identity.encode()).hexdigest()[:24]
 
 
 def ensure_container_venv(request: BuildRequest, environment: Environment, log: Log) -> str:
     """The path, inside containers, of the python of a venv built for ``environment``."""
-    requirements = normalize_requirements(environment.requirements, log)
-    key = venv_key(request.image_id, requirements, request.sdk.key)
+    plan = plan_torch(normalize_requirements(environment.requirements, log), request.torch)
+    for note in plan.notes:
+        log(f"torch: {note}")
+    requirements = sorted(plan.requirements)
+    key = venv_key(request.image_id, requirements, request.sdk.key, environment.package_index)
     venvs = request.cache_dir / "docker" / "venvs"
     venvs.mkdir(parents=True, exist_ok=True)
     root = venvs / key
@@ -78,12 +88,18 @@ def ensure_container_venv(request: BuildRequest, environment: Environment, log: 
         if (root / MARKER).is_file():
             log(f"container venv cache hit {key}")
         else:
-            _build(request, root, requirements, environment.python, log)
+            pip_env = request.sources.with_torch(plan.backends).installer_env("pip")
+            _build(request, root, requirements, environment.python, log, pip_env)
     return f"{VENVS_PATH}/{key}/bin/python"
 
 
 def _build(
-    request: BuildRequest, root: Path, requirements: list[str], python: str | None, log: Log
+    request: BuildRequest,
+    root: Path,
+    requirements: list[str],
+    python: str | None,
+    log: Log,
+    pip_env: dict[str, str],
 ) -> None:
     if root.exists():
         log(f"removing an incomplete container venv at {root}")
@@ -101,7 +117,7 @@ def _build(
     log(f"building container venv {root.name} in {request.image}: {len(requirements)} reqs")
     started = time.monotonic()
     try:
-        code, tail = _run_build_container(request, inside, log)
+        code, tail = _run_build_container(request, inside, log, pip_env)
         if code != 0:
             output = "\n".join(tail)
             raise EnvironmentBuildError(
@@ -114,7 +130,9 @@ def _build(
     log(f"container venv {root.name} built in {time.monotonic() - started:.1f} s")
 
 
-def _run_build_container(request: BuildRequest, inside: str, log: Log) -> tuple[int, list[str]]:
+def _run_build_container(
+    request: BuildRequest, inside: str, log: Log, pip_env: dict[str, str]
+) -> tuple[int, list[str]]:
     import docker
 
     cache = request.cache_dir / "docker"
@@ -131,7 +149,12 @@ def _run_build_container(request: BuildRequest, inside: str, log: Log) -> tuple[
             command,
             detach=True,
             user=request.user,
-            environment={"PIP_CACHE_DIR": PIP_CACHE_PATH, "HOME": "/tmp", "PYTHONUNBUFFERED": "1"},
+            environment={
+                "PIP_CACHE_DIR": PIP_CACHE_PATH,
+                "HOME": "/tmp",
+                "PYTHONUNBUFFERED": "1",
+                **pip_env,
+            },
             volumes=mounts,
             network_mode="host",
             labels=labels(request.agent, request.task_id, "build"),

@@ -16,6 +16,7 @@ from typing import IO, Protocol
 
 from runyard.models import Task
 from runyard_agent.config import AgentSettings
+from runyard_agent.environments.torch_builds import TorchBuild
 from runyard_agent.slots import Allocation
 
 Log = Callable[[str], None]
@@ -35,6 +36,8 @@ class LaunchRequest:
     """The agent's own environment (a local process starts from it; a container does not)."""
     note: Log
     """Writes an agent line into the task's console."""
+    torch: TorchBuild
+    """The PyTorch build this machine runs."""
 
 
 class TaskHandle(Protocol):

@@ -97,6 +97,8 @@ class Environment(Strict):
     requirements: list[str] = Field(default_factory=list, max_length=MAX_REQUIREMENTS)
     docker_image: str | None = Field(default=None, max_length=512)
     env: dict[str, str] = Field(default_factory=dict)
+    package_index: Name | None = None
+    """A package index by the name the agent's operator gave it; never a URL."""
 
     @field_validator("requirements")
     @classmethod
