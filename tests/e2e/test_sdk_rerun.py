@@ -57,7 +57,8 @@ def test_local_run_cloned_with_a_new_param_is_rerun_by_an_agent_and_compared(
     with Client(server.url) as client:
         original = only_id(client, "loop")
         clone = client.tasks.clone(
-            original, CloneRequest(overrides={"General/lr": 0.01}, queue="default")
+            original,
+            CloneRequest(overrides={"General/lr": 0.01}, queue="default", create_queue=True),
         )
         done = wait_status(client, clone.id, *DONE, timeout=120)
         assert done.status is TaskStatus.COMPLETED, done.failure_reason
@@ -131,7 +132,10 @@ def test_a_script_run_outside_git_is_rerun_by_an_agent(
     with Client(server.url) as client:
         original = only_id(client, "loose")
         clone = client.tasks.clone(
-            original, CloneRequest(overrides={"General/greeting": "bonjour"}, queue="default")
+            original,
+            CloneRequest(
+                overrides={"General/greeting": "bonjour"}, queue="default", create_queue=True
+            ),
         )
         done = wait_status(client, clone.id, *DONE, timeout=120)
         assert done.status is TaskStatus.COMPLETED, done.failure_reason

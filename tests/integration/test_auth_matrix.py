@@ -30,7 +30,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/tasks"): {},
     ("PATCH", "/api/v1/tasks/{task_id}"): {},
     ("POST", "/api/v1/tasks/{task_id}/clone"): {},
-    ("POST", "/api/v1/tasks/{task_id}/enqueue"): {"queue": "q"},
+    ("POST", "/api/v1/tasks/{task_id}/enqueue"): {"queue": "q", "create_queue": True},
     ("POST", "/api/v1/local-runs"): {},
     ("POST", "/api/v1/tasks/{task_id}/started"): {"lease_token": "0" * 32},
     ("POST", "/api/v1/tasks/{task_id}/completed"): {"lease_token": "0" * 32},
@@ -93,7 +93,9 @@ def world(redis_url: str, tmp_path: Path) -> Iterator[World]:
     )
     with TestClient(create_app(settings), base_url="http://t") as api:
         user = bearer(USER)
-        own = api.post("/api/v1/tasks", json={"queue": "q"}, headers=user).json()["id"]
+        own = api.post(
+            "/api/v1/tasks", json={"queue": "q", "create_queue": True}, headers=user
+        ).json()["id"]
         other = api.post("/api/v1/tasks", json={}, headers=user).json()["id"]
         register = {"name": "w1", "queues": ["q"], "resources": {}}
         worker = api.post("/api/v1/workers", json=register, headers=bearer(AGENT)).json()["id"]
@@ -207,7 +209,12 @@ def test_tokens_never_reach_a_real_servers_log(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "data", [*args, "--no-jobs"], log).start()
     try:
         api = server.api
-        requests.post(f"{api}/tasks", json={"queue": "q"}, headers=bearer(USER), timeout=10)
+        requests.post(
+            f"{api}/tasks",
+            json={"queue": "q", "create_queue": True},
+            headers=bearer(USER),
+            timeout=10,
+        )
         register = {"name": "w", "queues": ["q"], "resources": {}}
         worker = requests.post(f"{api}/workers", json=register, headers=bearer(AGENT), timeout=10)
         claim = {"queues": ["q"], "free": {}}

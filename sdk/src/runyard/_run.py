@@ -53,7 +53,7 @@ class Run(Target, Protocol):
     def connect(self, section: str, values: MutableMapping[str, Any]) -> None:
         """Record ``values`` as param section ``section``, or apply the stored ones to it."""
 
-    def execute_remotely(self, queue: str) -> Task | None:
+    def execute_remotely(self, queue: str, create_queue: bool) -> Task | None:
         """The queued task that replaces this run; None when it already runs on an agent."""
 
     def finish(self, outcome: Outcome) -> None:
@@ -127,13 +127,14 @@ class LocalRun:
         except RunyardError as exc:
             self._notices.once("end", f"could not record how run {task_id} ended: {exc}")
 
-    def execute_remotely(self, queue: str) -> Task:
+    def execute_remotely(self, queue: str, create_queue: bool) -> Task:
         """A queued task with this run's spec; this run's own record, if any, is removed.
 
         Raises :class:`~runyard.errors.RunyardError` when the server cannot queue it.
         """
         with self._lock:
-            queued = self.client.tasks.create(self.spec.model_copy(update={"queue": queue}))
+            update = {"queue": queue, "create_queue": create_queue}
+            queued = self.client.tasks.create(self.spec.model_copy(update=update))
             task_id, token = self.current_id(), self.lease_token
             self._refused = True  # nothing more is recorded from this process
         if task_id is not None and token is not None:
@@ -184,7 +185,7 @@ class AgentRun:
             for note in apply_stored(values, stored):
                 self._notices.once(note, f"param {section}/{note}")
 
-    def execute_remotely(self, queue: str) -> None:
+    def execute_remotely(self, queue: str, create_queue: bool) -> None:
         """Already on an agent: nothing to queue."""
 
     def finish(self, outcome: Outcome) -> None:

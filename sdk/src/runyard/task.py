@@ -112,13 +112,18 @@ class Task:
         overrides: Mapping[str, Any] | None = None,
         *,
         queue: str | None = None,
+        create_queue: bool = False,
+        new_params: Mapping[str, Any] | None = None,
         tags: Sequence[str] | None = None,
         server: str | None = None,
         token: str | None = None,
     ) -> Task:
         """A new draft copied from ``source`` with ``overrides`` (``{"General/lr": 0.01}``).
 
-        With ``queue`` the clone is enqueued at once; else call :meth:`enqueue`.
+        Each override must name a recorded param and fit its type (else
+        :class:`~runyard.errors.InvalidError` names the closest ones); ``new_params``
+        adds params on purpose. With ``queue`` the clone is enqueued at once (a queue
+        that does not exist only with ``create_queue``); else call :meth:`enqueue`.
         """
         if isinstance(source, Task):
             client, source_id = source._client, source._task_id()
@@ -127,10 +132,14 @@ class Task:
         request = CloneRequest(
             name=name,
             overrides=dict(overrides or {}),
+            new_params=dict(new_params or {}),
             queue=queue,
+            create_queue=create_queue,
             tags=None if tags is None else list(tags),
         )
-        return cls(client, client.tasks.clone(source_id, request))
+        record = client.tasks.clone(source_id, request)
+        Notices.from_server(record.warnings)
+        return cls(client, record)
 
     # --- what the task is ---------------------------------------------------------------
 
@@ -167,9 +176,15 @@ class Task:
         """Upload a file as artifact ``name`` (a same-named one is replaced)."""
         return self._client.artifacts.upload(self._task_id(), name, path)
 
-    def enqueue(self, queue: str = "default", priority: int = 0) -> Task:
-        """Put this draft on ``queue``; returns self, refreshed."""
-        self._record = self._client.tasks.enqueue(self._task_id(), queue, priority)
+    def enqueue(
+        self, queue: str = "default", priority: int = 0, *, create_queue: bool = False
+    ) -> Task:
+        """Put this draft on ``queue`` (one that does not exist only with ``create_queue``);
+        returns self, refreshed. Warns when no live worker serves the queue."""
+        self._record = self._client.tasks.enqueue(
+            self._task_id(), queue, priority, create_queue=create_queue
+        )
+        Notices.from_server(self._record.warnings)
         return self
 
     def metrics(self) -> TaskMetrics:
@@ -287,18 +302,22 @@ class Run(Task):
             self.notices.once(f"artifact:{name}", f"artifact {name!r} was not uploaded: {exc}")
             return None
 
-    def execute_remotely(self, queue: str = "default", *, exit_process: bool = True) -> Task | None:
+    def execute_remotely(
+        self, queue: str = "default", *, create_queue: bool = False, exit_process: bool = True
+    ) -> Task | None:
         """Stop running here and queue this run for an agent; under an agent, do nothing.
 
         The queued task has everything recorded so far (code, environment, the params
         connected before this call); a local record made earlier is replaced by it.
         Exits with status 0 unless ``exit_process`` is False, then returns the queued task.
-        Raises :class:`~runyard.errors.RunyardError` when the server cannot queue it.
+        Raises :class:`~runyard.errors.RunyardError` when the server cannot queue it (a
+        queue that does not exist is refused unless ``create_queue``).
         """
-        queued = self._live.run.execute_remotely(queue)
+        queued = self._live.run.execute_remotely(queue, create_queue)
         if queued is None:
             return None
         self._live.detach()
+        Notices.from_server(queued.warnings)
         Notices.info(f"queued as task {queued.id} on {queue!r}; not running it here")
         task = Task(self._client, queued)
         if exit_process:

@@ -71,7 +71,9 @@ def delete_queue(client: Client, args: argparse.Namespace) -> int:
 
 def move_task(client: Client, args: argparse.Namespace) -> int:
     """``queue move NAME TASK --to top|bottom|up|down``."""
-    return _print_detail(client.queues.move(args.name, args.task_id, args.to), args)
+    # The move names the task in its body, where the server takes only full ids.
+    full_id = client.tasks.get(args.task_id).id
+    return _print_detail(client.queues.move(args.name, full_id, args.to), args)
 
 
 def _print_detail(queue: QueueDetail, args: argparse.Namespace) -> int:

@@ -12,7 +12,14 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from runyard.cli.common import UsageError, add_json_flag, name, task_id
+from runyard.cli.common import (
+    UsageError,
+    add_create_queue_flag,
+    add_json_flag,
+    name,
+    print_warnings,
+    task_id,
+)
 from runyard.cli.output import dump_json, table
 from runyard.client import Client
 from runyard.errors import RunyardError
@@ -36,6 +43,7 @@ def add(commands: Any) -> None:
         help="largest accepted absolute difference of a final metric (default 1e-6)",
     )
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait (default 3600)")
+    add_create_queue_flag(p)
     add_json_flag(p)
     p.set_defaults(func=reproduce_task)
 
@@ -45,8 +53,11 @@ def reproduce_task(client: Client, args: argparse.Namespace) -> int:
     if args.tolerance < 0:
         raise UsageError("--tolerance cannot be negative")
     original = client.tasks.get(args.id)
-    request = CloneRequest(name=f"{original.name} (reproduce)"[:256], queue=args.queue)
+    request = CloneRequest(
+        name=f"{original.name} (reproduce)"[:256], queue=args.queue, create_queue=args.create_queue
+    )
     rerun = client.tasks.clone(original.id, request)
+    print_warnings(rerun.warnings)
     if not args.wait:
         print(
             f"rerun {rerun.id} queued on {args.queue}; compare with: runyard task compare "

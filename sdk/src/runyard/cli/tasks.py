@@ -11,10 +11,13 @@ from runyard.capture.git import GitError, capture_repository, find_root
 from runyard.cli import compare, reproduce
 from runyard.cli.common import (
     UsageError,
+    add_create_queue_flag,
     add_json_flag,
+    full_task_id,
     name,
     params_from,
     parse_param,
+    print_warnings,
     read_requirements,
     task_id,
 )
@@ -52,7 +55,7 @@ def _add_list(commands: Any) -> None:
     p.add_argument("--status", choices=[s.value for s in TaskStatus])
     p.add_argument("--queue")
     p.add_argument("--tag")
-    p.add_argument("--parent", type=task_id, help="only clones of this task id")
+    p.add_argument("--parent", type=full_task_id, help="only clones of this (full) task id")
     p.add_argument("--name", dest="q", metavar="TEXT", help="only names containing TEXT")
     p.add_argument("--limit", type=int, default=50, help=f"at most this many (1..{MAX_PAGE})")
     add_json_flag(p)
@@ -97,6 +100,7 @@ def _add_create(commands: Any) -> None:
     p.add_argument("--tag", action="append", default=[], help="repeatable")
     p.add_argument("--queue", type=name, help="enqueue on this queue at once")
     p.add_argument("--priority", type=int, default=0, help="higher runs first")
+    add_create_queue_flag(p)
     add_json_flag(p)
     p.set_defaults(func=create_task)
 
@@ -106,9 +110,17 @@ def _add_clone(commands: Any) -> None:
     p.add_argument("id", type=task_id)
     p.add_argument("--name")
     _add_param_flag(p)
+    p.add_argument(
+        "--new-param",
+        action="append",
+        default=[],
+        metavar="SECTION/KEY=VALUE",
+        help="add a param the task does not have (repeat); --param only changes recorded ones",
+    )
     p.add_argument("--tag", action="append", help="replace the tags (repeatable)")
     p.add_argument("--queue", type=name, help="enqueue the clone at once")
     p.add_argument("--priority", type=int, default=0)
+    add_create_queue_flag(p)
     add_json_flag(p)
     p.set_defaults(func=clone_task)
 
@@ -128,6 +140,7 @@ def _add_moves(commands: Any) -> None:
     p.add_argument("id", type=task_id)
     p.add_argument("--queue", type=name, required=True)
     p.add_argument("--priority", type=int, default=0, help="higher runs first")
+    add_create_queue_flag(p)
     add_json_flag(p)
     p.set_defaults(func=enqueue_task)
     for command, help_text in (
@@ -225,6 +238,7 @@ def create_task(client: Client, args: argparse.Namespace) -> int:
         resources=Resources(gpus=args.gpus, cpus=args.cpus, memory_gb=args.memory_gb),
         queue=args.queue,
         priority=args.priority,
+        create_queue=args.create_queue,
     )
     return _print_task(client.tasks.create(spec), args, "created")
 
@@ -266,8 +280,10 @@ def clone_task(client: Client, args: argparse.Namespace) -> int:
     request = CloneRequest(
         name=args.name,
         overrides=dict(parse_param(text) for text in args.param),
+        new_params=dict(parse_param(text) for text in args.new_param),
         queue=args.queue,
         priority=args.priority,
+        create_queue=args.create_queue,
         tags=args.tag,
     )
     return _print_task(client.tasks.clone(args.id, request), args, "cloned")
@@ -275,7 +291,8 @@ def clone_task(client: Client, args: argparse.Namespace) -> int:
 
 def enqueue_task(client: Client, args: argparse.Namespace) -> int:
     """``task enqueue ID --queue Q``."""
-    return _print_task(client.tasks.enqueue(args.id, args.queue, args.priority), args, "enqueued")
+    task = client.tasks.enqueue(args.id, args.queue, args.priority, create_queue=args.create_queue)
+    return _print_task(task, args, "enqueued")
 
 
 def dequeue_task(client: Client, args: argparse.Namespace) -> int:
@@ -306,6 +323,7 @@ def task_logs(client: Client, args: argparse.Namespace) -> int:
 
 
 def _print_task(task: Task, args: argparse.Namespace, verb: str) -> int:
+    print_warnings(task.warnings)
     where = f" on {task.queue}" if task.status is TaskStatus.QUEUED and task.queue else ""
     extra = " (abort requested)" if task.abort_requested else ""
     return emit(

@@ -11,7 +11,7 @@ from runyard.models.names import (
     is_valid_name,
     is_valid_task_id,
 )
-from runyard.models.overrides import apply_overrides
+from runyard.models.overrides import OverrideError, apply_overrides, checked_overrides
 from runyard.models.queues import MoveRequest, Queue, QueueCreate, QueueDetail, QueueEntry
 from runyard.models.results import Artifact, MetricBatch, MetricPoint, MetricValue, TaskMetrics
 from runyard.models.routes import API_PREFIX
@@ -74,6 +74,7 @@ __all__ = [
     "MetricValue",
     "MoveRequest",
     "Name",
+    "OverrideError",
     "Params",
     "PingReport",
     "Queue",
@@ -98,6 +99,7 @@ __all__ = [
     "Worker",
     "WorkerRegister",
     "apply_overrides",
+    "checked_overrides",
     "is_valid_name",
     "is_valid_task_id",
 ]

@@ -190,6 +190,8 @@ class TaskCreate(TaskSpec):
     parent: TaskId | None = None
     queue: Name | None = None
     priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    create_queue: bool = False
+    """Create ``queue`` when it does not exist (else that is a 404: a typo would wait forever)."""
 
 
 class TaskUpdate(Strict):
@@ -228,6 +230,9 @@ class Task(TaskSpec):
     exit_code: int | None = None
     failure_reason: str | None = None
     abort_requested: bool = False
+    warnings: list[str] = Field(default_factory=list)
+    """What the reply that returned this record warns about (e.g. no live worker serves
+    its queue); said once, never stored."""
 
 
 class TaskPage(BaseModel):
@@ -240,23 +245,27 @@ class TaskPage(BaseModel):
 class CloneRequest(Strict):
     """``POST /tasks/{id}/clone``.
 
-    ``overrides`` maps ``"Section/key"`` (or ``"Section/a/b"`` for nested values)
-    to the new value, keeping its JSON type.
+    ``overrides`` maps recorded ``"Section/key"`` paths (or ``"Section/a/b"`` for
+    nested values) to new values, converted to the recorded value's type; an unknown
+    path or a value that cannot take that type is a 422. ``new_params`` adds paths
+    the task does not have yet, on purpose.
     """
 
     name: TaskName | None = None
     overrides: dict[str, Any] = Field(default_factory=dict)
+    new_params: dict[str, Any] = Field(default_factory=dict)
     queue: Name | None = None
     priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    create_queue: bool = False
     tags: list[Tag] | None = None
 
-    @field_validator("overrides")
+    @field_validator("overrides", "new_params")
     @classmethod
     def _paths(cls, value: dict[str, Any]) -> dict[str, Any]:
         for path in value:
             parts = path.split("/")
             if len(parts) < 2 or not all(parts):
-                raise ValueError(f"override {path!r} must look like 'Section/key'")
+                raise ValueError(f"param {path!r} must look like 'Section/key'")
         return value
 
 
@@ -265,6 +274,8 @@ class EnqueueRequest(Strict):
 
     queue: Name = "default"
     priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    create_queue: bool = False
+    """Create ``queue`` when it does not exist (else that is a 404)."""
 
 
 class ReportBase(Strict):

@@ -32,6 +32,9 @@ All keys start with ``ry:``. Times are unix seconds as decimal strings.
 ``ry:idx:all``, ``ry:idx:status:{status}``, ``ry:idx:project:{project}``,
 ``ry:idx:tag:{tag}``, ``ry:idx:parent:{id}``, ``ry:idx:queue:{queue}`` — sorted sets
 of task ids scored by ``num`` (newest = highest); ``list_tasks`` walks them.
+``ry:ids`` — sorted set of every task id at score 0, so a short id prefix is found by
+    its lex range (``ZRANGEBYLEX``). Tasks created before it existed are found only by
+    their full id.
 
 ``ry:queues`` — set of queue names.
 ``ry:queue:{name}`` — sorted set of waiting task ids in claim order. Score
@@ -75,6 +78,7 @@ WORKERS = f"{PREFIX}workers"
 WAKE_CHANNEL = f"{PREFIX}wake"
 STATS = f"{PREFIX}stats"
 ALL_TASKS = f"{INDEX_PREFIX}all"
+TASK_IDS = f"{PREFIX}ids"
 
 
 def task(task_id: str) -> str:
@@ -161,6 +165,7 @@ LUA_KEYS = json.dumps(
         "queue_idx": f"{INDEX_PREFIX}queue:",
         "queue_seq": QUEUE_SEQ,
         "task_seq": TASK_SEQ,
+        "task_ids": TASK_IDS,
         "queues": QUEUES,
         "leases": LEASES,
         "stats": STATS,

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 
 from runyard.models import LogAck, LogBatch, LogPage
 from runyard_server import store
-from runyard_server.api.deps import PrincipalDep, RedisDep
+from runyard_server.api.deps import PrincipalDep, RedisDep, TaskIdDep
 from runyard_server.api.json_body import FiniteJSONRoute
 from runyard_server.errors import Forbidden
 
@@ -14,7 +14,7 @@ router = APIRouter(prefix="/tasks", tags=["logs"], route_class=FiniteJSONRoute)
 
 
 @router.post("/{task_id}/logs")
-async def append_logs(task_id: str, body: LogBatch, r: RedisDep, who: PrincipalDep) -> LogAck:
+async def append_logs(task_id: TaskIdDep, body: LogBatch, r: RedisDep, who: PrincipalDep) -> LogAck:
     who.require_task(task_id, "agent", "user")
     if who.role == "agent" and not body.lease_token:
         # The lease token is what ties an agent to the tasks its worker holds.
@@ -26,7 +26,7 @@ async def append_logs(task_id: str, body: LogBatch, r: RedisDep, who: PrincipalD
 
 @router.get("/{task_id}/logs")
 async def read_logs(
-    task_id: str,
+    task_id: TaskIdDep,
     r: RedisDep,
     who: PrincipalDep,
     after: Annotated[str | None, Query(max_length=64)] = None,
