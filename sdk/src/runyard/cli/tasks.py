@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from runyard.capture.git import GitError, capture_repository, find_root
-from runyard.cli import compare, reproduce
+from runyard.cli import compare, reproduce, results
 from runyard.cli.common import (
     UsageError,
     add_create_queue_flag,
@@ -47,6 +47,7 @@ def register(groups: Any) -> None:
     _add_logs(commands)
     compare.add(commands)
     reproduce.add(commands)
+    results.add(commands)
 
 
 def _add_list(commands: Any) -> None:
@@ -182,7 +183,7 @@ def list_tasks(client: Client, args: argparse.Namespace) -> int:
 def show_task(client: Client, args: argparse.Namespace) -> int:
     """``task show ID``."""
     task = client.tasks.get(args.id)
-    return emit(task, args.json, lambda: describe(task))
+    return emit(task, args.json, lambda: describe(task) + results.summary(client, task.id))
 
 
 def describe(task: Task) -> str:
