@@ -41,6 +41,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/tasks/{task_id}/logs"): {"seq": 7, "lines": [{"text": "x", "ts": 1.0}]},
     ("POST", "/api/v1/tasks/{task_id}/metrics"): {"points": [{"series": "s", "value": 1, "ts": 1}]},
     ("POST", "/api/v1/tasks/{task_id}/artifacts/{name}"): b"artifact bytes",
+    ("POST", "/api/v1/bundles"): b"bundle bytes",
     ("POST", "/api/v1/queues"): {"name": "made"},
     ("POST", "/api/v1/queues/{name}/move"): {"task_id": "0" * 32, "to": "top"},
     ("POST", "/api/v1/workers"): {"name": "w2", "queues": ["q"], "resources": {}},
@@ -53,6 +54,7 @@ AGENT_MAY = {
     ("POST", "/api/v1/workers"),
     ("GET", "/api/v1/workers"),
     ("DELETE", "/api/v1/workers/{worker_id}"),
+    ("GET", "/api/v1/bundles/{sha256}"),
     ("POST", "/api/v1/workers/{worker_id}/heartbeat"),
     ("POST", "/api/v1/workers/{worker_id}/claim"),
     *(("POST", f"/api/v1/tasks/{{task_id}}/{r}") for r in ("started", "completed", "failed")),
@@ -120,7 +122,7 @@ def operations(api: TestClient) -> list[tuple[str, str]]:
 def call(world: World, op: tuple[str, str], headers: dict[str, str], task_id: str) -> int:
     method, template = op
     name = "a.txt" if "/artifacts/" in template else "q"
-    path = template.format(task_id=task_id, worker_id=world.worker, name=name)
+    path = template.format(task_id=task_id, worker_id=world.worker, name=name, sha256="0" * 64)
     body = BODIES.get(op)
     if isinstance(body, bytes):
         response = world.api.request(method, path, content=body, headers=headers)

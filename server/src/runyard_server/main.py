@@ -14,6 +14,7 @@ from runyard_server.api.errors import ERROR_RESPONSES, install_error_handlers
 from runyard_server.api.request_log import RequestLogMiddleware
 from runyard_server.api.routes import (
     artifacts,
+    bundles,
     health,
     local_runs,
     log_stream,
@@ -81,6 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
         log_stream,
         task_metrics,
         artifacts,
+        bundles,
         queues,
         workers,
     )

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from runyard._code_bundle import ship_unpushed
 from runyard.capture.git import GitError, capture_repository, find_root
 from runyard.cli import compare, reproduce, results
 from runyard.cli.common import (
@@ -231,7 +232,7 @@ def create_task(client: Client, args: argparse.Namespace) -> int:
         name=args.name,
         project=args.project,
         tags=args.tag,
-        script=_script(args),
+        script=_script(client, args),
         environment=Environment(
             python=args.python, requirements=requirements, docker_image=args.docker_image
         ),
@@ -244,8 +245,9 @@ def create_task(client: Client, args: argparse.Namespace) -> int:
     return _print_task(client.tasks.create(spec), args, "created")
 
 
-def _script(args: argparse.Namespace) -> Script:
-    """The script of ``task create``: a local work tree's state unless told otherwise."""
+def _script(client: Client, args: argparse.Namespace) -> Script:
+    """The script of ``task create``: a local work tree's state unless told otherwise;
+    commits no remote has go to the server as a code bundle."""
     script = Script(
         repository=args.repo,
         commit=args.commit,
@@ -264,9 +266,8 @@ def _script(args: argparse.Namespace) -> Script:
         state = capture_repository(root)
     except GitError as exc:
         raise UsageError(f"--repo {args.repo}: {exc}") from None
-    for warning in state.warnings:
-        print(f"runyard: warning: {warning}", file=sys.stderr)
-    return script.model_copy(
+    print_warnings(list(state.warnings))
+    recorded = script.model_copy(
         update={
             "repository": state.repository,
             "commit": state.commit,
@@ -274,6 +275,13 @@ def _script(args: argparse.Namespace) -> Script:
             "diff": "" if args.no_diff else state.diff,
         }
     )
+    try:
+        shipped, notice = ship_unpushed(client, recorded, root)
+    except GitError as exc:
+        raise UsageError(f"--repo {args.repo}: cannot bundle the unpushed commits: {exc}") from None
+    if notice:
+        print(f"runyard: {notice}", file=sys.stderr)
+    return shipped
 
 
 def clone_task(client: Client, args: argparse.Namespace) -> int:

@@ -9,11 +9,19 @@ from runyard.models.names import (
     TaskId,
     TaskName,
     is_valid_name,
+    is_valid_sha256,
     is_valid_task_id,
 )
 from runyard.models.overrides import OverrideError, apply_overrides, checked_overrides
 from runyard.models.queues import MoveRequest, Queue, QueueCreate, QueueDetail, QueueEntry
-from runyard.models.results import Artifact, MetricBatch, MetricPoint, MetricValue, TaskMetrics
+from runyard.models.results import (
+    Artifact,
+    BundleRef,
+    MetricBatch,
+    MetricPoint,
+    MetricValue,
+    TaskMetrics,
+)
 from runyard.models.routes import API_PREFIX
 from runyard.models.tasks import (
     AbortedReport,
@@ -51,6 +59,7 @@ __all__ = [
     "API_PREFIX",
     "AbortedReport",
     "Artifact",
+    "BundleRef",
     "Claim",
     "ClaimRequest",
     "CloneRequest",
@@ -101,5 +110,6 @@ __all__ = [
     "apply_overrides",
     "checked_overrides",
     "is_valid_name",
+    "is_valid_sha256",
     "is_valid_task_id",
 ]

@@ -53,6 +53,11 @@ class Script(Strict):
     entry_point: str = Field(default="", max_length=1024, description="path relative to repo root")
     working_dir: str = Field(default=".", max_length=1024)
     args: list[str] = Field(default_factory=list, max_length=MAX_ARGS)
+    bundle: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="sha256 of the git bundle (`POST /bundles`) holding commits no remote has",
+    )
 
     @field_validator("repository", "branch")
     @classmethod
