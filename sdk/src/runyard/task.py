@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from runyard import config
 from runyard._notices import Notices
 from runyard._run import Live, attach, start_local
+from runyard.capture import argparse_hook
 from runyard.capture.run import RequirementsSource
 from runyard.client import Client
 from runyard.errors import RunyardError
@@ -63,6 +64,7 @@ class Task:
         requirements: RequirementsSource = None,
         seed: int | bool = True,
         capture_output: bool = True,
+        auto_connect_argparse: bool = True,
         server: str | None = None,
         token: str | None = None,
     ) -> Run:
@@ -73,10 +75,24 @@ class Task:
         a list records those lines. ``seed``: True seeds ``random``, NumPy and PyTorch
         with a new seed recorded as ``Runyard/seed`` (a rerun uses the recorded one), an
         int seeds with that, False seeds nothing. ``capture_output`` copies the console
-        of a local run to its task's log. A script has one run: calling it again returns
-        the same one, with a warning when the arguments differ (they are not applied).
+        of a local run to its task's log. ``auto_connect_argparse``: every
+        ``parse_args()`` after this call is connected as section ``Args`` (recorded
+        locally; under an agent the task's values replace the parsed ones), so
+        ``task.connect(args)`` is not needed. A script has one run: calling it again
+        returns the same one, with a warning when the arguments differ (they are not
+        applied).
         """
-        asked = (project, name, tuple(tags), requirements, seed, capture_output, server, token)
+        asked = (
+            project,
+            name,
+            tuple(tags),
+            requirements,
+            seed,
+            capture_output,
+            auto_connect_argparse,
+            server,
+            token,
+        )
         if Run.current is not None:
             if asked != Run.current.init_args:
                 Run.current.notices.once(
@@ -95,8 +111,10 @@ class Task:
             live = start_local(
                 client, project, name, tags, requirements, seed, capture_output, notices
             )
-        Run.current = Run(client, record, live, notices, asked)
-        return Run.current
+        run = Run.current = Run(client, record, live, notices, asked)
+        if auto_connect_argparse:
+            argparse_hook.install(run.connect)
+        return run
 
     @classmethod
     def get(cls, task_id: str, *, server: str | None = None, token: str | None = None) -> Task:

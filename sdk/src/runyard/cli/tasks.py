@@ -227,7 +227,7 @@ def create_task(client: Client, args: argparse.Namespace) -> int:
     """``task create``."""
     requirements = list(args.requirement)
     if args.requirements:
-        requirements += read_requirements(args.requirements)
+        requirements += read_requirements(_requirements_path(args))
     spec = TaskCreate(
         name=args.name,
         project=args.project,
@@ -243,6 +243,17 @@ def create_task(client: Client, args: argparse.Namespace) -> int:
         create_queue=args.create_queue,
     )
     return _print_task(client.tasks.create(spec), args, "created")
+
+
+def _requirements_path(args: argparse.Namespace) -> str:
+    """A relative ``--requirements`` is read from a local ``--repo``'s root, as
+    ``Task.init(requirements=...)`` reads it; else from the current folder."""
+    given: str = args.requirements
+    local = Path(args.repo).expanduser() if args.repo else None
+    if Path(given).is_absolute() or local is None or not local.is_dir():
+        return given
+    root = find_root(local)
+    return str(root / given) if root is not None else given
 
 
 def _script(client: Client, args: argparse.Namespace) -> Script:
