@@ -42,6 +42,7 @@ demo: setup
 
 bench: setup
 	$(BIN)/python bench/dispatch.py
+	$(BIN)/python bench/cli_start.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runyard.capture.git import needs_bundle, write_bundle
-from runyard.client import Client
 from runyard.models import Script
+
+if TYPE_CHECKING:
+    from runyard.client import Client
 
 
 def ship_unpushed(client: Client, script: Script, root: Path) -> tuple[Script, str | None]:

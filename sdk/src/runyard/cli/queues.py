@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runyard.cli.common import add_json_flag, name, task_id
 from runyard.cli.output import age, duration, emit, table
-from runyard.client import Client
 from runyard.models import QueueDetail
+
+if TYPE_CHECKING:
+    from runyard.client import Client
 
 
 def register(groups: Any) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runyard.cli.common import (
     UsageError,
@@ -21,9 +21,11 @@ from runyard.cli.common import (
     task_id,
 )
 from runyard.cli.output import dump_json, table
-from runyard.client import Client
 from runyard.errors import RunyardError
 from runyard.models import CloneRequest, Task, TaskStatus
+
+if TYPE_CHECKING:
+    from runyard.client import Client
 
 _POLL_S = 1.0
 

@@ -9,12 +9,14 @@ import argparse
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runyard.cli.common import UsageError, add_json_flag, task_id
 from runyard.cli.output import dump_json, number, table
-from runyard.client import Client
 from runyard.models import Artifact, TaskMetrics
+
+if TYPE_CHECKING:
+    from runyard.client import Client
 
 
 def add(commands: Any) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runyard._code_bundle import ship_unpushed
 from runyard.capture.git import GitError, capture_repository, find_root
@@ -23,7 +23,6 @@ from runyard.cli.common import (
     task_id,
 )
 from runyard.cli.output import age, details, dump_json, emit, number, scalar, table
-from runyard.client import Client
 from runyard.models import (
     CloneRequest,
     Environment,
@@ -34,6 +33,9 @@ from runyard.models import (
     TaskStatus,
 )
 from runyard.models.limits import MAX_PAGE
+
+if TYPE_CHECKING:
+    from runyard.client import Client
 
 
 def register(groups: Any) -> None:
