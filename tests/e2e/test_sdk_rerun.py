@@ -89,7 +89,9 @@ def test_reproduce_matches_a_seeded_script_and_not_one_that_reads_the_clock(
     agent_factory(server.url)
     with Client(server.url) as client:
         ids = {t.name: t.id for t in client.tasks.list(project="repro").items}
-    seeded = cli(server, "task", "reproduce", ids["seeded"], "--queue", "default", "--wait")
+    # The agent may not have registered its queue yet.
+    reproduce = ["task", "reproduce", "--queue", "default", "--create-queue", "--wait"]
+    seeded = cli(server, *reproduce, ids["seeded"])
     assert seeded.returncode == 0, seeded.stdout + seeded.stderr
     assert "reproduced:" in seeded.stdout
     clock = cli(server, "task", "reproduce", ids["clock"], "--queue", "default", "--wait")
