@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from runyard.errors import RunyardError
 from runyard.models.tasks import Script
 from runyard_agent.environments._git import Git
 from runyard_agent.environments._locks import file_lock
@@ -57,8 +58,10 @@ def prepare_code(
     workdir = Path(tempfile.mkdtemp(prefix="code-", dir=work_root))
     try:
         if script.repository:
-            bundles = _Bundles(git, cache_dir / "git", script.bundle, fetch_bundle, log)
-            mirror = _ensure_mirror(git, script, cache_dir / "git", log, bundles)
+            bundle = None
+            if script.bundle is not None and fetch_bundle is not None:
+                bundle = _Bundle(git, cache_dir / "git", script.bundle, fetch_bundle, log)
+            mirror = _ensure_mirror(git, script, cache_dir / "git", log, bundle)
             _checkout(git, mirror, script, workdir, log)
         else:
             log("no repository recorded: starting from an empty work dir")
@@ -87,26 +90,26 @@ def _redact(repository: str) -> str:
 
 
 @dataclass(frozen=True)
-class _Bundles:
-    """The task's code bundle, if it has one: fetched into a mirror when needed."""
+class _Bundle:
+    """The task's code bundle: downloaded once into the cache, fetched into a mirror."""
 
     git: Git
     mirrors: Path
-    sha256: str | None
-    download: FetchBundle | None
+    sha256: str
+    download: FetchBundle
     log: Log
-
-    @property
-    def usable(self) -> bool:
-        return self.sha256 is not None and self.download is not None
 
     def fetch_into(self, mirror: Path, commit: str) -> None:
         """Fetch the bundle's commits into ``mirror``; EnvironmentBuildError without ``commit``."""
-        assert self.sha256 is not None and self.download is not None  # callers check usable
         path = self.mirrors / "bundles" / f"{self.sha256}.bundle"
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.download(self.sha256, path)
+            try:
+                self.download(self.sha256, path)
+            except (RunyardError, OSError) as exc:
+                raise EnvironmentBuildError(
+                    "clone", f"the task's code bundle could not be downloaded: {exc}"
+                ) from exc
         self.log(f"git: fetching commit {commit[:12]} from the task's code bundle")
         ref = f"+HEAD:refs/runyard/bundles/{self.sha256[:16]}"
         args = ["-C", str(mirror), "fetch", "--quiet", str(path), ref]
@@ -118,7 +121,9 @@ class _Bundles:
             )
 
 
-def _ensure_mirror(git: Git, script: Script, mirrors: Path, log: Log, bundles: _Bundles) -> Path:
+def _ensure_mirror(
+    git: Git, script: Script, mirrors: Path, log: Log, bundle: _Bundle | None
+) -> Path:
     key = hashlib.sha256(script.repository.encode()).hexdigest()[:32]
     mirror = mirrors / f"{key}.git"
     shown = _redact(script.repository)
@@ -128,19 +133,19 @@ def _ensure_mirror(git: Git, script: Script, mirrors: Path, log: Log, bundles: _
             scratch = mirrors / f"{key}.git.partial"
             shutil.rmtree(scratch, ignore_errors=True)
             args = ["clone", "--mirror", "--quiet", "--", script.repository, str(scratch)]
-            if not _git_ok(git, args, strict=not bundles.usable):
+            if not _git_ok(git, args, strict=bundle is None):
                 log(f"git: {shown} cannot be cloned here; the mirror starts empty")
                 git.run(["init", "--bare", "--quiet", "--", str(scratch)], stage="clone")
             scratch.rename(mirror)
         elif script.commit is None or not _has_commit(git, mirror, script.commit):
             log(f"git: fetching {shown}")
             args = ["-C", str(mirror), "fetch", "--prune", "--quiet", "origin"]
-            _git_ok(git, args, strict=not bundles.usable)
+            _git_ok(git, args, strict=bundle is None)
         else:
             log(f"git: mirror of {shown} already has {script.commit}")
         if script.commit is not None and not _has_commit(git, mirror, script.commit):
-            if bundles.usable:
-                bundles.fetch_into(mirror, script.commit)
+            if bundle is not None:
+                bundle.fetch_into(mirror, script.commit)
             else:
                 _fetch_commit(git, mirror, script.commit, shown)
     return mirror
