@@ -43,6 +43,7 @@ demo: setup
 bench: setup
 	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/history.py
+	$(BIN)/python bench/cli_start.py
 
 # The chaos soak (tests/soak): MINUTES of seeded faults, then every invariant checked.
 MINUTES ?= 30

@@ -130,6 +130,7 @@ def submit(
         "name": name,
         "project": "bench",
         "queue": queue,
+        "create_queue": True,
         "script": {
             "repository": str(repo.path),
             "commit": repo.commit,

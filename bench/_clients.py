@@ -124,7 +124,7 @@ def run_cycler(
         out.put(("cycles", index, {"error": f"register: {exc!r}"}))
         return
     draft = typical_body(None, index)
-    enqueue = {"queue": queue}
+    enqueue = {"queue": queue, "create_queue": True}
     claim = claim_body([queue], 0)
     out.put(("ready", index, None))
     if not go.wait(60):

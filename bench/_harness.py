@@ -65,6 +65,7 @@ def typical_spec(queue: str | None = None, i: int = 0) -> TaskCreate:
         },
         resources=Resources(gpus=1, cpus=8, memory_gb=32),
         queue=queue,
+        create_queue=queue is not None,
     )
 
 

@@ -93,7 +93,15 @@ def run_demo(url: str, repo: Path) -> None:
     print(f"recorded as task {local.id} ({local.status})")
 
     say("2. clone it with General/lr=0.02 and queue it: the agent rebuilds and reruns it")
-    clone_args = ["--param", "General/lr=0.02", "--queue", "demo", "--name", "lower-lr"]
+    clone_args = [
+        "--param",
+        "General/lr=0.02",
+        "--queue",
+        "demo",
+        "--create-queue",
+        "--name",
+        "lower-lr",
+    ]
     clone_id = json.loads(runyard(url, "task", "clone", local.id, *clone_args, "--json"))["id"]
     rerun = wait_final(client, clone_id)
     for line in client.logs.read(rerun.id).lines:

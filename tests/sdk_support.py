@@ -26,7 +26,7 @@ print(f"lr={cfg['lr']!r} epochs={cfg['epochs']!r} opt={cfg['opt']['name']} "
       f"amp={cfg['amp']!r} bs={args.bs!r} draw={random.random()!r}")
 if args.mode == "remote":
     print("recorded as", task.id)
-    task.execute_remotely(queue=args.queue)
+    task.execute_remotely(queue=args.queue, create_queue=True)
     print("still running locally")
 for epoch in range(cfg["epochs"]):
     task.log_metric("val/acc", 0.5 + epoch * cfg["lr"], step=epoch)

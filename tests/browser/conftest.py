@@ -120,6 +120,7 @@ class Stack:
                 project=project,
                 name=name,
                 queue=queue,
+                create_queue=True,
                 tags=["ui"],
                 script=Script(
                     repository=str(exp.path),

@@ -94,6 +94,7 @@ def submit(
         TaskCreate(
             name=name,
             queue=queue,
+            create_queue=True,
             max_retries=max_retries,
             script=Script(
                 repository=str(repo.path),

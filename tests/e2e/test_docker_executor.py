@@ -96,6 +96,7 @@ def submit(
         TaskCreate(
             name="docker-e2e",
             queue="default",
+            create_queue=True,
             script=Script(
                 repository=str(path),
                 commit=commit,

@@ -57,7 +57,8 @@ def test_local_run_cloned_with_a_new_param_is_rerun_by_an_agent_and_compared(
     with Client(server.url) as client:
         original = only_id(client, "loop")
         clone = client.tasks.clone(
-            original, CloneRequest(overrides={"General/lr": 0.01}, queue="default")
+            original,
+            CloneRequest(overrides={"General/lr": 0.01}, queue="default", create_queue=True),
         )
         done = wait_status(client, clone.id, *DONE, timeout=120)
         assert done.status is TaskStatus.COMPLETED, done.failure_reason
@@ -88,7 +89,9 @@ def test_reproduce_matches_a_seeded_script_and_not_one_that_reads_the_clock(
     agent_factory(server.url)
     with Client(server.url) as client:
         ids = {t.name: t.id for t in client.tasks.list(project="repro").items}
-    seeded = cli(server, "task", "reproduce", ids["seeded"], "--queue", "default", "--wait")
+    # The agent may not have registered its queue yet.
+    reproduce = ["task", "reproduce", "--queue", "default", "--create-queue", "--wait"]
+    seeded = cli(server, *reproduce, ids["seeded"])
     assert seeded.returncode == 0, seeded.stdout + seeded.stderr
     assert "reproduced:" in seeded.stdout
     clock = cli(server, "task", "reproduce", ids["clock"], "--queue", "default", "--wait")
@@ -131,7 +134,10 @@ def test_a_script_run_outside_git_is_rerun_by_an_agent(
     with Client(server.url) as client:
         original = only_id(client, "loose")
         clone = client.tasks.clone(
-            original, CloneRequest(overrides={"General/greeting": "bonjour"}, queue="default")
+            original,
+            CloneRequest(
+                overrides={"General/greeting": "bonjour"}, queue="default", create_queue=True
+            ),
         )
         done = wait_status(client, clone.id, *DONE, timeout=120)
         assert done.status is TaskStatus.COMPLETED, done.failure_reason

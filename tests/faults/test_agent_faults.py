@@ -82,7 +82,13 @@ def _submit(s: Scenario) -> Task:
         entry_point="numbered.py",
         args=[str(s.pids), str(RERUN_LINES)],
     )
-    body = TaskCreate(name="numbered", queue="default", script=script, environment=Environment())
+    body = TaskCreate(
+        name="numbered",
+        queue="default",
+        create_queue=True,
+        script=script,
+        environment=Environment(),
+    )
     return s.client.tasks.create(body)
 
 

@@ -37,7 +37,8 @@ async def _every_state(url: str) -> dict[str, str]:
         assert done is not None and done.task is not None and done.lease_token
         await store.report_end(r, done.task.id, done.lease_token, TaskStatus.COMPLETED, 0, None, T0)
         ids["completed"] = done.task.id
-        clone = await store.clone_task(r, ids["draft"], CloneRequest(queue="other"), T0)
+        request = CloneRequest(queue="other", create_queue=True)
+        clone = await store.clone_task(r, ids["draft"], request, T0)
         ids["clone"] = clone.id
         return ids
     finally:

@@ -42,7 +42,7 @@ def _fill(session: requests.Session, api: str) -> tuple[list[str], requests.Resp
     """Create tasks until Redis refuses one; the acknowledged ids and the refusal."""
     acked = []
     for i in range(MAX_FILL):
-        body = {"name": f"fill{i}", "queue": "q", "params": PARAMS}
+        body = {"name": f"fill{i}", "queue": "q", "create_queue": True, "params": PARAMS}
         response = session.post(f"{api}/tasks", json=body, timeout=30)
         if response.status_code != 201:
             return acked, response
@@ -52,7 +52,9 @@ def _fill(session: requests.Session, api: str) -> tuple[list[str], requests.Resp
 
 def _silent_claim(session: requests.Session, api: str) -> str:
     """A task claimed by a worker that then says nothing: only the reaper brings it back."""
-    task = session.post(f"{api}/tasks", json={"name": "held", "queue": "held"}, timeout=10)
+    task = session.post(
+        f"{api}/tasks", json={"name": "held", "queue": "held", "create_queue": True}, timeout=10
+    )
     body = {"name": "w", "queues": ["held"], "resources": {}}
     worker = session.post(f"{api}/workers", json=body, timeout=10).json()["id"]
     claim = {"queues": ["held"], "free": {}, "wait_s": 5}

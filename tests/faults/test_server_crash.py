@@ -45,7 +45,9 @@ def _enqueue_share(api: str, thread: int, outcome: Outcome) -> None:
             name = f"t{i:05d}"
             try:
                 response = session.post(
-                    f"{api}/tasks", json={"name": name, "queue": "q"}, timeout=(2, 10)
+                    f"{api}/tasks",
+                    json={"name": name, "queue": "q", "create_queue": True},
+                    timeout=(2, 10),
                 )
             except requests.RequestException as exc:
                 with outcome.lock:

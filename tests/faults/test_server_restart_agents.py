@@ -50,7 +50,9 @@ def _submit(
     script = Script(
         repository=str(repo), commit=commit, entry_point="count.py", args=[str(lines), str(pause)]
     )
-    body = TaskCreate(name="count", queue=queue, script=script, environment=Environment())
+    body = TaskCreate(
+        name="count", queue=queue, create_queue=True, script=script, environment=Environment()
+    )
     return client.tasks.create(body)
 
 

@@ -37,7 +37,7 @@ def test_created_task_is_a_draft_and_readable(api: TestClient) -> None:
 
 
 def test_create_with_queue_enqueues(api: TestClient) -> None:
-    task = new_task(api, queue="gpu", priority=5)
+    task = new_task(api, queue="gpu", create_queue=True, priority=5)
     assert task["status"] == "queued"
     assert task["queue"] == "gpu"
     assert api.get("/queues/gpu").json()["entries"][0]["task_id"] == task["id"]
@@ -60,7 +60,7 @@ def test_unknown_task_is_404_with_error_body(api: TestClient) -> None:
         ({"script": {"entry_point": "/etc/passwd"}}, "relative"),
         ({"unknown_field": 1}, "unknown_field"),
         ({"resources": {"gpus": "two"}}, "gpus"),
-        ({"priority": 10**9, "queue": "q"}, "priority"),
+        ({"priority": 10**9, "queue": "q", "create_queue": True}, "priority"),
     ],
 )
 def test_bad_task_input_is_422_naming_the_problem(
@@ -105,7 +105,7 @@ def test_patch_only_while_draft(api: TestClient) -> None:
     patched = api.patch(f"/tasks/{task['id']}", json={"name": "renamed", "tags": ["a"]})
     assert patched.status_code == 200
     assert patched.json()["name"] == "renamed"
-    api.post(f"/tasks/{task['id']}/enqueue", json={"queue": "q"})
+    api.post(f"/tasks/{task['id']}/enqueue", json={"queue": "q", "create_queue": True})
     refused = api.patch(f"/tasks/{task['id']}", json={"name": "again"})
     assert refused.status_code == 409
     assert "queued" in refused.json()["detail"]
@@ -128,15 +128,18 @@ def test_clone_copies_spec_sets_parent_and_applies_overrides_with_types(api: Tes
 
 def test_clone_override_through_a_plain_value_is_a_422_naming_the_path(api: TestClient) -> None:
     task = new_task(api)
-    refused = api.post(f"/tasks/{task['id']}/clone", json={"overrides": {"General/lr/x": 1}})
-    assert refused.status_code == 422
-    assert refused.json()["error"] == "invalid"
-    assert "'General/lr/x': 'lr' already holds a value" in refused.json()["detail"]
+    for field in ("overrides", "new_params"):
+        refused = api.post(f"/tasks/{task['id']}/clone", json={field: {"General/lr/x": 1}})
+        assert refused.status_code == 422
+        assert refused.json()["error"] == "invalid"
+        assert "'General/lr/x'" in refused.json()["detail"]
 
 
 def test_clone_with_queue_is_queued(api: TestClient) -> None:
     task = new_task(api)
-    clone = api.post(f"/tasks/{task['id']}/clone", json={"queue": "cpu"}).json()
+    clone = api.post(
+        f"/tasks/{task['id']}/clone", json={"queue": "cpu", "create_queue": True}
+    ).json()
     assert clone["status"] == "queued"
     assert clone["queue"] == "cpu"
 
@@ -144,7 +147,8 @@ def test_clone_with_queue_is_queued(api: TestClient) -> None:
 def test_enqueue_dequeue_and_illegal_transitions_name_current_status(api: TestClient) -> None:
     task = new_task(api)
     tid = task["id"]
-    assert api.post(f"/tasks/{tid}/enqueue", json={"queue": "q"}).json()["status"] == "queued"
+    queue = {"queue": "q", "create_queue": True}
+    assert api.post(f"/tasks/{tid}/enqueue", json=queue).json()["status"] == "queued"
     again = api.post(f"/tasks/{tid}/enqueue", json={"queue": "q"})
     assert again.status_code == 409
     assert "queued" in again.json()["detail"]
@@ -156,7 +160,7 @@ def test_enqueue_dequeue_and_illegal_transitions_name_current_status(api: TestCl
 
 
 def test_abort_of_queued_task_ends_it_and_final_task_refuses(api: TestClient) -> None:
-    task = new_task(api, queue="q")
+    task = new_task(api, queue="q", create_queue=True)
     aborted = api.post(f"/tasks/{task['id']}/abort").json()
     assert aborted["status"] == "aborted"
     assert api.get("/queues/q").json()["depth"] == 0
@@ -164,7 +168,7 @@ def test_abort_of_queued_task_ends_it_and_final_task_refuses(api: TestClient) ->
 
 
 def test_delete_refused_while_queued_then_allowed(api: TestClient) -> None:
-    task = new_task(api, queue="q")
+    task = new_task(api, queue="q", create_queue=True)
     assert api.delete(f"/tasks/{task['id']}").status_code == 409
     api.post(f"/tasks/{task['id']}/dequeue")
     assert api.delete(f"/tasks/{task['id']}").status_code == 204

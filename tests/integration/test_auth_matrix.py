@@ -35,7 +35,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", "/api/v1/tasks/{task_id}"): {},
     ("POST", "/api/v1/tasks/{task_id}/clone"): {},
     ("POST", "/api/v1/tasks/purge"): {"older_than_days": 30, "dry_run": True},
-    ("POST", "/api/v1/tasks/{task_id}/enqueue"): {"queue": "q"},
+    ("POST", "/api/v1/tasks/{task_id}/enqueue"): {"queue": "q", "create_queue": True},
     ("POST", "/api/v1/local-runs"): {},
     ("POST", "/api/v1/tasks/{task_id}/started"): {"lease_token": "0" * 32},
     ("POST", "/api/v1/tasks/{task_id}/completed"): {"lease_token": "0" * 32},
@@ -46,6 +46,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/tasks/{task_id}/logs"): {"seq": 7, "lines": [{"text": "x", "ts": 1.0}]},
     ("POST", "/api/v1/tasks/{task_id}/metrics"): {"points": [{"series": "s", "value": 1, "ts": 1}]},
     ("POST", "/api/v1/tasks/{task_id}/artifacts/{name}"): b"artifact bytes",
+    ("POST", "/api/v1/bundles"): b"bundle bytes",
     ("POST", "/api/v1/queues"): {"name": "made"},
     ("POST", "/api/v1/queues/{name}/move"): {"task_id": "0" * 32, "to": "top"},
     ("POST", "/api/v1/workers"): {"name": "w2", "queues": ["q"], "resources": {}},
@@ -58,6 +59,7 @@ AGENT_MAY = {
     ("POST", "/api/v1/workers"),
     ("GET", "/api/v1/workers"),
     ("DELETE", "/api/v1/workers/{worker_id}"),
+    ("GET", "/api/v1/bundles/{sha256}"),
     ("POST", "/api/v1/workers/{worker_id}/heartbeat"),
     ("POST", "/api/v1/workers/{worker_id}/claim"),
     *(("POST", f"/api/v1/tasks/{{task_id}}/{r}") for r in ("started", "completed", "failed")),
@@ -101,7 +103,9 @@ def world(redis_url: str, tmp_path: Path) -> Iterator[World]:
     )
     with TestClient(create_app(settings), base_url="http://t") as api:
         user = bearer(USER)
-        own = api.post("/api/v1/tasks", json={"queue": "q"}, headers=user).json()["id"]
+        own = api.post(
+            "/api/v1/tasks", json={"queue": "q", "create_queue": True}, headers=user
+        ).json()["id"]
         other = api.post("/api/v1/tasks", json={}, headers=user).json()["id"]
         register = {"name": "w1", "queues": ["q"], "resources": {}}
         worker = api.post("/api/v1/workers", json=register, headers=bearer(AGENT)).json()["id"]
@@ -126,7 +130,7 @@ def operations(api: TestClient) -> list[tuple[str, str]]:
 def call(world: World, op: tuple[str, str], headers: dict[str, str], task_id: str) -> int:
     method, template = op
     name = "a.txt" if "/artifacts/" in template else "q"
-    path = template.format(task_id=task_id, worker_id=world.worker, name=name)
+    path = template.format(task_id=task_id, worker_id=world.worker, name=name, sha256="0" * 64)
     body = BODIES.get(op)
     if isinstance(body, bytes):
         response = world.api.request(method, path, content=body, headers=headers)
@@ -223,7 +227,12 @@ def test_tokens_never_reach_a_real_servers_log(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "data", [*args, "--no-jobs"], log).start()
     try:
         api = server.api
-        requests.post(f"{api}/tasks", json={"queue": "q"}, headers=bearer(USER), timeout=10)
+        requests.post(
+            f"{api}/tasks",
+            json={"queue": "q", "create_queue": True},
+            headers=bearer(USER),
+            timeout=10,
+        )
         register = {"name": "w", "queues": ["q"], "resources": {}}
         worker = requests.post(f"{api}/workers", json=register, headers=bearer(AGENT), timeout=10)
         claim = {"queues": ["q"], "free": {}}

@@ -121,7 +121,7 @@ def test_clone_overrides_one_param_and_keeps_the_rest(live: ServerProcess) -> No
 def test_queue_show_lists_waiting_tasks_by_priority_then_fifo(live: ServerProcess) -> None:
     server, queue = live, unique("gpu")
     first, urgent, second = (create(server, name) for name in ("first", "urgent", "second"))
-    cli(server, "task", "enqueue", first["id"], "--queue", queue)
+    cli(server, "task", "enqueue", first["id"], "--queue", queue, "--create-queue")
     cli(server, "task", "enqueue", urgent["id"], "--queue", queue, "--priority", "5")
     cli(server, "task", "enqueue", second["id"], "--queue", queue)
 
@@ -135,7 +135,7 @@ def test_queue_show_lists_waiting_tasks_by_priority_then_fifo(live: ServerProces
 
 def test_dequeue_takes_the_task_off_its_queue(live: ServerProcess) -> None:
     server, queue = live, unique("cpu")
-    task = create(server, "t", "--queue", queue)
+    task = create(server, "t", "--queue", queue, "--create-queue")
     assert task["status"] == "queued"
     out = cli(server, "task", "dequeue", task["id"]).stdout
     assert out.startswith(f"dequeued {task['id']}") and "draft" in out
@@ -144,7 +144,7 @@ def test_dequeue_takes_the_task_off_its_queue(live: ServerProcess) -> None:
 
 def test_abort_of_a_queued_task_is_immediate(live: ServerProcess) -> None:
     server, queue = live, unique("cpu")
-    task = create(server, "t", "--queue", queue)
+    task = create(server, "t", "--queue", queue, "--create-queue")
     aborted = cli_json(server, "task", "abort", task["id"])
     assert aborted["status"] == "aborted"
     assert cli_json(server, "queue", "show", queue)["depth"] == 0
@@ -172,7 +172,7 @@ def test_queue_create_delete_and_refusal_while_tasks_wait(live: ServerProcess) -
     assert "409" in cli(server, "queue", "create", empty, rc=1).stderr
     cli(server, "queue", "delete", empty)
     assert empty not in [q["name"] for q in cli_json(server, "queue", "list")]
-    create(server, "waiting", "--queue", busy)
+    create(server, "waiting", "--queue", busy, "--create-queue")
     assert "409" in cli(server, "queue", "delete", busy, rc=1).stderr
 
 

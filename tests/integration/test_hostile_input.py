@@ -50,7 +50,7 @@ def new_task(api: TestClient, **fields: object) -> str:
 
 def running_task(api: TestClient, worker_name: str = "w1") -> tuple[str, str, str]:
     """A task claimed by a new worker: (task id, worker id, lease token)."""
-    task_id = new_task(api, queue=f"q-{worker_name}")
+    task_id = new_task(api, queue=f"q-{worker_name}", create_queue=True)
     worker = api.post(
         "/workers",
         json={"name": worker_name, "queues": [f"q-{worker_name}"], "resources": {}},
@@ -250,7 +250,12 @@ def test_package_index_that_is_a_url_is_422(api: TestClient) -> None:
 
 def test_illegal_transitions_are_409_naming_the_status(api: TestClient) -> None:
     task_id, _, token = running_task(api)
-    refused(api.post(f"/tasks/{task_id}/enqueue", json={"queue": "q"}), 409, "conflict", "running")
+    refused(
+        api.post(f"/tasks/{task_id}/enqueue", json={"queue": "q", "create_queue": True}),
+        409,
+        "conflict",
+        "running",
+    )
     refused(api.post(f"/tasks/{task_id}/dequeue"), 409, "conflict", "running")
     refused(api.delete(f"/tasks/{task_id}"), 409, "conflict", "running")
     refused(api.patch(f"/tasks/{task_id}", json={"name": "x"}), 409, "conflict", "running")
@@ -304,10 +309,15 @@ def test_claim_wait_out_of_range_is_422(api: TestClient, wait_s: object) -> None
 @pytest.mark.parametrize("priority", [-1001, 1001, -(10**18)])
 def test_priority_out_of_range_is_422(api: TestClient, priority: int) -> None:
     task_id = new_task(api)
-    refused(api.post("/tasks", json={"queue": "q", "priority": priority}), 422, "invalid", "")
-    body = {"queue": "q", "priority": priority}
+    refused(
+        api.post("/tasks", json={"queue": "q", "create_queue": True, "priority": priority}),
+        422,
+        "invalid",
+        "",
+    )
+    body = {"queue": "q", "create_queue": True, "priority": priority}
     refused(api.post(f"/tasks/{task_id}/enqueue", json=body), 422, "invalid", "priority")
-    clone = {"queue": "q", "priority": priority}
+    clone = {"queue": "q", "create_queue": True, "priority": priority}
     refused(api.post(f"/tasks/{task_id}/clone", json=clone), 422, "invalid", "priority")
 
 

@@ -192,7 +192,7 @@ def test_clone_enqueue_and_get_through_the_python_api(
     assert clone.status is TaskStatus.DRAFT
     assert clone.record.parent == original.id
     assert clone.params["General"]["lr"] == 0.01
-    assert clone.enqueue("sdk-q").status is TaskStatus.QUEUED
+    assert clone.enqueue("sdk-q", create_queue=True).status is TaskStatus.QUEUED
     assert Task.get(clone.id or "", server=live.url).record.queue == "sdk-q"
 
 

@@ -167,15 +167,11 @@ async def test_clone_copies_the_spec_and_applies_overrides_keeping_types(
         params={"General": {"lr": 0.1, "epochs": 10}, "Args": {"data/dir": "/a"}},
         resources=Resources(gpus=1),
     )
-    overrides = {
-        "General/lr": 0.01,
-        "General/epochs": 20,
-        "General/debug": False,
-        "Args/data/dir": "/b",
-        "Model/head/layers": [64, 32],
-    }
+    overrides = {"General/lr": 0.01, "General/epochs": 20, "Args/data/dir": "/b"}
+    new_params = {"General/debug": False, "Model/head/layers": [64, 32]}
+    request = CloneRequest(overrides=overrides, new_params=new_params)
 
-    clone = await store.clone_task(r, source.id, CloneRequest(overrides=overrides), T0 + 1)
+    clone = await store.clone_task(r, source.id, request, T0 + 1)
 
     assert clone.id != source.id and clone.parent == source.id
     assert clone.status == "draft" and clone.name == "base" and clone.tags == ["x"]
@@ -193,7 +189,10 @@ async def test_clone_with_a_queue_is_enqueued_with_its_new_name(r: aioredis.Redi
     source = await make_task(r, name="base")
 
     clone = await store.clone_task(
-        r, source.id, CloneRequest(name="rerun", queue="q", priority=3, tags=["y"]), T0
+        r,
+        source.id,
+        CloneRequest(name="rerun", queue="q", create_queue=True, priority=3, tags=["y"]),
+        T0,
     )
 
     assert clone.status == "queued" and clone.queue == "q" and clone.priority == 3

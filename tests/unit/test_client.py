@@ -370,4 +370,5 @@ def test_every_public_name_is_listed_in_all(module: types.ModuleType) -> None:
         for name, value in vars(module).items()
         if not name.startswith("_") and not isinstance(value, types.ModuleType)
     }
-    assert public == set(module.__all__) - {"__version__"}
+    lazy = set(getattr(module, "_LAZY", ()))  # imported on first use (runyard/__init__)
+    assert public | lazy == set(module.__all__) - {"__version__"}

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from runyard.models import apply_overrides
+from runyard.models import OverrideError, apply_overrides, checked_overrides
 from runyard_server.store import keys, scripts
 
 
@@ -67,3 +67,40 @@ def test_lua_builds_the_same_names_as_keys() -> None:
     assert lua["metric_idx"] + "val/acc" == keys.metric_index("val/acc")
     assert lua["names_per_key"] == keys.NAMES_PER_KEY
     assert "':running'" in scripts.source("claim") and "':since'" in scripts.source("claim")
+
+
+def test_checked_override_of_an_unknown_key_names_the_closest_ones() -> None:
+    params = {"Args": {"lr": 0.1, "lr_decay": 0.9, "epochs": 10}}
+
+    with pytest.raises(OverrideError, match=r"'Args/lrr'.*did you mean Args/lr.*--new-param"):
+        checked_overrides(params, {"Args/lrr": 0.2}, {})
+
+
+def test_checked_override_that_cannot_take_the_recorded_type_names_the_path() -> None:
+    params = {"Args": {"lr": 0.1, "amp": True}}
+
+    with pytest.raises(OverrideError, match="'Args/lr': 'fast' is not a float"):
+        checked_overrides(params, {"Args/lr": "fast"}, {})
+    with pytest.raises(OverrideError, match=r"'Args/amp'.*not a boolean"):
+        checked_overrides(params, {"Args/amp": 7}, {})
+
+
+def test_checked_overrides_convert_to_the_recorded_type_and_add_new_params() -> None:
+    params = {"Args": {"lr": 0.1, "epochs": 10, "name": "a", "data/dir": "x"}}
+
+    result = checked_overrides(
+        params,
+        {"Args/lr": 1, "Args/epochs": "20", "Args/name": 7, "Args/data/dir": "y"},
+        {"Args/seed": 3, "Model/head/dropout": 0.5},
+    )
+
+    assert result == {
+        "Args": {"lr": 1.0, "epochs": 20, "name": "7", "data/dir": "y", "seed": 3},
+        "Model": {"head": {"dropout": 0.5}},
+    }
+    assert isinstance(result["Args"]["lr"], float)
+
+
+def test_a_new_param_that_already_exists_is_refused() -> None:
+    with pytest.raises(OverrideError, match="'Args/lr' already exists"):
+        checked_overrides({"Args": {"lr": 0.1}}, {}, {"Args/lr": 0.2})

@@ -195,7 +195,11 @@ class TaskRunner:
         """Code and environment; None when a stop request came in meanwhile."""
         settings = self.ctx.settings
         self._workdir = environments.prepare_code(
-            self.task.script, settings.work_root, settings.cache_dir, output.agent_line
+            self.task.script,
+            settings.work_root,
+            settings.cache_dir,
+            output.agent_line,
+            self.ctx.client.bundles.download,
         )
         if self._stop is not None:
             return None

@@ -1,7 +1,12 @@
-"""Runyard: record experiments, queue them, run them on agents, rerun any of them."""
+"""Runyard: record experiments, queue them, run them on agents, rerun any of them.
+
+``Client``, ``Task`` and ``Run`` are imported on first use (PEP 562): they pull in
+``requests``, and the ``runyard`` CLI, which lives in this package, must start fast.
+"""
+
+import typing
 
 from runyard._version import __version__
-from runyard.client import Client
 from runyard.errors import (
     ApiError,
     AuthError,
@@ -16,7 +21,23 @@ from runyard.errors import (
     StaleLeaseError,
     TooLargeError,
 )
-from runyard.task import Run, Task
+
+if typing.TYPE_CHECKING:
+    from runyard.client import Client
+    from runyard.task import Run, Task
+
+_LAZY = {"Client": "runyard.client", "Run": "runyard.task", "Task": "runyard.task"}
+
+
+def __getattr__(name: str) -> typing.Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'runyard' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ApiError",

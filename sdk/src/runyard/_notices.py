@@ -42,6 +42,13 @@ class Notices:
         )
 
     @staticmethod
+    def from_server(said: list[str]) -> None:
+        """Warn each of the server's ``warnings`` on a reply (e.g. no live worker serves
+        the queue a task went to)."""
+        for message in said:
+            warnings.warn_explicit(message, RunyardWarning, "runyard", 0)
+
+    @staticmethod
     def info(message: str) -> None:
         """A one-line status message on stderr, e.g. where the run is recorded."""
         print(f"runyard: {message}", file=sys.stderr, flush=True)

@@ -14,17 +14,21 @@ metrics and artifacts to it and leaves the end to the agent.
 from __future__ import annotations
 
 import atexit
+import subprocess
 import sys
 import threading
 from collections.abc import Mapping, MutableMapping, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
+from runyard._code_bundle import ship_unpushed
 from runyard._console import Tee
 from runyard._exit import ExitWatch, Outcome
 from runyard._notices import Notices
 from runyard._reporter import Reporter, Target
+from runyard.capture.git import GitError
 from runyard.capture.params import apply_stored, jsonable
-from runyard.capture.run import RequirementsSource, capture_run
+from runyard.capture.run import RequirementsSource, capture_run, code_root
 from runyard.capture.seeding import new_seed, seed_everything
 from runyard.client import Client
 from runyard.errors import (
@@ -54,7 +58,7 @@ class Run(Target, Protocol):
     def connect(self, section: str, values: MutableMapping[str, Any]) -> None:
         """Record ``values`` as param section ``section``, or apply the stored ones to it."""
 
-    def execute_remotely(self, queue: str) -> Task | None:
+    def execute_remotely(self, queue: str, create_queue: bool) -> Task | None:
         """The queued task that replaces this run; None when it already runs on an agent."""
 
     def finish(self, outcome: Outcome) -> None:
@@ -64,10 +68,13 @@ class Run(Target, Protocol):
 class LocalRun:
     """The record of a script run on this machine, created on first need."""
 
-    def __init__(self, client: Client, spec: TaskCreate, notices: Notices) -> None:
+    def __init__(
+        self, client: Client, spec: TaskCreate, notices: Notices, code_root: Path | None = None
+    ) -> None:
         self.client = client
         self.spec = spec
         self._notices = notices
+        self._code_root = code_root  # until its unpushed commits (if any) are shipped
         self._claim: Claim | None = None
         self._refused = False
         self._params_changed = False
@@ -137,13 +144,15 @@ class LocalRun:
         except RunyardError as exc:
             self._notices.once("end", f"could not record how run {task_id} ended: {exc}")
 
-    def execute_remotely(self, queue: str) -> Task:
+    def execute_remotely(self, queue: str, create_queue: bool) -> Task:
         """A queued task with this run's spec; this run's own record, if any, is removed.
 
         Raises :class:`~runyard.errors.RunyardError` when the server cannot queue it.
         """
         with self._start_lock, self._lock:
-            queued = self.client.tasks.create(self.spec.model_copy(update={"queue": queue}))
+            self._ship_code()
+            update = {"queue": queue, "create_queue": create_queue}
+            queued = self.client.tasks.create(self.spec.model_copy(update=update))
             task_id, token = self.current_id(), self.lease_token
             self._refused = True  # nothing more is recorded from this process
         if task_id is not None and token is not None:
@@ -154,7 +163,30 @@ class LocalRun:
                 self._notices.once("replace", f"the local record {task_id} stays: {exc}")
         return queued
 
+    def _ship_code(self) -> None:
+        """Put commits no remote has on the server as a bundle, once, before the record."""
+        root = self._code_root
+        if root is None:
+            return
+        try:
+            script, notice = ship_unpushed(self.client, self.spec.script, root)
+        except _TRANSIENT:
+            return  # the record waits for the server too; shipped on the next try
+        except (GitError, OSError, subprocess.SubprocessError, RunyardError) as exc:
+            self._code_root = None
+            self._notices.once(
+                "bundle",
+                f"the unpushed commits were not sent to the server ({exc}): only an agent "
+                f"that can read {root} can rerun this task",
+            )
+            return
+        self._code_root = None
+        self.spec = self.spec.model_copy(update={"script": script})
+        if notice:
+            Notices.info(notice)
+
     def _start(self) -> None:
+        self._ship_code()
         with self._lock:
             spec = self.spec.model_copy(deep=True)
             self._params_changed = False
@@ -200,7 +232,7 @@ class AgentRun:
             for note in apply_stored(values, stored):
                 self._notices.once(note, f"param {section}/{note}")
 
-    def execute_remotely(self, queue: str) -> None:
+    def execute_remotely(self, queue: str, create_queue: bool) -> None:
         """Already on an agent: nothing to queue."""
 
     def finish(self, outcome: Outcome) -> None:
@@ -299,5 +331,5 @@ def start_local(
         chosen = new_seed() if seed is True else seed
         seed_everything(chosen)
         spec.params[SEED_SECTION] = {"seed": chosen}
-    run = LocalRun(client, spec, notices)
+    run = LocalRun(client, spec, notices, code_root())
     return Live(run, notices, capture_output=capture_output, watch_exit=True, spool=spool)

@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from runyard import config
 from runyard._notices import Notices
 from runyard._run import Live, attach, start_local
+from runyard.capture import argparse_hook
 from runyard.capture.run import RequirementsSource
 from runyard.client import Client
 from runyard.errors import RunyardError
@@ -63,6 +64,7 @@ class Task:
         requirements: RequirementsSource = None,
         seed: int | bool = True,
         capture_output: bool = True,
+        auto_connect_argparse: bool = True,
         server: str | None = None,
         token: str | None = None,
     ) -> Run:
@@ -73,10 +75,24 @@ class Task:
         a list records those lines. ``seed``: True seeds ``random``, NumPy and PyTorch
         with a new seed recorded as ``Runyard/seed`` (a rerun uses the recorded one), an
         int seeds with that, False seeds nothing. ``capture_output`` copies the console
-        of a local run to its task's log. A script has one run: calling it again returns
-        the same one, with a warning when the arguments differ (they are not applied).
+        of a local run to its task's log. ``auto_connect_argparse``: every
+        ``parse_args()`` after this call is connected as section ``Args`` (recorded
+        locally; under an agent the task's values replace the parsed ones), so
+        ``task.connect(args)`` is not needed. A script has one run: calling it again
+        returns the same one, with a warning when the arguments differ (they are not
+        applied).
         """
-        asked = (project, name, tuple(tags), requirements, seed, capture_output, server, token)
+        asked = (
+            project,
+            name,
+            tuple(tags),
+            requirements,
+            seed,
+            capture_output,
+            auto_connect_argparse,
+            server,
+            token,
+        )
         if Run.current is not None:
             if asked != Run.current.init_args:
                 Run.current.notices.once(
@@ -95,8 +111,10 @@ class Task:
             live = start_local(
                 client, project, name, tags, requirements, seed, capture_output, notices, cfg.spool
             )
-        Run.current = Run(client, record, live, notices, asked)
-        return Run.current
+        run = Run.current = Run(client, record, live, notices, asked)
+        if auto_connect_argparse:
+            argparse_hook.install(run.connect)
+        return run
 
     @classmethod
     def get(cls, task_id: str, *, server: str | None = None, token: str | None = None) -> Task:
@@ -112,13 +130,18 @@ class Task:
         overrides: Mapping[str, Any] | None = None,
         *,
         queue: str | None = None,
+        create_queue: bool = False,
+        new_params: Mapping[str, Any] | None = None,
         tags: Sequence[str] | None = None,
         server: str | None = None,
         token: str | None = None,
     ) -> Task:
         """A new draft copied from ``source`` with ``overrides`` (``{"General/lr": 0.01}``).
 
-        With ``queue`` the clone is enqueued at once; else call :meth:`enqueue`.
+        Each override must name a recorded param and fit its type (else
+        :class:`~runyard.errors.InvalidError` names the closest ones); ``new_params``
+        adds params on purpose. With ``queue`` the clone is enqueued at once (a queue
+        that does not exist only with ``create_queue``); else call :meth:`enqueue`.
         """
         if isinstance(source, Task):
             client, source_id = source._client, source._task_id()
@@ -127,10 +150,14 @@ class Task:
         request = CloneRequest(
             name=name,
             overrides=dict(overrides or {}),
+            new_params=dict(new_params or {}),
             queue=queue,
+            create_queue=create_queue,
             tags=None if tags is None else list(tags),
         )
-        return cls(client, client.tasks.clone(source_id, request))
+        record = client.tasks.clone(source_id, request)
+        Notices.from_server(record.warnings)
+        return cls(client, record)
 
     # --- what the task is ---------------------------------------------------------------
 
@@ -167,9 +194,15 @@ class Task:
         """Upload a file as artifact ``name`` (a same-named one is replaced)."""
         return self._client.artifacts.upload(self._task_id(), name, path)
 
-    def enqueue(self, queue: str = "default", priority: int = 0) -> Task:
-        """Put this draft on ``queue``; returns self, refreshed."""
-        self._record = self._client.tasks.enqueue(self._task_id(), queue, priority)
+    def enqueue(
+        self, queue: str = "default", priority: int = 0, *, create_queue: bool = False
+    ) -> Task:
+        """Put this draft on ``queue`` (one that does not exist only with ``create_queue``);
+        returns self, refreshed. Warns when no live worker serves the queue."""
+        self._record = self._client.tasks.enqueue(
+            self._task_id(), queue, priority, create_queue=create_queue
+        )
+        Notices.from_server(self._record.warnings)
         return self
 
     def metrics(self) -> TaskMetrics:
@@ -287,18 +320,22 @@ class Run(Task):
             self.notices.once(f"artifact:{name}", f"artifact {name!r} was not uploaded: {exc}")
             return None
 
-    def execute_remotely(self, queue: str = "default", *, exit_process: bool = True) -> Task | None:
+    def execute_remotely(
+        self, queue: str = "default", *, create_queue: bool = False, exit_process: bool = True
+    ) -> Task | None:
         """Stop running here and queue this run for an agent; under an agent, do nothing.
 
         The queued task has everything recorded so far (code, environment, the params
         connected before this call); a local record made earlier is replaced by it.
         Exits with status 0 unless ``exit_process`` is False, then returns the queued task.
-        Raises :class:`~runyard.errors.RunyardError` when the server cannot queue it.
+        Raises :class:`~runyard.errors.RunyardError` when the server cannot queue it (a
+        queue that does not exist is refused unless ``create_queue``).
         """
-        queued = self._live.run.execute_remotely(queue)
+        queued = self._live.run.execute_remotely(queue, create_queue)
         if queued is None:
             return None
         self._live.detach()
+        Notices.from_server(queued.warnings)
         Notices.info(f"queued as task {queued.id} on {queue!r}; not running it here")
         task = Task(self._client, queued)
         if exit_process:

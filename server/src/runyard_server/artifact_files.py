@@ -10,6 +10,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,8 +20,14 @@ _FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 """A full disk, a quota, or a file-size limit: the upload cannot fit, nothing is broken."""
 
 
+BUNDLES = "bundles"
+"""The folder of code bundles (``<sha256>.bundle``), beside the task folders (named by
+32-digit ids, so the two never meet). Bundles outlive tasks: clones share them."""
+
+
 class ArtifactFiles:
-    """The folder ``root/<task id>/<name>`` of every task's artifacts."""
+    """The folder ``root/<task id>/<name>`` of every task's artifacts, and the code
+    bundles of unpushed commits under ``root/bundles/<sha256>.bundle``."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -65,6 +72,17 @@ class ArtifactFiles:
             Path(temp).unlink(missing_ok=True)
             raise
         return size, digest.hexdigest()
+
+    async def save_bundle(self, chunks: AsyncIterator[bytes], max_bytes: int) -> tuple[int, str]:
+        """Store a git bundle by its content; returns its size and sha256."""
+        incoming = f".incoming-{uuid.uuid4().hex}"
+        size, sha256 = await self.save(BUNDLES, incoming, chunks, max_bytes)
+        os.replace(self.root / BUNDLES / incoming, self.bundle_path(sha256))
+        return size, sha256
+
+    def bundle_path(self, sha256: str) -> Path:
+        """Where the bundle with this (validated) sha256 lives."""
+        return self.root / BUNDLES / f"{sha256}.bundle"
 
     def _full(self, name: str, error: OSError) -> StorageFull:
         why = os.strerror(error.errno or errno.ENOSPC)

@@ -3,6 +3,7 @@
 import argparse
 import logging
 import os
+import signal
 import subprocess
 import sys
 from contextlib import ExitStack
@@ -128,7 +129,15 @@ def serve(settings: Settings) -> None:
             file=sys.stderr,
         )
         server_log.configure(settings.log_level)
+        # uvicorn shuts the API down on SIGTERM, then raises the signal again with the
+        # handler found before it started: this one turns it into an exit that unwinds
+        # the stack above (jobs worker, then Redis) instead of dying on the spot.
+        signal.signal(signal.SIGTERM, _exit_cleanly)
         run_api(settings)
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def run_api(settings: Settings) -> None:
@@ -171,6 +180,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2) from None
     try:
         serve(settings)
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None  # Ctrl-C: stopped in order like SIGTERM, no traceback
     except EmbeddedRedisError as exc:
         print(f"runyard-server: {exc}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -16,6 +16,7 @@ from runyard_server.api.errors import ERROR_RESPONSES, install_error_handlers
 from runyard_server.api.request_log import RequestLogMiddleware
 from runyard_server.api.routes import (
     artifacts,
+    bundles,
     health,
     local_runs,
     log_stream,
@@ -93,6 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
         log_stream,
         task_metrics,
         artifacts,
+        bundles,
         queues,
         workers,
     )

@@ -6,6 +6,11 @@ mirror is created by cloning into a scratch directory and renaming it into place
 and every change to it (create, fetch) happens under an exclusive ``flock``; work
 dirs are cloned from it with ``--shared`` under a shared lock. Because work dirs
 borrow the mirror's objects, the mirror never runs ``gc`` (``gc.auto=0``).
+
+A commit no remote has comes with ``script.bundle``: the sha256 of a git bundle on
+the server. When the mirror cannot get the commit from the repository (or cannot
+clone it at all: a local path of another machine), the bundle is downloaded into the
+cache once and fetched into the mirror, so the checkout below does not change.
 """
 
 import hashlib
@@ -13,20 +18,30 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from runyard.errors import RunyardError
 from runyard.models.tasks import Script
 from runyard_agent.environments._git import Git
 from runyard_agent.environments._locks import file_lock
 from runyard_agent.errors import EnvironmentBuildError
 
 Log = Callable[[str], None]
+FetchBundle = Callable[[str, Path], object]
+"""Downloads the code bundle with this sha256 to this path (the agent's API client)."""
 
 _FULL_OBJECT_ID = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 
 
-def prepare_code(script: Script, work_root: Path, cache_dir: Path, log: Log) -> Path:
+def prepare_code(
+    script: Script,
+    work_root: Path,
+    cache_dir: Path,
+    log: Log,
+    fetch_bundle: FetchBundle | None = None,
+) -> Path:
     """Check out ``script``'s code into a new directory under ``work_root`` and return it.
 
     The commit (or the head of ``script.branch``, or the repository's default head when
@@ -43,7 +58,10 @@ def prepare_code(script: Script, work_root: Path, cache_dir: Path, log: Log) -> 
     workdir = Path(tempfile.mkdtemp(prefix="code-", dir=work_root))
     try:
         if script.repository:
-            mirror = _ensure_mirror(git, script, cache_dir / "git", log)
+            bundle = None
+            if script.bundle is not None and fetch_bundle is not None:
+                bundle = _Bundle(git, cache_dir / "git", script.bundle, fetch_bundle, log)
+            mirror = _ensure_mirror(git, script, cache_dir / "git", log, bundle)
             _checkout(git, mirror, script, workdir, log)
         else:
             log("no repository recorded: starting from an empty work dir")
@@ -71,7 +89,41 @@ def _redact(repository: str) -> str:
     return repository
 
 
-def _ensure_mirror(git: Git, script: Script, mirrors: Path, log: Log) -> Path:
+@dataclass(frozen=True)
+class _Bundle:
+    """The task's code bundle: downloaded once into the cache, fetched into a mirror."""
+
+    git: Git
+    mirrors: Path
+    sha256: str
+    download: FetchBundle
+    log: Log
+
+    def fetch_into(self, mirror: Path, commit: str) -> None:
+        """Fetch the bundle's commits into ``mirror``; EnvironmentBuildError without ``commit``."""
+        path = self.mirrors / "bundles" / f"{self.sha256}.bundle"
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.download(self.sha256, path)
+            except (RunyardError, OSError) as exc:
+                raise EnvironmentBuildError(
+                    "clone", f"the task's code bundle could not be downloaded: {exc}"
+                ) from exc
+        self.log(f"git: fetching commit {commit[:12]} from the task's code bundle")
+        ref = f"+HEAD:refs/runyard/bundles/{self.sha256[:16]}"
+        args = ["-C", str(mirror), "fetch", "--quiet", str(path), ref]
+        result = self.git.try_run(args, stage="clone")
+        if result.returncode != 0 or not _has_commit(self.git, mirror, commit):
+            detail = result.stderr.decode(errors="replace").strip() or "it does not hold it"
+            raise EnvironmentBuildError(
+                "clone", f"commit {commit} could not be fetched from the code bundle: {detail}"
+            )
+
+
+def _ensure_mirror(
+    git: Git, script: Script, mirrors: Path, log: Log, bundle: _Bundle | None
+) -> Path:
     key = hashlib.sha256(script.repository.encode()).hexdigest()[:32]
     mirror = mirrors / f"{key}.git"
     shown = _redact(script.repository)
@@ -80,19 +132,32 @@ def _ensure_mirror(git: Git, script: Script, mirrors: Path, log: Log) -> Path:
             log(f"git: creating mirror of {shown}")
             scratch = mirrors / f"{key}.git.partial"
             shutil.rmtree(scratch, ignore_errors=True)
-            git.run(
-                ["clone", "--mirror", "--quiet", "--", script.repository, str(scratch)],
-                stage="clone",
-            )
+            args = ["clone", "--mirror", "--quiet", "--", script.repository, str(scratch)]
+            if not _git_ok(git, args, strict=bundle is None):
+                log(f"git: {shown} cannot be cloned here; the mirror starts empty")
+                git.run(["init", "--bare", "--quiet", "--", str(scratch)], stage="clone")
             scratch.rename(mirror)
         elif script.commit is None or not _has_commit(git, mirror, script.commit):
             log(f"git: fetching {shown}")
-            git.run(["-C", str(mirror), "fetch", "--prune", "--quiet", "origin"], stage="clone")
+            args = ["-C", str(mirror), "fetch", "--prune", "--quiet", "origin"]
+            _git_ok(git, args, strict=bundle is None)
         else:
             log(f"git: mirror of {shown} already has {script.commit}")
         if script.commit is not None and not _has_commit(git, mirror, script.commit):
-            _fetch_commit(git, mirror, script.commit, shown)
+            if bundle is not None:
+                bundle.fetch_into(mirror, script.commit)
+            else:
+                _fetch_commit(git, mirror, script.commit, shown)
     return mirror
+
+
+def _git_ok(git: Git, args: list[str], *, strict: bool) -> bool:
+    """Whether ``git args`` succeeded; ``strict`` raises its error instead of answering
+    False (without a bundle to fall back on, an unreachable repository is the failure)."""
+    if strict:
+        git.run(args, stage="clone")
+        return True
+    return git.try_run(args, stage="clone").returncode == 0
 
 
 def _has_commit(git: Git, mirror: Path, commit: str) -> bool:

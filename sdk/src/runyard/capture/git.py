@@ -80,14 +80,25 @@ def capture_repository(root: Path, max_diff_bytes: int = MAX_DIFF_BYTES) -> Repo
     branch = _optional(root, "symbolic-ref", "--short", "--quiet", "HEAD")
     url = _remote_url(root, branch)
     warnings: list[str] = []
-    if url and commit and not _optional(root, "branch", "--remotes", "--contains", commit):
-        warnings.append(
-            f"commit {commit[:12]} is on no branch of {url}: push it, or agents cannot fetch it"
-        )
     diff, warning = _uncommitted_diff(root, commit, max_diff_bytes)
     if warning:
         warnings.append(warning)
     return RepoState(root, url or str(root), commit, branch, diff, tuple(warnings))
+
+
+def needs_bundle(root: Path, commit: str) -> bool:
+    """True when no remote-tracking branch holds ``commit`` (or the repo has no remote):
+    an agent elsewhere can then get it only from a bundle (see :func:`write_bundle`)."""
+    return not _optional(root, "branch", "--remotes", "--contains", commit)
+
+
+def write_bundle(root: Path, dest: Path) -> None:
+    """Write the commits of ``HEAD`` that no remote-tracking branch has as a git bundle.
+
+    Its one ref is ``HEAD``; commits a remote has are left out as prerequisites, which
+    the agent's mirror of that remote provides. Refs and index are left untouched.
+    """
+    _git(root, "bundle", "create", str(dest), "HEAD", "--not", "--remotes")
 
 
 def capture_script(

@@ -36,6 +36,14 @@ def capture_run(
     )
 
 
+def code_root() -> Path | None:
+    """The root of the git work tree the running script is in; None outside git."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    if not argv0 or argv0 == "-c" or not Path(argv0).is_file():
+        return None
+    return find_root(Path(argv0).resolve().parent)
+
+
 def _script(warn: Warn) -> Script:
     argv0 = sys.argv[0] if sys.argv else ""
     path = Path(argv0)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import sys
 from typing import Any
 
 from runyard.models import apply_overrides, is_valid_name, is_valid_task_id
@@ -18,6 +20,21 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print JSON (the HTTP API's shape) for scripts"
     )
+
+
+def add_create_queue_flag(parser: argparse.ArgumentParser) -> None:
+    """``--create-queue``: a ``--queue`` that does not exist is created, not refused."""
+    parser.add_argument(
+        "--create-queue",
+        action="store_true",
+        help="create --queue when it does not exist (without it a missing queue is an error)",
+    )
+
+
+def print_warnings(warnings: list[str]) -> None:
+    """The server's warnings on a reply, one line each on stderr."""
+    for warning in warnings:
+        print(f"runyard: warning: {warning}", file=sys.stderr)
 
 
 def parse_param(text: str) -> tuple[str, Any]:
@@ -56,11 +73,28 @@ def read_requirements(path: str) -> list[str]:
     return [line for line in stripped if line and not line.startswith("#")]
 
 
+MIN_ID_PREFIX = 6
+"""The fewest hex digits of a short task id (the server's ``store.short_ids.MIN_PREFIX``)."""
+
+_ID_PREFIX = re.compile(f"[0-9a-f]{{{MIN_ID_PREFIX},32}}")
+
+
 def task_id(value: str) -> str:
-    """argparse type: a full task id (32 lowercase hex characters)."""
+    """argparse type: a task id or a unique prefix of it (at least 6 hex digits); the
+    server makes a prefix whole and says when it matches several tasks."""
+    if not _ID_PREFIX.fullmatch(value.lower()):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a task id: give the 32 hex digits `runyard task list` shows, "
+            f"or the first {MIN_ID_PREFIX} or more of them"
+        )
+    return value.lower()
+
+
+def full_task_id(value: str) -> str:
+    """argparse type: a full task id (32 lowercase hex characters), for filters."""
     if not is_valid_task_id(value):
         raise argparse.ArgumentTypeError(
-            f"{value!r} is not a task id (32 hex characters, as `runyard task list` shows)"
+            f"{value!r} is not a full task id (32 hex characters, as `runyard task list` shows)"
         )
     return value
 

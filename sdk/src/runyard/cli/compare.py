@@ -13,12 +13,14 @@ import hashlib
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runyard.cli.common import UsageError, add_json_flag, task_id
 from runyard.cli.output import dump_json, scalar
-from runyard.client import Client
 from runyard.models import Task
+
+if TYPE_CHECKING:
+    from runyard.client import Client
 
 _BOLD_YELLOW = "\033[1;33m"
 _BOLD = "\033[1m"

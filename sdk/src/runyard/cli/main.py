@@ -9,16 +9,19 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from runyard._version import __version__
 from runyard.cli import queues, tasks, workers
 from runyard.cli.common import UsageError
-from runyard.client import Client
 from runyard.errors import RunyardError
 
-Command = Callable[[Client, argparse.Namespace], int]
+if TYPE_CHECKING:
+    from runyard.client import Client
+
+Command = Callable[["Client", argparse.Namespace], int]
 
 # A CLI user waits for an answer: a few quick retries, not the SDK's patient default.
 _CLI_RETRIES = 3
@@ -50,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     command: Command = args.func
+    # Imported here, after parsing: `--help` and usage errors never load requests.
+    from runyard.client import Client
+
     try:
         with Client(args.server, args.token, timeout=args.timeout, retries=_CLI_RETRIES) as client:
             return command(client, args)

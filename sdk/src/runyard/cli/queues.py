@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runyard.cli.common import add_json_flag, name, task_id
 from runyard.cli.output import age, duration, emit, table
-from runyard.client import Client
 from runyard.models import QueueDetail
+
+if TYPE_CHECKING:
+    from runyard.client import Client
 
 
 def register(groups: Any) -> None:
@@ -71,7 +73,9 @@ def delete_queue(client: Client, args: argparse.Namespace) -> int:
 
 def move_task(client: Client, args: argparse.Namespace) -> int:
     """``queue move NAME TASK --to top|bottom|up|down``."""
-    return _print_detail(client.queues.move(args.name, args.task_id, args.to), args)
+    # The move names the task in its body, where the server takes only full ids.
+    full_id = client.tasks.get(args.task_id).id
+    return _print_detail(client.queues.move(args.name, full_id, args.to), args)
 
 
 def _print_detail(queue: QueueDetail, args: argparse.Namespace) -> int:

@@ -10,13 +10,22 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from runyard.cli.common import UsageError, add_json_flag, name, task_id
+from runyard.cli.common import (
+    UsageError,
+    add_create_queue_flag,
+    add_json_flag,
+    name,
+    print_warnings,
+    task_id,
+)
 from runyard.cli.output import dump_json, table
-from runyard.client import Client
 from runyard.errors import RunyardError
 from runyard.models import CloneRequest, Task, TaskStatus
+
+if TYPE_CHECKING:
+    from runyard.client import Client
 
 _POLL_S = 1.0
 
@@ -36,6 +45,7 @@ def add(commands: Any) -> None:
         help="largest accepted absolute difference of a final metric (default 1e-6)",
     )
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait (default 3600)")
+    add_create_queue_flag(p)
     add_json_flag(p)
     p.set_defaults(func=reproduce_task)
 
@@ -45,8 +55,11 @@ def reproduce_task(client: Client, args: argparse.Namespace) -> int:
     if args.tolerance < 0:
         raise UsageError("--tolerance cannot be negative")
     original = client.tasks.get(args.id)
-    request = CloneRequest(name=f"{original.name} (reproduce)"[:256], queue=args.queue)
+    request = CloneRequest(
+        name=f"{original.name} (reproduce)"[:256], queue=args.queue, create_queue=args.create_queue
+    )
     rerun = client.tasks.clone(original.id, request)
+    print_warnings(rerun.warnings)
     if not args.wait:
         print(
             f"rerun {rerun.id} queued on {args.queue}; compare with: runyard task compare "

@@ -6,21 +6,24 @@ import argparse
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from runyard._code_bundle import ship_unpushed
 from runyard.capture.git import GitError, capture_repository, find_root
-from runyard.cli import compare, purge, reproduce
+from runyard.cli import compare, purge, reproduce, results
 from runyard.cli.common import (
     UsageError,
+    add_create_queue_flag,
     add_json_flag,
+    full_task_id,
     name,
     params_from,
     parse_param,
+    print_warnings,
     read_requirements,
     task_id,
 )
 from runyard.cli.output import age, details, dump_json, emit, number, scalar, table
-from runyard.client import Client
 from runyard.models import (
     METRIC_SORT,
     SORT_FIELDS,
@@ -36,6 +39,9 @@ from runyard.models import (
 )
 from runyard.models.limits import MAX_PAGE
 
+if TYPE_CHECKING:
+    from runyard.client import Client
+
 
 def register(groups: Any) -> None:
     """Add the ``task`` command group to the top-level subparsers."""
@@ -50,6 +56,7 @@ def register(groups: Any) -> None:
     purge.add(commands)
     compare.add(commands)
     reproduce.add(commands)
+    results.add(commands)
 
 
 def _add_list(commands: Any) -> None:
@@ -58,7 +65,7 @@ def _add_list(commands: Any) -> None:
     p.add_argument("--status", choices=[s.value for s in TaskStatus])
     p.add_argument("--queue")
     p.add_argument("--tag")
-    p.add_argument("--parent", type=task_id, help="only clones of this task id")
+    p.add_argument("--parent", type=full_task_id, help="only clones of this (full) task id")
     p.add_argument(
         "--search", "--name", dest="q", metavar="TEXT", help="only names containing TEXT (any case)"
     )
@@ -117,6 +124,7 @@ def _add_create(commands: Any) -> None:
     p.add_argument("--tag", action="append", default=[], help="repeatable")
     p.add_argument("--queue", type=name, help="enqueue on this queue at once")
     p.add_argument("--priority", type=int, default=0, help="higher runs first")
+    add_create_queue_flag(p)
     add_json_flag(p)
     p.set_defaults(func=create_task)
 
@@ -126,9 +134,17 @@ def _add_clone(commands: Any) -> None:
     p.add_argument("id", type=task_id)
     p.add_argument("--name")
     _add_param_flag(p)
+    p.add_argument(
+        "--new-param",
+        action="append",
+        default=[],
+        metavar="SECTION/KEY=VALUE",
+        help="add a param the task does not have (repeat); --param only changes recorded ones",
+    )
     p.add_argument("--tag", action="append", help="replace the tags (repeatable)")
     p.add_argument("--queue", type=name, help="enqueue the clone at once")
     p.add_argument("--priority", type=int, default=0)
+    add_create_queue_flag(p)
     add_json_flag(p)
     p.set_defaults(func=clone_task)
 
@@ -148,6 +164,7 @@ def _add_moves(commands: Any) -> None:
     p.add_argument("id", type=task_id)
     p.add_argument("--queue", type=name, required=True)
     p.add_argument("--priority", type=int, default=0, help="higher runs first")
+    add_create_queue_flag(p)
     add_json_flag(p)
     p.set_defaults(func=enqueue_task)
     for command, help_text in (
@@ -202,7 +219,7 @@ def list_tasks(client: Client, args: argparse.Namespace) -> int:
 def show_task(client: Client, args: argparse.Namespace) -> int:
     """``task show ID``."""
     task = client.tasks.get(args.id)
-    return emit(task, args.json, lambda: describe(task))
+    return emit(task, args.json, lambda: describe(task) + results.summary(client, task.id))
 
 
 def describe(task: Task) -> str:
@@ -247,12 +264,12 @@ def create_task(client: Client, args: argparse.Namespace) -> int:
     """``task create``."""
     requirements = list(args.requirement)
     if args.requirements:
-        requirements += read_requirements(args.requirements)
+        requirements += read_requirements(_requirements_path(args))
     spec = TaskCreate(
         name=args.name,
         project=args.project,
         tags=args.tag,
-        script=_script(args),
+        script=_script(client, args),
         environment=Environment(
             python=args.python, requirements=requirements, docker_image=args.docker_image
         ),
@@ -260,12 +277,25 @@ def create_task(client: Client, args: argparse.Namespace) -> int:
         resources=Resources(gpus=args.gpus, cpus=args.cpus, memory_gb=args.memory_gb),
         queue=args.queue,
         priority=args.priority,
+        create_queue=args.create_queue,
     )
     return _print_task(client.tasks.create(spec), args, "created")
 
 
-def _script(args: argparse.Namespace) -> Script:
-    """The script of ``task create``: a local work tree's state unless told otherwise."""
+def _requirements_path(args: argparse.Namespace) -> str:
+    """A relative ``--requirements`` is read from a local ``--repo``'s root, as
+    ``Task.init(requirements=...)`` reads it; else from the current folder."""
+    given: str = args.requirements
+    local = Path(args.repo).expanduser() if args.repo else None
+    if Path(given).is_absolute() or local is None or not local.is_dir():
+        return given
+    root = find_root(local)
+    return str(root / given) if root is not None else given
+
+
+def _script(client: Client, args: argparse.Namespace) -> Script:
+    """The script of ``task create``: a local work tree's state unless told otherwise;
+    commits no remote has go to the server as a code bundle."""
     script = Script(
         repository=args.repo,
         commit=args.commit,
@@ -284,9 +314,8 @@ def _script(args: argparse.Namespace) -> Script:
         state = capture_repository(root)
     except GitError as exc:
         raise UsageError(f"--repo {args.repo}: {exc}") from None
-    for warning in state.warnings:
-        print(f"runyard: warning: {warning}", file=sys.stderr)
-    return script.model_copy(
+    print_warnings(list(state.warnings))
+    recorded = script.model_copy(
         update={
             "repository": state.repository,
             "commit": state.commit,
@@ -294,6 +323,13 @@ def _script(args: argparse.Namespace) -> Script:
             "diff": "" if args.no_diff else state.diff,
         }
     )
+    try:
+        shipped, notice = ship_unpushed(client, recorded, root)
+    except GitError as exc:
+        raise UsageError(f"--repo {args.repo}: cannot bundle the unpushed commits: {exc}") from None
+    if notice:
+        print(f"runyard: {notice}", file=sys.stderr)
+    return shipped
 
 
 def clone_task(client: Client, args: argparse.Namespace) -> int:
@@ -301,8 +337,10 @@ def clone_task(client: Client, args: argparse.Namespace) -> int:
     request = CloneRequest(
         name=args.name,
         overrides=dict(parse_param(text) for text in args.param),
+        new_params=dict(parse_param(text) for text in args.new_param),
         queue=args.queue,
         priority=args.priority,
+        create_queue=args.create_queue,
         tags=args.tag,
     )
     return _print_task(client.tasks.clone(args.id, request), args, "cloned")
@@ -310,7 +348,8 @@ def clone_task(client: Client, args: argparse.Namespace) -> int:
 
 def enqueue_task(client: Client, args: argparse.Namespace) -> int:
     """``task enqueue ID --queue Q``."""
-    return _print_task(client.tasks.enqueue(args.id, args.queue, args.priority), args, "enqueued")
+    task = client.tasks.enqueue(args.id, args.queue, args.priority, create_queue=args.create_queue)
+    return _print_task(task, args, "enqueued")
 
 
 def dequeue_task(client: Client, args: argparse.Namespace) -> int:
@@ -352,6 +391,7 @@ def task_logs(client: Client, args: argparse.Namespace) -> int:
 
 
 def _print_task(task: Task, args: argparse.Namespace, verb: str) -> int:
+    print_warnings(task.warnings)
     where = f" on {task.queue}" if task.status is TaskStatus.QUEUED and task.queue else ""
     extra = " (abort requested)" if task.abort_requested else ""
     return emit(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runyard.cli.common import add_json_flag
 from runyard.cli.output import age, emit, number, table
-from runyard.client import Client
 from runyard.models import Worker
+
+if TYPE_CHECKING:
+    from runyard.client import Client
 
 
 def register(groups: Any) -> None:

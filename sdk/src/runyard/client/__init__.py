@@ -9,6 +9,7 @@ import requests
 
 from runyard import config
 from runyard.client._http import Transport
+from runyard.client.bundles import Bundles
 from runyard.client.logs import Logs
 from runyard.client.queues import Queues
 from runyard.client.results import Artifacts, Metrics
@@ -46,6 +47,7 @@ class Client:
         self.logs = Logs(self._http, self.tasks)
         self.metrics = Metrics(self._http)
         self.artifacts = Artifacts(self._http)
+        self.bundles = Bundles(self._http)
         self.queues = Queues(self._http)
         self.workers = Workers(self._http)
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
 from pathlib import Path
 
+from runyard.client._download import download_checked
 from runyard.client._http import Retry, Transport, seg
 from runyard.errors import ProtocolError, TooLargeError
 from runyard.models import Artifact, MetricBatch, TaskMetrics
@@ -84,24 +83,5 @@ class Artifacts:
         target = Path(dest)
         if target.is_dir():
             target = target / name
-        response = self._http.send(
-            "GET", f"/tasks/{seg(task_id)}/artifacts/{seg(name)}", stream=True
-        )
-        digest = hashlib.sha256()
-        fd, scratch = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        try:
-            with response, os.fdopen(fd, "wb") as out:
-                for chunk in response.iter_content(_CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-            expected = response.headers.get("x-sha256")
-            if expected and expected != digest.hexdigest():
-                raise ProtocolError(
-                    f"artifact {name!r} of task {task_id} arrived damaged (sha256 mismatch); "
-                    "download it again"
-                )
-            os.replace(scratch, target)
-        except BaseException:
-            Path(scratch).unlink(missing_ok=True)
-            raise
-        return target
+        path = f"/tasks/{seg(task_id)}/artifacts/{seg(name)}"
+        return download_checked(self._http, path, target, f"artifact {name!r} of task {task_id}")

@@ -126,9 +126,15 @@ class Tasks:
             Task, "POST", f"/tasks/{seg(task_id)}/clone", body=body, retry=Retry.UNSENT
         )
 
-    def enqueue(self, task_id: str, queue: str, priority: int = 0) -> Task:
-        """Put a draft task on ``queue`` (created if missing); higher ``priority`` runs first."""
-        body = EnqueueRequest(queue=queue, priority=priority)
+    def enqueue(
+        self, task_id: str, queue: str, priority: int = 0, *, create_queue: bool = False
+    ) -> Task:
+        """Put a draft task on ``queue``; higher ``priority`` runs first.
+
+        A queue that does not exist is a :class:`~runyard.errors.NotFoundError` unless
+        ``create_queue``; the returned task's ``warnings`` say when no live worker serves it.
+        """
+        body = EnqueueRequest(queue=queue, priority=priority, create_queue=create_queue)
         return self._transition(
             task_id, "enqueue", body, lambda t: t.status is TaskStatus.QUEUED and t.queue == queue
         )

@@ -11,11 +11,19 @@ from runyard.models.names import (
     TaskName,
     is_valid_name,
     is_valid_series,
+    is_valid_sha256,
     is_valid_task_id,
 )
-from runyard.models.overrides import apply_overrides
+from runyard.models.overrides import OverrideError, apply_overrides, checked_overrides
 from runyard.models.queues import MoveRequest, Queue, QueueCreate, QueueDetail, QueueEntry
-from runyard.models.results import Artifact, MetricBatch, MetricPoint, MetricValue, TaskMetrics
+from runyard.models.results import (
+    Artifact,
+    BundleRef,
+    MetricBatch,
+    MetricPoint,
+    MetricValue,
+    TaskMetrics,
+)
 from runyard.models.routes import API_PREFIX
 from runyard.models.tasks import (
     METRIC_SORT,
@@ -58,6 +66,7 @@ __all__ = [
     "SORT_FIELDS",
     "AbortedReport",
     "Artifact",
+    "BundleRef",
     "Claim",
     "ClaimRequest",
     "CloneRequest",
@@ -81,6 +90,7 @@ __all__ = [
     "MetricValue",
     "MoveRequest",
     "Name",
+    "OverrideError",
     "Params",
     "PingReport",
     "PurgeRequest",
@@ -108,7 +118,9 @@ __all__ = [
     "Worker",
     "WorkerRegister",
     "apply_overrides",
+    "checked_overrides",
     "is_valid_name",
     "is_valid_series",
+    "is_valid_sha256",
     "is_valid_task_id",
 ]

@@ -10,6 +10,7 @@ from runyard.models.limits import MAX_TASK_NAME_CHARS
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:=+@-]{0,63}")
 _ID = re.compile(r"[0-9a-f]{32}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 _SERIES = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./:@-]{0,127}")
 
 
@@ -59,6 +60,11 @@ def is_valid_name(value: str) -> bool:
 def is_valid_series(value: str) -> bool:
     """True when ``value`` is acceptable as a metric series name (``val/acc``)."""
     return bool(_SERIES.fullmatch(value))
+
+
+def is_valid_sha256(value: str) -> bool:
+    """True when ``value`` is a sha256 in lowercase hex (64 characters)."""
+    return bool(_SHA256.fullmatch(value))
 
 
 def is_valid_task_id(value: str) -> bool:

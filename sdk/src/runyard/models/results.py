@@ -44,3 +44,10 @@ class Artifact(BaseModel):
     size: int
     sha256: str
     created: datetime
+
+
+class BundleRef(BaseModel):
+    """``POST /bundles``: where a git bundle of unpushed commits is stored."""
+
+    sha256: str
+    size: int

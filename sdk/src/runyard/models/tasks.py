@@ -53,6 +53,11 @@ class Script(Strict):
     entry_point: str = Field(default="", max_length=1024, description="path relative to repo root")
     working_dir: str = Field(default=".", max_length=1024)
     args: list[str] = Field(default_factory=list, max_length=MAX_ARGS)
+    bundle: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="sha256 of the git bundle (`POST /bundles`) holding commits no remote has",
+    )
 
     @field_validator("repository", "branch")
     @classmethod
@@ -192,6 +197,8 @@ class TaskCreate(TaskSpec):
     parent: TaskId | None = None
     queue: Name | None = None
     priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    create_queue: bool = False
+    """Create ``queue`` when it does not exist (else that is a 404: a typo would wait forever)."""
 
 
 class TaskUpdate(Strict):
@@ -233,6 +240,9 @@ class Task(TaskSpec):
     logs_dropped: int = Field(
         default=0, description="console lines its senders dropped past their spool quota"
     )
+    warnings: list[str] = Field(default_factory=list)
+    """What the reply that returned this record warns about (e.g. no live worker serves
+    its queue); said once, never stored."""
 
 
 SORT_FIELDS = ("created", "started", "finished", "name")
@@ -264,23 +274,27 @@ class TaskPage(BaseModel):
 class CloneRequest(Strict):
     """``POST /tasks/{id}/clone``.
 
-    ``overrides`` maps ``"Section/key"`` (or ``"Section/a/b"`` for nested values)
-    to the new value, keeping its JSON type.
+    ``overrides`` maps recorded ``"Section/key"`` paths (or ``"Section/a/b"`` for
+    nested values) to new values, converted to the recorded value's type; an unknown
+    path or a value that cannot take that type is a 422. ``new_params`` adds paths
+    the task does not have yet, on purpose.
     """
 
     name: TaskName | None = None
     overrides: dict[str, Any] = Field(default_factory=dict)
+    new_params: dict[str, Any] = Field(default_factory=dict)
     queue: Name | None = None
     priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    create_queue: bool = False
     tags: list[Tag] | None = None
 
-    @field_validator("overrides")
+    @field_validator("overrides", "new_params")
     @classmethod
     def _paths(cls, value: dict[str, Any]) -> dict[str, Any]:
         for path in value:
             parts = path.split("/")
             if len(parts) < 2 or not all(parts):
-                raise ValueError(f"override {path!r} must look like 'Section/key'")
+                raise ValueError(f"param {path!r} must look like 'Section/key'")
         return value
 
 
@@ -289,6 +303,8 @@ class EnqueueRequest(Strict):
 
     queue: Name = "default"
     priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    create_queue: bool = False
+    """Create ``queue`` when it does not exist (else that is a 404)."""
 
 
 class ReportBase(Strict):

@@ -10,14 +10,14 @@ from runyard.models.limits import MAX_ARTIFACT_BYTES, MAX_BODY_BYTES
 from runyard.models.routes import API_PREFIX
 from runyard_server.api.errors import error_response
 
-_ARTIFACT_UPLOAD = re.compile(re.escape(API_PREFIX) + r"/tasks/[^/]+/artifacts/[^/]+")
+_ARTIFACT_UPLOAD = re.compile(re.escape(API_PREFIX) + r"(/tasks/[^/]+/artifacts/[^/]+|/bundles)")
 
 
 class BodyLimitMiddleware:
     """Checks Content-Length, and counts bytes as they arrive so chunked bodies are limited too.
 
-    Artifact uploads stream to disk and get the artifact limit; every other body the
-    general one.
+    Artifact and code bundle uploads stream to disk and get the artifact limit; every
+    other body the general one.
     """
 
     def __init__(self, app: ASGIApp) -> None:

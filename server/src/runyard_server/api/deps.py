@@ -12,7 +12,7 @@ from runyard_server.auth import Principal, TokenBook
 from runyard_server.config import Settings
 from runyard_server.history_files import HistoryStore
 from runyard_server.prometheus import ServerMetrics
-from runyard_server.store import Dispatcher, current_lease_token
+from runyard_server.store import Dispatcher, current_lease_token, resolve_task_id
 
 
 def _app_state(name: str) -> Callable[[Request], Awaitable[Any]]:
@@ -32,6 +32,17 @@ async def get_principal(
     return await tokens.authenticate(authorization, partial(current_lease_token, r))
 
 
+async def get_task_id(
+    task_id: str, request: Request, _who: Annotated[Principal, Depends(get_principal)]
+) -> str:
+    """The ``{task_id}`` path parameter, a unique prefix (≥ 6 hex digits) made whole.
+
+    It depends on the caller so that an unauthenticated request learns nothing about
+    which ids exist (FastAPI authenticates once per request and reuses the result).
+    """
+    return await resolve_task_id(request.app.state.redis, task_id)
+
+
 RedisDep = Annotated[aioredis.Redis, Depends(_app_state("redis"))]
 DispatcherDep = Annotated[Dispatcher, Depends(_app_state("dispatcher"))]
 SettingsDep = Annotated[Settings, Depends(_app_state("settings"))]
@@ -39,4 +50,6 @@ TokensDep = Annotated[TokenBook, Depends(_app_state("tokens"))]
 ArtifactFilesDep = Annotated[ArtifactFiles, Depends(_app_state("artifact_files"))]
 HistoryDep = Annotated[HistoryStore, Depends(_app_state("history"))]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+TaskIdDep = Annotated[str, Depends(get_task_id)]
+"""A task id path parameter that may be a short prefix (user routes; agents send full ids)."""
 MetricsDep = Annotated[ServerMetrics, Depends(_app_state("metrics"))]

@@ -18,6 +18,7 @@ from runyard_server.store.listing import list_tasks
 from runyard_server.store.logs import append_logs, check_task, log_text, read_logs, read_logs_before
 from runyard_server.store.metrics import append_metrics, read_metrics
 from runyard_server.store.queues import create_queue, delete_queue, get_queue, list_queues, move
+from runyard_server.store.short_ids import resolve_task_id
 from runyard_server.store.tasks import (
     clone_task,
     create_task,
@@ -35,7 +36,13 @@ from runyard_server.store.transitions import (
     requeue,
     start_local_run,
 )
-from runyard_server.store.workers import delete_worker, heartbeat, list_workers, register_worker
+from runyard_server.store.workers import (
+    delete_worker,
+    heartbeat,
+    list_workers,
+    register_worker,
+    served_queues,
+)
 
 __all__ = [
     "SCAN_PER_QUEUE",
@@ -76,6 +83,8 @@ __all__ = [
     "report_end",
     "report_started",
     "requeue",
+    "resolve_task_id",
+    "served_queues",
     "start_local_run",
     "update_task",
 ]

@@ -43,6 +43,9 @@ All keys start with ``ry:``. Times are unix seconds as decimal strings.
 ``ry:idx:all``, ``ry:idx:status:{status}``, ``ry:idx:project:{project}``,
 ``ry:idx:tag:{tag}``, ``ry:idx:parent:{id}``, ``ry:idx:queue:{queue}`` — sorted sets
 of task ids scored by ``num`` (newest = highest); ``list_tasks`` walks them.
+``ry:ids`` — sorted set of every task id at score 0, so a short id prefix is found by
+    its lex range (``ZRANGEBYLEX``). Tasks created before it existed are found only by
+    their full id.
 
 Sort and search indexes (``scripts/list.lua`` reads them; each is changed by the
 same script or MULTI that changes what it indexes, and they hold only what a final
@@ -115,6 +118,7 @@ METRIC_SERIES = f"{PREFIX}metric-series"
 NAMES_PREFIX = f"{PREFIX}names:"
 NAMES_PER_KEY = 2048
 EVENTS = f"{PREFIX}events"
+TASK_IDS = f"{PREFIX}ids"
 
 
 def task(task_id: str) -> str:
@@ -211,6 +215,7 @@ LUA_KEYS = json.dumps(
         "queue_idx": f"{INDEX_PREFIX}queue:",
         "queue_seq": QUEUE_SEQ,
         "task_seq": TASK_SEQ,
+        "task_ids": TASK_IDS,
         "queues": QUEUES,
         "leases": LEASES,
         "stats": STATS,

@@ -45,6 +45,11 @@ def task_reply(reply: list[Any], task_id: str, rule: str) -> dict[str, str]:
         return pairs(reply[1])
     if code == "missing":
         raise NotFound(f"task {task_id} does not exist")
+    if code == "no_queue":
+        raise NotFound(
+            f"queue {reply[1]} does not exist: create it (`runyard queue create {reply[1]}`) "
+            "or ask for it to be created with the task (--create-queue; API: create_queue)"
+        )
     if code == "conflict":
         raise Conflict(f"task {task_id} is {reply[1]}; {rule}")
     if code == "stale":

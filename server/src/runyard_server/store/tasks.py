@@ -10,12 +10,13 @@ from redis.exceptions import WatchError
 
 from runyard.models import (
     CloneRequest,
+    OverrideError,
     Task,
     TaskCreate,
     TaskSpec,
     TaskStatus,
     TaskUpdate,
-    apply_overrides,
+    checked_overrides,
 )
 from runyard_server.errors import Conflict, Invalid, NotFound
 from runyard_server.store import keys, scripts
@@ -59,7 +60,9 @@ def _index_keys(spec: TaskSpec) -> set[str]:
     return {keys.project_index(spec.project), *(keys.tag_index(tag) for tag in spec.tags)}
 
 
-def create_args(task_id: str, body: TaskCreate, now: float) -> list[str | int | float | bytes]:
+def create_args(
+    task_id: str, body: TaskCreate, now: float, create_queue: bool = True
+) -> list[str | int | float | bytes]:
     """The arguments of ``lua/create.lua`` after the keys (also for bulk loads)."""
     fields = spec_fields(body)
     fields.update(created=number(now), parent=body.parent or "")
@@ -69,14 +72,20 @@ def create_args(task_id: str, body: TaskCreate, now: float) -> list[str | int | 
     flat = flatten(fields)
     return [
         task_id, now, body.queue or "", body.priority, body.name, fold(body.name),
-        len(flat), *flat, *indexes,
+        int(create_queue), len(flat), *flat, *indexes,
     ]  # fmt: skip
 
 
-async def create_task(r: "aioredis.Redis", body: TaskCreate, now: float) -> Task:
-    """Store a new draft task; with ``body.queue`` it is enqueued in the same step."""
+async def create_task(
+    r: "aioredis.Redis", body: TaskCreate, now: float, *, create_queue: bool = True
+) -> Task:
+    """Store a new draft task; with ``body.queue`` it is enqueued in the same step.
+
+    Without ``create_queue`` a queue that does not exist is NotFound (the HTTP API
+    passes the request's ``create_queue``; a typo must not make a queue nobody serves).
+    """
     task_id = uuid.uuid4().hex
-    reply = await scripts.run(r, "create", *create_args(task_id, body, now))
+    reply = await scripts.run(r, "create", *create_args(task_id, body, now, create_queue))
     task = task_from_hash(task_id, scripts.task_reply(reply, task_id, "cannot create it"))
     if body.queue:
         await publish_work(r, body.queue)
@@ -184,6 +193,7 @@ def _indexes_holding(task: Task, series: set[str]) -> set[str]:
     """Every sorted-set index the task may be in (``series``: every metric series)."""
     indexes = {
         keys.ALL_TASKS,
+        keys.TASK_IDS,
         keys.STARTED_INDEX,
         keys.FINISHED_INDEX,
         keys.status_index(task.status),
@@ -199,13 +209,16 @@ def _indexes_holding(task: Task, series: set[str]) -> set[str]:
 
 async def clone_task(r: "aioredis.Redis", task_id: str, body: CloneRequest, now: float) -> Task:
     """A new draft copied from ``task_id`` (``parent`` = it) with ``body.overrides``
-    applied to its params; enqueued when ``body.queue`` is given."""
+    checked against its params and ``body.new_params`` added; enqueued when
+    ``body.queue`` is given (which must exist unless ``body.create_queue``)."""
     source = await get_task(r, task_id)
     data = spec_of(source).model_dump()
     try:
-        data["params"] = apply_overrides(data["params"], body.overrides)
+        data["params"] = checked_overrides(data["params"], body.overrides, body.new_params)
+    except OverrideError as error:
+        raise Invalid(str(error)) from None
     except ValueError as error:
-        raise Invalid(f"override {error}") from None
+        raise Invalid(f"new param {error}") from None
     if body.name is not None:
         data["name"] = body.name
     if body.tags is not None:
@@ -215,4 +228,4 @@ async def clone_task(r: "aioredis.Redis", task_id: str, body: CloneRequest, now:
         create = TaskCreate.model_validate(data)
     except ValidationError as error:
         raise Invalid(str(error)) from error
-    return await create_task(r, create, now)
+    return await create_task(r, create, now, create_queue=body.create_queue)

@@ -21,10 +21,19 @@ async def _task(r: "aioredis.Redis", task_id: str, rule: str, name: str, *args: 
     return task_from_hash(task_id, scripts.task_reply(reply, task_id, rule))
 
 
-async def enqueue(r: "aioredis.Redis", task_id: str, queue: str, priority: int, now: float) -> Task:
-    """draft → queued at the tail of ``priority`` on ``queue`` (created when missing)."""
+async def enqueue(
+    r: "aioredis.Redis",
+    task_id: str,
+    queue: str,
+    priority: int,
+    now: float,
+    *,
+    create_queue: bool = True,
+) -> Task:
+    """draft → queued at the tail of ``priority`` on ``queue``; a missing queue is
+    created with ``create_queue``, else NotFound."""
     rule = "only a draft task can be enqueued"
-    task = await _task(r, task_id, rule, "enqueue", queue, priority, now)
+    task = await _task(r, task_id, rule, "enqueue", queue, priority, now, int(create_queue))
     await publish_work(r, queue)
     return task
 

@@ -85,6 +85,21 @@ async def list_workers(r: "aioredis.Redis", now: float, alive_after_s: float) ->
     return workers
 
 
+async def served_queues(r: "aioredis.Redis", now: float, alive_after_s: float) -> set[str]:
+    """The queues some live worker (heartbeat within ``alive_after_s``) claims from."""
+    ids = cast(set[str], await r.smembers(keys.WORKERS))
+    async with r.pipeline(transaction=False) as pipe:
+        for worker_id in ids:
+            pipe.hmget(keys.worker(worker_id), "queues", "last_heartbeat")
+        replies = await pipe.execute()
+    return {
+        queue
+        for queues, beat in replies
+        if queues and beat and now - float(beat) <= alive_after_s
+        for queue in json.loads(queues)
+    }
+
+
 async def delete_worker(r: "aioredis.Redis", worker_id: str) -> None:
     """Forget a worker (clean agent exit). Leases of tasks it still held run out and
     the reaper handles them."""

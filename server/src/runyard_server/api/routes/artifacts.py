@@ -8,7 +8,7 @@ from fastapi.responses import FileResponse
 from runyard.models import Artifact, is_valid_name, is_valid_task_id
 from runyard.models.limits import MAX_ARTIFACT_BYTES
 from runyard_server import store
-from runyard_server.api.deps import ArtifactFilesDep, PrincipalDep, RedisDep
+from runyard_server.api.deps import ArtifactFilesDep, PrincipalDep, RedisDep, TaskIdDep
 from runyard_server.api.json_body import FiniteJSONRoute
 from runyard_server.errors import Invalid, NotFound
 
@@ -16,14 +16,14 @@ router = APIRouter(prefix="/tasks", tags=["artifacts"], route_class=FiniteJSONRo
 
 
 @router.get("/{task_id}/artifacts")
-async def list_artifacts(task_id: str, r: RedisDep, who: PrincipalDep) -> list[Artifact]:
+async def list_artifacts(task_id: TaskIdDep, r: RedisDep, who: PrincipalDep) -> list[Artifact]:
     who.require_task(task_id, "user")
     return await store.list_artifacts(r, task_id)
 
 
 @router.post("/{task_id}/artifacts/{name}", status_code=201)
 async def upload_artifact(
-    task_id: str,
+    task_id: TaskIdDep,
     name: str,
     request: Request,
     r: RedisDep,
@@ -40,7 +40,7 @@ async def upload_artifact(
 
 @router.get("/{task_id}/artifacts/{name}", response_class=FileResponse)
 async def download_artifact(
-    task_id: str, name: str, r: RedisDep, who: PrincipalDep, files: ArtifactFilesDep
+    task_id: TaskIdDep, name: str, r: RedisDep, who: PrincipalDep, files: ArtifactFilesDep
 ) -> FileResponse:
     who.require_task(task_id, "user")
     _check_names(task_id, name)

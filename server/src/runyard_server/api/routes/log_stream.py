@@ -113,6 +113,7 @@ async def stream_logs(
     if authorization is None and token is not None:
         authorization = f"Bearer {token}"
     who = await tokens.authenticate(authorization, partial(store.current_lease_token, r))
+    task_id = await store.resolve_task_id(r, task_id)
     who.require_task(task_id, "user")
     cursor = last_event_id or after
     # Fail before the 200 goes out: an unknown task or a bad cursor is a JSON error.

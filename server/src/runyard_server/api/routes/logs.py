@@ -7,7 +7,7 @@ from fastapi.responses import StreamingResponse
 
 from runyard.models import LogAck, LogBatch, LogPage
 from runyard_server import store
-from runyard_server.api.deps import HistoryDep, PrincipalDep, RedisDep
+from runyard_server.api.deps import HistoryDep, PrincipalDep, RedisDep, TaskIdDep
 from runyard_server.api.json_body import (
     FiniteJSONRoute,
     body_schema,
@@ -23,7 +23,9 @@ Cursor = Annotated[str | None, Query(max_length=64)]
 
 
 @router.post("/{task_id}/logs", openapi_extra=body_schema(LogBatch))
-async def append_logs(task_id: str, request: Request, r: RedisDep, who: PrincipalDep) -> LogAck:
+async def append_logs(
+    task_id: TaskIdDep, request: Request, r: RedisDep, who: PrincipalDep
+) -> LogAck:
     """Store a ``LogBatch`` (parsed by ``parse_body``: the server's hottest body)."""
     who.require_task(task_id, "agent", "user")
     body = await parse_body(request, LogBatch)
@@ -38,7 +40,7 @@ async def append_logs(task_id: str, request: Request, r: RedisDep, who: Principa
 
 @router.get("/{task_id}/logs", response_model=LogPage)
 async def read_logs(
-    task_id: str,
+    task_id: TaskIdDep,
     r: RedisDep,
     history: HistoryDep,
     who: PrincipalDep,
@@ -66,7 +68,7 @@ async def read_logs(
 
 @router.get("/{task_id}/logs/text", response_class=StreamingResponse)
 async def log_text(
-    task_id: str, r: RedisDep, history: HistoryDep, who: PrincipalDep
+    task_id: TaskIdDep, r: RedisDep, history: HistoryDep, who: PrincipalDep
 ) -> StreamingResponse:
     """The whole console output as plain text, one line per line, streamed."""
     who.require_task(task_id, "user")

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from runyard.models import MetricBatch, TaskMetrics
 from runyard_server import store
-from runyard_server.api.deps import HistoryDep, PrincipalDep, RedisDep
+from runyard_server.api.deps import HistoryDep, PrincipalDep, RedisDep, TaskIdDep
 from runyard_server.api.json_body import FiniteJSONRoute
 
 router = APIRouter(prefix="/tasks", tags=["metrics"], route_class=FiniteJSONRoute)
@@ -12,7 +12,7 @@ router = APIRouter(prefix="/tasks", tags=["metrics"], route_class=FiniteJSONRout
 
 @router.post("/{task_id}/metrics")
 async def append_metrics(
-    task_id: str, body: MetricBatch, r: RedisDep, who: PrincipalDep
+    task_id: TaskIdDep, body: MetricBatch, r: RedisDep, who: PrincipalDep
 ) -> dict[str, int]:
     who.require_task(task_id, "user")
     return {"accepted": await store.append_metrics(r, task_id, body)}
@@ -20,7 +20,7 @@ async def append_metrics(
 
 @router.get("/{task_id}/metrics")
 async def read_metrics(
-    task_id: str, r: RedisDep, who: PrincipalDep, history: HistoryDep
+    task_id: TaskIdDep, r: RedisDep, who: PrincipalDep, history: HistoryDep
 ) -> TaskMetrics:
     who.require_task(task_id, "user")
     return await store.read_metrics(r, history, task_id)

@@ -19,17 +19,40 @@ from runyard.models import (
 )
 from runyard.models.limits import MAX_PAGE
 from runyard_server import store
-from runyard_server.api.deps import ArtifactFilesDep, HistoryDep, PrincipalDep, RedisDep
+from runyard_server.api.deps import (
+    ArtifactFilesDep,
+    HistoryDep,
+    PrincipalDep,
+    RedisDep,
+    SettingsDep,
+    TaskIdDep,
+)
 from runyard_server.api.json_body import FiniteJSONRoute
+from runyard_server.config import Settings
 from runyard_server.store.purge import purge_tasks as purge
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], route_class=FiniteJSONRoute)
 
 
+async def _warn_if_unserved(r: RedisDep, settings: Settings, task: Task) -> Task:
+    """``task`` with a warning when no live worker serves the queue it waits in."""
+    if task.status is not TaskStatus.QUEUED or task.queue is None:
+        return task
+    served = await store.served_queues(r, time.time(), settings.alive_after_s)
+    if task.queue in served:
+        return task
+    where = f"live workers serve {', '.join(sorted(served))}" if served else "no worker is live"
+    warning = f"no live worker serves queue {task.queue} ({where}); the task waits until one does"
+    return task.model_copy(update={"warnings": [*task.warnings, warning]})
+
+
 @router.post("", status_code=201)
-async def create_task(body: TaskCreate, r: RedisDep, who: PrincipalDep) -> Task:
+async def create_task(
+    body: TaskCreate, r: RedisDep, who: PrincipalDep, settings: SettingsDep
+) -> Task:
     who.require("user")
-    return await store.create_task(r, body, time.time())
+    task = await store.create_task(r, body, time.time(), create_queue=body.create_queue)
+    return await _warn_if_unserved(r, settings, task)
 
 
 @router.get("")
@@ -87,20 +110,24 @@ async def purge_tasks(
 
 
 @router.get("/{task_id}")
-async def get_task(task_id: str, r: RedisDep, who: PrincipalDep) -> Task:
+async def get_task(task_id: TaskIdDep, r: RedisDep, who: PrincipalDep) -> Task:
     who.require_task(task_id, "user")
     return await store.get_task(r, task_id)
 
 
 @router.patch("/{task_id}")
-async def update_task(task_id: str, body: TaskUpdate, r: RedisDep, who: PrincipalDep) -> Task:
+async def update_task(task_id: TaskIdDep, body: TaskUpdate, r: RedisDep, who: PrincipalDep) -> Task:
     who.require("user")
     return await store.update_task(r, task_id, body)
 
 
 @router.delete("/{task_id}", status_code=204)
 async def delete_task(
-    task_id: str, r: RedisDep, who: PrincipalDep, files: ArtifactFilesDep, history: HistoryDep
+    task_id: TaskIdDep,
+    r: RedisDep,
+    who: PrincipalDep,
+    files: ArtifactFilesDep,
+    history: HistoryDep,
 ) -> Response:
     who.require("user")
     await store.delete_task(r, task_id)
@@ -110,24 +137,32 @@ async def delete_task(
 
 
 @router.post("/{task_id}/clone", status_code=201)
-async def clone_task(task_id: str, body: CloneRequest, r: RedisDep, who: PrincipalDep) -> Task:
+async def clone_task(
+    task_id: TaskIdDep, body: CloneRequest, r: RedisDep, who: PrincipalDep, settings: SettingsDep
+) -> Task:
     who.require("user")
-    return await store.clone_task(r, task_id, body, time.time())
+    task = await store.clone_task(r, task_id, body, time.time())
+    return await _warn_if_unserved(r, settings, task)
 
 
 @router.post("/{task_id}/enqueue")
-async def enqueue_task(task_id: str, body: EnqueueRequest, r: RedisDep, who: PrincipalDep) -> Task:
+async def enqueue_task(
+    task_id: TaskIdDep, body: EnqueueRequest, r: RedisDep, who: PrincipalDep, settings: SettingsDep
+) -> Task:
     who.require("user")
-    return await store.enqueue(r, task_id, body.queue, body.priority, time.time())
+    task = await store.enqueue(
+        r, task_id, body.queue, body.priority, time.time(), create_queue=body.create_queue
+    )
+    return await _warn_if_unserved(r, settings, task)
 
 
 @router.post("/{task_id}/dequeue")
-async def dequeue_task(task_id: str, r: RedisDep, who: PrincipalDep) -> Task:
+async def dequeue_task(task_id: TaskIdDep, r: RedisDep, who: PrincipalDep) -> Task:
     who.require("user")
     return await store.dequeue(r, task_id)
 
 
 @router.post("/{task_id}/abort")
-async def abort_task(task_id: str, r: RedisDep, who: PrincipalDep) -> Task:
+async def abort_task(task_id: TaskIdDep, r: RedisDep, who: PrincipalDep) -> Task:
     who.require("user")
     return await store.abort(r, task_id, time.time())

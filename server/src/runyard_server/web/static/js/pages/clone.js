@@ -56,6 +56,8 @@ export async function clonePage({ id }, _q, root) {
   const queue = h("input", { name: "queue", list: "queue-names", value: task.queue || queues[0]?.name || "default", placeholder: "leave empty for a draft" });
   const priority = h("input", { name: "priority", type: "number", value: "0", min: -1000, max: 1000 });
   const tags = h("input", { name: "tags", value: task.tags.join(", "), placeholder: "comma separated" });
+  // A typed queue that does not exist is refused unless asked for: a typo would wait forever.
+  const createQueue = h("input", { name: "create_queue", type: "checkbox", id: "clone-create-queue" });
   const flash = h("div");
   const submit = h("button", { type: "submit", class: "primary", id: "clone-submit" }, "Clone and enqueue");
   queue.addEventListener("input", () => {
@@ -72,6 +74,7 @@ export async function clonePage({ id }, _q, root) {
         h("label", {}, "Name", name),
         h("label", {}, "Queue", queue, h("datalist", { id: "queue-names" }, queues.map((q) => h("option", { value: q.name })))),
         h("label", {}, "Priority", priority),
+        h("label", {}, createQueue, " create the queue if it does not exist"),
         h("label", {}, "Tags", tags))),
     h("section", { class: "card" }, h("h2", {}, "Parameters"),
       fields.length
@@ -101,6 +104,7 @@ export async function clonePage({ id }, _q, root) {
       overrides,
       priority: Number(priority.value) || 0,
       tags: tags.value.split(",").map((t) => t.trim()).filter(Boolean),
+      create_queue: createQueue.checked,
     };
     if (queue.value.trim()) body.queue = queue.value.trim();
     submit.disabled = true;
