@@ -1,6 +1,7 @@
 """Chunked console output, tail paging, the events stream and the archiver, on real Redis."""
 
 import asyncio
+import random
 from collections.abc import AsyncIterator
 
 import pytest
@@ -306,3 +307,20 @@ async def test_any_text_reads_back_the_same_live_and_archived(
         assert await _all_forward(r, history, task.id, 3) == NASTY
         assert await _all_backward(r, history, task.id, 3) == NASTY
         assert await _text(r, history, task.id) == text
+
+
+async def test_pages_over_chunks_of_mixed_sizes_give_every_line_once_in_order(
+    r: aioredis.Redis, history: LocalHistory
+) -> None:
+    # More chunks than one read asks for, of sizes far apart: a page asks for as many
+    # chunks as the sizes it saw suggest, and must neither skip nor repeat a line.
+    task = await make_task(r)
+    sizes = tuple(random.Random(3).choices([1, 2, 5, 40, 300], k=150))
+    expected = [f"line {i}" for i in range(await _print(r, task.id, sizes))]
+    for archived in (False, True):
+        if archived:
+            await store.abort(r, task.id, T0 + 100)
+            assert await Archiver(r, history).archive(task.id) == "ok"
+        for limit in (9, 250, 10_000):
+            assert await _all_forward(r, history, task.id, limit) == expected
+            assert await _all_backward(r, history, task.id, limit) == expected
