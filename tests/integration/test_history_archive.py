@@ -1,13 +1,14 @@
 """Chunked console output, tail paging, the events stream and the archiver, on real Redis."""
 
 import asyncio
+import random
 from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
 
 from runyard.models import LogBatch, LogLine, MetricBatch, MetricPoint
-from runyard_server import history_files, store
+from runyard_server import history_files, log_batch, store
 from runyard_server.errors import Conflict
 from runyard_server.history_files import LocalHistory
 from runyard_server.jobs.archiver import Archiver, Busy
@@ -270,3 +271,56 @@ async def test_a_log_stored_line_by_line_by_0_1_reads_and_archives_with_its_curs
     assert await Archiver(r, history).archive(task.id) == "ok"
     again = await store.read_logs(r, history, task.id, ids[0], 10)
     assert again == rest
+
+
+NASTY = [
+    "",
+    'quote " backslash \\ slash /',
+    "tab\tcr\rnul\x00esc\x1bdel\x7f",
+    "kept its newline\n",
+    "two\nlines",
+    "naïve café ☃ 𝄞 🙂",
+    "line separators \u2028 \u2029 next line \x85 file separator \x1c \x1d \x1e \x0b \x0c",
+]
+
+
+async def test_any_text_reads_back_the_same_live_and_archived(
+    r: aioredis.Redis, history: LocalHistory
+) -> None:
+    task = await make_task(r)
+    lines = [
+        LogLine(text=text, ts=T0 + i / 8, stream=("stdout", "stderr", "agent")[i % 3])
+        for i, text in enumerate(NASTY)
+    ]
+    # One batch as the route's fast reader reads it, one as pydantic does.
+    fast = log_batch.decode(LogBatch(seq=0, lines=lines[:4]).model_dump_json().encode())
+    assert fast is not None
+    await store.append_logs(r, task.id, fast)
+    await store.append_logs(r, task.id, LogBatch(seq=1, lines=lines[4:]))
+    text = "".join(t if t.endswith("\n") else f"{t}\n" for t in NASTY)
+
+    for archived in (False, True):
+        if archived:
+            await store.abort(r, task.id, T0 + 100)
+            assert await Archiver(r, history).archive(task.id) == "ok"
+        assert (await store.read_logs(r, history, task.id, None, 100)).lines == lines
+        assert await _all_forward(r, history, task.id, 3) == NASTY
+        assert await _all_backward(r, history, task.id, 3) == NASTY
+        assert await _text(r, history, task.id) == text
+
+
+async def test_pages_over_chunks_of_mixed_sizes_give_every_line_once_in_order(
+    r: aioredis.Redis, history: LocalHistory
+) -> None:
+    # More chunks than one read asks for, of sizes far apart: a page asks for as many
+    # chunks as the sizes it saw suggest, and must neither skip nor repeat a line.
+    task = await make_task(r)
+    sizes = tuple(random.Random(3).choices([1, 2, 5, 40, 300], k=150))
+    expected = [f"line {i}" for i in range(await _print(r, task.id, sizes))]
+    for archived in (False, True):
+        if archived:
+            await store.abort(r, task.id, T0 + 100)
+            assert await Archiver(r, history).archive(task.id) == "ok"
+        for limit in (9, 250, 10_000):
+            assert await _all_forward(r, history, task.id, limit) == expected
+            assert await _all_backward(r, history, task.id, limit) == expected

@@ -141,7 +141,9 @@ class LocalHistory:
             file.seek(frame.offset)
             raw = zstandard.ZstdDecompressor().decompress(file.read(frame.size))
         chunks = []
-        for record in raw.decode().splitlines():
+        # Records end in "\n" alone: a payload holds U+2028, U+0085 and the like unescaped,
+        # which ``splitlines`` would also split at.
+        for record in raw.decode().split("\n")[:-1]:
             name, _, payload = record.partition(" ")
             chunks.append(Chunk(parse_id(name), payload))
         return tuple(chunks)

@@ -16,11 +16,12 @@ the per-line stream of 0.1 handed out) names that chunk's last line, and ``"0-0"
 the point before the first line.
 """
 
-import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Literal
+from typing import Literal, Protocol
 
+import msgspec
 from pydantic import TypeAdapter
 
 from runyard.models import LogLine
@@ -29,35 +30,50 @@ from runyard_server.errors import Invalid
 ChunkId = tuple[int, int]
 """A stream entry id as numbers, so ids compare in stream order."""
 
+Stream = Literal["stdout", "stderr", "agent"]
 _STREAM_CODES = {"stdout": "o", "stderr": "e", "agent": "a"}
-_STREAM_NAMES: dict[str, Literal["stdout", "stderr", "agent"]] = {
-    "o": "stdout",
-    "e": "stderr",
-    "a": "agent",
-}
+_STREAM_NAMES: dict[str, Stream] = {"o": "stdout", "e": "stderr", "a": "agent"}
 START: ChunkId = (0, 0)
 LINES = TypeAdapter(list[LogLine])
 """Validating a page's lines at once (in pydantic's core) is the cheapest way to models."""
 _MAX_MS = 2**53
 """Times beyond this many ms would lose precision as the doubles readers parse them into."""
 
+_ENCODER = msgspec.json.Encoder()
+_COLUMNS = msgspec.json.Decoder(tuple[int, list[int], str, list[str]])
 
-def encode(lines: list[LogLine]) -> str:
+
+class Line(Protocol):
+    """A line to store: a ``LogLine``, or the ``FastLine`` of ``log_batch.py``."""
+
+    @property
+    def stream(self) -> Stream: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def ts(self) -> float: ...
+
+
+class PageLine(msgspec.Struct):
+    """A line read back, as ``LogLine`` writes it in JSON (built and encoded in C)."""
+
+    stream: Stream
+    text: str
+    ts: float
+
+
+def encode(lines: Sequence[Line]) -> str:
     """The chunk payload of a batch (at least one line); Invalid for a time past year 280,000."""
     try:
         stamps = [round(line.ts * 1000) for line in lines]
     except (OverflowError, ValueError):  # inf, or NaN
         raise Invalid("a log line's ts is not a unix time in seconds") from None
-    if max(abs(s) for s in stamps) > _MAX_MS:
+    if max(stamps) > _MAX_MS or min(stamps) < -_MAX_MS:
         raise Invalid("a log line's ts is not a unix time in seconds")
     base = stamps[0]
-    streams = "".join(_STREAM_CODES[line.stream] for line in lines)
+    streams = "".join([_STREAM_CODES[line.stream] for line in lines])
     texts = [line.text for line in lines]
-    return json.dumps(
-        [base, [s - base for s in stamps], streams, texts],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    return _ENCODER.encode([base, [s - base for s in stamps], streams, texts]).decode()
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,8 +85,7 @@ class Chunk:
 
     @cached_property
     def _columns(self) -> tuple[int, list[int], str, list[str]]:
-        base, deltas, streams, texts = json.loads(self.payload)
-        return base, deltas, streams, texts
+        return _COLUMNS.decode(self.payload)
 
     def __len__(self) -> int:
         return len(self._columns[3])
@@ -78,26 +93,28 @@ class Chunk:
     def texts(self) -> list[str]:
         return self._columns[3]
 
-    def dicts(self, start: int = 0, stop: int | None = None) -> list[dict[str, Any]]:
-        """Lines ``start`` to ``stop`` (exclusive; the end when None) as ``LogLine`` dicts."""
+    def page_lines(self, start: int = 0, stop: int | None = None) -> list[PageLine]:
+        """Lines ``start`` to ``stop`` (exclusive; the end when None)."""
         base, deltas, streams, texts = self._columns
         end = len(texts) if stop is None else stop
-        return list(
-            map(
-                lambda stream, text, delta: {
-                    "stream": _STREAM_NAMES[stream],
-                    "text": text,
-                    "ts": (base + delta) / 1000,
-                },
-                streams[start:end],
-                texts[start:end],
-                deltas[start:end],
-            )
-        )
+        stamps = [(base + delta) / 1000 for delta in deltas[start:end]]
+        names = map(_STREAM_NAMES.__getitem__, streams[start:end])
+        return list(map(PageLine, names, texts[start:end], stamps))
 
-    def lines(self, start: int = 0, stop: int | None = None) -> list[LogLine]:
-        """The same lines as models."""
-        return LINES.validate_python(self.dicts(start, stop))
+
+def models(lines: list[PageLine]) -> list[LogLine]:
+    """Lines read back as ``LogLine`` models."""
+    return LINES.validate_python(msgspec.to_builtins(lines))
+
+
+def page_json(lines: list[PageLine], cursor: str, before: str | None) -> bytes:
+    """A ``LogPage`` as JSON."""
+    return _ENCODER.encode({"lines": lines, "cursor": cursor, "before": before})
+
+
+def dump_line(line: PageLine) -> str:
+    """A ``LogLine`` as JSON."""
+    return _ENCODER.encode(line).decode()
 
 
 def legacy_chunk(chunk_id: ChunkId, line_json: str) -> Chunk:

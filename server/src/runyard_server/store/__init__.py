@@ -15,7 +15,14 @@ from runyard_server.store.claim import SCAN_PER_QUEUE, claim
 from runyard_server.store.dispatch import Dispatcher, claim_wait, publish_work
 from runyard_server.store.leases import current_lease_token, reap_expired
 from runyard_server.store.listing import list_tasks
-from runyard_server.store.logs import append_logs, check_task, log_text, read_logs, read_logs_before
+from runyard_server.store.logs import (
+    Batch,
+    append_logs,
+    check_task,
+    log_text,
+    read_logs,
+    read_logs_before,
+)
 from runyard_server.store.metrics import append_metrics, read_metrics
 from runyard_server.store.queues import create_queue, delete_queue, get_queue, list_queues, move
 from runyard_server.store.short_ids import resolve_task_id
@@ -46,6 +53,7 @@ from runyard_server.store.workers import (
 
 __all__ = [
     "SCAN_PER_QUEUE",
+    "Batch",
     "Dispatcher",
     "abort",
     "append_logs",

@@ -19,7 +19,6 @@ sees no gap.
 """
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator
 from functools import partial
@@ -32,6 +31,7 @@ from runyard.models import TaskStatus
 from runyard_server import store
 from runyard_server.api.deps import HistoryDep, RedisDep, TokensDep
 from runyard_server.errors import NotFound
+from runyard_server.log_chunks import dump_line
 from runyard_server.store import keys
 from runyard_server.store.logs import LinePage, page_after
 
@@ -51,10 +51,7 @@ FINAL = {s.value for s in TaskStatus if s.is_final}
 
 
 def _page_events(page: LinePage) -> str:
-    events = [
-        f"data: {json.dumps(line, ensure_ascii=False, separators=(',', ':'))}\n\n"
-        for line in page.lines
-    ]
+    events = [f"data: {dump_line(line)}\n\n" for line in page.lines]
     # The id on the last event only: an id marks a point the stream can resume after.
     events[-1] = f"id: {page.cursor}\n{events[-1]}"
     return "".join(events)
