@@ -40,6 +40,7 @@ def run_task(client: Client, root: Path, requirements: list[str]) -> str:
         TaskCreate(
             name="private-index",
             queue="default",
+            create_queue=True,
             script=Script(
                 repository=str(repo.path),
                 commit=repo.commit,

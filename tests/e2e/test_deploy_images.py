@@ -148,6 +148,7 @@ def test_compose_runs_a_task_end_to_end_from_the_built_images(
         TaskCreate(
             name="compose-e2e",
             queue="default",
+            create_queue=True,
             script=Script(
                 repository=TASK_REPO,
                 commit=task_repo.commit,

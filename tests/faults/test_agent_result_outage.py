@@ -62,7 +62,13 @@ def test_task_that_ends_during_a_server_outage_is_reported_when_the_server_is_ba
     script = Script(repository=str(repo), commit=commit, entry_point="watch.py")
     with Client(server.url) as client:
         agent = agent_factory(server.url, name="keeper")
-        body = TaskCreate(name="watch", queue="default", script=script, environment=Environment())
+        body = TaskCreate(
+            name="watch",
+            queue="default",
+            create_queue=True,
+            script=script,
+            environment=Environment(),
+        )
         task = client.tasks.create(body)
         wait_for(lambda: _printed(client, task.id, "watching"), 90, "the task's first line")
         children = children_of(server)

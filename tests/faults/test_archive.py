@@ -48,11 +48,13 @@ def _end(api: str, task_id: str) -> None:
     assert response.status_code == 200 and response.json()["status"] == "aborted"
 
 
-def _wait_for(what: str, check: Callable[[], bool], timeout: float = 60.0) -> None:
+def _wait_for(
+    what: str, check: Callable[[], bool], timeout: float = 60.0, poll_s: float = 0.05
+) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.05)
+        time.sleep(poll_s)
 
 
 def _history_mark(redis_url: str, task_id: str) -> str | None:
@@ -161,14 +163,19 @@ def test_a_kill_during_archiving_leaves_redis_whole_and_a_restart_finishes(
     api = server.api
     history = LocalHistory(server.data_dir / "history")
     task_id = _new_task(api)
-    batches, per_batch = 100, 2000
+    # Enough output that writing its archive takes a while to catch (msgspec made it fast).
+    batches, per_batch = 250, 2000
     _post_lines(api, task_id, 0, batches, per_batch)
     expected = "".join(f"line {i}\n" for i in range(batches * per_batch))
     doomed = _jobs_worker(server) if victim == "jobs worker" else None
     processes = children_of(server)
 
     _end(api, task_id)
-    _wait_for("the archive is being written", lambda: any(history.root.glob(f".tmp-{task_id}-*")))
+    _wait_for(
+        "the archive is being written",
+        lambda: any(history.root.glob(f".tmp-{task_id}-*")),
+        poll_s=0.001,
+    )
     if doomed is not None:
         doomed.kill()  # a zombie until the server reaps it on stop
     else:

@@ -28,7 +28,11 @@ REAPED_WITHIN_S = 10.0
 def _claim_then_go_silent(api: str) -> str:
     """A task claimed by a worker that never heartbeats: its first lease will expire."""
     with requests.Session() as http:
-        created = http.post(f"{api}/tasks", json={"name": "abandoned", "queue": "q"}, timeout=10)
+        created = http.post(
+            f"{api}/tasks",
+            json={"name": "abandoned", "queue": "q", "create_queue": True},
+            timeout=10,
+        )
         task_id = str(created.json()["id"])
         body = {"name": "silent", "queues": ["q"], "resources": FREE}
         worker = http.post(f"{api}/workers", json=body, timeout=10).json()["id"]

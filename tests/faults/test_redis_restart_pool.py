@@ -23,7 +23,11 @@ def _statuses(api: str) -> list[int]:
     statuses = []
     for i in range(REQUESTS):
         with requests.Session() as http:
-            response = http.post(f"{api}/tasks", json={"name": f"t{i}", "queue": "q"}, timeout=10)
+            response = http.post(
+                f"{api}/tasks",
+                json={"name": f"t{i}", "queue": "q", "create_queue": True},
+                timeout=10,
+            )
             statuses.append(response.status_code)
             statuses.append(http.get(f"{api}/queues/q", timeout=10).status_code)
     return statuses

@@ -1,13 +1,12 @@
 """A clean stop of ``runyard-server`` (issue 11): a SIGTERM to its process group, as
-Ctrl-C in a terminal, systemd or a container runtime send it, stops the API, the rq
-jobs worker and the embedded Redis in that order, with no traceback.
+Ctrl-C in a terminal, systemd or a container runtime send it, stops the API, the
+jobs process and the embedded Redis in that order, with no traceback.
 
 Before, the signal reached the children as well: Redis exited first and the jobs
 worker printed connection-refused tracebacks until it died.
 """
 
 import os
-import re
 import signal
 import time
 from pathlib import Path
@@ -15,17 +14,17 @@ from pathlib import Path
 import psutil
 import redis
 
+from runyard_server.store import keys
+from tests.faults.support import embedded_redis_url
 from tests.servers import ServerProcess
 
 
-def wait_for_jobs_worker(log: Path) -> None:
-    """Until the rq worker has registered in the embedded Redis (so it is connected)."""
-    url = re.search(r"embedded Redis on (\S+),", log.read_text())
-    assert url, log.read_text()
+def wait_for_jobs_worker(server: ServerProcess) -> None:
+    """Until the jobs process's event consumers made their group (so it is connected)."""
     deadline = time.monotonic() + 30
-    with redis.Redis.from_url(url.group(1)) as r:
-        while not r.scard("rq:workers"):
-            assert time.monotonic() < deadline, "the jobs worker never registered"
+    with redis.Redis.from_url(embedded_redis_url(server)) as r:
+        while not r.exists(keys.EVENTS) or not r.xinfo_groups(keys.EVENTS):
+            assert time.monotonic() < deadline, "the jobs process never connected"
             time.sleep(0.1)
 
 
@@ -39,7 +38,7 @@ def test_sigterm_to_the_process_group_stops_everything_without_a_traceback(
     assert server.process is not None
     pid = server.process.pid
     try:
-        wait_for_jobs_worker(log)
+        wait_for_jobs_worker(server)
         children = psutil.Process(pid).children(recursive=True)
         assert len(children) >= 2, children  # embedded Redis and the jobs worker
 

@@ -39,7 +39,8 @@ def checked(redis_url: str) -> Iterator[None]:
     """The test ends with the store's indexes whole (the consistency checker)."""
     yield
     with redis.Redis.from_url(redis_url, decode_responses=True) as sync:
-        assert problems(sync) == []
+        # Leases here run on the tests' clock (T0, 2023), not Redis's: no reaper to judge.
+        assert problems(sync, overdue_after_s=None) == []
 
 
 @pytest.fixture(params=["gather", "walk", "walk-then-gather", "walk-past-budget"])

@@ -167,6 +167,7 @@ class Soak:
             "project": PROJECT,
             "name": f"soak-{len(self.created)}",
             "queue": QUEUE,
+            "create_queue": True,
             "max_retries": 2,
             "script": {
                 "repository": str(self.world.repo),
@@ -236,7 +237,9 @@ class Soak:
 
     def _enqueue_drafts(self) -> None:
         for task_id in sorted(self.drafts):
-            response = self._call("POST", f"/tasks/{task_id}/enqueue", json={"queue": QUEUE})
+            response = self._call(
+                "POST", f"/tasks/{task_id}/enqueue", json={"queue": QUEUE, "create_queue": True}
+            )
             if response is not None and response.status_code in (200, 409):
                 self.drafts.discard(task_id)
 

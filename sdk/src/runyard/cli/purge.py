@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runyard.cli.common import UsageError, add_json_flag
 from runyard.cli.output import dump_json
-from runyard.client import Client
 from runyard.models import PurgeRequest
+
+if TYPE_CHECKING:  # the CLI imports the HTTP client only once a command runs
+    from runyard.client import Client
 
 _AGE = re.compile(r"^(\d+(?:\.\d+)?)([dhm]?)$")
 _DAYS_PER = {"d": 1.0, "": 1.0, "h": 1 / 24, "m": 1 / 1440}
