@@ -1,5 +1,6 @@
 """The FastAPI application: ``create_app(settings)`` wires routes, errors and lifespan."""
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -34,7 +35,10 @@ from runyard_server.config import Settings
 from runyard_server.history_files import LocalHistory
 from runyard_server.prometheus import ServerMetrics
 from runyard_server.store import Dispatcher
+from runyard_server.store.backfill import backfill_indexes
 from runyard_server.web import install_web
+
+log = logging.getLogger("runyard_server")
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -58,6 +62,9 @@ def create_app(settings: Settings) -> FastAPI:
             retry=Retry(NoBackoff(), 1),
         )
         client = aioredis.Redis(connection_pool=pool)
+        indexed = await backfill_indexes(client)
+        if indexed:
+            log.info("indexed %d tasks recorded before the listing indexes", indexed)
         dispatcher = Dispatcher(client)
         await dispatcher.start()
         app.state.redis = client

@@ -44,8 +44,8 @@ All keys start with ``ry:``. Times are unix seconds as decimal strings.
 ``ry:idx:tag:{tag}``, ``ry:idx:parent:{id}``, ``ry:idx:queue:{queue}`` — sorted sets
 of task ids scored by ``num`` (newest = highest); ``list_tasks`` walks them.
 ``ry:ids`` — sorted set of every task id at score 0, so a short id prefix is found by
-    its lex range (``ZRANGEBYLEX``). Tasks created before it existed are found only by
-    their full id.
+    its lex range (``ZRANGEBYLEX``). A task recorded before it existed (0.1) joins it,
+    and the sort and search indexes below, at the next server start (``backfill.py``).
 
 Sort and search indexes (``scripts/list.lua`` reads them; each is changed by the
 same script or MULTI that changes what it indexes, and they hold only what a final
