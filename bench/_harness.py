@@ -11,7 +11,8 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -224,6 +225,19 @@ def start_stack(root: Path, timeout_s: float = 30.0) -> Stack:
         time.sleep(0.05)
     stop_stack(stack)
     raise RuntimeError(f"runyard-server did not come up:\n{tail(root / 'server.log')}")
+
+
+@contextmanager
+def running_stack(root: Path) -> Iterator[Stack]:
+    """A started stack, stopped at the end; a failure first logs the server log's tail."""
+    stack = start_stack(root)
+    try:
+        yield stack
+    except BaseException:
+        log(f"server log tail:\n{tail(stack.server_log)}")
+        raise
+    finally:
+        stop_stack(stack)
 
 
 def stop_stack(stack: Stack) -> None:

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import requests
-from _harness import start_stack, stop_stack, typical_body
+from _harness import running_stack, typical_body
 
 RUNS = 15
 TARGET_S = 0.3
@@ -40,19 +40,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="runyard-cli-bench-") as root:
-        stack = start_stack(Path(root))
-        try:
-            for i in range(50):
-                requests.post(f"{stack.api}/tasks", json=typical_body(None, i), timeout=10)
-            env = {"RUNYARD_SERVER": f"http://127.0.0.1:{stack.port}", "PATH": "/usr/bin:/bin"}
-            results = {
-                "python -c pass": median_s([sys.executable, "-c", "pass"], env),
-                "runyard --help": median_s([RUNYARD, "--help"], env),
-                "runyard task list": median_s([RUNYARD, "task", "list"], env),
-            }
-        finally:
-            stop_stack(stack)
+    with (
+        tempfile.TemporaryDirectory(prefix="runyard-cli-bench-") as root,
+        running_stack(Path(root)) as stack,
+    ):
+        for i in range(50):
+            requests.post(f"{stack.api}/tasks", json=typical_body(None, i), timeout=10)
+        env = {"RUNYARD_SERVER": f"http://127.0.0.1:{stack.port}", "PATH": "/usr/bin:/bin"}
+        results = {
+            "python -c pass": median_s([sys.executable, "-c", "pass"], env),
+            "runyard --help": median_s([RUNYARD, "--help"], env),
+            "runyard task list": median_s([RUNYARD, "task", "list"], env),
+        }
     for what, seconds in results.items():
         verdict = "" if what.startswith("python") else ("ok" if seconds <= TARGET_S else "MISS")
         print(f"{what:<20} {seconds * 1000:7.0f} ms  {verdict}")

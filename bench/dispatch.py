@@ -42,10 +42,8 @@ from _harness import (
     check,
     claim_body,
     log,
-    start_stack,
-    stop_stack,
+    running_stack,
     summary_ms,
-    tail,
     typical_body,
     worker_body,
 )
@@ -374,27 +372,23 @@ def machine_info(url: str) -> dict[str, Any]:
 
 
 def run(plan: Plan, quick: bool) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="runyard-bench-") as tmp:
-        stack = start_stack(Path(tmp))
+    with (
+        tempfile.TemporaryDirectory(prefix="runyard-bench-") as tmp,
+        running_stack(Path(tmp)) as stack,
+    ):
         log(f"server {stack.api} on Redis {stack.redis.url}")
-        try:
-            results: dict[str, Any] = {
-                "machine": machine_info(stack.redis.url),
-                "plan": {**asdict(plan), "quick": quick},
-            }
-            results["floor"] = measure_floor(stack, plan)
-            log(f"floor: ZADD→BZPOPMIN p50 {results['floor']['zadd_bzpopmin_ms']['p50']:.3f} ms")
-            results["a_wake"] = measure_wake(stack, plan, plan.claimers, "bench")
-            log(f"(a) {plan.claimers} claimers: p50 {results['a_wake']['latency_ms']['p50']:.2f}")
-            results["a_wake_one"] = measure_wake(stack, plan, 1, "bench-one")
-            log(f"(a) 1 claimer: p50 {results['a_wake_one']['latency_ms']['p50']:.2f} ms")
-            results["b_cycles"] = measure_cycles(stack, plan)
-            results["c_depth"], results["d_memory"] = measure_depth_and_memory(stack, plan)
-        except BaseException:
-            log(f"server log tail:\n{tail(stack.server_log)}")
-            raise
-        finally:
-            stop_stack(stack)
+        results: dict[str, Any] = {
+            "machine": machine_info(stack.redis.url),
+            "plan": {**asdict(plan), "quick": quick},
+        }
+        results["floor"] = measure_floor(stack, plan)
+        log(f"floor: ZADD→BZPOPMIN p50 {results['floor']['zadd_bzpopmin_ms']['p50']:.3f} ms")
+        results["a_wake"] = measure_wake(stack, plan, plan.claimers, "bench")
+        log(f"(a) {plan.claimers} claimers: p50 {results['a_wake']['latency_ms']['p50']:.2f}")
+        results["a_wake_one"] = measure_wake(stack, plan, 1, "bench-one")
+        log(f"(a) 1 claimer: p50 {results['a_wake_one']['latency_ms']['p50']:.2f} ms")
+        results["b_cycles"] = measure_cycles(stack, plan)
+        results["c_depth"], results["d_memory"] = measure_depth_and_memory(stack, plan)
     return results
 
 

@@ -38,7 +38,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import CpuMeter, Results, Stack, bench_main, check, log, start_stack, stop_stack
+from _harness import CpuMeter, Results, Stack, bench_main, check, log, running_stack
 from _report import target_lines, verdicts
 
 HERE = Path(__file__).resolve().parent
@@ -185,48 +185,47 @@ def run(quick: bool) -> Results:
         "raw_bytes": raw,
         "batch_lines": PER_BATCH,
     }
-    with tempfile.TemporaryDirectory(prefix="runyard-history-bench-") as tmp:
-        stack = start_stack(Path(tmp))
-        try:
-            r = redis.Redis.from_url(stack.redis.url, decode_responses=True)
-            api = stack.api
-            made = requests.post(f"{api}/tasks", json={"name": "spam"}, timeout=10)
-            task_id = check(made, "task")["id"]
-            before = int(r.info("memory")["used_memory"])
-            log(f"posting {count} lines in {len(bodies)} batches")
-            ingest = _ingest(api, task_id, bodies, stack.pids())
-            ingest["server_cpu_s_per_1m"] = round(ingest["cpu_s"]["server"] * per_1m, 2)
-            ingest["redis_cpu_s_per_1m"] = round(ingest["cpu_s"]["redis"] * per_1m, 2)
-            results["ingest"] = ingest
-            live = int(r.info("memory")["used_memory"]) - before
-            results["memory"] = {"live_bytes": live, "live_ratio": round(live / raw, 3)}
-            log("reading back while live")
-            results["read_live"] = _reads(stack, task_id, texts, per_1m)
-            log("ending the task; waiting for the archiver")
-            ended = time.monotonic()
-            check(requests.post(f"{api}/tasks/{task_id}/abort", timeout=10), "abort")
-            while r.hget(f"ry:task:{task_id}", "history") != "archived":
-                time.sleep(0.02)
-            archived_after = time.monotonic() - ended
-            size = (Path(tmp) / "server" / "history" / task_id / "logs.zst").stat().st_size
-            left = sum(
-                int(r.memory_usage(key) or 0)
-                for key in (f"ry:task:{task_id}:logs", f"ry:task:{task_id}:logseq")
-            )
-            results["archive"] = {
-                "seconds": round(archived_after, 2),
-                "bytes": size,
-                "size_ratio": round(size / raw, 3),
-                "redis_bytes_left": left,
-                "redis_bytes_per_line": round(max(left, 0) / count, 3),
-            }
-            log("reading back from the archive")
-            results["read_archived"] = _reads(stack, task_id, texts, per_1m)
-            results["read_archived"]["tail_then_10_pages_back_s"] = round(
-                _read_backward(api, task_id, 10), 3
-            )
-        finally:
-            stop_stack(stack)
+    with (
+        tempfile.TemporaryDirectory(prefix="runyard-history-bench-") as tmp,
+        running_stack(Path(tmp)) as stack,
+    ):
+        r = redis.Redis.from_url(stack.redis.url, decode_responses=True)
+        api = stack.api
+        made = requests.post(f"{api}/tasks", json={"name": "spam"}, timeout=10)
+        task_id = check(made, "task")["id"]
+        before = int(r.info("memory")["used_memory"])
+        log(f"posting {count} lines in {len(bodies)} batches")
+        ingest = _ingest(api, task_id, bodies, stack.pids())
+        ingest["server_cpu_s_per_1m"] = round(ingest["cpu_s"]["server"] * per_1m, 2)
+        ingest["redis_cpu_s_per_1m"] = round(ingest["cpu_s"]["redis"] * per_1m, 2)
+        results["ingest"] = ingest
+        live = int(r.info("memory")["used_memory"]) - before
+        results["memory"] = {"live_bytes": live, "live_ratio": round(live / raw, 3)}
+        log("reading back while live")
+        results["read_live"] = _reads(stack, task_id, texts, per_1m)
+        log("ending the task; waiting for the archiver")
+        ended = time.monotonic()
+        check(requests.post(f"{api}/tasks/{task_id}/abort", timeout=10), "abort")
+        while r.hget(f"ry:task:{task_id}", "history") != "archived":
+            time.sleep(0.02)
+        archived_after = time.monotonic() - ended
+        size = (Path(tmp) / "server" / "history" / task_id / "logs.zst").stat().st_size
+        left = sum(
+            int(r.memory_usage(key) or 0)
+            for key in (f"ry:task:{task_id}:logs", f"ry:task:{task_id}:logseq")
+        )
+        results["archive"] = {
+            "seconds": round(archived_after, 2),
+            "bytes": size,
+            "size_ratio": round(size / raw, 3),
+            "redis_bytes_left": left,
+            "redis_bytes_per_line": round(max(left, 0) / count, 3),
+        }
+        log("reading back from the archive")
+        results["read_archived"] = _reads(stack, task_id, texts, per_1m)
+        results["read_archived"]["tail_then_10_pages_back_s"] = round(
+            _read_backward(api, task_id, 10), 3
+        )
     return results
 
 

@@ -27,7 +27,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import bench_main, check, log, start_stack, stop_stack, summary_ms, tail
+from _harness import bench_main, check, log, running_stack, summary_ms
 from _report import target_lines, verdicts
 
 from runyard.models import TaskCreate
@@ -235,38 +235,34 @@ QUERIES: dict[str, dict[str, Any]] = {
 
 
 def run(plan: Plan, quick: bool) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="runyard-bench-") as tmp:
-        stack = start_stack(Path(tmp))
+    with (
+        tempfile.TemporaryDirectory(prefix="runyard-bench-") as tmp,
+        running_stack(Path(tmp)) as stack,
+    ):
         log(f"server {stack.api} on Redis {stack.redis.url}; filling {plan.tasks} tasks")
-        try:
-            results: dict[str, Any] = {"plan": {**asdict(plan), "quick": quick}}
-            results["fill_s"] = round(fill(stack.redis.url, plan.tasks), 1)
-            results["index_bytes_per_task"] = index_bytes(stack.redis.url, plan.tasks)
-            log(f"filled in {results['fill_s']} s; {results['index_bytes_per_task']}")
-            bench = Bench(stack.api, stack.redis.url, plan, requests.Session())
-            timed: dict[str, Any] = {}
-            for label, params in QUERIES.items():
-                timed[label] = bench.time(params)
-                log(f"{label}: p50 {timed[label]['http_ms']['p50']:.1f} ms")
-            for label, params in (
-                ("newest_deep", {}),
-                ("sort_metric_deep", {"sort": "metric:val/acc"}),
-                ("sort_name_deep", {"sort": "name"}),
-            ):
-                cursor = bench.cursor_at(params, plan.deep_page)
-                timed[label] = bench.time({**params, "cursor": cursor})
-                log(f"{label}: p50 {timed[label]['http_ms']['p50']:.1f} ms")
-            results["queries"] = timed
-            results["walk_all"] = {
-                "metric": bench.walk_all({"sort": "metric:val/acc"}),
-                "name": bench.walk_all({"sort": "name"}),
-            }
-            bench.session.close()
-        except BaseException:
-            log(f"server log tail:\n{tail(stack.server_log)}")
-            raise
-        finally:
-            stop_stack(stack)
+        results: dict[str, Any] = {"plan": {**asdict(plan), "quick": quick}}
+        results["fill_s"] = round(fill(stack.redis.url, plan.tasks), 1)
+        results["index_bytes_per_task"] = index_bytes(stack.redis.url, plan.tasks)
+        log(f"filled in {results['fill_s']} s; {results['index_bytes_per_task']}")
+        bench = Bench(stack.api, stack.redis.url, plan, requests.Session())
+        timed: dict[str, Any] = {}
+        for label, params in QUERIES.items():
+            timed[label] = bench.time(params)
+            log(f"{label}: p50 {timed[label]['http_ms']['p50']:.1f} ms")
+        for label, params in (
+            ("newest_deep", {}),
+            ("sort_metric_deep", {"sort": "metric:val/acc"}),
+            ("sort_name_deep", {"sort": "name"}),
+        ):
+            cursor = bench.cursor_at(params, plan.deep_page)
+            timed[label] = bench.time({**params, "cursor": cursor})
+            log(f"{label}: p50 {timed[label]['http_ms']['p50']:.1f} ms")
+        results["queries"] = timed
+        results["walk_all"] = {
+            "metric": bench.walk_all({"sort": "metric:val/acc"}),
+            "name": bench.walk_all({"sort": "name"}),
+        }
+        bench.session.close()
     return results
 
 
