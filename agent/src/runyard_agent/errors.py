@@ -13,13 +13,8 @@ Failures of the HTTP client are :mod:`runyard.errors` classes; the agent turns a
 
 from __future__ import annotations
 
-from runyard.errors import RateLimitedError, ServerError, ServerUnreachable
-
 EXIT_CONFIG = 2
 """The agent's exit code when its settings (or the machine) cannot run it."""
-
-TRANSIENT = (ServerUnreachable, ServerError, RateLimitedError)
-"""Client failures worth retrying later: the server is away, overloaded or broken for now."""
 
 
 class AgentError(Exception):

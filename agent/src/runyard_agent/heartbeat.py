@@ -18,9 +18,8 @@ import time
 from collections.abc import Callable
 
 from runyard.client import Client
-from runyard.errors import ApiError, AuthError
+from runyard.errors import TRANSIENT, ApiError, AuthError
 from runyard.models import Heartbeat, HeldTask
-from runyard_agent.errors import TRANSIENT
 
 log = logging.getLogger(__name__)
 

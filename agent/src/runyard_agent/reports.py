@@ -12,9 +12,8 @@ import threading
 from collections.abc import Callable
 
 from runyard.client import Client
-from runyard.errors import ApiError, AuthError, StaleLeaseError
+from runyard.errors import TRANSIENT, ApiError, AuthError, StaleLeaseError
 from runyard.models import FailureKind
-from runyard_agent.errors import TRANSIENT
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ from collections.abc import Mapping
 
 from runyard._version import __version__
 from runyard.client import Client
-from runyard.errors import ApiError, AuthError, NotFoundError, RunyardError
+from runyard.errors import TRANSIENT, ApiError, AuthError, NotFoundError, RunyardError
 from runyard.models import Claim, ClaimRequest, HeldTask, WorkerRegister
 from runyard_agent.config import AgentSettings
 from runyard_agent.environments.torch_builds import choose_build
-from runyard_agent.errors import TRANSIENT, AgentStopped
+from runyard_agent.errors import AgentStopped
 from runyard_agent.heartbeat import HeartbeatLoop
 from runyard_agent.resources import Machine
 from runyard_agent.runner import RunnerContext, TaskRunner

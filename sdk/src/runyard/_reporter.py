@@ -19,7 +19,7 @@ from typing import Protocol
 
 from runyard._notices import Notices
 from runyard.client import Client
-from runyard.errors import ApiError, RateLimitedError, RunyardError, ServerError, ServerUnreachable
+from runyard.errors import TRANSIENT, ApiError, RunyardError
 from runyard.logship import Chunk, Sender, Spool, SpoolSettings
 from runyard.logship.sender import NotReady
 from runyard.models import MetricBatch, MetricPoint
@@ -30,7 +30,6 @@ _MAX_BACKOFF_S = 30.0
 _FLUSH_STALL_S = 10.0
 PING_EVERY_S = 60.0
 """How often a local run tells the server it is alive (its lease is minutes long)."""
-_TRANSIENT = (ServerUnreachable, ServerError, RateLimitedError)
 
 
 class Target(Protocol):
@@ -175,7 +174,7 @@ class Reporter:
             while self._send_points():
                 pass
             self._keep_alive()
-        except _TRANSIENT as exc:
+        except TRANSIENT as exc:
             self._went_down(exc)
             return False
         self._came_back()
@@ -191,7 +190,7 @@ class Reporter:
         self._last_ping = time.monotonic()
         try:
             self._client.tasks.ping(task_id, token)
-        except _TRANSIENT:
+        except TRANSIENT:
             raise  # the caller backs off and warns once
         except ApiError:
             pass  # the run ended or was aborted meanwhile; its end report settles it
@@ -210,7 +209,7 @@ class Reporter:
             return False
         try:
             self._client.metrics.append(task_id, MetricBatch(points=batch), retries=1)
-        except _TRANSIENT:
+        except TRANSIENT:
             raise
         except ApiError as exc:
             self._notices.once("metrics-refused", f"the server refused metric points: {exc}")

@@ -32,16 +32,13 @@ from runyard.capture.run import RequirementsSource, capture_run, code_root
 from runyard.capture.seeding import new_seed, seed_everything
 from runyard.client import Client
 from runyard.errors import (
+    TRANSIENT,
     ConflictError,
-    RateLimitedError,
     RunyardError,
-    ServerError,
-    ServerUnreachable,
 )
 from runyard.logship import SpoolSettings
 from runyard.models import Claim, FailureKind, Params, Task, TaskCreate, TaskStatus, TaskUpdate
 
-_TRANSIENT = (ServerUnreachable, ServerError, RateLimitedError)
 _EXIT_FLUSH_S = 5.0
 SEED_SECTION = "Runyard"
 
@@ -170,7 +167,7 @@ class LocalRun:
             return
         try:
             script, notice = ship_unpushed(self.client, self.spec.script, root)
-        except _TRANSIENT:
+        except TRANSIENT:
             return  # the record waits for the server too; shipped on the next try
         except (GitError, OSError, subprocess.SubprocessError, RunyardError) as exc:
             self._code_root = None
@@ -192,7 +189,7 @@ class LocalRun:
             self._params_changed = False
         try:
             claim = self.client.tasks.start_local(spec)
-        except _TRANSIENT as exc:
+        except TRANSIENT as exc:
             self._notices.unreachable(exc)
             return
         except RunyardError as exc:

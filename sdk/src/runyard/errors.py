@@ -128,3 +128,6 @@ _BY_STATUS: dict[int, type[ApiError]] = {
     422: InvalidError,
     429: RateLimitedError,
 }
+
+TRANSIENT = (ServerUnreachable, ServerError, RateLimitedError)
+"""Client failures worth retrying later: the server is away, overloaded or broken for now."""

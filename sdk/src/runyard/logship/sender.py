@@ -15,13 +15,11 @@ import time
 from collections.abc import Callable
 
 from runyard.errors import (
+    TRANSIENT,
     ApiError,
     AuthError,
     ProtocolError,
-    RateLimitedError,
     RunyardError,
-    ServerError,
-    ServerUnreachable,
     StaleLeaseError,
     TooLargeError,
 )
@@ -30,8 +28,6 @@ from runyard.logship.wire import Chunk
 
 Post = Callable[[Chunk, int], object]
 """Sends ``chunk`` as batch ``seq``; raises a :mod:`runyard.errors` class when it did not land."""
-
-TRANSIENT = (ServerUnreachable, ServerError, RateLimitedError)
 
 
 class NotReady(RunyardError):
