@@ -376,7 +376,7 @@ def run(plan: Plan, quick: bool) -> dict[str, Any]:
         tempfile.TemporaryDirectory(prefix="runyard-bench-") as tmp,
         running_stack(Path(tmp)) as stack,
     ):
-        log(f"server {stack.api} on Redis {stack.redis.url}")
+        log(f"server {stack.api} on Redis 127.0.0.1:{stack.redis.port}")
         results: dict[str, Any] = {
             "machine": machine_info(stack.redis.url),
             "plan": {**asdict(plan), "quick": quick},

@@ -239,7 +239,7 @@ def run(plan: Plan, quick: bool) -> dict[str, Any]:
         tempfile.TemporaryDirectory(prefix="runyard-bench-") as tmp,
         running_stack(Path(tmp)) as stack,
     ):
-        log(f"server {stack.api} on Redis {stack.redis.url}; filling {plan.tasks} tasks")
+        log(f"server {stack.api} on Redis 127.0.0.1:{stack.redis.port}; filling {plan.tasks} tasks")
         results: dict[str, Any] = {"plan": {**asdict(plan), "quick": quick}}
         results["fill_s"] = round(fill(stack.redis.url, plan.tasks), 1)
         results["index_bytes_per_task"] = index_bytes(stack.redis.url, plan.tasks)
