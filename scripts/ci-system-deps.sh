@@ -1,13 +1,15 @@
 #!/bin/sh
 # System packages the docker executor and deploy tests need: a Docker engine (docker.io),
 # debootstrap (the test image is built from Debian packages: no registry is reachable)
-# and docker-compose (checks deploy/docker-compose.yml). Installed only when missing,
+# and docker-compose (checks deploy/docker-compose.yml), redis-server + redis-sentinel. Installed only when missing,
 # only as root; elsewhere the tests that need them skip (and fail in CI).
 set -eu
 missing=""
 command -v dockerd >/dev/null 2>&1 || missing="$missing docker.io"
 command -v debootstrap >/dev/null 2>&1 || missing="$missing debootstrap"
 command -v docker-compose >/dev/null 2>&1 || missing="$missing docker-compose"
+# The Sentinel failover test runs Debian's redis-server and redis-sentinel (7.0).
+command -v redis-sentinel >/dev/null 2>&1 || missing="$missing redis-server redis-sentinel"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "ci-system-deps: missing$missing; install them (needs root and apt-get)" >&2

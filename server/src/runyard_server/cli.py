@@ -1,4 +1,5 @@
-"""``runyard-server``: the API, its embedded Redis (unless --redis-url) and the jobs process."""
+"""``runyard-server``: the API, its embedded Redis (unless --redis-url or --redis-sentinel)
+and the jobs process."""
 
 import argparse
 import logging
@@ -39,6 +40,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help=_help("port"))
     p.add_argument("--data-dir", type=Path, help=_help("data_dir"))
     p.add_argument("--redis-url", help=_help("redis_url"))
+    p.add_argument("--redis-sentinel", metavar="HOST:PORT,...", help=_help("redis_sentinel"))
+    p.add_argument("--redis-master", metavar="NAME", help=_help("redis_master"))
+    p.add_argument(
+        "--redis-min-replicas-ack",
+        type=int,
+        metavar="N",
+        help=_help("redis_min_replicas_ack"),
+    )
+    p.add_argument(
+        "--redis-ack-timeout-ms",
+        type=int,
+        metavar="MS",
+        help=_help("redis_ack_timeout_ms"),
+    )
     p.add_argument(
         "--token",
         action="append",
@@ -88,7 +103,7 @@ def load_settings(argv: list[str] | None = None) -> Settings:
 
 
 def start_jobs_worker(settings: Settings) -> subprocess.Popen[bytes]:
-    assert settings.redis_url
+    assert settings.external_redis
     command = [
         sys.executable, "-m", "runyard_server.jobs",
         "--reap-interval", str(settings.reap_interval_s),
@@ -113,7 +128,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 def serve(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM, then stop what was started, in reverse order."""
     with ExitStack() as stack:
-        if not settings.redis_url:
+        if not settings.external_redis:
             embedded = EmbeddedRedis(settings.data_dir / "redis", fsync=settings.redis_fsync)
             stack.enter_context(embedded)
             settings = settings.model_copy(update={"redis_url": embedded.url})

@@ -47,7 +47,36 @@ class Settings(BaseSettings):
     # Kept apart from the URL so a Kubernetes Secret or an env file can hold just it;
     # merged into redis_url, which every Redis client of the server is built from.
     redis_password: str | None = Field(
-        default=None, repr=False, description="password for --redis-url's Redis"
+        default=None,
+        repr=False,
+        description="password of --redis-url's Redis, or of every Redis the sentinels name",
+    )
+    # Redis Sentinel and replication (issue 16): one block, read by redis_client.py.
+    redis_sentinel: str | None = Field(
+        default=None,
+        description=(
+            "Redis Sentinel addresses HOST:PORT[,HOST:PORT...]: ask them for the master of "
+            "--redis-master (instead of --redis-url) and follow its failovers"
+        ),
+    )
+    redis_master: str | None = Field(
+        default=None, description="the master's name in the sentinels' configuration"
+    )
+    redis_sentinel_password: str | None = Field(
+        default=None, repr=False, description="password of the sentinels, if they have one"
+    )
+    redis_min_replicas_ack: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "answer a state-changing request only once this many replicas have its writes "
+            "(Redis WAIT), so a failover cannot lose it; 0: once the master has them"
+        ),
+    )
+    redis_ack_timeout_ms: int = Field(
+        default=2000,
+        ge=1,
+        description="how long a write waits for --redis-min-replicas-ack before a 503",
     )
     tokens: Annotated[list[ApiToken], NoDecode] = Field(default_factory=list)
     lease_s: float = Field(default=30.0, gt=0, description="task lease in seconds")
@@ -105,9 +134,25 @@ class Settings(BaseSettings):
             return [parse_token(v.strip()) if isinstance(v, str) else v for v in value]
         return value
 
+    @field_validator("redis_sentinel")
+    @classmethod
+    def _check_sentinels(cls, value: str | None) -> str | None:
+        if value is not None:
+            sentinel_addresses(value)
+        return value
+
+    @model_validator(mode="after")
+    def _sentinel_or_url(self) -> Self:
+        if self.redis_sentinel and self.redis_url:
+            raise ValueError("give redis_url or redis_sentinel, not both")
+        if bool(self.redis_sentinel) != bool(self.redis_master):
+            raise ValueError("redis_sentinel and redis_master go together: set both")
+        return self
+
     @model_validator(mode="after")
     def _password_into_url(self) -> Self:
-        if not self.redis_password:
+        # Behind Sentinel the password stays apart: every master and replica it names has it.
+        if not self.redis_password or self.redis_sentinel:
             return self
         if not self.redis_url:
             raise ValueError(
@@ -127,6 +172,11 @@ class Settings(BaseSettings):
         }
         env["RUNYARD_TOKENS"] = ",".join(f"{t.role}:{t.token}" for t in self.tokens)
         return env
+
+    @property
+    def external_redis(self) -> bool:
+        """Whether the server uses a Redis it did not start (a URL or a Sentinel set)."""
+        return bool(self.redis_url or self.redis_sentinel)
 
     @property
     def artifact_dir(self) -> Path:
@@ -152,6 +202,17 @@ class Settings(BaseSettings):
             "run code on your agents. Set --token user:SECRET --token agent:SECRET "
             "(or RUNYARD_TOKENS=user:SECRET,agent:SECRET), or listen on 127.0.0.1."
         )
+
+
+def sentinel_addresses(spec: str) -> list[tuple[str, int]]:
+    """``HOST:PORT,HOST:PORT`` as pairs; a ValueError names the entry that is not one."""
+    addresses = []
+    for entry in (part.strip() for part in spec.split(",")):
+        host, _, port = entry.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{entry!r} is not HOST:PORT (a sentinel's address)")
+        addresses.append((host.strip("[]"), int(port)))
+    return addresses
 
 
 def with_password(url: str, password: str) -> str:

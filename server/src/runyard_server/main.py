@@ -4,7 +4,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import redis.asyncio as aioredis
 from fastapi import FastAPI
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -14,6 +13,7 @@ from runyard.models.routes import API_PREFIX
 from runyard_server import server_log
 from runyard_server.api.body_limit import BodyLimitMiddleware
 from runyard_server.api.errors import ERROR_RESPONSES, install_error_handlers
+from runyard_server.api.replica_ack import ReplicaAckMiddleware
 from runyard_server.api.request_log import RequestLogMiddleware
 from runyard_server.api.routes import (
     artifacts,
@@ -34,6 +34,7 @@ from runyard_server.auth import TokenBook
 from runyard_server.config import Settings
 from runyard_server.history_files import LocalHistory
 from runyard_server.prometheus import ServerMetrics
+from runyard_server.redis_client import connect
 from runyard_server.store import Dispatcher
 from runyard_server.store.backfill import backfill_indexes
 from runyard_server.web import install_web
@@ -42,26 +43,19 @@ log = logging.getLogger("runyard_server")
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """The app for ``settings``; its Redis must be reachable at ``settings.redis_url``."""
-    if not settings.redis_url:
+    """The app for ``settings``; its Redis (URL or Sentinel set) must be reachable."""
+    if not settings.external_redis:
         raise ValueError("create_app needs settings.redis_url (the CLI fills it in)")
-    redis_url = settings.redis_url
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # A blocking pool makes a burst wait for a connection instead of failing. After a
         # Redis restart every pooled connection is dead: one idle over a second is
-        # PINGed first and reconnected once if that fails (a command itself is never
-        # retried, it may have run), so no request gets a 503 from a stale connection.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            redis_url,
-            decode_responses=True,
-            max_connections=128,
-            timeout=20,
-            health_check_interval=1,
-            retry=Retry(NoBackoff(), 1),
+        # PINGed first and reconnected once if that fails, so no request gets a 503
+        # from a stale connection.
+        client = connect(
+            settings, pool_size=128, health_check_interval=1, retry=Retry(NoBackoff(), 1)
         )
-        client = aioredis.Redis(connection_pool=pool)
         indexed = await backfill_indexes(client)
         if indexed:
             log.info("indexed %d tasks recorded before the listing indexes", indexed)
@@ -89,6 +83,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.history = LocalHistory(settings.history_dir)
     app.state.metrics = ServerMetrics()
     install_error_handlers(app)
+    if settings.redis_min_replicas_ack:
+        app.add_middleware(
+            ReplicaAckMiddleware,
+            replicas=settings.redis_min_replicas_ack,
+            timeout_ms=settings.redis_ack_timeout_ms,
+        )
     app.add_middleware(BodyLimitMiddleware)
     # Added last, so outermost: a 413 from the body limit gets its id and log line too.
     app.add_middleware(RequestLogMiddleware)

@@ -58,6 +58,15 @@ def is_out_of_memory(exc: Exception) -> bool:
     )
 
 
+def is_demoted(exc: Exception) -> bool:
+    """A write refused by a Redis that is (now) a replica, or a replica cut off from its
+    master: a failover is under way, and the request did nothing. A Lua script reports
+    READONLY inside a plain error, so the text is checked too."""
+    return isinstance(exc, redis.exceptions.ReadOnlyError) or any(
+        marker in str(exc) for marker in ("READONLY", "MASTERDOWN")
+    )
+
+
 def _describe(exc: RequestValidationError) -> tuple[int, ErrorCode, str]:
     parts = []
     for err in exc.errors():
@@ -115,6 +124,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(redis.exceptions.ResponseError)
     async def _redis_refused(request: Request, exc: Exception) -> JSONResponse:
+        if is_demoted(exc):
+            return await _redis_down(request, exc)
         if not is_out_of_memory(exc):
             return await _bug(request, exc)
         log.error("redis out of memory on %s %s: %s", request.method, request.url.path, exc)

@@ -77,6 +77,8 @@ task keeps in Redis, so archiving a task's series leaves them whole):
 ``ry:worker:{id}:running`` — set of task ids the worker holds.
 
 ``ry:wake`` — pub/sub channel; a message is a queue name that has new work.
+``ry:ack`` — pub/sub channel nobody reads: a publish marks how far replicas must have
+got before a write is acknowledged (``--redis-min-replicas-ack``).
 
 ``ry:events`` — stream, one entry per status change, appended by the script that made
     it: ``task``, ``from``, ``to``, ``by`` (that script's name); the entry id is the
@@ -109,6 +111,8 @@ QUEUES = f"{PREFIX}queues"
 LEASES = f"{PREFIX}leases"
 WORKERS = f"{PREFIX}workers"
 WAKE_CHANNEL = f"{PREFIX}wake"
+# Published to (by nobody listening) before WAIT, see api/replica_ack.py.
+ACK_CHANNEL = f"{PREFIX}ack"
 STATS = f"{PREFIX}stats"
 ALL_TASKS = f"{INDEX_PREFIX}all"
 STARTED_INDEX = f"{INDEX_PREFIX}started"

@@ -1,0 +1,100 @@
+"""Every Redis client of the server is made here: from ``--redis-url``, or from Sentinel.
+
+Behind Sentinel (``--redis-sentinel`` + ``--redis-master``) each new connection asks
+the sentinels which server is the master now, so after a failover the clients follow
+by themselves: a connection to the dead master fails (the request in flight gets 503
+``unavailable``, see ``api.errors``), the next one reaches the promoted replica. A
+master that was demoted answers writes with READONLY; redis-py's Sentinel connection
+turns that into a ConnectionError and drops the connection, so it too ends in a 503
+and a reconnect, never in a write to the wrong server. Scripts missing on the new
+master (NOSCRIPT) are loaded again by redis-py's ``Script`` on first use, and the
+long-poll dispatcher resubscribes through the same reconnect (``store.dispatch``).
+"""
+
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from runyard_server.config import Settings, sentinel_addresses
+
+# Asking the sentinels is one round trip per new connection; a sentinel that does not
+# answer this fast is skipped for the next one in the list.
+_SENTINEL_TIMEOUT_S = 1.0
+
+
+class _LostTransportIsConnectionError(AbstractConnection):
+    """A lost connection raises ConnectionError, whatever the event loop.
+
+    Redis killed between a connect and the first command (AUTH/HELLO) leaves a closed
+    transport; uvloop (uvicorn's loop) then raises ``RuntimeError(... the handler is
+    closed)``, which redis-py passes through, and the request got a 500. It is a lost
+    connection like any other: dropped, and the request answered 503 ``unavailable``.
+    """
+
+    async def send_packed_command(
+        self, command: bytes | str | Iterable[bytes], check_health: bool = True
+    ) -> None:
+        try:
+            await super().send_packed_command(command, check_health)
+        except RuntimeError as exc:
+            if "handler is closed" not in str(exc):
+                raise
+            await self.disconnect(nowait=True)
+            raise RedisConnectionError(f"connection to Redis lost: {exc}") from exc
+
+
+class _Connection(_LostTransportIsConnectionError, aioredis.Connection):
+    pass
+
+
+class _SentinelConnection(_LostTransportIsConnectionError, SentinelManagedConnection):
+    pass
+
+
+class _BlockingSentinelPool(SentinelConnectionPool, aioredis.BlockingConnectionPool):
+    """A Sentinel pool where a burst waits for a free connection, as the URL pool does,
+    instead of failing with "Too many connections"."""
+
+
+def connect(settings: Settings, *, pool_size: int | None = None, **options: Any) -> aioredis.Redis:
+    """A client of the settings' Redis with decoded replies.
+
+    ``pool_size``: at most that many connections, a burst waiting up to 20 s for one
+    (without it, a plain pool). ``options`` go to every connection (timeouts, health
+    checks, retries).
+    """
+    if pool_size is not None:
+        options.update(max_connections=pool_size, timeout=20)
+    if settings.redis_sentinel and settings.redis_master:
+        # redis-py leaves Sentinel's constructor unannotated.
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            sentinel_addresses(settings.redis_sentinel),
+            sentinel_kwargs={
+                "password": settings.redis_sentinel_password,
+                "socket_timeout": _SENTINEL_TIMEOUT_S,
+                "socket_connect_timeout": _SENTINEL_TIMEOUT_S,
+            },
+            password=settings.redis_password,
+            decode_responses=True,
+            **options,
+        )
+        sentinel_pool = SentinelConnectionPool if pool_size is None else _BlockingSentinelPool
+        client: aioredis.Redis = sentinel.master_for(
+            settings.redis_master,
+            connection_pool_class=sentinel_pool,
+            connection_class=_SentinelConnection,
+        )
+        return client
+    if not settings.redis_url:
+        raise ValueError("no Redis configured: set redis_url, or redis_sentinel and redis_master")
+    if urlsplit(settings.redis_url).scheme == "redis":  # not TLS, not a unix socket
+        options["connection_class"] = _Connection
+    url_pool = aioredis.ConnectionPool if pool_size is None else aioredis.BlockingConnectionPool
+    return aioredis.Redis.from_pool(
+        url_pool.from_url(settings.redis_url, decode_responses=True, **options)
+    )
