@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import redis
-from redis.sentinel import Sentinel
 
 from runyard_server.embedded import free_port
 
@@ -96,17 +95,6 @@ class SentinelSet:
     def client(self, port: int) -> "redis.Redis[str]":
         return redis.Redis(port=port, password=PASSWORD, decode_responses=True, socket_timeout=2)
 
-    def master_client(self) -> "redis.Redis[str]":
-        """A client of whichever server the sentinels name master now."""
-        sentinel = Sentinel(
-            [("127.0.0.1", port) for port in self.sentinel_ports],
-            sentinel_kwargs={"password": SENTINEL_PASSWORD, "socket_timeout": 1},
-            password=PASSWORD,
-            decode_responses=True,
-        )
-        client: redis.Redis[str] = sentinel.master_for(MASTER_NAME, socket_timeout=5)
-        return client
-
     def master_port(self) -> int | None:
         """The master's port as a majority of sentinels see it (None while they disagree)."""
         seen = []
@@ -150,6 +138,13 @@ class SentinelSet:
         process = self.servers.pop(port)
         process.kill()
         process.wait()
+
+    def force_failover(self) -> None:
+        """``SENTINEL FAILOVER``: promote a replica while the master still runs (an
+        operator's switchover)."""
+        sentinel = redis.Redis(port=self.sentinel_ports[0], password=SENTINEL_PASSWORD)
+        sentinel.execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
+        sentinel.close()
 
     def stop(self) -> None:
         for process in [*self.sentinels, *self.servers.values()]:

@@ -147,6 +147,11 @@ class Settings(BaseSettings):
             raise ValueError("give redis_url or redis_sentinel, not both")
         if bool(self.redis_sentinel) != bool(self.redis_master):
             raise ValueError("redis_sentinel and redis_master go together: set both")
+        if self.redis_min_replicas_ack and not self.external_redis:
+            raise ValueError(
+                "redis_min_replicas_ack needs a Redis with replicas (redis_sentinel or "
+                "redis_url); the embedded Redis has none, so no write could be acknowledged"
+            )
         return self
 
     @model_validator(mode="after")

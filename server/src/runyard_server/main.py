@@ -34,7 +34,7 @@ from runyard_server.auth import TokenBook
 from runyard_server.config import Settings
 from runyard_server.history_files import LocalHistory
 from runyard_server.prometheus import ServerMetrics
-from runyard_server.redis_client import connect
+from runyard_server.redis_client import connect, on_master_change
 from runyard_server.store import Dispatcher
 from runyard_server.store.backfill import backfill_indexes
 from runyard_server.web import install_web
@@ -61,6 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
             log.info("indexed %d tasks recorded before the listing indexes", indexed)
         dispatcher = Dispatcher(client)
         await dispatcher.start()
+        on_master_change(client, dispatcher.resubscribe)
         app.state.redis = client
         app.state.dispatcher = dispatcher
         try:

@@ -11,7 +11,9 @@ master (NOSCRIPT) are loaded again by redis-py's ``Script`` on first use, and th
 long-poll dispatcher resubscribes through the same reconnect (``store.dispatch``).
 """
 
-from collections.abc import Iterable
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,12 +21,17 @@ import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 
 from runyard_server.config import Settings, sentinel_addresses
 
-# Asking the sentinels is one round trip per new connection; a sentinel that does not
-# answer this fast is skipped for the next one in the list.
+log = logging.getLogger("runyard_server")
+
+# Asking the sentinels is one round trip; a sentinel that does not answer this fast is
+# skipped for the next one in the list.
 _SENTINEL_TIMEOUT_S = 1.0
+FOLLOW_S = 0.2
+"""How often each process asks the sentinels which server is master."""
 
 
 class _LostTransportIsConnectionError(AbstractConnection):
@@ -56,9 +63,69 @@ class _SentinelConnection(_LostTransportIsConnectionError, SentinelManagedConnec
     pass
 
 
-class _BlockingSentinelPool(SentinelConnectionPool, aioredis.BlockingConnectionPool):
-    """A Sentinel pool where a burst waits for a free connection, as the URL pool does,
-    instead of failing with "Too many connections"."""
+class _FollowingSentinelPool(SentinelConnectionPool):
+    """A Sentinel pool that keeps asking the sentinels which server is master.
+
+    redis-py asks only when it opens a connection, and keeps using open ones: after a
+    switchover that leaves the old master running (``SENTINEL FAILOVER``, a partition),
+    the server went on writing to the old master, which acknowledged for ~10 s the
+    writes it then threw away when the sentinels demoted it. So every ``FOLLOW_S`` the
+    pool asks; on a change it closes idle connections (redis-py does, in
+    ``get_master_address``), a connection still on the old master is closed when it
+    comes back from its request, and ``on_change`` callbacks run (the dispatcher
+    subscribes again).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_change: list[Callable[[], Awaitable[None]]] = []
+        self._follower: asyncio.Task[None] | None = None
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        if self._follower is None:
+            self._follower = asyncio.create_task(self._follow(), name="runyard-sentinel")
+        return await super().get_connection(*args, **kwargs)
+
+    async def release(self, connection: AbstractConnection) -> None:
+        address = (getattr(connection, "host", None), getattr(connection, "port", None))
+        if self.master_address is not None and address != self.master_address:
+            await connection.disconnect()
+        await super().release(connection)
+
+    async def disconnect(self, inuse_connections: bool = True) -> None:
+        # With in-use connections too: the client closes; without, a master change.
+        if inuse_connections and self._follower is not None:
+            self._follower.cancel()
+            self._follower = None
+        await super().disconnect(inuse_connections)
+
+    async def _follow(self) -> None:
+        pending = False  # callbacks to (re)run: the last change, or a failed run
+        while True:
+            await asyncio.sleep(FOLLOW_S)
+            before = self.master_address
+            try:
+                now = await self.get_master_address()
+                pending = pending or (before is not None and now != before)
+                if pending:
+                    log.warning("Redis master is now %s:%s", *now)
+                    for callback in self.on_change:
+                        await callback()
+                    pending = False
+            except (RedisError, OSError) as exc:
+                log.warning("following the Redis master: %s; trying again", exc)
+
+
+class _BlockingSentinelPool(_FollowingSentinelPool, aioredis.BlockingConnectionPool):
+    """As the URL pool does, a burst waits for a free connection instead of failing with
+    "Too many connections"."""
+
+
+def on_master_change(client: aioredis.Redis, callback: Callable[[], Awaitable[None]]) -> None:
+    """Run ``callback`` after the sentinels name another master (nothing for a URL)."""
+    pool = client.connection_pool
+    if isinstance(pool, _FollowingSentinelPool):
+        pool.on_change.append(callback)
 
 
 def connect(settings: Settings, *, pool_size: int | None = None, **options: Any) -> aioredis.Redis:
@@ -71,8 +138,7 @@ def connect(settings: Settings, *, pool_size: int | None = None, **options: Any)
     if pool_size is not None:
         options.update(max_connections=pool_size, timeout=20)
     if settings.redis_sentinel and settings.redis_master:
-        # redis-py leaves Sentinel's constructor unannotated.
-        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        sentinel = Sentinel(
             sentinel_addresses(settings.redis_sentinel),
             sentinel_kwargs={
                 "password": settings.redis_sentinel_password,
@@ -83,7 +149,7 @@ def connect(settings: Settings, *, pool_size: int | None = None, **options: Any)
             decode_responses=True,
             **options,
         )
-        sentinel_pool = SentinelConnectionPool if pool_size is None else _BlockingSentinelPool
+        sentinel_pool = _FollowingSentinelPool if pool_size is None else _BlockingSentinelPool
         client: aioredis.Redis = sentinel.master_for(
             settings.redis_master,
             connection_pool_class=sentinel_pool,
