@@ -38,7 +38,9 @@ from runyard import Task
 @hydra.main(config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     project = os.environ.get("PROJECT", "rerun")
-    task = Task.init(project=project, name="churn", requirements=[{HYDRA!r}])
+    # Relative to the repository root, wherever Hydra moved the cwd to.
+    requirements = "pyproject.toml" if os.environ.get("FROM_PYPROJECT") else [{HYDRA!r}]
+    task = Task.init(project=project, name="churn", requirements=requirements)
     print(f"max_depth={{cfg.model.max_depth}} name={{cfg.model.name}} lr={{cfg.lr}}")
     print("cwd", os.getcwd())
     task.log_metric("depth", cfg.model.max_depth)
@@ -64,6 +66,9 @@ def make_monorepo(root: Path) -> Path:
     (app / "train.py").write_text(APP)
     (app / "conf" / "config.yaml").write_text(CONFIG)
     (repo / ".gitignore").write_text("outputs/\nmultirun/\n")
+    (repo / "pyproject.toml").write_text(
+        f'[project]\nname = "mono"\nversion = "0.1"\ndependencies = ["{HYDRA}"]\n'
+    )
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", ".")
     git(repo, "commit", "-qm", "churn app")
@@ -71,9 +76,15 @@ def make_monorepo(root: Path) -> Path:
 
 
 def run_app(
-    cwd: Path, script: str, *args: str, server: ServerProcess, project: str
+    cwd: Path,
+    script: str,
+    *args: str,
+    server: ServerProcess,
+    project: str,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNYARD_")}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RUNYARD_")}
+    env = {**clean, **(env or {})}
     env.update(RUNYARD_SERVER=server.url, PROJECT=project, PYTHONUNBUFFERED="1")
     started = time.monotonic()
     done = subprocess.run(
@@ -103,9 +114,13 @@ def test_a_hydra_app_is_recorded_from_the_repo_root_and_from_its_folder(
     server: ServerProcess, client: Client, tmp_path: Path
 ) -> None:
     repo = make_monorepo(tmp_path)
-    from_root = run_app(repo, "projects/churn/train.py", "lr=0.2", server=server, project="root")
+    # By its absolute path from the root; by its relative path from its folder.
+    script = str(repo / "projects" / "churn" / "train.py")
+    from_root = run_app(repo, script, "lr=0.2", server=server, project="root")
     assert from_root.returncode == 0, from_root.stderr
-    from_folder = run_app(repo / "projects" / "churn", "train.py", server=server, project="sub")
+    app = repo / "projects" / "churn"
+    pyproject = {"FROM_PYPROJECT": "1"}
+    from_folder = run_app(app, "train.py", server=server, project="sub", env=pyproject)
     assert from_folder.returncode == 0, from_folder.stderr
     assert "not recorded" not in from_root.stderr + from_folder.stderr
 

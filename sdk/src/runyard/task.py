@@ -144,6 +144,7 @@ class Task:
         create_queue: bool = False,
         new_params: Mapping[str, Any] | None = None,
         tags: Sequence[str] | None = None,
+        args: Sequence[str] | None = None,
         server: str | None = None,
         token: str | None = None,
     ) -> Task:
@@ -151,8 +152,10 @@ class Task:
 
         Each override must name a recorded param and fit its type (else
         :class:`~runyard.errors.InvalidError` names the closest ones); ``new_params``
-        adds params on purpose. With ``queue`` the clone is enqueued at once (a queue
-        that does not exist only with ``create_queue``); else call :meth:`enqueue`.
+        adds params on purpose; ``args`` replaces the script's arguments (see
+        :func:`runyard.models.merged_args` to change some of them). With ``queue`` the
+        clone is enqueued at once (a queue that does not exist only with
+        ``create_queue``; a task without code never); else call :meth:`enqueue`.
         """
         if isinstance(source, Task):
             client, source_id = source._client, source._task_id()
@@ -165,6 +168,7 @@ class Task:
             queue=queue,
             create_queue=create_queue,
             tags=None if tags is None else list(tags),
+            args=None if args is None else list(args),
         )
         record = client.tasks.clone(source_id, request)
         Notices.from_server(record.warnings)

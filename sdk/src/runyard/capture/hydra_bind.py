@@ -38,7 +38,7 @@ from typing import Any
 
 from runyard._exit import Outcome, raised
 from runyard.capture.params import jsonable
-from runyard.models import Params, TaskStatus
+from runyard.models import Params, TaskStatus, merged_args
 
 SECTION = "Hydra"
 RECORD_SECTION = "HydraRecord"
@@ -228,19 +228,6 @@ def _is_override(arg: str) -> bool:
     return "=" in arg and not arg.startswith("-")
 
 
-def _override_key(arg: str) -> str | None:
-    """The config key a ``key=value`` (or ``+key=``, ``++key=``) override sets."""
-    if not _is_override(arg) or arg.startswith("~"):
-        return None
-    return arg.split("=", 1)[0].lstrip("+")
-
-
-def merged_overrides(given: Sequence[str], extra: Sequence[str]) -> list[str]:
-    """``given`` with the overrides of every key that ``extra`` sets replaced by ``extra``'s."""
-    keys = {_override_key(o) for o in extra} - {None}
-    return [o for o in given if _override_key(o) not in keys] + list(extra)
-
-
 # --- patching Hydra ------------------------------------------------------------------
 
 
@@ -296,7 +283,7 @@ def _patch(module: ModuleType) -> None:
         self: Any, config_name: Any, task_function: Any, overrides: list[str], *a: Any, **kw: Any
     ) -> Any:
         extra = _rerun_overrides() if _rerun_overrides is not None else []
-        overrides = merged_overrides(overrides, extra)
+        overrides = merged_args(overrides, extra)
         return original_run(self, config_name, _wrap(task_function, False), overrides, *a, **kw)
 
     def multirun(
