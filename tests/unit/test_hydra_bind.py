@@ -1,5 +1,7 @@
 """The Hydra binding's pure parts: a config as params, params back as Hydra overrides."""
 
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -86,3 +88,16 @@ def test_the_hydra_dir_is_zipped_under_its_own_name(tmp_path: Path) -> None:
         assert archive.read(".hydra/overrides.yaml") == b"- lr=0.2\n"
     gone = Job(config=None, overrides=[], hydra_dir=None, multirun=False, number=0)
     assert gone.pack_hydra_dir(tmp_path / "none.zip") is None
+
+
+@pytest.mark.parametrize(
+    "imports",
+    ["from runyard import Task\nimport hydra", "import hydra\nfrom runyard import Task"],
+)
+def test_hydra_is_bound_whichever_is_imported_first(imports: str) -> None:
+    check = f"{imports}\nfrom hydra._internal.hydra import Hydra\nprint(Hydra._runyard_bound)\n"
+    done = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"

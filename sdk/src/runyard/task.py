@@ -18,7 +18,6 @@ warning, and metrics wait in a buffer until they can be sent.
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
 import time
 from collections.abc import Mapping, MutableMapping, Sequence
@@ -117,10 +116,14 @@ class Task:
         if cfg.task_id:
             record, live = attach(client, cfg.task_id, seed, notices)
         else:
-            local = functools.partial(start_local, client, project, name, tags, requirements, seed)
-            live = _hydra_runs.start(
-                lambda **kw: local(notices=notices, spool=cfg.spool, **kw), job, capture_output
-            )
+
+            def local(**how: Any) -> Live:
+                return start_local(
+                    client, project, name, tags, requirements, seed,
+                    notices=notices, spool=cfg.spool, **how,
+                )  # fmt: skip
+
+            live = _hydra_runs.start(local, job, capture_output)
         run = Run.current = Run(client, record, live, notices, asked)
         if auto_connect_argparse:
             argparse_hook.install(run.connect)
