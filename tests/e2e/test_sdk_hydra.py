@@ -35,12 +35,16 @@ from omegaconf import DictConfig
 from runyard import Task
 
 
+PROJECT = os.environ.get("PROJECT", "rerun")
+# Relative to the repository root, wherever Hydra moved the cwd to.
+REQUIREMENTS = "pyproject.toml" if os.environ.get("FROM_PYPROJECT") else [{HYDRA!r}]
+if os.environ.get("INIT_EARLY"):  # before Hydra's main: the run records the job once it starts
+    Task.init(project=PROJECT, name="churn", requirements=REQUIREMENTS)
+
+
 @hydra.main(config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    project = os.environ.get("PROJECT", "rerun")
-    # Relative to the repository root, wherever Hydra moved the cwd to.
-    requirements = "pyproject.toml" if os.environ.get("FROM_PYPROJECT") else [{HYDRA!r}]
-    task = Task.init(project=project, name="churn", requirements=requirements)
+    task = Task.init(project=PROJECT, name="churn", requirements=REQUIREMENTS)
     print(f"max_depth={{cfg.model.max_depth}} name={{cfg.model.name}} lr={{cfg.lr}}")
     print("cwd", os.getcwd())
     task.log_metric("depth", cfg.model.max_depth)
@@ -122,10 +126,15 @@ def test_a_hydra_app_is_recorded_from_the_repo_root_and_from_its_folder(
     pyproject = {"FROM_PYPROJECT": "1"}
     from_folder = run_app(app, "train.py", server=server, project="sub", env=pyproject)
     assert from_folder.returncode == 0, from_folder.stderr
-    assert "not recorded" not in from_root.stderr + from_folder.stderr
+    early = run_app(app, "train.py", server=server, project="early", env={"INIT_EARLY": "1"})
+    assert early.returncode == 0, early.stderr
+    assert "not recorded" not in from_root.stderr + from_folder.stderr + early.stderr
 
     (root_task,) = tasks_of(client, "root")
     (sub_task,) = tasks_of(client, "sub")
+    (early_task,) = tasks_of(client, "early")
+    assert early_task.params["Hydra"]["model.name"] == "tree_${model.max_depth}"
+    assert early_task.script.working_dir == "projects/churn"
     for task, working_dir in ((root_task, "."), (sub_task, "projects/churn")):
         assert task.status is TaskStatus.COMPLETED, task.failure_reason
         assert task.script.repository == str(repo)

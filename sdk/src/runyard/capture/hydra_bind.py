@@ -18,7 +18,7 @@ overrides (``model.max_depth=3``). Hydra then composes as on the command line, s
 interpolations follow, and its log and ``.hydra/overrides.yaml`` say what ran.
 
 With ``-m`` every job is its own task, a child of one task for the whole sweep
-(``runyard.task`` makes them; this module says which job is running).
+(``runyard._hydra_runs`` makes them; this module says which job is running).
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ def flatten(config: Any) -> dict[str, Any]:
     return flat
 
 
-def apply_flat(config: Any, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
+def _apply_flat(config: Any, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
     """Set in ``config`` each dotted key whose value in ``after`` differs from ``before``
     (keys new in ``after`` are added, even to a struct config)."""
     from omegaconf import OmegaConf
@@ -349,4 +349,4 @@ def connect_omegaconf(config: Any, connect: Callable[[MutableMapping[str, Any]],
     before = flatten(config)
     values = dict(before)
     connect(values)
-    apply_flat(config, before, values)
+    _apply_flat(config, before, values)
