@@ -45,6 +45,8 @@ def test_a_task_without_code_is_refused_at_create_clone_and_enqueue(live: Server
     assert "no code to run" in enqueue.stderr
     clone_cli = cli(live, "task", "clone", draft.id, "--queue", "q", "--create-queue", rc=1)
     assert "no code to run" in clone_cli.stderr
+    reproduce = ["task", "reproduce", draft.id, "--queue", "q", "--create-queue", "--wait"]
+    assert "no code to run" in cli(live, *reproduce, rc=1).stderr
 
 
 def test_execute_remotely_without_code_fails_the_script(live: ServerProcess) -> None:
