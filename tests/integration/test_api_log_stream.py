@@ -70,7 +70,10 @@ def running_task(api: str) -> tuple[str, str, str]:
     """A task claimed by a registered worker: (task id, lease token, task token)."""
     queue = f"q{uuid.uuid4().hex[:8]}"
     task = requests.post(
-        f"{api}/tasks", json={"queue": queue, "create_queue": True}, headers=auth(USER), timeout=10
+        f"{api}/tasks",
+        json={"queue": queue, "create_queue": True, "script": {"entry_point": "train.py"}},
+        headers=auth(USER),
+        timeout=10,
     ).json()
     worker = requests.post(
         f"{api}/workers",

@@ -17,7 +17,13 @@ def api(redis_url: str) -> Iterator[TestClient]:
 
 
 def queued(api: TestClient, queue: str = "q", priority: int = 0, gpus: int = 0) -> str:
-    body = {"queue": queue, "create_queue": True, "priority": priority, "resources": {"gpus": gpus}}
+    body = {
+        "queue": queue,
+        "create_queue": True,
+        "priority": priority,
+        "resources": {"gpus": gpus},
+        "script": {"entry_point": "train.py"},
+    }
     response = api.post("/tasks", json=body)
     assert response.status_code == 201, response.text
     return str(response.json()["id"])

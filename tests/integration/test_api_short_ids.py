@@ -33,7 +33,10 @@ def add_twins(redis_url: str) -> None:
 
 
 def test_a_unique_prefix_names_the_task_in_every_task_route(api: TestClient) -> None:
-    task = api.post("/tasks", json={"name": "short", "params": {"A": {"x": 1}}}).json()
+    task = api.post(
+        "/tasks",
+        json={"name": "short", "params": {"A": {"x": 1}}, "script": {"entry_point": "train.py"}},
+    ).json()
     prefix = task["id"][:6]
 
     assert api.get(f"/tasks/{prefix}").json()["id"] == task["id"]

@@ -104,9 +104,13 @@ def world(redis_url: str, tmp_path: Path) -> Iterator[World]:
     with TestClient(create_app(settings), base_url="http://t") as api:
         user = bearer(USER)
         own = api.post(
-            "/api/v1/tasks", json={"queue": "q", "create_queue": True}, headers=user
+            "/api/v1/tasks",
+            json={"queue": "q", "create_queue": True, "script": {"entry_point": "train.py"}},
+            headers=user,
         ).json()["id"]
-        other = api.post("/api/v1/tasks", json={}, headers=user).json()["id"]
+        other = api.post(
+            "/api/v1/tasks", json={"script": {"entry_point": "train.py"}}, headers=user
+        ).json()["id"]
         register = {"name": "w1", "queues": ["q"], "resources": {}}
         worker = api.post("/api/v1/workers", json=register, headers=bearer(AGENT)).json()["id"]
         claim = {"queues": ["q"], "free": {}}
@@ -229,7 +233,7 @@ def test_tokens_never_reach_a_real_servers_log(tmp_path: Path) -> None:
         api = server.api
         requests.post(
             f"{api}/tasks",
-            json={"queue": "q", "create_queue": True},
+            json={"queue": "q", "create_queue": True, "script": {"entry_point": "train.py"}},
             headers=bearer(USER),
             timeout=10,
         )

@@ -50,7 +50,9 @@ def new_task(api: TestClient, **fields: object) -> str:
 
 def running_task(api: TestClient, worker_name: str = "w1") -> tuple[str, str, str]:
     """A task claimed by a new worker: (task id, worker id, lease token)."""
-    task_id = new_task(api, queue=f"q-{worker_name}", create_queue=True)
+    task_id = new_task(
+        api, queue=f"q-{worker_name}", create_queue=True, script={"entry_point": "train.py"}
+    )
     worker = api.post(
         "/workers",
         json={"name": worker_name, "queues": [f"q-{worker_name}"], "resources": {}},

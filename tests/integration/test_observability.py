@@ -64,7 +64,10 @@ def reap(redis_url: str, now: float) -> list[str]:
 
 def test_metrics_report_queues_tasks_workers_and_claim_latency(api: TestClient) -> None:
     for _ in range(3):
-        api.post("/api/v1/tasks", json={"queue": "gpu", "create_queue": True})
+        api.post(
+            "/api/v1/tasks",
+            json={"queue": "gpu", "create_queue": True, "script": {"entry_point": "train.py"}},
+        )
     api.post("/api/v1/tasks", json={})
     time.sleep(0.05)
     task_id, _ = claimed(api, "gpu")
@@ -93,7 +96,15 @@ def test_log_bytes_count_stored_lines_once(api: TestClient) -> None:
 
 
 def test_lease_expiries_are_counted_in_redis_by_outcome(api: TestClient, redis_url: str) -> None:
-    api.post("/api/v1/tasks", json={"queue": "q", "create_queue": True, "max_retries": 1})
+    api.post(
+        "/api/v1/tasks",
+        json={
+            "queue": "q",
+            "create_queue": True,
+            "max_retries": 1,
+            "script": {"entry_point": "train.py"},
+        },
+    )
     claimed(api, "q")
     assert len(reap(redis_url, time.time() + 3600)) == 1  # requeued: a retry left
     claimed(api, "q")

@@ -5,6 +5,7 @@ RunyardServerError
 ├── Conflict       409  an illegal transition, a name taken, a queue not empty
 │   └── StaleLease 409  an agent report whose lease token is no longer the task's
 ├── Invalid        422  input that parses but makes no sense
+│   └── NoCode     422  queueing a task that has no code to run
 ├── TooLarge       413  a body, batch, diff or artifact over its limit
 ├── Unauthorized   401  no token, or a wrong one
 ├── Forbidden      403  the token's role may not do this
@@ -52,6 +53,12 @@ class Invalid(RunyardServerError):
 
     status_code = 422
     code = ErrorCode.INVALID
+
+
+class NoCode(Invalid):
+    """Raised when a task without code (no ``script.entry_point``) would be queued."""
+
+    code = ErrorCode.NO_CODE
 
 
 class TooLarge(RunyardServerError):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from runyard.capture.environment import installed_packages, python_version, requirements_from_file
 from runyard.capture.git import GitError, capture_script, find_root
+from runyard.capture.origin import original_cwd, script_path
 from runyard.models import Environment, Script, TaskCreate
 
 Warn = Callable[[str], None]
@@ -38,23 +39,20 @@ def capture_run(
 
 def code_root() -> Path | None:
     """The root of the git work tree the running script is in; None outside git."""
-    argv0 = sys.argv[0] if sys.argv else ""
-    if not argv0 or argv0 == "-c" or not Path(argv0).is_file():
-        return None
-    return find_root(Path(argv0).resolve().parent)
+    path = script_path()
+    return find_root(path.parent) if path is not None else None
 
 
 def _script(warn: Warn) -> Script:
-    argv0 = sys.argv[0] if sys.argv else ""
-    path = Path(argv0)
-    if not argv0 or argv0 == "-c" or not path.is_file():
+    path = script_path()
+    if path is None:
         warn(
             "not started from a script file (interactive or -c): the code is not recorded, "
             "so an agent cannot rerun this task"
         )
         return Script(args=list(sys.argv[1:]))
     try:
-        script, warnings = capture_script(path, list(sys.argv[1:]), Path.cwd())
+        script, warnings = capture_script(path, list(sys.argv[1:]), original_cwd())
     except (GitError, OSError, subprocess.SubprocessError, ValueError) as exc:
         warn(f"the code could not be recorded ({exc}); an agent cannot rerun this task")
         return Script(args=list(sys.argv[1:]))
@@ -85,11 +83,12 @@ def _requirements(source: RequirementsSource, script: Script, warn: Warn) -> lis
     return lines
 
 
-def _requirements_path(source: str, script: Script) -> Path:
+def _requirements_path(source: str, recorded: Script) -> Path:
     """``source`` relative to the repository root (the script's folder outside git)."""
     path = Path(source)
     if path.is_absolute():
         return path
-    here = Path(sys.argv[0]).resolve().parent if sys.argv and sys.argv[0] else Path.cwd()
-    root = find_root(here) if script.repository else None
+    script = script_path()
+    here = script.parent if script is not None else original_cwd()
+    root = find_root(here) if recorded.repository else None
     return (root or here) / path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,7 @@ from runyard.models import (
     Task,
     TaskCreate,
     TaskStatus,
+    merged_args,
 )
 from runyard.models.limits import MAX_PAGE
 
@@ -140,6 +142,20 @@ def _add_clone(commands: Any) -> None:
         default=[],
         metavar="SECTION/KEY=VALUE",
         help="add a param the task does not have (repeat); --param only changes recorded ones",
+    )
+    p.add_argument(
+        "--arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="a script argument of the clone (repeat; --arg=--lr=1): KEY=VALUE (a Hydra "
+        "override such as model.depth=3, or --flag=value) replaces the argument that sets "
+        "KEY, anything else is appended",
+    )
+    p.add_argument(
+        "--no-args",
+        action="store_true",
+        help="drop the source's script arguments (the clone gets only its --arg ones)",
     )
     p.add_argument("--tag", action="append", help="replace the tags (repeatable)")
     p.add_argument("--queue", type=name, help="enqueue the clone at once")
@@ -248,7 +264,8 @@ def describe(task: Task) -> str:
         ("branch", script.branch),
         ("diff", script.diff and f"{len(script.diff.encode())} bytes"),
         ("entry point", script.entry_point),
-        ("args", " ".join(script.args)),
+        ("working dir", script.working_dir),
+        ("args", shlex.join(script.args)),
         ("python", env.python),
         ("requirements", ", ".join(env.requirements)),
         ("docker image", env.docker_image),
@@ -334,10 +351,15 @@ def _script(client: Client, args: argparse.Namespace) -> Script:
 
 def clone_task(client: Client, args: argparse.Namespace) -> int:
     """``task clone ID``."""
+    script_args = None
+    if args.arg or args.no_args:
+        source = [] if args.no_args else client.tasks.get(args.id).script.args
+        script_args = merged_args(source, args.arg)
     request = CloneRequest(
         name=args.name,
         overrides=dict(parse_param(text) for text in args.param),
         new_params=dict(parse_param(text) for text in args.new_param),
+        args=script_args,
         queue=args.queue,
         priority=args.priority,
         create_queue=args.create_queue,

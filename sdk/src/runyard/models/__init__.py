@@ -14,7 +14,12 @@ from runyard.models.names import (
     is_valid_sha256,
     is_valid_task_id,
 )
-from runyard.models.overrides import OverrideError, apply_overrides, checked_overrides
+from runyard.models.overrides import (
+    OverrideError,
+    apply_overrides,
+    checked_overrides,
+    merged_args,
+)
 from runyard.models.queues import MoveRequest, Queue, QueueCreate, QueueDetail, QueueEntry
 from runyard.models.results import (
     Artifact,
@@ -123,4 +128,5 @@ __all__ = [
     "is_valid_series",
     "is_valid_sha256",
     "is_valid_task_id",
+    "merged_args",
 ]

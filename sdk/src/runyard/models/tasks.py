@@ -59,6 +59,17 @@ class Script(Strict):
         description="sha256 of the git bundle (`POST /bundles`) holding commits no remote has",
     )
 
+    def missing_code(self) -> str | None:
+        """Why an agent could not run this script (None when it can): it names no entry
+        point, so queueing it would only build an environment and then fail."""
+        if self.entry_point:
+            return None
+        return (
+            "the task has no code to run (script.entry_point is empty): it was recorded "
+            "without a script file (interactive, -c, or the code could not be captured). "
+            "Record it again from a script, or set its script before queueing it"
+        )
+
     @field_validator("repository", "branch")
     @classmethod
     def _no_option_injection(cls, value: str | None) -> str | None:
@@ -283,6 +294,8 @@ class CloneRequest(Strict):
     name: TaskName | None = None
     overrides: dict[str, Any] = Field(default_factory=dict)
     new_params: dict[str, Any] = Field(default_factory=dict)
+    args: list[str] | None = Field(default=None, max_length=MAX_ARGS)
+    """The clone's script arguments in place of the source's (None: the source's)."""
     queue: Name | None = None
     priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
     create_queue: bool = False

@@ -18,7 +18,7 @@ from runyard.models import (
     TaskUpdate,
     checked_overrides,
 )
-from runyard_server.errors import Conflict, Invalid, NotFound
+from runyard_server.errors import Conflict, Invalid, NoCode, NotFound
 from runyard_server.store import keys, scripts
 from runyard_server.store.dispatch import publish_work
 from runyard_server.store.names import fold
@@ -77,13 +77,22 @@ def create_args(
 
 
 async def create_task(
-    r: "aioredis.Redis", body: TaskCreate, now: float, *, create_queue: bool = True
+    r: "aioredis.Redis",
+    body: TaskCreate,
+    now: float,
+    *,
+    create_queue: bool = True,
+    require_code: bool = False,
 ) -> Task:
     """Store a new draft task; with ``body.queue`` it is enqueued in the same step.
 
     Without ``create_queue`` a queue that does not exist is NotFound (the HTTP API
     passes the request's ``create_queue``; a typo must not make a queue nobody serves).
+    With ``require_code`` (the HTTP API) a task without code is not queued (NoCode).
     """
+    missing = body.script.missing_code() if body.queue and require_code else None
+    if missing:
+        raise NoCode(missing)
     task_id = uuid.uuid4().hex
     reply = await scripts.run(r, "create", *create_args(task_id, body, now, create_queue))
     task = task_from_hash(task_id, scripts.task_reply(reply, task_id, "cannot create it"))
@@ -207,10 +216,14 @@ def _indexes_holding(task: Task, series: set[str]) -> set[str]:
     return indexes
 
 
-async def clone_task(r: "aioredis.Redis", task_id: str, body: CloneRequest, now: float) -> Task:
+async def clone_task(
+    r: "aioredis.Redis", task_id: str, body: CloneRequest, now: float, *, require_code: bool = False
+) -> Task:
     """A new draft copied from ``task_id`` (``parent`` = it) with ``body.overrides``
-    checked against its params and ``body.new_params`` added; enqueued when
-    ``body.queue`` is given (which must exist unless ``body.create_queue``)."""
+    checked against its params, ``body.new_params`` added and ``body.args``, if given,
+    as its script arguments; enqueued when
+    ``body.queue`` is given (which must exist unless ``body.create_queue``, and with
+    ``require_code`` the task must have code); a draft without code says so in a warning."""
     source = await get_task(r, task_id)
     data = spec_of(source).model_dump()
     try:
@@ -219,6 +232,8 @@ async def clone_task(r: "aioredis.Redis", task_id: str, body: CloneRequest, now:
         raise Invalid(str(error)) from None
     except ValueError as error:
         raise Invalid(f"new param {error}") from None
+    if body.args is not None:
+        data["script"]["args"] = body.args
     if body.name is not None:
         data["name"] = body.name
     if body.tags is not None:
@@ -228,4 +243,10 @@ async def clone_task(r: "aioredis.Redis", task_id: str, body: CloneRequest, now:
         create = TaskCreate.model_validate(data)
     except ValidationError as error:
         raise Invalid(str(error)) from error
-    return await create_task(r, create, now, create_queue=body.create_queue)
+    clone = await create_task(
+        r, create, now, create_queue=body.create_queue, require_code=require_code
+    )
+    missing = create.script.missing_code()
+    if missing:
+        return clone.model_copy(update={"warnings": [f"{missing}; it cannot be queued"]})
+    return clone

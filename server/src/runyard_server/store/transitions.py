@@ -5,11 +5,13 @@ reports carry the lease token from the claim; a token that is no longer the
 running task's own is refused with StaleLease.
 """
 
+import json
+
 import redis.asyncio as aioredis
 
-from runyard.models import Task, TaskStatus
-from runyard_server.errors import Invalid
-from runyard_server.store import scripts
+from runyard.models import Script, Task, TaskStatus
+from runyard_server.errors import Invalid, NoCode
+from runyard_server.store import keys, scripts
 from runyard_server.store.dispatch import publish_work
 from runyard_server.store.records import task_from_hash
 
@@ -29,9 +31,20 @@ async def enqueue(
     now: float,
     *,
     create_queue: bool = True,
+    require_code: bool = False,
 ) -> Task:
     """draft → queued at the tail of ``priority`` on ``queue``; a missing queue is
-    created with ``create_queue``, else NotFound."""
+    created with ``create_queue``, else NotFound. With ``require_code`` (the HTTP API)
+    a task without code is NoCode.
+
+    The code is checked before the script runs: only a PATCH of the draft can change
+    it, so a race lets through no more than the user's own concurrent edit.
+    """
+    spec = await r.hget(keys.task(task_id), "spec") if require_code else None
+    if spec is not None:
+        missing = Script.model_validate(json.loads(spec).get("script", {})).missing_code()
+        if missing:
+            raise NoCode(missing)
     rule = "only a draft task can be enqueued"
     task = await _task(r, task_id, rule, "enqueue", queue, priority, now, int(create_queue))
     await publish_work(r, queue)

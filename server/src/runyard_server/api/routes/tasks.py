@@ -51,7 +51,9 @@ async def create_task(
     body: TaskCreate, r: RedisDep, who: PrincipalDep, settings: SettingsDep
 ) -> Task:
     who.require("user")
-    task = await store.create_task(r, body, time.time(), create_queue=body.create_queue)
+    task = await store.create_task(
+        r, body, time.time(), create_queue=body.create_queue, require_code=True
+    )
     return await _warn_if_unserved(r, settings, task)
 
 
@@ -141,7 +143,7 @@ async def clone_task(
     task_id: TaskIdDep, body: CloneRequest, r: RedisDep, who: PrincipalDep, settings: SettingsDep
 ) -> Task:
     who.require("user")
-    task = await store.clone_task(r, task_id, body, time.time())
+    task = await store.clone_task(r, task_id, body, time.time(), require_code=True)
     return await _warn_if_unserved(r, settings, task)
 
 
@@ -151,7 +153,13 @@ async def enqueue_task(
 ) -> Task:
     who.require("user")
     task = await store.enqueue(
-        r, task_id, body.queue, body.priority, time.time(), create_queue=body.create_queue
+        r,
+        task_id,
+        body.queue,
+        body.priority,
+        time.time(),
+        create_queue=body.create_queue,
+        require_code=True,
     )
     return await _warn_if_unserved(r, settings, task)
 
