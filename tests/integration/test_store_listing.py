@@ -9,8 +9,8 @@ import redis.asyncio as aioredis
 from runyard.models import TaskCreate
 from runyard_server import store
 from runyard_server.errors import Invalid
-from runyard_server.store import keys, scripts
-from runyard_server.store.tasks import create_args
+from runyard_server.store import scripts
+from runyard_server.store.tasks import create_call
 from tests.integration.store_support import T0, make_task
 
 pytestmark = pytest.mark.anyio
@@ -87,13 +87,10 @@ async def test_listing_stays_fast_behind_many_tasks(r: aioredis.Redis) -> None:
     number of tasks (20,000 here keeps the test quick; the work per page is the same)."""
     body = TaskCreate(name="bulk", project="bulk")
     create = r.register_script(scripts.source("create"))
-    template = create_args("", body, T0)
-    created_at = template.index("created") + 1
     async with r.pipeline(transaction=False) as pipe:
         for i in range(20_000):
-            template[0] = uuid.uuid4().hex
-            template[created_at] = T0 + i
-            await create(args=[keys.LUA_KEYS, *template], client=pipe)
+            script_keys, argv = create_call(uuid.uuid4().hex, body, T0 + i, i + 1)
+            await create(keys=script_keys, args=argv, client=pipe)
             if i % 5000 == 4999:
                 await pipe.execute()
         await pipe.execute()

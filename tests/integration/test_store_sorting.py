@@ -18,7 +18,7 @@ from runyard.models import MetricBatch, MetricPoint, SortOrder, TaskCreate, Task
 from runyard_server import store
 from runyard_server.errors import Invalid
 from runyard_server.store import keys, listing, scripts
-from runyard_server.store.tasks import create_args
+from runyard_server.store.tasks import create_call
 from tests.faults.consistency import problems
 from tests.integration.store_support import T0, client, make_task
 
@@ -284,9 +284,8 @@ async def test_search_spans_every_names_string(r: aioredis.Redis, checked: None)
     async with r.pipeline(transaction=False) as pipe:
         for i in range(count):
             body = TaskCreate(name=f"Run-{i:05d}-x")
-            await create(
-                args=[keys.LUA_KEYS, *create_args(uuid.uuid4().hex, body, T0)], client=pipe
-            )
+            script_keys, argv = create_call(uuid.uuid4().hex, body, T0, i + 1)
+            await create(keys=script_keys, args=argv, client=pipe)
         await pipe.execute()
     first, last = await walk(r, 1, q="run-00001-"), await walk(r, 1, q=f"RUN-{count - 1:05d}")
     assert len(first) == 1 and len(last) == 1

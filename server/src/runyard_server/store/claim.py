@@ -6,7 +6,7 @@ import redis.asyncio as aioredis
 
 from runyard.models import Claim, Resources
 from runyard_server.errors import NotFound
-from runyard_server.store import scripts
+from runyard_server.store import keys, script_keys, scripts
 from runyard_server.store.records import number, task_from_hash
 
 SCAN_PER_QUEUE = 200
@@ -43,9 +43,20 @@ async def claim_or_skip(
 ) -> tuple[Claim | None, bool]:
     """Like :func:`claim`; the flag says whether waiting tasks were seen that did not fit."""
     token = secrets.token_hex(16)
-    reply = await scripts.run(
+
+    async def plan() -> script_keys.Declared:
+        # The tasks at the front of each queue: the ones the script may look at.
+        async with r.pipeline(transaction=False) as pipe:
+            for queue in queues:
+                pipe.zrange(keys.queue(queue), 0, scan_per_queue - 1)
+            fronts: list[list[str]] = await pipe.execute()
+        waiting = [task_id for front in fronts for task_id in front]
+        return script_keys.transition(waiting, list(queues), [worker_id])
+
+    reply = await scripts.run_planned(
         r,
         "claim",
+        plan,
         worker_id,
         token,
         number(now),

@@ -19,7 +19,7 @@ from runyard.models import (
     checked_overrides,
 )
 from runyard_server.errors import Conflict, Invalid, NotFound
-from runyard_server.store import keys, scripts
+from runyard_server.store import keys, script_keys, scripts
 from runyard_server.store.dispatch import publish_work
 from runyard_server.store.names import fold
 from runyard_server.store.records import flatten, number, spec_fields, spec_of, task_from_hash
@@ -60,20 +60,41 @@ def _index_keys(spec: TaskSpec) -> set[str]:
     return {keys.project_index(spec.project), *(keys.tag_index(tag) for tag in spec.tags)}
 
 
-def create_args(
-    task_id: str, body: TaskCreate, now: float, create_queue: bool = True
-) -> list[str | int | float | bytes]:
-    """The arguments of ``lua/create.lua`` after the keys (also for bulk loads)."""
-    fields = spec_fields(body)
-    fields.update(created=number(now), parent=body.parent or "")
+def _joined(body: TaskCreate) -> list[str]:
+    """The indexes scored by ``num`` that a new task joins."""
     indexes = {keys.ALL_TASKS, *_index_keys(body)}
     if body.parent:
         indexes.add(keys.parent_index(body.parent))
+    return sorted(indexes)
+
+
+def create_keys(task_id: str, body: TaskCreate, num: int) -> script_keys.Declared:
+    """The keys of ``lua/create.lua`` for the task numbered ``num`` (the creation
+    sequence's next value)."""
+    joined = {f"join:{i}": index for i, index in enumerate(_joined(body), 1)}
+    declared = script_keys.transition([task_id], [body.queue], [])
+    return {**declared, **script_keys.names_for(num), **joined}
+
+
+def create_args(
+    task_id: str, body: TaskCreate, now: float, create_queue: bool = True
+) -> list[str | int | float | bytes]:
+    """The arguments of ``lua/create.lua`` after the labels."""
+    fields = spec_fields(body)
+    fields.update(created=number(now), parent=body.parent or "")
     flat = flatten(fields)
     return [
         task_id, now, body.queue or "", body.priority, body.name, fold(body.name),
-        int(create_queue), len(flat), *flat, *indexes,
+        int(create_queue), len(flat), *flat, len(_joined(body)),
     ]  # fmt: skip
+
+
+def create_call(
+    task_id: str, body: TaskCreate, now: float, num: int
+) -> tuple[list[str], list[Any]]:
+    """KEYS and ARGV of ``lua/create.lua`` for a bulk load that knows the task will be
+    numbered ``num`` (the store's ``num`` count so far, plus one)."""
+    return scripts.call_args(create_keys(task_id, body, num), *create_args(task_id, body, now))
 
 
 async def create_task(
@@ -85,7 +106,12 @@ async def create_task(
     passes the request's ``create_queue``; a typo must not make a queue nobody serves).
     """
     task_id = uuid.uuid4().hex
-    reply = await scripts.run(r, "create", *create_args(task_id, body, now, create_queue))
+
+    async def plan() -> script_keys.Declared:
+        return create_keys(task_id, body, int(await r.get(keys.TASK_SEQ) or 0) + 1)
+
+    args = create_args(task_id, body, now, create_queue)
+    reply = await scripts.run_planned(r, "create", plan, *args)
     task = task_from_hash(task_id, scripts.task_reply(reply, task_id, "cannot create it"))
     if body.queue:
         await publish_work(r, body.queue)
@@ -143,7 +169,8 @@ def _check_editable(task: Task, body: TaskUpdate) -> None:
 async def _move_name(pipe: Any, task_id: str, num: str, old: str, new: str | None) -> None:
     """Queue the change of the task's name indexes (``new`` None: remove them)."""
     renamed = ("", "") if new is None else (new, fold(new))
-    await scripts.run(pipe, "names", task_id, num, old, fold(old), *renamed)
+    declared = {**script_keys.names_for(int(num)), "name_idx": keys.NAME_INDEX}
+    await scripts.run(pipe, "names", declared, task_id, num, old, fold(old), *renamed)
 
 
 async def _watched_hash(pipe: Any, task_id: str) -> dict[str, str]:
