@@ -9,13 +9,20 @@ from runyard.models import Resources
 from runyard_server import store
 from runyard_server.errors import NotFound
 from runyard_server.store import keys
-from tests.integration.store_support import PLENTY, T0, client, make_task, make_worker
+from tests.integration.store_support import (
+    PLENTY,
+    T0,
+    StoreRedis,
+    client,
+    make_task,
+    make_worker,
+)
 
 pytestmark = pytest.mark.anyio
 
 
-async def _claim_all(url: str, worker_id: str) -> list[str]:
-    claimer = client(url)
+async def _claim_all(target: StoreRedis, worker_id: str) -> list[str]:
+    claimer = client(target)
     claimed = []
     try:
         while (found := await store.claim(claimer, worker_id, ["q"], PLENTY, 15, T0)) is not None:
@@ -27,12 +34,12 @@ async def _claim_all(url: str, worker_id: str) -> list[str]:
 
 
 async def test_each_task_is_claimed_exactly_once_by_concurrent_claimers(
-    r: aioredis.Redis, redis_url: str
+    r: aioredis.Redis, store_redis: StoreRedis
 ) -> None:
     ids = {(await make_task(r, name=f"t{i}", queue="q")).id for i in range(2000)}
     workers = [await make_worker(r, name=f"w{i}") for i in range(8)]
 
-    results = await asyncio.gather(*(_claim_all(redis_url, w.id) for w in workers))
+    results = await asyncio.gather(*(_claim_all(store_redis, w.id) for w in workers))
 
     claimed = [task_id for per_worker in results for task_id in per_worker]
     assert len(claimed) == len(set(claimed)) == 2000

@@ -10,7 +10,7 @@ from runyard.models import TaskCreate
 from runyard_server import store
 from runyard_server.errors import Invalid
 from runyard_server.store import scripts
-from runyard_server.store.tasks import create_call
+from runyard_server.store.tasks import queue_create
 from tests.integration.store_support import T0, make_task
 
 pytestmark = pytest.mark.anyio
@@ -86,11 +86,10 @@ async def test_listing_stays_fast_behind_many_tasks(r: aioredis.Redis) -> None:
     """A filtered page walks the smallest index, so its cost does not grow with the
     number of tasks (20,000 here keeps the test quick; the work per page is the same)."""
     body = TaskCreate(name="bulk", project="bulk")
-    create = r.register_script(scripts.source("create"))
+    create = await scripts.load(r, "create")
     async with r.pipeline(transaction=False) as pipe:
         for i in range(20_000):
-            script_keys, argv = create_call(uuid.uuid4().hex, body, T0 + i, i + 1)
-            await create(keys=script_keys, args=argv, client=pipe)
+            queue_create(pipe, create, uuid.uuid4().hex, body, T0 + i, i + 1)
             if i % 5000 == 4999:
                 await pipe.execute()
         await pipe.execute()

@@ -42,7 +42,7 @@ def source(name: str) -> str:
 
 
 def call_args(declared: Declared, *args: str | int | float | bytes) -> tuple[list[str], list[Any]]:
-    """``KEYS`` and ``ARGV`` of a script call (for callers that pipeline scripts)."""
+    """``KEYS`` and ``ARGV`` of a script call."""
     return list(declared.values()), [json.dumps(list(declared)), *args]
 
 
@@ -58,6 +58,18 @@ async def run(
         if UNDECLARED in str(error):
             raise Undeclared(f"{name}.lua: {error}") from error
         raise
+
+
+async def load(r: "aioredis.Redis", name: str) -> str:
+    """Load a script (on every master of a cluster) for ``queue``; its SHA1."""
+    return str(await r.script_load(source(name)))
+
+
+def queue(pipe: Any, sha: str, declared: Declared, *args: str | int | float | bytes) -> None:
+    """Queue a script loaded with ``load`` (or SCRIPT LOAD) on a pipeline or ``MULTI``,
+    async or not (a cluster client's pipelines take it as a plain command only)."""
+    script_keys, argv = call_args(declared, *args)
+    pipe.execute_command("EVALSHA", sha, len(script_keys), *script_keys, *argv)
 
 
 async def run_planned(

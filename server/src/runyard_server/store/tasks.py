@@ -89,12 +89,11 @@ def create_args(
     ]  # fmt: skip
 
 
-def create_call(
-    task_id: str, body: TaskCreate, now: float, num: int
-) -> tuple[list[str], list[Any]]:
-    """KEYS and ARGV of ``lua/create.lua`` for a bulk load that knows the task will be
-    numbered ``num`` (the store's ``num`` count so far, plus one)."""
-    return scripts.call_args(create_keys(task_id, body, num), *create_args(task_id, body, now))
+def queue_create(pipe: Any, sha: str, task_id: str, body: TaskCreate, now: float, num: int) -> None:
+    """Queue ``lua/create.lua`` (loaded as ``sha``) on a pipeline, for a bulk load that
+    knows the task will be numbered ``num`` (the store's ``num`` so far, plus one)."""
+    args = create_args(task_id, body, now)
+    scripts.queue(pipe, sha, create_keys(task_id, body, num), *args)
 
 
 async def create_task(
@@ -148,10 +147,11 @@ async def update_task(r: "aioredis.Redis", task_id: str, body: TaskUpdate) -> Ta
             for added in _index_keys(new) - _index_keys(old):
                 pipe.zadd(added, {task_id: int(h["num"])})
             if new.name != old.name:
-                await _move_name(pipe, task_id, h["num"], old.name, new.name)
+                _move_name(pipe, names_sha, task_id, h["num"], old.name, new.name)
 
         return writes
 
+    names_sha = await scripts.load(r, "names")
     await watched_edit(r, task_id, read)
     return await get_task(r, task_id)
 
@@ -166,11 +166,12 @@ def _check_editable(task: Task, body: TaskUpdate) -> None:
     raise Conflict(f"task {task.id} is {task.status}; {rule}")
 
 
-async def _move_name(pipe: Any, task_id: str, num: str, old: str, new: str | None) -> None:
-    """Queue the change of the task's name indexes (``new`` None: remove them)."""
+def _move_name(pipe: Any, sha: str, task_id: str, num: str, old: str, new: str | None) -> None:
+    """Queue the change of the task's name indexes (``new`` None: remove them) with
+    ``lua/names.lua``, loaded as ``sha``."""
     renamed = ("", "") if new is None else (new, fold(new))
     declared = {**script_keys.names_for(int(num)), "name_idx": keys.NAME_INDEX}
-    await scripts.run(pipe, "names", declared, task_id, num, old, fold(old), *renamed)
+    scripts.queue(pipe, sha, declared, task_id, num, old, fold(old), *renamed)
 
 
 async def _watched_hash(pipe: Any, task_id: str) -> dict[str, str]:
@@ -200,7 +201,7 @@ async def delete_task(r: "aioredis.Redis", task_id: str) -> None:
         async def writes(pipe: Any) -> None:
             for index in _indexes_holding(task, series):
                 pipe.zrem(index, task_id)
-            await _move_name(pipe, task_id, h["num"], task.name, None)
+            _move_name(pipe, names_sha, task_id, h["num"], task.name, None)
             pipe.delete(
                 keys.task(task_id),
                 keys.task_logs(task_id),
@@ -212,6 +213,7 @@ async def delete_task(r: "aioredis.Redis", task_id: str) -> None:
 
         return writes
 
+    names_sha = await scripts.load(r, "names")
     # A metric for a series new to the store changes METRIC_SERIES: retry.
     await watched_edit(r, task_id, read, also_watch=(keys.METRIC_SERIES,))
 
