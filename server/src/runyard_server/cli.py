@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, help=_help("data_dir"))
     p.add_argument("--redis-url", help=_help("redis_url"))
     p.add_argument(
+        "--redis-cluster", action="store_true", default=None, help=_help("redis_cluster")
+    )
+    p.add_argument(
         "--token",
         action="append",
         dest="tokens",

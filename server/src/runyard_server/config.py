@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     redis_password: str | None = Field(
         default=None, repr=False, description="password for --redis-url's Redis"
     )
+    redis_cluster: bool = Field(
+        default=False,
+        description="--redis-url names a node of a Redis Cluster: use a cluster client",
+    )
     tokens: Annotated[list[ApiToken], NoDecode] = Field(default_factory=list)
     lease_s: float = Field(default=30.0, gt=0, description="task lease in seconds")
     first_lease_s: float = Field(
@@ -104,6 +108,12 @@ class Settings(BaseSettings):
         if isinstance(value, list):
             return [parse_token(v.strip()) if isinstance(v, str) else v for v in value]
         return value
+
+    @model_validator(mode="after")
+    def _cluster_needs_url(self) -> Self:
+        if self.redis_cluster and not self.redis_url:
+            raise ValueError("redis_cluster needs redis_url: a node of the cluster")
+        return self
 
     @model_validator(mode="after")
     def _password_into_url(self) -> Self:

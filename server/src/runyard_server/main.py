@@ -34,8 +34,10 @@ from runyard_server.auth import TokenBook
 from runyard_server.config import Settings
 from runyard_server.history_files import LocalHistory
 from runyard_server.prometheus import ServerMetrics
+from runyard_server.redis_clients import connect
 from runyard_server.store import Dispatcher
 from runyard_server.store.backfill import backfill_indexes
+from runyard_server.store.migrate import rename_untagged_keys
 from runyard_server.web import install_web
 
 log = logging.getLogger("runyard_server")
@@ -53,15 +55,22 @@ def create_app(settings: Settings) -> FastAPI:
         # Redis restart every pooled connection is dead: one idle over a second is
         # PINGed first and reconnected once if that fails (a command itself is never
         # retried, it may have run), so no request gets a 503 from a stale connection.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            redis_url,
-            decode_responses=True,
-            max_connections=128,
-            timeout=20,
-            health_check_interval=1,
-            retry=Retry(NoBackoff(), 1),
-        )
-        client = aioredis.Redis(connection_pool=pool)
+        if settings.redis_cluster:
+            client = connect(redis_url, cluster=True, decode_responses=True, max_connections=128)
+        else:
+            pool = aioredis.BlockingConnectionPool.from_url(
+                redis_url,
+                decode_responses=True,
+                max_connections=128,
+                timeout=20,
+                health_check_interval=1,
+                retry=Retry(NoBackoff(), 1),
+            )
+            client = aioredis.Redis(connection_pool=pool)
+        # A cluster client learns the slots here, before the dispatcher subscribes.
+        await client.initialize()
+        if not settings.redis_cluster and await rename_untagged_keys(client):
+            log.info("renamed the keys of a store written before the {ry} hash tag")
         indexed = await backfill_indexes(client)
         if indexed:
             log.info("indexed %d tasks recorded before the listing indexes", indexed)

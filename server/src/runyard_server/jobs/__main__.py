@@ -10,11 +10,11 @@ import logging
 import os
 import signal
 
-import redis.asyncio as aioredis
-
 from runyard_server.config import Settings
 from runyard_server.jobs.consumers import run_consumers
 from runyard_server.jobs.reaper import reap_forever
+from runyard_server.redis_clients import connect
+from runyard_server.store.migrate import rename_untagged_keys
 
 log = logging.getLogger("runyard_server.jobs")
 # A call that hangs longer than this (Redis frozen, network cut) is given up and retried.
@@ -30,12 +30,16 @@ async def run(settings: Settings, reap_interval_s: float) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    client = aioredis.Redis.from_url(
+    client = connect(
         settings.redis_url,
+        settings.redis_cluster,
         decode_responses=True,
         socket_timeout=_REDIS_TIMEOUT_S,
         socket_connect_timeout=_REDIS_TIMEOUT_S,
     )
+    if not settings.redis_cluster:
+        # Before the consumers make a new events stream under the tagged name.
+        await rename_untagged_keys(client)
     watcher = asyncio.create_task(_stop_when_orphaned(stop))
     try:
         await asyncio.gather(
