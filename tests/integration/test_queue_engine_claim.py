@@ -9,6 +9,7 @@ from runyard.models import Resources
 from runyard_server import store
 from runyard_server.errors import NotFound
 from runyard_server.store import keys
+from runyard_server.store.claim import FIRST_LOOK
 from tests.integration.store_support import (
     PLENTY,
     T0,
@@ -134,6 +135,21 @@ async def test_claim_scan_is_bounded_per_queue(r: aioredis.Redis) -> None:
     found = await store.claim(r, worker.id, ["q"], Resources(), 15, T0, scan_per_queue=6)
 
     assert blocked is None
+    assert found is not None and found.task is not None and found.task.id == small.id
+
+
+async def test_a_fitting_task_behind_more_than_the_first_look_is_claimed(
+    r: aioredis.Redis,
+) -> None:
+    """The claim first gives its script the keys of FIRST_LOOK tasks per queue; one
+    that walks past them is planned again with ``scan_per_queue``."""
+    for i in range(FIRST_LOOK + 4):
+        await make_task(r, name=f"big{i}", queue="q", resources=Resources(gpus=4))
+    small = await make_task(r, name="small", queue="q")
+    worker = await make_worker(r)
+
+    found = await store.claim(r, worker.id, ["q"], Resources(), 15, T0)
+
     assert found is not None and found.task is not None and found.task.id == small.id
 
 

@@ -8,9 +8,11 @@ hashes to the same slot, so every Lua script and ``MULTI`` may touch any of them
 Redis Cluster or a managed Redis that checks slots. The scripts touch global indexes
 (``ry:idx:*``, ``ry:queues``, ``ry:leases``, ``ry:events``) together with task keys, so
 no finer tag would keep each script in one slot. This buys Cluster and managed-Redis
-compatibility and failover, not sharding: one master holds all of Runyard's data.
-A 0.1 store (keys ``ry:...`` without the tag) is renamed at server start
-(``migrate.py``).
+compatibility and failover, not sharding: one master holds all of Runyard's data
+(spreading queues over shards would need a tag per queue, with its own events stream
+and indexes, and scripts that never touch two queues' keys). The ``ry:wake`` channel
+is classic pub/sub, which a cluster broadcasts to every node. A store written before
+the tag (keys ``ry:...``) is renamed at server start (``migrate.py``).
 
 ``ry:task:{id}`` — hash, one task:
     spec            JSON of the editable spec without the fields below
@@ -57,7 +59,7 @@ of task ids scored by ``num`` (newest = highest); ``list_tasks`` walks them.
     its lex range (``ZRANGEBYLEX``). A task recorded before it existed (0.1) joins it,
     and the sort and search indexes below, at the next server start (``backfill.py``).
 
-Sort and search indexes (``scripts/list.lua`` reads them; each is changed by the
+Sort and search indexes (``lua/list.lua`` reads them; each is changed by the
 same script or MULTI that changes what it indexes, and they hold only what a final
 task keeps in Redis, so archiving a task's series leaves them whole):
 ``ry:idx:started``, ``ry:idx:finished`` — task ids scored by that time; a task
@@ -90,7 +92,7 @@ task keeps in Redis, so archiving a task's series leaves them whole):
 
 ``ry:events`` — stream, one entry per status change, appended by the script that made
     it: ``task``, ``from``, ``to``, ``by`` (that script's name); the entry id is the
-    time. Trimmed to about 100,000 entries (``scripts/common.lua``). Each reacting
+    time. Trimmed to about 100,000 entries (``lua/common.lua``). Each reacting
     job reads it through its own consumer group (``jobs/events.py``), the archiver's
     named ``archiver``.
 
@@ -110,7 +112,10 @@ before the script writes. Where the keys depend on what is stored (the queue and
 worker a task is on, the name string of the next ``num``, the tasks waiting in a
 queue), the caller reads that first and passes those keys; the script checks that
 what it finds is what was declared and, if something changed in between, the caller
-reads again and retries (``scripts.run_planned``). The reaper, a loop, skips instead.
+reads again and retries (``scripts.run_planned``). The reaper, a loop, skips instead;
+a claim first declares the front 16 tasks of each queue and, when its script walks
+past them, all it may scan; a page sorted by name that gathers candidates replies
+``{'tasks', ids}`` and is asked again with their hashes declared.
 """
 
 PREFIX = "{ry}:"
