@@ -4,9 +4,10 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from runyard.models import TaskStatus
 from runyard_server import store
 from runyard_server.store import keys, script_keys, scripts
-from tests.integration.store_support import T0, StoreRedis, make_task
+from tests.integration.store_support import PLENTY, T0, StoreRedis, make_task, make_worker
 from tests.strict_keys import STRICT
 
 pytestmark = pytest.mark.anyio
@@ -44,3 +45,41 @@ async def test_a_cluster_refuses_a_script_key_of_another_slot(
         return
     with pytest.raises(ResponseError, match=r"slot|non local key"):
         await r.eval(untagged, 1, keys.task("t"))  # type: ignore[misc]
+
+
+async def test_a_report_for_a_task_that_moved_since_it_was_read_changes_nothing(
+    r: aioredis.Redis,
+) -> None:
+    """``end`` was given no key of the task's worker (as if it was read before the
+    claim): it refuses before its first write, and the caller's plan reads again."""
+    await make_task(r, queue="q")
+    worker = await make_worker(r)
+    claimed = await store.claim(r, worker.id, ["q"], PLENTY, 15, T0)
+    assert claimed is not None and claimed.task is not None and claimed.lease_token
+    task_id = claimed.task.id
+    stale = script_keys.transition([task_id], ["q"], [None])
+
+    with pytest.raises(scripts.Undeclared, match="the task moved"):
+        await scripts.run(r, "end", stale, task_id, claimed.lease_token, T0, "completed", "0", "")
+
+    assert await r.zscore(keys.LEASES, task_id) == T0 + 15
+    assert await r.hget(keys.task(task_id), "status") == "running"
+    ended = await store.report_end(
+        r, task_id, claimed.lease_token, TaskStatus.COMPLETED, 0, None, T0
+    )
+    assert ended.status is TaskStatus.COMPLETED
+
+
+async def test_the_reaper_leaves_a_lease_whose_task_moved_for_its_next_round(
+    r: aioredis.Redis,
+) -> None:
+    await make_task(r, queue="q")
+    worker = await make_worker(r)
+    claimed = await store.claim(r, worker.id, ["q"], PLENTY, 15, T0)
+    assert claimed is not None and claimed.task is not None
+    task_id = claimed.task.id
+    stale = script_keys.transition([task_id], ["q"], [None])
+
+    assert await scripts.run(r, "reap", stale, T0 + 16, task_id) == [0]
+    assert await r.hget(keys.task(task_id), "status") == "running"
+    assert await store.reap_expired(r, T0 + 16) == [task_id]
