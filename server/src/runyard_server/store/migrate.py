@@ -9,9 +9,11 @@ key), a start killed halfway is finished by the next one, and processes starting
 together only race to rename a key once (the loser's "no such key" is skipped); when
 one process returns, every old key it saw is renamed by it or by another.
 
-A key whose new name exists too (both versions wrote at once) is left under its old
-name and logged. A Redis Cluster never held a store without the tag (its scripts
-could not run there), so a cluster is not scanned.
+Stop the old servers before starting new ones: an old server still running would go
+on writing ``ry:...`` keys the new ones never read. A key whose new name exists too
+(both versions wrote at once) is left under its old name and logged. A Redis Cluster
+never held a store without the tag (its scripts could not run there), so a cluster is
+not scanned.
 """
 
 import logging
