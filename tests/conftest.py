@@ -11,7 +11,7 @@ from runyard_server.embedded import EmbeddedRedis
 from runyard_server.history_files import LocalHistory
 from tests.docker_engine import DockerEngine
 from tests.docker_engine import docker_engine as start_docker_engine
-from tests.servers import ServerProcess
+from tests.servers import RedisClusterProcesses, ServerProcess
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -21,6 +21,14 @@ def redis_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedded
     """One real redis-server for the whole test session."""
     with EmbeddedRedis(tmp_path_factory.mktemp("redis")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterProcesses]:
+    """One real 3-master Redis Cluster (redis-server 7.0) for the whole test session."""
+    cluster = RedisClusterProcesses(tmp_path_factory.mktemp("redis-cluster")).start()
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture

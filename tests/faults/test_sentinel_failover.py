@@ -105,15 +105,23 @@ def _complete(load: Load, session: requests.Session, api: str, task_id: str, lea
         time.sleep(0.1)
 
 
+def _task_body(name: str, queue: str) -> dict[str, object]:
+    """A task the server will queue: it has code to run (never run by these clients)."""
+    return {
+        "name": name,
+        "queue": queue,
+        "script": {"entry_point": "train.py"},
+        "create_queue": True,
+    }
+
+
 def _client(api: str, n: int, load: Load) -> None:
     with requests.Session() as session:
         worker = _register(load, session, api, n)
         i = 0
         while not load.stop.is_set():
             name, i = f"c{n}-{i}", i + 1
-            status, _ = _post(
-                load, session, f"{api}/tasks", {"name": name, "queue": "load", "create_queue": True}
-            )
+            status, _ = _post(load, session, f"{api}/tasks", _task_body(name, "load"))
             with load.lock:
                 if status == 201:
                     load.acked[name] = time.monotonic()
@@ -164,7 +172,9 @@ def _server(
 
 def _start_load(api: str) -> tuple[Load, list[threading.Thread]]:
     load = Load()
-    threads = [threading.Thread(target=_client, args=(api, n, load)) for n in range(THREADS)]
+    threads = [
+        threading.Thread(target=_client, args=(api, n, load), daemon=True) for n in range(THREADS)
+    ]
     for thread in threads:
         thread.start()
     wait_for(lambda: len(load.acked_since(0)) >= 100, 60, "100 creates before the kill")
@@ -212,7 +222,10 @@ def _woken_claim_s(api: str) -> float:
     requests.post(f"{api}/queues", json={"name": "wake"}, timeout=10)
     claim = {"queues": ["wake"], "free": {}, "wait_s": 20}
     timer = threading.Timer(
-        1, requests.post, args=(f"{api}/tasks",), kwargs={"json": {"queue": "wake"}, "timeout": 10}
+        1,
+        requests.post,
+        args=(f"{api}/tasks",),
+        kwargs={"json": _task_body("woken", "wake"), "timeout": 10},
     )
     started = time.monotonic()
     timer.start()

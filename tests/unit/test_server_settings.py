@@ -1,9 +1,11 @@
-"""Server settings: the Redis password kept apart from the URL, Sentinel, metrics tokens."""
+"""Server settings: the Redis password kept apart from the URL, Sentinel, the cluster
+flag, metrics tokens."""
 
 import pytest
 import redis
 from pydantic import ValidationError
 
+from runyard_server.cli import load_settings
 from runyard_server.config import Settings, parse_token, sentinel_addresses
 
 
@@ -25,6 +27,22 @@ def test_a_redis_password_goes_into_the_url_quoted(url: str, expected: str) -> N
 def test_a_redis_password_without_a_url_is_refused() -> None:
     with pytest.raises(ValidationError, match="set redis_url too"):
         Settings(redis_password="secret-secret")
+
+
+def test_a_redis_cluster_needs_the_url_of_a_node() -> None:
+    with pytest.raises(ValidationError, match="redis_cluster needs redis_url"):
+        Settings(redis_cluster=True)
+
+
+def test_the_cluster_flag_reaches_the_jobs_process_through_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    given = load_settings(["--redis-url", "redis://node:7000/0", "--redis-cluster"])
+    for name, value in given.to_env().items():
+        monkeypatch.setenv(name, value)
+
+    assert given.redis_cluster
+    assert Settings(redis_url="redis://node:7000/0").redis_cluster
 
 
 def test_a_metrics_token_has_its_own_role() -> None:

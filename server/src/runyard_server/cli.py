@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=_help("redis_ack_timeout_ms"),
     )
     p.add_argument(
+        "--redis-cluster", action="store_true", default=None, help=_help("redis_cluster")
+    )
+    p.add_argument(
         "--token",
         action="append",
         dest="tokens",

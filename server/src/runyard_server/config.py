@@ -78,6 +78,10 @@ class Settings(BaseSettings):
         ge=1,
         description="how long a write waits for --redis-min-replicas-ack before a 503",
     )
+    redis_cluster: bool = Field(
+        default=False,
+        description="--redis-url names a node of a Redis Cluster: use a cluster client",
+    )
     tokens: Annotated[list[ApiToken], NoDecode] = Field(default_factory=list)
     lease_s: float = Field(default=30.0, gt=0, description="task lease in seconds")
     first_lease_s: float = Field(
@@ -152,6 +156,12 @@ class Settings(BaseSettings):
                 "redis_min_replicas_ack needs a Redis with replicas (redis_sentinel or "
                 "redis_url); the embedded Redis has none, so no write could be acknowledged"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _cluster_needs_url(self) -> Self:
+        if self.redis_cluster and not self.redis_url:
+            raise ValueError("redis_cluster needs redis_url: a node of the cluster")
         return self
 
     @model_validator(mode="after")

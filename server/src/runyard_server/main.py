@@ -37,6 +37,7 @@ from runyard_server.prometheus import ServerMetrics
 from runyard_server.redis_client import connect, on_master_change
 from runyard_server.store import Dispatcher
 from runyard_server.store.backfill import backfill_indexes
+from runyard_server.store.migrate import rename_untagged_keys
 from runyard_server.web import install_web
 
 log = logging.getLogger("runyard_server")
@@ -56,6 +57,10 @@ def create_app(settings: Settings) -> FastAPI:
         client = connect(
             settings, pool_size=128, health_check_interval=1, retry=Retry(NoBackoff(), 1)
         )
+        # A cluster client learns the slots here, before the dispatcher subscribes.
+        await client.initialize()
+        if not settings.redis_cluster and await rename_untagged_keys(client):
+            log.info("renamed the keys of a store written before the {ry} hash tag")
         indexed = await backfill_indexes(client)
         if indexed:
             log.info("indexed %d tasks recorded before the listing indexes", indexed)

@@ -1,4 +1,9 @@
-"""Every Redis client of the server is made here: from ``--redis-url``, or from Sentinel.
+"""Every Redis client of the server is made here: from ``--redis-url`` (a plain Redis,
+or any one node of a Redis Cluster with ``--redis-cluster``), or from Sentinel.
+
+On a cluster every key shares one hash slot (``store/keys.py``), so each script and
+``MULTI`` runs on the one master that holds Runyard's data; pub/sub (``ry:wake``) is
+broadcast to every node, and the event stream's consumer groups live beside its key.
 
 Behind Sentinel (``--redis-sentinel`` + ``--redis-master``) each new connection asks
 the sentinels which server is the master now, so after a failover the clients follow
@@ -14,7 +19,7 @@ long-poll dispatcher resubscribes through the same reconnect (``store.dispatch``
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
@@ -123,7 +128,7 @@ class _BlockingSentinelPool(_FollowingSentinelPool, aioredis.BlockingConnectionP
 
 def on_master_change(client: aioredis.Redis, callback: Callable[[], Awaitable[None]]) -> None:
     """Run ``callback`` after the sentinels name another master (nothing for a URL)."""
-    pool = client.connection_pool
+    pool = getattr(client, "connection_pool", None)  # a cluster client has one per node
     if isinstance(pool, _FollowingSentinelPool):
         pool.on_change.append(callback)
 
@@ -158,9 +163,27 @@ def connect(settings: Settings, *, pool_size: int | None = None, **options: Any)
         return client
     if not settings.redis_url:
         raise ValueError("no Redis configured: set redis_url, or redis_sentinel and redis_master")
+    if settings.redis_cluster:
+        # The cluster client keeps a pool per node; only the socket timeouts carry over.
+        sockets = {k: v for k, v in options.items() if k.startswith("socket_")}
+        return connect_url(
+            settings.redis_url, cluster=True, max_connections=pool_size or 32, **sockets
+        )
     if urlsplit(settings.redis_url).scheme == "redis":  # not TLS, not a unix socket
         options["connection_class"] = _Connection
     url_pool = aioredis.ConnectionPool if pool_size is None else aioredis.BlockingConnectionPool
     return aioredis.Redis.from_pool(
         url_pool.from_url(settings.redis_url, decode_responses=True, **options)
     )
+
+
+def connect_url(url: str, *, cluster: bool = False, **options: Any) -> aioredis.Redis:
+    """A client of ``url`` with decoded replies; ``options`` are redis-py's."""
+    if cluster:
+        # RedisCluster is not a subclass of Redis, but it has every command the store
+        # uses (scripts, pipelines with WATCH/MULTI, pub/sub, streams) with the same
+        # signatures, routing each by the key's slot.
+        return cast(
+            aioredis.Redis, aioredis.RedisCluster.from_url(url, decode_responses=True, **options)
+        )
+    return aioredis.Redis.from_url(url, decode_responses=True, **options)

@@ -16,6 +16,7 @@ from runyard_server.config import Settings
 from runyard_server.jobs.consumers import run_consumers
 from runyard_server.jobs.reaper import reap_forever
 from runyard_server.redis_client import connect
+from runyard_server.store.migrate import rename_untagged_keys
 
 log = logging.getLogger("runyard_server.jobs")
 # A call that hangs longer than this (Redis frozen, network cut) is given up and retried.
@@ -33,6 +34,9 @@ async def run(settings: Settings, reap_interval_s: float) -> None:
     client = connect(
         settings, socket_timeout=_REDIS_TIMEOUT_S, socket_connect_timeout=_REDIS_TIMEOUT_S
     )
+    if not settings.redis_cluster:
+        # Before the consumers make a new events stream under the tagged name.
+        await rename_untagged_keys(client)
     watcher = asyncio.create_task(_stop_when_orphaned(stop))
     try:
         await asyncio.gather(

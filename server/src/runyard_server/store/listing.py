@@ -45,8 +45,8 @@ from runyard.models import (
     is_valid_series,
     is_valid_task_id,
 )
-from runyard_server.errors import Invalid
-from runyard_server.store import keys, scripts
+from runyard_server.errors import Conflict, Invalid
+from runyard_server.store import keys, script_keys, scripts
 from runyard_server.store.names import fold
 from runyard_server.store.records import task_from_hash
 
@@ -176,12 +176,10 @@ async def list_tasks(
     how = parse_sort(sort, order)
     phase, value, last_id = _decode(cursor, how)
     filters = _filter_keys(project, status, queue, tag, parent)
-    reply = await scripts.run(
-        r,
-        "list",
+    args = (
         limit,
         how.kind,
-        how.index,
+        len(filters),
         "1" if how.descending else "0",
         phase,
         value,
@@ -190,8 +188,25 @@ async def list_tasks(
         WALK_BUDGET if how.kind == "lex" else WALK_BUDGET_SETS,
         GATHER,
         GATHER_AFTER_WALK,
-        *filters,
     )
+    named: script_keys.Declared = {}
+
+    async def plan() -> script_keys.Declared:
+        declared = {**script_keys.SINGLETONS, "sorted": how.index, **named}
+        declared |= {f"filter:{i}": key for i, key in enumerate(filters, 1)}
+        if q:
+            declared |= script_keys.names_upto(int(await r.get(keys.TASK_SEQ) or 0))
+        return declared
+
+    for _ in range(scripts.MAX_PLAN_TRIES):
+        reply = await scripts.run_planned(r, "list", plan, *args)
+        if reply[0] != "tasks":
+            break
+        # A sort by name gathered candidates: their hashes hold the names it ranks by.
+        for task_id in reply[1]:
+            named |= script_keys.task(task_id)
+    else:
+        raise Conflict("the tasks kept changing while a page was gathered; retry")
     ids: list[str] = reply[0]
     row: list[str] = reply[1] if len(reply) > 1 else []
     metric = how.index if how.field.startswith(METRIC_SORT) else None

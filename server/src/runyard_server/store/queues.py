@@ -6,7 +6,7 @@ import redis.asyncio as aioredis
 
 from runyard.models import Queue, QueueDetail, QueueEntry, is_valid_name
 from runyard_server.errors import Conflict, Invalid, NotFound
-from runyard_server.store import keys, scripts
+from runyard_server.store import keys, script_keys, scripts
 
 
 async def _summaries(r: "aioredis.Redis", names: list[str], now: float) -> list[Queue]:
@@ -62,7 +62,8 @@ async def get_queue(r: "aioredis.Redis", name: str, now: float, limit: int = 100
 
 async def delete_queue(r: "aioredis.Redis", name: str) -> None:
     """Forget an empty queue; Conflict while tasks wait in it, NotFound if unknown."""
-    reply = await scripts.run(r, "delete_queue", name)
+    declared = {**script_keys.queue(name), "queues": keys.QUEUES}
+    reply = await scripts.run(r, "delete_queue", declared, name)
     if reply[0] == "missing":
         raise NotFound(f"queue {name} does not exist")
     if reply[0] == "conflict":
@@ -79,7 +80,7 @@ async def move(
     now: float,
 ) -> QueueDetail:
     """Move a waiting task to the top or bottom, or one place up or down, of its queue."""
-    reply = await scripts.run(r, "move", name, task_id, to)
+    reply = await scripts.run(r, "move", script_keys.queue(name), name, task_id, to)
     if reply[0] == "missing":
         raise NotFound(f"task {task_id} is not waiting in queue {name}")
     return await get_queue(r, name, now)

@@ -19,7 +19,7 @@ from runyard.models import (
     checked_overrides,
 )
 from runyard_server.errors import Conflict, Invalid, NoCode, NotFound
-from runyard_server.store import keys, scripts
+from runyard_server.store import keys, script_keys, scripts
 from runyard_server.store.dispatch import publish_work
 from runyard_server.store.names import fold
 from runyard_server.store.records import flatten, number, spec_fields, spec_of, task_from_hash
@@ -60,20 +60,40 @@ def _index_keys(spec: TaskSpec) -> set[str]:
     return {keys.project_index(spec.project), *(keys.tag_index(tag) for tag in spec.tags)}
 
 
-def create_args(
-    task_id: str, body: TaskCreate, now: float, create_queue: bool = True
-) -> list[str | int | float | bytes]:
-    """The arguments of ``lua/create.lua`` after the keys (also for bulk loads)."""
-    fields = spec_fields(body)
-    fields.update(created=number(now), parent=body.parent or "")
+def _joined(body: TaskCreate) -> list[str]:
+    """The indexes scored by ``num`` that a new task joins."""
     indexes = {keys.ALL_TASKS, *_index_keys(body)}
     if body.parent:
         indexes.add(keys.parent_index(body.parent))
+    return sorted(indexes)
+
+
+def create_keys(task_id: str, body: TaskCreate, num: int) -> script_keys.Declared:
+    """The keys of ``lua/create.lua`` for the task numbered ``num`` (the creation
+    sequence's next value)."""
+    joined = {f"join:{i}": index for i, index in enumerate(_joined(body), 1)}
+    declared = script_keys.transition([task_id], [body.queue], [])
+    return {**declared, **script_keys.names_for(num), **joined}
+
+
+def create_args(
+    task_id: str, body: TaskCreate, now: float, create_queue: bool = True
+) -> list[str | int | float | bytes]:
+    """The arguments of ``lua/create.lua`` after the labels."""
+    fields = spec_fields(body)
+    fields.update(created=number(now), parent=body.parent or "")
     flat = flatten(fields)
     return [
         task_id, now, body.queue or "", body.priority, body.name, fold(body.name),
-        int(create_queue), len(flat), *flat, *indexes,
+        int(create_queue), len(flat), *flat, len(_joined(body)),
     ]  # fmt: skip
+
+
+def queue_create(pipe: Any, sha: str, task_id: str, body: TaskCreate, now: float, num: int) -> None:
+    """Queue ``lua/create.lua`` (loaded as ``sha``) on a pipeline, for a bulk load that
+    knows the task will be numbered ``num`` (the store's ``num`` so far, plus one)."""
+    args = create_args(task_id, body, now)
+    scripts.queue(pipe, sha, create_keys(task_id, body, num), *args)
 
 
 async def create_task(
@@ -94,7 +114,12 @@ async def create_task(
     if missing:
         raise NoCode(missing)
     task_id = uuid.uuid4().hex
-    reply = await scripts.run(r, "create", *create_args(task_id, body, now, create_queue))
+
+    async def plan() -> script_keys.Declared:
+        return create_keys(task_id, body, int(await r.get(keys.TASK_SEQ) or 0) + 1)
+
+    args = create_args(task_id, body, now, create_queue)
+    reply = await scripts.run_planned(r, "create", plan, *args)
     task = task_from_hash(task_id, scripts.task_reply(reply, task_id, "cannot create it"))
     if body.queue:
         await publish_work(r, body.queue)
@@ -131,10 +156,11 @@ async def update_task(r: "aioredis.Redis", task_id: str, body: TaskUpdate) -> Ta
             for added in _index_keys(new) - _index_keys(old):
                 pipe.zadd(added, {task_id: int(h["num"])})
             if new.name != old.name:
-                await _move_name(pipe, task_id, h["num"], old.name, new.name)
+                _move_name(pipe, names_sha, task_id, h["num"], old.name, new.name)
 
         return writes
 
+    names_sha = await scripts.load(r, "names")
     await watched_edit(r, task_id, read)
     return await get_task(r, task_id)
 
@@ -149,10 +175,12 @@ def _check_editable(task: Task, body: TaskUpdate) -> None:
     raise Conflict(f"task {task.id} is {task.status}; {rule}")
 
 
-async def _move_name(pipe: Any, task_id: str, num: str, old: str, new: str | None) -> None:
-    """Queue the change of the task's name indexes (``new`` None: remove them)."""
+def _move_name(pipe: Any, sha: str, task_id: str, num: str, old: str, new: str | None) -> None:
+    """Queue the change of the task's name indexes (``new`` None: remove them) with
+    ``lua/names.lua``, loaded as ``sha``."""
     renamed = ("", "") if new is None else (new, fold(new))
-    await scripts.run(pipe, "names", task_id, num, old, fold(old), *renamed)
+    declared = {**script_keys.names_for(int(num)), "name_idx": keys.NAME_INDEX}
+    scripts.queue(pipe, sha, declared, task_id, num, old, fold(old), *renamed)
 
 
 async def _watched_hash(pipe: Any, task_id: str) -> dict[str, str]:
@@ -182,7 +210,7 @@ async def delete_task(r: "aioredis.Redis", task_id: str) -> None:
         async def writes(pipe: Any) -> None:
             for index in _indexes_holding(task, series):
                 pipe.zrem(index, task_id)
-            await _move_name(pipe, task_id, h["num"], task.name, None)
+            _move_name(pipe, names_sha, task_id, h["num"], task.name, None)
             pipe.delete(
                 keys.task(task_id),
                 keys.task_logs(task_id),
@@ -194,6 +222,7 @@ async def delete_task(r: "aioredis.Redis", task_id: str) -> None:
 
         return writes
 
+    names_sha = await scripts.load(r, "names")
     # A metric for a series new to the store changes METRIC_SERIES: retry.
     await watched_edit(r, task_id, read, also_watch=(keys.METRIC_SERIES,))
 

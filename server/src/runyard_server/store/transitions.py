@@ -6,20 +6,36 @@ running task's own is refused with StaleLease.
 """
 
 import json
+from typing import cast
 
 import redis.asyncio as aioredis
 
 from runyard.models import Script, Task, TaskStatus
 from runyard_server.errors import Invalid, NoCode
-from runyard_server.store import keys, scripts
+from runyard_server.store import keys, script_keys, scripts
 from runyard_server.store.dispatch import publish_work
 from runyard_server.store.records import task_from_hash
 
 _FINAL = (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.ABORTED)
 
+# The scripts that take a task off its queue or worker: they are given those keys as
+# read just before (``scripts.run_planned``).
+_MOVING = {"enqueue", "dequeue", "abort", "end", "requeue"}
+
 
 async def _task(r: "aioredis.Redis", task_id: str, rule: str, name: str, *args: object) -> Task:
-    reply = await scripts.run(r, name, task_id, *(str(a) for a in args))
+    target = str(args[0]) if name == "enqueue" else None
+
+    async def plan() -> script_keys.Declared:
+        queue: str | None = None
+        worker: str | None = None
+        if name in _MOVING:
+            queue, worker = cast(
+                list[str | None], await r.hmget(keys.task(task_id), "queue", "worker")
+            )
+        return script_keys.transition([task_id], [queue, target], [worker])
+
+    reply = await scripts.run_planned(r, name, plan, task_id, *(str(a) for a in args))
     return task_from_hash(task_id, scripts.task_reply(reply, task_id, rule))
 
 
