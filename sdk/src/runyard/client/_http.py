@@ -13,7 +13,11 @@ Failures are classified once, in :meth:`Transport.send`:
 * **final** — any other 4xx: never retried, raised as the matching :mod:`runyard.errors` class.
 
 Waits between attempts follow :mod:`runyard.retry` (exponential, full jitter), and a
-``Retry-After`` header wins.
+``Retry-After`` header wins. The failures in a row are counted over all of the
+transport's requests, on every thread, and any answer resets them: a call made while
+the server has been away for a while waits like the attempts before it instead of
+starting from the shortest wait again. (Otherwise the agents' loops, which call again
+each time a call gives up, would all come back within the first short waits.)
 
 ``server`` may list several replicas, comma-separated (``http://a:8008,http://b:8008``),
 all in front of one Redis: a failure with no HTTP answer (refused, reset, timed out)
@@ -27,7 +31,6 @@ import contextlib
 import dataclasses
 import email.utils
 import enum
-import random
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -41,7 +44,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from runyard._version import __version__
 from runyard.errors import ApiError, ProtocolError, RunyardError, ServerUnreachable, error_for
 from runyard.models.routes import API_PREFIX
-from runyard.retry import full_jitter
+from runyard.retry import Backoff
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -106,8 +109,8 @@ class Transport:
         self._current = 0
         self.timeout = timeout
         self.retries = max(0, retries)
-        self.backoff = backoff
-        self.max_backoff = max_backoff
+        # Shared by every thread: a lost increment in a race only shortens one wait.
+        self._backoff = Backoff(backoff, max(backoff, max_backoff))
         self._session = requests.Session()
         self._session.headers["User-Agent"] = f"runyard/{__version__}"
         if token:
@@ -161,8 +164,9 @@ class Transport:
                     raise self._give_up(method, path, failed, attempt + 1, landed) from None
                 if failed.response is None:
                     self._fail_over()
-                time.sleep(self._delay(attempt, failed.response))
+                time.sleep(self._delay(failed.response))
                 continue
+            self._backoff.reset()
             if response.status_code >= 400:
                 raise _api_error(response, retried=landed)
             return response
@@ -230,12 +234,13 @@ class Transport:
         """No answer from this replica: the next attempt goes to the next one listed."""
         self._current = (self._current + 1) % len(self.servers)
 
-    def _delay(self, attempt: int, response: requests.Response | None) -> float:
+    def _delay(self, response: requests.Response | None) -> float:
+        wait = self._backoff.next()
         if response is not None:
             after = _retry_after(response.headers.get("Retry-After"))
             if after is not None:
                 return min(after, _MAX_RETRY_AFTER_S)
-        return full_jitter(attempt, self.backoff, self.max_backoff, random.uniform)
+        return wait
 
 
 def split_servers(server: str) -> list[str]:
