@@ -26,8 +26,10 @@ def test_200_agents_first_requests_after_a_10s_outage_spread_over_seconds(
     outcome = reconnect_after_outage(server.port, tmp_path, agents=AGENTS, outage_s=10.0)
     print(outcome.render())
     assert len(outcome.offsets) == AGENTS
-    # After 10 s of failures each loop draws its wait from a window seconds wide
-    # (transport ceilings 0.5 → 8 s, loop ceilings 1 → 30 s, heartbeats up to lease/3):
-    # the middle 80 % of the agents arrive over seconds, and no 100 ms holds a crowd.
-    assert outcome.quantile(0.9) - outcome.quantile(0.1) >= 2.0
+    # The claim and heartbeat loops send each attempt once and wait full-jitter draws
+    # whose ceilings (1 s doubling, up to 30 s and lease/3) reached 8-16 s within the
+    # outage: the middle 80 % of the agents come back over seconds, and no 100 ms holds
+    # a crowd. (With the transport's retries nested in the loops, as before: p10-p90
+    # 0.14-2.05 s, 24 agents in one 100 ms.)
+    assert outcome.quantile(0.9) - outcome.quantile(0.1) >= 2.5
     assert outcome.busiest(0.1) <= AGENTS * 0.15

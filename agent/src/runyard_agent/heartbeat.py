@@ -101,7 +101,9 @@ class HeartbeatLoop:
         """Send one heartbeat and act on the reply."""
         running = self.held()
         sent = time.monotonic()
-        reply = self.client.workers.heartbeat(self.worker_id(), Heartbeat(running=running))
+        reply = self.client.workers.heartbeat(
+            self.worker_id(), Heartbeat(running=running), retries=0
+        )
         self._confirmed_at, self.lease_s = sent, reply.lease_s
         self.interval_s = max(_MIN_INTERVAL_S, reply.lease_s / 3)
         for task_id in reply.abort:

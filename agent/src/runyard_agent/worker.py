@@ -107,7 +107,7 @@ class Agent:
         backoff = Backoff(_BACKOFF_BASE_S, _MAX_BACKOFF_S)
         while not self.signals:
             try:
-                worker = self.client.workers.register(request)
+                worker = self.client.workers.register(request, retries=0)
             except TRANSIENT as exc:
                 delay = backoff.next()
                 log.warning("registration failed, retrying in %.1fs: %s", delay, exc)
@@ -251,7 +251,7 @@ class Agent:
                 queues=self.settings.queues, free=free, wait_s=self.settings.poll_wait_s
             )
             try:
-                claim = self.client.workers.claim(self.worker_id, request)
+                claim = self.client.workers.claim(self.worker_id, request, retries=0)
             except TRANSIENT as exc:
                 delay = backoff.next()
                 log.warning("claim failed, retrying in %.1fs: %s", delay, exc)

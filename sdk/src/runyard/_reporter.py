@@ -217,7 +217,7 @@ class Reporter:
         if task_id is None:
             return False
         try:
-            self._client.metrics.append(task_id, MetricBatch(points=batch), retries=1)
+            self._client.metrics.append(task_id, MetricBatch(points=batch), retries=0)
         except TRANSIENT:
             raise
         except ApiError as exc:
@@ -230,7 +230,9 @@ class Reporter:
         task_id = self._target.current_id()
         if task_id is None:
             raise NotReady("the run is not recorded yet")
-        self._client.logs.append_encoded(task_id, chunk.body(seq, self._target.lease_token))
+        self._client.logs.append_encoded(
+            task_id, chunk.body(seq, self._target.lease_token), retries=0
+        )
 
     def _lines_refused(self, exc: ApiError) -> None:
         self._notices.once("logs-refused", f"the server refused console lines: {exc}")

@@ -1,7 +1,7 @@
 """How long a retry loop waits after a failure: exponential backoff with full jitter.
 
-Every retry loop of the SDK and the agent (the HTTP transport, heartbeats, claims,
-reports, log shipping, a local run's metrics) waits by this one rule. After the
+Every retry loop of the SDK and the agent (the HTTP transport, registration, claims,
+heartbeats, reports, log shipping, a local run's metrics) waits by this one rule. After the
 ``n``-th failure in a row (``n`` from 0) a loop waits a time drawn uniformly from
 ``[0, min(cap_s, base_s * 2**n)]``: AWS's "full jitter"
 (https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/). The
@@ -9,6 +9,11 @@ ceiling grows while an outage lasts, and the draw spreads the clients that faile
 together over the whole window, so when a server comes back its 200 agents return
 one by one instead of in one wave. (A doubling delay without jitter keeps them in
 lockstep for good: they all failed at the same moment and all wait the same time.)
+
+One backoff per loop: a loop that retries by itself sends each attempt with the
+transport's ``retries=0`` (see :mod:`runyard.client._http`). Transport retries nested
+under it would start again from the shortest wait at each call of the loop, which
+brings agents that lost the server together back within the first second.
 
 Why not ``tenacity`` or ``backoff``: these loops are not "call f until it works".
 Each waits on its own ``threading.Event`` (a drain or stop cuts the wait short),

@@ -13,11 +13,12 @@ Failures are classified once, in :meth:`Transport.send`:
 * **final** — any other 4xx: never retried, raised as the matching :mod:`runyard.errors` class.
 
 Waits between attempts follow :mod:`runyard.retry` (exponential, full jitter), and a
-``Retry-After`` header wins. The failures in a row are counted over all of the
-transport's requests, on every thread, and any answer resets them: a call made while
-the server has been away for a while waits like the attempts before it instead of
-starting from the shortest wait again. (Otherwise the agents' loops, which call again
-each time a call gives up, would all come back within the first short waits.)
+``Retry-After`` header wins. A loop that retries by itself with its own backoff (claims,
+heartbeats, registration, log and metric batches) sends each attempt once
+(``retries=0``): retries nested under it would start again from the shortest wait at
+every call of the loop, and agents that lost the server together would come back
+together. Reports keep the transport's retries, since a 409 that echoes a lost answer
+(``ApiError.retried``) is recognised only within one call.
 
 ``server`` may list several replicas, comma-separated (``http://a:8008,http://b:8008``),
 all in front of one Redis: a failure with no HTTP answer (refused, reset, timed out)
@@ -109,8 +110,8 @@ class Transport:
         self._current = 0
         self.timeout = timeout
         self.retries = max(0, retries)
-        # Shared by every thread: a lost increment in a race only shortens one wait.
-        self._backoff = Backoff(backoff, max(backoff, max_backoff))
+        self.backoff = backoff
+        self.max_backoff = max(backoff, max_backoff)
         self._session = requests.Session()
         self._session.headers["User-Agent"] = f"runyard/{__version__}"
         if token:
@@ -149,6 +150,7 @@ class Transport:
         payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         landed = False
+        backoff = Backoff(self.backoff, self.max_backoff)
         attempts = (self.retries if retries is None else max(0, retries)) + 1
         for attempt in range(attempts):
             try:
@@ -159,14 +161,13 @@ class Transport:
                     response = self._once(request, read_timeout)
             except _Attempt as failed:
                 landed = landed or failed.landed
+                if failed.response is None:
+                    self._fail_over()
                 last_try = attempt == attempts - 1
                 if last_try or (failed.landed and retry is Retry.UNSENT):
                     raise self._give_up(method, path, failed, attempt + 1, landed) from None
-                if failed.response is None:
-                    self._fail_over()
-                time.sleep(self._delay(failed.response))
+                time.sleep(self._delay(backoff, failed.response))
                 continue
-            self._backoff.reset()
             if response.status_code >= 400:
                 raise _api_error(response, retried=landed)
             return response
@@ -234,8 +235,8 @@ class Transport:
         """No answer from this replica: the next attempt goes to the next one listed."""
         self._current = (self._current + 1) % len(self.servers)
 
-    def _delay(self, response: requests.Response | None) -> float:
-        wait = self._backoff.next()
+    def _delay(self, backoff: Backoff, response: requests.Response | None) -> float:
+        wait = backoff.next()
         if response is not None:
             after = _retry_after(response.headers.get("Retry-After"))
             if after is not None:
