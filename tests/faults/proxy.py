@@ -154,10 +154,13 @@ class OutageProxy:
         self._writers.clear()
 
     async def _cancel_all(self) -> None:
+        # The port is closed and every connection reset: the forwarding tasks end by
+        # themselves; one that does not is cancelled.
         tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=5)
+            for task in stuck:
+                task.cancel()
 
     async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -70,7 +70,7 @@ class Outcome:
             "p90_s": round(self.quantile(0.9), 2),
             "max_s": round(max(self.offsets), 2),
             "busiest_100ms": self.busiest(0.1),
-            "histogram_1s": self.histogram(),
+            "per_second": [count for _, count in self.histogram()],
         }
 
     def render(self) -> str:
