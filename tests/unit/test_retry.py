@@ -56,8 +56,12 @@ def test_clients_that_failed_together_spread_over_the_whole_window() -> None:
     assert all(400 < n < 600 for n in quarters), quarters
 
 
+def test_a_base_of_zero_never_waits() -> None:
+    assert [Backoff(0.0, 0.0).next() for _ in range(3)] == [0.0, 0.0, 0.0]
+
+
 def test_a_bad_base_or_cap_is_refused() -> None:
     with pytest.raises(ValueError, match="base_s"):
-        Backoff(0.0, 1.0)
+        Backoff(-1.0, 1.0)
     with pytest.raises(ValueError, match="base_s"):
         Backoff(2.0, 1.0)

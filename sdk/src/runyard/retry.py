@@ -51,8 +51,8 @@ class Backoff:
     """
 
     def __init__(self, base_s: float, cap_s: float, uniform: Uniform = random.uniform) -> None:
-        if base_s <= 0 or cap_s < base_s:
-            raise ValueError(f"backoff needs 0 < base_s <= cap_s, not {base_s} and {cap_s}")
+        if base_s < 0 or cap_s < base_s:
+            raise ValueError(f"backoff needs 0 <= base_s <= cap_s, not {base_s} and {cap_s}")
         self.base_s = base_s
         self.cap_s = cap_s
         self.failures = 0
