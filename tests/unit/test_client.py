@@ -25,7 +25,7 @@ from runyard.errors import (
     ServerUnreachable,
     StaleLeaseError,
 )
-from runyard.models import ClaimRequest, Resources, TaskCreate, TaskStatus
+from runyard.models import ClaimRequest, Heartbeat, Resources, TaskCreate, TaskStatus
 
 TASK_ID = "0123456789abcdef0123456789abcdef"
 
@@ -360,6 +360,16 @@ def test_a_replica_that_refuses_is_passed_over_and_the_next_one_kept(
     # The first call was refused by the dead replica, then answered; the second went
     # straight to the replica that answered.
     assert len(server.hits("GET /api/v1/tasks/" + TASK_ID)) == 2
+
+
+def test_a_loop_sending_each_attempt_once_moves_to_the_next_replica_for_its_next_call(
+    server: ScriptedServer,
+) -> None:
+    server.script("POST /workers/w1/heartbeat", Reply(200, {"lease_s": 30}))
+    with Client(f"http://127.0.0.1:{free_port()},{server.url}", backoff=0.01) as c:
+        with pytest.raises(ServerUnreachable):
+            c.workers.heartbeat("w1", Heartbeat(), retries=0)
+        assert c.workers.heartbeat("w1", Heartbeat(), retries=0).lease_s == 30
 
 
 def test_a_5xx_answer_is_retried_on_the_same_replica(server: ScriptedServer) -> None:
