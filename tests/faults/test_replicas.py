@@ -5,9 +5,10 @@ own jobs process (reaper, archiver): nothing of a replica lives only in its memo
 Nine clients, spread over the replicas (``RUNYARD_SERVER``-style lists, each starting
 on a different one), create, claim and complete tasks; a task streams numbered lines
 through the first replica while an SSE follower reads them from it. Then that
-replica is killed. Its clients and the log writer fail over to the next replica,
-the follower resumes there from its ``Last-Event-ID``, the surviving jobs processes
-reap the claims the dead replica answered into the void and archive what it left.
+replica is killed, just after it handed a task to a worker that never reports again.
+Its clients and the log writer fail over to the next replica, the follower resumes
+there from its ``Last-Event-ID``, the surviving jobs processes reap that claim (the
+task runs again) and archive what the dead one left.
 
 Checked: every acknowledged create ends completed; no completion acknowledged twice
 (no task claimed twice); the follower saw each line once, in order, across replicas;
@@ -32,6 +33,7 @@ from runyard.models import (
     LogLine,
     Resources,
     Script,
+    Task,
     TaskCreate,
     TaskStatus,
     WorkerRegister,
@@ -47,6 +49,7 @@ from tests.servers import ServerProcess
 REPLICAS = 3
 CLIENTS = 9
 QUEUE = "replicated"
+ORPHANS = "orphans"
 FREE = Resources(cpus=4, memory_gb=8)
 BATCHES, PER_BATCH = 200, 10
 SCRIPT = Script(repository="https://example.org/r.git", commit="a" * 40, entry_point="train.py")
@@ -121,6 +124,28 @@ def _write_log(servers: str, task_id: str, lease_token: str, written: threading.
                 written.set()
             time.sleep(0.03)
         client.tasks.report_completed(task_id, lease_token)
+
+
+def _claim_then_vanish(url: str) -> str:
+    """A task claimed through ``url`` by a worker that then says nothing, as an agent
+    whose claim was answered by a replica about to die; its id."""
+    with Client(url) as client:
+        body = TaskCreate(name="orphan", queue=ORPHANS, create_queue=True, script=SCRIPT)
+        task = client.tasks.create(body)
+        request = ClaimRequest(queues=[ORPHANS], free=FREE)
+        claim = client.workers.claim(_register(client, "vanishing", ORPHANS), request)
+    assert claim.task is not None and claim.task.id == task.id
+    return task.id
+
+
+def _claim_and_complete(url: str, queue: str) -> Task:
+    """Wait for a task on ``queue`` through ``url``, complete it; the task as completed."""
+    with Client(url) as client:
+        request = ClaimRequest(queues=[queue], free=FREE, wait_s=20)
+        claim = client.workers.claim(_register(client, "rescuer", queue), request)
+        assert claim.task is not None and claim.lease_token is not None, "never requeued"
+        client.tasks.report_started(claim.task.id, claim.lease_token)
+        return client.tasks.report_completed(claim.task.id, claim.lease_token)
 
 
 def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -210,6 +235,7 @@ def test_kill_9_one_replica_under_load_loses_nothing_acknowledged(
         thread.start()
 
     _wait(lambda: len(ledger.completed) >= 60 and written.is_set(), 60, "load before the kill")
+    orphan = _claim_then_vanish(victim.url)
     dying = children_of(victim)  # its jobs process dies with it (PDEATHSIG)
     victim.kill()
     wait_gone(dying)
@@ -217,6 +243,7 @@ def test_kill_9_one_replica_under_load_loses_nothing_acknowledged(
     time.sleep(3)  # the survivors carry on under load
     creating.clear()
     writer.join(60)
+    rescued = _claim_and_complete(urls[2], ORPHANS)
 
     with sync_client(redis_url) as r:
         _wait(lambda: ledger.created <= _in_status(r, "completed"), 60, "every ack completed")
@@ -239,6 +266,9 @@ def test_kill_9_one_replica_under_load_loses_nothing_acknowledged(
         f"failures seen: {ledger.failures[:3]}"
     )
     assert len(ledger.created) > acked_before_kill, "no creates after the kill"
+    # Claimed through the victim just before it died, its lease lapsed after: a
+    # survivor's reaper put it back, and it ran again.
+    assert (rescued.id, rescued.attempt) == (orphan, 2)
     assert [t for t, n in ledger.completed.items() if n > 1] == []
     assert set(statuses) == {"completed"}
     assert store_problems == []
