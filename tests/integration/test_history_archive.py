@@ -209,6 +209,35 @@ async def test_an_event_whose_handler_failed_is_run_again_by_another_consumer(
     assert (await r.xpending(keys.EVENTS, "test-group"))["pending"] == 0
 
 
+async def test_consumers_of_dead_jobs_processes_are_forgotten_unless_they_hold_events(
+    r: aioredis.Redis,
+) -> None:
+    await r.delete(keys.EVENTS)
+
+    async def ignore(event: Event) -> None:
+        pass
+
+    async def crash(event: Event) -> None:
+        raise OSError("killed mid-event")
+
+    consumers = [
+        EventConsumer(r, "test-group", handler, block_s=0.01) for handler in (ignore, crash)
+    ]
+    for n, consumer in enumerate(consumers):
+        consumer.name += f"-{n}"
+    await consumers[0].ensure_group()
+    await make_task(r, queue="q")
+    assert await consumers[0].poll() > 0  # handled and acknowledged: it holds nothing
+    await make_task(r, queue="q")
+    await consumers[1].poll()  # its events stay pending, as a kill -9 would leave them
+    await asyncio.sleep(0.2)
+    live = EventConsumer(r, "test-group", ignore, block_s=0.01)
+
+    assert await live.forget_dead_consumers(idle_s=0.1) == [consumers[0].name]
+    names = {c["name"] for c in await r.xinfo_consumers(keys.EVENTS, "test-group")}
+    assert names == {consumers[1].name}
+
+
 async def test_retention_drops_output_of_old_tasks_but_keeps_the_record_and_final_metrics(
     r: aioredis.Redis, history: LocalHistory
 ) -> None:

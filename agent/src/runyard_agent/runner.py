@@ -189,7 +189,7 @@ class TaskRunner:
         self._end(output, code)
 
     def _send_logs(self, body: bytes) -> object:
-        return self.ctx.client.logs.append_encoded(self.task.id, body)
+        return self.ctx.client.logs.append_encoded(self.task.id, body, retries=0)
 
     def _build(self, output: TaskLog) -> Launch | None:
         """Code and environment; None when a stop request came in meanwhile."""
