@@ -219,6 +219,11 @@ async def clone_task(r: "aioredis.Redis", task_id: str, body: CloneRequest, now:
         raise Invalid(str(error)) from None
     except ValueError as error:
         raise Invalid(f"new param {error}") from None
+    if body.pin_installed:
+        try:
+            data["environment"] = source.environment.pinned_to_installed().model_dump()
+        except ValueError as error:
+            raise Invalid(f"pin_installed: {error}") from None
     if body.name is not None:
         data["name"] = body.name
     if body.tags is not None:
