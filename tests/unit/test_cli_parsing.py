@@ -83,7 +83,7 @@ def test_requirements_pyproject_with_a_group_keeps_its_project_and_lock(tmp_path
 def test_pip_options_in_a_requirements_file_are_a_usage_error(tmp_path: Path) -> None:
     path = tmp_path / "requirements.txt"
     path.write_text("-e .\nsix\n")
-    with pytest.raises(UsageError, match="pip options are not requirements: -e ."):
+    with pytest.raises(UsageError, match=r"pip options are not requirements: -e \."):
         read_requirements(str(path))
 
 
