@@ -104,7 +104,10 @@ def package_rows(tasks: Sequence[Task]) -> Rows:
 
 def installed_rows(tasks: Sequence[Task]) -> Rows:
     """Package name → the version each task had installed (``-`` when it had none);
-    a package of the repository shows as ``VERSION (repo: FOLDER)``."""
+    a package of the repository shows as ``VERSION (repo: FOLDER)``. Empty unless two or
+    more tasks have a record (a local run has none: every row would differ)."""
+    if sum(1 for task in tasks if task.environment.installed) < 2:
+        return {}
     by_task = [
         {
             package.name: package.version
