@@ -75,7 +75,17 @@ def venv_key(image_id: str, requirements: list[str], sdk_key: str, index: str | 
 
 
 def ensure_container_venv(request: BuildRequest, environment: Environment, log: Log) -> str:
-    """The path, inside containers, of the python of a venv built for ``environment``."""
+    """The path, inside containers, of the python of a venv built for ``environment``.
+
+    Raises EnvironmentBuildError (stage ``install``) for a lock file or repository packages,
+    which only the ``venv`` executor installs so far: ignored, the task would run without them.
+    """
+    if environment.lock_file is not None or environment.repo_packages:
+        raise EnvironmentBuildError(
+            "install",
+            "the docker executor does not install a lock file or the repository's own packages "
+            "yet; run this task on an agent with the venv executor",
+        )
     plan = plan_torch(normalize_requirements(environment.requirements, log), request.torch)
     for note in plan.notes:
         log(f"torch: {note}")
