@@ -113,6 +113,7 @@ def test_monorepo_package_is_installed_from_the_checkout_on_the_agent(
     rerun = client.tasks.clone(recorded.id, CloneRequest(queue="mono", create_queue=True))
     done = wait_status(client, rerun.id, *DONE, timeout=300)
     log = log_texts(client, rerun.id)
+    print("\n".join(log))
     assert done.status is TaskStatus.COMPLETED, (done.failure_reason, log)
     origin = next(line for line in log if line.startswith("acme_tabular from "))
     # Imported from the agent's checkout of the commit, not from the laptop's repo.

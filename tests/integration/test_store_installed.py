@@ -41,7 +41,7 @@ async def test_installed_is_recorded_by_the_lease_holder_and_pinned_by_a_clone(
     assert pinned.environment.requirements == ["numpy==2.1.3"]
     assert pinned.environment.lock_file is None
     assert pinned.environment.repo_packages == ["."]
-    with pytest.raises(Invalid, match="no environment.installed to pin"):
+    with pytest.raises(Invalid, match=r"no environment\.installed to pin"):
         await store.clone_task(r, copy.id, CloneRequest(pin_installed=True), T0)
 
 

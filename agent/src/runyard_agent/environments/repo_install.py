@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -65,6 +66,7 @@ def install_repo_packages(
         raise EnvironmentBuildError(
             "install", f"repository package folder(s) not in the checkout: {', '.join(missing)}"
         )
+    started = time.monotonic()
     venv = checkout / TASK_VENV
     run_tool(
         [str(uv_bin), "venv", "--quiet", "--python", str(python.executable), str(venv)],
@@ -85,7 +87,10 @@ def install_repo_packages(
         what="uv could not install the repository's own packages",
         env=env,
     )
-    log(f"installed the repository's own package(s) from the checkout: {', '.join(folders)}")
+    log(
+        f"installed the repository's own package(s) from the checkout in "
+        f"{time.monotonic() - started:.1f} s: {', '.join(folders)}"
+    )
     return venv / "bin" / "python"
 
 
