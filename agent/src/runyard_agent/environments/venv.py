@@ -35,11 +35,12 @@ from typing import IO, Literal
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from runyard.models.tasks import Environment
+from runyard.models.tasks import Environment, InstalledPackage
 from runyard_agent.environments._locks import file_lock
 from runyard_agent.environments._proc import run_tool
 from runyard_agent.environments.interpreters import Interpreter, find_interpreter
 from runyard_agent.environments.lock_export import export_lock, hashed_lines
+from runyard_agent.environments.repo_install import list_installed
 from runyard_agent.environments.sdk_overlay import SDK_DISTRIBUTION, attach_sdk
 from runyard_agent.environments.torch_builds import TorchBuild, choose_build, plan_torch
 from runyard_agent.environments.venv_cache import (
@@ -74,6 +75,8 @@ class VenvLease:
     interpreter: Interpreter | None = None
     hashes: dict[str, list[str]] = field(default_factory=dict)
     """Archive hashes by package name, from the task's lock file."""
+    installed: list[InstalledPackage] = field(default_factory=list)
+    """What the venv holds, listed when it was built (kept in its marker)."""
 
     @property
     def lock_fd(self) -> int:
@@ -144,15 +147,25 @@ def lease_venv(
         marker = root / MARKER
         if marker.is_file():
             os.utime(marker)
+            installed = _recorded_installed(marker, root)
             log(f"venv cache hit {key}")
         else:
             build = _Build(root, python, requirements, tool, uv_bin, cache_dir, log, uv_env)
-            build.run(sources.with_torch(plan.backends), hashed)
+            installed = build.run(sources.with_torch(plan.backends), hashed)
         attach_sdk(root, python, uv_bin, cache_dir, log, uv_env)
         handle = hold_in_use(root)
     if limits is not None:
         evict(cache_dir, limits, log)
-    return VenvLease(root / "bin" / "python", handle, python, hashes)
+    return VenvLease(root / "bin" / "python", handle, python, hashes, installed)
+
+
+def _recorded_installed(marker: Path, root: Path) -> list[InstalledPackage]:
+    """The installed list a venv's marker keeps; listed afresh for a venv built before."""
+    try:
+        record = json.loads(marker.read_text())
+        return [InstalledPackage.model_validate(item) for item in record["installed"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return list_installed(root / "bin" / "python")
 
 
 def _wanted(
@@ -249,8 +262,10 @@ class _Build:
     log: Log
     uv_env: dict[str, str]
 
-    def run(self, sources: PackageSources, hashed: dict[str, str]) -> None:
-        """Create the venv and install the requirements; the marker is written last."""
+    def run(self, sources: PackageSources, hashed: dict[str, str]) -> list[InstalledPackage]:
+        """Create the venv and install the requirements; the marker is written last.
+
+        Returns what the venv holds, which the marker keeps too."""
         root, log = self.root, self.log
         if root.exists():
             log(f"removing an incomplete venv at {root}")
@@ -263,10 +278,12 @@ class _Build:
             run_tool(create, stage="install", what="virtualenv failed")
             if self.requirements:
                 self._install(sources, hashed)
+            installed = list_installed(root / "bin" / "python")
             record = {
                 "python": self.python.version_text,
                 "requirements": self.requirements,
                 "size_bytes": tree_size(root),
+                "installed": [package.model_dump(mode="json") for package in installed],
             }
             (root / MARKER).write_text(json.dumps(record))
         except BaseException:
@@ -276,6 +293,7 @@ class _Build:
             f"venv {root.name} built in {time.monotonic() - started:.1f} s "
             f"(Python {self.python.version_text}, {len(self.requirements)} requirements)"
         )
+        return installed
 
     def _install(self, sources: PackageSources, hashed: dict[str, str]) -> None:
         """Install the requirements; ``hashed`` maps a line to it with its ``--hash`` options."""

@@ -6,7 +6,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from runyard_agent.environments.repo_install import install_repo_packages, list_installed
+from runyard_agent.environments.repo_install import (
+    install_repo_packages,
+    list_installed,
+    with_hashes,
+)
 from runyard_agent.environments.venv import VenvLease, lease_venv, uv_binary
 from runyard_agent.environments.venv_cache import CacheLimits
 from runyard_agent.errors import EnvironmentBuildError
@@ -64,7 +68,11 @@ def venv_launch(job: LaunchRequest) -> VenvLaunch:
         lease.release()
         raise
     if job.record_installed is not None:
-        job.record_installed(list_installed(python, job.workdir, lease.hashes))
+        # A task venv adds the repository's packages; the cached venv's list is in its marker.
+        installed = (
+            list_installed(python, job.workdir) if python != lease.python else lease.installed
+        )
+        job.record_installed(with_hashes(installed, lease.hashes))
     env = task_environment(
         job.base_env,
         task,
