@@ -14,8 +14,6 @@ from runyard_server.errors import StaleLease
 from runyard_server.store import keys
 from runyard_server.store.tasks import Writes, get_task, watched_edit
 
-INSTALLED_FIELD = "installed"
-
 
 async def record_installed(
     r: "aioredis.Redis", task_id: str, token: str, packages: list[InstalledPackage]
@@ -36,7 +34,7 @@ async def record_installed(
             )
 
         async def writes(pipe: Any) -> None:
-            pipe.hset(keys.task(task_id), INSTALLED_FIELD, value)
+            pipe.hset(keys.task(task_id), "installed", value)
 
         return writes
 
