@@ -251,6 +251,15 @@ def test_uv_lock_is_rebuilt_exactly_and_installed_versions_are_compared_and_pinn
     never_built = cli(server, "task", "clone", "--pin-installed", pinned_source(client, latest))
     assert never_built.returncode != 0 and "no environment.installed" in never_built.stderr
 
+    # reproduce rebuilds the lock task from its installed pins, even with 2.0.0 on the index.
+    reproduced = cli(server, "task", "reproduce", locked, "--queue", "lock", "--wait", "--json")
+    assert reproduced.returncode == 1, reproduced.stderr  # it logs no metrics to match
+    rerun = client.tasks.get(json.loads(reproduced.stdout)["rerun"])
+    assert rerun.status is TaskStatus.COMPLETED, rerun.failure_reason
+    assert "runyard-locked-pkg==1.0.0" in rerun.environment.requirements
+    assert rerun.environment.lock_file is None
+    assert "locked package 1.0.0" in log_texts(client, rerun.id)
+
 
 def pinned_source(client: Client, task_id: str) -> str:
     """A draft clone: it never ran, so it has nothing installed to pin."""
