@@ -20,6 +20,7 @@ import pytest
 
 from runyard.client import Client
 from runyard.models import CloneRequest, Task, TaskStatus
+from tests.docker_engine import DockerEngine
 from tests.e2e.agent_support import DONE, AgentFactory, log_texts, wait_status
 from tests.package_index import LocalIndex
 from tests.sdk_support import git, run_script
@@ -176,19 +177,8 @@ def cli(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def created_id(done: subprocess.CompletedProcess[str]) -> str:
-    assert done.returncode == 0, done.stderr
-    task_id: str = json.loads(done.stdout)["id"]
-    return task_id
-
-
-def test_uv_lock_is_rebuilt_exactly_and_installed_versions_are_compared_and_pinned(
-    server: ServerProcess,
-    client: Client,
-    agent_factory: AgentFactory,
-    index: LocalIndex,
-    tmp_path: Path,
-) -> None:
+def locked_study(tmp_path: Path, index: LocalIndex) -> Path:
+    """A committed project whose uv.lock pins runyard-locked-pkg 1.0.0 (the index's only one)."""
     repo = tmp_path / "study"
     repo.mkdir()
     (repo / "pyproject.toml").write_text(LOCKED_PYPROJECT)
@@ -204,6 +194,23 @@ def test_uv_lock_is_rebuilt_exactly_and_installed_versions_are_compared_and_pinn
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", ".")
     git(repo, "commit", "-qm", "locked study")
+    return repo
+
+
+def created_id(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 0, done.stderr
+    task_id: str = json.loads(done.stdout)["id"]
+    return task_id
+
+
+def test_uv_lock_is_rebuilt_exactly_and_installed_versions_are_compared_and_pinned(
+    server: ServerProcess,
+    client: Client,
+    agent_factory: AgentFactory,
+    index: LocalIndex,
+    tmp_path: Path,
+) -> None:
+    repo = locked_study(tmp_path, index)
     index.add("simple", "runyard-locked-pkg", "2.0.0")  # newer than the lock: must not be used
     agent_factory(
         server.url,
@@ -264,3 +271,26 @@ def test_uv_lock_is_rebuilt_exactly_and_installed_versions_are_compared_and_pinn
 def pinned_source(client: Client, task_id: str) -> str:
     """A draft clone: it never ran, so it has nothing installed to pin."""
     return client.tasks.clone(task_id, CloneRequest()).id
+
+
+def test_docker_executor_installs_a_uv_lock_exactly(
+    server: ServerProcess,
+    client: Client,
+    agent_factory: AgentFactory,
+    docker_engine: DockerEngine,
+    index: LocalIndex,
+    tmp_path: Path,
+) -> None:
+    repo = locked_study(tmp_path, index)
+    index.add("simple", "runyard-locked-pkg", "2.0.0")
+    args = ["--executor", "docker", "--docker-image", docker_engine.image]
+    args += ["--docker-host", docker_engine.host, "--cpu-only", "--queue", "dock"]
+    agent_factory(server.url, *args, extra_env={"RUNYARD_AGENT_INDEX_URL": index.url("simple")})
+    created = cli(
+        server, "task", "create", "--json", "--repo", str(repo), "--script", "train.py",
+        "--requirements", "pyproject.toml", "--queue", "dock", "--create-queue",
+    )  # fmt: skip
+    done = wait_status(client, created_id(created), *DONE, timeout=300)
+    log = log_texts(client, done.id)
+    assert done.status is TaskStatus.COMPLETED, (done.failure_reason, log)
+    assert "locked package 1.0.0" in log

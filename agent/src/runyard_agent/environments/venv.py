@@ -136,7 +136,7 @@ def lease_venv(
     tool = _pick_installer(installer, uv_bin)
     uv_env = {"UV_CACHE_DIR": str(cache_dir / "uv")}
     python = find_interpreter(environment.python, uv_bin, log)
-    wanted, hashes, hashed = _wanted(environment, checkout, uv_bin, uv_env, log)
+    wanted, hashes, hashed = wanted_requirements(environment, checkout, uv_bin, uv_env, log)
     plan = plan_torch(normalize_requirements(wanted, log), torch)
     requirements = sorted(plan.requirements)
     key = venv_key(python, requirements, environment.package_index)
@@ -168,7 +168,7 @@ def _recorded_installed(marker: Path, root: Path) -> list[InstalledPackage]:
         return list_installed(root / "bin" / "python")
 
 
-def _wanted(
+def wanted_requirements(
     environment: Environment,
     checkout: Path | None,
     uv_bin: Path | None,

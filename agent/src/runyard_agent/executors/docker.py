@@ -130,7 +130,7 @@ def _launch(
         sources=sources,
         torch=job.torch,
     )
-    python = ensure_container_venv(request, task.environment, note)
+    python = ensure_container_venv(request, task.environment, workdir, note)
     inside_cwd = PurePosixPath(CODE_PATH) / cwd.relative_to(workdir).as_posix()
     command = [python, f"{CODE_PATH}/{task.script.entry_point}", *task.script.args]
     docker_dir = settings.cache_dir / "docker"

@@ -30,7 +30,12 @@ from typing import TYPE_CHECKING, Any
 from runyard.models.tasks import Environment
 from runyard_agent.environments._locks import file_lock
 from runyard_agent.environments.torch_builds import TorchBuild, plan_torch
-from runyard_agent.environments.venv import REQUIREMENTS_FILE, normalize_requirements
+from runyard_agent.environments.venv import (
+    REQUIREMENTS_FILE,
+    normalize_requirements,
+    uv_binary,
+    wanted_requirements,
+)
 from runyard_agent.environments.venv_cache import MARKER
 from runyard_agent.errors import EnvironmentBuildError
 from runyard_agent.executors.docker_engine import engine_error, labels
@@ -74,19 +79,25 @@ def venv_key(image_id: str, requirements: list[str], sdk_key: str, index: str | 
     return hashlib.sha256(identity.encode()).hexdigest()[:24]
 
 
-def ensure_container_venv(request: BuildRequest, environment: Environment, log: Log) -> str:
+def ensure_container_venv(
+    request: BuildRequest, environment: Environment, checkout: Path, log: Log
+) -> str:
     """The path, inside containers, of the python of a venv built for ``environment``.
 
-    Raises EnvironmentBuildError (stage ``install``) for a lock file or repository packages,
-    which only the ``venv`` executor installs so far: ignored, the task would run without them.
+    A lock file is exported on the host (``checkout`` is the task's code) and its lines
+    installed with their hashes, which pip then checks. Raises EnvironmentBuildError
+    (stage ``install``) for repository packages, which only the ``venv`` executor
+    installs so far: ignored, the task would run without them.
     """
-    if environment.lock_file is not None or environment.repo_packages:
+    if environment.repo_packages:
         raise EnvironmentBuildError(
             "install",
-            "the docker executor does not install a lock file or the repository's own packages "
-            "yet; run this task on an agent with the venv executor",
+            "the docker executor does not install the repository's own packages yet; "
+            "run this task on an agent with the venv executor",
         )
-    plan = plan_torch(normalize_requirements(environment.requirements, log), request.torch)
+    uv_env = {"UV_CACHE_DIR": str(request.cache_dir / "uv")}
+    wanted, _, hashed = wanted_requirements(environment, checkout, uv_binary(), uv_env, log)
+    plan = plan_torch(normalize_requirements(wanted, log), request.torch)
     for note in plan.notes:
         log(f"torch: {note}")
     requirements = sorted(plan.requirements)
@@ -99,7 +110,7 @@ def ensure_container_venv(request: BuildRequest, environment: Environment, log: 
             log(f"container venv cache hit {key}")
         else:
             pip_env = request.sources.with_torch(plan.backends).installer_env("pip")
-            _build(request, root, requirements, environment.python, log, pip_env)
+            _build(request, root, requirements, environment.python, log, pip_env, hashed)
     return f"{VENVS_PATH}/{key}/bin/python"
 
 
@@ -110,6 +121,7 @@ def _build(
     python: str | None,
     log: Log,
     pip_env: dict[str, str],
+    hashed: dict[str, str],
 ) -> None:
     if root.exists():
         log(f"removing an incomplete container venv at {root}")
@@ -122,7 +134,8 @@ def _build(
         "sdk_python": request.sdk.python,
         "sdk_requires": request.sdk.requires,
     }
-    (root / REQUIREMENTS_FILE).write_text("".join(f"{line}\n" for line in requirements))
+    listing = "".join(f"{hashed.get(line, line)}\n" for line in requirements)
+    (root / REQUIREMENTS_FILE).write_text(listing)
     (root / SPEC_FILE).write_text(json.dumps(spec))
     log(f"building container venv {root.name} in {request.image}: {len(requirements)} reqs")
     started = time.monotonic()
