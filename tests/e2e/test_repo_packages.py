@@ -273,7 +273,7 @@ def pinned_source(client: Client, task_id: str) -> str:
     return client.tasks.clone(task_id, CloneRequest()).id
 
 
-def test_docker_executor_installs_a_uv_lock_exactly(
+def test_docker_executor_installs_a_uv_lock_exactly_and_records_it(
     server: ServerProcess,
     client: Client,
     agent_factory: AgentFactory,
@@ -294,3 +294,6 @@ def test_docker_executor_installs_a_uv_lock_exactly(
     log = log_texts(client, done.id)
     assert done.status is TaskStatus.COMPLETED, (done.failure_reason, log)
     assert "locked package 1.0.0" in log
+    installed = {p.name: p for p in done.environment.installed}
+    assert installed["runyard-locked-pkg"].version == "1.0.0"
+    assert installed["runyard-locked-pkg"].hashes[0].startswith("sha256:")

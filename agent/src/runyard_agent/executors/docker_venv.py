@@ -27,8 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runyard.models.tasks import Environment
+from packaging.utils import canonicalize_name
+
+from runyard.models.tasks import Environment, InstalledPackage
 from runyard_agent.environments._locks import file_lock
+from runyard_agent.environments.repo_install import with_hashes
 from runyard_agent.environments.torch_builds import TorchBuild, plan_torch
 from runyard_agent.environments.venv import (
     REQUIREMENTS_FILE,
@@ -50,6 +53,8 @@ if TYPE_CHECKING:
 VENVS_PATH = "/runyard/venvs"
 PIP_CACHE_PATH = "/runyard/pip-cache"
 SPEC_FILE = "runyard-build.json"
+INSTALLED_FILE = "runyard-installed.json"
+"""Written by ``_build_venv.py`` in the venv: what it holds."""
 _BUILD_TAIL_LINES = 40
 
 Log = Callable[[str], None]
@@ -79,10 +84,18 @@ def venv_key(image_id: str, requirements: list[str], sdk_key: str, index: str | 
     return hashlib.sha256(identity.encode()).hexdigest()[:24]
 
 
+@dataclass(frozen=True)
+class ContainerVenv:
+    """A venv for a task's containers: its python's path inside them, and what it holds."""
+
+    python: str
+    installed: list[InstalledPackage]
+
+
 def ensure_container_venv(
     request: BuildRequest, environment: Environment, checkout: Path, log: Log
-) -> str:
-    """The path, inside containers, of the python of a venv built for ``environment``.
+) -> ContainerVenv:
+    """A venv built for ``environment`` (built once, then a cache hit).
 
     A lock file is exported on the host (``checkout`` is the task's code) and its lines
     installed with their hashes, which pip then checks. Raises EnvironmentBuildError
@@ -96,7 +109,7 @@ def ensure_container_venv(
             "run this task on an agent with the venv executor",
         )
     uv_env = {"UV_CACHE_DIR": str(request.cache_dir / "uv")}
-    wanted, _, hashed = wanted_requirements(environment, checkout, uv_binary(), uv_env, log)
+    wanted, hashes, hashed = wanted_requirements(environment, checkout, uv_binary(), uv_env, log)
     plan = plan_torch(normalize_requirements(wanted, log), request.torch)
     for note in plan.notes:
         log(f"torch: {note}")
@@ -111,7 +124,23 @@ def ensure_container_venv(
         else:
             pip_env = request.sources.with_torch(plan.backends).installer_env("pip")
             _build(request, root, requirements, environment.python, log, pip_env, hashed)
-    return f"{VENVS_PATH}/{key}/bin/python"
+    python = f"{VENVS_PATH}/{key}/bin/python"
+    return ContainerVenv(python, with_hashes(_installed(root), hashes))
+
+
+def _installed(root: Path) -> list[InstalledPackage]:
+    """The build container's ``pip list`` of the venv; empty for a venv built before."""
+    try:
+        listed = json.loads((root / INSTALLED_FILE).read_text())
+        return sorted(
+            (
+                InstalledPackage(name=canonicalize_name(item["name"]), version=item["version"])
+                for item in listed
+            ),
+            key=lambda package: package.name,
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
 
 
 def _build(
