@@ -43,6 +43,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/tasks/{task_id}/aborted"): {"lease_token": "0" * 32},
     ("POST", "/api/v1/tasks/{task_id}/requeue"): {"lease_token": "0" * 32},
     ("POST", "/api/v1/tasks/{task_id}/ping"): {"lease_token": "0" * 32},
+    ("POST", "/api/v1/tasks/{task_id}/installed"): {"lease_token": "0" * 32, "packages": []},
     ("POST", "/api/v1/tasks/{task_id}/logs"): {"seq": 7, "lines": [{"text": "x", "ts": 1.0}]},
     ("POST", "/api/v1/tasks/{task_id}/metrics"): {"points": [{"series": "s", "value": 1, "ts": 1}]},
     ("POST", "/api/v1/tasks/{task_id}/artifacts/{name}"): b"artifact bytes",
@@ -63,7 +64,10 @@ AGENT_MAY = {
     ("POST", "/api/v1/workers/{worker_id}/heartbeat"),
     ("POST", "/api/v1/workers/{worker_id}/claim"),
     *(("POST", f"/api/v1/tasks/{{task_id}}/{r}") for r in ("started", "completed", "failed")),
-    *(("POST", f"/api/v1/tasks/{{task_id}}/{r}") for r in ("aborted", "requeue", "ping")),
+    *(
+        ("POST", f"/api/v1/tasks/{{task_id}}/{r}")
+        for r in ("aborted", "requeue", "ping", "installed")
+    ),
 }
 """Logs too, but only with a lease token (``test_hostile_input``); these bodies have none."""
 

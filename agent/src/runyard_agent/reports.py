@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from runyard.client import Client
 from runyard.errors import TRANSIENT, ApiError, AuthError, StaleLeaseError
-from runyard.models import FailureKind
+from runyard.models import FailureKind, InstalledPackage
 from runyard.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,11 @@ class LeaseReporter:
     def started(self) -> bool:
         """The task was taken and its environment is being built."""
         return self._send("started", lambda: self.client.tasks.report_started(*self._ids))
+
+    def installed(self, packages: list[InstalledPackage]) -> bool:
+        """What was installed for the task, once its environment is built."""
+        tasks = self.client.tasks
+        return self._send("installed", lambda: tasks.report_installed(*self._ids, packages))
 
     def completed(self, exit_code: int = 0) -> bool:
         """The script exited 0."""

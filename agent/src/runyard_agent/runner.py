@@ -213,6 +213,7 @@ class TaskRunner:
                 base_env=self.ctx.base_env,
                 note=output.agent_line,
                 torch=self.ctx.torch,
+                record_installed=self._report.installed,
             )
         )
         if self._stop is not None:

@@ -106,11 +106,39 @@ class Script(Strict):
         return value
 
 
+class InstalledPackage(Strict):
+    """One distribution the agent found installed in a task's environment after building it."""
+
+    name: str = Field(min_length=1, max_length=256)
+    version: str = Field(min_length=1, max_length=128)
+    hashes: list[str] = Field(default_factory=list, max_length=64)
+    """``sha256:…`` of the archives the lock file allowed, when the installer gave them."""
+    path: str | None = Field(default=None, max_length=1024)
+    """For a package of the repository (installed editable from the checkout): its folder."""
+
+
+PACKAGING_TOOLS = frozenset({"pip", "setuptools", "wheel"})
+"""What a venv is seeded with: never recorded from a freeze nor pinned from an installed set
+(a pin of the local ``pip`` would downgrade the agent's)."""
+
+
+_RepoPath = Annotated[str, Field(min_length=1, max_length=1024)]
+
+
 class Environment(Strict):
     """How to rebuild the Python environment the task ran in."""
 
     python: str | None = Field(default=None, max_length=32, pattern=r"^\d+(\.\d+){0,2}$")
     requirements: list[str] = Field(default_factory=list, max_length=MAX_REQUIREMENTS)
+    repo_packages: list[_RepoPath] = Field(default_factory=list, max_length=64)
+    """Folders of the repository (relative to its root, ``.`` for the root) holding Python
+    projects the agent installs editable from the checkout, after the requirements."""
+    lock_file: _RepoPath | None = None
+    """A ``uv.lock`` of the repository (relative to its root): the agent installs exactly
+    the versions it locks (``uv export --frozen``), in place of ``requirements``."""
+    installed: list[InstalledPackage] = Field(default_factory=list, max_length=MAX_REQUIREMENTS)
+    """What the agent found installed after building the environment; set only by the
+    agent's report (``POST /tasks/{id}/installed``), ignored when a task is created."""
     docker_image: str | None = Field(default=None, max_length=512)
     env: dict[str, str] = Field(default_factory=dict)
     package_index: Name | None = None
@@ -129,6 +157,33 @@ class Environment(Strict):
                 raise ValueError(
                     f"requirement {line!r} must be one line without control characters"
                 )
+        return value
+
+    def pinned_to_installed(self) -> "Environment":
+        """This environment with ``requirements`` pinned to exactly what was ``installed``.
+
+        The lock file is dropped (the pins say the same, from the installed side); the
+        repository's own packages stay installed from the checkout; packaging tools are left
+        to the venv. Raises ValueError when nothing installed is recorded.
+        """
+        if not self.installed:
+            raise ValueError(
+                "the task has no environment.installed to pin: it has not been built by an "
+                "agent that records what it installed"
+            )
+        pins = [
+            f"{package.name}=={package.version}"
+            for package in self.installed
+            if package.path is None and package.name.lower() not in PACKAGING_TOOLS
+        ]
+        return self.model_copy(update={"requirements": sorted(pins), "lock_file": None})
+
+    @field_validator("repo_packages", "lock_file")
+    @classmethod
+    def _repo_paths(cls, value: list[str] | str | None) -> list[str] | str | None:
+        for path in [value] if isinstance(value, str) else value or []:
+            if path.startswith(("/", "-")) or ".." in path.split("/") or not path.isprintable():
+                raise ValueError(f"{path!r} must be a path relative to the repository root")
         return value
 
     @field_validator("docker_image")
@@ -300,6 +355,9 @@ class CloneRequest(Strict):
     priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
     create_queue: bool = False
     tags: list[Tag] | None = None
+    pin_installed: bool = False
+    """Replace the requirements (and lock file) with exact pins of what the source task had
+    installed (``environment.installed``); a 422 when it has none recorded."""
 
     @field_validator("overrides", "new_params")
     @classmethod
@@ -348,6 +406,12 @@ class AbortedReport(ReportBase):
     """``POST /tasks/{id}/aborted``: the agent stopped the task after an abort request."""
 
     exit_code: int | None = None
+
+
+class InstalledReport(ReportBase):
+    """``POST /tasks/{id}/installed``: what the agent installed for the task, once built."""
+
+    packages: list[InstalledPackage] = Field(max_length=MAX_REQUIREMENTS)
 
 
 class PingReport(ReportBase):

@@ -32,6 +32,8 @@ the tag (keys ``ry:...``) is renamed at server start (``migrate.py``).
                     the worker holding it, claims so far, current lease token
     started, finished, exit_code, failure_reason, abort_requested ("1" or absent)
     logs_dropped    console lines the senders dropped past their spool quota (absent: 0)
+    installed       JSON list of what the agent of the last attempt installed (read
+                    back as ``environment.installed``; absent until it reports)
     history         "archived" once its console and metric points are in the history
                     store (and gone from Redis), "dropped" once retention removed them
     log_lines, log_chunks

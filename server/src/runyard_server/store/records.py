@@ -22,8 +22,15 @@ def flatten(fields: dict[str, str]) -> list[str | int | float | bytes]:
 
 def spec_fields(spec: TaskSpec) -> dict[str, str]:
     """The hash fields that hold a task's editable spec."""
+    # ``environment.installed`` is the agent's report (its own ``installed`` field), never
+    # the creator's word: a clone or a copied environment does not carry it over.
+    spec_json = spec.model_dump(
+        mode="json",
+        include=set(SPEC_JSON_FIELDS),
+        exclude={"environment": {"installed"}},
+    )
     return {
-        "spec": json.dumps(spec.model_dump(mode="json", include=set(SPEC_JSON_FIELDS))),
+        "spec": json.dumps(spec_json),
         "project": spec.project,
         "name": spec.name,
         "tags": json.dumps(spec.tags),
@@ -46,6 +53,8 @@ def _time(value: str | None) -> datetime | None:
 def task_from_hash(task_id: str, h: dict[str, str]) -> Task:
     """The Task model for a task hash (HGETALL result, decoded)."""
     data: dict[str, Any] = json.loads(h["spec"])
+    if "installed" in h:
+        data.setdefault("environment", {})["installed"] = json.loads(h["installed"])
     exit_code = h.get("exit_code")
     data.update(
         id=task_id,

@@ -263,6 +263,11 @@ async def clone_task(
         raise Invalid(f"new param {error}") from None
     if body.args is not None:
         data["script"]["args"] = body.args
+    if body.pin_installed:
+        try:
+            data["environment"] = source.environment.pinned_to_installed().model_dump()
+        except ValueError as error:
+            raise Invalid(f"pin_installed: {error}") from None
     if body.name is not None:
         data["name"] = body.name
     if body.tags is not None:

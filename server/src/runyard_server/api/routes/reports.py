@@ -8,6 +8,7 @@ from runyard.models import (
     AbortedReport,
     CompletedReport,
     FailedReport,
+    InstalledReport,
     PingReport,
     RequeueReport,
     StartedReport,
@@ -54,6 +55,15 @@ async def report_aborted(task_id: str, body: AbortedReport, r: RedisDep, who: Pr
     return await store.report_end(
         r, task_id, body.lease_token, TaskStatus.ABORTED, body.exit_code, "aborted", time.time()
     )
+
+
+@router.post("/{task_id}/installed")
+async def report_installed(
+    task_id: str, body: InstalledReport, r: RedisDep, who: PrincipalDep
+) -> Task:
+    """What the agent installed for the task, after building its environment."""
+    who.require("agent", "user")
+    return await store.record_installed(r, task_id, body.lease_token, body.packages)
 
 
 @router.post("/{task_id}/ping")
