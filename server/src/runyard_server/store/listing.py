@@ -42,6 +42,8 @@ from runyard.models import (
     SortOrder,
     Task,
     TaskPage,
+    TaskSummary,
+    TaskSummaryPage,
     is_valid_series,
     is_valid_task_id,
 )
@@ -169,10 +171,17 @@ async def list_tasks(
     order: SortOrder | None = None,
     limit: int = 50,
     cursor: str | None = None,
-) -> TaskPage:
+    summary: bool = False,
+    metrics: tuple[str, ...] = (),
+) -> TaskPage | TaskSummaryPage:
     """Tasks matching every filter given, in ``sort`` order (newest first by default);
     ``q`` is a name substring (case-insensitive). ``sort`` is created, started,
-    finished, name or ``metric:SERIES``. Pass ``next_cursor`` back as ``cursor``."""
+    finished, name or ``metric:SERIES``. Pass ``next_cursor`` back as ``cursor``.
+    With ``summary`` the items are summaries carrying the last value of each of
+    ``metrics`` (series names)."""
+    for series in metrics:
+        if not is_valid_series(series):
+            raise Invalid(f"metrics: {series!r} is not a metric series name")
     how = parse_sort(sort, order)
     phase, value, last_id = _decode(cursor, how)
     filters = _filter_keys(project, status, queue, tag, parent)
@@ -195,12 +204,22 @@ async def list_tasks(
     ids: list[str] = reply[0]
     row: list[str] = reply[1] if len(reply) > 1 else []
     metric = how.index if how.field.startswith(METRIC_SORT) else None
-    return await _page(r, ids, _encode(how, row) if row else None, metric)
+    next_cursor = _encode(how, row) if row else None
+    items, found = await _page(r, ids, metric)
+    if not summary:
+        return TaskPage(items=items, next_cursor=next_cursor, metric_values=found)
+    columns = await _metric_columns(r, [task.id for task in items], metrics)
+    return TaskSummaryPage(
+        items=[TaskSummary.of(task, columns.get(task.id)) for task in items],
+        next_cursor=next_cursor,
+        metric_values=found,
+    )
 
 
 async def _page(
-    r: "aioredis.Redis", ids: list[str], cursor: str | None, metric: str | None
-) -> TaskPage:
+    r: "aioredis.Redis", ids: list[str], metric: str | None
+) -> tuple[list[Task], dict[str, float]]:
+    """The tasks of ``ids`` still there, and their values in the ``metric`` index."""
     async with r.pipeline(transaction=False) as pipe:
         for task_id in ids:
             pipe.hgetall(keys.task(task_id))
@@ -219,4 +238,24 @@ async def _page(
         for task_id, value in zip(ids, values, strict=False)
         if value is not None and task_id in shown
     }
-    return TaskPage(items=items, next_cursor=cursor, metric_values=found)
+    return items, found
+
+
+async def _metric_columns(
+    r: "aioredis.Redis", ids: list[str], metrics: tuple[str, ...]
+) -> dict[str, dict[str, float]]:
+    """task id → {series: last value} for the series each task has, one ZSCORE each."""
+    if not metrics or not ids:
+        return {}
+    async with r.pipeline(transaction=False) as pipe:
+        for series in metrics:
+            for task_id in ids:
+                pipe.zscore(keys.metric_index(series), task_id)
+        replies = iter(await pipe.execute())
+    columns: dict[str, dict[str, float]] = {}
+    for series in metrics:
+        for task_id in ids:
+            value = next(replies)
+            if value is not None:
+                columns.setdefault(task_id, {})[series] = float(value)
+    return columns

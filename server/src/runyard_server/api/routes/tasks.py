@@ -1,7 +1,7 @@
 """Task records and the user's queue moves: create, read, edit, clone, enqueue, abort."""
 
 import time
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
@@ -15,6 +15,7 @@ from runyard.models import (
     TaskCreate,
     TaskPage,
     TaskStatus,
+    TaskSummaryPage,
     TaskUpdate,
 )
 from runyard.models.limits import MAX_PAGE
@@ -29,7 +30,11 @@ from runyard_server.api.deps import (
 )
 from runyard_server.api.json_body import FiniteJSONRoute
 from runyard_server.config import Settings
+from runyard_server.errors import Invalid
 from runyard_server.store.purge import purge_tasks as purge
+
+MAX_METRIC_COLUMNS = 20
+"""Metric series one summary page may carry as columns."""
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], route_class=FiniteJSONRoute)
 
@@ -77,8 +82,19 @@ async def list_tasks(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
-) -> TaskPage:
+    view: Annotated[
+        Literal["full", "summary"],
+        Query(description="summary: items without diff, packages, env and failure text"),
+    ] = "full",
+    metrics: Annotated[
+        str | None,
+        Query(max_length=2000, description="summary only: comma-separated series to include"),
+    ] = None,
+) -> TaskPage | TaskSummaryPage:
     who.require("user")
+    series = tuple(name for name in (metrics or "").split(",") if name)
+    if len(series) > MAX_METRIC_COLUMNS:
+        raise Invalid(f"metrics: at most {MAX_METRIC_COLUMNS} series, got {len(series)}")
     return await store.list_tasks(
         r,
         project=project,
@@ -91,6 +107,8 @@ async def list_tasks(
         order=order,
         limit=limit,
         cursor=cursor,
+        summary=view == "summary",
+        metrics=series,
     )
 
 
