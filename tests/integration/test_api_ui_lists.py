@@ -54,6 +54,7 @@ def test_summary_carries_the_metric_columns_asked_for(api: TestClient) -> None:
     by_id = {t["id"]: t for t in page["items"]}
     assert by_id[with_metric]["metrics"] == {"val/acc": 0.75}
     assert by_id[without]["metrics"] == {}
+    assert api.get("/metric-series").json() == ["val/acc"]
 
 
 @pytest.mark.parametrize(
@@ -89,3 +90,54 @@ def test_queue_pages_through_every_entry_with_an_offset(api: TestClient) -> None
     assert [e["task_id"] for e in first["entries"]] == ids[:3]
     assert [e["task_id"] for e in third["entries"]] == ids[6:]
     assert third["offset"] == 6 and third["depth"] == 7
+
+
+def test_sort_by_a_parameter_orders_every_page_and_puts_missing_last(api: TestClient) -> None:
+    lrs = [0.3, 0.01, "warmup", 0.2, None, 1, True]
+    ids = {}
+    for i, lr in enumerate(lrs):
+        params = {} if lr is None else {"General": {"lr": lr}}
+        ids[i] = create(api, project="sweep", name=f"r{i}", params=params)
+    create(api, project="other", name="elsewhere", params={"General": {"lr": 99}})
+    seen: list[str] = []
+    query = {"project": "sweep", "sort": "param:General/lr", "order": "asc", "limit": "3"}
+    while True:
+        page = api.get("/tasks", params={**query, "view": "summary"}).json()
+        seen += [t["name"] for t in page["items"]]
+        if not page["next_cursor"]:
+            break
+        query["cursor"] = page["next_cursor"]
+    # numbers, then strings, then booleans; the task without the parameter last
+    assert seen == ["r1", "r3", "r0", "r5", "r2", "r6", "r4"]
+    desc = api.get("/tasks", params={"project": "sweep", "sort": "param:General/lr"}).json()
+    assert [t["name"] for t in desc["items"]][:4] == ["r6", "r2", "r5", "r0"]
+    assert desc["items"][-1]["name"] == "r4"
+    found = api.get("/tasks", params={"sort": "param:General/lr", "q": "elsew"}).json()
+    assert [t["name"] for t in found["items"]] == ["elsewhere"]
+
+
+def test_a_task_stored_before_params_had_their_own_field_still_sorts(
+    api: TestClient, redis_url: str
+) -> None:
+    import json
+
+    import redis
+
+    old = create(api, name="old", params={"General": {"lr": 0.5}})
+    new = create(api, name="new", params={"General": {"lr": 0.1}})
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    key = next(k for k in r.scan_iter(match=f"*{old}") if r.type(k) == "hash")
+    spec = json.loads(r.hget(key, "spec"))
+    spec["params"] = json.loads(r.hget(key, "params"))
+    r.hset(key, "spec", json.dumps(spec))
+    r.hdel(key, "params")
+    page = api.get("/tasks", params={"sort": "param:General/lr", "order": "asc"}).json()
+    assert [t["id"] for t in page["items"]] == [new, old]
+    assert api.get(f"/tasks/{old}").json()["params"] == {"General": {"lr": 0.5}}
+
+
+@pytest.mark.parametrize("sort", ["param:lr", "param:General/", "param:/x"])
+def test_a_parameter_sort_without_a_section_is_a_4xx(api: TestClient, sort: str) -> None:
+    response = api.get("/tasks", params={"sort": sort})
+    assert response.status_code == 422
+    assert "param:Section/key" in response.text

@@ -27,6 +27,7 @@ from runyard.models.results import (
 from runyard.models.routes import API_PREFIX
 from runyard.models.tasks import (
     METRIC_SORT,
+    PARAM_SORT,
     SORT_FIELDS,
     AbortedReport,
     CloneRequest,
@@ -67,6 +68,7 @@ from runyard.models.workers import (
 __all__ = [
     "API_PREFIX",
     "METRIC_SORT",
+    "PARAM_SORT",
     "SORT_FIELDS",
     "AbortedReport",
     "Artifact",

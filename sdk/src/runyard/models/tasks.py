@@ -202,7 +202,8 @@ class TaskCreate(TaskSpec):
 
 
 class TaskUpdate(Strict):
-    """``PATCH /tasks/{id}``: only while the task is a draft; absent fields are kept.
+    """``PATCH /tasks/{id}``: only while the task is a draft (tags and comment at any
+    time); absent fields are kept.
 
     Each field is ``TaskSpec``'s type or None (a unit test holds the two to the
     same fields).
@@ -246,10 +247,14 @@ class Task(TaskSpec):
 
 
 SORT_FIELDS = ("created", "started", "finished", "name")
-"""What ``GET /tasks?sort=`` takes, besides ``metric:{series}`` (the series' last value)."""
+"""What ``GET /tasks?sort=`` takes, besides ``metric:{series}`` (the series' last value)
+and ``param:{Section/key}``."""
 
 METRIC_SORT = "metric:"
 """The prefix of a sort by a metric series, e.g. ``metric:val/acc``."""
+
+PARAM_SORT = "param:"
+"""The prefix of a sort by a parameter, e.g. ``param:General/lr``."""
 
 
 class SortOrder(StrEnum):

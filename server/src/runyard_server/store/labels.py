@@ -1,4 +1,4 @@
-"""Projects and tags, found from their filter indexes for the UI's project view and
+"""Projects, tags and metric series, found from their filter indexes for the UI's project view and
 filter suggestions.
 
 Neither has a set of its own: the names are read with ``SCAN MATCH`` over the
@@ -35,6 +35,11 @@ async def _names(r: "aioredis.Redis", index: str) -> list[str]:
 async def list_tags(r: "aioredis.Redis") -> list[str]:
     """Every tag some task has, sorted."""
     return await _names(r, keys.tag_index("*"))
+
+
+async def list_metric_series(r: "aioredis.Redis") -> list[str]:
+    """Every metric series some task has a last value of, sorted."""
+    return sorted(cast(set[str], await r.smembers(keys.METRIC_SERIES)))[:MAX_NAMES]
 
 
 async def list_projects(r: "aioredis.Redis", latest: int) -> list[Project]:

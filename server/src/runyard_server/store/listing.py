@@ -38,6 +38,7 @@ import redis.asyncio as aioredis
 
 from runyard.models import (
     METRIC_SORT,
+    PARAM_SORT,
     SORT_FIELDS,
     SortOrder,
     Task,
@@ -50,6 +51,7 @@ from runyard.models import (
 from runyard_server.errors import Invalid
 from runyard_server.store import keys, scripts
 from runyard_server.store.names import fold
+from runyard_server.store.param_sort import page_by_param
 from runyard_server.store.records import task_from_hash
 
 GATHER = 500
@@ -99,7 +101,10 @@ def parse_sort(field: str, order: SortOrder | None) -> Sort:
         kind, index = _INDEXES[field]
     else:
         choices = ", ".join(SORT_FIELDS)
-        raise Invalid(f"sort {field!r}: use one of {choices} or metric:SERIES (metric:val/acc)")
+        raise Invalid(
+            f"sort {field!r}: use one of {choices}, metric:SERIES (metric:val/acc) "
+            "or param:Section/key (param:General/lr)"
+        )
     if order is None:
         order = SortOrder.ASC if field == "name" else SortOrder.DESC
     return Sort(field, kind, index, order == SortOrder.DESC)
@@ -176,15 +181,20 @@ async def list_tasks(
 ) -> TaskPage | TaskSummaryPage:
     """Tasks matching every filter given, in ``sort`` order (newest first by default);
     ``q`` is a name substring (case-insensitive). ``sort`` is created, started,
-    finished, name or ``metric:SERIES``. Pass ``next_cursor`` back as ``cursor``.
+    finished, name, ``metric:SERIES`` or ``param:Section/key`` (a bounded scan, see
+    ``param_sort``). Pass ``next_cursor`` back as ``cursor``.
     With ``summary`` the items are summaries carrying the last value of each of
     ``metrics`` (series names)."""
     for series in metrics:
         if not is_valid_series(series):
             raise Invalid(f"metrics: {series!r} is not a metric series name")
+    filters = _filter_keys(project, status, queue, tag, parent)
+    if sort.startswith(PARAM_SORT):
+        descending = order != SortOrder.ASC
+        by_param = await page_by_param(r, sort, descending, filters, q, limit, cursor)
+        return await _shaped(r, *by_param, None, summary, metrics)
     how = parse_sort(sort, order)
     phase, value, last_id = _decode(cursor, how)
-    filters = _filter_keys(project, status, queue, tag, parent)
     reply = await scripts.run(
         r,
         "list",
@@ -204,7 +214,18 @@ async def list_tasks(
     ids: list[str] = reply[0]
     row: list[str] = reply[1] if len(reply) > 1 else []
     metric = how.index if how.field.startswith(METRIC_SORT) else None
-    next_cursor = _encode(how, row) if row else None
+    return await _shaped(r, ids, _encode(how, row) if row else None, metric, summary, metrics)
+
+
+async def _shaped(
+    r: "aioredis.Redis",
+    ids: list[str],
+    next_cursor: str | None,
+    metric: str | None,
+    summary: bool,
+    metrics: tuple[str, ...],
+) -> TaskPage | TaskSummaryPage:
+    """The page of ``ids``: whole tasks, or summaries with their metric columns."""
     items, found = await _page(r, ids, metric)
     if not summary:
         return TaskPage(items=items, next_cursor=next_cursor, metric_values=found)

@@ -6,8 +6,9 @@ from typing import Any
 
 from runyard.models import Task, TaskSpec
 
-SPEC_JSON_FIELDS = frozenset({"comment", "script", "environment", "params"})
-"""TaskSpec fields kept together as JSON in the ``spec`` hash field."""
+SPEC_JSON_FIELDS = frozenset({"comment", "script", "environment"})
+"""TaskSpec fields kept together as JSON in the ``spec`` hash field. The params have a
+field of their own, so a sort by a parameter reads them without the code diff."""
 
 
 def number(value: float) -> str:
@@ -24,6 +25,7 @@ def spec_fields(spec: TaskSpec) -> dict[str, str]:
     """The hash fields that hold a task's editable spec."""
     return {
         "spec": json.dumps(spec.model_dump(mode="json", include=set(SPEC_JSON_FIELDS))),
+        "params": json.dumps(spec.params),
         "project": spec.project,
         "name": spec.name,
         "tags": json.dumps(spec.tags),
@@ -46,6 +48,8 @@ def _time(value: str | None) -> datetime | None:
 def task_from_hash(task_id: str, h: dict[str, str]) -> Task:
     """The Task model for a task hash (HGETALL result, decoded)."""
     data: dict[str, Any] = json.loads(h["spec"])
+    if "params" in h:  # else a task stored before params had their own field
+        data["params"] = json.loads(h["params"])
     exit_code = h.get("exit_code")
     data.update(
         id=task_id,

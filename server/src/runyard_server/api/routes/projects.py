@@ -1,4 +1,4 @@
-"""Projects and tags: what the UI's project view and filter suggestions show."""
+"""Projects, tags and metric series: what the UI's project view and filter suggestions show."""
 
 from typing import Annotated
 
@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from runyard.models import Project
 from runyard_server.api.deps import PrincipalDep, RedisDep
 from runyard_server.api.json_body import FiniteJSONRoute
-from runyard_server.store.labels import list_projects, list_tags
+from runyard_server.store.labels import list_metric_series, list_projects, list_tags
 
 router = APIRouter(tags=["projects"], route_class=FiniteJSONRoute)
 
@@ -28,3 +28,10 @@ async def get_tags(r: RedisDep, who: PrincipalDep) -> list[str]:
     """Every tag some task has, sorted."""
     who.require("user")
     return await list_tags(r)
+
+
+@router.get("/metric-series")
+async def get_metric_series(r: RedisDep, who: PrincipalDep) -> list[str]:
+    """Every metric series some task has logged, sorted (the runs table's metric columns)."""
+    who.require("user")
+    return await list_metric_series(r)

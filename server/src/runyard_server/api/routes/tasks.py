@@ -74,7 +74,8 @@ async def list_tasks(
         str,
         Query(
             max_length=200,
-            description="created, started, finished, name, or metric:SERIES (its last value)",
+            description="created, started, finished, name, metric:SERIES (its last value) "
+            "or param:Section/key (reads every matching task, at most 20,000)",
         ),
     ] = "created",
     order: Annotated[
