@@ -103,7 +103,13 @@ export function metricChart(uPlot, title, lines, settings) {
     ],
     cursor: { drag: { x: true, y: false } },
     legend: { live: true },
+    // The shown x range and the y scale, on the box: what a zoom did is readable in the page.
+    hooks: { setScale: [(u, key) => {
+      if (key === "x") box.dataset.xRange = `${u.scales.x.min},${u.scales.x.max}`;
+    }] },
   };
+  box.dataset.scale = settings.log ? "log" : "linear";
+  box.dataset.x = settings.x;
   const plot = new uPlot(options, data, box);
   const fit = () => {
     const width = Math.max(260, box.clientWidth - 12);
