@@ -2,7 +2,6 @@
 
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -22,11 +21,6 @@ from tests.browser.conftest import Shoot, Stack
 pytestmark = pytest.mark.e2e
 
 
-def draft(stack: Stack, project: str, name: str, **fields: Any) -> str:
-    """A task made through the API (a draft unless ``queue`` is given)."""
-    return stack.client.tasks.create(TaskCreate(project=project, name=name, **fields)).id
-
-
 def log_metrics(stack: Stack, task_id: str, series: dict[str, list[float]]) -> None:
     points = [
         MetricPoint(series=name, value=v, step=i, ts=time.time() + i)
@@ -39,8 +33,8 @@ def log_metrics(stack: Stack, task_id: str, series: dict[str, list[float]]) -> N
 def test_1_compare_survives_a_series_named_like_an_object_property(
     page: Page, stack: Stack
 ) -> None:
-    a = draft(stack, "bug1", "has-constructor")
-    b = draft(stack, "bug1", "lacks-it")
+    a = stack.draft("bug1", "has-constructor")
+    b = stack.draft("bug1", "lacks-it")
     log_metrics(stack, a, {"constructor": [1, 2, 3], "loss": [3, 2, 1]})
     log_metrics(stack, b, {"loss": [4, 3, 2], "toString": [1, 1, 1]})
     page.goto(f"{stack.server.url}/#/compare?ids={a},{b}")
@@ -52,9 +46,9 @@ def test_1_compare_survives_a_series_named_like_an_object_property(
 
 def test_2_compare_shows_code_differences(page: Page, stack: Stack, shoot: Shoot) -> None:
     common = {"repository": "https://example.com/r.git", "commit": "c" * 40, "entry_point": "t.py"}
-    a = draft(stack, "bug2", "before", script=Script(**common, args=["--lr", "0.1"], diff=""))
+    a = stack.draft("bug2", "before", script=Script(**common, args=["--lr", "0.1"], diff=""))
     diff = "diff --git a/t.py b/t.py\n--- a/t.py\n+++ b/t.py\n@@ -1 +1 @@\n-x = 1\n+x = 2\n"
-    b = draft(stack, "bug2", "after", script=Script(**common, args=["--lr", "0.2"], diff=diff))
+    b = stack.draft("bug2", "after", script=Script(**common, args=["--lr", "0.2"], diff=diff))
     page.goto(f"{stack.server.url}/#/compare?ids={a},{b}")
     code = page.locator("#compare-code")
     expect(code.locator("tr.differs")).to_have_count(2)
@@ -67,9 +61,9 @@ def test_2_compare_shows_code_differences(page: Page, stack: Stack, shoot: Shoot
 
 
 def test_3_compare_counts_each_task_once_and_removes_one(page: Page, stack: Stack) -> None:
-    a = draft(stack, "bug3", "first")
-    b = draft(stack, "bug3", "second")
-    c = draft(stack, "bug3", "third")
+    a = stack.draft("bug3", "first")
+    b = stack.draft("bug3", "second")
+    c = stack.draft("bug3", "third")
     page.goto(f"{stack.server.url}/#/compare?ids={a},{a},nonexistent,{b},{c}")
     expect(page.locator("h1")).to_have_text("Compare 3 tasks")
     expect(page.locator(".error-box")).to_contain_text("nonexistent")
@@ -100,7 +94,7 @@ def test_4_clone_of_a_local_run_suggests_a_served_queue(page: Page, stack: Stack
 def test_5_queue_pages_keep_their_size_and_a_dequeued_task_can_be_enqueued(
     page: Page, stack: Stack, shoot: Shoot
 ) -> None:
-    ids = [draft(stack, "bug5", f"w{i:03d}", queue="long", create_queue=True) for i in range(230)]
+    ids = [stack.draft("bug5", f"w{i:03d}", queue="long", create_queue=True) for i in range(230)]
     stack.client.queues.create("other")
     page.goto(f"{stack.server.url}/#/queues/long")
     rows = page.locator("#queue-entries tbody tr")
@@ -136,7 +130,7 @@ def test_5_queue_pages_keep_their_size_and_a_dequeued_task_can_be_enqueued(
 def test_6_console_colours_waiting_state_title_page_size(
     page: Page, stack: Stack, shoot: Shoot
 ) -> None:
-    task_id = draft(stack, "bug6", "colourful", queue="parked-6", create_queue=True)
+    task_id = stack.draft("bug6", "colourful", queue="parked-6", create_queue=True)
     lines = [
         LogLine(text="\x1b[31mred error\x1b[0m then plain", ts=time.time()),
         LogLine(text="\x1b[1;38;5;82mbold green\x1b[0m \x1b[2Kprogress", ts=time.time()),
@@ -162,7 +156,7 @@ def test_6_console_colours_waiting_state_title_page_size(
 
 
 def test_6_the_ui_works_with_storage_blocked(browser: Browser, stack: Stack) -> None:
-    draft(stack, "bug6b", "visible-without-storage")
+    stack.draft("bug6b", "visible-without-storage")
     context = browser.new_context()
     blocked = """
     for (const name of ["localStorage", "sessionStorage"]) {
@@ -201,7 +195,7 @@ def test_7_the_task_list_sends_summaries_not_diffs(page: Page, stack: Stack) -> 
 
 
 def test_downloaded_log_is_the_whole_console(page: Page, stack: Stack) -> None:
-    task_id = draft(stack, "download", "logged")
+    task_id = stack.draft("download", "logged")
     lines = [LogLine(text=f"line {i}", ts=time.time()) for i in range(2500)]
     stack.client.logs.append(task_id, LogBatch(seq=0, lines=lines))
     page.goto(f"{stack.server.url}/#/task/{task_id}?tab=console")

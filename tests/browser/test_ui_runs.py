@@ -3,20 +3,14 @@ keyboard, in a real browser against a real server."""
 
 import re
 import time
-from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from runyard.models import LogBatch, LogLine, MetricBatch, MetricPoint, TaskCreate, TaskStatus
+from runyard.models import LogBatch, LogLine, MetricBatch, MetricPoint, TaskStatus
 from tests.browser.conftest import Shoot, Stack
 
 pytestmark = pytest.mark.e2e
-
-
-def draft(stack: Stack, project: str, name: str, **fields: Any) -> str:
-    """A task made through the API (a draft unless ``queue`` is given)."""
-    return stack.client.tasks.create(TaskCreate(project=project, name=name, **fields)).id
 
 
 def final_value(stack: Stack, task_id: str, series: str, values: list[float]) -> None:
@@ -32,7 +26,7 @@ def test_runs_table_sorts_by_a_parameter_and_a_metric_column_across_pages(
 ) -> None:
     lrs = [0.3, 0.01, 0.2, 0.5, 0.05, 0.1, 0.4]
     ids = [
-        draft(stack, "sweep", f"run-{i}", params={"General": {"lr": lr, "opt": "adam"}})
+        stack.draft("sweep", f"run-{i}", params={"General": {"lr": lr, "opt": "adam"}})
         for i, lr in enumerate(lrs)
     ]
     for task_id, acc in zip(ids[:4], [0.7, 0.9, 0.8, 0.6], strict=True):
@@ -64,8 +58,8 @@ def test_runs_table_sorts_by_a_parameter_and_a_metric_column_across_pages(
 
 
 def test_search_by_id_prefix_and_filter_suggestions(page: Page, stack: Stack) -> None:
-    wanted = draft(stack, "finding", "needle", tags=["rare-tag"])
-    draft(stack, "finding", "haystack")
+    wanted = stack.draft("finding", "needle", tags=["rare-tag"])
+    stack.draft("finding", "haystack")
     page.goto(f"{stack.server.url}/#/tasks")
     page.fill("input[name=q]", wanted[:7])
     rows = page.locator("table.tasks tbody tr")
@@ -80,7 +74,7 @@ def test_bulk_actions_enqueue_dequeue_tag_abort_delete_and_compare(
     page: Page, stack: Stack, shoot: Shoot
 ) -> None:
     stack.client.queues.create("parked-bulk")
-    ids = [draft(stack, "bulk", f"b{i}") for i in range(3)]
+    ids = [stack.draft("bulk", f"b{i}") for i in range(3)]
     page.goto(f"{stack.server.url}/#/tasks?project=bulk")
     rows = page.locator("table.tasks tbody tr")
     expect(rows).to_have_count(3)
@@ -118,7 +112,7 @@ def test_bulk_actions_enqueue_dequeue_tag_abort_delete_and_compare(
     expect(page.locator("#bulk-result")).to_contain_text("2 of 2 deleted")
     expect(rows).to_have_count(1)
 
-    other = draft(stack, "bulk", "b3")
+    other = stack.draft("bulk", "b3")
     page.get_by_label("select b0").check()
     page.get_by_label("select b3").check()
     page.click("#bulk-compare")
@@ -128,8 +122,8 @@ def test_bulk_actions_enqueue_dequeue_tag_abort_delete_and_compare(
 
 def test_projects_page_shows_counts_and_latest_runs(page: Page, stack: Stack, shoot: Shoot) -> None:
     for i in range(4):
-        draft(stack, "vision-x", f"resnet-{i}")
-    draft(stack, "nlp-x", "bert")
+        stack.draft("vision-x", f"resnet-{i}")
+    stack.draft("nlp-x", "bert")
     page.goto(f"{stack.server.url}/#/projects")
     card = page.locator(".project[data-project=vision-x]")
     expect(card.locator(".count")).to_have_text("4 tasks")
@@ -141,7 +135,7 @@ def test_projects_page_shows_counts_and_latest_runs(page: Page, stack: Stack, sh
 
 
 def test_draft_is_edited_then_enqueued_or_deleted(page: Page, stack: Stack, shoot: Shoot) -> None:
-    task_id = draft(stack, "drafts", "to-edit", params={"General": {"lr": 0.1}})
+    task_id = stack.draft("drafts", "to-edit", params={"General": {"lr": 0.1}})
     page.goto(f"{stack.server.url}/#/task/{task_id}")
     page.click("#action-edit")
     page.fill("textarea[name=params]", '{"General": {"lr": 0.02, "layers": [1, 2]}}')
@@ -170,7 +164,7 @@ def test_draft_is_edited_then_enqueued_or_deleted(page: Page, stack: Stack, shoo
     expect(page.locator("h1 .badge")).to_have_text("queued")
     assert stack.client.tasks.get(task_id).queue == "parked-drafts"
 
-    gone = draft(stack, "drafts", "to-delete")
+    gone = stack.draft("drafts", "to-delete")
     page.goto(f"{stack.server.url}/#/draft/{gone}")
     page.click("#draft-delete")
     page.click("#draft-delete")
@@ -181,8 +175,8 @@ def test_draft_is_edited_then_enqueued_or_deleted(page: Page, stack: Stack, shoo
 def test_compare_charts_smooth_log_scale_time_axis_and_zoom(
     page: Page, stack: Stack, shoot: Shoot
 ) -> None:
-    a = draft(stack, "charts", "steady")
-    b = draft(stack, "charts", "noisy")
+    a = stack.draft("charts", "steady")
+    b = stack.draft("charts", "noisy")
     final_value(stack, a, "loss", [10 / (i + 1) for i in range(50)])
     final_value(stack, b, "loss", [10 / (i + 1) + (i % 2) for i in range(50)])
     page.goto(f"{stack.server.url}/#/compare?ids={a},{b}")
@@ -214,7 +208,7 @@ def test_compare_charts_smooth_log_scale_time_axis_and_zoom(
 
 
 def test_console_search_marks_steps_through_and_filters(page: Page, stack: Stack) -> None:
-    task_id = draft(stack, "search", "logged")
+    task_id = stack.draft("search", "logged")
     lines = [
         LogLine(text=f"epoch {i} {'WARN slow' if i % 10 == 0 else 'ok'}", ts=0) for i in range(50)
     ]
@@ -235,7 +229,7 @@ def test_console_search_marks_steps_through_and_filters(page: Page, stack: Stack
 
 
 def test_dark_mode_follows_the_system_setting(page: Page, stack: Stack, shoot: Shoot) -> None:
-    task_id = draft(stack, "dark", "night-run", params={"General": {"lr": 0.1}})
+    task_id = stack.draft("dark", "night-run", params={"General": {"lr": 0.1}})
     final_value(stack, task_id, "loss", [3, 2, 1])
     page.emulate_media(color_scheme="dark")
     page.goto(f"{stack.server.url}/#/tasks?project=dark")
@@ -274,8 +268,8 @@ def tab_through(page: Page, presses: int) -> list[str]:
 
 
 def test_every_control_is_reached_and_worked_by_the_keyboard(page: Page, stack: Stack) -> None:
-    task_id = draft(stack, "keys", "keyboard-run", queue="parked-keys", create_queue=True)
-    draft(stack, "keys", "another", queue="parked-keys")
+    task_id = stack.draft("keys", "keyboard-run", queue="parked-keys", create_queue=True)
+    stack.draft("keys", "another", queue="parked-keys")
     page.goto(f"{stack.server.url}/#/tasks?project=keys")
     expect(page.locator("table.tasks tbody tr")).to_have_count(2)
     seen = tab_through(page, 40)

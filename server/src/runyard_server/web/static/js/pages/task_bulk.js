@@ -74,7 +74,7 @@ export function bulkBar({ selected, done, choices }) {
       } }, "Tag")),
     confirmButton("Delete", "Delete them?", () => run("deleted", (id) => del(`/tasks/${seg(id)}`)), "bulk-delete"),
   ];
-  const el = h("div", { class: "bulk-bar", id: "bulk-bar", role: "toolbar", "aria-label": "actions on the selected tasks" }, count, buttons);
+  const el = h("div", { class: "bulk-bar", id: "bulk-bar", role: "toolbar", "aria-label": "actions on the selected tasks", hidden: true }, count, buttons);
   return {
     el,
     /** @param {number} n */
