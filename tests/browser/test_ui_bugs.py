@@ -125,6 +125,8 @@ def test_5_queue_pages_keep_their_size_and_a_dequeued_task_can_be_enqueued(
     page.locator("#enqueue-form").get_by_role("button", name="Enqueue").click()
     expect(page.locator("h1 .badge")).to_have_text("queued")
     assert stack.client.tasks.get(dequeued).queue == "long"
+    page.click("#action-dequeue")
+    expect(page.locator("h1 .badge")).to_have_text("draft")
 
 
 def test_6_console_colours_waiting_state_title_page_size(

@@ -282,6 +282,13 @@ def test_every_control_is_reached_and_worked_by_the_keyboard(page: Page, stack: 
     page.locator("#column-chooser summary").focus()
     page.keyboard.press("Enter")
     expect(page.locator(".chooser-body")).to_be_visible()
+    # an auto-refresh that redraws the table keeps the focus where the keyboard left it
+    page.get_by_label("select keyboard-run").focus()
+    stack.draft("keys", "arrives-later")
+    expect(page.locator("table.tasks tbody tr")).to_have_count(3, timeout=10_000)
+    assert '"select keyboard-run"' in focused(page)
+    page.keyboard.press("Space")
+    expect(page.locator("#bulk-count")).to_have_text("1 selected")
 
     page.goto(f"{stack.server.url}/#/queues/parked-keys")
     expect(page.locator("#queue-entries tbody tr")).to_have_count(2)

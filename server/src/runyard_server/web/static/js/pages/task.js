@@ -44,6 +44,16 @@ export async function taskPage({ id }, q, root, ctx) {
         }
       }));
     }
+    if (task.status === "queued") {
+      list.push(h("button", { id: "action-dequeue", title: "take it off its queue (back to draft)", onclick: async () => {
+        try {
+          task = await post(`/tasks/${seg(task.id)}/dequeue`);
+          drawHead();
+        } catch (e) {
+          flash.replaceChildren(errorBox(e));
+        }
+      } }, "Dequeue"));
+    }
     if (task.status === "draft") {
       list.push(h("a", { class: "button", href: `#/draft/${task.id}`, id: "action-edit" }, "Edit draft"));
       list.push(h("button", { id: "action-enqueue", onclick: showEnqueue }, "Enqueue…"));

@@ -92,6 +92,7 @@ export async function tasksPage(_params, q, root, ctx) {
     done: (message) => {
       notice.replaceChildren(message);
       state.selected.clear();
+      drawn = "";
       load();
     },
   });
@@ -125,6 +126,7 @@ export async function tasksPage(_params, q, root, ctx) {
 
   // A new sort or filter starts again at the first page: a cursor belongs to one sort.
   function restart() {
+    drawn = "";
     state.cursor = null;
     state.previous = [];
     syncUrl();
@@ -134,6 +136,7 @@ export async function tasksPage(_params, q, root, ctx) {
   // Only the newest request may draw: a slow search must not overwrite a later filter.
   let latest = 0;
   let pending = false;
+  let drawn = "";
   async function load() {
     const mine = ++latest;
     const metrics = state.columns.filter((k) => k.startsWith("metric:")).map((k) => k.slice(7));
@@ -150,6 +153,10 @@ export async function tasksPage(_params, q, root, ctx) {
         }) : null,
       ]);
       if (mine !== latest || !ctx.alive) return;
+      // An auto-refresh that changed nothing leaves the table (and the focus in it) alone.
+      const text = JSON.stringify([page, idMatch]);
+      if (text === drawn) return;
+      drawn = text;
       state.page = page;
       state.idMatch = idMatch && !page.items.some((/** @type {any} */ t) => t.id === idMatch.id) ? idMatch : null;
       known.params = [...new Set(page.items.flatMap((/** @type {any} */ t) => flatParams(t.params).map(([p]) => p)))].sort();
@@ -168,6 +175,7 @@ export async function tasksPage(_params, q, root, ctx) {
     const chooser = columnChooser(state.columns, known, (keys) => {
       state.columns = keys;
       storeJson(COLUMNS_KEY, keys);
+      drawn = "";
       load();
     });
     chooser.open = Boolean(open);
@@ -181,7 +189,7 @@ export async function tasksPage(_params, q, root, ctx) {
     const order = state.order || defaultOrder(state.sort);
     const active = state.sort === sort;
     const arrow = active ? (order === "desc" ? " ▼" : " ▲") : "";
-    const button = h("button", { type: "button", class: "sort", title: "sort all tasks by this column", onclick: () => {
+    const button = h("button", { type: "button", class: "sort", title: "sort all tasks by this column", dataset: { focusKey: `sort:${column.key}` }, onclick: () => {
       if (active) {
         state.order = order === "desc" ? "asc" : "desc";
       } else {
@@ -209,7 +217,7 @@ export async function tasksPage(_params, q, root, ctx) {
         : state.cursor ? "No more tasks." : "No tasks match these filters.";
       tableBox.replaceChildren(empty(text));
     } else {
-      const everyone = h("input", { type: "checkbox", "aria-label": "select every task on this page", checked: items.every((t) => state.selected.has(t.id)), onchange: (/** @type {Event} */ e) => {
+      const everyone = h("input", { type: "checkbox", "aria-label": "select every task on this page", dataset: { focusKey: "select-all" }, checked: items.every((t) => state.selected.has(t.id)), onchange: (/** @type {Event} */ e) => {
         for (const t of items) {
           if (/** @type {HTMLInputElement} */ (e.target).checked) state.selected.add(t.id);
           else state.selected.delete(t.id);
@@ -217,13 +225,16 @@ export async function tasksPage(_params, q, root, ctx) {
         draw();
       } });
       const rows = items.map((t) => h("tr", { dataset: { id: t.id }, class: `${state.selected.has(t.id) ? "selected" : ""} ${t === state.idMatch ? "id-match" : ""}`.trim() },
-        h("td", { class: "check" }, h("input", { type: "checkbox", "aria-label": `select ${t.name}`, checked: state.selected.has(t.id), onchange: (/** @type {Event} */ e) => {
+        h("td", { class: "check" }, h("input", { type: "checkbox", "aria-label": `select ${t.name}`, dataset: { focusKey: `select:${t.id}` }, checked: state.selected.has(t.id), onchange: (/** @type {Event} */ e) => {
           if (/** @type {HTMLInputElement} */ (e.target).checked) state.selected.add(t.id);
           else state.selected.delete(t.id);
           draw();
         } })),
         shown.map((c) => h("td", { class: `col-${c.key.replace(/[^a-z0-9]+/gi, "-")} ${c.class || ""}`.trim() }, c.cell(t)))));
+      // A redraw keeps the keyboard focus on the same control of the new table.
+      const focusKey = tableBox.contains(document.activeElement) && document.activeElement instanceof HTMLElement ? document.activeElement.dataset.focusKey : undefined;
       tableBox.replaceChildren(h("table", { class: "grid tasks" }, h("thead", {}, h("tr", {}, h("th", { class: "check" }, everyone), shown.map(header))), h("tbody", {}, rows)));
+      if (focusKey) /** @type {HTMLElement | null} */ (tableBox.querySelector(`[data-focus-key="${CSS.escape(focusKey)}"]`))?.focus();
     }
     const first = state.previous.length === 0 && !state.cursor;
     pager.replaceChildren(
