@@ -17,7 +17,7 @@ const SETTINGS_KEY = "runyard.compare.charts";
  * @param {[string, unknown][][]} perTask
  * @returns {[string, unknown[]][]}
  */
-export function union(perTask) {
+function union(perTask) {
   /** @type {string[]} */
   const keys = [];
   const seen = new Set();
@@ -52,7 +52,7 @@ function sideBySide(tasks, rows, onlyDiff, format = (v) => h("code", {}, show(v)
  * @param {string[]} requirements
  * @returns {[string, string][]}
  */
-export function packageRows(requirements) {
+function packageRows(requirements) {
   return requirements.map((line) => {
     const m = /^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*(.*)$/.exec(line);
     return m ? [m[1].toLowerCase().replace(/[._]+/g, "-"), `${m[2] || ""}${m[3]}`.trim() || "(any)"] : [line, line];
