@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # typescript, pinned in package-lock.json, checks the web UI (// @ts-check + JSDoc); no build.
 NODE_STAMP := node_modules/.installed
 
-.PHONY: setup test lint typecheck-ui unit demo bench soak clean
+.PHONY: setup test lint typecheck-ui vendor-ui unit demo bench soak clean
 
 $(STAMP): pyproject.toml sdk/pyproject.toml agent/pyproject.toml server/pyproject.toml requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ setup: $(STAMP)
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# Copy the chart library package.json pins into the UI's static files (after a version bump).
+vendor-ui: $(NODE_STAMP)
+	scripts/vendor-uplot.sh
 
 typecheck-ui: $(NODE_STAMP)
 	node_modules/.bin/tsc -p tsconfig.json

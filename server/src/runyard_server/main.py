@@ -22,6 +22,7 @@ from runyard_server.api.routes import (
     local_runs,
     log_stream,
     logs,
+    projects,
     prometheus,
     queues,
     reports,
@@ -110,6 +111,7 @@ def create_app(settings: Settings) -> FastAPI:
         bundles,
         queues,
         workers,
+        projects,
     )
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)

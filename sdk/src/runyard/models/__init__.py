@@ -32,6 +32,7 @@ from runyard.models.results import (
 from runyard.models.routes import API_PREFIX
 from runyard.models.tasks import (
     METRIC_SORT,
+    PARAM_SORT,
     SORT_FIELDS,
     AbortedReport,
     CloneRequest,
@@ -44,6 +45,8 @@ from runyard.models.tasks import (
     InstalledReport,
     Params,
     PingReport,
+    Project,
+    ProjectRun,
     RequeueReport,
     Resources,
     Script,
@@ -54,6 +57,8 @@ from runyard.models.tasks import (
     TaskPage,
     TaskSpec,
     TaskStatus,
+    TaskSummary,
+    TaskSummaryPage,
     TaskUpdate,
 )
 from runyard.models.workers import (
@@ -70,6 +75,7 @@ from runyard.models.workers import (
 __all__ = [
     "API_PREFIX",
     "METRIC_SORT",
+    "PARAM_SORT",
     "SORT_FIELDS",
     "AbortedReport",
     "Artifact",
@@ -102,6 +108,8 @@ __all__ = [
     "OverrideError",
     "Params",
     "PingReport",
+    "Project",
+    "ProjectRun",
     "PurgeRequest",
     "PurgeResult",
     "Queue",
@@ -123,6 +131,8 @@ __all__ = [
     "TaskPage",
     "TaskSpec",
     "TaskStatus",
+    "TaskSummary",
+    "TaskSummaryPage",
     "TaskUpdate",
     "Worker",
     "WorkerRegister",

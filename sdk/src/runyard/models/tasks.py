@@ -268,7 +268,8 @@ class TaskCreate(TaskSpec):
 
 
 class TaskUpdate(Strict):
-    """``PATCH /tasks/{id}``: only while the task is a draft; absent fields are kept.
+    """``PATCH /tasks/{id}``: only while the task is a draft (tags and comment at any
+    time); absent fields are kept.
 
     Each field is ``TaskSpec``'s type or None (a unit test holds the two to the
     same fields).
@@ -312,10 +313,14 @@ class Task(TaskSpec):
 
 
 SORT_FIELDS = ("created", "started", "finished", "name")
-"""What ``GET /tasks?sort=`` takes, besides ``metric:{series}`` (the series' last value)."""
+"""What ``GET /tasks?sort=`` takes, besides ``metric:{series}`` (the series' last value)
+and ``param:{Section/key}``."""
 
 METRIC_SORT = "metric:"
 """The prefix of a sort by a metric series, e.g. ``metric:val/acc``."""
+
+PARAM_SORT = "param:"
+"""The prefix of a sort by a parameter, e.g. ``param:General/lr``."""
 
 
 class SortOrder(StrEnum):
@@ -335,6 +340,77 @@ class TaskPage(BaseModel):
     items: list[Task]
     next_cursor: str | None = None
     metric_values: dict[str, float] = Field(default_factory=dict)
+
+
+class TaskSummary(BaseModel):
+    """An item of ``GET /tasks?view=summary``: the record without its code diff,
+    packages, environment variables and failure text, so a page of runs stays small
+    whatever the tasks carry (``GET /tasks/{id}`` has the whole task)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: TaskId
+    project: str
+    name: str
+    tags: list[str] = Field(default_factory=list)
+    comment: str = ""
+    status: TaskStatus
+    parent: str | None = None
+    created: datetime
+    started: datetime | None = None
+    finished: datetime | None = None
+    queue: str | None = None
+    priority: int = 0
+    worker: str | None = None
+    attempt: int = 0
+    exit_code: int | None = None
+    abort_requested: bool = False
+    params: Params = Field(default_factory=dict)
+    resources: Resources = Field(default_factory=Resources)
+    commit: str | None = None
+    entry_point: str = ""
+    diff_bytes: int = Field(default=0, description="size of the uncommitted diff")
+    packages: int = Field(default=0, description="how many requirements are recorded")
+    metrics: dict[str, float] = Field(
+        default_factory=dict, description="last values of the series asked for with metrics="
+    )
+
+    @classmethod
+    def of(cls, task: Task, metrics: dict[str, float] | None = None) -> "TaskSummary":
+        """The summary of a whole task record."""
+        return cls(
+            **task.model_dump(include=set(cls.model_fields) & set(Task.model_fields)),
+            commit=task.script.commit,
+            entry_point=task.script.entry_point,
+            diff_bytes=len(task.script.diff.encode()),
+            packages=len(task.environment.requirements),
+            metrics=metrics or {},
+        )
+
+
+class TaskSummaryPage(BaseModel):
+    """A page of ``GET /tasks?view=summary``; cursors work as in :class:`TaskPage`."""
+
+    items: list[TaskSummary]
+    next_cursor: str | None = None
+    metric_values: dict[str, float] = Field(default_factory=dict)
+
+
+class ProjectRun(BaseModel):
+    """One of a project's latest tasks, as ``GET /projects`` lists them."""
+
+    id: TaskId
+    name: str
+    status: TaskStatus
+    created: datetime
+
+
+class Project(BaseModel):
+    """``GET /projects`` items: a project with its task count and newest tasks."""
+
+    name: str
+    tasks: int
+    latest: list[ProjectRun] = Field(default_factory=list)
 
 
 class CloneRequest(Strict):

@@ -16,7 +16,8 @@ the tag (keys ``ry:...``) is renamed at server start (``migrate.py``).
 
 ``ry:task:{id}`` — hash, one task:
     spec            JSON of the editable spec without the fields below
-                    (comment, script, environment, params)
+                    (comment, script, environment; tasks stored by 0.1 have params too)
+    params          JSON of the params (a sort by a parameter reads only these)
     project, name   plain strings (indexed / filtered on)
     tags            JSON list of tags
     gpus, cpus, mem, max_retries

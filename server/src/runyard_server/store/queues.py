@@ -37,12 +37,19 @@ async def create_queue(r: "aioredis.Redis", name: str) -> Queue:
     return Queue(name=name, depth=0)
 
 
-async def get_queue(r: "aioredis.Redis", name: str, now: float, limit: int = 100) -> QueueDetail:
-    """The queue with its first ``limit`` waiting tasks in claim order; NotFound if unknown."""
+async def get_queue(
+    r: "aioredis.Redis", name: str, now: float, limit: int = 100, offset: int = 0
+) -> QueueDetail:
+    """The queue with ``limit`` waiting tasks in claim order from place ``offset`` (0 is
+    the next claimed); NotFound if unknown."""
     if not await r.sismember(keys.QUEUES, name):
         raise NotFound(f"queue {name} does not exist")
     (summary,) = await _summaries(r, [name], now)
-    ids = cast(list[str], await r.zrange(keys.queue(name), 0, limit - 1)) if limit > 0 else []
+    ids = (
+        cast(list[str], await r.zrange(keys.queue(name), offset, offset + limit - 1))
+        if limit > 0
+        else []
+    )
     async with r.pipeline(transaction=False) as pipe:
         for task_id in ids:
             pipe.hmget(keys.task(task_id), "name", "project", "priority", "enqueued")
@@ -57,7 +64,7 @@ async def get_queue(r: "aioredis.Redis", name: str, now: float, limit: int = 100
         )
         for task_id, row in zip(ids, rows, strict=True)
     ]
-    return QueueDetail(**summary.model_dump(), entries=entries)
+    return QueueDetail(**summary.model_dump(), entries=entries, offset=offset)
 
 
 async def delete_queue(r: "aioredis.Redis", name: str) -> None:

@@ -6,8 +6,9 @@ from typing import Any
 
 from runyard.models import Task, TaskSpec
 
-SPEC_JSON_FIELDS = frozenset({"comment", "script", "environment", "params"})
-"""TaskSpec fields kept together as JSON in the ``spec`` hash field."""
+SPEC_JSON_FIELDS = frozenset({"comment", "script", "environment"})
+"""TaskSpec fields kept together as JSON in the ``spec`` hash field. The params have a
+field of their own, so a sort by a parameter reads them without the code diff."""
 
 
 def number(value: float) -> str:
@@ -31,6 +32,7 @@ def spec_fields(spec: TaskSpec) -> dict[str, str]:
     )
     return {
         "spec": json.dumps(spec_json),
+        "params": json.dumps(spec.params),
         "project": spec.project,
         "name": spec.name,
         "tags": json.dumps(spec.tags),
@@ -55,6 +57,8 @@ def task_from_hash(task_id: str, h: dict[str, str]) -> Task:
     data: dict[str, Any] = json.loads(h["spec"])
     if "installed" in h:
         data.setdefault("environment", {})["installed"] = json.loads(h["installed"])
+    if "params" in h:  # else a task stored before params had their own field
+        data["params"] = json.loads(h["params"])
     exit_code = h.get("exit_code")
     data.update(
         id=task_id,

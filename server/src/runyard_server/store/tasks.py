@@ -168,10 +168,16 @@ async def update_task(r: "aioredis.Redis", task_id: str, body: TaskUpdate) -> Ta
 def _check_editable(task: Task, body: TaskUpdate) -> None:
     if task.status is TaskStatus.DRAFT:
         return
+    # Tags and the comment label a run; they do not change what it runs or ran.
+    if body.model_fields_set <= {"tags", "comment"}:
+        return
     local_run = task.status is TaskStatus.RUNNING and task.worker is None
     if local_run and body.model_fields_set <= {"params"}:
         return
-    rule = "only a draft can be edited (a running local run: only its params)"
+    rule = (
+        "only a draft can be edited (any task: its tags and comment; "
+        "a running local run: its params)"
+    )
     raise Conflict(f"task {task.id} is {task.status}; {rule}")
 
 

@@ -1,7 +1,7 @@
 """Task records and the user's queue moves: create, read, edit, clone, enqueue, abort."""
 
 import time
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
@@ -15,6 +15,7 @@ from runyard.models import (
     TaskCreate,
     TaskPage,
     TaskStatus,
+    TaskSummaryPage,
     TaskUpdate,
 )
 from runyard.models.limits import MAX_PAGE
@@ -29,7 +30,11 @@ from runyard_server.api.deps import (
 )
 from runyard_server.api.json_body import FiniteJSONRoute
 from runyard_server.config import Settings
+from runyard_server.errors import Invalid
 from runyard_server.store.purge import purge_tasks as purge
+
+MAX_METRIC_COLUMNS = 20
+"""Metric series one summary page may carry as columns."""
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], route_class=FiniteJSONRoute)
 
@@ -71,7 +76,8 @@ async def list_tasks(
         str,
         Query(
             max_length=200,
-            description="created, started, finished, name, or metric:SERIES (its last value)",
+            description="created, started, finished, name, metric:SERIES (its last value) "
+            "or param:Section/key (reads every matching task, at most 20,000)",
         ),
     ] = "created",
     order: Annotated[
@@ -79,8 +85,19 @@ async def list_tasks(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
-) -> TaskPage:
+    view: Annotated[
+        Literal["full", "summary"],
+        Query(description="summary: items without diff, packages, env and failure text"),
+    ] = "full",
+    metrics: Annotated[
+        str | None,
+        Query(max_length=2000, description="summary only: comma-separated series to include"),
+    ] = None,
+) -> TaskPage | TaskSummaryPage:
     who.require("user")
+    series = tuple(name for name in (metrics or "").split(",") if name)
+    if len(series) > MAX_METRIC_COLUMNS:
+        raise Invalid(f"metrics: at most {MAX_METRIC_COLUMNS} series, got {len(series)}")
     return await store.list_tasks(
         r,
         project=project,
@@ -93,6 +110,8 @@ async def list_tasks(
         order=order,
         limit=limit,
         cursor=cursor,
+        summary=view == "summary",
+        metrics=series,
     )
 
 

@@ -73,6 +73,10 @@ export async function request(method, path, body) {
 export const get = (path) => request("GET", path);
 /** @type {(path: string, body?: unknown) => Promise<any>} */
 export const post = (path, body = {}) => request("POST", path, body);
+/** @type {(path: string, body: unknown) => Promise<any>} */
+export const patch = (path, body) => request("PATCH", path, body);
+/** @type {(path: string) => Promise<any>} */
+export const del = (path) => request("DELETE", path);
 
 /**
  * "?a=1&b=2" from an object, leaving out empty values.

@@ -1,12 +1,15 @@
 // @ts-check
 // The API token: kept in localStorage ("remember me") or sessionStorage, sent as Bearer.
+// Where the browser blocks storage the token lives in this page's memory instead.
 import { h } from "./dom.js";
+import { forget, load, store } from "./storage.js";
 
 const KEY = "runyard.token";
+let inMemory = "";
 
 /** @returns {string} the saved token, "" when none */
 export function getToken() {
-  return localStorage.getItem(KEY) || sessionStorage.getItem(KEY) || "";
+  return load("local", KEY) || load("session", KEY) || inMemory;
 }
 
 /**
@@ -15,12 +18,13 @@ export function getToken() {
  */
 export function setToken(token, remember) {
   clearToken();
-  (remember ? localStorage : sessionStorage).setItem(KEY, token);
+  if (!store(remember ? "local" : "session", KEY, token)) inMemory = token;
 }
 
 export function clearToken() {
-  localStorage.removeItem(KEY);
-  sessionStorage.removeItem(KEY);
+  forget("local", KEY);
+  forget("session", KEY);
+  inMemory = "";
 }
 
 /** @type {Promise<void> | null} */
