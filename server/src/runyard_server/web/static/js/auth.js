@@ -1,5 +1,6 @@
 // @ts-check
-// The API token: kept in localStorage ("remember me") or sessionStorage, sent as Bearer.
+// The API token: kept in sessionStorage (gone with the tab), or localStorage when the
+// user ticks "remember"; sent as Bearer, never in a URL.
 import { h } from "./dom.js";
 
 const KEY = "runyard.token";
@@ -43,7 +44,7 @@ export function askForToken(message) {
       required: true,
       autofocus: true,
     });
-    const remember = h("input", { type: "checkbox", name: "remember", checked: true });
+    const remember = h("input", { type: "checkbox", name: "remember" });
     const form = h(
       "form",
       { class: "login card", id: "login-form" },
