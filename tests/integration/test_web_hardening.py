@@ -189,6 +189,11 @@ def test_allowed_hosts_are_answered_and_a_token_server_answers_any_name(redis_ur
     with TestClient(create_app(listed), base_url="http://runyard.internal") as api:
         assert api.get("/api/v1/tasks").status_code == 200
         assert api.get("/api/v1/tasks", headers={"Host": "other.lan"}).status_code == 400
+        # A page on a listed name (behind a proxy, Host may differ) may change things.
+        listed_page = api.post("/api/v1/tasks", json={}, headers={"Origin": "https://ci.lan"})
+        assert listed_page.status_code == 201
+        other = api.post("/api/v1/tasks", json={}, headers={"Origin": "https://evil.lan"})
+        assert other.status_code == 403
     # Behind a proxy that rewrites Host; the bearer token is what a page cannot forge.
     tokens = Settings(redis_url=redis_url, tokens="user:user-secret-7")
     with TestClient(create_app(tokens), base_url="http://pod-10-0-0-7") as api:

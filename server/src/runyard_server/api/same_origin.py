@@ -10,7 +10,8 @@ requests to ``127.0.0.1:8008``. Two checks close that door.
   name but loopback's, the bound address's and ``--allowed-hosts`` is refused (400).
 - **Origin check** (cross-site requests): a state-changing request (any method but
   GET, HEAD, OPTIONS) that carries an ``Origin`` (or, without one, a ``Referer``) must
-  come from this server's own origin (403). Browsers send ``Origin`` on every
+  come from this server's own origin, or from a page on a name in ``--allowed-hosts``
+  (a proxy in front may rewrite ``Host``), else 403. Browsers send ``Origin`` on every
   cross-origin POST; the SDK, CLI and agents send none and are not affected.
 
 And whatever the mode: a body sent as ``text/plain``, a form or ``multipart`` is
@@ -74,18 +75,13 @@ def _media_type(content_type: str) -> str:
     return header.get_content_type()
 
 
-def _same_origin(source: str, host: str) -> bool:
-    """Whether the page at ``source`` (an Origin or Referer) is on ``host``."""
-    parts = urlsplit(source)
-    return parts.scheme in ("http", "https") and parts.netloc.lower() == host.lower()
-
-
 class SameOriginMiddleware:
     """Host allow-list, Origin check and no preflight-free body types (see the module)."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.allowed = allowed_hostnames(settings)
+        self.listed = frozenset(h.lower() for h in settings.allowed_hosts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -108,7 +104,7 @@ class SameOriginMiddleware:
         if scope["method"] in _SAFE_METHODS:
             return None
         source = _header(scope, b"origin") or _header(scope, b"referer")
-        if self.allowed is not None and source and not _same_origin(source, host):
+        if self.allowed is not None and source and not self._trusted(source, host):
             return (
                 403,
                 ErrorCode.FORBIDDEN,
@@ -125,3 +121,10 @@ class SameOriginMiddleware:
                 "send JSON as application/json",
             )
         return None
+
+    def _trusted(self, source: str, host: str) -> bool:
+        """Whether the page at ``source`` (an Origin or Referer) is this server's or listed."""
+        parts = urlsplit(source)
+        if parts.scheme not in ("http", "https"):
+            return False
+        return parts.netloc.lower() == host.lower() or hostname(parts.netloc) in self.listed
