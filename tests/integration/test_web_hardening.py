@@ -245,3 +245,19 @@ def test_the_embedded_redis_listens_on_loopback_only(tmp_path: Path) -> None:
     with EmbeddedRedis(tmp_path / "redis") as embedded, redis.Redis.from_url(embedded.url) as r:
         assert r.config_get("bind")["bind"] == "127.0.0.1"
         assert r.config_get("protected-mode")["protected-mode"] == "yes"
+
+
+def test_a_bug_answered_outside_the_middleware_carries_the_headers_too(redis_url: str) -> None:
+    app = create_app(Settings(redis_url=redis_url))
+
+    @app.get("/api/v1/boom")
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    base = "http://localhost"
+    with TestClient(app, base_url=base, raise_server_exceptions=False) as api:
+        response = api.get("/api/v1/boom")
+    assert response.status_code == 500
+    assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"

@@ -114,13 +114,14 @@ export function streamLogs(taskId, { after, onLines, onEnd, onState }) {
     if (lines.length) onLines(lines);
   };
   const connect = async () => {
+    if (stopped) return;
     /** @type {{ticket: string}} */
     let grant;
     try {
       grant = await post(`/tasks/${seg(taskId)}/logs/stream-ticket`);
     } catch {
-      if (!stopped) onState && onState("reconnecting");
-      if (!stopped) setTimeout(connect, RECONNECT_MS);
+      onState && onState("reconnecting");
+      setTimeout(connect, RECONNECT_MS);
       return;
     }
     if (stopped) return;
