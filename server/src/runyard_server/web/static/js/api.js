@@ -119,9 +119,11 @@ export function streamLogs(taskId, { after, onLines, onEnd, onState }) {
     let grant;
     try {
       grant = await post(`/tasks/${seg(taskId)}/logs/stream-ticket`);
-    } catch {
-      onState && onState("reconnecting");
-      setTimeout(connect, RECONNECT_MS);
+    } catch (error) {
+      // A refusal (the task is gone, the token may not read it) will not pass on retry.
+      const refused = error instanceof ApiError && error.status < 500;
+      onState && onState(refused ? "closed" : "reconnecting");
+      if (!refused) setTimeout(connect, RECONNECT_MS);
       return;
     }
     if (stopped) return;
