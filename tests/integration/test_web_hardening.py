@@ -2,6 +2,7 @@
 an Origin check that keep pages elsewhere from driving a tokenless server, the API docs
 served from the server itself, tokens given by file, Redis on loopback only."""
 
+import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import requests
 from fastapi.testclient import TestClient
 
 from runyard_server.api.security_headers import CONTENT_SECURITY_POLICY
+from runyard_server.api_docs import STATIC_DIR
 from runyard_server.cli import main as server_main
 from runyard_server.config import Settings
 from runyard_server.embedded import EmbeddedRedis
@@ -261,3 +263,13 @@ def test_a_bug_answered_outside_the_middleware_carries_the_headers_too(redis_url
     assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["referrer-policy"] == "no-referrer"
+
+
+def test_the_vendored_swagger_ui_is_as_published() -> None:
+    folder = STATIC_DIR / "swagger-ui"
+    sums = dict(
+        reversed(line.split("  ")) for line in (folder / "SHA256SUMS").read_text().splitlines()
+    )
+    assert sorted(sums) == ["swagger-ui-bundle.js", "swagger-ui.css"]
+    for name, digest in sums.items():
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, name
