@@ -14,7 +14,7 @@ USER, AGENT = "user-secret-123", "agent-secret-456"
 @pytest.fixture
 def api(redis_url: str) -> Iterator[TestClient]:
     settings = Settings(redis_url=redis_url, tokens=[f"user:{USER}", f"agent:{AGENT}"])
-    with TestClient(create_app(settings), base_url="http://t/api/v1") as client:
+    with TestClient(create_app(settings), base_url="http://localhost/api/v1") as client:
         yield client
 
 

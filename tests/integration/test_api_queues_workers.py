@@ -12,7 +12,7 @@ from runyard_server.main import create_app
 @pytest.fixture
 def api(redis_url: str) -> Iterator[TestClient]:
     settings = Settings(redis_url=redis_url, lease_s=5, first_lease_s=2)
-    with TestClient(create_app(settings), base_url="http://t/api/v1") as client:
+    with TestClient(create_app(settings), base_url="http://localhost/api/v1") as client:
         yield client
 
 

@@ -19,7 +19,9 @@ TWINS = ("abcdef12a" + "0" * 23, "abcdef12b" + "0" * 23)
 
 @pytest.fixture
 def api(redis_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(redis_url=redis_url)), base_url="http://t/api/v1") as c:
+    with TestClient(
+        create_app(Settings(redis_url=redis_url)), base_url="http://localhost/api/v1"
+    ) as c:
         yield c
 
 

@@ -77,6 +77,7 @@ TASK_MAY_ON_ITS_OWN = {
     ("GET", "/api/v1/tasks/{task_id}/logs"),
     ("GET", "/api/v1/tasks/{task_id}/logs/text"),
     ("GET", STREAM),
+    ("POST", "/api/v1/tasks/{task_id}/logs/stream-ticket"),
     ("POST", "/api/v1/tasks/{task_id}/metrics"),
     ("GET", "/api/v1/tasks/{task_id}/metrics"),
     ("GET", "/api/v1/tasks/{task_id}/artifacts"),
@@ -105,7 +106,7 @@ def world(redis_url: str, tmp_path: Path) -> Iterator[World]:
         data_dir=tmp_path,
         tokens=[f"user:{USER}", f"agent:{AGENT}", f"metrics:{METRICS}"],
     )
-    with TestClient(create_app(settings), base_url="http://t") as api:
+    with TestClient(create_app(settings), base_url="http://localhost") as api:
         user = bearer(USER)
         own = api.post(
             "/api/v1/tasks",
@@ -249,14 +250,17 @@ def test_tokens_never_reach_a_real_servers_log(tmp_path: Path) -> None:
         task_token, task_id = got["task_token"], got["task"]["id"]
         requests.get(f"{api}/tasks", headers=bearer(WRONG), timeout=10)
         requests.get(f"{api}/tasks/{task_id}", headers=bearer(task_token), timeout=10)
-        for token in (WRONG, USER):
-            stream = f"{api}/tasks/{'0' * 32}/logs/stream?token={token}"
-            requests.get(stream, timeout=10)
+        url = f"{api}/tasks/{task_id}/logs/stream-ticket"
+        ticket = requests.post(url, headers=bearer(USER), timeout=10).json()["ticket"]
+        for value in (WRONG, ticket):
+            stream = f"{api}/tasks/{task_id}/logs/stream?ticket={value}"
+            requests.get(stream, timeout=10, stream=True).close()
     finally:
         server.stop()
     text = log.read_text()
     assert '"request_id"' in text  # the request lines were written
-    assert [s for s in (USER, AGENT, WRONG, task_token, got["lease_token"]) if s in text] == []
+    secrets = (USER, AGENT, WRONG, task_token, got["lease_token"], ticket)
+    assert [s for s in secrets if s in text] == []
 
 
 def test_a_bad_setting_does_not_print_the_tokens(capsys: pytest.CaptureFixture[str]) -> None:

@@ -24,7 +24,7 @@ AS_AGENT = {"Authorization": f"Bearer {AGENT}"}
 def api(redis_url: str) -> Iterator[TestClient]:
     settings = Settings(redis_url=redis_url, tokens=[f"user:{USER}", f"agent:{AGENT}"])
     headers = {"Authorization": f"Bearer {USER}"}
-    with TestClient(create_app(settings), base_url="http://t", headers=headers) as client:
+    with TestClient(create_app(settings), base_url="http://localhost", headers=headers) as client:
         yield client
 
 
@@ -180,7 +180,7 @@ def test_a_500_carries_the_request_id_in_header_body_and_log(
     async def boom() -> None:
         raise RuntimeError("a bug")
 
-    with TestClient(app, base_url="http://t", raise_server_exceptions=False) as client:
+    with TestClient(app, base_url="http://localhost", raise_server_exceptions=False) as client:
         response = client.get("/boom", headers={"X-Request-ID": "bug-1"})
     assert (response.status_code, response.headers["x-request-id"]) == (500, "bug-1")
     assert "bug-1" in response.json()["detail"]

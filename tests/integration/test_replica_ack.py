@@ -14,7 +14,9 @@ from runyard_server.store import keys
 
 
 def _api(**settings: object) -> TestClient:
-    return TestClient(create_app(Settings.model_validate(settings)), base_url="http://t/api/v1")
+    return TestClient(
+        create_app(Settings.model_validate(settings)), base_url="http://localhost/api/v1"
+    )
 
 
 def _replica_of(master: EmbeddedRedis, replica: EmbeddedRedis) -> None:

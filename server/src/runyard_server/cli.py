@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ROLE:SECRET",
         help="accept this bearer token; ROLE is user, agent or metrics (repeatable)",
     )
+    p.add_argument("--token-file", type=Path, metavar="PATH", help=_help("token_file"))
+    p.add_argument("--allowed-hosts", metavar="NAME,...", help=_help("allowed_hosts"))
     p.add_argument("--lease", type=float, dest="lease_s", help=_help("lease_s"))
     p.add_argument("--first-lease", type=float, dest="first_lease_s", help=_help("first_lease_s"))
     p.add_argument("--local-lease", type=float, dest="local_lease_s", help=_help("local_lease_s"))
@@ -160,7 +162,7 @@ def _exit_cleanly(signum: int, frame: object) -> None:
 
 def run_api(settings: Settings) -> None:
     """uvicorn in this process, or ``--workers`` processes that rebuild the settings."""
-    # uvicorn's access log prints query strings, where the log stream's ?token= rides;
+    # uvicorn's access log prints query strings, where the log stream's ?ticket= rides;
     # RequestLogMiddleware logs each request without them.
     common: dict[str, Any] = {
         "host": settings.host,

@@ -83,6 +83,19 @@ class Settings(BaseSettings):
         description="--redis-url names a node of a Redis Cluster: use a cluster client",
     )
     tokens: Annotated[list[ApiToken], NoDecode] = Field(default_factory=list)
+    # A file keeps the secrets out of `ps` and shell history; merged into tokens.
+    token_file: Path | None = Field(
+        default=None,
+        description="read tokens from this file: one ROLE:SECRET a line, # comments",
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "host names the server answers to besides localhost, 127.0.0.1, [::1] and "
+            "--host (comma-separated); without tokens, or when given, any other Host "
+            "header is refused"
+        ),
+    )
     lease_s: float = Field(default=30.0, gt=0, description="task lease in seconds")
     first_lease_s: float = Field(
         default=15.0, gt=0, description="lease until the agent reports started"
@@ -138,6 +151,27 @@ class Settings(BaseSettings):
             return [parse_token(v.strip()) if isinstance(v, str) else v for v in value]
         return value
 
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _tokens_from_file(self) -> Self:
+        if self.token_file is None:
+            return self
+        try:
+            text = self.token_file.read_text()
+        except OSError as exc:
+            raise ValueError(f"cannot read token_file {self.token_file}: {exc.strerror}") from None
+        lines = (line.strip() for line in text.splitlines())
+        self.tokens = [*self.tokens, *(parse_token(x) for x in lines if x and x[0] != "#")]
+        # Read once: worker processes get the tokens themselves (to_env), not the file.
+        self.token_file = None
+        return self
+
     @field_validator("redis_sentinel")
     @classmethod
     def _check_sentinels(cls, value: str | None) -> str | None:
@@ -182,9 +216,10 @@ class Settings(BaseSettings):
         """These settings as ``RUNYARD_*`` variables, for worker processes to rebuild them."""
         env = {
             f"RUNYARD_{name.upper()}": str(value)
-            for name, value in self.model_dump(exclude={"tokens"}).items()
+            for name, value in self.model_dump(exclude={"tokens", "allowed_hosts"}).items()
             if value is not None
         }
+        env["RUNYARD_ALLOWED_HOSTS"] = ",".join(self.allowed_hosts)
         env["RUNYARD_TOKENS"] = ",".join(f"{t.role}:{t.token}" for t in self.tokens)
         return env
 

@@ -30,6 +30,9 @@ from runyard_server.api.routes import (
     tasks,
     workers,
 )
+from runyard_server.api.same_origin import SameOriginMiddleware
+from runyard_server.api.security_headers import SecurityHeadersMiddleware
+from runyard_server.api_docs import install_api_docs
 from runyard_server.artifact_files import ArtifactFiles
 from runyard_server.auth import TokenBook
 from runyard_server.config import Settings
@@ -81,7 +84,7 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,
         redoc_url=None,
     )
     app.state.settings = settings
@@ -97,6 +100,8 @@ def create_app(settings: Settings) -> FastAPI:
             timeout_ms=settings.redis_ack_timeout_ms,
         )
     app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(SameOriginMiddleware, settings=settings)
+    app.add_middleware(SecurityHeadersMiddleware)
     # Added last, so outermost: a 413 from the body limit gets its id and log line too.
     app.add_middleware(RequestLogMiddleware)
     app.include_router(health.router, prefix=API_PREFIX)
@@ -117,6 +122,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     # Top level, where Prometheus scrapers look by default.
     app.include_router(prometheus.router, responses=ERROR_RESPONSES)
+    install_api_docs(app)
     install_web(app)
     return app
 

@@ -2,7 +2,7 @@
 
 from runyard.models.errors import ErrorBody, ErrorCode
 from runyard.models.history import PurgeRequest, PurgeResult
-from runyard.models.logs import LogAck, LogBatch, LogLine, LogPage
+from runyard.models.logs import LogAck, LogBatch, LogLine, LogPage, StreamTicket
 from runyard.models.names import (
     Name,
     SeriesName,
@@ -122,6 +122,7 @@ __all__ = [
     "SeriesName",
     "SortOrder",
     "StartedReport",
+    "StreamTicket",
     "Tag",
     "Task",
     "TaskCreate",

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from runyard.models import API_PREFIX, ErrorBody, ErrorCode
+from runyard_server.api.security_headers import SECURITY_HEADERS
 from runyard_server.errors import RunyardServerError
 
 log = logging.getLogger("runyard_server")
@@ -133,7 +134,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
-        # Starlette answers this one outside every middleware, so the id is added here.
+        # Starlette answers this one outside every middleware, so the id and the
+        # security headers are added here.
         request_id = str(request.scope.get("state", {}).get("request_id", ""))
         log.exception(
             "unhandled error on %s %s",
@@ -142,4 +144,6 @@ def install_error_handlers(app: FastAPI) -> None:
             extra={"fields": {"request_id": request_id}},
         )
         detail = f"internal server error (a bug): see the server log, request id {request_id}"
-        return error_response(500, ErrorCode.INTERNAL, detail, {"x-request-id": request_id})
+        headers = {"x-request-id": request_id}
+        headers.update((name.decode(), value.decode()) for name, value in SECURITY_HEADERS)
+        return error_response(500, ErrorCode.INTERNAL, detail, headers)

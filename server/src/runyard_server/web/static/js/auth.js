@@ -1,6 +1,7 @@
 // @ts-check
-// The API token: kept in localStorage ("remember me") or sessionStorage, sent as Bearer.
-// Where the browser blocks storage the token lives in this page's memory instead.
+// The API token: kept in sessionStorage (gone with the tab), or localStorage when the
+// user ticks "remember"; sent as Bearer, never in a URL. Where the browser blocks
+// storage the token lives in this page's memory instead.
 import { h } from "./dom.js";
 import { forget, load, store } from "./storage.js";
 
@@ -47,7 +48,7 @@ export function askForToken(message) {
       required: true,
       autofocus: true,
     });
-    const remember = h("input", { type: "checkbox", name: "remember", checked: true });
+    const remember = h("input", { type: "checkbox", name: "remember" });
     const form = h(
       "form",
       { class: "login card", id: "login-form" },
