@@ -29,7 +29,12 @@ class RunningTask:
 
     def __init__(self, api: str) -> None:
         self.api = api
-        body = {"name": "ticketed", "queue": "tq", "create_queue": True}
+        body = {
+            "name": "ticketed",
+            "queue": "tq",
+            "create_queue": True,
+            "script": {"entry_point": "train.py"},
+        }
         self.id = requests.post(f"{api}/tasks", json=body, headers=bearer(USER), timeout=10).json()[
             "id"
         ]

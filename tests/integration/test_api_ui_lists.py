@@ -19,7 +19,8 @@ def api(redis_url: str) -> Iterator[TestClient]:
 
 
 def create(api: TestClient, **fields: object) -> str:
-    response = api.post("/tasks", json={"project": "vision", "name": "run", **fields})
+    body = {"project": "vision", "name": "run", "script": {"entry_point": "train.py"}, **fields}
+    response = api.post("/tasks", json=body)
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
 

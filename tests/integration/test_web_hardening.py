@@ -41,7 +41,12 @@ def draft(api: str) -> str:
 
 
 def queued(api: str) -> str:
-    body = {"name": "hardening", "queue": "hq", "create_queue": True}
+    body = {
+        "name": "hardening",
+        "queue": "hq",
+        "create_queue": True,
+        "script": {"entry_point": "train.py"},
+    }
     response = requests.post(f"{api}/tasks", json=body, timeout=10)
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
