@@ -12,7 +12,7 @@ NODE_STAMP := node_modules/.installed
 $(STAMP): pyproject.toml sdk/pyproject.toml agent/pyproject.toml server/pyproject.toml requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade uv
-	$(BIN)/uv pip install -q --python $(BIN)/python -e ./sdk -e ./agent[docker] -e ./server[embedded] -r requirements-dev.txt
+	$(BIN)/uv pip install -q --python $(BIN)/python -e ./sdk -e ./agent[docker] -e ./server[embedded,s3] -r requirements-dev.txt
 	touch $@
 
 setup: $(STAMP)

@@ -19,7 +19,9 @@ from runyard_server import server_log
 from runyard_server.children import die_with_parent
 from runyard_server.config import Settings
 from runyard_server.embedded import EmbeddedRedis, EmbeddedRedisError
+from runyard_server.errors import StoreUnavailable
 from runyard_server.main import create_app
+from runyard_server.storage import open_stores
 
 log = logging.getLogger("runyard_server")
 
@@ -89,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="event_retry_s",
         help=_help("event_retry_s"),
     )
+    p.add_argument("--storage", metavar="s3://BUCKET/PREFIX", help=_help("storage"))
+    p.add_argument("--storage-endpoint-url", metavar="URL", help=_help("storage_endpoint_url"))
     p.add_argument(
         "--no-jobs",
         action="store_false",
@@ -196,6 +200,12 @@ def main(argv: list[str] | None = None) -> None:
         print(f"runyard-server: {describe_invalid(exc)}", file=sys.stderr)
         raise SystemExit(2) from None
     except ValueError as exc:
+        print(f"runyard-server: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    try:
+        # Fail at start, naming the bucket, rather than on the first upload.
+        open_stores(settings, check=True)
+    except (StoreUnavailable, RuntimeError) as exc:
         print(f"runyard-server: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     try:

@@ -8,6 +8,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from runyard_server.s3_location import S3Location
+
 # metrics: a scraper's credential, good for ``GET /metrics`` and nothing else.
 Role = Literal["user", "agent", "metrics"]
 
@@ -115,6 +117,17 @@ class Settings(BaseSettings):
             "writes); no: the OS decides when (up to ~30 s at risk)"
         ),
     )
+    storage: str | None = Field(
+        default=None,
+        description=(
+            "keep artifacts and history in s3://BUCKET/PREFIX (credentials from the AWS "
+            "environment and config files) instead of the data dir"
+        ),
+    )
+    storage_endpoint_url: str | None = Field(
+        default=None,
+        description="the S3 endpoint of a non-AWS store (MinIO, Ceph, ...), e.g. http://minio:9000",
+    )
     jobs: bool = True
     event_retry_s: float = Field(
         default=10.0,
@@ -198,6 +211,13 @@ class Settings(BaseSettings):
             raise ValueError("redis_cluster needs redis_url: a node of the cluster")
         return self
 
+    @field_validator("storage")
+    @classmethod
+    def _check_storage(cls, value: str | None) -> str | None:
+        if value is not None:
+            S3Location.parse(value)
+        return value
+
     @model_validator(mode="after")
     def _password_into_url(self) -> Self:
         # Behind Sentinel the password stays apart: every master and replica it names has it.
@@ -230,7 +250,8 @@ class Settings(BaseSettings):
 
     @property
     def artifact_dir(self) -> Path:
-        """Artifact files; share this folder between replicas (e.g. a ReadWriteMany volume)."""
+        """Artifact files without --storage; replicas then share this folder (a ReadWriteMany
+        volume), with --storage they share the bucket instead."""
         return self.data_dir / "artifacts"
 
     @property

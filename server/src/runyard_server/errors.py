@@ -9,7 +9,9 @@ RunyardServerError
 ├── TooLarge       413  a body, batch, diff or artifact over its limit
 ├── Unauthorized   401  no token, or a wrong one
 ├── Forbidden      403  the token's role may not do this
-└── StorageFull    507  the artifact disk is full (nothing was stored)
+├── StorageFull    507  the artifact disk is full (nothing was stored)
+├── StoreUnavailable 503  the object store (S3) cannot be reached or refused the server
+└── Damaged        500  a stored object no longer matches the sha256 taken when it was written
 
 A Redis out of memory is answered 503 ``store_full`` by ``api.errors`` directly.
 """
@@ -87,3 +89,18 @@ class StorageFull(RunyardServerError):
 
     status_code = 507
     code = ErrorCode.INSUFFICIENT_STORAGE
+
+
+class StoreUnavailable(RunyardServerError):
+    """Raised when the object store (S3) cannot be reached or refuses a request; nothing
+    was changed, and a retry may succeed."""
+
+    status_code = 503
+    code = ErrorCode.UNAVAILABLE
+
+
+class Damaged(RunyardServerError):
+    """Raised when a stored object does not match the sha256 recorded when it was written."""
+
+    status_code = 500
+    code = ErrorCode.INTERNAL

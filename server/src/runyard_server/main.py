@@ -33,12 +33,11 @@ from runyard_server.api.routes import (
 from runyard_server.api.same_origin import SameOriginMiddleware
 from runyard_server.api.security_headers import SecurityHeadersMiddleware
 from runyard_server.api_docs import install_api_docs
-from runyard_server.artifact_files import ArtifactFiles
 from runyard_server.auth import TokenBook
 from runyard_server.config import Settings
-from runyard_server.history_files import LocalHistory
 from runyard_server.prometheus import ServerMetrics
 from runyard_server.redis_client import connect, on_master_change
+from runyard_server.storage import open_stores
 from runyard_server.store import Dispatcher
 from runyard_server.store.backfill import backfill_indexes
 from runyard_server.store.migrate import rename_untagged_keys
@@ -89,8 +88,9 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.tokens = TokenBook(settings.tokens)
-    app.state.artifact_files = ArtifactFiles(settings.artifact_dir)
-    app.state.history = LocalHistory(settings.history_dir)
+    stores = open_stores(settings)
+    app.state.artifact_files = stores.artifacts
+    app.state.history = stores.history
     app.state.metrics = ServerMetrics()
     install_error_handlers(app)
     if settings.redis_min_replicas_ack:

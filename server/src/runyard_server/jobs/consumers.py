@@ -6,17 +6,17 @@ archiver with its sweep and retention.
 import asyncio
 
 from runyard_server.config import Settings
-from runyard_server.history_files import LocalHistory
 from runyard_server.jobs.archiver import GROUP, Archiver
 from runyard_server.jobs.events import EventConsumer
 from runyard_server.jobs.retention import Retention
 from runyard_server.redis_client import connect
+from runyard_server.storage import open_stores
 
 
 async def run_consumers(settings: Settings, stop: asyncio.Event) -> None:
     """Archive final tasks as their events come, until ``stop`` is set."""
     r = connect(settings)
-    history = LocalHistory(settings.history_dir)
+    history = open_stores(settings).history
     archiver = Archiver(r, history)
     every = [(settings.history_sweep_s, archiver.sweep)]
     if settings.history_retention_days is not None:
