@@ -105,7 +105,9 @@ class Stack:
         self.client = Client(server.url)
 
     def draft(self, project: str, name: str, **fields: Any) -> str:
-        """A task made through the API without code (a draft unless ``queue`` is given)."""
+        """A task made through the API (a draft unless ``queue`` is given) whose entry point
+        names no real code: the server queues it, no agent here would run it."""
+        fields.setdefault("script", Script(entry_point="train.py"))
         return self.client.tasks.create(TaskCreate(project=project, name=name, **fields)).id
 
     def submit(

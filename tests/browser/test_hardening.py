@@ -10,7 +10,7 @@ import requests
 from playwright.sync_api import ConsoleMessage, Page, expect
 
 from runyard.client import Client
-from runyard.models import TaskCreate
+from runyard.models import Script, TaskCreate
 from tests.browser.conftest import Shoot
 from tests.servers import ServerProcess
 
@@ -115,7 +115,11 @@ def test_no_page_nor_the_api_docs_trips_the_content_security_policy(
     server = server_factory()
     client = Client(server.url)
     tasks = [
-        client.tasks.create(TaskCreate(name=f"csp-{i}", queue="cq", create_queue=True))
+        client.tasks.create(
+            TaskCreate(
+                name=f"csp-{i}", queue="cq", create_queue=True, script=Script(entry_point="t.py")
+            )
+        )
         for i in range(2)
     ]
     messages: list[str] = []

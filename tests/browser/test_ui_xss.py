@@ -51,7 +51,6 @@ def hostile_task(stack: Stack, name: str, payload: str, *, failed: bool = False)
         claim = stack.client.tasks.start_local(spec)
         assert claim.task is not None
         task_id = claim.task.id
-        stack.client.tasks.report_failed(task_id, claim.lease_token, FailureKind.SCRIPT, payload)
     else:
         task_id = stack.client.tasks.create(spec).id
     lines = [LogLine(text=payload, ts=time.time()), LogLine(text=f"x {payload} y", ts=time.time())]
@@ -60,6 +59,9 @@ def hostile_task(stack: Stack, name: str, payload: str, *, failed: bool = False)
         MetricPoint(series="loss", value=v, step=i, ts=time.time()) for i, v in enumerate([3, 2])
     ]
     stack.client.metrics.append(task_id, MetricBatch(points=points))
+    if failed:
+        # Last: a final task is archived soon after, and then takes no more lines or points.
+        stack.client.tasks.report_failed(task_id, claim.lease_token, FailureKind.SCRIPT, payload)
     return task_id
 
 
