@@ -1,22 +1,13 @@
 """The Idempotency-Key header of POST /tasks and POST /tasks/{id}/clone, on a real Redis."""
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 
-from runyard_server.config import Settings
-from runyard_server.main import create_app
+from tests.integration.test_api_tasks import api
+
+__all__ = ["api"]
 
 BODY = {"name": "train", "script": {"entry_point": "train.py"}}
-
-
-@pytest.fixture
-def api(redis_url: str) -> Iterator[TestClient]:
-    with TestClient(
-        create_app(Settings(redis_url=redis_url)), base_url="http://localhost/api/v1"
-    ) as c:
-        yield c
 
 
 def names(api: TestClient) -> list[str]:
