@@ -246,21 +246,43 @@ def test_html_error_page_from_a_proxy_becomes_server_error(
 # --- non-idempotent requests ----------------------------------------------------------
 
 
-def test_create_is_not_retried_when_the_request_may_have_landed(
+def _idempotency_keys(seen: list[Seen]) -> list[str | None]:
+    return [
+        next((v for k, v in s.headers.items() if k.lower() == "idempotency-key"), None)
+        for s in seen
+    ]
+
+
+def test_a_local_run_is_not_retried_when_the_request_may_have_landed(
     server: ScriptedServer, client: Client
 ) -> None:
-    server.script("POST /tasks", Reply(drop=True), Reply(201, task_json()))
+    server.script("POST /local-runs", Reply(drop=True), Reply(500, {}))
     with pytest.raises(ServerUnreachable, match="may have been processed"):
-        client.tasks.create(TaskCreate(name="t"))
-    assert len(server.hits("POST /api/v1/tasks")) == 1
+        client.tasks.start_local(TaskCreate(name="t"))
+    assert len(server.hits("POST /api/v1/local-runs")) == 1
 
 
-def test_create_is_retried_when_the_server_refused_it(
+def test_a_create_is_retried_after_a_lost_answer_and_a_503_with_one_idempotency_key(
     server: ScriptedServer, client: Client
 ) -> None:
-    server.script("POST /tasks", Reply(503, {}), Reply(201, task_json()))
+    server.script("POST /tasks", Reply(drop=True), Reply(503, {}), Reply(201, task_json()))
     assert client.tasks.create(TaskCreate(name="t")).id == TASK_ID
-    assert len(server.hits("POST /api/v1/tasks")) == 2
+    server.script("POST /tasks", Reply(201, task_json()))
+    client.tasks.create(TaskCreate(name="t"))
+
+    first, second, third, next_call = _idempotency_keys(server.hits("POST /api/v1/tasks"))
+    assert first is not None and len(first) == 32
+    assert first == second == third != next_call
+
+
+def test_a_clone_sends_the_key_given_on_every_attempt(
+    server: ScriptedServer, client: Client
+) -> None:
+    server.script(f"POST /tasks/{TASK_ID}/clone", Reply(drop=True), Reply(201, task_json()))
+    client.tasks.clone(TASK_ID, idempotency_key="mine-1")
+
+    hits = server.hits(f"POST /api/v1/tasks/{TASK_ID}/clone")
+    assert _idempotency_keys(hits) == ["mine-1", "mine-1"]
 
 
 def test_get_is_retried_after_a_dropped_connection(server: ScriptedServer, client: Client) -> None:

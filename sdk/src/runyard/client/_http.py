@@ -7,9 +7,9 @@ Failures are classified once, in :meth:`Transport.send`:
 * **ambiguous** — the request may have been processed (connection reset mid-request, read
   timeout, 500/502/504). Retried only with ``Retry.ALWAYS``: requests the server treats as
   idempotent (GET, PATCH, DELETE, reports guarded by a lease token, log batches deduplicated
-  by ``seq``, claims whose lost task comes back with the short first lease). Task creation
-  and cloning use ``Retry.UNSENT`` because a retry after an ambiguous failure could create a
-  second task.
+  by ``seq``, claims whose lost task comes back with the short first lease, creates and
+  clones sent with an ``Idempotency-Key``). ``Retry.UNSENT`` is for a request whose
+  repeat could do it twice.
 * **final** — any other 4xx: never retried, raised as the matching :mod:`runyard.errors` class.
 
 Waits between attempts follow :mod:`runyard.retry` (exponential, full jitter), and a
@@ -88,6 +88,7 @@ class _Request:
     raw: IO[bytes] | bytes | None
     stream: bool
     content_type: str
+    headers: dict[str, str]
 
 
 class Transport:
@@ -139,13 +140,15 @@ class Transport:
         content: Callable[[], IO[bytes]] | None = None,
         json_bytes: bytes | None = None,
         stream: bool = False,
+        headers: dict[str, str] | None = None,
     ) -> requests.Response:
         """Send one request, retrying per ``retry``; return a 2xx response or raise.
 
         ``retries`` overrides the transport's retry count for this request. ``content``
         opens a raw body (a file upload) afresh for each attempt; ``json_bytes`` is a
         body already encoded as JSON (a log batch); ``stream`` leaves a
-        large response body unread for the caller to iterate (and close).
+        large response body unread for the caller to iterate (and close); ``headers``
+        go with every attempt unchanged (an ``Idempotency-Key``).
         """
         payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
         clean = {k: v for k, v in (params or {}).items() if v is not None}
@@ -157,7 +160,9 @@ class Transport:
                 with contextlib.ExitStack() as stack:
                     raw = stack.enter_context(content()) if content is not None else json_bytes
                     kind = "application/json" if json_bytes is not None else _OCTETS
-                    request = _Request(method, path, clean, payload, raw, stream, kind)
+                    request = _Request(
+                        method, path, clean, payload, raw, stream, kind, headers or {}
+                    )
                     response = self._once(request, read_timeout)
             except _Attempt as failed:
                 landed = landed or failed.landed
@@ -190,7 +195,9 @@ class Transport:
     def _once(self, request: _Request, read_timeout: float | None) -> requests.Response:
         """One attempt: a response that is final (2xx or 4xx), or :class:`_Attempt`."""
         read = self.timeout if read_timeout is None else read_timeout
-        headers = {"Content-Type": request.content_type} if request.raw is not None else None
+        headers = dict(request.headers)
+        if request.raw is not None:
+            headers["Content-Type"] = request.content_type
         try:
             response = self._session.request(
                 request.method,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -31,6 +32,7 @@ from runyard.models import (
     TaskStatus,
     TaskUpdate,
 )
+from runyard.models.routes import IDEMPOTENCY_KEY_HEADER
 
 
 class Tasks:
@@ -39,19 +41,21 @@ class Tasks:
     def __init__(self, http: Transport) -> None:
         self._http = http
 
-    def create(self, spec: TaskCreate) -> Task:
+    def create(self, spec: TaskCreate, *, idempotency_key: str | None = None) -> Task:
         """Create a task (enqueued at once when ``spec.queue`` is set).
 
-        Retried only when the request surely did not reach the server, so a flaky
-        network never creates the task twice; otherwise the error says to check first.
+        Every attempt carries one ``Idempotency-Key`` (``idempotency_key``, or a fresh
+        UUID per call), so retrying after a lost answer or a 503 gets the task the first
+        attempt made, never a second one. Pass your own key to repeat the call safely
+        across processes (the server remembers a key for 24 h).
         """
-        return self._http.call(Task, "POST", "/tasks", body=spec, retry=Retry.UNSENT)
+        return self._http.call(Task, "POST", "/tasks", body=spec, headers=_once(idempotency_key))
 
     def start_local(self, spec: TaskCreate) -> Claim:
         """Record a script running on this machine as a running task (``POST /local-runs``).
 
         The reply carries the lease token the script reports its end with. Retried
-        like :meth:`create`: only when the request surely did not arrive.
+        only when the request surely did not arrive: a repeat could record a second run.
         """
         return self._http.call(Claim, "POST", "/local-runs", body=spec, retry=Retry.UNSENT)
 
@@ -118,15 +122,20 @@ class Tasks:
             if not exc.retried:  # else an earlier attempt deleted it
                 raise
 
-    def clone(self, task_id: str, request: CloneRequest | None = None) -> Task:
+    def clone(
+        self,
+        task_id: str,
+        request: CloneRequest | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Task:
         """A new draft copied from ``task_id`` with overrides (queued when ``queue`` is set).
 
-        Retried like :meth:`create`: only when the request surely did not arrive.
+        Made once however often it is retried, as :meth:`create` says.
         """
         body = (request or CloneRequest()).model_dump(mode="json", exclude_none=True)
-        return self._http.call(
-            Task, "POST", f"/tasks/{seg(task_id)}/clone", body=body, retry=Retry.UNSENT
-        )
+        path = f"/tasks/{seg(task_id)}/clone"
+        return self._http.call(Task, "POST", path, body=body, headers=_once(idempotency_key))
 
     def enqueue(
         self, task_id: str, queue: str, priority: int = 0, *, create_queue: bool = False
@@ -224,3 +233,9 @@ class Tasks:
             if reached(current):
                 return current
             raise
+
+
+def _once(key: str | None) -> dict[str, str]:
+    """The header that makes every attempt of one create the same request to the server:
+    drawn once per call, before the transport's first attempt."""
+    return {IDEMPOTENCY_KEY_HEADER: key or uuid.uuid4().hex}

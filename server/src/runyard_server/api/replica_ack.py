@@ -12,7 +12,8 @@ Not replicated in time (or Redis gone meanwhile): the answer becomes 503
 ``unavailable``. The write may still have been made; it stays if the master lives or
 a replica got it after all. Retrying is safe for everything the server treats as
 idempotent (reports fenced by the lease token, log batches by ``seq``, claims by the
-short first lease); a retried create can make a second task (docs/reliability.md).
+short first lease), and for a create or clone sent again with its ``Idempotency-Key``
+(``store/idempotency.py``); without one, a retried create can make a second task.
 
 Reads (GET, HEAD, OPTIONS) and refused requests (4xx, 5xx) changed nothing and are
 passed through untouched.

@@ -13,6 +13,7 @@ key schema is the docstring of ``store.keys``. Domain errors are those of
 from runyard_server.store.artifacts import get_artifact, list_artifacts, record_artifact
 from runyard_server.store.claim import SCAN_PER_QUEUE, claim
 from runyard_server.store.dispatch import Dispatcher, claim_wait, publish_work
+from runyard_server.store.idempotency import Idempotency
 from runyard_server.store.installed import record_installed
 from runyard_server.store.leases import current_lease_token, reap_expired
 from runyard_server.store.listing import list_tasks
@@ -56,6 +57,7 @@ __all__ = [
     "SCAN_PER_QUEUE",
     "Batch",
     "Dispatcher",
+    "Idempotency",
     "abort",
     "append_logs",
     "append_metrics",

@@ -53,6 +53,11 @@ the tag (keys ``ry:...``) is renamed at server start (``migrate.py``).
 ``ry:lock:archive:{id}`` — string, held (with a TTL the holder keeps extending) while
     one archiver writes that task's archive, so two jobs processes never write one task.
 
+``ry:idem:{key}`` — hash, one ``Idempotency-Key`` a create or clone was sent with:
+    ``task`` (the id that request made) and ``request`` (the sha256 of its method, route
+    and body, ``api/idempotency.py``). Written by ``lua/create.lua`` with the task it
+    records, expires 24 h later (``store/idempotency.py``).
+
 ``ry:seq:task`` — counter for ``num``. ``ry:seq:queue`` — counter for queue FIFO order.
 
 ``ry:idx:all``, ``ry:idx:status:{status}``, ``ry:idx:project:{project}``,
@@ -185,6 +190,11 @@ def task_artifacts(task_id: str) -> str:
 def archive_lock(task_id: str) -> str:
     """The lock an archiver holds while it archives the task."""
     return f"{PREFIX}lock:archive:{task_id}"
+
+
+def idempotency(key: str) -> str:
+    """The record of a create sent with this ``Idempotency-Key``."""
+    return f"{PREFIX}idem:{key}"
 
 
 def queue(name: str) -> str:

@@ -37,6 +37,11 @@ def task(task_id: str) -> Declared:
     return {f"task:{task_id}": keys.task(task_id)}
 
 
+def idempotency(key: str) -> Declared:
+    """The record of a create sent with this ``Idempotency-Key``."""
+    return {"idem": keys.idempotency(key)}
+
+
 def task_output(task_id: str) -> Declared:
     """The task's hash and what it logged: console, batch seqs, metric points and finals."""
     return {

@@ -21,6 +21,8 @@ from runyard.models import (
 from runyard_server.errors import Conflict, Invalid, NoCode, NotFound
 from runyard_server.store import keys, script_keys, scripts
 from runyard_server.store.dispatch import publish_work
+from runyard_server.store.idempotency import NO_KEY, Idempotency, replayed
+from runyard_server.store.idempotency import declared as idempotency_keys
 from runyard_server.store.names import fold
 from runyard_server.store.records import flatten, number, spec_fields, spec_of, task_from_hash
 
@@ -77,7 +79,11 @@ def create_keys(task_id: str, body: TaskCreate, num: int) -> script_keys.Declare
 
 
 def create_args(
-    task_id: str, body: TaskCreate, now: float, create_queue: bool = True
+    task_id: str,
+    body: TaskCreate,
+    now: float,
+    create_queue: bool = True,
+    idem: Idempotency | None = None,
 ) -> list[str | int | float | bytes]:
     """The arguments of ``lua/create.lua`` after the labels."""
     fields = spec_fields(body)
@@ -86,6 +92,7 @@ def create_args(
     return [
         task_id, now, body.queue or "", body.priority, body.name, fold(body.name),
         int(create_queue), len(flat), *flat, len(_joined(body)),
+        *(idem.args() if idem else NO_KEY),
     ]  # fmt: skip
 
 
@@ -103,12 +110,15 @@ async def create_task(
     *,
     create_queue: bool = True,
     require_code: bool = False,
+    idem: Idempotency | None = None,
 ) -> Task:
     """Store a new draft task; with ``body.queue`` it is enqueued in the same step.
 
     Without ``create_queue`` a queue that does not exist is NotFound (the HTTP API
     passes the request's ``create_queue``; a typo must not make a queue nobody serves).
     With ``require_code`` (the HTTP API) a task without code is not queued (NoCode).
+    With ``idem`` a repeat of an earlier request under its key answers the task that
+    request made, as it is now (``idempotency.py``).
     """
     missing = body.script.missing_code() if body.queue and require_code else None
     if missing:
@@ -116,11 +126,23 @@ async def create_task(
     task_id = uuid.uuid4().hex
 
     async def plan() -> script_keys.Declared:
-        return create_keys(task_id, body, int(await r.get(keys.TASK_SEQ) or 0) + 1)
+        async with r.pipeline(transaction=False) as pipe:
+            pipe.get(keys.TASK_SEQ)
+            if idem:
+                pipe.hget(keys.idempotency(idem.key), "task")
+            seq, *seen = await pipe.execute()
+        declared = create_keys(task_id, body, int(seq or 0) + 1)
+        if idem:
+            declared |= idempotency_keys(idem, seen[0])
+        return declared
 
-    args = create_args(task_id, body, now, create_queue)
+    args = create_args(task_id, body, now, create_queue, idem)
     reply = await scripts.run_planned(r, "create", plan, *args)
-    task = task_from_hash(task_id, scripts.task_reply(reply, task_id, "cannot create it"))
+    first = replayed(reply, idem)
+    if first:
+        task = task_from_hash(*first)
+    else:
+        task = task_from_hash(task_id, scripts.task_reply(reply, task_id, "cannot create it"))
     if body.queue:
         await publish_work(r, body.queue)
     return task
@@ -252,13 +274,20 @@ def _indexes_holding(task: Task, series: set[str]) -> set[str]:
 
 
 async def clone_task(
-    r: "aioredis.Redis", task_id: str, body: CloneRequest, now: float, *, require_code: bool = False
+    r: "aioredis.Redis",
+    task_id: str,
+    body: CloneRequest,
+    now: float,
+    *,
+    require_code: bool = False,
+    idem: Idempotency | None = None,
 ) -> Task:
     """A new draft copied from ``task_id`` (``parent`` = it) with ``body.overrides``
     checked against its params, ``body.new_params`` added and ``body.args``, if given,
     as its script arguments; enqueued when
     ``body.queue`` is given (which must exist unless ``body.create_queue``, and with
-    ``require_code`` the task must have code); a draft without code says so in a warning."""
+    ``require_code`` the task must have code); a draft without code says so in a warning.
+    With ``idem`` it is made once per key, as ``create_task`` says."""
     source = await get_task(r, task_id)
     data = spec_of(source).model_dump()
     try:
@@ -284,7 +313,7 @@ async def clone_task(
     except ValidationError as error:
         raise Invalid(str(error)) from error
     clone = await create_task(
-        r, create, now, create_queue=body.create_queue, require_code=require_code
+        r, create, now, create_queue=body.create_queue, require_code=require_code, idem=idem
     )
     missing = create.script.missing_code()
     if missing:

@@ -29,6 +29,7 @@ from runyard_server.api.deps import (
     SettingsDep,
     TaskIdDep,
 )
+from runyard_server.api.idempotency import IdempotencyKeyDep, once
 from runyard_server.api.json_body import FiniteJSONRoute
 from runyard_server.config import Settings
 from runyard_server.errors import Invalid
@@ -54,11 +55,22 @@ async def _warn_if_unserved(r: RedisDep, settings: Settings, task: Task) -> Task
 
 @router.post("", status_code=201)
 async def create_task(
-    body: TaskCreate, r: RedisDep, who: PrincipalDep, settings: SettingsDep
+    body: TaskCreate,
+    r: RedisDep,
+    who: PrincipalDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKeyDep,
 ) -> Task:
+    """A repeat with the same ``Idempotency-Key`` answers 201 with the task the first
+    request made, as it is now."""
     who.require("user")
     task = await store.create_task(
-        r, body, time.time(), create_queue=body.create_queue, require_code=True
+        r,
+        body,
+        time.time(),
+        create_queue=body.create_queue,
+        require_code=True,
+        idem=once(idempotency_key, "POST /tasks", body),
     )
     return await _warn_if_unserved(r, settings, task)
 
@@ -161,10 +173,17 @@ async def delete_task(
 
 @router.post("/{task_id}/clone", status_code=201)
 async def clone_task(
-    task_id: TaskIdDep, body: CloneRequest, r: RedisDep, who: PrincipalDep, settings: SettingsDep
+    task_id: TaskIdDep,
+    body: CloneRequest,
+    r: RedisDep,
+    who: PrincipalDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKeyDep,
 ) -> Task:
+    """``Idempotency-Key`` as for ``POST /tasks``."""
     who.require("user")
-    task = await store.clone_task(r, task_id, body, time.time(), require_code=True)
+    idem = once(idempotency_key, f"POST /tasks/{task_id}/clone", body)
+    task = await store.clone_task(r, task_id, body, time.time(), require_code=True, idem=idem)
     return await _warn_if_unserved(r, settings, task)
 
 
