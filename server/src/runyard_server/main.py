@@ -34,7 +34,7 @@ from runyard_server.auth import TokenBook
 from runyard_server.config import Settings
 from runyard_server.history_files import LocalHistory
 from runyard_server.prometheus import ServerMetrics
-from runyard_server.store import Dispatcher
+from runyard_server.store import Dispatcher, ServedQueues
 from runyard_server.store.backfill import backfill_indexes
 from runyard_server.web import install_web
 
@@ -88,6 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.artifact_files = ArtifactFiles(settings.artifact_dir)
     app.state.history = LocalHistory(settings.history_dir)
     app.state.metrics = ServerMetrics()
+    app.state.served = ServedQueues(settings.alive_after_s)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware)
     # Added last, so outermost: a 413 from the body limit gets its id and log line too.

@@ -12,7 +12,12 @@ from runyard_server.auth import Principal, TokenBook
 from runyard_server.config import Settings
 from runyard_server.history_files import HistoryStore
 from runyard_server.prometheus import ServerMetrics
-from runyard_server.store import Dispatcher, current_lease_token, resolve_task_id
+from runyard_server.store import (
+    Dispatcher,
+    ServedQueues,
+    current_lease_token,
+    resolve_task_id,
+)
 
 
 def _app_state(name: str) -> Callable[[Request], Awaitable[Any]]:
@@ -53,3 +58,4 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 TaskIdDep = Annotated[str, Depends(get_task_id)]
 """A task id path parameter that may be a short prefix (user routes; agents send full ids)."""
 MetricsDep = Annotated[ServerMetrics, Depends(_app_state("metrics"))]
+ServedDep = Annotated[ServedQueues, Depends(_app_state("served"))]

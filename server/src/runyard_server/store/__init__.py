@@ -44,6 +44,7 @@ from runyard_server.store.transitions import (
     start_local_run,
 )
 from runyard_server.store.workers import (
+    ServedQueues,
     delete_worker,
     heartbeat,
     list_workers,
@@ -55,6 +56,7 @@ __all__ = [
     "SCAN_PER_QUEUE",
     "Batch",
     "Dispatcher",
+    "ServedQueues",
     "abort",
     "append_logs",
     "append_metrics",

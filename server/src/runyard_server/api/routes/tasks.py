@@ -24,35 +24,33 @@ from runyard_server.api.deps import (
     HistoryDep,
     PrincipalDep,
     RedisDep,
-    SettingsDep,
+    ServedDep,
     TaskIdDep,
 )
 from runyard_server.api.json_body import FiniteJSONRoute
-from runyard_server.config import Settings
+from runyard_server.store import ServedQueues
 from runyard_server.store.purge import purge_tasks as purge
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], route_class=FiniteJSONRoute)
 
 
-async def _warn_if_unserved(r: RedisDep, settings: Settings, task: Task) -> Task:
+async def _warn_if_unserved(r: RedisDep, served: ServedQueues, task: Task) -> Task:
     """``task`` with a warning when no live worker serves the queue it waits in."""
     if task.status is not TaskStatus.QUEUED or task.queue is None:
         return task
-    served = await store.served_queues(r, time.time(), settings.alive_after_s)
-    if task.queue in served:
+    others = await served.unserved(r, task.queue, time.time())
+    if others is None:
         return task
-    where = f"live workers serve {', '.join(sorted(served))}" if served else "no worker is live"
+    where = f"live workers serve {', '.join(sorted(others))}" if others else "no worker is live"
     warning = f"no live worker serves queue {task.queue} ({where}); the task waits until one does"
     return task.model_copy(update={"warnings": [*task.warnings, warning]})
 
 
 @router.post("", status_code=201)
-async def create_task(
-    body: TaskCreate, r: RedisDep, who: PrincipalDep, settings: SettingsDep
-) -> Task:
+async def create_task(body: TaskCreate, r: RedisDep, who: PrincipalDep, served: ServedDep) -> Task:
     who.require("user")
     task = await store.create_task(r, body, time.time(), create_queue=body.create_queue)
-    return await _warn_if_unserved(r, settings, task)
+    return await _warn_if_unserved(r, served, task)
 
 
 @router.get("")
@@ -138,22 +136,22 @@ async def delete_task(
 
 @router.post("/{task_id}/clone", status_code=201)
 async def clone_task(
-    task_id: TaskIdDep, body: CloneRequest, r: RedisDep, who: PrincipalDep, settings: SettingsDep
+    task_id: TaskIdDep, body: CloneRequest, r: RedisDep, who: PrincipalDep, served: ServedDep
 ) -> Task:
     who.require("user")
     task = await store.clone_task(r, task_id, body, time.time())
-    return await _warn_if_unserved(r, settings, task)
+    return await _warn_if_unserved(r, served, task)
 
 
 @router.post("/{task_id}/enqueue")
 async def enqueue_task(
-    task_id: TaskIdDep, body: EnqueueRequest, r: RedisDep, who: PrincipalDep, settings: SettingsDep
+    task_id: TaskIdDep, body: EnqueueRequest, r: RedisDep, who: PrincipalDep, served: ServedDep
 ) -> Task:
     who.require("user")
     task = await store.enqueue(
         r, task_id, body.queue, body.priority, time.time(), create_queue=body.create_queue
     )
-    return await _warn_if_unserved(r, settings, task)
+    return await _warn_if_unserved(r, served, task)
 
 
 @router.post("/{task_id}/dequeue")
