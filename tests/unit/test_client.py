@@ -255,6 +255,16 @@ def test_create_is_not_retried_when_the_request_may_have_landed(
     assert len(server.hits("POST /api/v1/tasks")) == 1
 
 
+def test_a_batch_create_is_not_retried_when_it_may_have_landed(
+    server: ScriptedServer, client: Client
+) -> None:
+    server.script("POST /tasks:batch", Reply(drop=True), Reply(201, {"ids": [TASK_ID]}))
+    with pytest.raises(ServerUnreachable, match="may have been processed"):
+        client.tasks.create_batch([TaskCreate(name="t")])
+    assert len(server.hits("POST /api/v1/tasks:batch")) == 1
+    assert client.tasks.create_batch([TaskCreate(name="t")]).ids == [TASK_ID]
+
+
 def test_create_is_retried_when_the_server_refused_it(
     server: ScriptedServer, client: Client
 ) -> None:

@@ -29,6 +29,7 @@ from runyard_server.store.short_ids import resolve_task_id
 from runyard_server.store.tasks import (
     clone_task,
     create_task,
+    create_tasks,
     delete_task,
     get_task,
     update_task,
@@ -66,6 +67,7 @@ __all__ = [
     "clone_task",
     "create_queue",
     "create_task",
+    "create_tasks",
     "current_lease_token",
     "delete_queue",
     "delete_task",

@@ -92,6 +92,42 @@ async def create_task(
     return task
 
 
+async def create_tasks(r: "aioredis.Redis", bodies: list[TaskCreate], now: float) -> list[str]:
+    """Store ``bodies`` as new tasks, all or none; their ids in the order given.
+
+    One ``MULTI``/``EXEC`` of ``create.lua`` calls, so Redis runs all of them or (the
+    connection lost before ``EXEC``: a killed server, a cut network) none. A queue a body
+    names without ``create_queue`` must exist: it is checked under ``WATCH`` on the queue
+    set, so no queue can vanish between the check and the creates (NotFound otherwise).
+    """
+    ids = [uuid.uuid4().hex for _ in bodies]
+    create = r.register_script(scripts.source("create"))
+    must_exist = sorted({b.queue for b in bodies if b.queue and not b.create_queue})
+    woken = sorted({b.queue for b in bodies if b.queue})
+    for _ in range(MAX_WATCH_TRIES):
+        async with r.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(keys.QUEUES)
+                if must_exist:
+                    known = await pipe.smismember(keys.QUEUES, must_exist)
+                    missing = [q for q, ok in zip(must_exist, known, strict=True) if not ok]
+                    if missing:
+                        raise scripts.no_queue(missing[0])
+                pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+                for task_id, body in zip(ids, bodies, strict=True):
+                    args = [keys.LUA_KEYS, *create_args(task_id, body, now)]
+                    await create(args=args, client=pipe)
+                for queue in woken:
+                    pipe.publish(keys.WAKE_CHANNEL, queue)
+                replies = await pipe.execute()
+            except WatchError:
+                continue
+        for task_id, reply in zip(ids, replies, strict=False):
+            scripts.task_reply(reply, task_id, "cannot create it")
+        return ids
+    raise Conflict("the queues kept changing while the batch was being created; retry")
+
+
 async def get_task(r: "aioredis.Redis", task_id: str) -> Task:
     """The task, or NotFound."""
     h = cast(dict[str, str], await r.hgetall(keys.task(task_id)))

@@ -12,6 +12,8 @@ from runyard.models import (
     PurgeResult,
     SortOrder,
     Task,
+    TaskBatch,
+    TaskBatchCreated,
     TaskCreate,
     TaskPage,
     TaskStatus,
@@ -41,9 +43,13 @@ async def _warn_if_unserved(r: RedisDep, served: ServedQueues, task: Task) -> Ta
     others = await served.unserved(r, task.queue, time.time())
     if others is None:
         return task
-    where = f"live workers serve {', '.join(sorted(others))}" if others else "no worker is live"
-    warning = f"no live worker serves queue {task.queue} ({where}); the task waits until one does"
+    warning = _unserved_warning(task.queue, others)
     return task.model_copy(update={"warnings": [*task.warnings, warning]})
+
+
+def _unserved_warning(queue: str, served: set[str]) -> str:
+    where = f"live workers serve {', '.join(sorted(served))}" if served else "no worker is live"
+    return f"no live worker serves queue {queue} ({where}); the task waits until one does"
 
 
 @router.post("", status_code=201)
@@ -51,6 +57,23 @@ async def create_task(body: TaskCreate, r: RedisDep, who: PrincipalDep, served: 
     who.require("user")
     task = await store.create_task(r, body, time.time(), create_queue=body.create_queue)
     return await _warn_if_unserved(r, served, task)
+
+
+@router.post(":batch", status_code=201)
+async def create_tasks(
+    body: TaskBatch, r: RedisDep, who: PrincipalDep, served: ServedDep
+) -> TaskBatchCreated:
+    """Create up to 1,000 tasks in one request, all or none (a queue that does not
+    exist, or an invalid task, and nothing is created)."""
+    who.require("user")
+    now = time.time()
+    ids = await store.create_tasks(r, body.tasks, now)
+    warnings = []
+    for queue in sorted({task.queue for task in body.tasks if task.queue}):
+        others = await served.unserved(r, queue, now)
+        if others is not None:
+            warnings.append(_unserved_warning(queue, others))
+    return TaskBatchCreated(ids=ids, warnings=warnings)
 
 
 @router.get("")
