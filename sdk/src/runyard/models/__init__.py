@@ -54,6 +54,7 @@ from runyard.models.tasks import (
 from runyard.models.workers import (
     Claim,
     ClaimRequest,
+    EndReport,
     Gpu,
     Heartbeat,
     HeartbeatReply,
@@ -73,6 +74,7 @@ __all__ = [
     "ClaimRequest",
     "CloneRequest",
     "CompletedReport",
+    "EndReport",
     "EnqueueRequest",
     "Environment",
     "ErrorBody",

@@ -42,7 +42,7 @@ async def report_completed(
 @router.post("/{task_id}/failed")
 async def report_failed(task_id: str, body: FailedReport, r: RedisDep, who: PrincipalDep) -> Task:
     who.require("agent", "user")
-    reason = f"{body.kind}: {body.reason}"
+    reason = store.failure_reason(body.kind, body.reason)
     return await store.report_end(
         r, task_id, body.lease_token, TaskStatus.FAILED, body.exit_code, reason, time.time()
     )

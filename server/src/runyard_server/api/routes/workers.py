@@ -59,6 +59,7 @@ async def claim(
 ) -> Claim:
     who.require("agent", "user")
     asked = time.perf_counter()
+    refused = await store.report_ends(r, body.ended, time.time()) if body.ended else []
     got = await store.claim_wait(
         r,
         dispatcher,
@@ -70,7 +71,7 @@ async def claim(
         time.time,
     )
     if got is None or got.task is None:
-        return Claim()
+        return Claim(refused=refused)
     server_metrics.claim_latency.observe(time.perf_counter() - asked)
-    lease = got.lease_token or ""
-    return got.model_copy(update={"task_token": tokens.task_token(got.task.id, lease)})
+    task_token = tokens.task_token(got.task.id, got.lease_token or "")
+    return got.model_copy(update={"task_token": task_token, "refused": refused})
