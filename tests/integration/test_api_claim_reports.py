@@ -56,9 +56,7 @@ def test_a_claim_reports_the_held_task_completed_and_takes_the_next(
     assert api.get("/workers").json()[0]["running"] == [second]
 
 
-def test_a_report_sent_again_after_a_lost_reply_is_taken_once(
-    api: TestClient, worker: str
-) -> None:
+def test_a_report_sent_again_after_a_lost_reply_is_taken_once(api: TestClient, worker: str) -> None:
     (first,) = queue_tasks(api, 1)
     held = claim(api, worker)
     claim(api, worker, ended(held))
@@ -83,9 +81,7 @@ def test_a_stale_report_is_refused_and_the_claim_still_happens(
     assert api.get(f"/tasks/{first}").json()["status"] == "running"
 
 
-def test_a_failed_report_needs_a_reason_and_records_its_kind(
-    api: TestClient, worker: str
-) -> None:
+def test_a_failed_report_needs_a_reason_and_records_its_kind(api: TestClient, worker: str) -> None:
     (first,) = queue_tasks(api, 1)
     held = claim(api, worker)
     without = {"queues": ["q"], "free": FREE, "ended": [ended(held, "failed")]}
