@@ -94,17 +94,18 @@ def create_app(settings: Settings) -> FastAPI:
     # Added last, so outermost: a 413 from the body limit gets its id and log line too.
     app.add_middleware(RequestLogMiddleware)
     app.include_router(health.router, prefix=API_PREFIX)
+    # Routes are matched in this order, one by one: the agents' hot routes come first.
     routers = (
-        tasks,
-        local_runs,
+        workers,
         reports,
         logs,
+        tasks,
+        local_runs,
         log_stream,
         task_metrics,
         artifacts,
         bundles,
         queues,
-        workers,
     )
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
