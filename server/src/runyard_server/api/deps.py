@@ -1,6 +1,7 @@
 """FastAPI dependencies: the Redis client, the dispatcher, the settings and the caller."""
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any
 
@@ -29,12 +30,43 @@ def _app_state(name: str) -> Callable[[Request], Awaitable[Any]]:
     return read
 
 
-async def get_principal(
-    request: Request, authorization: Annotated[str | None, Header()] = None
-) -> Principal:
+async def _authenticate(request: Request, authorization: str | None) -> Principal:
     tokens: TokenBook = request.app.state.tokens
     r: aioredis.Redis = request.app.state.redis
     return await tokens.authenticate(authorization, partial(current_lease_token, r))
+
+
+async def get_principal(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> Principal:
+    return await _authenticate(request, authorization)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentCall:
+    """The caller and the app state an agent's route uses, as one dependency.
+
+    Agents call claim, heartbeat and their reports most often, and FastAPI spends
+    about fifty Python calls per request on each dependency it resolves: one in
+    place of six halves what a claim costs FastAPI.
+    """
+
+    who: Principal
+    redis: aioredis.Redis
+    settings: Settings
+    dispatcher: Dispatcher
+    tokens: TokenBook
+    metrics: ServerMetrics
+
+
+async def get_agent_call(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> AgentCall:
+    state = request.app.state
+    who = await _authenticate(request, authorization)
+    return AgentCall(
+        who, state.redis, state.settings, state.dispatcher, state.tokens, state.metrics
+    )
 
 
 async def get_task_id(
@@ -56,6 +88,7 @@ ArtifactFilesDep = Annotated[ArtifactFiles, Depends(_app_state("artifact_files")
 HistoryDep = Annotated[HistoryStore, Depends(_app_state("history"))]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 TaskIdDep = Annotated[str, Depends(get_task_id)]
+AgentCallDep = Annotated[AgentCall, Depends(get_agent_call)]
 """A task id path parameter that may be a short prefix (user routes; agents send full ids)."""
 MetricsDep = Annotated[ServerMetrics, Depends(_app_state("metrics"))]
 ServedDep = Annotated[ServedQueues, Depends(_app_state("served"))]

@@ -7,12 +7,10 @@ from fastapi import APIRouter, Response
 from runyard.models import Claim, ClaimRequest, Heartbeat, HeartbeatReply, Worker, WorkerRegister
 from runyard_server import store
 from runyard_server.api.deps import (
-    DispatcherDep,
-    MetricsDep,
+    AgentCallDep,
     PrincipalDep,
     RedisDep,
     SettingsDep,
-    TokensDep,
 )
 from runyard_server.api.json_body import FiniteJSONRoute
 
@@ -39,30 +37,20 @@ async def unregister_worker(worker_id: str, r: RedisDep, who: PrincipalDep) -> R
 
 
 @router.post("/{worker_id}/heartbeat")
-async def heartbeat(
-    worker_id: str, body: Heartbeat, r: RedisDep, who: PrincipalDep, settings: SettingsDep
-) -> HeartbeatReply:
-    who.require("agent", "user")
-    return await store.heartbeat(r, worker_id, body, settings.lease_s, time.time())
+async def heartbeat(worker_id: str, body: Heartbeat, call: AgentCallDep) -> HeartbeatReply:
+    call.who.require("agent", "user")
+    return await store.heartbeat(call.redis, worker_id, body, call.settings.lease_s, time.time())
 
 
 @router.post("/{worker_id}/claim")
-async def claim(
-    worker_id: str,
-    body: ClaimRequest,
-    r: RedisDep,
-    who: PrincipalDep,
-    settings: SettingsDep,
-    dispatcher: DispatcherDep,
-    tokens: TokensDep,
-    server_metrics: MetricsDep,
-) -> Claim:
-    who.require("agent", "user")
+async def claim(worker_id: str, body: ClaimRequest, call: AgentCallDep) -> Claim:
+    call.who.require("agent", "user")
+    r, settings = call.redis, call.settings
     asked = time.perf_counter()
     refused = await store.report_ends(r, body.ended, time.time()) if body.ended else []
     got = await store.claim_wait(
         r,
-        dispatcher,
+        call.dispatcher,
         worker_id,
         body.queues,
         body.free,
@@ -72,6 +60,6 @@ async def claim(
     )
     if got is None or got.task is None:
         return Claim(refused=refused)
-    server_metrics.claim_latency.observe(time.perf_counter() - asked)
-    task_token = tokens.task_token(got.task.id, got.lease_token or "")
+    call.metrics.claim_latency.observe(time.perf_counter() - asked)
+    task_token = call.tokens.task_token(got.task.id, got.lease_token or "")
     return got.model_copy(update={"task_token": task_token, "refused": refused})
