@@ -14,6 +14,7 @@ from runyard.models.routes import API_PREFIX
 from runyard_server import server_log
 from runyard_server.api.body_limit import BodyLimitMiddleware
 from runyard_server.api.errors import ERROR_RESPONSES, install_error_handlers
+from runyard_server.api.long_poll import LongPollMiddleware
 from runyard_server.api.request_log import RequestLogMiddleware
 from runyard_server.api.routes import (
     artifacts,
@@ -91,6 +92,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.served = ServedQueues(settings.alive_after_s)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(LongPollMiddleware)
     # Added last, so outermost: a 413 from the body limit gets its id and log line too.
     app.add_middleware(RequestLogMiddleware)
     app.include_router(health.router, prefix=API_PREFIX)

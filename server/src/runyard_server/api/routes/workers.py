@@ -2,7 +2,7 @@
 
 import time
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from runyard.models import Claim, ClaimRequest, Heartbeat, HeartbeatReply, Worker, WorkerRegister
 from runyard_server import store
@@ -13,6 +13,8 @@ from runyard_server.api.deps import (
     SettingsDep,
 )
 from runyard_server.api.json_body import FiniteJSONRoute
+from runyard_server.api.long_poll import LONG_POLL, LongPoll
+from runyard_server.store.claim import claim_or_skip
 
 router = APIRouter(prefix="/workers", tags=["workers"], route_class=FiniteJSONRoute)
 
@@ -43,21 +45,23 @@ async def heartbeat(worker_id: str, body: Heartbeat, call: AgentCallDep) -> Hear
 
 
 @router.post("/{worker_id}/claim")
-async def claim(worker_id: str, body: ClaimRequest, call: AgentCallDep) -> Claim:
+async def claim(worker_id: str, body: ClaimRequest, call: AgentCallDep, request: Request) -> Claim:
     call.who.require("agent", "user")
     r, settings = call.redis, call.settings
-    asked = time.perf_counter()
+    poll: LongPoll | None = request.scope.get(LONG_POLL)
+    asked = time.perf_counter() if poll is None else poll.started
     refused = await store.report_ends(r, body.ended, time.time()) if body.ended else []
-    got = await store.claim_wait(
-        r,
-        call.dispatcher,
-        worker_id,
-        body.queues,
-        body.free,
-        settings.first_lease_s,
-        body.wait_s,
-        time.time,
-    )
+    lease_s = settings.first_lease_s
+    if poll is None:
+        got = await store.claim_wait(
+            r, call.dispatcher, worker_id, body.queues, body.free, lease_s, body.wait_s
+        )
+    else:  # one attempt; the long-poll middleware waits between attempts
+        async with call.dispatcher.claim_slots:
+            got, poll.unfit = await claim_or_skip(
+                r, worker_id, body.queues, body.free, lease_s, time.time()
+            )
+        poll.empty = got is None
     if got is None or got.task is None:
         return Claim(refused=refused)
     call.metrics.claim_latency.observe(time.perf_counter() - asked)
