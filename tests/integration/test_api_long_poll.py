@@ -48,7 +48,7 @@ def test_a_waiting_claim_answers_empty_when_its_wait_ends(server: ServerProcess)
     response = claim(server, worker, wait_s=1.0)
 
     assert response.status_code == 200 and response.json()["task"] is None
-    assert 0.9 <= time.monotonic() - began < 10
+    assert 0.8 <= time.monotonic() - began < 10  # up to a fifth early, spreading polls
 
 
 def test_a_waiting_claim_that_is_invalid_is_refused_at_once(server: ServerProcess) -> None:

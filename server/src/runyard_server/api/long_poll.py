@@ -14,6 +14,7 @@ through untouched: the route answers it (and refuses what is invalid).
 
 import asyncio
 import json
+import random
 import re
 import time
 from dataclasses import dataclass, field
@@ -46,16 +47,18 @@ class LongPoll:
 class LongPollMiddleware:
     """Holds waiting ``POST /workers/{id}/claim`` requests between attempts.
 
-    At most ``ATTEMPTS_AT_ONCE`` attempts run at a time: 10,000 agents polling at once
-    would otherwise each hold FastAPI's stack together, and the process keeps the
-    memory of that peak.
+    At most ``ATTEMPTS_AT_ONCE`` first attempts run at a time: 10,000 agents polling at
+    once would otherwise each hold FastAPI's stack together, and the process keeps the
+    memory of that peak. Attempts after a wake-up have their own limit, so a claim woken
+    by new work never queues behind a burst of polls that just arrived.
     """
 
     ATTEMPTS_AT_ONCE = 64
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._attempts = asyncio.Semaphore(self.ATTEMPTS_AT_ONCE)
+        self._first = asyncio.Semaphore(self.ATTEMPTS_AT_ONCE)
+        self._woken = asyncio.Semaphore(self.ATTEMPTS_AT_ONCE)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -82,7 +85,8 @@ class LongPollMiddleware:
             async def keep(message: Message) -> None:
                 messages.append(message)
 
-            async with self._attempts:
+            # ``last`` holds the answer of an earlier attempt: this one was woken by work.
+            async with self._woken if last else self._first:
                 await self.app({**scope, LONG_POLL: poll}, _replay(body, receive, True), keep)
             last[:] = messages
             return (None if poll.empty else messages), poll.unfit
@@ -105,7 +109,9 @@ def _wait(body: bytes) -> tuple[list[str], float] | None:
         return None
     if not isinstance(wait_s, int | float) or isinstance(wait_s, bool) or wait_s <= 0:
         return None
-    return queues, min(float(wait_s), MAX_WAIT_S)
+    # Up to a fifth shorter, at random: polls that all began together (agents back after
+    # a restart) come back spread out instead of as one burst every ``wait_s``.
+    return queues, min(float(wait_s), MAX_WAIT_S) * (1 - random.random() / 5)
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, bool]:
