@@ -15,21 +15,21 @@ from runyard.models import (
     TaskStatus,
 )
 from runyard_server import store
-from runyard_server.api.deps import AgentCallDep
+from runyard_server.api.deps import CallDep
 from runyard_server.api.json_body import FiniteJSONRoute
 
 router = APIRouter(prefix="/tasks", tags=["agent reports"], route_class=FiniteJSONRoute)
 
 
 @router.post("/{task_id}/started")
-async def report_started(task_id: str, body: StartedReport, call: AgentCallDep) -> Task:
+async def report_started(task_id: str, body: StartedReport, call: CallDep) -> Task:
     call.who.require("agent", "user")
     lease_s = call.settings.lease_s
     return await store.report_started(call.redis, task_id, body.lease_token, lease_s, time.time())
 
 
 @router.post("/{task_id}/completed")
-async def report_completed(task_id: str, body: CompletedReport, call: AgentCallDep) -> Task:
+async def report_completed(task_id: str, body: CompletedReport, call: CallDep) -> Task:
     call.who.require("agent", "user")
     return await store.report_end(
         call.redis,
@@ -43,7 +43,7 @@ async def report_completed(task_id: str, body: CompletedReport, call: AgentCallD
 
 
 @router.post("/{task_id}/failed")
-async def report_failed(task_id: str, body: FailedReport, call: AgentCallDep) -> Task:
+async def report_failed(task_id: str, body: FailedReport, call: CallDep) -> Task:
     call.who.require("agent", "user")
     reason = store.failure_reason(body.kind, body.reason)
     return await store.report_end(
@@ -58,7 +58,7 @@ async def report_failed(task_id: str, body: FailedReport, call: AgentCallDep) ->
 
 
 @router.post("/{task_id}/aborted")
-async def report_aborted(task_id: str, body: AbortedReport, call: AgentCallDep) -> Task:
+async def report_aborted(task_id: str, body: AbortedReport, call: CallDep) -> Task:
     call.who.require("agent", "user")
     return await store.report_end(
         call.redis,
@@ -72,7 +72,7 @@ async def report_aborted(task_id: str, body: AbortedReport, call: AgentCallDep) 
 
 
 @router.post("/{task_id}/ping")
-async def ping(task_id: str, body: PingReport, call: AgentCallDep) -> Task:
+async def ping(task_id: str, body: PingReport, call: CallDep) -> Task:
     """A local run's keep-alive: extends its lease by ``--local-lease`` seconds."""
     call.who.require("agent", "user")
     lease_s = call.settings.local_lease_s
@@ -80,6 +80,6 @@ async def ping(task_id: str, body: PingReport, call: AgentCallDep) -> Task:
 
 
 @router.post("/{task_id}/requeue")
-async def report_requeue(task_id: str, body: RequeueReport, call: AgentCallDep) -> Task:
+async def report_requeue(task_id: str, body: RequeueReport, call: CallDep) -> Task:
     call.who.require("agent", "user")
     return await store.requeue(call.redis, task_id, body.lease_token, time.time())

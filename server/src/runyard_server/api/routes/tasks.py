@@ -23,6 +23,7 @@ from runyard.models.limits import MAX_PAGE
 from runyard_server import store
 from runyard_server.api.deps import (
     ArtifactFilesDep,
+    CallDep,
     HistoryDep,
     PrincipalDep,
     RedisDep,
@@ -53,24 +54,23 @@ def _unserved_warning(queue: str, served: set[str]) -> str:
 
 
 @router.post("", status_code=201)
-async def create_task(body: TaskCreate, r: RedisDep, who: PrincipalDep, served: ServedDep) -> Task:
-    who.require("user")
+async def create_task(body: TaskCreate, call: CallDep) -> Task:
+    call.who.require("user")
+    r = call.redis
     task = await store.create_task(r, body, time.time(), create_queue=body.create_queue)
-    return await _warn_if_unserved(r, served, task)
+    return await _warn_if_unserved(r, call.served, task)
 
 
 @router.post(":batch", status_code=201)
-async def create_tasks(
-    body: TaskBatch, r: RedisDep, who: PrincipalDep, served: ServedDep
-) -> TaskBatchCreated:
+async def create_tasks(body: TaskBatch, call: CallDep) -> TaskBatchCreated:
     """Create up to 1,000 tasks in one request, all or none (a queue that does not
     exist, or an invalid task, and nothing is created)."""
-    who.require("user")
+    call.who.require("user")
     now = time.time()
-    ids = await store.create_tasks(r, body.tasks, now)
+    ids = await store.create_tasks(call.redis, body.tasks, now)
     warnings = []
     for queue in sorted({task.queue for task in body.tasks if task.queue}):
-        others = await served.unserved(r, queue, now)
+        others = await call.served.unserved(call.redis, queue, now)
         if others is not None:
             warnings.append(_unserved_warning(queue, others))
     return TaskBatchCreated(ids=ids, warnings=warnings)

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response
 from runyard.models import Claim, ClaimRequest, Heartbeat, HeartbeatReply, Worker, WorkerRegister
 from runyard_server import store
 from runyard_server.api.deps import (
-    AgentCallDep,
+    CallDep,
     PrincipalDep,
     RedisDep,
     SettingsDep,
@@ -39,13 +39,13 @@ async def unregister_worker(worker_id: str, r: RedisDep, who: PrincipalDep) -> R
 
 
 @router.post("/{worker_id}/heartbeat")
-async def heartbeat(worker_id: str, body: Heartbeat, call: AgentCallDep) -> HeartbeatReply:
+async def heartbeat(worker_id: str, body: Heartbeat, call: CallDep) -> HeartbeatReply:
     call.who.require("agent", "user")
     return await store.heartbeat(call.redis, worker_id, body, call.settings.lease_s, time.time())
 
 
 @router.post("/{worker_id}/claim")
-async def claim(worker_id: str, body: ClaimRequest, call: AgentCallDep, request: Request) -> Claim:
+async def claim(worker_id: str, body: ClaimRequest, call: CallDep, request: Request) -> Claim:
     call.who.require("agent", "user")
     r, settings = call.redis, call.settings
     poll: LongPoll | None = request.scope.get(LONG_POLL)
