@@ -61,3 +61,19 @@ def test_a_waiting_claim_that_is_invalid_is_refused_at_once(server: ServerProces
     assert bad.status_code == 422 and "gpus" in bad.text
     assert unknown.status_code == 404 and "not registered" in unknown.text
     assert time.monotonic() - began < 10
+
+
+def test_a_waiting_claim_whose_worker_left_is_answered_by_the_app(server: ServerProcess) -> None:
+    worker = register(server, ["q"])
+    answers: list[requests.Response] = []
+    waiting = threading.Thread(target=lambda: answers.append(claim(server, worker, wait_s=20)))
+    waiting.start()
+    time.sleep(0.5)
+    assert requests.delete(f"{server.api}/workers/{worker}", timeout=10).status_code == 204
+    task = {"name": "orphan", "queue": "q", "create_queue": True}
+    requests.post(f"{server.api}/tasks", json=task, timeout=10)
+    waiting.join(30)
+
+    assert answers[0].status_code == 404
+    assert answers[0].json()["error"] == "not_found"
+    assert "not registered" in answers[0].json()["detail"]

@@ -17,12 +17,16 @@ import json
 import random
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from redis.exceptions import RedisError
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runyard.models.limits import MAX_WAIT_S
 from runyard.models.routes import API_PREFIX
+from runyard_server.errors import RunyardServerError
 from runyard_server.store import Dispatcher
 from runyard_server.store.dispatch import wait_for_work
 
@@ -42,6 +46,9 @@ class LongPoll:
     """The attempt found no task (its answer is not sent while time is left)."""
     unfit: bool = False
     """It saw waiting tasks too big for this worker."""
+    again: Callable[[], Awaitable[tuple[Response | None, bool]]] | None = None
+    """The same claim once more, without the app around it: the answer when a task was
+    found (else None) and ``unfit``. The caller and the body were checked once already."""
 
 
 class LongPollMiddleware:
@@ -78,15 +85,29 @@ class LongPollMiddleware:
         started = time.perf_counter()
         last: list[Message] = []
 
+        polls: list[LongPoll] = []
+
         async def attempt() -> tuple[list[Message] | None, bool]:
-            poll = LongPoll(started=started)
             messages: list[Message] = []
 
             async def keep(message: Message) -> None:
                 messages.append(message)
 
-            # ``last`` holds the answer of an earlier attempt: this one was woken by work.
-            async with self._woken if last else self._first:
+            if polls and polls[-1].again is not None:  # woken by work: the claim alone
+                async with self._woken:
+                    try:
+                        found, unfit = await polls[-1].again()
+                    except (RunyardServerError, RedisError):
+                        found, unfit = None, False  # the whole app below answers it
+                    else:
+                        if found is None:
+                            return None, unfit
+                if found is not None:
+                    await found(scope, receive, keep)
+                    return messages, False
+            poll = LongPoll(started=started)
+            polls.append(poll)
+            async with self._woken if len(polls) > 1 else self._first:
                 await self.app({**scope, LONG_POLL: poll}, _replay(body, receive, True), keep)
             last[:] = messages
             return (None if poll.empty else messages), poll.unfit

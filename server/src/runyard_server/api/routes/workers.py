@@ -3,6 +3,7 @@
 import time
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 
 from runyard.models import Claim, ClaimRequest, Heartbeat, HeartbeatReply, Worker, WorkerRegister
 from runyard_server import store
@@ -44,26 +45,39 @@ async def heartbeat(worker_id: str, body: Heartbeat, call: CallDep) -> Heartbeat
     return await store.heartbeat(call.redis, worker_id, body, call.settings.lease_s, time.time())
 
 
-@router.post("/{worker_id}/claim")
-async def claim(worker_id: str, body: ClaimRequest, call: CallDep, request: Request) -> Claim:
+@router.post("/{worker_id}/claim", response_model=Claim)
+async def claim(
+    worker_id: str, body: ClaimRequest, call: CallDep, request: Request
+) -> Claim | Response:
     call.who.require("agent", "user")
-    r, settings = call.redis, call.settings
+    r, lease_s = call.redis, call.settings.first_lease_s
     poll: LongPoll | None = request.scope.get(LONG_POLL)
     asked = time.perf_counter() if poll is None else poll.started
     refused = await store.report_ends(r, body.ended, time.time()) if body.ended else []
-    lease_s = settings.first_lease_s
+
+    def answer(got: Claim | None) -> Claim:
+        if got is None or got.task is None:
+            return Claim(refused=refused)
+        call.metrics.claim_latency.observe(time.perf_counter() - asked)
+        task_token = call.tokens.task_token(got.task.id, got.lease_token or "")
+        return got.model_copy(update={"task_token": task_token, "refused": refused})
+
     if poll is None:
-        got = await store.claim_wait(
-            r, call.dispatcher, worker_id, body.queues, body.free, lease_s, body.wait_s
+        return answer(
+            await store.claim_wait(
+                r, call.dispatcher, worker_id, body.queues, body.free, lease_s, body.wait_s
+            )
         )
-    else:  # one attempt; the long-poll middleware waits between attempts
+
+    # One attempt; the long-poll middleware waits, and tries again with ``again``.
+    async def again() -> tuple[Response | None, bool]:
         async with call.dispatcher.claim_slots:
-            got, poll.unfit = await claim_or_skip(
+            got, unfit = await claim_or_skip(
                 r, worker_id, body.queues, body.free, lease_s, time.time()
             )
-        poll.empty = got is None
-    if got is None or got.task is None:
-        return Claim(refused=refused)
-    call.metrics.claim_latency.observe(time.perf_counter() - asked)
-    task_token = call.tokens.task_token(got.task.id, got.lease_token or "")
-    return got.model_copy(update={"task_token": task_token, "refused": refused})
+        found = None if got is None else JSONResponse(answer(got).model_dump(mode="json"))
+        return found, unfit
+
+    found, poll.unfit = await again()
+    poll.empty, poll.again = found is None, again
+    return answer(None) if found is None else found
