@@ -7,12 +7,12 @@ STAMP := $(VENV)/.installed
 # typescript, pinned in package-lock.json, checks the web UI (// @ts-check + JSDoc); no build.
 NODE_STAMP := node_modules/.installed
 
-.PHONY: setup test lint typecheck-ui unit demo bench soak clean
+.PHONY: setup test lint typecheck-ui vendor-ui unit demo bench soak clean
 
 $(STAMP): pyproject.toml sdk/pyproject.toml agent/pyproject.toml server/pyproject.toml requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade uv
-	$(BIN)/uv pip install -q --python $(BIN)/python -e ./sdk -e ./agent[docker] -e ./server[embedded] -r requirements-dev.txt
+	$(BIN)/uv pip install -q --python $(BIN)/python -e ./sdk -e ./agent[docker] -e ./server[embedded,s3] -r requirements-dev.txt
 	touch $@
 
 setup: $(STAMP)
@@ -20,6 +20,10 @@ setup: $(STAMP)
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# Copy the chart library package.json pins into the UI's static files (after a version bump).
+vendor-ui: $(NODE_STAMP)
+	scripts/vendor-uplot.sh
 
 typecheck-ui: $(NODE_STAMP)
 	node_modules/.bin/tsc -p tsconfig.json
@@ -44,6 +48,7 @@ bench: setup
 	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/history.py
 	$(BIN)/python bench/cli_start.py
+	$(BIN)/python bench/reconnect.py
 
 # The chaos soak (tests/soak): MINUTES of seeded faults, then every invariant checked.
 MINUTES ?= 30

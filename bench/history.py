@@ -36,6 +36,8 @@ from typing import Any
 import redis
 import requests
 
+from runyard_server.store import keys
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import CpuMeter, Results, Stack, bench_main, check, log, running_stack
@@ -206,13 +208,13 @@ def run(quick: bool) -> Results:
         log("ending the task; waiting for the archiver")
         ended = time.monotonic()
         check(requests.post(f"{api}/tasks/{task_id}/abort", timeout=10), "abort")
-        while r.hget(f"ry:task:{task_id}", "history") != "archived":
+        while r.hget(keys.task(task_id), "history") != "archived":
             time.sleep(0.02)
         archived_after = time.monotonic() - ended
         size = (Path(tmp) / "server" / "history" / task_id / "logs.zst").stat().st_size
         left = sum(
             int(r.memory_usage(key) or 0)
-            for key in (f"ry:task:{task_id}:logs", f"ry:task:{task_id}:logseq")
+            for key in (keys.task_logs(task_id), keys.task_log_seqs(task_id))
         )
         results["archive"] = {
             "seconds": round(archived_after, 2),

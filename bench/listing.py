@@ -31,8 +31,8 @@ from _harness import bench_main, check, log, running_stack, summary_ms
 from _report import target_lines, verdicts
 
 from runyard.models import TaskCreate
-from runyard_server.store import keys, scripts
-from runyard_server.store.tasks import create_args
+from runyard_server.store import keys, script_keys, scripts
+from runyard_server.store.tasks import queue_create
 
 HERE = Path(__file__).resolve().parent
 T0 = 1_700_000_000.0
@@ -61,16 +61,17 @@ class Loader:
 
     def __init__(self, r: redis.Redis) -> None:
         self.pipe = r.pipeline(transaction=False)
-        self.scripts = {name: r.register_script(scripts.source(name)) for name in SCRIPTS}
+        self.shas = {name: str(r.script_load(scripts.source(name))) for name in SCRIPTS}
 
-    def call(self, name: str, *args: Any) -> None:
-        self.scripts[name](args=[keys.LUA_KEYS, *args], client=self.pipe)
+    def call(self, name: str, declared: script_keys.Declared, *args: Any) -> None:
+        scripts.queue(self.pipe, self.shas[name], declared, *args)
 
     def flush(self) -> None:
         self.pipe.execute()
 
 
 SCRIPTS = ("create", "local_start", "end", "metrics")
+"""The server's scripts the loader runs (pipelined by SHA, with the keys they take)."""
 
 
 def _project(rng: random.Random) -> str:
@@ -95,19 +96,23 @@ def fill(url: str, count: int) -> float:
         body = TaskCreate(project=_project(rng), name=name, tags=tags)
         task_id = secrets.token_hex(16)
         now = T0 + i * 10
-        loader.call("create", *create_args(task_id, body, now))
+        queue_create(loader.pipe, loader.shas["create"], task_id, body, now, i + 1)
         kind = rng.random()
         if kind < 0.93:
             token = secrets.token_hex(16)
-            loader.call("local_start", task_id, token, now + 1, now + 1e9)
+            local = script_keys.transition([task_id], [], [])
+            loader.call("local_start", local, task_id, token, now + 1, now + 1e9)
             points: list[Any] = []
             for series in SERIES:
                 value = round(rng.random(), 3)
                 points += [series, f'["{series}",0,{value},{now}]', repr(value)]
-            loader.call("metrics", task_id, 100_000, *points)
+            logged = {**script_keys.task_output(task_id), **script_keys.metric_indexes(SERIES)}
+            logged["metric_series"] = keys.METRIC_SERIES
+            loader.call("metrics", logged, task_id, 100_000, *points)
             if kind < 0.90:
                 status = "completed" if rng.random() < 0.8 else "failed"
-                loader.call("end", task_id, token, now + 5 + rng.random() * 1000, status, "0", "")
+                ended = now + 5 + rng.random() * 1000
+                loader.call("end", local, task_id, token, ended, status, "0", "")
         if i % 2000 == 1999:
             loader.flush()
     loader.flush()

@@ -1,13 +1,18 @@
 #!/bin/sh
 # System packages the docker executor and deploy tests need: a Docker engine (docker.io),
 # debootstrap (the test image is built from Debian packages: no registry is reachable)
-# and docker-compose (checks deploy/docker-compose.yml). Installed only when missing,
+# docker-compose (checks deploy/docker-compose.yml), and Debian's redis-server 7.0 with
+# redis-sentinel (the failover test) and redis-cli (the Redis Cluster the store tests
+# also run on). Installed only when missing,
 # only as root; elsewhere the tests that need them skip (and fail in CI).
 set -eu
 missing=""
 command -v dockerd >/dev/null 2>&1 || missing="$missing docker.io"
 command -v debootstrap >/dev/null 2>&1 || missing="$missing debootstrap"
 command -v docker-compose >/dev/null 2>&1 || missing="$missing docker-compose"
+[ -x /usr/bin/redis-server ] || missing="$missing redis-server"
+command -v redis-sentinel >/dev/null 2>&1 || missing="$missing redis-sentinel"
+command -v redis-cli >/dev/null 2>&1 || missing="$missing redis-tools"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "ci-system-deps: missing$missing; install them (needs root and apt-get)" >&2

@@ -11,7 +11,8 @@ from runyard_server.embedded import EmbeddedRedis
 from runyard_server.history_files import LocalHistory
 from tests.docker_engine import DockerEngine
 from tests.docker_engine import docker_engine as start_docker_engine
-from tests.servers import ServerProcess
+from tests.s3_server import S3Server, moto_server, s3rver
+from tests.servers import RedisClusterProcesses, ServerProcess
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -21,6 +22,14 @@ def redis_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedded
     """One real redis-server for the whole test session."""
     with EmbeddedRedis(tmp_path_factory.mktemp("redis")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterProcesses]:
+    """One real 3-master Redis Cluster (redis-server 7.0) for the whole test session."""
+    cluster = RedisClusterProcesses(tmp_path_factory.mktemp("redis-cluster")).start()
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture
@@ -83,3 +92,17 @@ def docker_engine() -> Iterator[DockerEngine]:
     """A real Docker engine with the test Python image (see ``tests/docker_engine.py``)."""
     with start_docker_engine() as engine:
         yield engine
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """moto's S3 server on loopback for the whole session (see ``tests/s3_server.py``)."""
+    with moto_server(tmp_path_factory.mktemp("moto")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3_disk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """s3rver, which keeps objects on disk: for the uploads too large for moto's memory."""
+    with s3rver(tmp_path_factory.mktemp("s3rver")) as server:
+        yield server

@@ -65,8 +65,10 @@ class LocalIndex:
         """Build a wheel of ``name`` ``version`` into the index at ``path`` (e.g. ``simple``)."""
         project = self.root / path / canonicalize_name(name)
         wheel = make_wheel(project, name, version)
+        # With the ``#sha256=`` fragment PyPI gives, so lock files record the archives' hashes.
         links = "".join(
-            f'<a href="{html.escape(p.name)}">{html.escape(p.name)}</a>\n'
+            f'<a href="{html.escape(p.name)}#sha256={hashlib.sha256(p.read_bytes()).hexdigest()}">'
+            f"{html.escape(p.name)}</a>\n"
             for p in sorted(project.glob("*.whl"))
         )
         (project / "index.html").write_text(f"<!DOCTYPE html><html><body>\n{links}</body></html>")

@@ -104,6 +104,10 @@ class Stack:
         self.experiment = experiment
         self.client = Client(server.url)
 
+    def draft(self, project: str, name: str, **fields: Any) -> str:
+        """A task made through the API without code (a draft unless ``queue`` is given)."""
+        return self.client.tasks.create(TaskCreate(project=project, name=name, **fields)).id
+
     def submit(
         self,
         project: str,

@@ -1,7 +1,9 @@
 """Every asset of the UI comes from the server itself, and a token-protected server asks for one."""
 
+import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -9,7 +11,7 @@ import requests
 from playwright.sync_api import Page, Request, expect
 
 from runyard.client import Client
-from runyard.models import TaskCreate
+from runyard.models import MetricBatch, MetricPoint, TaskCreate
 from runyard_server.web import STATIC_DIR
 from tests.browser.conftest import Shoot
 from tests.servers import ServerProcess
@@ -20,7 +22,7 @@ pytestmark = pytest.mark.e2e
 # is never fetched.
 EXTERNAL = re.compile(r"(?:https?:)?//[A-Za-z0-9][A-Za-z0-9.-]*(?::\d+)?/?")
 NAMESPACES = {"http://www.w3.org/2000/svg"}
-PAGES = ["#/tasks", "#/queues", "#/workers", "#/compare"]
+PAGES = ["#/tasks", "#/projects", "#/queues", "#/workers", "#/compare"]
 
 
 def test_no_served_file_references_an_external_url(
@@ -48,7 +50,14 @@ def test_pages_load_nothing_from_other_hosts(
     task = Client(server.url).tasks.create(TaskCreate(name="local-only"))
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
-    for fragment in [*PAGES, f"#/task/{task.id}", f"#/clone/{task.id}"]:
+    other = Client(server.url).tasks.create(TaskCreate(name="other-local"))
+    for tid in (task.id, other.id):  # so compare and the metrics tab load the chart library
+        Client(server.url).metrics.append(
+            tid, MetricBatch(points=[MetricPoint(series="loss", value=1.0, ts=0.0)])
+        )
+    compare = f"#/compare?ids={task.id},{other.id}"
+    fragments = [*PAGES, compare, f"#/task/{task.id}?tab=metrics", f"#/draft/{task.id}"]
+    for fragment in [*fragments, f"#/task/{task.id}", f"#/clone/{task.id}"]:
         page.goto(f"{server.url}/{fragment}")
         page.wait_for_load_state("networkidle")
     hosts = {urlparse(url).netloc for url in requested if not url.startswith("data:")}
@@ -83,3 +92,11 @@ def test_token_form_appears_on_401_and_the_token_is_sent_as_bearer(
     expect(page.locator("table.tasks")).to_contain_text("behind-a-token")
     page.click("#sign-out")
     expect(page.locator("#login-form")).to_be_visible()
+
+
+def test_vendored_uplot_is_the_version_package_json_pins() -> None:
+    """scripts/vendor-uplot.sh copies what ``npm ci`` installs; the two must not drift."""
+    pinned = json.loads((Path(__file__).parents[2] / "package.json").read_text())["devDependencies"]
+    vendored = STATIC_DIR / "vendor" / "uplot"
+    assert f"(v{pinned['uplot']})" in (vendored / "uPlot.iife.min.js").read_text()[:80]
+    assert "MIT" in (vendored / "LICENSE").read_text()

@@ -22,6 +22,7 @@ from tests.servers import ServerProcess
 THREADS = 4
 BATCHES_PER_THREAD = 12
 KILL_AFTER = 4  # acknowledged batches before the kill
+CODE = {"entry_point": "train.py"}
 
 
 @dataclass
@@ -37,7 +38,13 @@ def _send_batches(api: str, thread: int, outcome: Outcome) -> None:
         for n in range(BATCHES_PER_THREAD):
             batch = f"b{thread}x{n}"
             tasks = [
-                {"name": f"{batch}-{i}", "queue": "q", "create_queue": True, "tags": [batch]}
+                {
+                    "name": f"{batch}-{i}",
+                    "queue": "q",
+                    "create_queue": True,
+                    "tags": [batch],
+                    "script": CODE,
+                }
                 for i in range(MAX_BATCH_TASKS)
             ]
             try:

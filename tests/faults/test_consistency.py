@@ -59,12 +59,13 @@ async def test_checker_passes_every_state_and_names_damage(
     sync.append(f"{keys.NAMES_PREFIX}0", f"ghost\t{'e' * 32}\n")
     found = "\n".join(problems(sync, now=T0))
     assert f"task {ids['draft']}: half-written hash" in found
-    assert f"task {ids['c']}: queued but not in ry:queue:q" in found
-    assert "ry:queue:q: 1 member(s) that do not belong, e.g. ['ghost']" in found
+    assert f"task {ids['c']}: queued but not in {keys.queue('q')}" in found
+    assert f"{keys.queue('q')}: 1 member(s) that do not belong, e.g. ['ghost']" in found
     assert f"task {ids['running']}: running on" in found
-    assert "ry:idx:status:failed: 1 member(s)" in found
-    assert "ry:idx:finished: 1 member(s)" in found
-    assert f"ry:names:0: records of missing tasks or a broken end, e.g. ['{'e' * 32}']" in found
+    assert f"{keys.status_index('failed')}: 1 member(s)" in found
+    assert f"{keys.FINISHED_INDEX}: 1 member(s)" in found
+    names = keys.names(0)
+    assert f"{names}: records of missing tasks or a broken end, e.g. ['{'e' * 32}']" in found
 
 
 async def _tasks(url: str, history: LocalHistory) -> dict[str, str]:

@@ -30,7 +30,12 @@ def _claim_then_go_silent(api: str) -> str:
     with requests.Session() as http:
         created = http.post(
             f"{api}/tasks",
-            json={"name": "abandoned", "queue": "q", "create_queue": True},
+            json={
+                "name": "abandoned",
+                "queue": "q",
+                "create_queue": True,
+                "script": {"entry_point": "train.py"},
+            },
             timeout=10,
         )
         task_id = str(created.json()["id"])

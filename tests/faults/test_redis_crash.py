@@ -16,7 +16,7 @@ import requests
 from runyard.models import TaskCreate
 from runyard_server.embedded import EmbeddedRedis
 from runyard_server.store import keys, scripts
-from runyard_server.store.tasks import create_args
+from runyard_server.store.tasks import queue_create
 from tests.faults.consistency import problems
 from tests.faults.support import sync_client
 from tests.servers import ServerProcess
@@ -39,7 +39,7 @@ def _load(url: str) -> list[str]:
                     body = TaskCreate(
                         name=f"t{i}", queue=QUEUES[i % len(QUEUES)], priority=i % 4, tags=["bulk"]
                     )
-                    pipe.evalsha(sha, 0, keys.LUA_KEYS, *create_args(task_id, body, now + i))
+                    queue_create(pipe, sha, task_id, body, now + i, i + 1)
                     ids.append(task_id)
                 replies = pipe.execute()
             assert all(reply[0] == "ok" for reply in replies)

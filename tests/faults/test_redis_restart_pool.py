@@ -25,7 +25,12 @@ def _statuses(api: str) -> list[int]:
         with requests.Session() as http:
             response = http.post(
                 f"{api}/tasks",
-                json={"name": f"t{i}", "queue": "q", "create_queue": True},
+                json={
+                    "name": f"t{i}",
+                    "queue": "q",
+                    "create_queue": True,
+                    "script": {"entry_point": "train.py"},
+                },
                 timeout=10,
             )
             statuses.append(response.status_code)

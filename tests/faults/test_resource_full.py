@@ -42,7 +42,13 @@ def _fill(session: requests.Session, api: str) -> tuple[list[str], requests.Resp
     """Create tasks until Redis refuses one; the acknowledged ids and the refusal."""
     acked = []
     for i in range(MAX_FILL):
-        body = {"name": f"fill{i}", "queue": "q", "create_queue": True, "params": PARAMS}
+        body = {
+            "name": f"fill{i}",
+            "queue": "q",
+            "create_queue": True,
+            "params": PARAMS,
+            "script": {"entry_point": "train.py"},
+        }
         response = session.post(f"{api}/tasks", json=body, timeout=30)
         if response.status_code != 201:
             return acked, response
@@ -53,7 +59,14 @@ def _fill(session: requests.Session, api: str) -> tuple[list[str], requests.Resp
 def _silent_claim(session: requests.Session, api: str) -> str:
     """A task claimed by a worker that then says nothing: only the reaper brings it back."""
     task = session.post(
-        f"{api}/tasks", json={"name": "held", "queue": "held", "create_queue": True}, timeout=10
+        f"{api}/tasks",
+        json={
+            "name": "held",
+            "queue": "held",
+            "create_queue": True,
+            "script": {"entry_point": "train.py"},
+        },
+        timeout=10,
     )
     body = {"name": "w", "queues": ["held"], "resources": {}}
     worker = session.post(f"{api}/workers", json=body, timeout=10).json()["id"]

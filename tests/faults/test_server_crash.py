@@ -46,7 +46,12 @@ def _enqueue_share(api: str, thread: int, outcome: Outcome) -> None:
             try:
                 response = session.post(
                     f"{api}/tasks",
-                    json={"name": name, "queue": "q", "create_queue": True},
+                    json={
+                        "name": name,
+                        "queue": "q",
+                        "create_queue": True,
+                        "script": {"entry_point": "train.py"},
+                    },
                     timeout=(2, 10),
                 )
             except requests.RequestException as exc:

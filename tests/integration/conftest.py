@@ -1,16 +1,40 @@
-"""Fixtures of the store and queue-engine tests."""
+"""Fixtures of the store and queue-engine tests: each runs on a plain Redis and on a
+3-master Redis Cluster, with scripts that fail on any key they were not given."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis.asyncio as aioredis
 
-from tests.integration.store_support import client
+from tests.integration.store_support import StoreRedis, client
+from tests.strict_keys import strict_sources
+
+
+@pytest.fixture(params=["redis", "cluster"])
+def store_redis(request: pytest.FixtureRequest) -> Iterator[StoreRedis]:
+    """The test's Redis, empty at its start and flushed after it: the session's plain
+    Redis, or the session's Redis Cluster."""
+    if request.param == "cluster":
+        cluster = request.getfixturevalue("redis_cluster")
+        cluster.flush()
+        yield StoreRedis(cluster.url, cluster=True)
+        cluster.flush()
+    else:
+        yield StoreRedis(request.getfixturevalue("redis_url"), cluster=False)
 
 
 @pytest.fixture
-async def r(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    """An asyncio client of the test's Redis (flushed around the test), closed after it."""
-    redis_client = client(redis_url)
+async def r(store_redis: StoreRedis) -> AsyncIterator[aioredis.Redis]:
+    """An asyncio client of the test's Redis, closed after it."""
+    redis_client = client(store_redis)
+    # A cluster client learns the slots on first use; a Dispatcher's SUBSCRIBE needs them.
+    await redis_client.initialize()
     yield redis_client
     await redis_client.aclose()
+
+
+@pytest.fixture(autouse=True)
+def strict_scripts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every store script run in this process checks that each key it touches is in
+    its KEYS (a Redis Cluster only checks that they share a slot)."""
+    strict_sources(monkeypatch)

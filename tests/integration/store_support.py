@@ -1,19 +1,41 @@
 """Helpers shared by the store and queue-engine tests (not fixtures: plain calls)."""
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
+import redis
 import redis.asyncio as aioredis
 
 from runyard.models import Resources, Task, TaskCreate, Worker, WorkerRegister
 from runyard_server import store
+from runyard_server.redis_client import connect_url
 
 T0 = 1_700_000_000.0
 PLENTY = Resources(gpus=8, cpus=64, memory_gb=512)
 
 
-def client(url: str) -> "aioredis.Redis":
-    """A client as the server makes one (its own connection pool)."""
-    return aioredis.Redis.from_url(url, decode_responses=True)
+@dataclass(frozen=True)
+class StoreRedis:
+    """The Redis a store test runs on: its URL, and whether it is a Redis Cluster."""
+
+    url: str
+    cluster: bool
+
+
+def client(target: StoreRedis | str) -> "aioredis.Redis":
+    """A client as the server makes one (its own connection pool); a URL is a plain Redis."""
+    if isinstance(target, str):
+        target = StoreRedis(target, cluster=False)
+    return connect_url(target.url, cluster=target.cluster)
+
+
+def sync_client(target: StoreRedis) -> "redis.Redis":
+    """A blocking client of the same Redis (for the consistency checker)."""
+    if target.cluster:
+        # The checker's commands are ones a cluster client routes by key or runs on
+        # every node (SCAN), so it passes for a plain client.
+        return cast(redis.Redis, redis.RedisCluster.from_url(target.url, decode_responses=True))
+    return redis.Redis.from_url(target.url, decode_responses=True)
 
 
 async def make_task(r: "aioredis.Redis", now: float = T0, **fields: Any) -> Task:

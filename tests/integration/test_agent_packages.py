@@ -87,6 +87,22 @@ def test_package_only_on_the_operators_index_installs_by_name(
     assert any("indexes: http://****@127.0.0.1" in line for line in log), log
 
 
+def test_installed_list_and_bytecode_are_made_at_build_and_kept_for_cache_hits(
+    build: Build,
+) -> None:
+    wanted = Environment(requirements=["runyard-private-pkg==1.2.0"])
+    built, _ = build(wanted)
+    hit, log = build(wanted)
+
+    assert any(line.startswith("venv cache hit") for line in log), log
+    for lease in (built, hit):
+        versions = {package.name: package.version for package in lease.installed}
+        assert versions["runyard-private-pkg"] == "1.2.0"
+        assert "runyard" not in versions  # the agent's SDK overlay is not the task's
+    site = built.python.parent.parent / "lib"
+    assert list(site.glob("python3.*/site-packages/runyard_private_pkg/__pycache__/*.pyc"))
+
+
 def test_named_index_is_used_only_when_the_task_asks_for_it(build: Build) -> None:
     wanted = Environment(requirements=["runyard-team-only"], package_index="team")
     lease, _ = build(wanted)

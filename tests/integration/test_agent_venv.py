@@ -190,7 +190,7 @@ def test_other_python_version_gets_the_sdk_dependencies_from_uvs_cache(
         pytest.skip("needs uv and a second CPython 3.11+ on this machine")
     # Fill the agent's uv cache once, online, the way its earlier builds would have.
     warm = [str(uv), "pip", "install", "--quiet", "--target", str(tmp_path / "warm")]
-    warm += ["--python", str(other), "requests>=2.31,<3", "pydantic>=2.7,<3"]
+    warm += ["--python", str(other), "requests>=2.31,<3", "pydantic>=2.7,<3", "packaging>=23"]
     agent_cache = {**os.environ, "UV_CACHE_DIR": str(cache_dir / "uv")}
     warmed = subprocess.run(warm, check=False, env=agent_cache)
     if warmed.returncode != 0:

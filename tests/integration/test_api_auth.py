@@ -14,7 +14,7 @@ USER, AGENT = "user-secret-123", "agent-secret-456"
 @pytest.fixture
 def api(redis_url: str) -> Iterator[TestClient]:
     settings = Settings(redis_url=redis_url, tokens=[f"user:{USER}", f"agent:{AGENT}"])
-    with TestClient(create_app(settings), base_url="http://t/api/v1") as client:
+    with TestClient(create_app(settings), base_url="http://localhost/api/v1") as client:
         yield client
 
 
@@ -37,9 +37,11 @@ def test_agent_token_cannot_create_or_read_tasks(api: TestClient) -> None:
 
 
 def test_task_token_from_claim_writes_only_its_own_task(api: TestClient) -> None:
-    mine = api.post("/tasks", json={"queue": "q", "create_queue": True}, headers=auth(USER)).json()[
-        "id"
-    ]
+    mine = api.post(
+        "/tasks",
+        json={"queue": "q", "create_queue": True, "script": {"entry_point": "train.py"}},
+        headers=auth(USER),
+    ).json()["id"]
     other = api.post("/tasks", json={}, headers=auth(USER)).json()["id"]
     worker = api.post(
         "/workers", json={"name": "w", "queues": ["q"], "resources": {}}, headers=auth(AGENT)
@@ -74,9 +76,11 @@ def test_short_token_is_refused() -> None:
 
 
 def test_task_token_stops_working_once_the_task_is_claimed_again(api: TestClient) -> None:
-    tid = api.post("/tasks", json={"queue": "q", "create_queue": True}, headers=auth(USER)).json()[
-        "id"
-    ]
+    tid = api.post(
+        "/tasks",
+        json={"queue": "q", "create_queue": True, "script": {"entry_point": "train.py"}},
+        headers=auth(USER),
+    ).json()["id"]
     worker = api.post(
         "/workers", json={"name": "w", "queues": ["q"], "resources": {}}, headers=auth(AGENT)
     ).json()["id"]

@@ -19,12 +19,16 @@ PARAMS = {"Args": {"lr": 0.1, "epochs": 3, "opt": "sgd"}}
 
 @pytest.fixture
 def api(redis_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(redis_url=redis_url)), base_url="http://t/api/v1") as c:
+    with TestClient(
+        create_app(Settings(redis_url=redis_url)), base_url="http://localhost/api/v1"
+    ) as c:
         yield c
 
 
 def draft(api: TestClient) -> str:
-    response = api.post("/tasks", json={"name": "base", "params": PARAMS})
+    response = api.post(
+        "/tasks", json={"name": "base", "params": PARAMS, "script": {"entry_point": "train.py"}}
+    )
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
 
@@ -75,7 +79,11 @@ def test_a_move_to_a_queue_that_does_not_exist_asks_for_create_queue(api: TestCl
         "create_queue",
     )
     refused(api.post(f"/tasks/{source}/clone", json={"queue": "nosuchqueue"}), 404, "create_queue")
-    refused(api.post("/tasks", json={"queue": "nosuchqueue"}), 404, "create_queue")
+    refused(
+        api.post("/tasks", json={"queue": "nosuchqueue", "script": {"entry_point": "train.py"}}),
+        404,
+        "create_queue",
+    )
     assert api.get("/queues").json() == []
     assert [t["status"] for t in api.get("/tasks").json()["items"]] == ["draft"]
 
@@ -83,7 +91,9 @@ def test_a_move_to_a_queue_that_does_not_exist_asks_for_create_queue(api: TestCl
 def test_a_move_to_a_queue_no_live_worker_serves_warns_naming_the_served_ones(
     api: TestClient,
 ) -> None:
-    lonely = api.post("/tasks", json={"queue": "cpu", "create_queue": True}).json()
+    lonely = api.post(
+        "/tasks", json={"queue": "cpu", "create_queue": True, "script": {"entry_point": "train.py"}}
+    ).json()
     assert lonely["status"] == "queued"
     assert lonely["warnings"] == [
         "no live worker serves queue cpu (no worker is live); the task waits until one does"

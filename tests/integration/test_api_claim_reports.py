@@ -14,7 +14,9 @@ FREE = {"gpus": 1, "cpus": 4, "memory_gb": 8}
 
 @pytest.fixture
 def api(redis_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(redis_url=redis_url)), base_url="http://t/api/v1") as c:
+    with TestClient(
+        create_app(Settings(redis_url=redis_url)), base_url="http://localhost/api/v1"
+    ) as c:
         yield c
 
 
@@ -26,7 +28,10 @@ def worker(api: TestClient) -> str:
 
 
 def queue_tasks(api: TestClient, count: int) -> list[str]:
-    tasks = [{"name": f"t{i}", "queue": "q", "create_queue": True} for i in range(count)]
+    code = {"entry_point": "train.py"}
+    tasks = [
+        {"name": f"t{i}", "queue": "q", "create_queue": True, "script": code} for i in range(count)
+    ]
     return list(api.post("/tasks:batch", json={"tasks": tasks}).json()["ids"])
 
 

@@ -70,7 +70,10 @@ def running_task(api: str) -> tuple[str, str, str]:
     """A task claimed by a registered worker: (task id, lease token, task token)."""
     queue = f"q{uuid.uuid4().hex[:8]}"
     task = requests.post(
-        f"{api}/tasks", json={"queue": queue, "create_queue": True}, headers=auth(USER), timeout=10
+        f"{api}/tasks",
+        json={"queue": queue, "create_queue": True, "script": {"entry_point": "train.py"}},
+        headers=auth(USER),
+        timeout=10,
     ).json()
     worker = requests.post(
         f"{api}/workers",
@@ -107,10 +110,15 @@ def complete(api: str, task_id: str, lease: str) -> None:
         assert response.status_code == 200, response.text
 
 
+def ticket(api: str, task_id: str, token: str = USER) -> requests.Response:
+    url = f"{api}/tasks/{task_id}/logs/stream-ticket"
+    return requests.post(url, headers=auth(token), timeout=10)
+
+
 def follow(api: str, task_id: str, **headers: str) -> Follower:
     response = requests.get(
         f"{api}/tasks/{task_id}/logs/stream",
-        params={"token": USER},
+        params={"ticket": ticket(api, task_id).json()["ticket"]},
         headers=headers,
         stream=True,
         timeout=30,
@@ -153,21 +161,31 @@ def test_last_event_id_resumes_after_that_cursor(api: str) -> None:
     assert follower.texts() == ["three"]
 
 
-def test_token_in_the_query_is_taken_on_the_stream_route_only(api: str) -> None:
+def test_a_stream_ticket_opens_its_own_tasks_stream_and_a_token_in_the_query_nothing(
+    api: str,
+) -> None:
     task_id, lease, task_token = running_task(api)
-    complete(api, task_id, lease)
+    other_id, other_lease, _ = running_task(api)
+    for done, held in ((task_id, lease), (other_id, other_lease)):
+        complete(api, done, held)
     stream = f"{api}/tasks/{task_id}/logs/stream"
     assert requests.get(stream, timeout=10).status_code == 401
-    assert requests.get(stream, params={"token": "wrong-token-1"}, timeout=10).status_code == 401
-    assert requests.get(stream, params={"token": AGENT}, timeout=10).status_code == 403
+    # A token in a URL ends up in access logs: the stream no longer takes one.
+    assert requests.get(stream, params={"token": USER}, timeout=10).status_code == 401
+    assert ticket(api, task_id, AGENT).status_code == 403
     for token in (USER, task_token):
-        response = requests.get(stream, params={"token": token}, timeout=10)
+        grant = ticket(api, task_id, token).json()
+        assert grant["expires_in"] == 60
+        response = requests.get(stream, params={"ticket": grant["ticket"]}, timeout=10)
         assert response.status_code == 200
         assert response.text.rstrip().endswith("event: end\ndata: completed")
-    assert (
-        requests.get(f"{api}/tasks/{task_id}/logs", params={"token": USER}, timeout=10).status_code
-        == 401
-    )
+    other_ticket = ticket(api, other_id).json()["ticket"]
+    refused = requests.get(stream, params={"ticket": other_ticket}, timeout=10)
+    assert refused.status_code == 401 and "not valid for this task" in refused.json()["detail"]
+    forged = other_ticket.replace(other_id, task_id)
+    assert requests.get(stream, params={"ticket": forged}, timeout=10).status_code == 401
+    logs = f"{api}/tasks/{task_id}/logs"
+    assert requests.get(logs, params={"ticket": other_ticket}, timeout=10).status_code == 401
 
 
 def test_unknown_task_or_cursor_is_an_error_before_the_stream_starts(api: str) -> None:

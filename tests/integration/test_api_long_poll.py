@@ -9,6 +9,7 @@ import requests
 from tests.servers import ServerProcess
 
 FREE = {"gpus": 1, "cpus": 4, "memory_gb": 8}
+CODE = {"entry_point": "train.py"}
 
 
 def register(server: ServerProcess, queues: list[str]) -> str:
@@ -30,7 +31,7 @@ def test_a_waiting_claim_gets_the_task_created_while_it_waits(server: ServerProc
     waiting.start()
     time.sleep(0.5)
     created_at = time.monotonic()
-    task = {"name": "late", "queue": "q", "create_queue": True}
+    task = {"name": "late", "queue": "q", "create_queue": True, "script": CODE}
     created = requests.post(f"{server.api}/tasks", json=task, timeout=10).json()
     waiting.join(30)
 
@@ -70,7 +71,7 @@ def test_a_waiting_claim_whose_worker_left_is_answered_by_the_app(server: Server
     waiting.start()
     time.sleep(0.5)
     assert requests.delete(f"{server.api}/workers/{worker}", timeout=10).status_code == 204
-    task = {"name": "orphan", "queue": "q", "create_queue": True}
+    task = {"name": "orphan", "queue": "q", "create_queue": True, "script": CODE}
     requests.post(f"{server.api}/tasks", json=task, timeout=10)
     waiting.join(30)
 

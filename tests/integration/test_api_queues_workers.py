@@ -12,12 +12,18 @@ from runyard_server.main import create_app
 @pytest.fixture
 def api(redis_url: str) -> Iterator[TestClient]:
     settings = Settings(redis_url=redis_url, lease_s=5, first_lease_s=2)
-    with TestClient(create_app(settings), base_url="http://t/api/v1") as client:
+    with TestClient(create_app(settings), base_url="http://localhost/api/v1") as client:
         yield client
 
 
 def queued(api: TestClient, queue: str = "q", priority: int = 0, gpus: int = 0) -> str:
-    body = {"queue": queue, "create_queue": True, "priority": priority, "resources": {"gpus": gpus}}
+    body = {
+        "queue": queue,
+        "create_queue": True,
+        "priority": priority,
+        "resources": {"gpus": gpus},
+        "script": {"entry_point": "train.py"},
+    }
     response = api.post("/tasks", json=body)
     assert response.status_code == 201, response.text
     return str(response.json()["id"])

@@ -15,7 +15,7 @@ from runyard_server.main import create_app
 @pytest.fixture
 def api(redis_url: str, tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(redis_url=redis_url, data_dir=tmp_path)
-    with TestClient(create_app(settings), base_url="http://t/api/v1") as client:
+    with TestClient(create_app(settings), base_url="http://localhost/api/v1") as client:
         yield client
 
 

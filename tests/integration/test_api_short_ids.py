@@ -12,28 +12,35 @@ from runyard.models import TaskCreate
 from runyard_server.config import Settings
 from runyard_server.main import create_app
 from runyard_server.store import keys, scripts
-from runyard_server.store.tasks import create_args
+from runyard_server.store.tasks import queue_create
 
 TWINS = ("abcdef12a" + "0" * 23, "abcdef12b" + "0" * 23)
 
 
 @pytest.fixture
 def api(redis_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(redis_url=redis_url)), base_url="http://t/api/v1") as c:
+    with TestClient(
+        create_app(Settings(redis_url=redis_url)), base_url="http://localhost/api/v1"
+    ) as c:
         yield c
 
 
 def add_twins(redis_url: str) -> None:
     """Two tasks whose ids share their first 8 digits, made with the server's own script."""
     with redis.Redis.from_url(redis_url, decode_responses=True) as r:
-        create = r.register_script(scripts.source("create"))
-        for task_id in TWINS:
-            args = create_args(task_id, TaskCreate(name="twin"), time.time())
-            assert create(args=[keys.LUA_KEYS, *args])[0] == "ok"
+        create = r.script_load(scripts.source("create"))
+        with r.pipeline(transaction=False) as pipe:
+            for num, task_id in enumerate(TWINS, 1):
+                body = TaskCreate(name="twin")
+                queue_create(pipe, create, task_id, body, time.time(), num)
+            assert [reply[0] for reply in pipe.execute()] == ["ok", "ok"]
 
 
 def test_a_unique_prefix_names_the_task_in_every_task_route(api: TestClient) -> None:
-    task = api.post("/tasks", json={"name": "short", "params": {"A": {"x": 1}}}).json()
+    task = api.post(
+        "/tasks",
+        json={"name": "short", "params": {"A": {"x": 1}}, "script": {"entry_point": "train.py"}},
+    ).json()
     prefix = task["id"][:6]
 
     assert api.get(f"/tasks/{prefix}").json()["id"] == task["id"]

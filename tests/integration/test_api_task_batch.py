@@ -12,12 +12,18 @@ from runyard_server.main import create_app
 
 @pytest.fixture
 def api(redis_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(redis_url=redis_url)), base_url="http://t/api/v1") as c:
+    with TestClient(
+        create_app(Settings(redis_url=redis_url)), base_url="http://localhost/api/v1"
+    ) as c:
         yield c
 
 
+CODE = {"entry_point": "train.py"}
+
+
 def spec(i: int, **fields: object) -> dict[str, object]:
-    return {"project": "sweep", "name": f"lr-{i}", "params": {"General": {"lr": i / 10}}, **fields}
+    params = {"General": {"lr": i / 10}}
+    return {"project": "sweep", "name": f"lr-{i}", "params": params, "script": CODE, **fields}
 
 
 def all_tasks(api: TestClient) -> list[dict[str, object]]:
@@ -55,6 +61,16 @@ def test_a_batch_naming_a_missing_queue_creates_nothing(api: TestClient) -> None
     assert "queue nosuchqueue does not exist" in refused.json()["detail"]
     assert all_tasks(api) == []
     assert api.get("/queues/gpu").json()["entries"] == []
+
+
+def test_a_batch_with_one_queued_task_without_code_creates_nothing(api: TestClient) -> None:
+    codeless = {"name": "nocode", "queue": "gpu", "create_queue": True}
+    body = {"tasks": [spec(0, queue="gpu", create_queue=True), codeless]}
+
+    refused = api.post("/tasks:batch", json=body)
+
+    assert refused.status_code // 100 == 4, refused.text
+    assert all_tasks(api) == []
 
 
 def test_a_batch_with_one_invalid_task_creates_nothing(api: TestClient) -> None:

@@ -11,7 +11,9 @@ from runyard_server.main import create_app
 
 @pytest.fixture
 def api(redis_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(redis_url=redis_url)), base_url="http://t/api/v1") as c:
+    with TestClient(
+        create_app(Settings(redis_url=redis_url)), base_url="http://localhost/api/v1"
+    ) as c:
         yield c
 
 
@@ -109,6 +111,11 @@ def test_patch_only_while_draft(api: TestClient) -> None:
     refused = api.patch(f"/tasks/{task['id']}", json={"name": "again"})
     assert refused.status_code == 409
     assert "queued" in refused.json()["detail"]
+    labelled = api.patch(f"/tasks/{task['id']}", json={"tags": ["a", "good"], "comment": "ok"})
+    assert labelled.status_code == 200
+    assert labelled.json()["tags"] == ["a", "good"]
+    tagged = api.get("/tasks", params={"tag": "good"}).json()["items"]
+    assert [t["id"] for t in tagged] == [task["id"]]
 
 
 def test_clone_copies_spec_sets_parent_and_applies_overrides_with_types(api: TestClient) -> None:

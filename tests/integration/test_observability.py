@@ -24,7 +24,7 @@ AS_AGENT = {"Authorization": f"Bearer {AGENT}"}
 def api(redis_url: str) -> Iterator[TestClient]:
     settings = Settings(redis_url=redis_url, tokens=[f"user:{USER}", f"agent:{AGENT}"])
     headers = {"Authorization": f"Bearer {USER}"}
-    with TestClient(create_app(settings), base_url="http://t", headers=headers) as client:
+    with TestClient(create_app(settings), base_url="http://localhost", headers=headers) as client:
         yield client
 
 
@@ -64,7 +64,10 @@ def reap(redis_url: str, now: float) -> list[str]:
 
 def test_metrics_report_queues_tasks_workers_and_claim_latency(api: TestClient) -> None:
     for _ in range(3):
-        api.post("/api/v1/tasks", json={"queue": "gpu", "create_queue": True})
+        api.post(
+            "/api/v1/tasks",
+            json={"queue": "gpu", "create_queue": True, "script": {"entry_point": "train.py"}},
+        )
     api.post("/api/v1/tasks", json={})
     time.sleep(0.05)
     task_id, _ = claimed(api, "gpu")
@@ -93,7 +96,15 @@ def test_log_bytes_count_stored_lines_once(api: TestClient) -> None:
 
 
 def test_lease_expiries_are_counted_in_redis_by_outcome(api: TestClient, redis_url: str) -> None:
-    api.post("/api/v1/tasks", json={"queue": "q", "create_queue": True, "max_retries": 1})
+    api.post(
+        "/api/v1/tasks",
+        json={
+            "queue": "q",
+            "create_queue": True,
+            "max_retries": 1,
+            "script": {"entry_point": "train.py"},
+        },
+    )
     claimed(api, "q")
     assert len(reap(redis_url, time.time() + 3600)) == 1  # requeued: a retry left
     claimed(api, "q")
@@ -169,7 +180,7 @@ def test_a_500_carries_the_request_id_in_header_body_and_log(
     async def boom() -> None:
         raise RuntimeError("a bug")
 
-    with TestClient(app, base_url="http://t", raise_server_exceptions=False) as client:
+    with TestClient(app, base_url="http://localhost", raise_server_exceptions=False) as client:
         response = client.get("/boom", headers={"X-Request-ID": "bug-1"})
     assert (response.status_code, response.headers["x-request-id"]) == (500, "bug-1")
     assert "bug-1" in response.json()["detail"]

@@ -15,7 +15,9 @@ def test_livez_answers_while_redis_is_down_and_healthz_does_not(
 ) -> None:
     redis = redis_factory()
     settings = Settings(redis_url=redis.url, data_dir=tmp_path)
-    with TestClient(create_app(settings), raise_server_exceptions=False) as api:
+    with TestClient(
+        create_app(settings), base_url="http://localhost", raise_server_exceptions=False
+    ) as api:
         assert api.get("/api/v1/healthz").status_code == 200
         redis.kill()
         assert api.get("/api/v1/livez").status_code == 200

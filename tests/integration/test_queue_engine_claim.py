@@ -9,13 +9,21 @@ from runyard.models import Resources
 from runyard_server import store
 from runyard_server.errors import NotFound
 from runyard_server.store import keys
-from tests.integration.store_support import PLENTY, T0, client, make_task, make_worker
+from runyard_server.store.claim import FIRST_LOOK
+from tests.integration.store_support import (
+    PLENTY,
+    T0,
+    StoreRedis,
+    client,
+    make_task,
+    make_worker,
+)
 
 pytestmark = pytest.mark.anyio
 
 
-async def _claim_all(url: str, worker_id: str) -> list[str]:
-    claimer = client(url)
+async def _claim_all(target: StoreRedis, worker_id: str) -> list[str]:
+    claimer = client(target)
     claimed = []
     try:
         while (found := await store.claim(claimer, worker_id, ["q"], PLENTY, 15, T0)) is not None:
@@ -27,12 +35,12 @@ async def _claim_all(url: str, worker_id: str) -> list[str]:
 
 
 async def test_each_task_is_claimed_exactly_once_by_concurrent_claimers(
-    r: aioredis.Redis, redis_url: str
+    r: aioredis.Redis, store_redis: StoreRedis
 ) -> None:
     ids = {(await make_task(r, name=f"t{i}", queue="q")).id for i in range(2000)}
     workers = [await make_worker(r, name=f"w{i}") for i in range(8)]
 
-    results = await asyncio.gather(*(_claim_all(redis_url, w.id) for w in workers))
+    results = await asyncio.gather(*(_claim_all(store_redis, w.id) for w in workers))
 
     claimed = [task_id for per_worker in results for task_id in per_worker]
     assert len(claimed) == len(set(claimed)) == 2000
@@ -127,6 +135,21 @@ async def test_claim_scan_is_bounded_per_queue(r: aioredis.Redis) -> None:
     found = await store.claim(r, worker.id, ["q"], Resources(), 15, T0, scan_per_queue=6)
 
     assert blocked is None
+    assert found is not None and found.task is not None and found.task.id == small.id
+
+
+async def test_a_fitting_task_behind_more_than_the_first_look_is_claimed(
+    r: aioredis.Redis,
+) -> None:
+    """The claim first gives its script the keys of FIRST_LOOK tasks per queue; one
+    that walks past them is planned again with ``scan_per_queue``."""
+    for i in range(FIRST_LOOK + 4):
+        await make_task(r, name=f"big{i}", queue="q", resources=Resources(gpus=4))
+    small = await make_task(r, name="small", queue="q")
+    worker = await make_worker(r)
+
+    found = await store.claim(r, worker.id, ["q"], Resources(), 15, T0)
+
     assert found is not None and found.task is not None and found.task.id == small.id
 
 

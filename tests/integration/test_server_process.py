@@ -12,7 +12,14 @@ def enqueue_many(api: str, n: int) -> list[str]:
     ids = []
     for i in range(n):
         response = requests.post(
-            f"{api}/tasks", json={"name": f"t{i}", "queue": "q", "create_queue": True}, timeout=5
+            f"{api}/tasks",
+            json={
+                "name": f"t{i}",
+                "queue": "q",
+                "create_queue": True,
+                "script": {"entry_point": "train.py"},
+            },
+            timeout=5,
         )
         assert response.status_code == 201, response.text
         ids.append(response.json()["id"])

@@ -1,9 +1,6 @@
 """A store written by 0.1 (no listing indexes) is indexed at server start, once."""
 
-from collections.abc import AsyncIterator
-
 import pytest
-import redis
 import redis.asyncio as aioredis
 
 from runyard.models import MetricBatch, MetricPoint, SortOrder
@@ -12,16 +9,9 @@ from runyard_server.store import keys, listing
 from runyard_server.store.backfill import backfill_indexes
 from runyard_server.store.short_ids import resolve_task_id
 from tests.faults.consistency import problems
-from tests.integration.store_support import T0, client, make_task
+from tests.integration.store_support import T0, StoreRedis, make_task, sync_client
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def r(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    redis_client = client(redis_url)
-    yield redis_client
-    await redis_client.aclose()
 
 
 async def _as_written_by_0_1(r: aioredis.Redis) -> None:
@@ -33,7 +23,7 @@ async def _as_written_by_0_1(r: aioredis.Redis) -> None:
 
 
 async def test_a_0_1_store_is_indexed_once_and_sorts_searches_and_resolves_prefixes(
-    r: aioredis.Redis, redis_url: str
+    r: aioredis.Redis, store_redis: StoreRedis
 ) -> None:
     tasks = [await make_task(r, name=f"Run {i}", now=T0 + i) for i in range(7)]
     for i, task in enumerate(tasks[:4]):
@@ -54,5 +44,5 @@ async def test_a_0_1_store_is_indexed_once_and_sorts_searches_and_resolves_prefi
     found = await listing.list_tasks(r, q="RUN 6", limit=10)
     assert [t.id for t in found.items] == [tasks[6].id]
     assert await resolve_task_id(r, tasks[2].id[:8]) == tasks[2].id
-    with redis.Redis.from_url(redis_url, decode_responses=True) as sync:
+    with sync_client(store_redis) as sync:
         assert problems(sync, overdue_after_s=None) == []

@@ -9,8 +9,8 @@ import redis.asyncio as aioredis
 from runyard.models import TaskCreate
 from runyard_server import store
 from runyard_server.errors import Invalid
-from runyard_server.store import keys, scripts
-from runyard_server.store.tasks import create_args
+from runyard_server.store import scripts
+from runyard_server.store.tasks import queue_create
 from tests.integration.store_support import T0, make_task
 
 pytestmark = pytest.mark.anyio
@@ -86,14 +86,10 @@ async def test_listing_stays_fast_behind_many_tasks(r: aioredis.Redis) -> None:
     """A filtered page walks the smallest index, so its cost does not grow with the
     number of tasks (20,000 here keeps the test quick; the work per page is the same)."""
     body = TaskCreate(name="bulk", project="bulk")
-    create = r.register_script(scripts.source("create"))
-    template = create_args("", body, T0)
-    created_at = template.index("created") + 1
+    create = await scripts.load(r, "create")
     async with r.pipeline(transaction=False) as pipe:
         for i in range(20_000):
-            template[0] = uuid.uuid4().hex
-            template[created_at] = T0 + i
-            await create(args=[keys.LUA_KEYS, *template], client=pipe)
+            queue_create(pipe, create, uuid.uuid4().hex, body, T0 + i, i + 1)
             if i % 5000 == 4999:
                 await pipe.execute()
         await pipe.execute()

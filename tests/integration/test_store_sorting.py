@@ -7,20 +7,19 @@ must give the same pages.
 import itertools
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
-import redis
 import redis.asyncio as aioredis
 
 from runyard.models import MetricBatch, MetricPoint, SortOrder, TaskCreate, TaskStatus, TaskUpdate
 from runyard_server import store
 from runyard_server.errors import Invalid
 from runyard_server.store import keys, listing, scripts
-from runyard_server.store.tasks import create_args
+from runyard_server.store.tasks import queue_create
 from tests.faults.consistency import problems
-from tests.integration.store_support import T0, client, make_task
+from tests.integration.store_support import T0, StoreRedis, make_task, sync_client
 
 pytestmark = pytest.mark.anyio
 
@@ -28,17 +27,10 @@ SORTS = ["created", "started", "finished", "name", "metric:val/acc"]
 
 
 @pytest.fixture
-async def r(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    redis_client = client(redis_url)
-    yield redis_client
-    await redis_client.aclose()
-
-
-@pytest.fixture
-def checked(redis_url: str) -> Iterator[None]:
+def checked(store_redis: StoreRedis) -> Iterator[None]:
     """The test ends with the store's indexes whole (the consistency checker)."""
     yield
-    with redis.Redis.from_url(redis_url, decode_responses=True) as sync:
+    with sync_client(store_redis) as sync:
         # Leases here run on the tests' clock (T0, 2023), not Redis's: no reaper to judge.
         assert problems(sync, overdue_after_s=None) == []
 
@@ -280,13 +272,11 @@ async def test_search_spans_every_names_string(r: aioredis.Redis, checked: None)
     """Past ``NAMES_PER_KEY`` tasks the search copy of the names goes on in a new string;
     deleting and renaming edit the right one."""
     count = keys.NAMES_PER_KEY + 50
-    create = r.register_script(scripts.source("create"))
+    create = await scripts.load(r, "create")
     async with r.pipeline(transaction=False) as pipe:
         for i in range(count):
             body = TaskCreate(name=f"Run-{i:05d}-x")
-            await create(
-                args=[keys.LUA_KEYS, *create_args(uuid.uuid4().hex, body, T0)], client=pipe
-            )
+            queue_create(pipe, create, uuid.uuid4().hex, body, T0, i + 1)
         await pipe.execute()
     first, last = await walk(r, 1, q="run-00001-"), await walk(r, 1, q=f"RUN-{count - 1:05d}")
     assert len(first) == 1 and len(last) == 1

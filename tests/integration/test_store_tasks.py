@@ -11,7 +11,14 @@ from runyard_server import store
 from runyard_server.errors import Conflict, Invalid, NotFound
 from runyard_server.store import keys
 from runyard_server.store.tasks import MAX_WATCH_TRIES, watched_edit
-from tests.integration.store_support import PLENTY, T0, client, make_task, make_worker
+from tests.integration.store_support import (
+    PLENTY,
+    T0,
+    StoreRedis,
+    client,
+    make_task,
+    make_worker,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -75,10 +82,10 @@ async def test_update_is_refused_unless_draft(r: aioredis.Redis) -> None:
 
 
 async def test_an_edit_of_a_task_that_keeps_changing_gives_up_with_a_conflict(
-    r: aioredis.Redis, redis_url: str
+    r: aioredis.Redis, store_redis: StoreRedis
 ) -> None:
     task = await make_task(r, name="n")
-    other = client(redis_url)
+    other = client(store_redis)
     reads = 0
 
     async def read(pipe: Any) -> Callable[[Any], None]:

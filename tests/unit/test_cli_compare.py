@@ -3,9 +3,16 @@
 from datetime import UTC, datetime
 
 from runyard._console import Tee
-from runyard.cli.compare import code_rows, metric_rows, package_rows, params_rows, render
+from runyard.cli.compare import (
+    code_rows,
+    installed_rows,
+    metric_rows,
+    package_rows,
+    params_rows,
+    render,
+)
 from runyard.cli.reproduce import compare_finals
-from runyard.models import Environment, Script, Task, TaskStatus
+from runyard.models import Environment, InstalledPackage, Script, Task, TaskStatus
 
 
 def task(tid: str, lr: float, requirements: list[str], diff: str = "") -> Task:
@@ -17,6 +24,19 @@ def task(tid: str, lr: float, requirements: list[str], diff: str = "") -> Task:
         script=Script(repository="/r", commit="ab" * 20, diff=diff, entry_point="t.py"),
         environment=Environment(python="3.11.7", requirements=requirements),
     )
+
+
+def test_installed_rows_compare_versions_only_between_tasks_that_recorded_them() -> None:
+    a, b, local = task("a", 0.1, []), task("b", 0.1, []), task("c", 0.1, [])
+    a.environment.installed = [
+        InstalledPackage(name="numpy", version="1.26.4"),
+        InstalledPackage(name="acme", version="0.3.0", path="."),
+    ]
+    b.environment.installed = [InstalledPackage(name="numpy", version="2.0.0")]
+    rows = installed_rows([a, b, local])
+    assert rows["numpy"] == ["1.26.4", "2.0.0", "-"]
+    assert rows["acme"] == ["0.3.0 (repo: .)", "-", "-"]
+    assert installed_rows([a, local]) == {}  # a local run has no record: nothing to compare
 
 
 def test_rows_flatten_params_and_mark_only_what_differs() -> None:

@@ -59,12 +59,32 @@ def test_params_from_refuses_a_key_that_is_both_value_and_section() -> None:
 def test_requirements_file_drops_comments_and_blanks(tmp_path: Path) -> None:
     path = tmp_path / "requirements.txt"
     path.write_text("# pinned\nnumpy==1.26.4  # math\n\ntorch>=2.2\n")
-    assert read_requirements(str(path)) == ["numpy==1.26.4", "torch>=2.2"]
+    assert read_requirements(str(path)).requirements == ["numpy==1.26.4", "torch>=2.2"]
 
 
 def test_missing_requirements_file_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="--requirements"):
         read_requirements(str(tmp_path / "nope.txt"))
+
+
+def test_requirements_pyproject_with_a_group_keeps_its_project_and_lock(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "acme"\nversion = "1"\ndependencies = ["six"]\n'
+        '[project.optional-dependencies]\ntrain = ["numpy"]\n'
+        '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
+    )
+    (tmp_path / "uv.lock").write_text("version = 1\n")
+    environment = read_requirements("pyproject.toml[train]", tmp_path)
+    assert environment.requirements == ["six", "numpy"]
+    assert environment.repo_packages == ["."]
+    assert environment.lock_file == "uv.lock"
+
+
+def test_pip_options_in_a_requirements_file_are_a_usage_error(tmp_path: Path) -> None:
+    path = tmp_path / "requirements.txt"
+    path.write_text("-e .\nsix\n")
+    with pytest.raises(UsageError, match=r"pip options are not requirements: -e \."):
+        read_requirements(str(path))
 
 
 def test_task_create_flags_parse_with_repeats() -> None:

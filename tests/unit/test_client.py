@@ -25,7 +25,7 @@ from runyard.errors import (
     ServerUnreachable,
     StaleLeaseError,
 )
-from runyard.models import ClaimRequest, Resources, TaskCreate, TaskStatus
+from runyard.models import ClaimRequest, Heartbeat, Resources, TaskCreate, TaskStatus
 
 TASK_ID = "0123456789abcdef0123456789abcdef"
 
@@ -356,6 +356,51 @@ def test_health_is_false_without_a_server_and_true_with_one(server: ScriptedServ
     assert not Client(f"http://127.0.0.1:{free_port()}", backoff=0.01).health()
 
 
+# --- several replicas ------------------------------------------------------------------
+
+
+def test_a_replica_that_refuses_is_passed_over_and_the_next_one_kept(
+    server: ScriptedServer,
+) -> None:
+    server.script("GET /tasks/" + TASK_ID, Reply(200, task_json()))
+    dead = f"http://127.0.0.1:{free_port()}"
+    with Client(f"{dead}, {server.url}/", retries=2, backoff=0.01) as c:
+        assert c.tasks.get(TASK_ID).id == TASK_ID
+        assert c.tasks.get(TASK_ID).id == TASK_ID
+    # The first call was refused by the dead replica, then answered; the second went
+    # straight to the replica that answered.
+    assert len(server.hits("GET /api/v1/tasks/" + TASK_ID)) == 2
+
+
+def test_a_loop_sending_each_attempt_once_moves_to_the_next_replica_for_its_next_call(
+    server: ScriptedServer,
+) -> None:
+    server.script("POST /workers/w1/heartbeat", Reply(200, {"lease_s": 30}))
+    with Client(f"http://127.0.0.1:{free_port()},{server.url}", backoff=0.01) as c:
+        with pytest.raises(ServerUnreachable):
+            c.workers.heartbeat("w1", Heartbeat(), retries=0)
+        assert c.workers.heartbeat("w1", Heartbeat(), retries=0).lease_s == 30
+
+
+def test_a_5xx_answer_is_retried_on_the_same_replica(server: ScriptedServer) -> None:
+    server.script(
+        "GET /tasks/" + TASK_ID, Reply(503, {"error": "unavailable"}), Reply(200, task_json())
+    )
+    other = ScriptedServer()
+    with other, Client(f"{server.url},{other.url}", retries=2, backoff=0.01) as c:
+        assert c.tasks.get(TASK_ID).id == TASK_ID
+    assert len(server.hits("GET /api/v1/tasks/" + TASK_ID)) == 2
+    assert other.seen == []
+
+
+def test_every_replica_down_names_them_all() -> None:
+    urls = [f"http://127.0.0.1:{free_port()}" for _ in range(2)]
+    with pytest.raises(ServerUnreachable) as caught:
+        Client(",".join(urls), retries=3, backoff=0.01).tasks.get(TASK_ID)
+    assert ",".join(urls) in str(caught.value)
+    assert caught.value.attempts == 4
+
+
 # --- configuration and public surface --------------------------------------------------
 
 
@@ -364,6 +409,8 @@ def test_arguments_win_over_environment_then_defaults() -> None:
     assert config.load(env=env) == config.Config("http://example.org:9000", "t")
     assert config.load("https://a.b/api/v1", "u", env=env).server == "https://a.b"
     assert config.load(env={}) == config.Config(config.DEFAULT_SERVER, None)
+    replicas = {"RUNYARD_SERVER": "a:1/api/v1, https://b:2/,"}
+    assert config.load(env=replicas).server == "http://a:1,https://b:2"
 
 
 def test_public_names_are_importable() -> None:

@@ -1,11 +1,8 @@
-"""Pure logic: clone overrides (runyard.models) and the store's key schema."""
-
-import json
+"""Pure logic: clone overrides (runyard.models)."""
 
 import pytest
 
 from runyard.models import OverrideError, apply_overrides, checked_overrides
-from runyard_server.store import keys, scripts
 
 
 def test_override_sets_a_value_keeping_its_json_type() -> None:
@@ -32,41 +29,6 @@ def test_a_key_containing_a_slash_is_matched_whole() -> None:
 def test_override_through_a_plain_value_is_invalid() -> None:
     with pytest.raises(ValueError, match="not a nested section"):
         apply_overrides({"General": {"lr": 0.1}}, {"General/lr/x": 1})
-
-
-def test_every_key_starts_with_the_prefix() -> None:
-    built = [
-        keys.task("t"),
-        keys.task_logs("t"),
-        keys.task_log_seqs("t"),
-        keys.queue("q"),
-        keys.queue_since("q"),
-        keys.worker("w"),
-        keys.worker_running("w"),
-        keys.status_index("queued"),
-        keys.project_index("p"),
-        keys.tag_index("x"),
-        keys.parent_index("t"),
-        keys.queue_index("q"),
-        keys.metric_index("val/acc"),
-        *(value for value in json.loads(keys.LUA_KEYS).values() if isinstance(value, str)),
-    ]
-
-    assert all(key.startswith("ry:") for key in built)
-
-
-def test_lua_builds_the_same_names_as_keys() -> None:
-    lua = json.loads(keys.LUA_KEYS)
-
-    assert lua["task"] + "t" == keys.task("t")
-    assert lua["queue"] + "q" == keys.queue("q")
-    assert lua["queue"] + "q" + ":since" == keys.queue_since("q")
-    assert lua["worker"] + "w" + ":running" == keys.worker_running("w")
-    assert lua["status_idx"] + "queued" == keys.status_index("queued")
-    assert lua["queue_idx"] + "q" == keys.queue_index("q")
-    assert lua["metric_idx"] + "val/acc" == keys.metric_index("val/acc")
-    assert lua["names_per_key"] == keys.NAMES_PER_KEY
-    assert "':running'" in scripts.source("claim") and "':since'" in scripts.source("claim")
 
 
 def test_checked_override_of_an_unknown_key_names_the_closest_ones() -> None:

@@ -20,12 +20,13 @@ from collections.abc import Callable
 from runyard.client import Client
 from runyard.errors import TRANSIENT, ApiError, AuthError
 from runyard.models import Heartbeat, HeldTask
+from runyard.retry import Backoff
 
 log = logging.getLogger(__name__)
 
 _FIRST_INTERVAL_S = 5.0
 _MIN_INTERVAL_S = 0.2
-_RETRY_S = 1.0
+_RETRY_BASE_S = 1.0
 
 
 class HeartbeatLoop:
@@ -64,12 +65,15 @@ class HeartbeatLoop:
     def _run(self) -> None:
         wait = 0.0
         failures = 0
+        # Retries wait at most one interval: a beat must land well within the lease.
+        backoff = Backoff(_RETRY_BASE_S, max(_RETRY_BASE_S, self.interval_s))
         while not self._stop.wait(wait):
             try:
                 self.beat()
             except TRANSIENT as exc:
                 failures += 1
-                wait = min(self.interval_s, _RETRY_S * failures)
+                backoff.cap_s = max(_RETRY_BASE_S, self.interval_s)
+                wait = backoff.next()
                 log.warning("heartbeat failed (%d in a row): %s", failures, exc)
                 continue
             except AuthError as exc:
@@ -83,6 +87,7 @@ class HeartbeatLoop:
             if failures:
                 log.info("heartbeat delivered again after %d failure(s)", failures)
             failures = 0
+            backoff.reset()
             wait = self.interval_s
 
     def silent_since(self) -> float | None:
@@ -96,7 +101,9 @@ class HeartbeatLoop:
         """Send one heartbeat and act on the reply."""
         running = self.held()
         sent = time.monotonic()
-        reply = self.client.workers.heartbeat(self.worker_id(), Heartbeat(running=running))
+        reply = self.client.workers.heartbeat(
+            self.worker_id(), Heartbeat(running=running), retries=0
+        )
         self._confirmed_at, self.lease_s = sent, reply.lease_s
         self.interval_s = max(_MIN_INTERVAL_S, reply.lease_s / 3)
         for task_id in reply.abort:

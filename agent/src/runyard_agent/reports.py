@@ -13,10 +13,12 @@ from collections.abc import Callable
 
 from runyard.client import Client
 from runyard.errors import TRANSIENT, ApiError, AuthError, StaleLeaseError
-from runyard.models import FailureKind
+from runyard.models import FailureKind, InstalledPackage
+from runyard.retry import Backoff
 
 log = logging.getLogger(__name__)
 
+BACKOFF_BASE_S = 1.0
 MAX_BACKOFF_S = 30.0
 
 
@@ -48,6 +50,11 @@ class LeaseReporter:
         """The task was taken and its environment is being built."""
         return self._send("started", lambda: self.client.tasks.report_started(*self._ids))
 
+    def installed(self, packages: list[InstalledPackage]) -> bool:
+        """What was installed for the task, once its environment is built."""
+        tasks = self.client.tasks
+        return self._send("installed", lambda: tasks.report_installed(*self._ids, packages))
+
     def completed(self, exit_code: int = 0) -> bool:
         """The script exited 0."""
         tasks = self.client.tasks
@@ -75,20 +82,20 @@ class LeaseReporter:
         return self.task_id, self.lease_token
 
     def _send(self, what: str, call: Callable[[], object]) -> bool:
-        delay = 1.0
+        backoff = Backoff(BACKOFF_BASE_S, MAX_BACKOFF_S)
         while not self.stop.is_set():
             try:
                 call()
             except TRANSIENT as exc:
+                delay = backoff.next()
                 log.warning(
-                    "task %s: %s report not sent, retry in %.0fs: %s",
+                    "task %s: %s report not sent, retry in %.1fs: %s",
                     self.task_id,
                     what,
                     delay,
                     exc,
                 )
                 self.stop.wait(delay)
-                delay = min(delay * 2, MAX_BACKOFF_S)
                 continue
             except StaleLeaseError:
                 log.warning("task %s: lease lost, another attempt owns the task now", self.task_id)

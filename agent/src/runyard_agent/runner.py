@@ -189,7 +189,7 @@ class TaskRunner:
         self._end(output, code)
 
     def _send_logs(self, body: bytes) -> object:
-        return self.ctx.client.logs.append_encoded(self.task.id, body)
+        return self.ctx.client.logs.append_encoded(self.task.id, body, retries=0)
 
     def _build(self, output: TaskLog) -> Launch | None:
         """Code and environment; None when a stop request came in meanwhile."""
@@ -213,6 +213,7 @@ class TaskRunner:
                 base_env=self.ctx.base_env,
                 note=output.agent_line,
                 torch=self.ctx.torch,
+                record_installed=self._report.installed,
             )
         )
         if self._stop is not None:

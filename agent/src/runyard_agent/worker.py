@@ -17,6 +17,7 @@ from runyard._version import __version__
 from runyard.client import Client
 from runyard.errors import TRANSIENT, ApiError, AuthError, NotFoundError, RunyardError
 from runyard.models import Claim, ClaimRequest, HeldTask, WorkerRegister
+from runyard.retry import Backoff
 from runyard_agent.config import AgentSettings
 from runyard_agent.environments.torch_builds import choose_build
 from runyard_agent.errors import AgentStopped
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 EXIT_OK = 0
 EXIT_AUTH = 3
 _SUPERVISE_TICK_S = 0.5
+_BACKOFF_BASE_S = 1.0
 _MAX_BACKOFF_S = 30.0
 _HARD_STOP_EXTRA_S = 30.0
 # Share of the lease without a delivered heartbeat after which tasks are killed: early
@@ -102,14 +104,14 @@ class Agent:
             executor=self.settings.executor,
             version=__version__,
         )
-        delay = 1.0
+        backoff = Backoff(_BACKOFF_BASE_S, _MAX_BACKOFF_S)
         while not self.signals:
             try:
-                worker = self.client.workers.register(request)
+                worker = self.client.workers.register(request, retries=0)
             except TRANSIENT as exc:
-                log.warning("registration failed, retrying in %.0fs: %s", delay, exc)
+                delay = backoff.next()
+                log.warning("registration failed, retrying in %.1fs: %s", delay, exc)
                 self._sleep_unless_signalled(delay)
-                delay = min(delay * 2, _MAX_BACKOFF_S)
                 continue
             except AuthError as exc:
                 raise AgentStopped(_auth_message(exc)) from None
@@ -238,7 +240,7 @@ class Agent:
         return EXIT_OK if self._fatal is None else EXIT_AUTH
 
     def _poll_loop(self) -> None:
-        delay = 1.0
+        backoff = Backoff(_BACKOFF_BASE_S, _MAX_BACKOFF_S)
         while not self._draining.is_set():
             free = self.pool.free()
             if free is None:
@@ -249,11 +251,11 @@ class Agent:
                 queues=self.settings.queues, free=free, wait_s=self.settings.poll_wait_s
             )
             try:
-                claim = self.client.workers.claim(self.worker_id, request)
+                claim = self.client.workers.claim(self.worker_id, request, retries=0)
             except TRANSIENT as exc:
-                log.warning("claim failed, retrying in %.0fs: %s", delay, exc)
+                delay = backoff.next()
+                log.warning("claim failed, retrying in %.1fs: %s", delay, exc)
                 self._draining.wait(delay)
-                delay = min(delay * 2, _MAX_BACKOFF_S)
                 continue
             except AuthError as exc:
                 self._on_auth(exc)
@@ -264,10 +266,9 @@ class Agent:
                 continue
             except ApiError as exc:
                 log.error("claim refused: %s", exc)
-                self._draining.wait(delay)
-                delay = min(delay * 2, _MAX_BACKOFF_S)
+                self._draining.wait(backoff.next())
                 continue
-            delay = 1.0
+            backoff.reset()
             if claim.task is not None:
                 self._launch(claim)
 

@@ -92,3 +92,31 @@ securityContext:
   capabilities:
     drop: [ALL]
 {{- end -}}
+
+{{/* What both containers of a Sentinel-set pod need to find the master. */}}
+{{- define "runyard.sentinelEnv" -}}
+- name: REDISCLI_AUTH
+  valueFrom: {secretKeyRef: {name: {{ include "runyard.redisSecret" . }}, key: redis-password}}
+- {name: SET, value: {{ printf "%s-redis" (include "runyard.fullname" .) | quote }}}
+- {name: REPLICAS, value: {{ .Values.redis.sentinel.replicas | quote }}}
+- {name: MASTER_NAME, value: {{ .Values.redis.sentinel.masterName | quote }}}
+{{- end -}}
+
+{{/* The sentinels the server asks for the master: the chart's set, or external ones. */}}
+{{- define "runyard.sentinelHosts" -}}
+{{- if .Values.redis.enabled -}}
+{{- $set := printf "%s-redis" (include "runyard.fullname" .) -}}
+{{- $hosts := list -}}
+{{- range $i := until (int .Values.redis.sentinel.replicas) -}}
+{{- $hosts = append $hosts (printf "%s-%d.%s:26379" $set $i $set) -}}
+{{- end -}}
+{{- join "," $hosts -}}
+{{- else -}}
+{{- join "," .Values.redis.externalSentinel.hosts -}}
+{{- end -}}
+{{- end -}}
+
+{{/* True (non-empty) when artifacts and history live in S3, not on the server's volume. */}}
+{{- define "runyard.s3" -}}
+{{- if .Values.storage.s3.bucket }}true{{ end -}}
+{{- end -}}

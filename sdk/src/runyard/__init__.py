@@ -7,6 +7,7 @@
 import typing
 
 from runyard._version import __version__
+from runyard.capture import origin as _origin
 from runyard.errors import (
     ApiError,
     AuthError,
@@ -21,6 +22,9 @@ from runyard.errors import (
     StaleLeaseError,
     TooLargeError,
 )
+
+# Now, while the cwd is still the one the script started in (Hydra changes it later).
+_origin.remember_start_cwd()
 
 if typing.TYPE_CHECKING:
     from runyard.client import Client

@@ -59,18 +59,8 @@ class ExitWatch:
                 TaskStatus.ABORTED, 128 + self._signal, f"stopped by signal {self._signal}"
             )
         if self._error is not None:
-            kind, value, tb = self._error
-            if issubclass(kind, KeyboardInterrupt):
-                return Outcome(TaskStatus.ABORTED, 130, "interrupted (KeyboardInterrupt)")
-            return Outcome(TaskStatus.FAILED, 1, _last_lines(kind, value, tb))
-        code = self._code
-        if code is None or code == 0:
-            return Outcome(TaskStatus.COMPLETED, 0)
-        if isinstance(code, int):
-            return Outcome(TaskStatus.FAILED, code, f"the script exited with code {code}")
-        return Outcome(
-            TaskStatus.FAILED, 1, str(code)[:MAX_REASON_CHARS] or "sys.exit with a message"
-        )
+            return raised(*self._error)
+        return exited(self._code)
 
     def _excepthook(
         self, kind: type[BaseException], value: BaseException, tb: TracebackType | None
@@ -85,6 +75,24 @@ class ExitWatch:
     def _terminate(self, signum: int, frame: FrameType | None) -> None:
         self._signal = signum
         raise SystemExit(128 + signum)
+
+
+def raised(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> Outcome:
+    """The outcome of a script (or a Hydra job) that raised ``value``."""
+    if issubclass(kind, KeyboardInterrupt):
+        return Outcome(TaskStatus.ABORTED, 130, "interrupted (KeyboardInterrupt)")
+    if issubclass(kind, SystemExit):
+        return exited(value.code if isinstance(value, SystemExit) else None)
+    return Outcome(TaskStatus.FAILED, 1, _last_lines(kind, value, tb))
+
+
+def exited(code: Any) -> Outcome:
+    """The outcome of ``sys.exit(code)`` (or of a normal end: code None)."""
+    if code is None or code == 0:
+        return Outcome(TaskStatus.COMPLETED, 0)
+    if isinstance(code, int):
+        return Outcome(TaskStatus.FAILED, code, f"the script exited with code {code}")
+    return Outcome(TaskStatus.FAILED, 1, str(code)[:MAX_REASON_CHARS] or "sys.exit with a message")
 
 
 def _last_lines(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> str:

@@ -24,9 +24,14 @@ from runyard.logship import Chunk, Sender, Spool, SpoolSettings
 from runyard.logship.sender import NotReady
 from runyard.models import MetricBatch, MetricPoint
 from runyard.models.limits import MAX_METRIC_POINTS_PER_BATCH
+from runyard.retry import Backoff
 
 MAX_BUFFERED_POINTS = 100_000
+_BACKOFF_BASE_S = 1.0
 _MAX_BACKOFF_S = 30.0
+# At exit the script waits on the points: short waits, so they go as soon as the server is back.
+_CLOSE_BACKOFF_BASE_S = 0.25
+_CLOSE_BACKOFF_CAP_S = 2.0
 _FLUSH_STALL_S = 10.0
 PING_EVERY_S = 60.0
 """How often a local run tells the server it is alive (its lease is minutes long)."""
@@ -131,8 +136,9 @@ class Reporter:
         if self._thread.is_alive():
             self._thread.join(timeout_s)
         deadline = time.monotonic() + timeout_s
+        backoff = Backoff(_CLOSE_BACKOFF_BASE_S, _CLOSE_BACKOFF_CAP_S)
         while not self.flush_points() and time.monotonic() < deadline:
-            time.sleep(0.5)
+            time.sleep(min(backoff.next(), max(0.0, deadline - time.monotonic())))
         self._console.finish(timeout_s)
         points, lines = self.pending()
         if points or lines:
@@ -156,15 +162,18 @@ class Reporter:
             return self._send_all()
 
     def _loop(self) -> None:
-        backoff = 0.0  # the first pass records a local run at once
+        wait = 0.0  # the first pass records a local run at once
+        backoff = Backoff(_BACKOFF_BASE_S, _MAX_BACKOFF_S)
         while not self._stop.is_set():
-            self._wake.wait(backoff)
+            self._wake.wait(wait)
             self._wake.clear()
             if self._stop.is_set():
                 return
             with self._send_lock:
                 ok = self._send_all()
-            backoff = self._interval_s if ok else min(_MAX_BACKOFF_S, max(backoff * 2, 1.0))
+            if ok:
+                backoff.reset()
+            wait = self._interval_s if ok else backoff.next()
 
     def _send_all(self) -> bool:
         """Record the run, send points until none are left or sending fails; True when none are."""
@@ -208,7 +217,7 @@ class Reporter:
         if task_id is None:
             return False
         try:
-            self._client.metrics.append(task_id, MetricBatch(points=batch), retries=1)
+            self._client.metrics.append(task_id, MetricBatch(points=batch), retries=0)
         except TRANSIENT:
             raise
         except ApiError as exc:
@@ -221,7 +230,9 @@ class Reporter:
         task_id = self._target.current_id()
         if task_id is None:
             raise NotReady("the run is not recorded yet")
-        self._client.logs.append_encoded(task_id, chunk.body(seq, self._target.lease_token))
+        self._client.logs.append_encoded(
+            task_id, chunk.body(seq, self._target.lease_token), retries=0
+        )
 
     def _lines_refused(self, exc: ApiError) -> None:
         self._notices.once("logs-refused", f"the server refused console lines: {exc}")

@@ -17,7 +17,7 @@ import atexit
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -144,8 +144,12 @@ class LocalRun:
     def execute_remotely(self, queue: str, create_queue: bool) -> Task:
         """A queued task with this run's spec; this run's own record, if any, is removed.
 
-        Raises :class:`~runyard.errors.RunyardError` when the server cannot queue it.
+        Raises :class:`~runyard.errors.RunyardError` when the server cannot queue it, or
+        when no code was recorded (an agent would have nothing to run).
         """
+        missing = self.spec.script.missing_code()
+        if missing:
+            raise RunyardError(f"this run cannot be queued: {missing}")
         with self._start_lock, self._lock:
             self._ship_code()
             update = {"queue": queue, "create_queue": create_queue}
@@ -265,15 +269,18 @@ class Live:
             sys.stdout, sys.stderr = self._tees
         atexit.register(self.close)
 
-    def close(self) -> None:
-        """Send what is buffered and, for a local run, report how the script ended."""
+    def close(self, outcome: Outcome | None = None) -> None:
+        """Send what is buffered and, for a local run, report ``outcome`` (by default how
+        the script ended)."""
         if self._closed:
             return
         self._closed = True
         self._restore_streams()
         self.reporter.close(_EXIT_FLUSH_S)
-        if self._watch is not None:
-            self.run.finish(self._watch.outcome())
+        if outcome is None and self._watch is not None:
+            outcome = self._watch.outcome()
+        if outcome is not None:
+            self.run.finish(outcome)
 
     def detach(self) -> None:
         """Stop recording without reporting an end (the run went to a queue)."""
@@ -317,16 +324,25 @@ def start_local(
     capture_output: bool,
     notices: Notices,
     spool: SpoolSettings,
+    *,
+    shape: Callable[[TaskCreate], TaskCreate] | None = None,
+    watch_exit: bool = True,
 ) -> Live:
-    """The live run of this script on this machine (recorded as soon as the reporter runs)."""
+    """The live run of this script on this machine (recorded as soon as the reporter runs).
+
+    ``shape`` changes the captured spec before anything is sent (a Hydra multirun job's
+    parent and arguments); without ``watch_exit`` the run's end is the caller's to report.
+    """
 
     def warn(message: str) -> None:
         notices.once(message, message)
 
     spec = capture_run(project, name, tags, requirements, warn)
+    if shape is not None:
+        spec = shape(spec)
     if seed is not False:
         chosen = new_seed() if seed is True else seed
         seed_everything(chosen)
         spec.params[SEED_SECTION] = {"seed": chosen}
     run = LocalRun(client, spec, notices, code_root())
-    return Live(run, notices, capture_output=capture_output, watch_exit=True, spool=spool)
+    return Live(run, notices, capture_output=capture_output, watch_exit=watch_exit, spool=spool)

@@ -1,7 +1,8 @@
 """SDK configuration from the environment: where the server is and which token to send.
 
-``RUNYARD_SERVER`` (default ``http://127.0.0.1:8008``), ``RUNYARD_TOKEN`` and, inside a
-task an agent runs, ``RUNYARD_TASK_ID``. A local run's console output waits on disk
+``RUNYARD_SERVER`` (default ``http://127.0.0.1:8008``; several replicas of one server
+comma-separated, tried in turn when one does not answer), ``RUNYARD_TOKEN`` and, inside
+a task an agent runs, ``RUNYARD_TASK_ID``. A local run's console output waits on disk
 while the server is away: in ``RUNYARD_SPOOL_DIR`` (default: the system temp dir), up
 to ``RUNYARD_SPOOL_QUOTA_MB`` (default 1024; 0 keeps it in memory only). Read once, at
 the entry point, by :func:`load`.
@@ -22,21 +23,19 @@ DEFAULT_SERVER = "http://127.0.0.1:8008"
 
 @dataclass(frozen=True)
 class Config:
-    """Where the SDK talks to and as whom."""
+    """Where the SDK talks to and as whom (``server``: one URL, or several comma-separated)."""
 
     server: str = DEFAULT_SERVER
     token: str | None = None
     task_id: str | None = None
     spool: SpoolSettings = field(default_factory=SpoolSettings)
 
-    @property
-    def api_url(self) -> str:
-        """Base URL of the versioned HTTP API, e.g. ``http://127.0.0.1:8008/api/v1``."""
-        return self.server + API_PREFIX
-
 
 def normalize_server(url: str) -> str:
-    """``host:port`` or a URL with a trailing ``/`` or ``/api/v1`` → ``http(s)://host:port``."""
+    """``host:port`` or a URL with a trailing ``/`` or ``/api/v1`` → ``http(s)://host:port``;
+    each of a comma-separated list likewise."""
+    if "," in url:
+        return ",".join(normalize_server(part) for part in url.split(",") if part.strip())
     url = url.strip().rstrip("/")
     if "://" not in url:
         url = "http://" + url

@@ -26,10 +26,11 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from runyard import config
+from runyard import _hydra_runs, config
+from runyard._exit import Outcome
 from runyard._notices import Notices
 from runyard._run import Live, attach, start_local
-from runyard.capture import argparse_hook
+from runyard.capture import argparse_hook, hydra_bind
 from runyard.capture.run import RequirementsSource
 from runyard.client import Client
 from runyard.errors import RunyardError
@@ -37,6 +38,11 @@ from runyard.models import Artifact, CloneRequest, MetricPoint, Params, TaskMetr
 from runyard.models import Task as TaskRecord
 
 Connectable = TypeVar("Connectable", bound=MutableMapping[str, Any] | argparse.Namespace)
+
+# Hydra is bound from the import on, so a Hydra app that imports Task at the top has its
+# config recorded and, under an agent, composed with the task's params.
+hydra_bind.on_compose(_hydra_runs.rerun_overrides)
+hydra_bind.install()
 
 _LIVE_CLIENT = {"timeout": 5.0, "retries": 2}
 _NOT_RECORDED = "this run is not recorded on the server yet (is it reachable?)"
@@ -104,16 +110,24 @@ class Task:
         cfg = config.load(server, token)
         client = Client(cfg.server, cfg.token, **_LIVE_CLIENT)  # type: ignore[arg-type]
         notices = Notices()
+        hydra_bind.install()
+        job = hydra_bind.current_job()
         record: TaskRecord | None = None
         if cfg.task_id:
             record, live = attach(client, cfg.task_id, seed, notices)
         else:
-            live = start_local(
-                client, project, name, tags, requirements, seed, capture_output, notices, cfg.spool
-            )
+
+            def local(**how: Any) -> Live:
+                return start_local(
+                    client, project, name, tags, requirements, seed,
+                    notices=notices, spool=cfg.spool, **how,
+                )  # fmt: skip
+
+            live = _hydra_runs.start(local, job, capture_output)
         run = Run.current = Run(client, record, live, notices, asked)
         if auto_connect_argparse:
             argparse_hook.install(run.connect)
+        _hydra_runs.bind(run, job, local=cfg.task_id is None)
         return run
 
     @classmethod
@@ -133,6 +147,7 @@ class Task:
         create_queue: bool = False,
         new_params: Mapping[str, Any] | None = None,
         tags: Sequence[str] | None = None,
+        args: Sequence[str] | None = None,
         server: str | None = None,
         token: str | None = None,
     ) -> Task:
@@ -140,8 +155,10 @@ class Task:
 
         Each override must name a recorded param and fit its type (else
         :class:`~runyard.errors.InvalidError` names the closest ones); ``new_params``
-        adds params on purpose. With ``queue`` the clone is enqueued at once (a queue
-        that does not exist only with ``create_queue``); else call :meth:`enqueue`.
+        adds params on purpose; ``args`` replaces the script's arguments (see
+        :func:`runyard.models.merged_args` to change some of them). With ``queue`` the
+        clone is enqueued at once (a queue that does not exist only with
+        ``create_queue``; a task without code never); else call :meth:`enqueue`.
         """
         if isinstance(source, Task):
             client, source_id = source._client, source._task_id()
@@ -154,6 +171,7 @@ class Task:
             queue=queue,
             create_queue=create_queue,
             tags=None if tags is None else list(tags),
+            args=None if args is None else list(args),
         )
         record = client.tasks.clone(source_id, request)
         Notices.from_server(record.warnings)
@@ -278,12 +296,18 @@ class Run(Task):
     def connect(self, values: Connectable, name: str | None = None) -> Connectable:
         """Record ``values`` as hyperparameters; under an agent, apply the task's values.
 
-        ``values`` is a dict (section ``name`` or ``"General"``) or an
-        ``argparse.Namespace`` (section ``"Args"``). It is updated in place and
-        returned: locally it is recorded as it is; under an agent the task's stored
-        values replace the defaults, converted to the defaults' types.
+        ``values`` is a dict (section ``name`` or ``"General"``), an OmegaConf
+        ``DictConfig`` (section ``name`` or ``"General"``, its leaves by dotted key as
+        written) or an ``argparse.Namespace`` (section ``"Args"``). It is updated in
+        place and returned: locally it is recorded as it is; under an agent the task's
+        stored values replace the defaults, converted to the defaults' types (in a
+        ``DictConfig`` only changed keys are set, so interpolations of others follow).
         """
         current: MutableMapping[str, Any]
+        if hydra_bind.is_omegaconf(values):
+            section = name or "General"
+            hydra_bind.connect_omegaconf(values, lambda flat: self._live.run.connect(section, flat))
+            return values
         if isinstance(values, argparse.Namespace):
             # vars() is the namespace's own __dict__: updating it sets the attributes.
             section, current = name or "Args", vars(values)
@@ -342,9 +366,12 @@ class Run(Task):
             sys.exit(0)
         return task
 
-    def close(self) -> None:
-        """End the run now: send what is buffered and, locally, report it completed."""
-        self._live.close()
+    def close(self, outcome: Outcome | None = None) -> None:
+        """End the run now: send what is buffered and, locally, report it completed (or
+        ``outcome``); a later :meth:`Task.init` makes a new run."""
+        self._live.close(outcome)
+        if Run.current is self:
+            Run.current = None
 
     def __repr__(self) -> str:
         if self._record is not None:

@@ -8,6 +8,12 @@ write to its own task and nothing else. It is an HMAC over the task id and the l
 token of the attempt, keyed by a hash of the configured tokens: every replica can
 check it, and it stops working the moment the task is claimed again, so an orphaned
 earlier attempt can never write into the rerun.
+
+A stream ticket (``rystream.<task id>.<expiry>.<hmac>``) opens one task's log stream
+until its expiry, about a minute: a browser's ``EventSource`` cannot send a header,
+and the ticket rides in the URL instead of the user's token, so what a proxy's access
+log keeps is worth little. It is signed with another key drawn from the same tokens,
+so every replica checks it without shared state, and changing the tokens voids it.
 """
 
 import hashlib
@@ -22,6 +28,9 @@ from runyard_server.errors import Forbidden, Unauthorized
 
 PrincipalRole = Literal["open", "user", "agent", "metrics", "task"]
 _TASK_PREFIX = "rytask."
+_TICKET_PREFIX = "rystream."
+TICKET_S = 60
+"""How long a stream ticket opens its task's stream."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,7 @@ class TokenBook:
         self._tokens = [(t.token.encode(), t.role) for t in tokens]
         joined = "\n".join(sorted(t.token for t in tokens)).encode()
         self._key = hashlib.sha256(b"runyard-task-token\n" + joined).digest()
+        self._ticket_key = hashlib.sha256(b"runyard-stream-ticket\n" + joined).digest()
 
     @property
     def enabled(self) -> bool:
@@ -88,6 +98,33 @@ class TokenBook:
         if not self.enabled:
             return None
         return f"{_TASK_PREFIX}{task_id}.{self._sign(task_id, lease_token)}"
+
+    def stream_ticket(self, task_id: str, now: float) -> str:
+        """A ticket for ``task_id``'s log stream, good for :data:`TICKET_S` from ``now``."""
+        expiry = int(now) + TICKET_S
+        return f"{_TICKET_PREFIX}{task_id}.{expiry}.{self._sign_ticket(task_id, expiry)}"
+
+    def check_stream_ticket(self, ticket: str, task_id: str, now: float) -> None:
+        """Raise Unauthorized unless ``ticket`` is an unexpired ticket for ``task_id``."""
+        if not self.enabled:
+            return
+        ticket_task, _, rest = ticket.removeprefix(_TICKET_PREFIX).partition(".")
+        expiry, _, signature = rest.partition(".")
+        signed = (
+            ticket.startswith(_TICKET_PREFIX)
+            and expiry.isdigit()
+            and hmac.compare_digest(
+                signature.encode(), self._sign_ticket(ticket_task, int(expiry)).encode()
+            )
+        )
+        if not signed or ticket_task != task_id:
+            raise Unauthorized("the stream ticket is not valid for this task's log stream")
+        if int(expiry) < now:
+            raise Unauthorized("the stream ticket has expired: ask for a new one")
+
+    def _sign_ticket(self, task_id: str, expiry: int) -> str:
+        message = f"{task_id}:{expiry}".encode()
+        return hmac.new(self._ticket_key, message, hashlib.sha256).hexdigest()
 
     def _sign(self, task_id: str, lease_token: str) -> str:
         message = f"{task_id}:{lease_token}".encode()

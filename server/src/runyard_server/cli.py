@@ -1,4 +1,5 @@
-"""``runyard-server``: the API, its embedded Redis (unless --redis-url) and the jobs process."""
+"""``runyard-server``: the API, its embedded Redis (unless --redis-url or --redis-sentinel)
+and the jobs process."""
 
 import argparse
 import logging
@@ -18,7 +19,9 @@ from runyard_server import server_log
 from runyard_server.children import die_with_parent
 from runyard_server.config import Settings
 from runyard_server.embedded import EmbeddedRedis, EmbeddedRedisError
+from runyard_server.errors import StoreUnavailable
 from runyard_server.main import create_app
+from runyard_server.storage import open_stores
 
 log = logging.getLogger("runyard_server")
 
@@ -39,6 +42,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help=_help("port"))
     p.add_argument("--data-dir", type=Path, help=_help("data_dir"))
     p.add_argument("--redis-url", help=_help("redis_url"))
+    p.add_argument("--redis-sentinel", metavar="HOST:PORT,...", help=_help("redis_sentinel"))
+    p.add_argument("--redis-master", metavar="NAME", help=_help("redis_master"))
+    p.add_argument(
+        "--redis-min-replicas-ack",
+        type=int,
+        metavar="N",
+        help=_help("redis_min_replicas_ack"),
+    )
+    p.add_argument(
+        "--redis-ack-timeout-ms",
+        type=int,
+        metavar="MS",
+        help=_help("redis_ack_timeout_ms"),
+    )
+    p.add_argument(
+        "--redis-cluster", action="store_true", default=None, help=_help("redis_cluster")
+    )
     p.add_argument(
         "--token",
         action="append",
@@ -46,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ROLE:SECRET",
         help="accept this bearer token; ROLE is user, agent or metrics (repeatable)",
     )
+    p.add_argument("--token-file", type=Path, metavar="PATH", help=_help("token_file"))
+    p.add_argument("--allowed-hosts", metavar="NAME,...", help=_help("allowed_hosts"))
     p.add_argument("--lease", type=float, dest="lease_s", help=_help("lease_s"))
     p.add_argument("--first-lease", type=float, dest="first_lease_s", help=_help("first_lease_s"))
     p.add_argument("--local-lease", type=float, dest="local_lease_s", help=_help("local_lease_s"))
@@ -69,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="event_retry_s",
         help=_help("event_retry_s"),
     )
+    p.add_argument("--storage", metavar="s3://BUCKET/PREFIX", help=_help("storage"))
+    p.add_argument("--storage-endpoint-url", metavar="URL", help=_help("storage_endpoint_url"))
     p.add_argument(
         "--no-jobs",
         action="store_false",
@@ -88,7 +112,7 @@ def load_settings(argv: list[str] | None = None) -> Settings:
 
 
 def start_jobs_worker(settings: Settings) -> subprocess.Popen[bytes]:
-    assert settings.redis_url
+    assert settings.external_redis
     command = [
         sys.executable, "-m", "runyard_server.jobs",
         "--reap-interval", str(settings.reap_interval_s),
@@ -113,7 +137,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 def serve(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM, then stop what was started, in reverse order."""
     with ExitStack() as stack:
-        if not settings.redis_url:
+        if not settings.external_redis:
             embedded = EmbeddedRedis(settings.data_dir / "redis", fsync=settings.redis_fsync)
             stack.enter_context(embedded)
             settings = settings.model_copy(update={"redis_url": embedded.url})
@@ -142,7 +166,7 @@ def _exit_cleanly(signum: int, frame: object) -> None:
 
 def run_api(settings: Settings) -> None:
     """uvicorn in this process, or ``--workers`` processes that rebuild the settings."""
-    # uvicorn's access log prints query strings, where the log stream's ?token= rides;
+    # uvicorn's access log prints query strings, where the log stream's ?ticket= rides;
     # RequestLogMiddleware logs each request without them.
     common: dict[str, Any] = {
         "host": settings.host,
@@ -176,6 +200,12 @@ def main(argv: list[str] | None = None) -> None:
         print(f"runyard-server: {describe_invalid(exc)}", file=sys.stderr)
         raise SystemExit(2) from None
     except ValueError as exc:
+        print(f"runyard-server: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    try:
+        # Fail at start, naming the bucket, rather than on the first upload.
+        open_stores(settings, check=True)
+    except (StoreUnavailable, RuntimeError) as exc:
         print(f"runyard-server: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     try:

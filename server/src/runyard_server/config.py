@@ -8,6 +8,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from runyard_server.s3_location import S3Location
+
 # metrics: a scraper's credential, good for ``GET /metrics`` and nothing else.
 Role = Literal["user", "agent", "metrics"]
 
@@ -47,9 +49,55 @@ class Settings(BaseSettings):
     # Kept apart from the URL so a Kubernetes Secret or an env file can hold just it;
     # merged into redis_url, which every Redis client of the server is built from.
     redis_password: str | None = Field(
-        default=None, repr=False, description="password for --redis-url's Redis"
+        default=None,
+        repr=False,
+        description="password of --redis-url's Redis, or of every Redis the sentinels name",
+    )
+    # Redis Sentinel and replication (issue 16): one block, read by redis_client.py.
+    redis_sentinel: str | None = Field(
+        default=None,
+        description=(
+            "Redis Sentinel addresses HOST:PORT[,HOST:PORT...]: ask them for the master of "
+            "--redis-master (instead of --redis-url) and follow its failovers"
+        ),
+    )
+    redis_master: str | None = Field(
+        default=None, description="the master's name in the sentinels' configuration"
+    )
+    redis_sentinel_password: str | None = Field(
+        default=None, repr=False, description="password of the sentinels, if they have one"
+    )
+    redis_min_replicas_ack: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "answer a state-changing request only once this many replicas have its writes "
+            "(Redis WAIT), so a failover cannot lose it; 0: once the master has them"
+        ),
+    )
+    redis_ack_timeout_ms: int = Field(
+        default=2000,
+        ge=1,
+        description="how long a write waits for --redis-min-replicas-ack before a 503",
+    )
+    redis_cluster: bool = Field(
+        default=False,
+        description="--redis-url names a node of a Redis Cluster: use a cluster client",
     )
     tokens: Annotated[list[ApiToken], NoDecode] = Field(default_factory=list)
+    # A file keeps the secrets out of `ps` and shell history; merged into tokens.
+    token_file: Path | None = Field(
+        default=None,
+        description="read tokens from this file: one ROLE:SECRET a line, # comments",
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "host names the server answers to besides localhost, 127.0.0.1, [::1] and "
+            "--host (comma-separated); without tokens, or when given, any other Host "
+            "header is refused"
+        ),
+    )
     lease_s: float = Field(default=30.0, gt=0, description="task lease in seconds")
     first_lease_s: float = Field(
         default=15.0, gt=0, description="lease until the agent reports started"
@@ -68,6 +116,17 @@ class Settings(BaseSettings):
             "last second of writes; always: fsync before every reply, none lost (slower "
             "writes); no: the OS decides when (up to ~30 s at risk)"
         ),
+    )
+    storage: str | None = Field(
+        default=None,
+        description=(
+            "keep artifacts and history in s3://BUCKET/PREFIX (credentials from the AWS "
+            "environment and config files) instead of the data dir"
+        ),
+    )
+    storage_endpoint_url: str | None = Field(
+        default=None,
+        description="the S3 endpoint of a non-AWS store (MinIO, Ceph, ...), e.g. http://minio:9000",
     )
     jobs: bool = True
     event_retry_s: float = Field(
@@ -105,9 +164,64 @@ class Settings(BaseSettings):
             return [parse_token(v.strip()) if isinstance(v, str) else v for v in value]
         return value
 
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _tokens_from_file(self) -> Self:
+        if self.token_file is None:
+            return self
+        try:
+            text = self.token_file.read_text()
+        except OSError as exc:
+            raise ValueError(f"cannot read token_file {self.token_file}: {exc.strerror}") from None
+        lines = (line.strip() for line in text.splitlines())
+        self.tokens = [*self.tokens, *(parse_token(x) for x in lines if x and x[0] != "#")]
+        # Read once: worker processes get the tokens themselves (to_env), not the file.
+        self.token_file = None
+        return self
+
+    @field_validator("redis_sentinel")
+    @classmethod
+    def _check_sentinels(cls, value: str | None) -> str | None:
+        if value is not None:
+            sentinel_addresses(value)
+        return value
+
+    @model_validator(mode="after")
+    def _sentinel_or_url(self) -> Self:
+        if self.redis_sentinel and self.redis_url:
+            raise ValueError("give redis_url or redis_sentinel, not both")
+        if bool(self.redis_sentinel) != bool(self.redis_master):
+            raise ValueError("redis_sentinel and redis_master go together: set both")
+        if self.redis_min_replicas_ack and not self.external_redis:
+            raise ValueError(
+                "redis_min_replicas_ack needs a Redis with replicas (redis_sentinel or "
+                "redis_url); the embedded Redis has none, so no write could be acknowledged"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _cluster_needs_url(self) -> Self:
+        if self.redis_cluster and not self.redis_url:
+            raise ValueError("redis_cluster needs redis_url: a node of the cluster")
+        return self
+
+    @field_validator("storage")
+    @classmethod
+    def _check_storage(cls, value: str | None) -> str | None:
+        if value is not None:
+            S3Location.parse(value)
+        return value
+
     @model_validator(mode="after")
     def _password_into_url(self) -> Self:
-        if not self.redis_password:
+        # Behind Sentinel the password stays apart: every master and replica it names has it.
+        if not self.redis_password or self.redis_sentinel:
             return self
         if not self.redis_url:
             raise ValueError(
@@ -122,15 +236,22 @@ class Settings(BaseSettings):
         """These settings as ``RUNYARD_*`` variables, for worker processes to rebuild them."""
         env = {
             f"RUNYARD_{name.upper()}": str(value)
-            for name, value in self.model_dump(exclude={"tokens"}).items()
+            for name, value in self.model_dump(exclude={"tokens", "allowed_hosts"}).items()
             if value is not None
         }
+        env["RUNYARD_ALLOWED_HOSTS"] = ",".join(self.allowed_hosts)
         env["RUNYARD_TOKENS"] = ",".join(f"{t.role}:{t.token}" for t in self.tokens)
         return env
 
     @property
+    def external_redis(self) -> bool:
+        """Whether the server uses a Redis it did not start (a URL or a Sentinel set)."""
+        return bool(self.redis_url or self.redis_sentinel)
+
+    @property
     def artifact_dir(self) -> Path:
-        """Artifact files; share this folder between replicas (e.g. a ReadWriteMany volume)."""
+        """Artifact files without --storage; replicas then share this folder (a ReadWriteMany
+        volume), with --storage they share the bucket instead."""
         return self.data_dir / "artifacts"
 
     @property
@@ -152,6 +273,17 @@ class Settings(BaseSettings):
             "run code on your agents. Set --token user:SECRET --token agent:SECRET "
             "(or RUNYARD_TOKENS=user:SECRET,agent:SECRET), or listen on 127.0.0.1."
         )
+
+
+def sentinel_addresses(spec: str) -> list[tuple[str, int]]:
+    """``HOST:PORT,HOST:PORT`` as pairs; a ValueError names the entry that is not one."""
+    addresses = []
+    for entry in (part.strip() for part in spec.split(",")):
+        host, _, port = entry.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{entry!r} is not HOST:PORT (a sentinel's address)")
+        addresses.append((host.strip("[]"), int(port)))
+    return addresses
 
 
 def with_password(url: str, password: str) -> str:

@@ -5,10 +5,13 @@ RunyardServerError
 ├── Conflict       409  an illegal transition, a name taken, a queue not empty
 │   └── StaleLease 409  an agent report whose lease token is no longer the task's
 ├── Invalid        422  input that parses but makes no sense
+│   └── NoCode     422  queueing a task that has no code to run
 ├── TooLarge       413  a body, batch, diff or artifact over its limit
 ├── Unauthorized   401  no token, or a wrong one
 ├── Forbidden      403  the token's role may not do this
-└── StorageFull    507  the artifact disk is full (nothing was stored)
+├── StorageFull    507  the artifact disk is full (nothing was stored)
+├── StoreUnavailable 503  the object store (S3) cannot be reached or refused the server
+└── Damaged        500  a stored object no longer matches the sha256 taken when it was written
 
 A Redis out of memory is answered 503 ``store_full`` by ``api.errors`` directly.
 """
@@ -54,6 +57,12 @@ class Invalid(RunyardServerError):
     code = ErrorCode.INVALID
 
 
+class NoCode(Invalid):
+    """Raised when a task without code (no ``script.entry_point``) would be queued."""
+
+    code = ErrorCode.NO_CODE
+
+
 class TooLarge(RunyardServerError):
     """Raised when a body or a part of it is over its documented limit."""
 
@@ -80,3 +89,18 @@ class StorageFull(RunyardServerError):
 
     status_code = 507
     code = ErrorCode.INSUFFICIENT_STORAGE
+
+
+class StoreUnavailable(RunyardServerError):
+    """Raised when the object store (S3) cannot be reached or refuses a request; nothing
+    was changed, and a retry may succeed."""
+
+    status_code = 503
+    code = ErrorCode.UNAVAILABLE
+
+
+class Damaged(RunyardServerError):
+    """Raised when a stored object does not match the sha256 recorded when it was written."""
+
+    status_code = 500
+    code = ErrorCode.INTERNAL

@@ -1,12 +1,14 @@
 """The history store: console chunks and metric points of final tasks, out of Redis.
 
-``HistoryStore`` is the seam (as ``ArtifactFiles`` is for artifacts); ``LocalHistory``
-keeps each task's archive in a folder ``root/<task id>/``:
+``HistoryStore`` is the seam (as ``ArtifactStore`` is for artifacts); ``LocalHistory``
+keeps each task's archive in a folder ``root/<task id>/`` (``s3_history.S3History``
+keeps the same files in a bucket):
 
 * ``logs.zst`` — zstd frames, each a run of whole chunks (about ``FRAME_BYTES`` of
   chunk records ``"<chunk id> <payload>\\n"``), so a page reads one frame, not the log;
 * ``metrics.zst`` — the metric points (one zstd frame of a JSON list);
-* ``index.json`` — per frame its first and last chunk id, offset, size and line count.
+* ``index.json`` — per frame its first and last chunk id, offset, size, line count and
+  sha256, and the sha256 of ``metrics.zst``: every read checks what it read.
 
 An archive is written whole or not at all: the files go to a temporary folder, each
 is fsynced, the folder is renamed into place and its parent fsynced. A folder under
@@ -16,18 +18,21 @@ full disk) is removed by the next write. Readers never see a half archive.
 
 import bisect
 import errno
+import hashlib
 import json
 import os
 import shutil
 import tempfile
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import IO, Protocol
 
 import zstandard
 from pydantic import BaseModel
 
+from runyard_server.errors import Damaged
 from runyard_server.log_chunks import Chunk, ChunkId, format_id, parse_id
 
 FRAME_BYTES = 1024 * 1024
@@ -43,6 +48,8 @@ class Frame(BaseModel):
     offset: int
     size: int
     lines: int
+    sha256: str = ""
+    """Of the compressed frame; "" in archives written before it was kept (not checked)."""
 
 
 class ArchiveIndex(BaseModel):
@@ -53,6 +60,7 @@ class ArchiveIndex(BaseModel):
     last_chunk: str
     metric_points: int
     frames: list[Frame]
+    metrics_sha256: str = ""
 
 
 class HistoryStore(Protocol):
@@ -88,7 +96,48 @@ class HistoryStore(Protocol):
         ...
 
 
-class LocalHistory:
+class FramedHistory(ABC):
+    """Paging through an archive's frames, whatever keeps the bytes."""
+
+    @abstractmethod
+    def index(self, task_id: str) -> ArchiveIndex | None: ...
+
+    @abstractmethod
+    def _chunks_of(self, task_id: str, index: ArchiveIndex, number: int) -> tuple[Chunk, ...]:
+        """The chunks of frame ``number``."""
+
+    def chunks_from(self, task_id: str, start: ChunkId, count: int) -> list[Chunk]:
+        index = self.index(task_id)
+        lasts = _frame_lasts(index)
+        found: list[Chunk] = []
+        for number in range(bisect.bisect_left(lasts, start), len(lasts)):
+            assert index is not None
+            found += [c for c in self._chunks_of(task_id, index, number) if c.id >= start]
+            if len(found) >= count:
+                break
+        return found[:count]
+
+    def chunks_before(self, task_id: str, end: ChunkId | None, count: int) -> list[Chunk]:
+        index = self.index(task_id)
+        lasts = _frame_lasts(index)
+        first = (
+            len(lasts) - 1 if end is None else min(bisect.bisect_left(lasts, end), len(lasts) - 1)
+        )
+        found: list[Chunk] = []
+        for number in range(first, -1, -1):
+            assert index is not None
+            chunks = self._chunks_of(task_id, index, number)
+            found += [c for c in reversed(chunks) if end is None or c.id <= end]
+            if len(found) >= count:
+                break
+        return found[:count]
+
+
+def _frame_lasts(index: ArchiveIndex | None) -> list[ChunkId]:
+    return [] if index is None else [parse_id(frame.last) for frame in index.frames]
+
+
+class LocalHistory(FramedHistory):
     """A ``HistoryStore`` in a local folder (the server's data dir by default)."""
 
     def __init__(self, root: Path) -> None:
@@ -101,9 +150,12 @@ class LocalHistory:
         self._remove_leftovers(task_id)
         temp = Path(tempfile.mkdtemp(prefix=f".tmp-{task_id}-", dir=self.root))
         try:
-            index = _write_logs(temp / "logs.zst", chunks, len(points))
-            compressor = zstandard.ZstdCompressor(level=_LEVEL)
-            _write_durably(temp / "metrics.zst", compressor.compress(json.dumps(points).encode()))
+            with open(temp / "logs.zst", "wb") as out:
+                index = write_logs(out, chunks, len(points))
+                out.flush()
+                os.fsync(out.fileno())
+            metrics = encode_metrics(points, index)
+            _write_durably(temp / "metrics.zst", metrics)
             _write_durably(temp / "index.json", index.model_dump_json().encode())
             _fsync_dir(temp)
             final = self.root / task_id
@@ -139,49 +191,19 @@ class LocalHistory:
         frame = index.frames[number]
         with open(self.root / task_id / "logs.zst", "rb") as file:
             file.seek(frame.offset)
-            raw = zstandard.ZstdDecompressor().decompress(file.read(frame.size))
-        chunks = []
-        # Records end in "\n" alone: a payload holds U+2028, U+0085 and the like unescaped,
-        # which ``splitlines`` would also split at.
-        for record in raw.decode().split("\n")[:-1]:
-            name, _, payload = record.partition(" ")
-            chunks.append(Chunk(parse_id(name), payload))
-        return tuple(chunks)
+            return decode_frame(file.read(frame.size), frame, f"task {task_id}'s archived log")
 
-    def _frame_lasts(self, task_id: str) -> list[ChunkId]:
-        index = self.index(task_id)
-        return [] if index is None else [parse_id(frame.last) for frame in index.frames]
-
-    def chunks_from(self, task_id: str, start: ChunkId, count: int) -> list[Chunk]:
-        lasts = self._frame_lasts(task_id)
-        found: list[Chunk] = []
-        for number in range(bisect.bisect_left(lasts, start), len(lasts)):
-            found += [c for c in self._frame(task_id, number) if c.id >= start]
-            if len(found) >= count:
-                break
-        return found[:count]
-
-    def chunks_before(self, task_id: str, end: ChunkId | None, count: int) -> list[Chunk]:
-        lasts = self._frame_lasts(task_id)
-        first = (
-            len(lasts) - 1 if end is None else min(bisect.bisect_left(lasts, end), len(lasts) - 1)
-        )
-        found: list[Chunk] = []
-        for number in range(first, -1, -1):
-            found += [
-                c for c in reversed(self._frame(task_id, number)) if end is None or c.id <= end
-            ]
-            if len(found) >= count:
-                break
-        return found[:count]
+    def _chunks_of(self, task_id: str, index: ArchiveIndex, number: int) -> tuple[Chunk, ...]:
+        return self._frame(task_id, number)
 
     def metric_points(self, task_id: str) -> list[str]:
+        index = self.index(task_id)
         try:
             raw = (self.root / task_id / "metrics.zst").read_bytes()
         except FileNotFoundError:
             return []
-        points: list[str] = json.loads(zstandard.ZstdDecompressor().decompress(raw))
-        return points
+        assert index is not None
+        return decode_metrics(raw, index, f"task {task_id}'s archived metrics")
 
     def task_ids(self) -> list[str]:
         if not self.root.exists():
@@ -197,7 +219,7 @@ class LocalHistory:
 class _FrameWriter:
     """Appends chunk records to a file as zstd frames of about FRAME_BYTES each."""
 
-    def __init__(self, out: BinaryIO) -> None:
+    def __init__(self, out: IO[bytes]) -> None:
         self.out = out
         self.compressor = zstandard.ZstdCompressor(level=_LEVEL)
         self.frames: list[Frame] = []
@@ -224,7 +246,12 @@ class _FrameWriter:
         data = self.compressor.compress(b"".join(self.records))
         self.out.write(data)
         frame = Frame(
-            first=self.first, last=self.last, offset=self.offset, size=len(data), lines=self.lines
+            first=self.first,
+            last=self.last,
+            offset=self.offset,
+            size=len(data),
+            lines=self.lines,
+            sha256=hashlib.sha256(data).hexdigest(),
         )
         self.frames.append(frame)
         self.offset += len(data)
@@ -233,16 +260,14 @@ class _FrameWriter:
         self.first = ""
 
 
-def _write_logs(path: Path, chunks: Iterable[Chunk], metric_points: int) -> ArchiveIndex:
+def write_logs(out: IO[bytes], chunks: Iterable[Chunk], metric_points: int) -> ArchiveIndex:
+    """Write ``logs.zst`` to ``out``; returns the index (``metrics_sha256`` still unset)."""
     total_chunks = total_lines = 0
-    with open(path, "wb") as out:
-        writer = _FrameWriter(out)
-        for chunk in chunks:
-            total_lines += writer.add(chunk)
-            total_chunks += 1
-        writer.flush()
-        out.flush()
-        os.fsync(out.fileno())
+    writer = _FrameWriter(out)
+    for chunk in chunks:
+        total_lines += writer.add(chunk)
+        total_chunks += 1
+    writer.flush()
     return ArchiveIndex(
         chunks=total_chunks,
         lines=total_lines,
@@ -250,6 +275,37 @@ def _write_logs(path: Path, chunks: Iterable[Chunk], metric_points: int) -> Arch
         metric_points=metric_points,
         frames=writer.frames,
     )
+
+
+def encode_metrics(points: list[str], index: ArchiveIndex) -> bytes:
+    """``metrics.zst``; its sha256 goes into ``index``."""
+    data = zstandard.ZstdCompressor(level=_LEVEL).compress(json.dumps(points).encode())
+    index.metrics_sha256 = hashlib.sha256(data).hexdigest()
+    return data
+
+
+def decode_frame(data: bytes, frame: Frame, what: str) -> tuple[Chunk, ...]:
+    """The chunks of one compressed frame, checked against its recorded sha256."""
+    _check(data, frame.sha256, what)
+    raw = zstandard.ZstdDecompressor().decompress(data)
+    chunks = []
+    # Records end in "\n" alone: a payload holds U+2028, U+0085 and the like unescaped,
+    # which ``splitlines`` would also split at.
+    for record in raw.decode().split("\n")[:-1]:
+        name, _, payload = record.partition(" ")
+        chunks.append(Chunk(parse_id(name), payload))
+    return tuple(chunks)
+
+
+def decode_metrics(data: bytes, index: ArchiveIndex, what: str) -> list[str]:
+    _check(data, index.metrics_sha256, what)
+    points: list[str] = json.loads(zstandard.ZstdDecompressor().decompress(data))
+    return points
+
+
+def _check(data: bytes, sha256: str, what: str) -> None:
+    if sha256 and hashlib.sha256(data).hexdigest() != sha256:
+        raise Damaged(f"{what} is damaged in the history store (sha256 mismatch)")
 
 
 def _write_durably(path: Path, data: bytes) -> None:

@@ -4,7 +4,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import redis.asyncio as aioredis
 from fastapi import FastAPI
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -15,6 +14,7 @@ from runyard_server import server_log
 from runyard_server.api.body_limit import BodyLimitMiddleware
 from runyard_server.api.errors import ERROR_RESPONSES, install_error_handlers
 from runyard_server.api.long_poll import LongPollMiddleware
+from runyard_server.api.replica_ack import ReplicaAckMiddleware
 from runyard_server.api.request_log import RequestLogMiddleware
 from runyard_server.api.routes import (
     artifacts,
@@ -23,6 +23,7 @@ from runyard_server.api.routes import (
     local_runs,
     log_stream,
     logs,
+    projects,
     prometheus,
     queues,
     reports,
@@ -30,44 +31,46 @@ from runyard_server.api.routes import (
     tasks,
     workers,
 )
-from runyard_server.artifact_files import ArtifactFiles
+from runyard_server.api.same_origin import SameOriginMiddleware
+from runyard_server.api.security_headers import SecurityHeadersMiddleware
+from runyard_server.api_docs import install_api_docs
 from runyard_server.auth import TokenBook
 from runyard_server.config import Settings
-from runyard_server.history_files import LocalHistory
 from runyard_server.prometheus import ServerMetrics
+from runyard_server.redis_client import connect, on_master_change
+from runyard_server.storage import open_stores
 from runyard_server.store import Dispatcher, ServedQueues
 from runyard_server.store.backfill import backfill_indexes
+from runyard_server.store.migrate import rename_untagged_keys
 from runyard_server.web import install_web
 
 log = logging.getLogger("runyard_server")
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """The app for ``settings``; its Redis must be reachable at ``settings.redis_url``."""
-    if not settings.redis_url:
+    """The app for ``settings``; its Redis (URL or Sentinel set) must be reachable."""
+    if not settings.external_redis:
         raise ValueError("create_app needs settings.redis_url (the CLI fills it in)")
-    redis_url = settings.redis_url
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # A blocking pool makes a burst wait for a connection instead of failing. After a
         # Redis restart every pooled connection is dead: one idle over a second is
-        # PINGed first and reconnected once if that fails (a command itself is never
-        # retried, it may have run), so no request gets a 503 from a stale connection.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            redis_url,
-            decode_responses=True,
-            max_connections=128,
-            timeout=20,
-            health_check_interval=1,
-            retry=Retry(NoBackoff(), 1),
+        # PINGed first and reconnected once if that fails, so no request gets a 503
+        # from a stale connection.
+        client = connect(
+            settings, pool_size=128, health_check_interval=1, retry=Retry(NoBackoff(), 1)
         )
-        client = aioredis.Redis(connection_pool=pool)
+        # A cluster client learns the slots here, before the dispatcher subscribes.
+        await client.initialize()
+        if not settings.redis_cluster and await rename_untagged_keys(client):
+            log.info("renamed the keys of a store written before the {ry} hash tag")
         indexed = await backfill_indexes(client)
         if indexed:
             log.info("indexed %d tasks recorded before the listing indexes", indexed)
         dispatcher = Dispatcher(client)
         await dispatcher.start()
+        on_master_change(client, dispatcher.resubscribe)
         app.state.redis = client
         app.state.dispatcher = dispatcher
         try:
@@ -81,18 +84,27 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,
         redoc_url=None,
     )
     app.state.settings = settings
     app.state.tokens = TokenBook(settings.tokens)
-    app.state.artifact_files = ArtifactFiles(settings.artifact_dir)
-    app.state.history = LocalHistory(settings.history_dir)
+    stores = open_stores(settings)
+    app.state.artifact_files = stores.artifacts
+    app.state.history = stores.history
     app.state.metrics = ServerMetrics()
     app.state.served = ServedQueues(settings.alive_after_s)
     install_error_handlers(app)
+    if settings.redis_min_replicas_ack:
+        app.add_middleware(
+            ReplicaAckMiddleware,
+            replicas=settings.redis_min_replicas_ack,
+            timeout_ms=settings.redis_ack_timeout_ms,
+        )
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(LongPollMiddleware)
+    app.add_middleware(SameOriginMiddleware, settings=settings)
+    app.add_middleware(SecurityHeadersMiddleware)
     # Added last, so outermost: a 413 from the body limit gets its id and log line too.
     app.add_middleware(RequestLogMiddleware)
     app.include_router(health.router, prefix=API_PREFIX)
@@ -108,11 +120,13 @@ def create_app(settings: Settings) -> FastAPI:
         artifacts,
         bundles,
         queues,
+        projects,
     )
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     # Top level, where Prometheus scrapers look by default.
     app.include_router(prometheus.router, responses=ERROR_RESPONSES)
+    install_api_docs(app)
     install_web(app)
     return app
 

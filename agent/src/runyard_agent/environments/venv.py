@@ -12,6 +12,12 @@ relocatable (``bin/`` scripts have absolute shebangs, ``activate`` hard-codes it
 path), and tasks may run console scripts their requirements installed. Instead an
 exclusive ``flock`` per key is held while checking and building, so two tasks asking
 for the same environment at once build it once and both use it.
+
+A task with a ``lock_file`` is built from what ``uv export --frozen`` says the lock
+pins (with archive hashes, checked by the installer) in place of its requirements.
+Packages are installed with their bytecode compiled (uv's ``--compile-bytecode``; pip
+compiles by default): tasks often run with ``PYTHONDONTWRITEBYTECODE=1`` and would
+otherwise compile every module they import, on every run.
 """
 
 import hashlib
@@ -22,17 +28,19 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from runyard.models.tasks import Environment
+from runyard.models.tasks import Environment, InstalledPackage
 from runyard_agent.environments._locks import file_lock
 from runyard_agent.environments._proc import run_tool
 from runyard_agent.environments.interpreters import Interpreter, find_interpreter
+from runyard_agent.environments.lock_export import export_lock, hashed_lines
+from runyard_agent.environments.repo_install import list_installed
 from runyard_agent.environments.sdk_overlay import SDK_DISTRIBUTION, attach_sdk
 from runyard_agent.environments.torch_builds import TorchBuild, choose_build, plan_torch
 from runyard_agent.environments.venv_cache import (
@@ -64,6 +72,11 @@ class VenvLease:
 
     python: Path
     _handle: IO[str] | None
+    interpreter: Interpreter | None = None
+    hashes: dict[str, list[str]] = field(default_factory=dict)
+    """Archive hashes by package name, from the task's lock file."""
+    installed: list[InstalledPackage] = field(default_factory=list)
+    """What the venv holds, listed when it was built (kept in its marker)."""
 
     @property
     def lock_fd(self) -> int:
@@ -99,6 +112,7 @@ def lease_venv(
     sources: PackageSources | None = None,
     torch: TorchBuild | None = None,
     limits: CacheLimits | None = None,
+    checkout: Path | None = None,
 ) -> VenvLease:
     """A venv built for ``environment`` (built once, then a cache hit), held in use.
 
@@ -107,7 +121,8 @@ def lease_venv(
     key ignores it, so compare installers with separate ``cache_dir``s. ``sources`` are
     the operator's indexes (default: the installer's own settings); ``torch`` the
     PyTorch build of this machine (default: CPU). Then least recently used venvs not in
-    use are evicted down to ``limits``.
+    use are evicted down to ``limits``. ``checkout`` is the task's code, where its
+    ``environment.lock_file`` is read.
 
     The agent's own ``runyard`` SDK is importable in the venv without network access;
     a ``runyard`` line in the requirements is dropped so the agent's version is used.
@@ -121,7 +136,8 @@ def lease_venv(
     tool = _pick_installer(installer, uv_bin)
     uv_env = {"UV_CACHE_DIR": str(cache_dir / "uv")}
     python = find_interpreter(environment.python, uv_bin, log)
-    plan = plan_torch(normalize_requirements(environment.requirements, log), torch)
+    wanted, hashes, hashed = wanted_requirements(environment, checkout, uv_bin, uv_env, log)
+    plan = plan_torch(normalize_requirements(wanted, log), torch)
     requirements = sorted(plan.requirements)
     key = venv_key(python, requirements, environment.package_index)
     root = cache_dir / "venvs" / key
@@ -131,15 +147,52 @@ def lease_venv(
         marker = root / MARKER
         if marker.is_file():
             os.utime(marker)
+            installed = _recorded_installed(marker, root)
             log(f"venv cache hit {key}")
         else:
             build = _Build(root, python, requirements, tool, uv_bin, cache_dir, log, uv_env)
-            build.run(sources.with_torch(plan.backends))
+            installed = build.run(sources.with_torch(plan.backends), hashed)
         attach_sdk(root, python, uv_bin, cache_dir, log, uv_env)
         handle = hold_in_use(root)
     if limits is not None:
         evict(cache_dir, limits, log)
-    return VenvLease(root / "bin" / "python", handle)
+    return VenvLease(root / "bin" / "python", handle, python, hashes, installed)
+
+
+def _recorded_installed(marker: Path, root: Path) -> list[InstalledPackage]:
+    """The installed list a venv's marker keeps; listed afresh for a venv built before."""
+    try:
+        record = json.loads(marker.read_text())
+        return [InstalledPackage.model_validate(item) for item in record["installed"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return list_installed(root / "bin" / "python")
+
+
+def wanted_requirements(
+    environment: Environment,
+    checkout: Path | None,
+    uv_bin: Path | None,
+    uv_env: dict[str, str],
+    log: Log,
+) -> tuple[list[str], dict[str, list[str]], dict[str, str]]:
+    """The requirement lines to install, the archive hashes by package name, and the lines
+    with their ``--hash`` options: from the lock file when the task has one."""
+    if environment.lock_file is None:
+        return environment.requirements, {}, {}
+    if checkout is None:
+        raise EnvironmentBuildError("install", "a lock file is read from the task's checkout")
+    locked = export_lock(checkout / environment.lock_file, uv_bin, uv_env)
+    log(
+        f"{environment.lock_file}: installing the {len(locked.requirements)} packages it "
+        "locks, in place of the requirements"
+    )
+    for line in locked.skipped:
+        log(f"{environment.lock_file}: not a registry package, not installed: {line}")
+
+    def normalize(line: str) -> str:
+        return (normalize_requirements([line], log) or [line])[0]
+
+    return locked.requirements, locked.hashes, hashed_lines(locked, normalize)
 
 
 def uv_binary() -> Path | None:
@@ -209,8 +262,10 @@ class _Build:
     log: Log
     uv_env: dict[str, str]
 
-    def run(self, sources: PackageSources) -> None:
-        """Create the venv and install the requirements; the marker is written last."""
+    def run(self, sources: PackageSources, hashed: dict[str, str]) -> list[InstalledPackage]:
+        """Create the venv and install the requirements; the marker is written last.
+
+        Returns what the venv holds, which the marker keeps too."""
         root, log = self.root, self.log
         if root.exists():
             log(f"removing an incomplete venv at {root}")
@@ -222,11 +277,13 @@ class _Build:
             create += ["--python", str(self.python.executable), str(root)]
             run_tool(create, stage="install", what="virtualenv failed")
             if self.requirements:
-                self._install(sources)
+                self._install(sources, hashed)
+            installed = list_installed(root / "bin" / "python")
             record = {
                 "python": self.python.version_text,
                 "requirements": self.requirements,
                 "size_bytes": tree_size(root),
+                "installed": [package.model_dump(mode="json") for package in installed],
             }
             (root / MARKER).write_text(json.dumps(record))
         except BaseException:
@@ -236,13 +293,16 @@ class _Build:
             f"venv {root.name} built in {time.monotonic() - started:.1f} s "
             f"(Python {self.python.version_text}, {len(self.requirements)} requirements)"
         )
+        return installed
 
-    def _install(self, sources: PackageSources) -> None:
+    def _install(self, sources: PackageSources, hashed: dict[str, str]) -> None:
+        """Install the requirements; ``hashed`` maps a line to it with its ``--hash`` options."""
         listing = self.root / REQUIREMENTS_FILE
-        listing.write_text("".join(f"{line}\n" for line in self.requirements))
+        listing.write_text("".join(f"{hashed.get(line, line)}\n" for line in self.requirements))
         python = self.root / "bin" / "python"
         if self.tool == "uv" and self.uv_bin is not None:
-            command = [str(self.uv_bin), "pip", "install", "--python", str(python)]
+            command = [str(self.uv_bin), "pip", "install", "--compile-bytecode"]
+            command += ["--python", str(python)]
             env = {**self.uv_env, **sources.installer_env("uv")}
         else:
             command = [str(python), "-m", "pip", "install", "--disable-pip-version-check"]

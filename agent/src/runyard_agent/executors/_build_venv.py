@@ -7,6 +7,9 @@ JSON file the agent wrote: ``requirements`` (a requirements file), ``python`` (t
 recorded version, or null), ``sdk_python`` (``"3.11"``: the Python the bundled SDK
 dependencies were copied from) and ``sdk_requires`` (the SDK's own requirements).
 
+What the venv then holds is written to ``VENV/runyard-installed.json`` (``pip list``),
+before the SDK is attached, for the agent to report as the task's installed set.
+
 The runyard SDK is made importable with a ``.pth`` file *appended* to ``sys.path``
 after site-packages, so a package the task pins itself wins over the SDK's copy.
 """
@@ -18,6 +21,7 @@ from pathlib import Path
 
 SDK = Path("/runyard/sdk")
 PTH_NAME = "zz_runyard_agent_sdk.pth"
+INSTALLED_FILE = "runyard-installed.json"
 
 
 def run(command: list[str]) -> None:
@@ -65,6 +69,9 @@ def main() -> None:
     if spec["requirements"]:
         pip = [python, "-m", "pip", "install", "--no-input", "--disable-pip-version-check"]
         run([*pip, "-r", str(spec["requirements"])])
+    listing = [python, "-m", "pip", "list", "--format", "json", "--disable-pip-version-check"]
+    installed = subprocess.run(listing, capture_output=True, text=True, check=False)
+    (venv / INSTALLED_FILE).write_text(installed.stdout if installed.returncode == 0 else "[]")
     paths = sdk_paths(venv, python, spec)
     (site_packages(python) / PTH_NAME).write_text("".join(f"{p}\n" for p in paths))
 

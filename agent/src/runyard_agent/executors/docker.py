@@ -130,7 +130,10 @@ def _launch(
         sources=sources,
         torch=job.torch,
     )
-    python = ensure_container_venv(request, task.environment, note)
+    venv = ensure_container_venv(request, task.environment, workdir, note)
+    if job.record_installed is not None:
+        job.record_installed(venv.installed)
+    python = venv.python
     inside_cwd = PurePosixPath(CODE_PATH) / cwd.relative_to(workdir).as_posix()
     command = [python, f"{CODE_PATH}/{task.script.entry_point}", *task.script.args]
     docker_dir = settings.cache_dir / "docker"

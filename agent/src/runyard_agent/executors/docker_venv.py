@@ -27,10 +27,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runyard.models.tasks import Environment
+from packaging.utils import canonicalize_name
+
+from runyard.models.tasks import Environment, InstalledPackage
 from runyard_agent.environments._locks import file_lock
+from runyard_agent.environments.repo_install import with_hashes
 from runyard_agent.environments.torch_builds import TorchBuild, plan_torch
-from runyard_agent.environments.venv import REQUIREMENTS_FILE, normalize_requirements
+from runyard_agent.environments.venv import (
+    REQUIREMENTS_FILE,
+    normalize_requirements,
+    uv_binary,
+    wanted_requirements,
+)
 from runyard_agent.environments.venv_cache import MARKER
 from runyard_agent.errors import EnvironmentBuildError
 from runyard_agent.executors.docker_engine import engine_error, labels
@@ -45,6 +53,8 @@ if TYPE_CHECKING:
 VENVS_PATH = "/runyard/venvs"
 PIP_CACHE_PATH = "/runyard/pip-cache"
 SPEC_FILE = "runyard-build.json"
+INSTALLED_FILE = "runyard-installed.json"
+"""Written by ``_build_venv.py`` in the venv: what it holds."""
 _BUILD_TAIL_LINES = 40
 
 Log = Callable[[str], None]
@@ -74,9 +84,33 @@ def venv_key(image_id: str, requirements: list[str], sdk_key: str, index: str | 
     return hashlib.sha256(identity.encode()).hexdigest()[:24]
 
 
-def ensure_container_venv(request: BuildRequest, environment: Environment, log: Log) -> str:
-    """The path, inside containers, of the python of a venv built for ``environment``."""
-    plan = plan_torch(normalize_requirements(environment.requirements, log), request.torch)
+@dataclass(frozen=True)
+class ContainerVenv:
+    """A venv for a task's containers: its python's path inside them, and what it holds."""
+
+    python: str
+    installed: list[InstalledPackage]
+
+
+def ensure_container_venv(
+    request: BuildRequest, environment: Environment, checkout: Path, log: Log
+) -> ContainerVenv:
+    """A venv built for ``environment`` (built once, then a cache hit).
+
+    A lock file is exported on the host (``checkout`` is the task's code) and its lines
+    installed with their hashes, which pip then checks. Raises EnvironmentBuildError
+    (stage ``install``) for repository packages, which only the ``venv`` executor
+    installs so far: ignored, the task would run without them.
+    """
+    if environment.repo_packages:
+        raise EnvironmentBuildError(
+            "install",
+            "the docker executor does not install the repository's own packages yet; "
+            "run this task on an agent with the venv executor",
+        )
+    uv_env = {"UV_CACHE_DIR": str(request.cache_dir / "uv")}
+    wanted, hashes, hashed = wanted_requirements(environment, checkout, uv_binary(), uv_env, log)
+    plan = plan_torch(normalize_requirements(wanted, log), request.torch)
     for note in plan.notes:
         log(f"torch: {note}")
     requirements = sorted(plan.requirements)
@@ -89,8 +123,24 @@ def ensure_container_venv(request: BuildRequest, environment: Environment, log: 
             log(f"container venv cache hit {key}")
         else:
             pip_env = request.sources.with_torch(plan.backends).installer_env("pip")
-            _build(request, root, requirements, environment.python, log, pip_env)
-    return f"{VENVS_PATH}/{key}/bin/python"
+            _build(request, root, requirements, environment.python, log, pip_env, hashed)
+    python = f"{VENVS_PATH}/{key}/bin/python"
+    return ContainerVenv(python, with_hashes(_installed(root), hashes))
+
+
+def _installed(root: Path) -> list[InstalledPackage]:
+    """The build container's ``pip list`` of the venv; empty for a venv built before."""
+    try:
+        listed = json.loads((root / INSTALLED_FILE).read_text())
+        return sorted(
+            (
+                InstalledPackage(name=canonicalize_name(item["name"]), version=item["version"])
+                for item in listed
+            ),
+            key=lambda package: package.name,
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
 
 
 def _build(
@@ -100,6 +150,7 @@ def _build(
     python: str | None,
     log: Log,
     pip_env: dict[str, str],
+    hashed: dict[str, str],
 ) -> None:
     if root.exists():
         log(f"removing an incomplete container venv at {root}")
@@ -112,7 +163,8 @@ def _build(
         "sdk_python": request.sdk.python,
         "sdk_requires": request.sdk.requires,
     }
-    (root / REQUIREMENTS_FILE).write_text("".join(f"{line}\n" for line in requirements))
+    listing = "".join(f"{hashed.get(line, line)}\n" for line in requirements)
+    (root / REQUIREMENTS_FILE).write_text(listing)
     (root / SPEC_FILE).write_text(json.dumps(spec))
     log(f"building container venv {root.name} in {request.image}: {len(requirements)} reqs")
     started = time.monotonic()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
 
-from runyard.models import Task
+from runyard.models import InstalledPackage, Task
 from runyard_agent.config import AgentSettings
 from runyard_agent.environments.torch_builds import TorchBuild
 from runyard_agent.slots import Allocation
@@ -38,6 +38,8 @@ class LaunchRequest:
     """Writes an agent line into the task's console."""
     torch: TorchBuild
     """The PyTorch build this machine runs."""
+    record_installed: Callable[[list[InstalledPackage]], object] | None = None
+    """Reports what was installed for the task, once its environment is built."""
 
 
 class TaskHandle(Protocol):

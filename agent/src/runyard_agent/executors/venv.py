@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from runyard_agent.environments.venv import VenvLease, lease_venv
+from runyard_agent.environments.repo_install import (
+    install_repo_packages,
+    list_installed,
+    with_hashes,
+)
+from runyard_agent.environments.venv import VenvLease, lease_venv, uv_binary
 from runyard_agent.environments.venv_cache import CacheLimits
 from runyard_agent.errors import EnvironmentBuildError
 from runyard_agent.executors.launch import LaunchRequest
@@ -50,21 +56,53 @@ def venv_launch(job: LaunchRequest) -> VenvLaunch:
             sources=sources,
             torch=job.torch,
             limits=CacheLimits.from_gib(settings.venv_cache_max_gb, settings.min_free_gb),
+            checkout=job.workdir,
         )
     except EnvironmentBuildError as exc:
         # Installers may echo an index URL; the reason reaches the task record.
         raise EnvironmentBuildError(exc.stage, sources.redact(exc.message)) from None
     try:
-        argv, cwd = task_command(task.script, job.workdir, lease.python)
+        python = _task_python(job, lease, sources)
+        argv, cwd = task_command(task.script, job.workdir, python)
     except EnvironmentBuildError:
         lease.release()
         raise
+    if job.record_installed is not None:
+        # A task venv adds the repository's packages; the cached venv's list is in its marker.
+        installed = (
+            list_installed(python, job.workdir) if python != lease.python else lease.installed
+        )
+        job.record_installed(with_hashes(installed, lease.hashes))
     env = task_environment(
         job.base_env,
         task,
-        python=lease.python,
+        python=python,
         allocation=job.allocation,
         server=settings.server,
         token=job.token,
     )
+    if python != lease.python:
+        # The cached venv's console scripts (its requirements') stay on the PATH.
+        env["PATH"] = os.pathsep.join([str(python.parent), str(lease.python.parent), env["PATH"]])
     return VenvLaunch(argv, cwd, env, lease)
+
+
+def _task_python(job: LaunchRequest, lease: VenvLease, sources: PackageSources) -> Path:
+    """The cached venv's python, or a task venv's over it with the repository's packages."""
+    folders = job.task.environment.repo_packages
+    if not folders:
+        return lease.python
+    assert lease.interpreter is not None
+    env = {"UV_CACHE_DIR": str(job.settings.cache_dir / "uv"), **sources.installer_env("uv")}
+    try:
+        return install_repo_packages(
+            lease.python.parent.parent,
+            lease.interpreter,
+            job.workdir,
+            folders,
+            uv_binary(),
+            env,
+            job.note,
+        )
+    except EnvironmentBuildError as exc:
+        raise EnvironmentBuildError(exc.stage, sources.redact(exc.message)) from None

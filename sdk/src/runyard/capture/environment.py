@@ -3,8 +3,12 @@
 By default the requirements are what the running interpreter really has installed
 (``importlib.metadata``), pinned to their exact versions. A distribution installed
 from a local folder (editable or not) cannot be installed elsewhere from a pin, so it
-is left out and named in a note; one installed from a VCS URL is kept as a direct
-reference to its commit. ``runyard`` itself is left out: agents bring their own.
+is left out and named in a note, unless its files live inside the run's repository:
+that is the repository's own package (editable, or a stale ``*.egg-info`` on
+``sys.path``), recorded as a folder the agent installs from the checkout and never as
+a pin a registry would answer (another package of that name). One installed from a
+VCS URL is kept as a direct reference to its commit. ``runyard`` itself is left out
+(agents bring their own), and so are the packaging tools a venv is seeded with.
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ import importlib.metadata
 import json
 import re
 import sys
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from runyard.models.tasks import PACKAGING_TOOLS
 
 SDK_DISTRIBUTION = "runyard"
 
@@ -26,6 +32,8 @@ class Packages:
 
     requirements: list[str] = field(default_factory=list)
     unpinned: list[str] = field(default_factory=list)
+    repo_packages: list[str] = field(default_factory=list)
+    """Folders (relative to the repository root) of distributions installed from it."""
 
 
 def python_version() -> str:
@@ -38,8 +46,9 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def installed_packages() -> Packages:
-    """Every distribution the running interpreter can import, pinned, sorted by name."""
+def installed_packages(repo_root: Path | None = None) -> Packages:
+    """Every distribution the running interpreter can import, pinned, sorted by name;
+    those whose files or source folder lie in ``repo_root`` as its own packages."""
     packages = Packages()
     seen: set[str] = set()
     for dist in importlib.metadata.distributions():
@@ -47,7 +56,12 @@ def installed_packages() -> Packages:
         if not name or canonical(name) in seen:
             continue  # an earlier entry on sys.path shadows this one
         seen.add(canonical(name))
-        if canonical(name) == SDK_DISTRIBUTION:
+        if canonical(name) == SDK_DISTRIBUTION or canonical(name) in PACKAGING_TOOLS:
+            continue
+        folder = _repo_folder(dist, repo_root) if repo_root is not None else None
+        if folder is not None:
+            if folder not in packages.repo_packages:
+                packages.repo_packages.append(folder)
             continue
         line, note = _requirement(name, dist)
         if line:
@@ -56,6 +70,7 @@ def installed_packages() -> Packages:
             packages.unpinned.append(note)
     packages.requirements.sort(key=str.lower)
     packages.unpinned.sort(key=str.lower)
+    packages.repo_packages.sort()
     return packages
 
 
@@ -76,6 +91,35 @@ def _requirement(name: str, dist: importlib.metadata.Distribution) -> tuple[str,
     return "", f"{name} ({kind} of {url.removeprefix('file://')})"
 
 
+_PROJECT_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
+
+
+def _repo_folder(dist: importlib.metadata.Distribution, root: Path) -> str | None:
+    """The folder of ``root`` (relative, ``.`` for the root) that ``dist`` was installed
+    from, or whose metadata it reads (a stale egg-info); None for a package from elsewhere."""
+    origin = _direct_url(dist) or {}
+    url = str(origin.get("url", ""))
+    if url.startswith("file:"):
+        source = Path(unquote(urlparse(url).path))
+    else:
+        metadata = getattr(dist, "_path", None)  # PathDistribution: its .dist-info/.egg-info
+        if not isinstance(metadata, Path):
+            return None
+        source = metadata.parent
+        # Installed into the environment (a ``.venv`` inside the repository, say): a pin.
+        if source.resolve().is_relative_to(Path(sys.prefix).resolve()):
+            return None
+    source = source.resolve()
+    if not source.is_relative_to(root):
+        return None
+    for folder in [source, *source.parents]:
+        if any((folder / name).is_file() for name in _PROJECT_FILES):
+            return folder.relative_to(root).as_posix()
+        if folder == root:
+            break
+    return None
+
+
 def _direct_url(dist: importlib.metadata.Distribution) -> dict[str, object] | None:
     """PEP 610 ``direct_url.json``: present when installed from a URL or a folder."""
     text = dist.read_text("direct_url.json")
@@ -86,27 +130,3 @@ def _direct_url(dist: importlib.metadata.Distribution) -> dict[str, object] | No
     except ValueError:
         return None
     return data if isinstance(data, dict) else None
-
-
-def requirements_from_file(path: Path) -> tuple[list[str], list[str]]:
-    """Requirement lines of a ``requirements.txt`` or a ``pyproject.toml``, and skipped lines.
-
-    pip options (``-r``, ``-e``, ``--index-url``...) are skipped: a task's requirements
-    are package specifiers only. Raises ``OSError`` or ``ValueError`` with the reason
-    when the file cannot be read.
-    """
-    if path.name == "pyproject.toml":
-        with path.open("rb") as handle:
-            project = tomllib.load(handle).get("project", {})
-        deps = project.get("dependencies", [])
-        if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
-            raise ValueError(f"{path}: [project] dependencies is not a list of strings")
-        return list(deps), []
-    lines: list[str] = []
-    skipped: list[str] = []
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.split(" #", 1)[0].strip()
-        if not line or line.startswith("#"):
-            continue
-        (skipped if line.startswith("-") else lines).append(line)
-    return lines, skipped

@@ -7,8 +7,10 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from runyard.capture.environment import installed_packages, python_version, requirements_from_file
+from runyard.capture.environment import installed_packages, python_version
 from runyard.capture.git import GitError, capture_script, find_root
+from runyard.capture.origin import original_cwd, script_path
+from runyard.capture.requirements import read_requirements, split_source
 from runyard.models import Environment, Script, TaskCreate
 
 Warn = Callable[[str], None]
@@ -28,9 +30,7 @@ def capture_run(
     recorded with what could be captured, and the script goes on.
     """
     script = _script(warn)
-    environment = Environment(
-        python=python_version(), requirements=_requirements(requirements, script, warn)
-    )
+    environment = _environment(requirements, script, warn)
     return TaskCreate(
         project=project, name=name, tags=list(tags), script=script, environment=environment
     )
@@ -38,23 +38,20 @@ def capture_run(
 
 def code_root() -> Path | None:
     """The root of the git work tree the running script is in; None outside git."""
-    argv0 = sys.argv[0] if sys.argv else ""
-    if not argv0 or argv0 == "-c" or not Path(argv0).is_file():
-        return None
-    return find_root(Path(argv0).resolve().parent)
+    path = script_path()
+    return find_root(path.parent) if path is not None else None
 
 
 def _script(warn: Warn) -> Script:
-    argv0 = sys.argv[0] if sys.argv else ""
-    path = Path(argv0)
-    if not argv0 or argv0 == "-c" or not path.is_file():
+    path = script_path()
+    if path is None:
         warn(
             "not started from a script file (interactive or -c): the code is not recorded, "
             "so an agent cannot rerun this task"
         )
         return Script(args=list(sys.argv[1:]))
     try:
-        script, warnings = capture_script(path, list(sys.argv[1:]), Path.cwd())
+        script, warnings = capture_script(path, list(sys.argv[1:]), original_cwd())
     except (GitError, OSError, subprocess.SubprocessError, ValueError) as exc:
         warn(f"the code could not be recorded ({exc}); an agent cannot rerun this task")
         return Script(args=list(sys.argv[1:]))
@@ -63,33 +60,52 @@ def _script(warn: Warn) -> Script:
     return script
 
 
-def _requirements(source: RequirementsSource, script: Script, warn: Warn) -> list[str]:
+def _environment(source: RequirementsSource, script: Script, warn: Warn) -> Environment:
+    root = code_root() if script.repository else None
     if source is None:
-        packages = installed_packages()
+        packages = installed_packages(root)
         if packages.unpinned:
             warn(
                 "not recorded as requirements, since agents cannot install them from a pin: "
                 + ", ".join(packages.unpinned)
             )
-        return packages.requirements
+        return Environment(
+            python=python_version(),
+            requirements=packages.requirements,
+            repo_packages=packages.repo_packages,
+        )
     if not isinstance(source, str):
-        return list(source)
-    path = _requirements_path(source, script)
+        return Environment(python=python_version(), requirements=list(source))
+    path_text, groups = split_source(source)
+    path = _requirements_path(path_text, root)
     try:
-        lines, skipped = requirements_from_file(path)
+        found = read_requirements(path, groups, stop_at=root)
     except (OSError, ValueError) as exc:
         warn(f"requirements file {path} could not be read ({exc}); recorded no requirements")
-        return []
-    if skipped:
-        warn(f"pip options in {path} are not recorded: {', '.join(skipped)}")
-    return lines
+        return Environment(python=python_version())
+    if found.skipped:
+        warn(f"pip options in {path} are not recorded: {', '.join(found.skipped)}")
+    project = _relative(found.project_dir, root)
+    return Environment(
+        python=python_version(),
+        requirements=found.requirements,
+        repo_packages=[project] if project else [],
+        lock_file=_relative(found.lock_file, root),
+    )
 
 
-def _requirements_path(source: str, script: Script) -> Path:
+def _relative(path: Path | None, root: Path | None) -> str | None:
+    """``path`` relative to the repository root; None when either is unknown or it is outside."""
+    if path is None or root is None or not path.resolve().is_relative_to(root):
+        return None
+    return path.resolve().relative_to(root).as_posix()
+
+
+def _requirements_path(source: str, root: Path | None) -> Path:
     """``source`` relative to the repository root (the script's folder outside git)."""
     path = Path(source)
     if path.is_absolute():
         return path
-    here = Path(sys.argv[0]).resolve().parent if sys.argv and sys.argv[0] else Path.cwd()
-    root = find_root(here) if script.repository else None
+    script = script_path()
+    here = script.parent if script is not None else original_cwd()
     return (root or here) / path

@@ -6,9 +6,10 @@ import argparse
 import json
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
-from runyard.models import apply_overrides, is_valid_name, is_valid_task_id
+from runyard.models import Environment, apply_overrides, is_valid_name, is_valid_task_id
 
 
 class UsageError(Exception):
@@ -62,15 +63,40 @@ def params_from(texts: list[str]) -> dict[str, dict[str, Any]]:
         raise UsageError(f"--param {error}") from None
 
 
-def read_requirements(path: str) -> list[str]:
-    """Requirement lines of a requirements file, without comments and blank lines."""
+def read_requirements(source: str, root: Path | None = None) -> Environment:
+    """The environment a ``--requirements`` file asks for: a requirements.txt, or a
+    ``pyproject.toml[group,...]`` (its project, when it builds one, and a ``uv.lock``
+    beside it are kept as folders of ``root``, the local repository)."""
+    # Imported here: packaging costs every other command's start time.
+    from runyard.capture.requirements import read_requirements as requirements_file
+    from runyard.capture.requirements import split_source
+
+    path_text, groups = split_source(source)
+    path = Path(path_text)
+    if root is not None and not path.is_absolute():
+        path = root / path
     try:
-        with open(path, encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
+        found = requirements_file(path, groups, stop_at=root)
     except OSError as exc:
         raise UsageError(f"--requirements {path}: {exc.strerror or exc}") from None
-    stripped = (line.split(" #", 1)[0].strip() for line in lines)
-    return [line for line in stripped if line and not line.startswith("#")]
+    except ValueError as exc:
+        raise UsageError(f"--requirements {exc}") from None
+    if found.skipped:
+        raise UsageError(
+            f"--requirements {path}: pip options are not requirements: {', '.join(found.skipped)}"
+        )
+    inside = root is not None and path.resolve().is_relative_to(root.resolve())
+    project = found.project_dir if inside else None
+    lock = found.lock_file if inside else None
+    return Environment(
+        requirements=found.requirements,
+        repo_packages=[_relative(project, root)] if project and root else [],
+        lock_file=_relative(lock, root) if lock and root else None,
+    )
+
+
+def _relative(path: Path, root: Path) -> str:
+    return path.resolve().relative_to(root.resolve()).as_posix()
 
 
 MIN_ID_PREFIX = 6

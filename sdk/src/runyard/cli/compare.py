@@ -1,8 +1,10 @@
 """``runyard task compare A B [C...]``: runs side by side, what differs highlighted.
 
-Four blocks: params (every key), code (repository, commit, branch, entry point,
-args and a summary of the uncommitted diff), packages (only those that differ,
-with a count of the identical ones) and final metrics (every series). A row whose
+Five blocks: params (every key), code (repository, commit, branch, entry point,
+args and a summary of the uncommitted diff), packages (the requirements asked for)
+and installed (the versions the agent really installed, ``environment.installed``),
+both only those that differ with a count of the identical ones, and final metrics
+(every series). A row whose
 values differ is bold yellow on a terminal, and starts with ``*`` otherwise.
 """
 
@@ -29,6 +31,7 @@ _MISSING = "-"
 _REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 Rows = dict[str, list[str]]
+_PACKAGE_BLOCKS = ("packages", "installed")
 
 
 def add(commands: Any) -> None:
@@ -50,6 +53,7 @@ def compare_tasks(client: Client, args: argparse.Namespace) -> int:
         "params": params_rows(tasks),
         "code": code_rows(tasks),
         "packages": package_rows(tasks),
+        "installed": installed_rows(tasks),
         "metrics": metric_rows(finals),
     }
     if args.json:
@@ -98,6 +102,24 @@ def package_rows(tasks: Sequence[Task]) -> Rows:
     return {name: [lines.get(name, _MISSING) for lines in by_task] for name in names}
 
 
+def installed_rows(tasks: Sequence[Task]) -> Rows:
+    """Package name → the version each task had installed (``-`` when it had none);
+    a package of the repository shows as ``VERSION (repo: FOLDER)``. Empty unless two or
+    more tasks have a record (a local run has none: every row would differ)."""
+    if sum(1 for task in tasks if task.environment.installed) < 2:
+        return {}
+    by_task = [
+        {
+            package.name: package.version
+            + (f" (repo: {package.path})" if package.path is not None else "")
+            for package in task.environment.installed
+        }
+        for task in tasks
+    ]
+    names = sorted({name for versions in by_task for name in versions})
+    return {name: [versions.get(name, _MISSING) for versions in by_task] for name in names}
+
+
 def metric_rows(finals: Sequence[Mapping[str, float]]) -> Rows:
     """Series → each task's final value."""
     names = sorted({name for final in finals for name in final})
@@ -124,10 +146,10 @@ def render(
         shown.append(name)
         same = [key for key, values in rows.items() if not differs(values)]
         for key, values in rows.items():
-            if name == "packages" and not show_same_packages and key in same:
+            if name in _PACKAGE_BLOCKS and not show_same_packages and key in same:
                 continue
             shown.append((key, values))
-        if name == "packages" and same and not show_same_packages:
+        if name in _PACKAGE_BLOCKS and same and not show_same_packages:
             shown.append(f"  ({len(same)} identical packages not shown; --all lists them)")
         if not rows:
             shown.append("  (none)")

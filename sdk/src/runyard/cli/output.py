@@ -25,10 +25,14 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
 
 
 def details(pairs: Iterable[tuple[str, object]]) -> str:
-    """``key: value`` lines with the values aligned; empty values are left out."""
+    """``key: value`` lines with the values aligned; empty values are left out, and
+    every line of a multi-line value is shown, indented under the first."""
     shown = [(k, _cell(v)) for k, v in pairs if v not in (None, "", [], {})]
     width = max((len(k) for k, _ in shown), default=0)
-    return "\n".join(f"{(k + ':').ljust(width + 1)} {v}" for k, v in shown)
+    indent = "\n" + " " * (width + 2)
+    return "\n".join(
+        f"{(k + ':').ljust(width + 1)} {indent.join(v.splitlines())}" for k, v in shown
+    )
 
 
 def dump_json(

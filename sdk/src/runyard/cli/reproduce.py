@@ -1,6 +1,8 @@
 """``runyard task reproduce ID --queue Q --wait``: rerun a task unchanged, check its metrics.
 
-The clone has the same code, environment, params and recorded seed. With ``--wait``
+The clone has the same code, environment, params and recorded seed; when the original
+recorded what its agent installed (``environment.installed``), the clone pins exactly
+those versions (``--no-pin-installed``: the requirements as asked). With ``--wait``
 the command waits for it to end and compares every final metric with the
 original's: exit code 0 when all match within ``--tolerance``, 1 otherwise.
 """
@@ -45,6 +47,11 @@ def add(commands: Any) -> None:
         help="largest accepted absolute difference of a final metric (default 1e-6)",
     )
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait (default 3600)")
+    p.add_argument(
+        "--no-pin-installed",
+        action="store_true",
+        help="rebuild from the requirements as asked, not the exact versions installed",
+    )
     add_create_queue_flag(p)
     add_json_flag(p)
     p.set_defaults(func=reproduce_task)
@@ -56,7 +63,10 @@ def reproduce_task(client: Client, args: argparse.Namespace) -> int:
         raise UsageError("--tolerance cannot be negative")
     original = client.tasks.get(args.id)
     request = CloneRequest(
-        name=f"{original.name} (reproduce)"[:256], queue=args.queue, create_queue=args.create_queue
+        name=f"{original.name} (reproduce)"[:256],
+        queue=args.queue,
+        create_queue=args.create_queue,
+        pin_installed=bool(original.environment.installed) and not args.no_pin_installed,
     )
     rerun = client.tasks.clone(original.id, request)
     print_warnings(rerun.warnings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,7 @@ from runyard.models import (
     Task,
     TaskCreate,
     TaskStatus,
+    merged_args,
 )
 from runyard.models.limits import MAX_PAGE
 
@@ -114,7 +116,12 @@ def _add_create(commands: Any) -> None:
         "--arg", action="append", default=[], help="script argument (repeat; --arg=--lr=1)"
     )
     p.add_argument("--requirement", action="append", default=[], help="package spec (repeat)")
-    p.add_argument("--requirements", metavar="FILE", help="a requirements.txt to read")
+    p.add_argument(
+        "--requirements",
+        metavar="FILE",
+        help="a requirements.txt, or a pyproject.toml with optional groups "
+        "(pyproject.toml[train]); its own package and uv.lock are used from the checkout",
+    )
     p.add_argument("--python", help="python version, e.g. 3.11")
     p.add_argument("--docker-image")
     _add_param_flag(p)
@@ -141,7 +148,26 @@ def _add_clone(commands: Any) -> None:
         metavar="SECTION/KEY=VALUE",
         help="add a param the task does not have (repeat); --param only changes recorded ones",
     )
+    p.add_argument(
+        "--arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="a script argument of the clone (repeat; --arg=--lr=1): KEY=VALUE (a Hydra "
+        "override such as model.depth=3, or --flag=value) replaces the argument that sets "
+        "KEY, anything else is appended",
+    )
+    p.add_argument(
+        "--no-args",
+        action="store_true",
+        help="drop the source's script arguments (the clone gets only its --arg ones)",
+    )
     p.add_argument("--tag", action="append", help="replace the tags (repeatable)")
+    p.add_argument(
+        "--pin-installed",
+        action="store_true",
+        help="pin the exact versions the task had installed in place of its requirements",
+    )
     p.add_argument("--queue", type=name, help="enqueue the clone at once")
     p.add_argument("--priority", type=int, default=0)
     add_create_queue_flag(p)
@@ -248,9 +274,13 @@ def describe(task: Task) -> str:
         ("branch", script.branch),
         ("diff", script.diff and f"{len(script.diff.encode())} bytes"),
         ("entry point", script.entry_point),
-        ("args", " ".join(script.args)),
+        ("working dir", script.working_dir),
+        ("args", shlex.join(script.args)),
         ("python", env.python),
         ("requirements", ", ".join(env.requirements)),
+        ("repo packages", ", ".join(env.repo_packages)),
+        ("lock file", env.lock_file),
+        ("installed", ", ".join(f"{p.name}=={p.version}" for p in env.installed)),
         ("docker image", env.docker_image),
         ("resources", f"{res.gpus} GPU, {number(res.cpus)} CPU, {number(res.memory_gb)} GB"),
     ]
@@ -262,17 +292,22 @@ def describe(task: Task) -> str:
 
 def create_task(client: Client, args: argparse.Namespace) -> int:
     """``task create``."""
-    requirements = list(args.requirement)
-    if args.requirements:
-        requirements += read_requirements(_requirements_path(args))
+    from_file = (
+        read_requirements(args.requirements, _local_root(args)) if args.requirements else None
+    )
+    environment = Environment(
+        python=args.python,
+        requirements=[*args.requirement, *(from_file.requirements if from_file else [])],
+        docker_image=args.docker_image,
+        repo_packages=from_file.repo_packages if from_file else [],
+        lock_file=from_file.lock_file if from_file else None,
+    )
     spec = TaskCreate(
         name=args.name,
         project=args.project,
         tags=args.tag,
         script=_script(client, args),
-        environment=Environment(
-            python=args.python, requirements=requirements, docker_image=args.docker_image
-        ),
+        environment=environment,
         params=params_from(args.param),
         resources=Resources(gpus=args.gpus, cpus=args.cpus, memory_gb=args.memory_gb),
         queue=args.queue,
@@ -282,15 +317,13 @@ def create_task(client: Client, args: argparse.Namespace) -> int:
     return _print_task(client.tasks.create(spec), args, "created")
 
 
-def _requirements_path(args: argparse.Namespace) -> str:
-    """A relative ``--requirements`` is read from a local ``--repo``'s root, as
-    ``Task.init(requirements=...)`` reads it; else from the current folder."""
-    given: str = args.requirements
+def _local_root(args: argparse.Namespace) -> Path | None:
+    """The root of a local ``--repo``: a relative ``--requirements`` is read from there, as
+    ``Task.init(requirements=...)`` reads it; None (the current folder) otherwise."""
     local = Path(args.repo).expanduser() if args.repo else None
-    if Path(given).is_absolute() or local is None or not local.is_dir():
-        return given
-    root = find_root(local)
-    return str(root / given) if root is not None else given
+    if local is None or not local.is_dir():
+        return None
+    return find_root(local)
 
 
 def _script(client: Client, args: argparse.Namespace) -> Script:
@@ -334,14 +367,20 @@ def _script(client: Client, args: argparse.Namespace) -> Script:
 
 def clone_task(client: Client, args: argparse.Namespace) -> int:
     """``task clone ID``."""
+    script_args = None
+    if args.arg or args.no_args:
+        source = [] if args.no_args else client.tasks.get(args.id).script.args
+        script_args = merged_args(source, args.arg)
     request = CloneRequest(
         name=args.name,
         overrides=dict(parse_param(text) for text in args.param),
         new_params=dict(parse_param(text) for text in args.new_param),
+        args=script_args,
         queue=args.queue,
         priority=args.priority,
         create_queue=args.create_queue,
         tags=args.tag,
+        pin_installed=args.pin_installed,
     )
     return _print_task(client.tasks.clone(args.id, request), args, "cloned")
 

@@ -21,12 +21,14 @@ __all__ = ["Client"]
 
 
 class Client:
-    """Talks to one Runyard server.
+    """Talks to one Runyard server (or to its replicas, in turn).
 
     ``server`` and ``token`` default to ``RUNYARD_SERVER`` (``http://127.0.0.1:8008``) and
-    ``RUNYARD_TOKEN``. ``timeout`` is the connect and read timeout in seconds; ``retries``
-    how many times a transient failure (connection error, timeout, 5xx, 429) is retried,
-    waiting about ``backoff`` seconds, doubling each time.
+    ``RUNYARD_TOKEN``; ``server`` may list replicas comma-separated, and a request that
+    gets no answer from one is retried on the next. ``timeout`` is the connect and read
+    timeout in seconds; ``retries`` how many times a transient failure (connection error,
+    timeout, 5xx, 429) is retried, waiting a random time up to ``backoff`` seconds, a
+    ceiling that doubles each time (full jitter, :mod:`runyard.retry`).
     """
 
     def __init__(
@@ -36,7 +38,7 @@ class Client:
         timeout: float = 10.0,
         retries: int = 5,
         *,
-        backoff: float = 0.25,
+        backoff: float = 0.5,
     ) -> None:
         cfg = config.load(server=server, token=token)
         self.server = cfg.server

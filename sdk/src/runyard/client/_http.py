@@ -12,7 +12,18 @@ Failures are classified once, in :meth:`Transport.send`:
   second task.
 * **final** — any other 4xx: never retried, raised as the matching :mod:`runyard.errors` class.
 
-Waits between attempts grow exponentially with jitter, and a ``Retry-After`` header wins.
+Waits between attempts follow :mod:`runyard.retry` (exponential, full jitter), and a
+``Retry-After`` header wins. A loop that retries by itself with its own backoff (claims,
+heartbeats, registration, log and metric batches) sends each attempt once
+(``retries=0``): retries nested under it would start again from the shortest wait at
+every call of the loop, and agents that lost the server together would come back
+together. Reports keep the transport's retries, since a 409 that echoes a lost answer
+(``ApiError.retried``) is recognised only within one call.
+
+``server`` may list several replicas, comma-separated (``http://a:8008,http://b:8008``),
+all in front of one Redis: a failure with no HTTP answer (refused, reset, timed out)
+moves the transport on to the next one for the retry, and it stays there while that
+one answers. Any replica serves any request, so a retry there is the same retry.
 """
 
 from __future__ import annotations
@@ -21,7 +32,6 @@ import contextlib
 import dataclasses
 import email.utils
 import enum
-import random
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -35,6 +45,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from runyard._version import __version__
 from runyard.errors import ApiError, ProtocolError, RunyardError, ServerUnreachable, error_for
 from runyard.models.routes import API_PREFIX
+from runyard.retry import Backoff
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -80,7 +91,10 @@ class _Request:
 
 
 class Transport:
-    """Sends JSON requests to ``{server}/api/v1`` with auth, timeouts, retries and error mapping."""
+    """Sends JSON requests to ``{server}/api/v1`` with auth, timeouts, retries and error mapping.
+
+    ``server`` is one URL or several, comma-separated (see the module docstring).
+    """
 
     def __init__(
         self,
@@ -89,18 +103,24 @@ class Transport:
         *,
         timeout: float = 10.0,
         retries: int = 5,
-        backoff: float = 0.25,
+        backoff: float = 0.5,
         max_backoff: float = 8.0,
     ) -> None:
-        self.server = server
+        self.servers = split_servers(server)
+        self._current = 0
         self.timeout = timeout
         self.retries = max(0, retries)
         self.backoff = backoff
-        self.max_backoff = max_backoff
+        self.max_backoff = max(backoff, max_backoff)
         self._session = requests.Session()
         self._session.headers["User-Agent"] = f"runyard/{__version__}"
         if token:
             self._session.headers["Authorization"] = f"Bearer {token}"
+
+    @property
+    def server(self) -> str:
+        """The URL requests go to now (the first of ``servers`` until it fails)."""
+        return self.servers[self._current]
 
     def close(self) -> None:
         """Close pooled connections."""
@@ -130,6 +150,7 @@ class Transport:
         payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         landed = False
+        backoff = Backoff(self.backoff, self.max_backoff)
         attempts = (self.retries if retries is None else max(0, retries)) + 1
         for attempt in range(attempts):
             try:
@@ -140,10 +161,12 @@ class Transport:
                     response = self._once(request, read_timeout)
             except _Attempt as failed:
                 landed = landed or failed.landed
+                if failed.response is None:
+                    self._fail_over()
                 last_try = attempt == attempts - 1
                 if last_try or (failed.landed and retry is Retry.UNSENT):
                     raise self._give_up(method, path, failed, attempt + 1, landed) from None
-                time.sleep(self._delay(attempt, failed.response))
+                time.sleep(self._delay(backoff, failed.response))
                 continue
             if response.status_code >= 400:
                 raise _api_error(response, retried=landed)
@@ -206,16 +229,27 @@ class Transport:
         reason = f"{method} {API_PREFIX}{path}: {failed.reason}"
         if failed.landed:
             reason += " (the request may have been processed; check before sending it again)"
-        return ServerUnreachable(self.server, reason, attempts)
+        return ServerUnreachable(",".join(self.servers), reason, attempts)
 
-    def _delay(self, attempt: int, response: requests.Response | None) -> float:
+    def _fail_over(self) -> None:
+        """No answer from this replica: the next attempt goes to the next one listed."""
+        self._current = (self._current + 1) % len(self.servers)
+
+    def _delay(self, backoff: Backoff, response: requests.Response | None) -> float:
+        wait = backoff.next()
         if response is not None:
             after = _retry_after(response.headers.get("Retry-After"))
             if after is not None:
                 return min(after, _MAX_RETRY_AFTER_S)
-        ceiling = min(self.max_backoff, self.backoff * 2.0**attempt)
-        # Equal jitter: never zero (the server gets a breather), never in lockstep with others.
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        return wait
+
+
+def split_servers(server: str) -> list[str]:
+    """The URLs of a comma-separated ``server`` setting, in order; at least one."""
+    servers = [url.strip() for url in server.split(",") if url.strip()]
+    if not servers:
+        raise RunyardError("no server URL given; set RUNYARD_SERVER to http://HOST:PORT")
+    return servers
 
 
 @contextlib.contextmanager

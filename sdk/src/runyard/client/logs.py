@@ -19,15 +19,19 @@ class Logs:
         self._http = http
         self._tasks = tasks
 
-    def append(self, task_id: str, batch: LogBatch) -> LogAck:
-        """Store a batch; safe to retry, since a ``seq`` already stored is acknowledged once."""
-        return self._http.call(LogAck, "POST", f"/tasks/{seg(task_id)}/logs", body=batch)
+    def append(self, task_id: str, batch: LogBatch, *, retries: int | None = None) -> LogAck:
+        """Store a batch; safe to retry, since a ``seq`` already stored is acknowledged once.
 
-    def append_encoded(self, task_id: str, body: bytes) -> LogAck:
+        ``retries`` overrides the client's count (a sender retrying by itself passes 0).
+        """
+        path = f"/tasks/{seg(task_id)}/logs"
+        return self._http.call(LogAck, "POST", path, body=batch, retries=retries)
+
+    def append_encoded(self, task_id: str, body: bytes, *, retries: int | None = None) -> LogAck:
         """:meth:`append` for a batch already encoded as ``LogBatch`` JSON (see
         :mod:`runyard.logship.wire`): no model is built or dumped per line."""
         path = f"/tasks/{seg(task_id)}/logs"
-        return self._http.call(LogAck, "POST", path, json_bytes=body)
+        return self._http.call(LogAck, "POST", path, json_bytes=body, retries=retries)
 
     def read(self, task_id: str, after: str | None = None, limit: int = 1000) -> LogPage:
         """Lines after the cursor ``after`` (from the start when None), at most ``limit``."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -17,6 +17,8 @@ from runyard.models import (
     EnqueueRequest,
     FailedReport,
     FailureKind,
+    InstalledPackage,
+    InstalledReport,
     PingReport,
     PurgeRequest,
     PurgeResult,
@@ -192,6 +194,13 @@ class Tasks:
         """Local run: the script is alive; the server extends the run's lease."""
         body = PingReport(lease_token=lease_token)
         return self._http.call(Task, "POST", f"/tasks/{seg(task_id)}/ping", body=body)
+
+    def report_installed(
+        self, task_id: str, lease_token: str, packages: Sequence[InstalledPackage]
+    ) -> Task:
+        """Agent: what it installed for the task (``environment.installed``); idempotent."""
+        body = InstalledReport(lease_token=lease_token, packages=[*packages])
+        return self._http.call(Task, "POST", f"/tasks/{seg(task_id)}/installed", body=body)
 
     def report_requeue(self, task_id: str, lease_token: str) -> Task:
         """Agent (draining): give an unfinished task back to the head of its queue."""

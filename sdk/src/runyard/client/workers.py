@@ -13,17 +13,22 @@ class Workers:
     def __init__(self, http: Transport) -> None:
         self._http = http
 
-    def register(self, worker: WorkerRegister) -> Worker:
-        """Announce an agent and what it has; its queues are created when missing."""
-        return self._http.call(Worker, "POST", "/workers", body=worker)
+    def register(self, worker: WorkerRegister, *, retries: int | None = None) -> Worker:
+        """Announce an agent and what it has; its queues are created when missing.
 
-    def heartbeat(self, worker_id: str, beat: Heartbeat) -> HeartbeatReply:
+        ``retries`` (here and below) overrides the client's count: a loop that retries
+        with its own backoff passes 0.
+        """
+        return self._http.call(Worker, "POST", "/workers", body=worker, retries=retries)
+
+    def heartbeat(
+        self, worker_id: str, beat: Heartbeat, *, retries: int | None = None
+    ) -> HeartbeatReply:
         """Extend the leases of the held tasks; the reply lists tasks to abort or drop."""
-        return self._http.call(
-            HeartbeatReply, "POST", f"/workers/{seg(worker_id)}/heartbeat", body=beat
-        )
+        path = f"/workers/{seg(worker_id)}/heartbeat"
+        return self._http.call(HeartbeatReply, "POST", path, body=beat, retries=retries)
 
-    def claim(self, worker_id: str, request: ClaimRequest) -> Claim:
+    def claim(self, worker_id: str, request: ClaimRequest, *, retries: int | None = None) -> Claim:
         """Long-poll up to ``request.wait_s`` for the first task that fits.
 
         Retried after ambiguous failures too: a task handed to a request whose answer was
@@ -35,6 +40,7 @@ class Workers:
             f"/workers/{seg(worker_id)}/claim",
             body=request,
             read_timeout=self._http.timeout + request.wait_s,
+            retries=retries,
         )
 
     def list(self) -> list[Worker]:

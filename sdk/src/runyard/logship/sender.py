@@ -25,6 +25,9 @@ from runyard.errors import (
 )
 from runyard.logship.spool import Spool
 from runyard.logship.wire import Chunk
+from runyard.retry import Backoff
+
+_BACKOFF_BASE_S = 0.25
 
 Post = Callable[[Chunk, int], object]
 """Sends ``chunk`` as batch ``seq``; raises a :mod:`runyard.errors` class when it did not land."""
@@ -130,7 +133,7 @@ class Sender:
 
     def _deliver(self, chunk: Chunk) -> bool:
         """Post ``chunk`` until it lands or is refused; False when shipping stopped."""
-        delay = 0.1
+        backoff = Backoff(_BACKOFF_BASE_S, max(_BACKOFF_BASE_S, self.max_backoff_s))
         while not self._abandoned.is_set():
             try:
                 self.post(chunk, self.next_seq)
@@ -142,8 +145,7 @@ class Sender:
                 # page); the batch may or may not have landed, and its seq makes a retry safe.
                 self.down = True
                 self.on_down(exc)
-                self._pause(delay)
-                delay = min(max(delay * 2, 0.5), self.max_backoff_s)
+                self._pause(backoff.next())
                 continue
             except TooLargeError as exc:
                 if chunk.count < 2:

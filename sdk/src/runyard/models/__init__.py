@@ -2,7 +2,7 @@
 
 from runyard.models.errors import ErrorBody, ErrorCode
 from runyard.models.history import PurgeRequest, PurgeResult
-from runyard.models.logs import LogAck, LogBatch, LogLine, LogPage
+from runyard.models.logs import LogAck, LogBatch, LogLine, LogPage, StreamTicket
 from runyard.models.names import (
     Name,
     SeriesName,
@@ -14,7 +14,12 @@ from runyard.models.names import (
     is_valid_sha256,
     is_valid_task_id,
 )
-from runyard.models.overrides import OverrideError, apply_overrides, checked_overrides
+from runyard.models.overrides import (
+    OverrideError,
+    apply_overrides,
+    checked_overrides,
+    merged_args,
+)
 from runyard.models.queues import MoveRequest, Queue, QueueCreate, QueueDetail, QueueEntry
 from runyard.models.results import (
     Artifact,
@@ -27,6 +32,7 @@ from runyard.models.results import (
 from runyard.models.routes import API_PREFIX
 from runyard.models.tasks import (
     METRIC_SORT,
+    PARAM_SORT,
     SORT_FIELDS,
     AbortedReport,
     CloneRequest,
@@ -35,8 +41,12 @@ from runyard.models.tasks import (
     Environment,
     FailedReport,
     FailureKind,
+    InstalledPackage,
+    InstalledReport,
     Params,
     PingReport,
+    Project,
+    ProjectRun,
     RequeueReport,
     Resources,
     Script,
@@ -49,6 +59,8 @@ from runyard.models.tasks import (
     TaskPage,
     TaskSpec,
     TaskStatus,
+    TaskSummary,
+    TaskSummaryPage,
     TaskUpdate,
 )
 from runyard.models.workers import (
@@ -66,6 +78,7 @@ from runyard.models.workers import (
 __all__ = [
     "API_PREFIX",
     "METRIC_SORT",
+    "PARAM_SORT",
     "SORT_FIELDS",
     "AbortedReport",
     "Artifact",
@@ -85,6 +98,8 @@ __all__ = [
     "Heartbeat",
     "HeartbeatReply",
     "HeldTask",
+    "InstalledPackage",
+    "InstalledReport",
     "LogAck",
     "LogBatch",
     "LogLine",
@@ -97,6 +112,8 @@ __all__ = [
     "OverrideError",
     "Params",
     "PingReport",
+    "Project",
+    "ProjectRun",
     "PurgeRequest",
     "PurgeResult",
     "Queue",
@@ -109,6 +126,7 @@ __all__ = [
     "SeriesName",
     "SortOrder",
     "StartedReport",
+    "StreamTicket",
     "Tag",
     "Task",
     "TaskBatch",
@@ -120,6 +138,8 @@ __all__ = [
     "TaskPage",
     "TaskSpec",
     "TaskStatus",
+    "TaskSummary",
+    "TaskSummaryPage",
     "TaskUpdate",
     "Worker",
     "WorkerRegister",
@@ -129,4 +149,5 @@ __all__ = [
     "is_valid_series",
     "is_valid_sha256",
     "is_valid_task_id",
+    "merged_args",
 ]

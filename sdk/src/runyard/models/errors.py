@@ -18,6 +18,8 @@ class ErrorCode(StrEnum):
     TOO_LARGE = "too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     INVALID = "invalid"
+    NO_CODE = "no_code"
+    """A task with no code to run (no ``script.entry_point``) cannot be queued."""
     TOO_MANY_REQUESTS = "too_many_requests"
     INTERNAL = "internal"
     UNAVAILABLE = "unavailable"

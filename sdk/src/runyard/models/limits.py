@@ -8,7 +8,9 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 MAX_DIFF_BYTES = 8 * 1024 * 1024
 MAX_LOG_BATCH_BYTES = 1024 * 1024
 MAX_LOG_LINES_PER_BATCH = 10_000
-MAX_ARTIFACT_BYTES = 256 * 1024 * 1024
+MAX_ARTIFACT_BYTES = 64 * 1024 * 1024 * 1024
+"""Model checkpoints run to tens of GiB. Uploads stream in bounded memory (to disk, or to
+S3 in 8 MiB parts, 10,000 at most: 78 GiB), so the limit is the store's, not the server's."""
 MAX_PARAMS_BYTES = 1024 * 1024
 MAX_REQUIREMENTS = 2_000
 MAX_ARGS = 1_000

@@ -46,3 +46,13 @@ class LogPage(BaseModel):
     lines: list[LogLine]
     cursor: str
     before: str | None = None
+
+
+class StreamTicket(BaseModel):
+    """``POST /tasks/{id}/logs/stream-ticket``: pass ``ticket`` to the log stream as
+    ``?ticket=``. It opens that task's stream only, for ``expires_in`` seconds; a
+    browser's ``EventSource`` cannot send a token, and a ticket in a URL (and so in a
+    proxy's access log) is worth little once it expires."""
+
+    ticket: str
+    expires_in: int

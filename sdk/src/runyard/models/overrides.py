@@ -1,4 +1,5 @@
-"""Param overrides: ``"Section/key"`` (or ``"Section/a/b"``) paths set to new values.
+"""Param overrides: ``"Section/key"`` (or ``"Section/a/b"``) paths set to new values;
+and a clone's script arguments (:func:`merged_args`).
 
 The server applies a clone's overrides with it, the CLI builds ``--param`` sections
 with it, so a path means the same everywhere. A clone's overrides are checked
@@ -104,3 +105,27 @@ def param_paths(params: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
             yield from param_paths(value, path + "/")
         elif prefix:
             yield path
+
+
+def merged_args(args: list[str], changes: list[str]) -> list[str]:
+    """``args`` with each of ``changes`` applied: a ``KEY=VALUE`` argument (a Hydra
+    override ``model.depth=3``, ``+key=1``, or ``--lr=0.1``) takes the place of the
+    arguments that set the same KEY; any other argument is appended."""
+    result = list(args)
+    for change in changes:
+        key = _arg_key(change)
+        places = [i for i, arg in enumerate(result) if key is not None and _arg_key(arg) == key]
+        if not places:
+            result.append(change)
+            continue
+        result[places[0]] = change
+        result = [arg for i, arg in enumerate(result) if i not in places[1:]]
+    return result
+
+
+def _arg_key(arg: str) -> str | None:
+    """The KEY of a ``KEY=VALUE`` argument (Hydra's ``+``/``++`` prefixes aside)."""
+    key, sep, _ = arg.partition("=")
+    if not sep or not key:
+        return None
+    return key if key.startswith("-") else key.lstrip("+")

@@ -36,6 +36,7 @@ class QueueDetail(Queue):
     """``GET /queues/{name}``: the queue with its first tasks in claim order."""
 
     entries: list[QueueEntry] = Field(default_factory=list)
+    offset: int = Field(default=0, description="the place of the first entry (0: next claimed)")
 
 
 class MoveRequest(Strict):

@@ -60,6 +60,17 @@ class Script(Strict):
         description="sha256 of the git bundle (`POST /bundles`) holding commits no remote has",
     )
 
+    def missing_code(self) -> str | None:
+        """Why an agent could not run this script (None when it can): it names no entry
+        point, so queueing it would only build an environment and then fail."""
+        if self.entry_point:
+            return None
+        return (
+            "the task has no code to run (script.entry_point is empty): it was recorded "
+            "without a script file (interactive, -c, or the code could not be captured). "
+            "Record it again from a script, or set its script before queueing it"
+        )
+
     @field_validator("repository", "branch")
     @classmethod
     def _no_option_injection(cls, value: str | None) -> str | None:
@@ -96,11 +107,39 @@ class Script(Strict):
         return value
 
 
+class InstalledPackage(Strict):
+    """One distribution the agent found installed in a task's environment after building it."""
+
+    name: str = Field(min_length=1, max_length=256)
+    version: str = Field(min_length=1, max_length=128)
+    hashes: list[str] = Field(default_factory=list, max_length=64)
+    """``sha256:…`` of the archives the lock file allowed, when the installer gave them."""
+    path: str | None = Field(default=None, max_length=1024)
+    """For a package of the repository (installed editable from the checkout): its folder."""
+
+
+PACKAGING_TOOLS = frozenset({"pip", "setuptools", "wheel"})
+"""What a venv is seeded with: never recorded from a freeze nor pinned from an installed set
+(a pin of the local ``pip`` would downgrade the agent's)."""
+
+
+_RepoPath = Annotated[str, Field(min_length=1, max_length=1024)]
+
+
 class Environment(Strict):
     """How to rebuild the Python environment the task ran in."""
 
     python: str | None = Field(default=None, max_length=32, pattern=r"^\d+(\.\d+){0,2}$")
     requirements: list[str] = Field(default_factory=list, max_length=MAX_REQUIREMENTS)
+    repo_packages: list[_RepoPath] = Field(default_factory=list, max_length=64)
+    """Folders of the repository (relative to its root, ``.`` for the root) holding Python
+    projects the agent installs editable from the checkout, after the requirements."""
+    lock_file: _RepoPath | None = None
+    """A ``uv.lock`` of the repository (relative to its root): the agent installs exactly
+    the versions it locks (``uv export --frozen``), in place of ``requirements``."""
+    installed: list[InstalledPackage] = Field(default_factory=list, max_length=MAX_REQUIREMENTS)
+    """What the agent found installed after building the environment; set only by the
+    agent's report (``POST /tasks/{id}/installed``), ignored when a task is created."""
     docker_image: str | None = Field(default=None, max_length=512)
     env: dict[str, str] = Field(default_factory=dict)
     package_index: Name | None = None
@@ -119,6 +158,33 @@ class Environment(Strict):
                 raise ValueError(
                     f"requirement {line!r} must be one line without control characters"
                 )
+        return value
+
+    def pinned_to_installed(self) -> "Environment":
+        """This environment with ``requirements`` pinned to exactly what was ``installed``.
+
+        The lock file is dropped (the pins say the same, from the installed side); the
+        repository's own packages stay installed from the checkout; packaging tools are left
+        to the venv. Raises ValueError when nothing installed is recorded.
+        """
+        if not self.installed:
+            raise ValueError(
+                "the task has no environment.installed to pin: it has not been built by an "
+                "agent that records what it installed"
+            )
+        pins = [
+            f"{package.name}=={package.version}"
+            for package in self.installed
+            if package.path is None and package.name.lower() not in PACKAGING_TOOLS
+        ]
+        return self.model_copy(update={"requirements": sorted(pins), "lock_file": None})
+
+    @field_validator("repo_packages", "lock_file")
+    @classmethod
+    def _repo_paths(cls, value: list[str] | str | None) -> list[str] | str | None:
+        for path in [value] if isinstance(value, str) else value or []:
+            if path.startswith(("/", "-")) or ".." in path.split("/") or not path.isprintable():
+                raise ValueError(f"{path!r} must be a path relative to the repository root")
         return value
 
     @field_validator("docker_image")
@@ -217,7 +283,8 @@ class TaskBatchCreated(BaseModel):
 
 
 class TaskUpdate(Strict):
-    """``PATCH /tasks/{id}``: only while the task is a draft; absent fields are kept.
+    """``PATCH /tasks/{id}``: only while the task is a draft (tags and comment at any
+    time); absent fields are kept.
 
     Each field is ``TaskSpec``'s type or None (a unit test holds the two to the
     same fields).
@@ -261,10 +328,14 @@ class Task(TaskSpec):
 
 
 SORT_FIELDS = ("created", "started", "finished", "name")
-"""What ``GET /tasks?sort=`` takes, besides ``metric:{series}`` (the series' last value)."""
+"""What ``GET /tasks?sort=`` takes, besides ``metric:{series}`` (the series' last value)
+and ``param:{Section/key}``."""
 
 METRIC_SORT = "metric:"
 """The prefix of a sort by a metric series, e.g. ``metric:val/acc``."""
+
+PARAM_SORT = "param:"
+"""The prefix of a sort by a parameter, e.g. ``param:General/lr``."""
 
 
 class SortOrder(StrEnum):
@@ -286,6 +357,77 @@ class TaskPage(BaseModel):
     metric_values: dict[str, float] = Field(default_factory=dict)
 
 
+class TaskSummary(BaseModel):
+    """An item of ``GET /tasks?view=summary``: the record without its code diff,
+    packages, environment variables and failure text, so a page of runs stays small
+    whatever the tasks carry (``GET /tasks/{id}`` has the whole task)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: TaskId
+    project: str
+    name: str
+    tags: list[str] = Field(default_factory=list)
+    comment: str = ""
+    status: TaskStatus
+    parent: str | None = None
+    created: datetime
+    started: datetime | None = None
+    finished: datetime | None = None
+    queue: str | None = None
+    priority: int = 0
+    worker: str | None = None
+    attempt: int = 0
+    exit_code: int | None = None
+    abort_requested: bool = False
+    params: Params = Field(default_factory=dict)
+    resources: Resources = Field(default_factory=Resources)
+    commit: str | None = None
+    entry_point: str = ""
+    diff_bytes: int = Field(default=0, description="size of the uncommitted diff")
+    packages: int = Field(default=0, description="how many requirements are recorded")
+    metrics: dict[str, float] = Field(
+        default_factory=dict, description="last values of the series asked for with metrics="
+    )
+
+    @classmethod
+    def of(cls, task: Task, metrics: dict[str, float] | None = None) -> "TaskSummary":
+        """The summary of a whole task record."""
+        return cls(
+            **task.model_dump(include=set(cls.model_fields) & set(Task.model_fields)),
+            commit=task.script.commit,
+            entry_point=task.script.entry_point,
+            diff_bytes=len(task.script.diff.encode()),
+            packages=len(task.environment.requirements),
+            metrics=metrics or {},
+        )
+
+
+class TaskSummaryPage(BaseModel):
+    """A page of ``GET /tasks?view=summary``; cursors work as in :class:`TaskPage`."""
+
+    items: list[TaskSummary]
+    next_cursor: str | None = None
+    metric_values: dict[str, float] = Field(default_factory=dict)
+
+
+class ProjectRun(BaseModel):
+    """One of a project's latest tasks, as ``GET /projects`` lists them."""
+
+    id: TaskId
+    name: str
+    status: TaskStatus
+    created: datetime
+
+
+class Project(BaseModel):
+    """``GET /projects`` items: a project with its task count and newest tasks."""
+
+    name: str
+    tasks: int
+    latest: list[ProjectRun] = Field(default_factory=list)
+
+
 class CloneRequest(Strict):
     """``POST /tasks/{id}/clone``.
 
@@ -298,10 +440,15 @@ class CloneRequest(Strict):
     name: TaskName | None = None
     overrides: dict[str, Any] = Field(default_factory=dict)
     new_params: dict[str, Any] = Field(default_factory=dict)
+    args: list[str] | None = Field(default=None, max_length=MAX_ARGS)
+    """The clone's script arguments in place of the source's (None: the source's)."""
     queue: Name | None = None
     priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
     create_queue: bool = False
     tags: list[Tag] | None = None
+    pin_installed: bool = False
+    """Replace the requirements (and lock file) with exact pins of what the source task had
+    installed (``environment.installed``); a 422 when it has none recorded."""
 
     @field_validator("overrides", "new_params")
     @classmethod
@@ -350,6 +497,12 @@ class AbortedReport(ReportBase):
     """``POST /tasks/{id}/aborted``: the agent stopped the task after an abort request."""
 
     exit_code: int | None = None
+
+
+class InstalledReport(ReportBase):
+    """``POST /tasks/{id}/installed``: what the agent installed for the task, once built."""
+
+    packages: list[InstalledPackage] = Field(max_length=MAX_REQUIREMENTS)
 
 
 class PingReport(ReportBase):

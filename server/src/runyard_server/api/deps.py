@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import redis.asyncio as aioredis
 from fastapi import Depends, Header, Request
 
-from runyard_server.artifact_files import ArtifactFiles
+from runyard_server.artifact_files import ArtifactStore
 from runyard_server.auth import Principal, TokenBook
 from runyard_server.config import Settings
 from runyard_server.history_files import HistoryStore
@@ -91,7 +91,7 @@ RedisDep = Annotated[aioredis.Redis, Depends(_app_state("redis"))]
 DispatcherDep = Annotated[Dispatcher, Depends(_app_state("dispatcher"))]
 SettingsDep = Annotated[Settings, Depends(_app_state("settings"))]
 TokensDep = Annotated[TokenBook, Depends(_app_state("tokens"))]
-ArtifactFilesDep = Annotated[ArtifactFiles, Depends(_app_state("artifact_files"))]
+ArtifactFilesDep = Annotated[ArtifactStore, Depends(_app_state("artifact_files"))]
 HistoryDep = Annotated[HistoryStore, Depends(_app_state("history"))]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 TaskIdDep = Annotated[str, Depends(get_task_id)]

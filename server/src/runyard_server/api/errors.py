@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from runyard.models import API_PREFIX, ErrorBody, ErrorCode
+from runyard_server.api.security_headers import SECURITY_HEADERS
 from runyard_server.errors import RunyardServerError
 
 log = logging.getLogger("runyard_server")
@@ -55,6 +56,15 @@ def is_out_of_memory(exc: Exception) -> bool:
     """A write Redis refused at ``maxmemory``; a Lua script reports it inside a plain error."""
     return isinstance(exc, redis.exceptions.OutOfMemoryError) or (
         "OOM command not allowed" in str(exc)
+    )
+
+
+def is_demoted(exc: Exception) -> bool:
+    """A write refused by a Redis that is (now) a replica, or a replica cut off from its
+    master: a failover is under way, and the request did nothing. A Lua script reports
+    READONLY inside a plain error, so the text is checked too."""
+    return isinstance(exc, redis.exceptions.ReadOnlyError) or any(
+        marker in str(exc) for marker in ("READONLY", "MASTERDOWN")
     )
 
 
@@ -115,6 +125,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(redis.exceptions.ResponseError)
     async def _redis_refused(request: Request, exc: Exception) -> JSONResponse:
+        if is_demoted(exc):
+            return await _redis_down(request, exc)
         if not is_out_of_memory(exc):
             return await _bug(request, exc)
         log.error("redis out of memory on %s %s: %s", request.method, request.url.path, exc)
@@ -122,7 +134,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
-        # Starlette answers this one outside every middleware, so the id is added here.
+        # Starlette answers this one outside every middleware, so the id and the
+        # security headers are added here.
         request_id = str(request.scope.get("state", {}).get("request_id", ""))
         log.exception(
             "unhandled error on %s %s",
@@ -131,4 +144,6 @@ def install_error_handlers(app: FastAPI) -> None:
             extra={"fields": {"request_id": request_id}},
         )
         detail = f"internal server error (a bug): see the server log, request id {request_id}"
-        return error_response(500, ErrorCode.INTERNAL, detail, {"x-request-id": request_id})
+        headers = {"x-request-id": request_id}
+        headers.update((name.decode(), value.decode()) for name, value in SECURITY_HEADERS)
+        return error_response(500, ErrorCode.INTERNAL, detail, headers)

@@ -5,7 +5,7 @@ so an agent's retries and the server's lines can be matched; anything else is
 replaced by a fresh id, so a hostile header cannot forge or break log lines. The
 id goes back in the response header and into the ``request`` log line: method,
 path, status, duration, id. Never headers, query strings or bodies: a token may
-ride in any of them (``?token=`` on the log stream).
+ride in any of them (``?ticket=`` on the log stream).
 """
 
 import logging

@@ -1,7 +1,9 @@
 """``python -m runyard_server.jobs [--redis-url URL]``: the jobs process beside the API.
 
-The URL may also come in ``RUNYARD_REDIS_URL``, which keeps a password out of ``ps``; the
-rest of the settings (data dir, retention) come as ``RUNYARD_*`` from ``runyard-server``.
+The URL may also come in ``RUNYARD_REDIS_URL`` (or a Sentinel set in
+``RUNYARD_REDIS_SENTINEL``/``RUNYARD_REDIS_MASTER``), which keeps a password out of
+``ps``; the rest of the settings (data dir, retention) come as ``RUNYARD_*`` from
+``runyard-server``.
 """
 
 import argparse
@@ -10,11 +12,11 @@ import logging
 import os
 import signal
 
-import redis.asyncio as aioredis
-
 from runyard_server.config import Settings
 from runyard_server.jobs.consumers import run_consumers
 from runyard_server.jobs.reaper import reap_forever
+from runyard_server.redis_client import connect
+from runyard_server.store.migrate import rename_untagged_keys
 
 log = logging.getLogger("runyard_server.jobs")
 # A call that hangs longer than this (Redis frozen, network cut) is given up and retried.
@@ -25,17 +27,16 @@ async def run(settings: Settings, reap_interval_s: float) -> None:
     """The background loops on one event loop (the reaper on one Redis client, the event
     consumers on another, as they block on ``XREADGROUP``), until SIGTERM/SIGINT or until
     the process that started this one is gone."""
-    assert settings.redis_url
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    client = aioredis.Redis.from_url(
-        settings.redis_url,
-        decode_responses=True,
-        socket_timeout=_REDIS_TIMEOUT_S,
-        socket_connect_timeout=_REDIS_TIMEOUT_S,
+    client = connect(
+        settings, socket_timeout=_REDIS_TIMEOUT_S, socket_connect_timeout=_REDIS_TIMEOUT_S
     )
+    if not settings.redis_cluster:
+        # Before the consumers make a new events stream under the tagged name.
+        await rename_untagged_keys(client)
     watcher = asyncio.create_task(_stop_when_orphaned(stop))
     try:
         await asyncio.gather(
@@ -60,12 +61,14 @@ async def _stop_when_orphaned(stop: asyncio.Event) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Runyard background jobs (the lease reaper)")
-    from_env = os.environ.get("RUNYARD_REDIS_URL")
-    parser.add_argument("--redis-url", default=from_env, required=from_env is None)
+    parser.add_argument("--redis-url", help="default: RUNYARD_REDIS_URL, or RUNYARD_REDIS_SENTINEL")
     parser.add_argument("--reap-interval", type=int, default=1)
     args = parser.parse_args()
+    settings = Settings(**({"redis_url": args.redis_url} if args.redis_url else {}))
+    if not settings.external_redis:
+        parser.error("give --redis-url, or RUNYARD_REDIS_URL or RUNYARD_REDIS_SENTINEL")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s jobs %(levelname)s %(message)s")
-    asyncio.run(run(Settings(redis_url=args.redis_url), args.reap_interval))
+    asyncio.run(run(settings, args.reap_interval))
 
 
 if __name__ == "__main__":

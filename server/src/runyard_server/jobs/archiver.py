@@ -33,7 +33,7 @@ from redis.asyncio.lock import Lock
 from runyard_server.history_files import FULL_ERRNOS, HistoryStore
 from runyard_server.jobs.events import Event
 from runyard_server.log_chunks import Chunk
-from runyard_server.store import keys, scripts
+from runyard_server.store import keys, script_keys, scripts
 from runyard_server.store.final_tasks import FINAL, final_tasks
 from runyard_server.store.logs import LogSource
 
@@ -100,8 +100,9 @@ class Archiver:
                     log.warning("history store full, task %s stays in Redis: %s", task_id, error)
                 raise
             last = f"{chunks[-1].id[0]}-{chunks[-1].id[1]}" if chunks else ""
+            declared = {**script_keys.task_output(task_id), "stats": keys.STATS}
             reply = await scripts.run(
-                self.r, "archive", task_id, last, len(points), index.lines, index.chunks
+                self.r, "archive", declared, task_id, last, len(points), index.lines, index.chunks
             )
             if reply[0] == "missing":
                 await anyio.to_thread.run_sync(self.history.delete, task_id)

@@ -5,20 +5,18 @@ archiver with its sweep and retention.
 
 import asyncio
 
-import redis.asyncio as aioredis
-
 from runyard_server.config import Settings
-from runyard_server.history_files import LocalHistory
 from runyard_server.jobs.archiver import GROUP, Archiver
 from runyard_server.jobs.events import EventConsumer
 from runyard_server.jobs.retention import Retention
+from runyard_server.redis_client import connect
+from runyard_server.storage import open_stores
 
 
 async def run_consumers(settings: Settings, stop: asyncio.Event) -> None:
     """Archive final tasks as their events come, until ``stop`` is set."""
-    assert settings.redis_url
-    r = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
-    history = LocalHistory(settings.history_dir)
+    r = connect(settings)
+    history = open_stores(settings).history
     archiver = Archiver(r, history)
     every = [(settings.history_sweep_s, archiver.sweep)]
     if settings.history_retention_days is not None:

@@ -38,6 +38,10 @@ class Event(BaseModel):
     by: str
 
 
+DEAD_AFTER_S = 3600.0
+"""A consumer that has not read for this long, holding nothing, belongs to a process
+that is gone (a live one reads every second)."""
+
 Handler = Callable[[Event], Awaitable[None]]
 Entry = tuple[str | None, dict[str, str] | None]
 """A stream entry as redis-py parses it; (None, None) for one trimmed while pending."""
@@ -66,6 +70,22 @@ class EventConsumer:
         except aioredis.ResponseError as error:
             if "BUSYGROUP" not in str(error):
                 raise
+
+    async def forget_dead_consumers(self, idle_s: float = DEAD_AFTER_S) -> list[str]:
+        """Remove the group's consumers that hold no pending event and have not read
+        for ``idle_s``; returns their names.
+
+        Every jobs process is a consumer named after its host and pid, so each replica
+        that died or restarted leaves one behind. A live consumer reads every
+        ``block_s``, and one that holds events is never removed (``DELCONSUMER`` would
+        drop its pending entries), so only the dead go.
+        """
+        gone = []
+        for consumer in await self.r.xinfo_consumers(keys.EVENTS, self.group):
+            if consumer["pending"] == 0 and consumer["idle"] > idle_s * 1000:
+                await self.r.xgroup_delconsumer(keys.EVENTS, self.group, consumer["name"])
+                gone.append(str(consumer["name"]))
+        return gone
 
     async def poll(self) -> int:
         """Handle the pending events due for a retry, then new ones (waiting up to
@@ -112,6 +132,7 @@ class EventConsumer:
         """Poll until ``stop`` is set; also run each ``(period_s, job)`` of ``every`` that
         often (the archiver's sweep, retention). A Redis outage is waited out."""
         await self._until_ok(stop, self.ensure_group)
+        await self._until_ok(stop, self.forget_dead_consumers)
         loop = asyncio.get_running_loop()
         due = [loop.time()] * len(every)
         while not stop.is_set():

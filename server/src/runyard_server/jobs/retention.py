@@ -14,7 +14,7 @@ import anyio.to_thread
 import redis.asyncio as aioredis
 
 from runyard_server.history_files import HistoryStore
-from runyard_server.store import scripts
+from runyard_server.store import script_keys, scripts
 from runyard_server.store.final_tasks import final_tasks
 
 log = logging.getLogger("runyard_server.jobs.retention")
@@ -34,7 +34,7 @@ class Retention:
             if finished is None or float(finished) >= cutoff:
                 continue
             if mark != "dropped":
-                await scripts.run(self.r, "drop_history", task_id)
+                await scripts.run(self.r, "drop_history", script_keys.task_output(task_id), task_id)
                 dropped += 1
             await anyio.to_thread.run_sync(self.history.delete, task_id)
         if dropped:

@@ -13,6 +13,7 @@ key schema is the docstring of ``store.keys``. Domain errors are those of
 from runyard_server.store.artifacts import get_artifact, list_artifacts, record_artifact
 from runyard_server.store.claim import SCAN_PER_QUEUE, claim
 from runyard_server.store.dispatch import Dispatcher, claim_wait, publish_work
+from runyard_server.store.installed import record_installed
 from runyard_server.store.leases import current_lease_token, reap_expired
 from runyard_server.store.listing import list_tasks
 from runyard_server.store.logs import (
@@ -94,6 +95,7 @@ __all__ = [
     "read_metrics",
     "reap_expired",
     "record_artifact",
+    "record_installed",
     "register_worker",
     "report_end",
     "report_ends",

@@ -9,7 +9,7 @@ or a run killed halfway do no harm.
 
 from typing import TYPE_CHECKING, cast
 
-from runyard_server.store import keys, scripts
+from runyard_server.store import keys, script_keys, scripts
 from runyard_server.store.names import fold
 
 if TYPE_CHECKING:
@@ -37,14 +37,21 @@ async def backfill_indexes(r: "aioredis.Redis") -> int:
 
 async def _index(r: "aioredis.Redis", ids: list[str]) -> int:
     args: list[str] = []
+    declared = {**script_keys.SINGLETONS}
     async with r.pipeline(transaction=False) as pipe:
         for task_id in ids:
-            pipe.hmget(keys.task(task_id), "name", "started", "finished")
-        rows = cast(list[list[str | None]], await pipe.execute())
-    for task_id, (name, started, finished) in zip(ids, rows, strict=True):
-        if name is None:
+            pipe.hmget(keys.task(task_id), "name", "started", "finished", "num")
+            pipe.hkeys(keys.task_final_metrics(task_id))
+        replies = await pipe.execute()
+    rows = cast(list[list[str | None]], replies[::2])
+    finals = cast(list[list[str]], replies[1::2])
+    for task_id, (name, started, finished, num), series in zip(ids, rows, finals, strict=True):
+        if name is None or num is None:
             continue  # deleted meanwhile
         args += [task_id, name, fold(name), started or "", finished or ""]
+        declared |= script_keys.task_output(task_id)
+        declared |= script_keys.names_for(int(num))
+        declared |= script_keys.metric_indexes(series)
     if not args:
         return 0
-    return int(await scripts.run(r, "backfill", *args))
+    return int(await scripts.run(r, "backfill", declared, *args))

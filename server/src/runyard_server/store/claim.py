@@ -6,12 +6,16 @@ import redis.asyncio as aioredis
 
 from runyard.models import Claim, Resources
 from runyard_server.errors import NotFound
-from runyard_server.store import scripts
+from runyard_server.store import keys, script_keys, scripts
 from runyard_server.store.records import number, task_from_hash
 
 SCAN_PER_QUEUE = 200
 """Entries looked at per queue and claim, so a claim stays cheap behind 100,000 tasks.
 A task behind 200 that are all too big for this agent waits for another agent."""
+
+FIRST_LOOK = 16
+"""Entries per queue a claim first declares to its script (usually the first fits);
+when the script gets past them, the claim reads and declares ``scan_per_queue``."""
 
 
 async def claim(
@@ -43,9 +47,22 @@ async def claim_or_skip(
 ) -> tuple[Claim | None, bool]:
     """Like :func:`claim`; the flag says whether waiting tasks were seen that did not fit."""
     token = secrets.token_hex(16)
-    reply = await scripts.run(
+    looks = [min(FIRST_LOOK, scan_per_queue), scan_per_queue]
+
+    async def plan() -> script_keys.Declared:
+        # The tasks at the front of each queue: the ones the script may look at.
+        look = looks.pop(0) if len(looks) > 1 else looks[0]
+        async with r.pipeline(transaction=False) as pipe:
+            for queue in queues:
+                pipe.zrange(keys.queue(queue), 0, look - 1)
+            fronts: list[list[str]] = await pipe.execute()
+        waiting = [task_id for front in fronts for task_id in front]
+        return script_keys.transition(waiting, list(queues), [worker_id])
+
+    reply = await scripts.run_planned(
         r,
         "claim",
+        plan,
         worker_id,
         token,
         number(now),

@@ -106,6 +106,12 @@ class Dispatcher:
             self._pubsub = None
         self._wake_all()
 
+    async def resubscribe(self) -> None:
+        """Subscribe again, on a new connection: after a switchover the old one may be
+        on a master that no longer hears the new master's publishes."""
+        await self.stop()
+        await self.start()
+
     @property
     def waiting(self) -> int:
         """How many waiter registrations are open (a waiter counts once per queue)."""

@@ -1,10 +1,23 @@
 """Every Redis key Runyard uses; this docstring is the key schema.
 
-All keys start with ``ry:``. Times are unix seconds as decimal strings.
+All keys start with ``{ry}:`` (written ``ry:`` below). Times are unix seconds as
+decimal strings.
+
+One hash tag for the whole schema. ``{ry}`` is a Redis Cluster hash tag: every key
+hashes to the same slot, so every Lua script and ``MULTI`` may touch any of them on a
+Redis Cluster or a managed Redis that checks slots. The scripts touch global indexes
+(``ry:idx:*``, ``ry:queues``, ``ry:leases``, ``ry:events``) together with task keys, so
+no finer tag would keep each script in one slot. This buys Cluster and managed-Redis
+compatibility and failover, not sharding: one master holds all of Runyard's data
+(spreading queues over shards would need a tag per queue, with its own events stream
+and indexes, and scripts that never touch two queues' keys). The ``ry:wake`` channel
+is classic pub/sub, which a cluster broadcasts to every node. A store written before
+the tag (keys ``ry:...``) is renamed at server start (``migrate.py``).
 
 ``ry:task:{id}`` — hash, one task:
     spec            JSON of the editable spec without the fields below
-                    (comment, script, environment, params)
+                    (comment, script, environment; tasks stored by 0.1 have params too)
+    params          JSON of the params (a sort by a parameter reads only these)
     project, name   plain strings (indexed / filtered on)
     tags            JSON list of tags
     gpus, cpus, mem, max_retries
@@ -20,6 +33,8 @@ All keys start with ``ry:``. Times are unix seconds as decimal strings.
                     the worker holding it, claims so far, current lease token
     started, finished, exit_code, failure_reason, abort_requested ("1" or absent)
     logs_dropped    console lines the senders dropped past their spool quota (absent: 0)
+    installed       JSON list of what the agent of the last attempt installed (read
+                    back as ``environment.installed``; absent until it reports)
     history         "archived" once its console and metric points are in the history
                     store (and gone from Redis), "dropped" once retention removed them
     log_lines, log_chunks
@@ -47,7 +62,7 @@ of task ids scored by ``num`` (newest = highest); ``list_tasks`` walks them.
     its lex range (``ZRANGEBYLEX``). A task recorded before it existed (0.1) joins it,
     and the sort and search indexes below, at the next server start (``backfill.py``).
 
-Sort and search indexes (``scripts/list.lua`` reads them; each is changed by the
+Sort and search indexes (``lua/list.lua`` reads them; each is changed by the
 same script or MULTI that changes what it indexes, and they hold only what a final
 task keeps in Redis, so archiving a task's series leaves them whole):
 ``ry:idx:started``, ``ry:idx:finished`` — task ids scored by that time; a task
@@ -77,10 +92,12 @@ task keeps in Redis, so archiving a task's series leaves them whole):
 ``ry:worker:{id}:running`` — set of task ids the worker holds.
 
 ``ry:wake`` — pub/sub channel; a message is a queue name that has new work.
+``ry:ack`` — pub/sub channel nobody reads: a publish marks how far replicas must have
+got before a write is acknowledged (``--redis-min-replicas-ack``).
 
 ``ry:events`` — stream, one entry per status change, appended by the script that made
     it: ``task``, ``from``, ``to``, ``by`` (that script's name); the entry id is the
-    time. Trimmed to about 100,000 entries (``scripts/common.lua``). Each reacting
+    time. Trimmed to about 100,000 entries (``lua/common.lua``). Each reacting
     job reads it through its own consumer group (``jobs/events.py``), the archiver's
     named ``archiver``.
 
@@ -91,13 +108,25 @@ task keeps in Redis, so archiving a task's series leaves them whole):
     log_bytes       bytes of log chunks stored (as encoded), retried batches not counted
     archived_tasks  tasks whose output the archiver moved to the history store
 
-Lua scripts receive the prefixes as ``LUA_KEYS`` (JSON, first ARGV; with them
-``names_per_key``, the 2048 above) so the names above are spelled only here.
+Lua scripts are given every key they touch in ``KEYS``, each with a label (ARGV[1],
+a JSON list parallel to ``KEYS``) that the script looks keys up by: ``task:{id}``,
+``queue:{name}``, ``status_idx:{status}``, ``events`` (``script_keys.py`` builds them
+from the functions below). A script never builds a key name; it asks for a label,
+and a label the caller did not declare is an error (``scripts.Undeclared``) raised
+before the script writes. Where the keys depend on what is stored (the queue and
+worker a task is on, the name string of the next ``num``, the tasks waiting in a
+queue), the caller reads that first and passes those keys; the script checks that
+what it finds is what was declared and, if something changed in between, the caller
+reads again and retries (``scripts.run_planned``). The reaper, a loop, skips instead;
+a claim first declares the front 16 tasks of each queue and, when its script walks
+past them, all it may scan; a page sorted by name that gathers candidates replies
+``{'tasks', ids}`` and is asked again with their hashes declared.
 """
 
-import json
-
-PREFIX = "ry:"
+PREFIX = "{ry}:"
+"""The hash tag and prefix every key starts with."""
+OLD_PREFIX = "ry:"
+"""The prefix of a 0.1 store's keys, before the hash tag (``migrate.py`` renames them)."""
 TASK_PREFIX = f"{PREFIX}task:"
 QUEUE_PREFIX = f"{PREFIX}queue:"
 WORKER_PREFIX = f"{PREFIX}worker:"
@@ -109,6 +138,8 @@ QUEUES = f"{PREFIX}queues"
 LEASES = f"{PREFIX}leases"
 WORKERS = f"{PREFIX}workers"
 WAKE_CHANNEL = f"{PREFIX}wake"
+# Published to (by nobody listening) before WAIT, see api/replica_ack.py.
+ACK_CHANNEL = f"{PREFIX}ack"
 STATS = f"{PREFIX}stats"
 ALL_TASKS = f"{INDEX_PREFIX}all"
 STARTED_INDEX = f"{INDEX_PREFIX}started"
@@ -206,28 +237,6 @@ def metric_index(series: str) -> str:
     return f"{INDEX_PREFIX}metric:{series}"
 
 
-LUA_KEYS = json.dumps(
-    {
-        "task": TASK_PREFIX,
-        "queue": QUEUE_PREFIX,
-        "worker": WORKER_PREFIX,
-        "status_idx": f"{INDEX_PREFIX}status:",
-        "queue_idx": f"{INDEX_PREFIX}queue:",
-        "queue_seq": QUEUE_SEQ,
-        "task_seq": TASK_SEQ,
-        "task_ids": TASK_IDS,
-        "queues": QUEUES,
-        "leases": LEASES,
-        "stats": STATS,
-        "all_idx": ALL_TASKS,
-        "started_idx": STARTED_INDEX,
-        "finished_idx": FINISHED_INDEX,
-        "metric_idx": f"{INDEX_PREFIX}metric:",
-        "metric_series": METRIC_SERIES,
-        "name_idx": NAME_INDEX,
-        "names": NAMES_PREFIX,
-        "names_per_key": NAMES_PER_KEY,
-        "events": EVENTS,
-    }
-)
-"""The prefixes the Lua scripts build keys from, passed to them as ARGV[1]."""
+def names(n: int) -> str:
+    """The search copy of the names of tasks whose ``num // NAMES_PER_KEY`` is ``n``."""
+    return f"{NAMES_PREFIX}{n}"

@@ -1,8 +1,10 @@
 """The lease reaper: tasks whose worker stopped heartbeating go back or fail."""
 
+from typing import cast
+
 import redis.asyncio as aioredis
 
-from runyard_server.store import keys, scripts
+from runyard_server.store import keys, script_keys, scripts
 from runyard_server.store.dispatch import publish_work
 from runyard_server.store.records import number
 
@@ -25,13 +27,26 @@ async def reap_expired(r: "aioredis.Redis", now: float, batch: int = REAP_BATCH)
     reaped: list[str] = []
     woken: set[str] = set()
     while True:
-        reply: list[int | str] = await scripts.run(r, "reap", number(now), batch)
+        expired = cast(
+            list[str], await r.zrangebyscore(keys.LEASES, "-inf", now, start=0, num=batch)
+        )
+        if not expired:
+            break
+        async with r.pipeline(transaction=False) as pipe:
+            for task_id in expired:
+                pipe.hmget(keys.task(task_id), "queue", "worker")
+            on: list[list[str | None]] = await pipe.execute()
+        declared = script_keys.transition(
+            expired, [queue for queue, _ in on], [worker for _, worker in on]
+        )
+        reply: list[int | str] = await scripts.run(r, "reap", declared, number(now), *expired)
         pairs = [str(item) for item in reply[1:]]
         for task_id, queue in zip(pairs[::2], pairs[1::2], strict=True):
             reaped.append(task_id)
             if queue:
                 woken.add(queue)
-        if int(reply[0]) < batch:
+        # A task that moved between the read and the script waits for the next round.
+        if len(expired) < batch or int(reply[0]) == 0:
             break
     for queue in sorted(woken):
         await publish_work(r, queue)

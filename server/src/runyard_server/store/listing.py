@@ -38,16 +38,20 @@ import redis.asyncio as aioredis
 
 from runyard.models import (
     METRIC_SORT,
+    PARAM_SORT,
     SORT_FIELDS,
     SortOrder,
     Task,
     TaskPage,
+    TaskSummary,
+    TaskSummaryPage,
     is_valid_series,
     is_valid_task_id,
 )
-from runyard_server.errors import Invalid
-from runyard_server.store import keys, scripts
+from runyard_server.errors import Conflict, Invalid
+from runyard_server.store import keys, script_keys, scripts
 from runyard_server.store.names import fold
+from runyard_server.store.param_sort import page_by_param
 from runyard_server.store.records import task_from_hash
 
 GATHER = 500
@@ -97,7 +101,10 @@ def parse_sort(field: str, order: SortOrder | None) -> Sort:
         kind, index = _INDEXES[field]
     else:
         choices = ", ".join(SORT_FIELDS)
-        raise Invalid(f"sort {field!r}: use one of {choices} or metric:SERIES (metric:val/acc)")
+        raise Invalid(
+            f"sort {field!r}: use one of {choices}, metric:SERIES (metric:val/acc) "
+            "or param:Section/key (param:General/lr)"
+        )
     if order is None:
         order = SortOrder.ASC if field == "name" else SortOrder.DESC
     return Sort(field, kind, index, order == SortOrder.DESC)
@@ -169,19 +176,29 @@ async def list_tasks(
     order: SortOrder | None = None,
     limit: int = 50,
     cursor: str | None = None,
-) -> TaskPage:
+    summary: bool = False,
+    metrics: tuple[str, ...] = (),
+) -> TaskPage | TaskSummaryPage:
     """Tasks matching every filter given, in ``sort`` order (newest first by default);
     ``q`` is a name substring (case-insensitive). ``sort`` is created, started,
-    finished, name or ``metric:SERIES``. Pass ``next_cursor`` back as ``cursor``."""
+    finished, name, ``metric:SERIES`` or ``param:Section/key`` (a bounded scan, see
+    ``param_sort``). Pass ``next_cursor`` back as ``cursor``.
+    With ``summary`` the items are summaries carrying the last value of each of
+    ``metrics`` (series names)."""
+    for series in metrics:
+        if not is_valid_series(series):
+            raise Invalid(f"metrics: {series!r} is not a metric series name")
+    filters = _filter_keys(project, status, queue, tag, parent)
+    if sort.startswith(PARAM_SORT):
+        descending = order != SortOrder.ASC
+        by_param = await page_by_param(r, sort, descending, filters, q, limit, cursor)
+        return await _shaped(r, *by_param, None, summary, metrics)
     how = parse_sort(sort, order)
     phase, value, last_id = _decode(cursor, how)
-    filters = _filter_keys(project, status, queue, tag, parent)
-    reply = await scripts.run(
-        r,
-        "list",
+    args = (
         limit,
         how.kind,
-        how.index,
+        len(filters),
         "1" if how.descending else "0",
         phase,
         value,
@@ -190,17 +207,55 @@ async def list_tasks(
         WALK_BUDGET if how.kind == "lex" else WALK_BUDGET_SETS,
         GATHER,
         GATHER_AFTER_WALK,
-        *filters,
     )
+    named: script_keys.Declared = {}
+
+    async def plan() -> script_keys.Declared:
+        declared = {**script_keys.SINGLETONS, "sorted": how.index, **named}
+        declared |= {f"filter:{i}": key for i, key in enumerate(filters, 1)}
+        if q:
+            declared |= script_keys.names_upto(int(await r.get(keys.TASK_SEQ) or 0))
+        return declared
+
+    for _ in range(scripts.MAX_PLAN_TRIES):
+        reply = await scripts.run_planned(r, "list", plan, *args)
+        if reply[0] != "tasks":
+            break
+        # A sort by name gathered candidates: their hashes hold the names it ranks by.
+        for task_id in reply[1]:
+            named |= script_keys.task(task_id)
+    else:
+        raise Conflict("the tasks kept changing while a page was gathered; retry")
     ids: list[str] = reply[0]
     row: list[str] = reply[1] if len(reply) > 1 else []
     metric = how.index if how.field.startswith(METRIC_SORT) else None
-    return await _page(r, ids, _encode(how, row) if row else None, metric)
+    return await _shaped(r, ids, _encode(how, row) if row else None, metric, summary, metrics)
+
+
+async def _shaped(
+    r: "aioredis.Redis",
+    ids: list[str],
+    next_cursor: str | None,
+    metric: str | None,
+    summary: bool,
+    metrics: tuple[str, ...],
+) -> TaskPage | TaskSummaryPage:
+    """The page of ``ids``: whole tasks, or summaries with their metric columns."""
+    items, found = await _page(r, ids, metric)
+    if not summary:
+        return TaskPage(items=items, next_cursor=next_cursor, metric_values=found)
+    columns = await _metric_columns(r, [task.id for task in items], metrics)
+    return TaskSummaryPage(
+        items=[TaskSummary.of(task, columns.get(task.id)) for task in items],
+        next_cursor=next_cursor,
+        metric_values=found,
+    )
 
 
 async def _page(
-    r: "aioredis.Redis", ids: list[str], cursor: str | None, metric: str | None
-) -> TaskPage:
+    r: "aioredis.Redis", ids: list[str], metric: str | None
+) -> tuple[list[Task], dict[str, float]]:
+    """The tasks of ``ids`` still there, and their values in the ``metric`` index."""
     async with r.pipeline(transaction=False) as pipe:
         for task_id in ids:
             pipe.hgetall(keys.task(task_id))
@@ -219,4 +274,24 @@ async def _page(
         for task_id, value in zip(ids, values, strict=False)
         if value is not None and task_id in shown
     }
-    return TaskPage(items=items, next_cursor=cursor, metric_values=found)
+    return items, found
+
+
+async def _metric_columns(
+    r: "aioredis.Redis", ids: list[str], metrics: tuple[str, ...]
+) -> dict[str, dict[str, float]]:
+    """task id → {series: last value} for the series each task has, one ZSCORE each."""
+    if not metrics or not ids:
+        return {}
+    async with r.pipeline(transaction=False) as pipe:
+        for series in metrics:
+            for task_id in ids:
+                pipe.zscore(keys.metric_index(series), task_id)
+        replies = iter(await pipe.execute())
+    columns: dict[str, dict[str, float]] = {}
+    for series in metrics:
+        for task_id in ids:
+            value = next(replies)
+            if value is not None:
+                columns.setdefault(task_id, {})[series] = float(value)
+    return columns

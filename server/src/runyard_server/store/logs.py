@@ -33,7 +33,7 @@ from runyard_server.log_chunks import (
     parse_cursor,
     parse_id,
 )
-from runyard_server.store import keys, scripts
+from runyard_server.store import keys, script_keys, scripts
 
 CHUNKS_PER_READ = 64
 """Chunks asked for at once at most; a batch holds up to 10,000 lines, most hold far fewer."""
@@ -68,7 +68,8 @@ async def append_logs(r: "aioredis.Redis", task_id: str, batch: Batch) -> LogAck
             "limit: send smaller batches"
         )
     args = (task_id, batch.lease_token or "", batch.seq, batch.dropped, payload, len(batch.lines))
-    reply = await scripts.run(r, "logs", *args)
+    declared = {**script_keys.task_output(task_id), "stats": keys.STATS}
+    reply = await scripts.run(r, "logs", declared, *args)
     if reply[0] == "missing":
         raise NotFound(f"task {task_id} does not exist")
     if reply[0] == "stale":

@@ -10,7 +10,7 @@ from runyard.models import MetricBatch, MetricValue, TaskMetrics
 from runyard.models.limits import MAX_METRIC_POINTS_PER_TASK
 from runyard_server.errors import Conflict, NotFound, TooLarge
 from runyard_server.history_files import HistoryStore
-from runyard_server.store import keys, scripts
+from runyard_server.store import keys, script_keys, scripts
 
 
 async def append_metrics(r: "aioredis.Redis", task_id: str, batch: MetricBatch) -> int:
@@ -19,7 +19,12 @@ async def append_metrics(r: "aioredis.Redis", task_id: str, batch: MetricBatch) 
     for point in batch.points:
         entry = json.dumps([point.series, point.step, point.value, point.ts])
         args += [point.series, entry, repr(point.value)]
-    reply = await scripts.run(r, "metrics", task_id, MAX_METRIC_POINTS_PER_TASK, *args)
+    declared = {
+        **script_keys.task_output(task_id),
+        **script_keys.metric_indexes([point.series for point in batch.points]),
+        "metric_series": keys.METRIC_SERIES,
+    }
+    reply = await scripts.run(r, "metrics", declared, task_id, MAX_METRIC_POINTS_PER_TASK, *args)
     if reply[0] == "missing":
         raise NotFound(f"task {task_id} does not exist")
     if reply[0] == "archived":

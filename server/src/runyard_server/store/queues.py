@@ -6,7 +6,7 @@ import redis.asyncio as aioredis
 
 from runyard.models import Queue, QueueDetail, QueueEntry, is_valid_name
 from runyard_server.errors import Conflict, Invalid, NotFound
-from runyard_server.store import keys, scripts
+from runyard_server.store import keys, script_keys, scripts
 
 
 async def _summaries(r: "aioredis.Redis", names: list[str], now: float) -> list[Queue]:
@@ -37,12 +37,19 @@ async def create_queue(r: "aioredis.Redis", name: str) -> Queue:
     return Queue(name=name, depth=0)
 
 
-async def get_queue(r: "aioredis.Redis", name: str, now: float, limit: int = 100) -> QueueDetail:
-    """The queue with its first ``limit`` waiting tasks in claim order; NotFound if unknown."""
+async def get_queue(
+    r: "aioredis.Redis", name: str, now: float, limit: int = 100, offset: int = 0
+) -> QueueDetail:
+    """The queue with ``limit`` waiting tasks in claim order from place ``offset`` (0 is
+    the next claimed); NotFound if unknown."""
     if not await r.sismember(keys.QUEUES, name):
         raise NotFound(f"queue {name} does not exist")
     (summary,) = await _summaries(r, [name], now)
-    ids = cast(list[str], await r.zrange(keys.queue(name), 0, limit - 1)) if limit > 0 else []
+    ids = (
+        cast(list[str], await r.zrange(keys.queue(name), offset, offset + limit - 1))
+        if limit > 0
+        else []
+    )
     async with r.pipeline(transaction=False) as pipe:
         for task_id in ids:
             pipe.hmget(keys.task(task_id), "name", "project", "priority", "enqueued")
@@ -57,12 +64,13 @@ async def get_queue(r: "aioredis.Redis", name: str, now: float, limit: int = 100
         )
         for task_id, row in zip(ids, rows, strict=True)
     ]
-    return QueueDetail(**summary.model_dump(), entries=entries)
+    return QueueDetail(**summary.model_dump(), entries=entries, offset=offset)
 
 
 async def delete_queue(r: "aioredis.Redis", name: str) -> None:
     """Forget an empty queue; Conflict while tasks wait in it, NotFound if unknown."""
-    reply = await scripts.run(r, "delete_queue", name)
+    declared = {**script_keys.queue(name), "queues": keys.QUEUES}
+    reply = await scripts.run(r, "delete_queue", declared, name)
     if reply[0] == "missing":
         raise NotFound(f"queue {name} does not exist")
     if reply[0] == "conflict":
@@ -79,7 +87,7 @@ async def move(
     now: float,
 ) -> QueueDetail:
     """Move a waiting task to the top or bottom, or one place up or down, of its queue."""
-    reply = await scripts.run(r, "move", name, task_id, to)
+    reply = await scripts.run(r, "move", script_keys.queue(name), name, task_id, to)
     if reply[0] == "missing":
         raise NotFound(f"task {task_id} is not waiting in queue {name}")
     return await get_queue(r, name, now)

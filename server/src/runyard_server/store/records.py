@@ -6,8 +6,9 @@ from typing import Any
 
 from runyard.models import Task, TaskSpec
 
-SPEC_JSON_FIELDS = frozenset({"comment", "script", "environment", "params"})
-"""TaskSpec fields kept together as JSON in the ``spec`` hash field."""
+SPEC_JSON_FIELDS = frozenset({"comment", "script", "environment"})
+"""TaskSpec fields kept together as JSON in the ``spec`` hash field. The params have a
+field of their own, so a sort by a parameter reads them without the code diff."""
 
 
 def number(value: float) -> str:
@@ -22,8 +23,16 @@ def flatten(fields: dict[str, str]) -> list[str | int | float | bytes]:
 
 def spec_fields(spec: TaskSpec) -> dict[str, str]:
     """The hash fields that hold a task's editable spec."""
+    # ``environment.installed`` is the agent's report (its own ``installed`` field), never
+    # the creator's word: a clone or a copied environment does not carry it over.
+    spec_json = spec.model_dump(
+        mode="json",
+        include=set(SPEC_JSON_FIELDS),
+        exclude={"environment": {"installed"}},
+    )
     return {
-        "spec": json.dumps(spec.model_dump(mode="json", include=set(SPEC_JSON_FIELDS))),
+        "spec": json.dumps(spec_json),
+        "params": json.dumps(spec.params),
         "project": spec.project,
         "name": spec.name,
         "tags": json.dumps(spec.tags),
@@ -46,6 +55,10 @@ def _time(value: str | None) -> datetime | None:
 def task_from_hash(task_id: str, h: dict[str, str]) -> Task:
     """The Task model for a task hash (HGETALL result, decoded)."""
     data: dict[str, Any] = json.loads(h["spec"])
+    if "installed" in h:
+        data.setdefault("environment", {})["installed"] = json.loads(h["installed"])
+    if "params" in h:  # else a task stored before params had their own field
+        data["params"] = json.loads(h["params"])
     exit_code = h.get("exit_code")
     data.update(
         id=task_id,

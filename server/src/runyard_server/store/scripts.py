@@ -1,33 +1,91 @@
 """The Lua scripts in ``lua/`` and the meaning of their replies.
 
-Every script gets ``common.lua`` prepended and ``keys.LUA_KEYS`` as ARGV[1]. A
-script that touches one task replies ``{'ok', HGETALL}`` or an error code:
-``missing``, ``conflict`` (with the current status) or ``stale``.
+Every script gets ``common.lua`` prepended, its keys in ``KEYS`` with their labels as
+ARGV[1] (``script_keys.py``), and its own arguments from ARGV[2]. A script that
+touches one task replies ``{'ok', HGETALL}`` or an error code: ``missing``,
+``conflict`` (with the current status) or ``stale``.
 """
 
+import json
+from collections.abc import Awaitable, Callable
 from functools import cache
 from importlib import resources
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 from runyard_server.errors import Conflict, NotFound, StaleLease
 from runyard_server.store import keys
+from runyard_server.store.script_keys import Declared
+
+UNDECLARED = "runyard: undeclared key"
+"""How ``common.lua`` starts the error it raises when asked for a key not in KEYS."""
+
+MAX_PLAN_TRIES = 20
+"""How often ``run_planned`` reads again when the store changed under its plan."""
+
+
+class Undeclared(Exception):
+    """Raised when a script needed a key it was not given: what the caller read to
+    choose the keys changed before the script ran (or, in a test, a bug)."""
 
 
 @cache
 def source(name: str) -> str:
     """The text of ``lua/{name}.lua`` with its name (``SCRIPT``, the "by" of the
-    events it appends) and the common helpers in front."""
+    events it appends), the schema's constants and the common helpers in front."""
     folder = resources.files("runyard_server.store") / "lua"
     common = (folder / "common.lua").read_text()
-    return f"local SCRIPT = '{name}'\n{common}\n" + (folder / f"{name}.lua").read_text()
+    header = f"local SCRIPT = '{name}'\nlocal NAMES_PER_KEY = {keys.NAMES_PER_KEY}\n"
+    return header + common + "\n" + (folder / f"{name}.lua").read_text()
 
 
-async def run(r: "aioredis.Redis", name: str, *args: str | int | float | bytes) -> Any:
+def call_args(declared: Declared, *args: str | int | float | bytes) -> tuple[list[str], list[Any]]:
+    """``KEYS`` and ``ARGV`` of a script call."""
+    return list(declared.values()), [json.dumps(list(declared)), *args]
+
+
+async def run(
+    r: "aioredis.Redis", name: str, declared: Declared, *args: str | int | float | bytes
+) -> Any:
     """Run a script (EVALSHA, loading it on first use) and return its raw reply."""
     script = r.register_script(source(name))
-    return await script(args=[keys.LUA_KEYS, *args])
+    script_keys, argv = call_args(declared, *args)
+    try:
+        return await script(keys=script_keys, args=argv)
+    except ResponseError as error:
+        if UNDECLARED in str(error):
+            raise Undeclared(f"{name}.lua: {error}") from error
+        raise
+
+
+async def load(r: "aioredis.Redis", name: str) -> str:
+    """Load a script (on every master of a cluster) for ``queue``; its SHA1."""
+    return str(await r.script_load(source(name)))
+
+
+def queue(pipe: Any, sha: str, declared: Declared, *args: str | int | float | bytes) -> None:
+    """Queue a script loaded with ``load`` (or SCRIPT LOAD) on a pipeline or ``MULTI``,
+    async or not (a cluster client's pipelines take it as a plain command only)."""
+    script_keys, argv = call_args(declared, *args)
+    pipe.execute_command("EVALSHA", sha, len(script_keys), *script_keys, *argv)
+
+
+async def run_planned(
+    r: "aioredis.Redis",
+    name: str,
+    plan: Callable[[], Awaitable[Declared]],
+    *args: str | int | float | bytes,
+) -> Any:
+    """Run a script whose keys depend on what is stored: ``plan`` reads that and
+    declares them; when it changed before the script ran, read again and retry."""
+    for _ in range(MAX_PLAN_TRIES):
+        try:
+            return await run(r, name, await plan(), *args)
+        except Undeclared:
+            continue
+    raise Conflict(f"the store kept changing under {name}; retry")
 
 
 def pairs(flat: list[str]) -> dict[str, str]:

@@ -18,8 +18,8 @@ from runyard.models import (
     TaskUpdate,
     checked_overrides,
 )
-from runyard_server.errors import Conflict, Invalid, NotFound
-from runyard_server.store import keys, scripts
+from runyard_server.errors import Conflict, Invalid, NoCode, NotFound
+from runyard_server.store import keys, script_keys, scripts
 from runyard_server.store.dispatch import publish_work
 from runyard_server.store.names import fold
 from runyard_server.store.records import flatten, number, spec_fields, spec_of, task_from_hash
@@ -60,63 +60,105 @@ def _index_keys(spec: TaskSpec) -> set[str]:
     return {keys.project_index(spec.project), *(keys.tag_index(tag) for tag in spec.tags)}
 
 
-def create_args(
-    task_id: str, body: TaskCreate, now: float, create_queue: bool = True
-) -> list[str | int | float | bytes]:
-    """The arguments of ``lua/create.lua`` after the keys (also for bulk loads)."""
-    fields = spec_fields(body)
-    fields.update(created=number(now), parent=body.parent or "")
+def _joined(body: TaskCreate) -> list[str]:
+    """The indexes scored by ``num`` that a new task joins."""
     indexes = {keys.ALL_TASKS, *_index_keys(body)}
     if body.parent:
         indexes.add(keys.parent_index(body.parent))
+    return sorted(indexes)
+
+
+def create_keys(task_id: str, body: TaskCreate, num: int) -> script_keys.Declared:
+    """The keys of ``lua/create.lua`` for the task numbered ``num`` (the creation
+    sequence's next value)."""
+    joined = {f"join:{i}": index for i, index in enumerate(_joined(body), 1)}
+    declared = script_keys.transition([task_id], [body.queue], [])
+    return {**declared, **script_keys.names_for(num), **joined}
+
+
+def create_args(
+    task_id: str, body: TaskCreate, now: float, create_queue: bool = True
+) -> list[str | int | float | bytes]:
+    """The arguments of ``lua/create.lua`` after the labels."""
+    fields = spec_fields(body)
+    fields.update(created=number(now), parent=body.parent or "")
     flat = flatten(fields)
     return [
         task_id, now, body.queue or "", body.priority, body.name, fold(body.name),
-        int(create_queue), len(flat), *flat, *indexes,
+        int(create_queue), len(flat), *flat, len(_joined(body)),
     ]  # fmt: skip
 
 
+def queue_create(pipe: Any, sha: str, task_id: str, body: TaskCreate, now: float, num: int) -> None:
+    """Queue ``lua/create.lua`` (loaded as ``sha``) on a pipeline, for a bulk load that
+    knows the task will be numbered ``num`` (the store's ``num`` so far, plus one)."""
+    args = create_args(task_id, body, now)
+    scripts.queue(pipe, sha, create_keys(task_id, body, num), *args)
+
+
 async def create_task(
-    r: "aioredis.Redis", body: TaskCreate, now: float, *, create_queue: bool = True
+    r: "aioredis.Redis",
+    body: TaskCreate,
+    now: float,
+    *,
+    create_queue: bool = True,
+    require_code: bool = False,
 ) -> Task:
     """Store a new draft task; with ``body.queue`` it is enqueued in the same step.
 
     Without ``create_queue`` a queue that does not exist is NotFound (the HTTP API
     passes the request's ``create_queue``; a typo must not make a queue nobody serves).
+    With ``require_code`` (the HTTP API) a task without code is not queued (NoCode).
     """
+    missing = body.script.missing_code() if body.queue and require_code else None
+    if missing:
+        raise NoCode(missing)
     task_id = uuid.uuid4().hex
-    reply = await scripts.run(r, "create", *create_args(task_id, body, now, create_queue))
+
+    async def plan() -> script_keys.Declared:
+        return create_keys(task_id, body, int(await r.get(keys.TASK_SEQ) or 0) + 1)
+
+    args = create_args(task_id, body, now, create_queue)
+    reply = await scripts.run_planned(r, "create", plan, *args)
     task = task_from_hash(task_id, scripts.task_reply(reply, task_id, "cannot create it"))
     if body.queue:
         await publish_work(r, body.queue)
     return task
 
 
-async def create_tasks(r: "aioredis.Redis", bodies: list[TaskCreate], now: float) -> list[str]:
+async def create_tasks(
+    r: "aioredis.Redis", bodies: list[TaskCreate], now: float, *, require_code: bool = False
+) -> list[str]:
     """Store ``bodies`` as new tasks, all or none; their ids in the order given.
 
     One ``MULTI``/``EXEC`` of ``create.lua`` calls, so Redis runs all of them or (the
     connection lost before ``EXEC``: a killed server, a cut network) none. A queue a body
     names without ``create_queue`` must exist: it is checked under ``WATCH`` on the queue
-    set, so no queue can vanish between the check and the creates (NotFound otherwise).
+    set, so no queue can vanish between the check and the creates (NotFound otherwise);
+    the creation sequence is watched too, as the keys depend on the numbers the tasks
+    get. With ``require_code``, one queued task without code refuses them all (NoCode).
     """
+    for body in bodies:
+        missing = body.script.missing_code() if body.queue and require_code else None
+        if missing:
+            raise NoCode(missing)
     ids = [uuid.uuid4().hex for _ in bodies]
-    create = r.register_script(scripts.source("create"))
+    sha = await scripts.load(r, "create")
     must_exist = sorted({b.queue for b in bodies if b.queue and not b.create_queue})
     woken = sorted({b.queue for b in bodies if b.queue})
     for _ in range(MAX_WATCH_TRIES):
         async with r.pipeline(transaction=True) as pipe:
             try:
-                await pipe.watch(keys.QUEUES)
+                await pipe.watch(keys.QUEUES, keys.TASK_SEQ)
                 if must_exist:
                     known = await pipe.smismember(keys.QUEUES, must_exist)
-                    missing = [q for q, ok in zip(must_exist, known, strict=True) if not ok]
-                    if missing:
-                        raise scripts.no_queue(missing[0])
+                    missing_queues = [q for q, ok in zip(must_exist, known, strict=True) if not ok]
+                    if missing_queues:
+                        raise scripts.no_queue(missing_queues[0])
+                num = int(await pipe.get(keys.TASK_SEQ) or 0)
                 pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
-                for task_id, body in zip(ids, bodies, strict=True):
-                    args = [keys.LUA_KEYS, *create_args(task_id, body, now)]
-                    await create(args=args, client=pipe)
+                for i, (task_id, body) in enumerate(zip(ids, bodies, strict=True), 1):
+                    queue_create(pipe, sha, task_id, body, now, num + i)
                 for queue in woken:
                     pipe.publish(keys.WAKE_CHANNEL, queue)
                 replies = await pipe.execute()
@@ -125,7 +167,7 @@ async def create_tasks(r: "aioredis.Redis", bodies: list[TaskCreate], now: float
         for task_id, reply in zip(ids, replies, strict=False):
             scripts.task_reply(reply, task_id, "cannot create it")
         return ids
-    raise Conflict("the queues kept changing while the batch was being created; retry")
+    raise Conflict("the store kept changing while the batch was being created; retry")
 
 
 async def get_task(r: "aioredis.Redis", task_id: str) -> Task:
@@ -158,10 +200,11 @@ async def update_task(r: "aioredis.Redis", task_id: str, body: TaskUpdate) -> Ta
             for added in _index_keys(new) - _index_keys(old):
                 pipe.zadd(added, {task_id: int(h["num"])})
             if new.name != old.name:
-                await _move_name(pipe, task_id, h["num"], old.name, new.name)
+                _move_name(pipe, names_sha, task_id, h["num"], old.name, new.name)
 
         return writes
 
+    names_sha = await scripts.load(r, "names")
     await watched_edit(r, task_id, read)
     return await get_task(r, task_id)
 
@@ -169,17 +212,25 @@ async def update_task(r: "aioredis.Redis", task_id: str, body: TaskUpdate) -> Ta
 def _check_editable(task: Task, body: TaskUpdate) -> None:
     if task.status is TaskStatus.DRAFT:
         return
+    # Tags and the comment label a run; they do not change what it runs or ran.
+    if body.model_fields_set <= {"tags", "comment"}:
+        return
     local_run = task.status is TaskStatus.RUNNING and task.worker is None
     if local_run and body.model_fields_set <= {"params"}:
         return
-    rule = "only a draft can be edited (a running local run: only its params)"
+    rule = (
+        "only a draft can be edited (any task: its tags and comment; "
+        "a running local run: its params)"
+    )
     raise Conflict(f"task {task.id} is {task.status}; {rule}")
 
 
-async def _move_name(pipe: Any, task_id: str, num: str, old: str, new: str | None) -> None:
-    """Queue the change of the task's name indexes (``new`` None: remove them)."""
+def _move_name(pipe: Any, sha: str, task_id: str, num: str, old: str, new: str | None) -> None:
+    """Queue the change of the task's name indexes (``new`` None: remove them) with
+    ``lua/names.lua``, loaded as ``sha``."""
     renamed = ("", "") if new is None else (new, fold(new))
-    await scripts.run(pipe, "names", task_id, num, old, fold(old), *renamed)
+    declared = {**script_keys.names_for(int(num)), "name_idx": keys.NAME_INDEX}
+    scripts.queue(pipe, sha, declared, task_id, num, old, fold(old), *renamed)
 
 
 async def _watched_hash(pipe: Any, task_id: str) -> dict[str, str]:
@@ -209,7 +260,7 @@ async def delete_task(r: "aioredis.Redis", task_id: str) -> None:
         async def writes(pipe: Any) -> None:
             for index in _indexes_holding(task, series):
                 pipe.zrem(index, task_id)
-            await _move_name(pipe, task_id, h["num"], task.name, None)
+            _move_name(pipe, names_sha, task_id, h["num"], task.name, None)
             pipe.delete(
                 keys.task(task_id),
                 keys.task_logs(task_id),
@@ -221,6 +272,7 @@ async def delete_task(r: "aioredis.Redis", task_id: str) -> None:
 
         return writes
 
+    names_sha = await scripts.load(r, "names")
     # A metric for a series new to the store changes METRIC_SERIES: retry.
     await watched_edit(r, task_id, read, also_watch=(keys.METRIC_SERIES,))
 
@@ -243,10 +295,14 @@ def _indexes_holding(task: Task, series: set[str]) -> set[str]:
     return indexes
 
 
-async def clone_task(r: "aioredis.Redis", task_id: str, body: CloneRequest, now: float) -> Task:
+async def clone_task(
+    r: "aioredis.Redis", task_id: str, body: CloneRequest, now: float, *, require_code: bool = False
+) -> Task:
     """A new draft copied from ``task_id`` (``parent`` = it) with ``body.overrides``
-    checked against its params and ``body.new_params`` added; enqueued when
-    ``body.queue`` is given (which must exist unless ``body.create_queue``)."""
+    checked against its params, ``body.new_params`` added and ``body.args``, if given,
+    as its script arguments; enqueued when
+    ``body.queue`` is given (which must exist unless ``body.create_queue``, and with
+    ``require_code`` the task must have code); a draft without code says so in a warning."""
     source = await get_task(r, task_id)
     data = spec_of(source).model_dump()
     try:
@@ -255,6 +311,13 @@ async def clone_task(r: "aioredis.Redis", task_id: str, body: CloneRequest, now:
         raise Invalid(str(error)) from None
     except ValueError as error:
         raise Invalid(f"new param {error}") from None
+    if body.args is not None:
+        data["script"]["args"] = body.args
+    if body.pin_installed:
+        try:
+            data["environment"] = source.environment.pinned_to_installed().model_dump()
+        except ValueError as error:
+            raise Invalid(f"pin_installed: {error}") from None
     if body.name is not None:
         data["name"] = body.name
     if body.tags is not None:
@@ -264,4 +327,10 @@ async def clone_task(r: "aioredis.Redis", task_id: str, body: CloneRequest, now:
         create = TaskCreate.model_validate(data)
     except ValidationError as error:
         raise Invalid(str(error)) from error
-    return await create_task(r, create, now, create_queue=body.create_queue)
+    clone = await create_task(
+        r, create, now, create_queue=body.create_queue, require_code=require_code
+    )
+    missing = create.script.missing_code()
+    if missing:
+        return clone.model_copy(update={"warnings": [f"{missing}; it cannot be queued"]})
+    return clone

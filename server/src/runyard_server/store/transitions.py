@@ -5,19 +5,37 @@ reports carry the lease token from the claim; a token that is no longer the
 running task's own is refused with StaleLease.
 """
 
+import json
+from typing import cast
+
 import redis.asyncio as aioredis
 
-from runyard.models import EndReport, FailureKind, Task, TaskStatus
-from runyard_server.errors import Invalid, NotFound, StaleLease
-from runyard_server.store import keys, scripts
+from runyard.models import EndReport, FailureKind, Script, Task, TaskStatus
+from runyard_server.errors import Invalid, NoCode, NotFound, StaleLease
+from runyard_server.store import keys, script_keys, scripts
 from runyard_server.store.dispatch import publish_work
 from runyard_server.store.records import task_from_hash
 
 _FINAL = (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.ABORTED)
 
+# The scripts that take a task off its queue or worker: they are given those keys as
+# read just before (``scripts.run_planned``).
+_MOVING = {"enqueue", "dequeue", "abort", "end", "requeue"}
+
 
 async def _task(r: "aioredis.Redis", task_id: str, rule: str, name: str, *args: object) -> Task:
-    reply = await scripts.run(r, name, task_id, *(str(a) for a in args))
+    target = str(args[0]) if name == "enqueue" else None
+
+    async def plan() -> script_keys.Declared:
+        queue: str | None = None
+        worker: str | None = None
+        if name in _MOVING:
+            queue, worker = cast(
+                list[str | None], await r.hmget(keys.task(task_id), "queue", "worker")
+            )
+        return script_keys.transition([task_id], [queue, target], [worker])
+
+    reply = await scripts.run_planned(r, name, plan, task_id, *(str(a) for a in args))
     return task_from_hash(task_id, scripts.task_reply(reply, task_id, rule))
 
 
@@ -29,9 +47,20 @@ async def enqueue(
     now: float,
     *,
     create_queue: bool = True,
+    require_code: bool = False,
 ) -> Task:
     """draft → queued at the tail of ``priority`` on ``queue``; a missing queue is
-    created with ``create_queue``, else NotFound."""
+    created with ``create_queue``, else NotFound. With ``require_code`` (the HTTP API)
+    a task without code is NoCode.
+
+    The code is checked before the script runs: only a PATCH of the draft can change
+    it, so a race lets through no more than the user's own concurrent edit.
+    """
+    spec = await r.hget(keys.task(task_id), "spec") if require_code else None
+    if spec is not None:
+        missing = Script.model_validate(json.loads(spec).get("script", {})).missing_code()
+        if missing:
+            raise NoCode(missing)
     rule = "only a draft task can be enqueued"
     task = await _task(r, task_id, rule, "enqueue", queue, priority, now, int(create_queue))
     await publish_work(r, queue)

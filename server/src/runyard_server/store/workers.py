@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 
 from runyard.models import Heartbeat, HeartbeatReply, Worker, WorkerRegister
 from runyard_server.errors import NotFound
-from runyard_server.store import keys, scripts
+from runyard_server.store import keys, script_keys, scripts
 from runyard_server.store.records import flatten, number
 
 
@@ -63,7 +63,10 @@ async def heartbeat(
     them and reports nothing); ``abort``: held tasks a user asked to abort.
     """
     held = [item for task in body.running for item in (task.task_id, task.lease_token)]
-    reply = await scripts.run(r, "heartbeat", worker_id, number(now), number(now + lease_s), *held)
+    declared = script_keys.transition([task.task_id for task in body.running], [], [worker_id])
+    reply = await scripts.run(
+        r, "heartbeat", declared, worker_id, number(now), number(now + lease_s), *held
+    )
     if reply[0] == "missing":
         raise NotFound(f"worker {worker_id} is not registered: register it again")
     return HeartbeatReply(abort=list(reply[1]), lost=list(reply[2]), lease_s=lease_s)

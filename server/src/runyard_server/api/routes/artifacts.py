@@ -3,7 +3,7 @@
 import time
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 
 from runyard.models import Artifact, is_valid_name, is_valid_task_id
 from runyard.models.limits import MAX_ARTIFACT_BYTES
@@ -41,14 +41,14 @@ async def upload_artifact(
 @router.get("/{task_id}/artifacts/{name}", response_class=FileResponse)
 async def download_artifact(
     task_id: TaskIdDep, name: str, r: RedisDep, who: PrincipalDep, files: ArtifactFilesDep
-) -> FileResponse:
+) -> Response:
     who.require_task(task_id, "user")
     _check_names(task_id, name)
     artifact = await store.get_artifact(r, task_id, name)
-    path = files.path(task_id, name)
-    if not path.is_file():
+    found = await files.open(task_id, name, artifact.sha256)
+    if found is None:
         raise NotFound(f"artifact {name!r} of task {task_id} is recorded but its file is gone")
-    return FileResponse(path, filename=name, headers={"x-sha256": artifact.sha256})
+    return found.response(name, {"x-sha256": artifact.sha256})
 
 
 def _check_names(task_id: str, name: str) -> None:

@@ -5,7 +5,7 @@ and an upload of the same commits twice stores one file.
 """
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 
 from runyard.models import BundleRef, is_valid_sha256
 from runyard.models.limits import MAX_ARTIFACT_BYTES
@@ -25,9 +25,9 @@ async def upload_bundle(request: Request, who: PrincipalDep, files: ArtifactFile
 
 
 @router.get("/{sha256}", response_class=FileResponse)
-async def download_bundle(sha256: str, who: PrincipalDep, files: ArtifactFilesDep) -> FileResponse:
+async def download_bundle(sha256: str, who: PrincipalDep, files: ArtifactFilesDep) -> Response:
     who.require("user", "agent")
-    path = files.bundle_path(sha256)
-    if not is_valid_sha256(sha256) or not path.is_file():
+    found = await files.open_bundle(sha256) if is_valid_sha256(sha256) else None
+    if found is None:
         raise NotFound(f"code bundle {sha256} does not exist")
-    return FileResponse(path, filename=f"{sha256}.bundle", headers={"x-sha256": sha256})
+    return found.response(f"{sha256}.bundle", {"x-sha256": sha256})

@@ -9,8 +9,10 @@ closes the stream.
 
 Auth is that of ``GET /tasks/{id}/logs``, with one addition: a browser's
 ``EventSource`` cannot set an ``Authorization`` header, so this route alone also
-takes the token as ``?token=``. Nowhere else, because a token in a URL can land
-in access logs and browser history.
+takes ``?ticket=``, a stream ticket from ``POST .../logs/stream-ticket`` (see
+``auth.py``). Never a token: a token in a URL lands in access logs and browser
+history. The ticket is checked when a response starts; each reconnection (every
+``MAX_STREAM_S``) needs a fresh one.
 
 A stream is bounded to ``MAX_STREAM_S``: uvicorn's graceful shutdown waits for
 every open response, so an endless follower would hold a stopping server
@@ -27,9 +29,10 @@ from typing import Annotated, cast
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from runyard.models import TaskStatus
+from runyard.models import StreamTicket, TaskStatus
 from runyard_server import store
-from runyard_server.api.deps import HistoryDep, RedisDep, TokensDep
+from runyard_server.api.deps import HistoryDep, PrincipalDep, RedisDep, TaskIdDep, TokensDep
+from runyard_server.auth import TICKET_S
 from runyard_server.errors import NotFound
 from runyard_server.log_chunks import dump_line
 from runyard_server.store import keys
@@ -104,14 +107,18 @@ async def stream_logs(
     authorization: Annotated[str | None, Header()] = None,
     last_event_id: Annotated[str | None, Header(max_length=64)] = None,
     after: Annotated[str | None, Query(max_length=64)] = None,
-    token: Annotated[str | None, Query(max_length=512)] = None,
+    ticket: Annotated[str | None, Query(max_length=256)] = None,
 ) -> StreamingResponse:
-    """Follow a task's console output live; ``Last-Event-ID`` (or ``after``) resumes."""
-    if authorization is None and token is not None:
-        authorization = f"Bearer {token}"
-    who = await tokens.authenticate(authorization, partial(store.current_lease_token, r))
-    task_id = await store.resolve_task_id(r, task_id)
-    who.require_task(task_id, "user")
+    """Follow a task's console output live; ``Last-Event-ID`` (or ``after``) resumes.
+
+    Send a token as ``Authorization``, or a ticket for this task (its full id) as
+    ``?ticket=``."""
+    if authorization is None and ticket is not None:
+        tokens.check_stream_ticket(ticket, task_id, time.time())
+    else:
+        who = await tokens.authenticate(authorization, partial(store.current_lease_token, r))
+        task_id = await store.resolve_task_id(r, task_id)
+        who.require_task(task_id, "user")
     cursor = last_event_id or after
     # Fail before the 200 goes out: an unknown task or a bad cursor is a JSON error.
     await _status(r, task_id)
@@ -121,3 +128,13 @@ async def stream_logs(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+@router.post("/{task_id}/logs/stream-ticket")
+async def stream_ticket(
+    task_id: TaskIdDep, r: RedisDep, who: PrincipalDep, tokens: TokensDep
+) -> StreamTicket:
+    """A ticket that opens this task's log stream for a minute (for ``EventSource``)."""
+    who.require_task(task_id, "user")
+    await _status(r, task_id)
+    return StreamTicket(ticket=tokens.stream_ticket(task_id, time.time()), expires_in=TICKET_S)

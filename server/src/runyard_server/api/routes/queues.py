@@ -31,9 +31,12 @@ async def get_queue(
     r: RedisDep,
     who: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    offset: Annotated[
+        int, Query(ge=0, le=2**31, description="place of the first entry (0: next)")
+    ] = 0,
 ) -> QueueDetail:
     who.require("user")
-    return await store.get_queue(r, name, time.time(), limit)
+    return await store.get_queue(r, name, time.time(), limit, offset)
 
 
 @router.delete("/{name}", status_code=204)

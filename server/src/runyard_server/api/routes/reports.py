@@ -8,6 +8,7 @@ from runyard.models import (
     AbortedReport,
     CompletedReport,
     FailedReport,
+    InstalledReport,
     PingReport,
     RequeueReport,
     StartedReport,
@@ -69,6 +70,13 @@ async def report_aborted(task_id: str, body: AbortedReport, call: CallDep) -> Ta
         "aborted",
         time.time(),
     )
+
+
+@router.post("/{task_id}/installed")
+async def report_installed(task_id: str, body: InstalledReport, call: CallDep) -> Task:
+    """What the agent installed for the task, after building its environment."""
+    call.who.require("agent", "user")
+    return await store.record_installed(call.redis, task_id, body.lease_token, body.packages)
 
 
 @router.post("/{task_id}/ping")

@@ -1,8 +1,9 @@
 """Task records and the user's queue moves: create, read, edit, clone, enqueue, abort."""
 
 import time
-from typing import Annotated
+from typing import Annotated, Literal
 
+import anyio.to_thread
 from fastapi import APIRouter, Query, Response
 
 from runyard.models import (
@@ -17,6 +18,7 @@ from runyard.models import (
     TaskCreate,
     TaskPage,
     TaskStatus,
+    TaskSummaryPage,
     TaskUpdate,
 )
 from runyard.models.limits import MAX_PAGE
@@ -31,8 +33,12 @@ from runyard_server.api.deps import (
     TaskIdDep,
 )
 from runyard_server.api.json_body import FiniteJSONRoute
+from runyard_server.errors import Invalid
 from runyard_server.store import ServedQueues
 from runyard_server.store.purge import purge_tasks as purge
+
+MAX_METRIC_COLUMNS = 20
+"""Metric series one summary page may carry as columns."""
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], route_class=FiniteJSONRoute)
 
@@ -57,17 +63,19 @@ def _unserved_warning(queue: str, served: set[str]) -> str:
 async def create_task(body: TaskCreate, call: CallDep) -> Task:
     call.who.require("user")
     r = call.redis
-    task = await store.create_task(r, body, time.time(), create_queue=body.create_queue)
+    task = await store.create_task(
+        r, body, time.time(), create_queue=body.create_queue, require_code=True
+    )
     return await _warn_if_unserved(r, call.served, task)
 
 
 @router.post(":batch", status_code=201)
 async def create_tasks(body: TaskBatch, call: CallDep) -> TaskBatchCreated:
     """Create up to 1,000 tasks in one request, all or none (a queue that does not
-    exist, or an invalid task, and nothing is created)."""
+    exist, a queued task without code, or an invalid task, and nothing is created)."""
     call.who.require("user")
     now = time.time()
-    ids = await store.create_tasks(call.redis, body.tasks, now)
+    ids = await store.create_tasks(call.redis, body.tasks, now, require_code=True)
     warnings = []
     for queue in sorted({task.queue for task in body.tasks if task.queue}):
         others = await call.served.unserved(call.redis, queue, now)
@@ -90,7 +98,8 @@ async def list_tasks(
         str,
         Query(
             max_length=200,
-            description="created, started, finished, name, or metric:SERIES (its last value)",
+            description="created, started, finished, name, metric:SERIES (its last value) "
+            "or param:Section/key (reads every matching task, at most 20,000)",
         ),
     ] = "created",
     order: Annotated[
@@ -98,8 +107,19 @@ async def list_tasks(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
-) -> TaskPage:
+    view: Annotated[
+        Literal["full", "summary"],
+        Query(description="summary: items without diff, packages, env and failure text"),
+    ] = "full",
+    metrics: Annotated[
+        str | None,
+        Query(max_length=2000, description="summary only: comma-separated series to include"),
+    ] = None,
+) -> TaskPage | TaskSummaryPage:
     who.require("user")
+    series = tuple(name for name in (metrics or "").split(",") if name)
+    if len(series) > MAX_METRIC_COLUMNS:
+        raise Invalid(f"metrics: at most {MAX_METRIC_COLUMNS} series, got {len(series)}")
     return await store.list_tasks(
         r,
         project=project,
@@ -112,6 +132,8 @@ async def list_tasks(
         order=order,
         limit=limit,
         cursor=cursor,
+        summary=view == "summary",
+        metrics=series,
     )
 
 
@@ -125,8 +147,9 @@ async def purge_tasks(
     result = await purge(r, body, time.time())
     if not body.dry_run:
         for task_id in result.tasks:
-            files.delete_task(task_id)
-            history.delete(task_id)
+            # Off the event loop: with --storage s3 each is a few requests to the bucket.
+            await anyio.to_thread.run_sync(files.delete_task, task_id)
+            await anyio.to_thread.run_sync(history.delete, task_id)
     return result
 
 
@@ -152,8 +175,8 @@ async def delete_task(
 ) -> Response:
     who.require("user")
     await store.delete_task(r, task_id)
-    files.delete_task(task_id)
-    history.delete(task_id)
+    await anyio.to_thread.run_sync(files.delete_task, task_id)
+    await anyio.to_thread.run_sync(history.delete, task_id)
     return Response(status_code=204)
 
 
@@ -162,7 +185,7 @@ async def clone_task(
     task_id: TaskIdDep, body: CloneRequest, r: RedisDep, who: PrincipalDep, served: ServedDep
 ) -> Task:
     who.require("user")
-    task = await store.clone_task(r, task_id, body, time.time())
+    task = await store.clone_task(r, task_id, body, time.time(), require_code=True)
     return await _warn_if_unserved(r, served, task)
 
 
@@ -172,7 +195,13 @@ async def enqueue_task(
 ) -> Task:
     who.require("user")
     task = await store.enqueue(
-        r, task_id, body.queue, body.priority, time.time(), create_queue=body.create_queue
+        r,
+        task_id,
+        body.queue,
+        body.priority,
+        time.time(),
+        create_queue=body.create_queue,
+        require_code=True,
     )
     return await _warn_if_unserved(r, served, task)
 

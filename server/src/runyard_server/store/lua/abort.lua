@@ -1,9 +1,10 @@
--- ARGV: keys, id, now. draft/queued -> aborted; running -> abort_requested, which
+-- ARGV: labels, id, now. draft/queued -> aborted; running -> abort_requested, which
 -- its agent acts on; a running local run (no worker to tell) is aborted at once.
 local id, now = ARGV[2], tonumber(ARGV[3])
 local key = task_key(id)
 local t = redis.call('HMGET', key, 'status', 'queue', 'worker')
 if not t[1] then return {'missing'} end
+require_covered(key)
 if t[1] == 'running' and t[3] then
   redis.call('HSET', key, 'abort_requested', '1')
 elseif t[1] == 'running' then

@@ -1,13 +1,15 @@
--- ARGV: keys, worker id, new lease token, now, lease expiry, free gpus, free cpus,
+-- ARGV: labels, worker id, new lease token, now, lease expiry, free gpus, free cpus,
 -- free memory_gb, entries scanned per queue, then the queue names in the agent's order.
 -- Takes the first waiting task that fits; a task too big for this agent stays put
 -- and does not block smaller ones behind it. Replies {'none', 1} when waiting tasks
 -- were seen that did not fit, so the caller can let another agent try them.
+-- The caller declared the tasks it found waiting at the front of each queue; one it
+-- did not (it arrived since) is an undeclared key, before this claim took anything.
 local w, token, now, expiry = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local gpus, cpus, mem = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local scan = tonumber(ARGV[9])
 local unfit = 0
-if redis.call('EXISTS', K.worker .. w) == 0 then return {'missing'} end
+if redis.call('EXISTS', keyof('worker', w)) == 0 then return {'missing'} end
 for qi = 10, #ARGV do
   local q = ARGV[qi]
   local ids = redis.call('ZRANGE', queue_key(q), 0, scan - 1)
@@ -27,8 +29,8 @@ for qi = 10, #ARGV do
       redis.call('HINCRBY', key, 'attempt', 1)
       redis.call('HSET', key, 'worker', w, 'token', token)
       redis.call('HDEL', key, 'started')
-      redis.call('ZREM', K.started_idx, id)
-      redis.call('ZADD', K.leases, expiry, id)
+      redis.call('ZREM', keyof('started_idx'), id)
+      redis.call('ZADD', keyof('leases'), expiry, id)
       redis.call('SADD', running_key(w), id)
       return {'ok', redis.call('HGETALL', key), id}
     else

@@ -1,36 +1,63 @@
 -- Shared helpers, prepended to every script by store/scripts.py.
--- ARGV[1] is keys.LUA_KEYS: the key prefixes (the schema is in store/keys.py).
-local K = cjson.decode(ARGV[1])
+-- KEYS are every key the script may touch, ARGV[1] their labels (store/script_keys.py);
+-- the script looks keys up by label and never builds a key name (schema: store/keys.py).
+local K = {}
+for i, label in ipairs(cjson.decode(ARGV[1])) do K[label] = KEYS[i] end
 
-local function task_key(id) return K.task .. id end
-local function queue_key(q) return K.queue .. q end
-local function since_key(q) return K.queue .. q .. ':since' end
-local function running_key(w) return K.worker .. w .. ':running' end
+-- The key declared as `kind` (`kind:name` with a name). A label the caller did not
+-- declare is an error (scripts.Undeclared); a script asks for every key that depends
+-- on stored data before its first write, so that error never leaves a change half done.
+local function keyof(kind, name)
+  local label = kind
+  if name then label = kind .. ':' .. name end
+  local k = K[label]
+  if not k then error('runyard: undeclared key ' .. label) end
+  return k
+end
+
+local function declared(kind, name) return K[kind .. ':' .. name] ~= nil end
+
+local function task_key(id) return keyof('task', id) end
+local function queue_key(q) return keyof('queue', q) end
+local function since_key(q) return keyof('since', q) end
+local function running_key(w) return keyof('running', w) end
+
+-- True when the keys named by the task's queue and worker fields were declared.
+local function covered(key)
+  local t = redis.call('HMGET', key, 'queue', 'worker')
+  return (not t[1] or declared('queue', t[1])) and (not t[2] or declared('running', t[2]))
+end
+
+-- Before a script's first write: the caller declared the keys of the task's queue and
+-- worker as it read them; if they changed since, stop (the caller reads again).
+local function require_covered(key)
+  if not covered(key) then error('runyard: undeclared key: the task moved since it was read') end
+end
 
 local function reply(key)
   return {'ok', redis.call('HGETALL', key)}
 end
 
--- Every status change goes through here, so every one is also an event on K.events
+-- Every status change goes through here, so every one is also an event on `events`
 -- (its id is the time; "by" is the script that made the change, SCRIPT, set by
 -- store/scripts.py). Trimmed to about EVENTS_MAX entries: consumers read within
 -- seconds, and the archiver's sweep catches a final task whose event was trimmed.
 local EVENTS_MAX = 100000
 local function set_status(id, key, old, new)
   local num = redis.call('HGET', key, 'num')
-  redis.call('ZREM', K.status_idx .. old, id)
-  redis.call('ZADD', K.status_idx .. new, num, id)
+  redis.call('ZREM', keyof('status_idx', old), id)
+  redis.call('ZADD', keyof('status_idx', new), num, id)
   redis.call('HSET', key, 'status', new)
-  redis.call('XADD', K.events, 'MAXLEN', '~', EVENTS_MAX, '*',
+  redis.call('XADD', keyof('events'), 'MAXLEN', '~', EVENTS_MAX, '*',
     'task', id, 'from', old, 'to', new, 'by', SCRIPT)
 end
 
 -- Records the queue the task is on (or clears it when q is false) and its index.
 local function set_queue(id, key, q)
   local old = redis.call('HGET', key, 'queue')
-  if old and old ~= q then redis.call('ZREM', K.queue_idx .. old, id) end
+  if old and old ~= q then redis.call('ZREM', keyof('queue_idx', old), id) end
   if q then
-    redis.call('ZADD', K.queue_idx .. q, redis.call('HGET', key, 'num'), id)
+    redis.call('ZADD', keyof('queue_idx', q), redis.call('HGET', key, 'num'), id)
     redis.call('HSET', key, 'queue', q)
   else
     redis.call('HDEL', key, 'queue')
@@ -39,12 +66,12 @@ end
 
 -- Puts the task on queue q: behind its priority (FIFO) or, at_head, in front of it.
 local function push(id, key, q, priority, now, at_head)
-  local seq = redis.call('INCR', K.queue_seq)
+  local seq = redis.call('INCR', keyof('queue_seq'))
   local score = -priority * 1e12 + seq
   if at_head then score = -priority * 1e12 - seq end
   redis.call('ZADD', queue_key(q), score, id)
   redis.call('ZADD', since_key(q), now, id)
-  redis.call('SADD', K.queues, q)
+  redis.call('SADD', keyof('queues'), q)
   redis.call('HSET', key, 'priority', priority, 'enqueued', now)
 end
 
@@ -63,13 +90,14 @@ end
 
 -- The running task leaves its worker and its lease.
 local function release(id, key)
-  redis.call('ZREM', K.leases, id)
   local w = redis.call('HGET', key, 'worker')
-  if w then redis.call('SREM', running_key(w), id) end
+  local running = w and running_key(w)
+  redis.call('ZREM', keyof('leases'), id)
+  if running then redis.call('SREM', running, id) end
 end
 
 -- The sort and search indexes of a task's name (keys.py: ry:idx:name, ry:names:{n}).
-local function names_key(num) return K.names .. math.floor(tonumber(num) / K.names_per_key) end
+local function names_key(num) return keyof('names', math.floor(tonumber(num) / NAMES_PER_KEY)) end
 
 local function sort_member(name, id)
   local lowered = string.lower(name)
@@ -77,13 +105,22 @@ local function sort_member(name, id)
   return lowered .. '\0' .. id
 end
 
+-- The name strings index_name writes for a task numbered num (its own and, when num
+-- starts a new one, the full one before it); a script calls it before its first write.
+local function names_keys(num)
+  local full = nil
+  if tonumber(num) % NAMES_PER_KEY == 0 and tonumber(num) > 0 then
+    full = names_key(tonumber(num) - 1)
+  end
+  return names_key(num), full
+end
+
 local function index_name(id, num, name, folded)
-  redis.call('ZADD', K.name_idx, 0, sort_member(name, id))
-  local key = names_key(num)
-  if tonumber(num) % K.names_per_key == 0 and tonumber(num) > 0 then
+  local key, full = names_keys(num)
+  redis.call('ZADD', keyof('name_idx'), 0, sort_member(name, id))
+  if full then
     -- APPEND leaves up to as much room again as a string holds; the previous string
     -- is full now, so a copy (SET) gives that room back once.
-    local full = names_key(tonumber(num) - 1)
     local text = redis.call('GET', full)
     if text then redis.call('SET', full, text) end
   end
@@ -93,8 +130,8 @@ end
 -- Cuts the task's record out of its names string; the record starts right after the
 -- previous newline (found from the folded name, or by a walk when that disagrees).
 local function unindex_name(id, num, name, folded)
-  redis.call('ZREM', K.name_idx, sort_member(name, id))
   local key = names_key(num)
+  redis.call('ZREM', keyof('name_idx'), sort_member(name, id))
   local text = redis.call('GET', key)
   if not text then return end
   local at = string.find(text, '\t' .. id .. '\n', 1, true)
@@ -115,5 +152,5 @@ end
 -- The task ended now: its finish time and the index sorted by it.
 local function mark_finished(id, key, now)
   redis.call('HSET', key, 'finished', now)
-  redis.call('ZADD', K.finished_idx, now, id)
+  redis.call('ZADD', keyof('finished_idx'), now, id)
 end

@@ -1,8 +1,8 @@
--- ARGV: keys, queue name. Removes the name when no task waits in the queue.
+-- ARGV: labels, queue name. Removes the name when no task waits in the queue.
 local q = ARGV[2]
-if redis.call('SISMEMBER', K.queues, q) == 0 then return {'missing'} end
+if redis.call('SISMEMBER', keyof('queues'), q) == 0 then return {'missing'} end
 local depth = redis.call('ZCARD', queue_key(q))
 if depth > 0 then return {'conflict', depth} end
-redis.call('SREM', K.queues, q)
+redis.call('SREM', keyof('queues'), q)
 redis.call('DEL', queue_key(q), since_key(q))
 return {'ok'}

@@ -1,8 +1,9 @@
--- ARGV: keys, id. queued -> draft, off its queue.
+-- ARGV: labels, id. queued -> draft, off its queue.
 local id = ARGV[2]
 local key = task_key(id)
 local t = redis.call('HMGET', key, 'status', 'queue')
 if not t[1] then return {'missing'} end
+require_covered(key)
 if t[1] ~= 'queued' then return {'conflict', t[1]} end
 pull(id, t[2])
 set_status(id, key, 'queued', 'draft')

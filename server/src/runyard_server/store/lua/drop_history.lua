@@ -1,4 +1,4 @@
--- ARGV: keys, id. Retention: a final task keeps its record and final metrics but not
+-- ARGV: labels, id. Retention: a final task keeps its record and final metrics but not
 -- its console output and metric series, wherever they are. Marks it history=dropped
 -- and deletes the Redis copy; the caller then deletes the archive. Replies 'ok',
 -- 'missing' or 'live' (not final).
@@ -8,5 +8,5 @@ local status = redis.call('HGET', key, 'status')
 if not status then return {'missing'} end
 if status ~= 'completed' and status ~= 'failed' and status ~= 'aborted' then return {'live'} end
 redis.call('HSET', key, 'history', 'dropped')
-redis.call('DEL', key .. ':logs', key .. ':logseq', key .. ':metrics')
+redis.call('DEL', keyof('logs', id), keyof('logseq', id), keyof('metrics', id))
 return {'ok'}

@@ -1,8 +1,9 @@
--- ARGV: keys, id, token, now, final status, exit code ('' none), reason ('' none).
+-- ARGV: labels, id, token, now, final status, exit code ('' none), reason ('' none).
 local id, token, now, status = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local key = task_key(id)
 local err = check_lease(key, token)
 if err then return err end
+require_covered(key)
 release(id, key)
 set_status(id, key, 'running', status)
 mark_finished(id, key, now)

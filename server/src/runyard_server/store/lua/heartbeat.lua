@@ -1,7 +1,7 @@
--- ARGV: keys, worker id, now, lease expiry, then task id / lease token pairs.
+-- ARGV: labels, worker id, now, lease expiry, then task id / lease token pairs.
 -- Returns {'ok', ids to abort, ids whose lease is lost}.
 local w, now, expiry = ARGV[2], ARGV[3], ARGV[4]
-local wkey = K.worker .. w
+local wkey = keyof('worker', w)
 if redis.call('EXISTS', wkey) == 0 then return {'missing'} end
 redis.call('HSET', wkey, 'last_heartbeat', now)
 local abort, lost = {}, {}
@@ -9,7 +9,7 @@ for i = 5, #ARGV - 1, 2 do
   local id, token = ARGV[i], ARGV[i + 1]
   local t = redis.call('HMGET', task_key(id), 'status', 'token', 'worker', 'abort_requested')
   if t[1] == 'running' and t[2] == token and t[3] == w then
-    redis.call('ZADD', K.leases, expiry, id)
+    redis.call('ZADD', keyof('leases'), expiry, id)
     if t[4] then abort[#abort + 1] = id end
   else
     lost[#lost + 1] = id

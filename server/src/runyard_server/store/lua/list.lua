@@ -1,9 +1,10 @@
 -- One page of GET /tasks, sorted across every page (store/listing.py explains the plan).
--- ARGV: keys, limit, sort kind, sort index, descending ('1' | '0'), cursor phase
--- ('' on the first page), cursor value, cursor id, folded search ('' for none), most
--- rows a walk looks at before it may gather instead, most candidates gathered without
--- a walk first, most candidates gathered after a walk, then the filter indexes
--- (sorted sets scored by num).
+-- KEYS: the sort index (label 'sorted'), the filter indexes (sorted sets scored by
+-- num; 'filter:1', 'filter:2', ...), the singletons and, with a search, every name
+-- string. ARGV: labels, limit, sort kind, how many filters, descending ('1' | '0'),
+-- cursor phase ('' on the first page), cursor value, cursor id, folded search ('' for
+-- none), most rows a walk looks at before it may gather instead, most candidates
+-- gathered without a walk first, most candidates gathered after a walk.
 --
 -- The order: phase 'a' holds the tasks in the sort index S, in Redis' own order of S
 -- ((score, member) ascending, or ZREVRANGE's order when descending); for kind 'score'
@@ -12,22 +13,24 @@
 -- filter drives). Kind 'lex' sorts by name: S is ry:idx:name, members '{name}\0{id}'.
 -- A cursor is the last row given: {'a', score (the member for 'lex'), id} or
 -- {'b', num, id}. It stays valid when that row is deleted or changes its place.
--- Replies {ids of the page, cursor or {}}.
+-- Replies {ids of the page, cursor or {}}, or {'tasks', ids} when a sort by name
+-- gathers candidates whose hashes (their names) the caller did not declare: it
+-- declares them and asks again.
 local limit = tonumber(ARGV[2])
-local kind, sorted, desc = ARGV[3], ARGV[4], ARGV[5] == '1'
+local kind, sorted, desc = ARGV[3], keyof('sorted'), ARGV[5] == '1'
 local phase, cvalue, cid = ARGV[6], ARGV[7], ARGV[8]
 local search, budget, gather_now = ARGV[9], tonumber(ARGV[10]), tonumber(ARGV[11])
 local gather_max = tonumber(ARGV[12])
 local filters = {}
-for i = 13, #ARGV do filters[#filters + 1] = ARGV[i] end
+for i = 1, tonumber(ARGV[4]) do filters[i] = keyof('filter', i) end
 local CHUNK = 500
 
 -- id -> true for every task whose folded name contains the search string.
 local function name_matches()
   local found, count = {}, 0
-  local top = tonumber(redis.call('GET', K.task_seq) or '0')
-  for n = 0, math.floor(top / K.names_per_key) do
-    local text = redis.call('GET', K.names .. n)
+  local top = tonumber(redis.call('GET', keyof('task_seq')) or '0')
+  for n = 0, math.floor(top / NAMES_PER_KEY) do
+    local text = redis.call('GET', keyof('names', n))
     local p = 1
     while text do
       local at = string.find(text, search, p, true)
@@ -56,7 +59,7 @@ for _, f in ipairs(filters) do
 end
 if matches and match_count < smallest then smallest, source = match_count, false end
 
-if kind == 'num' then sorted = source or K.all_idx end
+if kind == 'num' then sorted = source or keyof('all_idx') end
 
 local function passes(id, skip)
   for _, f in ipairs(filters) do
@@ -182,7 +185,7 @@ end
 -- is table.sort's own comparison.
 local function gathered(ids, from, missing_only)
   local size = redis.call('ZCARD', sorted)
-  local top = tonumber(redis.call('GET', K.task_seq) or '0')
+  local top = tonumber(redis.call('GET', keyof('task_seq')) or '0')
   local function order_of(rank) if desc then return size - 1 - rank end return rank end
   local cut = -1
   if from == 'a' then
@@ -206,7 +209,7 @@ local function gathered(ids, from, missing_only)
       if rank and not missing_only then
         order = order_of(rank)
       elseif rank == false and kind == 'score' then
-        local num = redis.call('ZSCORE', K.all_idx, id)
+        local num = redis.call('ZSCORE', keyof('all_idx'), id)
         if num then order = size + top - tonumber(num) end
       end
     end
@@ -274,7 +277,7 @@ local function gathered_sets(from, missing_only)
     end
     if kind ~= 'score' then return reply({}) end
   end
-  local base = source or K.all_idx
+  local base = source or keyof('all_idx')
   local rows = redis.call('ZDIFF', 2, base, sorted, 'WITHSCORES')
   for i = #rows - 1, 1, -2 do
     local id, num = rows[i], rows[i + 1]
@@ -287,7 +290,15 @@ end
 
 local function gather(from, missing_only)
   if kind ~= 'lex' and source ~= false then return gathered_sets(from, missing_only) end
-  return gathered(candidates(), from, missing_only)
+  local ids = candidates()
+  if kind == 'lex' then
+    local undeclared = {}
+    for _, id in ipairs(ids) do
+      if not declared('task', id) then undeclared[#undeclared + 1] = id end
+    end
+    if #undeclared > 0 then return {'tasks', undeclared} end
+  end
+  return gathered(ids, from, missing_only)
 end
 
 if smallest <= gather_now then return gather(phase, false) end
@@ -302,7 +313,7 @@ if phase ~= 'b' then
 end
 -- The tail, after the rows from S the page may already hold.
 local kept, kept_last = #page, last
-local done = walk_b(source or K.all_idx)
+local done = walk_b(source or keyof('all_idx'))
 if done ~= false then return done end
 for i = #page, kept + 1, -1 do page[i] = nil end
 last = kept_last

@@ -1,4 +1,4 @@
--- ARGV: keys, id, token, now, lease expiry. draft -> running as a local run: no
+-- ARGV: labels, id, token, now, lease expiry. draft -> running as a local run: no
 -- worker; the script's own process pings to keep its lease and reports the end.
 local id, token, now, expiry = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local key = task_key(id)
@@ -7,6 +7,6 @@ if not status then return {'missing'} end
 if status ~= 'draft' then return {'conflict', status} end
 set_status(id, key, 'draft', 'running')
 redis.call('HSET', key, 'token', token, 'started', now, 'attempt', 1)
-redis.call('ZADD', K.started_idx, now, id)
-redis.call('ZADD', K.leases, expiry, id)
+redis.call('ZADD', keyof('started_idx'), now, id)
+redis.call('ZADD', keyof('leases'), expiry, id)
 return reply(key)

@@ -1,4 +1,4 @@
--- ARGV: keys, id, lease token ('' for none), seq, lines dropped before this batch,
+-- ARGV: labels, id, lease token ('' for none), seq, lines dropped before this batch,
 -- chunk payload, its line count.
 -- A batch is one stream entry (a chunk, see log_chunks.py), stored once per lease
 -- token (one claim) and seq. A token is current only while its task runs: once the
@@ -16,11 +16,11 @@ end
 if current[3] then return {'archived', current[1]} end
 local batch = 'user:' .. seq
 if token ~= '' then batch = token .. ':' .. seq end
-if redis.call('SADD', key .. ':logseq', batch) == 0 then return {'duplicate'} end
+if redis.call('SADD', keyof('logseq', id), batch) == 0 then return {'duplicate'} end
 local dropped = tonumber(ARGV[5])
 if dropped > 0 then redis.call('HINCRBY', key, 'logs_dropped', dropped) end
 if tonumber(ARGV[7]) > 0 then
-  redis.call('XADD', key .. ':logs', '*', 'n', ARGV[7], 'c', payload)
+  redis.call('XADD', keyof('logs', id), '*', 'n', ARGV[7], 'c', payload)
 end
-redis.call('HINCRBY', K.stats, 'log_bytes', #payload)
+redis.call('HINCRBY', keyof('stats'), 'log_bytes', #payload)
 return {'ok'}

@@ -1,4 +1,4 @@
--- ARGV: keys, queue, id, to (top|bottom|up|down). Reorders one waiting task.
+-- ARGV: labels, queue, id, to (top|bottom|up|down). Reorders one waiting task.
 local q, id, to = ARGV[2], ARGV[3], ARGV[4]
 local qk = queue_key(q)
 local rank = redis.call('ZRANK', qk, id)

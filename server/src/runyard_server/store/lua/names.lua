@@ -1,4 +1,4 @@
--- ARGV: keys, id, num, old name, its folded form, new name ('' to only remove), its
+-- ARGV: labels, id, num, old name, its folded form, new name ('' to only remove), its
 -- folded form. Moves the task's name indexes; runs inside the caller's MULTI.
 local id, num = ARGV[2], ARGV[3]
 unindex_name(id, num, ARGV[4], ARGV[5])

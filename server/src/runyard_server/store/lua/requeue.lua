@@ -1,9 +1,10 @@
--- ARGV: keys, id, token, now. running -> queued at the head; the claim is not counted.
+-- ARGV: labels, id, token, now. running -> queued at the head; the claim is not counted.
 -- A task with abort_requested ends aborted instead.
 local id, token, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local key = task_key(id)
 local err = check_lease(key, token)
 if err then return err end
+require_covered(key)
 release(id, key)
 if redis.call('HEXISTS', key, 'abort_requested') == 1 then
   -- A user asked to stop it: giving it back would run it again.

@@ -73,6 +73,10 @@ export async function request(method, path, body) {
 export const get = (path) => request("GET", path);
 /** @type {(path: string, body?: unknown) => Promise<any>} */
 export const post = (path, body = {}) => request("POST", path, body);
+/** @type {(path: string, body: unknown) => Promise<any>} */
+export const patch = (path, body) => request("PATCH", path, body);
+/** @type {(path: string) => Promise<any>} */
+export const del = (path) => request("DELETE", path);
 
 /**
  * "?a=1&b=2" from an object, leaving out empty values.
@@ -86,19 +90,23 @@ export function query(params) {
 
 export const seg = encodeURIComponent;
 
+/** How long the console waits before reopening its stream (the server's retry). */
+const RECONNECT_MS = 500;
+
 /**
- * Follow a task's console with server-sent events. EventSource cannot send
- * headers, so the token travels as ?token= (the stream route alone accepts that).
- */
-/**
+ * Follow a task's console with server-sent events. EventSource cannot send headers,
+ * and a token in a URL would land in access logs: each connection opens with a
+ * one-task ticket that expires within a minute. The server ends each response after a
+ * while; then a fresh ticket opens the next one, resuming after the last line seen.
  * @param {string} taskId
  * @param {{after?: string, onLines: (lines: LogLine[]) => void, onEnd: (reason: string) => void, onState?: (state: string) => void}} handlers
  * @returns {() => void} stops following
  */
 export function streamLogs(taskId, { after, onLines, onEnd, onState }) {
-  const token = getToken();
-  const url = `${API}/tasks/${seg(taskId)}/logs/stream${query({ token, after })}`;
-  const source = new EventSource(url);
+  /** @type {EventSource | null} */
+  let source = null;
+  let stopped = false;
+  let cursor = after;
   /** @type {LogLine[]} */
   let batch = [];
   let scheduled = false;
@@ -109,22 +117,49 @@ export function streamLogs(taskId, { after, onLines, onEnd, onState }) {
     batch = [];
     if (lines.length) onLines(lines);
   };
-  source.onmessage = (event) => {
-    batch.push(JSON.parse(event.data));
-    if (!scheduled) {
-      scheduled = true;
-      requestAnimationFrame(flush);
+  const connect = async () => {
+    if (stopped) return;
+    /** @type {{ticket: string}} */
+    let grant;
+    try {
+      grant = await post(`/tasks/${seg(taskId)}/logs/stream-ticket`);
+    } catch (error) {
+      // A refusal (the task is gone, the token may not read it) will not pass on retry.
+      const refused = error instanceof ApiError && error.status < 500;
+      onState && onState(refused ? "closed" : "reconnecting");
+      if (!refused) setTimeout(connect, RECONNECT_MS);
+      return;
     }
+    if (stopped) return;
+    const opened = new EventSource(`${API}/tasks/${seg(taskId)}/logs/stream${query({ ticket: grant.ticket, after: cursor })}`);
+    source = opened;
+    opened.onmessage = (event) => {
+      if (event.lastEventId) cursor = event.lastEventId;
+      batch.push(JSON.parse(event.data));
+      if (!scheduled) {
+        scheduled = true;
+        requestAnimationFrame(flush);
+      }
+    };
+    opened.addEventListener("end", (/** @type {MessageEvent} */ event) => {
+      flush();
+      opened.close();
+      onEnd(event.data);
+    });
+    opened.onopen = () => onState && onState("live");
+    // The ticket was spent on this connection: reconnect with a new one, not EventSource's own retry.
+    opened.onerror = () => {
+      opened.close();
+      if (stopped) return;
+      onState && onState("reconnecting");
+      setTimeout(connect, RECONNECT_MS);
+    };
   };
-  source.addEventListener("end", (/** @type {MessageEvent} */ event) => {
-    flush();
-    source.close();
-    onEnd(event.data);
-  });
-  source.onopen = () => onState && onState("live");
-  // The server ends each response after a while; EventSource reconnects by itself.
-  source.onerror = () => onState && onState(source.readyState === EventSource.CLOSED ? "closed" : "reconnecting");
-  return () => source.close();
+  connect();
+  return () => {
+    stopped = true;
+    if (source) source.close();
+  };
 }
 
 /**

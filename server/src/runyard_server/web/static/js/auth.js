@@ -1,12 +1,16 @@
 // @ts-check
-// The API token: kept in localStorage ("remember me") or sessionStorage, sent as Bearer.
+// The API token: kept in sessionStorage (gone with the tab), or localStorage when the
+// user ticks "remember"; sent as Bearer, never in a URL. Where the browser blocks
+// storage the token lives in this page's memory instead.
 import { h } from "./dom.js";
+import { forget, load, store } from "./storage.js";
 
 const KEY = "runyard.token";
+let inMemory = "";
 
 /** @returns {string} the saved token, "" when none */
 export function getToken() {
-  return localStorage.getItem(KEY) || sessionStorage.getItem(KEY) || "";
+  return load("local", KEY) || load("session", KEY) || inMemory;
 }
 
 /**
@@ -15,12 +19,13 @@ export function getToken() {
  */
 export function setToken(token, remember) {
   clearToken();
-  (remember ? localStorage : sessionStorage).setItem(KEY, token);
+  if (!store(remember ? "local" : "session", KEY, token)) inMemory = token;
 }
 
 export function clearToken() {
-  localStorage.removeItem(KEY);
-  sessionStorage.removeItem(KEY);
+  forget("local", KEY);
+  forget("session", KEY);
+  inMemory = "";
 }
 
 /** @type {Promise<void> | null} */
@@ -43,7 +48,7 @@ export function askForToken(message) {
       required: true,
       autofocus: true,
     });
-    const remember = h("input", { type: "checkbox", name: "remember", checked: true });
+    const remember = h("input", { type: "checkbox", name: "remember" });
     const form = h(
       "form",
       { class: "login card", id: "login-form" },

@@ -1,137 +1,155 @@
 // @ts-check
-// Line charts drawn as SVG by hand: one or more series on shared axes, with a legend.
-const NS = "http://www.w3.org/2000/svg";
+// Metric charts drawn by uPlot (vendored under /static/vendor/uplot, loaded on the first
+// chart): several runs overlaid on shared axes, x by step or by time since each run's
+// first point, smoothing, a log scale, drag to zoom (double-click resets), values in the
+// legend under the chart rather than over it.
+import { h } from "./dom.js";
+
 export const PALETTE = ["#2f6fde", "#e0672b", "#2a9d5c", "#9b4dca", "#d4a017", "#d43d6a", "#1a9fb0", "#6b6b6b"];
 
-/** A series: @typedef {{name: string, color: string, points: {step?: number | null, value: number}[]}} Line */
+/** @typedef {typeof import("uplot/dist/uPlot")} UPlotClass */
+/** @typedef {import("uplot/dist/uPlot").Options} UPlotOptions */
+/** @typedef {import("uplot/dist/uPlot").AlignedData} AlignedData */
+/** A point as the API sends it. @typedef {{step?: number | null, value: number, ts?: number}} Point */
+/** A series of one run: @typedef {{name: string, color: string, points: Point[]}} Line */
+/** How a chart is drawn. @typedef {{x: "step" | "time", log: boolean, smooth: number}} ChartSettings */
+
+const BASE = "/static/vendor/uplot/";
+const STEP_INCREMENTS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 1e7];
+
+/** @type {Promise<UPlotClass> | null} */
+let loading = null;
 
 /**
- * @param {string} tag
- * @param {Record<string, string | number>} [attrs]
- * @param {string} [text]
- * @returns {SVGElement}
+ * uPlot, loaded once as a classic script and stylesheet from this server (no inline code,
+ * so a strict Content-Security-Policy allows it).
+ * @returns {Promise<UPlotClass>}
  */
-function svg(tag, attrs = {}, text) {
-  const el = document.createElementNS(NS, tag);
-  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
-  if (text !== undefined) el.textContent = text;
-  return el;
+export function loadUplot() {
+  loading = loading || new Promise((resolve, reject) => {
+    document.head.append(h("link", { rel: "stylesheet", href: `${BASE}uPlot.min.css` }));
+    const script = h("script", { src: `${BASE}uPlot.iife.min.js` });
+    script.addEventListener("load", () => resolve(/** @type {any} */ (window).uPlot));
+    script.addEventListener("error", () => {
+      loading = null;
+      reject(new Error("the chart library did not load"));
+    });
+    document.head.append(script);
+  });
+  return loading;
 }
 
 /**
- * About five round tick values covering [lo, hi].
- * @param {number} lo
- * @param {number} hi
+ * Exponential moving average with TensorBoard's debiasing, so the first points are not
+ * pulled towards zero. weight 0 returns the values as they are.
+ * @param {number[]} values
+ * @param {number} weight in [0, 1)
  * @returns {number[]}
  */
-export function ticks(lo, hi, count = 5) {
-  if (lo === hi) return [lo];
-  const raw = (hi - lo) / count;
-  const mag = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) || raw;
-  const out = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
-  return out;
+export function smooth(values, weight) {
+  if (!weight) return values;
+  let last = 0;
+  return values.map((v, i) => {
+    last = last * weight + (1 - weight) * v;
+    return last / (1 - weight ** (i + 1));
+  });
 }
-
-/** @param {number} v */
-function label(v) {
-  if (v === 0) return "0";
-  const a = Math.abs(v);
-  if (a >= 1e5 || a < 1e-3) return v.toExponential(1);
-  return String(Number(v.toPrecision(4)));
-}
-
-/** x of a point: its step, else its position in the series. @type {(point: Line["points"][number], i: number) => number} */
-const xOf = (point, i) => (point.step ?? i);
 
 /**
- * An SVG chart. lines: [{name, color, points: [{step, value}]}].
- * Hovering shows the nearest point's values in a tooltip line.
+ * One run's [xs, ys] under the settings: x is the step (else the position) or seconds
+ * since the run's first point; a log scale drops values it cannot show (≤ 0).
+ * @param {Point[]} points
+ * @param {ChartSettings} settings
+ * @returns {[number[], (number | null)[]]}
+ */
+function table(points, settings) {
+  const t0 = points.length ? points[0].ts ?? 0 : 0;
+  const xs = points.map((p, i) => (settings.x === "time" ? (p.ts ?? t0) - t0 : p.step ?? i));
+  const ys = smooth(points.map((p) => p.value), settings.smooth);
+  // uPlot wants x ascending; a series logged out of step order is sorted here.
+  const order = xs.map((_, i) => i).sort((a, b) => xs[a] - xs[b]);
+  return [order.map((i) => xs[i]), order.map((i) => (settings.log && ys[i] <= 0 ? null : ys[i]))];
+}
+
+/** @param {string} name */
+const cssVar = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#888";
+
+/**
+ * A chart of one metric for several runs, in a box that keeps its width in step with the page.
+ * @param {UPlotClass} uPlot
  * @param {string} title
- * @param {Line[]} lines
- * @param {{width?: number, height?: number}} [size]
- * @returns {SVGElement}
+ * @param {Line[]} lines runs without points are left out
+ * @param {ChartSettings} settings
+ * @returns {{el: HTMLElement, destroy: () => void}}
  */
-export function lineChart(title, lines, { width = 520, height = 240 } = {}) {
-  const pad = { l: 56, r: 16, t: 28, b: 34 };
-  const all = lines.flatMap((l) => l.points.map((p, i) => [xOf(p, i), p.value]));
-  const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart", role: "img", "aria-label": title });
-  root.append(svg("text", { x: pad.l, y: 17, class: "chart-title" }, title));
-  if (!all.length) return root;
-  let [x0, x1] = [Math.min(...all.map((p) => p[0])), Math.max(...all.map((p) => p[0]))];
-  let [y0, y1] = [Math.min(...all.map((p) => p[1])), Math.max(...all.map((p) => p[1]))];
-  if (x0 === x1) [x0, x1] = [x0 - 1, x1 + 1];
-  if (y0 === y1) [y0, y1] = [y0 - Math.abs(y0 || 1) * 0.1, y1 + Math.abs(y1 || 1) * 0.1];
-  const yPad = (y1 - y0) * 0.06;
-  [y0, y1] = [y0 - yPad, y1 + yPad];
-  const sx = (x) => pad.l + ((x - x0) / (x1 - x0)) * (width - pad.l - pad.r);
-  const sy = (y) => height - pad.b - ((y - y0) / (y1 - y0)) * (height - pad.t - pad.b);
-
-  for (const t of ticks(y0, y1)) {
-    root.append(svg("line", { x1: pad.l, x2: width - pad.r, y1: sy(t), y2: sy(t), class: "grid-line" }));
-    root.append(svg("text", { x: pad.l - 6, y: sy(t) + 4, class: "tick", "text-anchor": "end" }, label(t)));
-  }
-  // Steps are whole numbers: a tick at step 0.5 would name a point that cannot exist.
-  const xTicks = all.every((p) => Number.isInteger(p[0]))
-    ? (x1 - x0 <= 8 ? Array.from({ length: x1 - x0 + 1 }, (_, i) => x0 + i) : ticks(x0, x1, 6).filter(Number.isInteger))
-    : ticks(x0, x1, 6);
-  for (const t of xTicks) {
-    root.append(svg("text", { x: sx(t), y: height - pad.b + 16, class: "tick", "text-anchor": "middle" }, label(t)));
-  }
-  root.append(svg("line", { x1: pad.l, x2: width - pad.r, y1: height - pad.b, y2: height - pad.b, class: "axis" }));
-  root.append(svg("text", { x: width - pad.r, y: height - 4, class: "tick", "text-anchor": "end" }, "step"));
-
-  for (const line of lines) {
-    const d = line.points.map((p, i) => `${i ? "L" : "M"}${sx(xOf(p, i)).toFixed(1)},${sy(p.value).toFixed(1)}`).join("");
-    root.append(svg("path", { d, class: "series", stroke: line.color, "data-series": line.name }));
-    if (line.points.length <= 40) {
-      line.points.forEach((p, i) => root.append(svg("circle", { cx: sx(xOf(p, i)), cy: sy(p.value), r: 2.5, fill: line.color })));
-    }
-  }
-  addHover(root, lines, sx, sy, { pad, width, height });
-  return root;
+export function metricChart(uPlot, title, lines, settings) {
+  const shown = lines.filter((line) => line.points.length);
+  const box = h("div", { class: "chart-box", dataset: { series: title } });
+  if (!shown.length) return { el: box, destroy: () => {} };
+  const tables = shown.map((line) => table(line.points, settings));
+  const data = /** @type {AlignedData} */ (tables.length === 1 ? tables[0] : uPlot.join(/** @type {AlignedData[]} */ (tables)));
+  const axis = { stroke: cssVar("--muted"), grid: { stroke: cssVar("--line") }, ticks: { stroke: cssVar("--line") } };
+  /** @type {UPlotOptions} */
+  const options = {
+    title,
+    width: 480,
+    height: 240,
+    scales: { x: { time: false }, y: settings.log ? { distr: 3 } : {} },
+    // Steps are whole numbers: a tick at step 0.5 would name a point that cannot exist.
+    axes: [{ ...axis, label: settings.x === "time" ? "seconds since the run's first point" : "step", ...(settings.x === "step" ? { incrs: STEP_INCREMENTS } : {}) }, axis],
+    series: [
+      { label: settings.x === "time" ? "s" : "step" },
+      ...shown.map((line) => ({ label: line.name, stroke: line.color, width: 2, spanGaps: true, points: { show: line.points.length <= 40 } })),
+    ],
+    cursor: { drag: { x: true, y: false } },
+    legend: { live: true },
+    // The shown x range and the y scale, on the box: what a zoom did is readable in the page.
+    hooks: { setScale: [(u, key) => {
+      if (key === "x") box.dataset.xRange = `${u.scales.x.min},${u.scales.x.max}`;
+    }] },
+  };
+  box.dataset.scale = settings.log ? "log" : "linear";
+  box.dataset.x = settings.x;
+  const plot = new uPlot(options, data, box);
+  const fit = () => {
+    const width = Math.max(260, box.clientWidth - 12);
+    if (Math.abs(width - plot.width) > 4) plot.setSize({ width, height: 240 });
+  };
+  const watcher = new ResizeObserver(fit);
+  watcher.observe(box);
+  return {
+    el: box,
+    destroy: () => {
+      watcher.disconnect();
+      plot.destroy();
+    },
+  };
 }
 
 /**
- * @param {SVGElement} root
- * @param {Line[]} lines
- * @param {(x: number) => number} sx
- * @param {(y: number) => number} sy
- * @param {{pad: {l: number, r: number, t: number, b: number}, width: number, height: number}} box
+ * The controls that set a ChartSettings; onChange is called with the new settings.
+ * @param {ChartSettings} settings
+ * @param {(settings: ChartSettings) => void} onChange
  */
-function addHover(root, lines, sx, sy, { pad, width, height }) {
-  const cursor = svg("line", { y1: pad.t, y2: height - pad.b, class: "hover-line", visibility: "hidden" });
-  const tip = svg("text", { x: width - pad.r, y: 17, class: "tick", "text-anchor": "end" });
-  root.append(cursor, tip);
-  root.addEventListener("mousemove", (/** @type {MouseEvent} */ event) => {
-    const box = root.getBoundingClientRect();
-    const x = ((event.clientX - box.left) / box.width) * width;
-    const parts = [];
-    /** @type {number | null} */
-    let at = null;
-    for (const line of lines) {
-      /** @type {{d: number, p: Line["points"][number], i: number} | null} */
-      let best = null;
-      for (const [i, p] of line.points.entries()) {
-        const d = Math.abs(sx(xOf(p, i)) - x);
-        if (!best || d < best.d) best = { d, p, i };
-      }
-      if (best) {
-        at = at ?? sx(xOf(best.p, best.i));
-        parts.push(`${lines.length > 1 ? line.name + ": " : `step ${xOf(best.p, best.i)}: `}${label(best.p.value)}`);
-      }
-    }
-    if (at === null) return;
-    cursor.setAttribute("x1", String(at));
-    cursor.setAttribute("x2", String(at));
-    cursor.setAttribute("visibility", "visible");
-    tip.textContent = parts.join("   ");
-  });
-  root.addEventListener("mouseleave", () => {
-    cursor.setAttribute("visibility", "hidden");
-    tip.textContent = "";
-  });
+export function chartControls(settings, onChange) {
+  const x = h("select", { name: "chart-x", "aria-label": "x axis" },
+    h("option", { value: "step", selected: settings.x === "step" }, "x: step"),
+    h("option", { value: "time", selected: settings.x === "time" }, "x: time"));
+  const log = h("input", { type: "checkbox", name: "chart-log", checked: settings.log });
+  const smoothing = h("input", { type: "range", name: "chart-smooth", min: 0, max: 0.99, step: 0.01, value: settings.smooth, "aria-label": "smoothing" });
+  const shownSmooth = h("span", { class: "muted" }, String(settings.smooth));
+  const changed = () => {
+    shownSmooth.textContent = smoothing.value;
+    onChange({ x: x.value === "time" ? "time" : "step", log: log.checked, smooth: Number(smoothing.value) });
+  };
+  x.addEventListener("change", changed);
+  log.addEventListener("change", changed);
+  smoothing.addEventListener("change", changed);
+  smoothing.addEventListener("input", () => (shownSmooth.textContent = smoothing.value));
+  return h("div", { class: "toolbar chart-controls" }, x,
+    h("label", { class: "inline" }, log, " log scale"),
+    h("label", { class: "inline" }, "smoothing ", smoothing, shownSmooth),
+    h("span", { class: "muted" }, "drag across a chart to zoom, double-click to reset"));
 }
 
 /**
@@ -140,14 +158,5 @@ function addHover(root, lines, sx, sy, { pad, width, height }) {
  * @returns {HTMLDivElement}
  */
 export function legend(entries) {
-  const box = document.createElement("div");
-  box.className = "legend";
-  for (const { name, color } of entries) {
-    const item = document.createElement("span");
-    const swatch = document.createElement("i");
-    swatch.style.background = color;
-    item.append(swatch, name);
-    box.append(item);
-  }
-  return box;
+  return h("div", { class: "legend" }, entries.map(({ name, color }) => h("span", {}, h("i", { style: { background: color } }), name)));
 }

@@ -11,7 +11,8 @@
  * Build an element: h("a", {href: "#/x", class: "btn"}, "text", child, ...).
  * @template {keyof HTMLElementTagNameMap} K
  * @param {K} tag
- * @param {Record<string, any> | null} [attrs] attributes; on* functions become listeners
+ * @param {Record<string, any> | null} [attrs] attributes; on* functions become listeners,
+ *   style an object of CSSOM properties
  * @param {...Child} children
  * @returns {HTMLElementTagNameMap[K]}
  */
@@ -23,8 +24,14 @@ export function h(tag, attrs = {}, ...children) {
       el.addEventListener(key.slice(2), value);
     } else if (key === "class") {
       el.className = value;
+    } else if (key === "style") {
+      // Through the CSSOM: the Content-Security-Policy refuses style attributes.
+      el.style.cssText = String(value);
     } else if (key === "dataset") {
       Object.assign(el.dataset, value);
+    } else if (key === "style") {
+      // Through the CSSOM: a style attribute would need 'unsafe-inline' under a CSP.
+      Object.assign(el.style, value);
     } else if (value === true) {
       el.setAttribute(key, "");
     } else {
@@ -170,4 +177,42 @@ export function table(columns, rows, { className = "", rowAttrs } = {}) {
     ),
   );
   return h("table", { class: `grid ${className}`.trim() }, head, body);
+}
+
+/**
+ * Name the browser tab after what the page shows.
+ * @param {string} [what]
+ */
+export function setTitle(what) {
+  document.title = what ? `${what} · Runyard` : "Runyard";
+}
+
+/**
+ * A button that asks for a second click (or Enter) before it acts, instead of a dialog.
+ * @param {string} label
+ * @param {string} question shown while armed
+ * @param {() => Promise<void>} action
+ * @param {string} [id] defaults to action-LABEL
+ */
+export function confirmButton(label, question, action, id = `action-${label.toLowerCase()}`) {
+  const button = h("button", { type: "button", class: "danger", id }, label);
+  /** @type {ReturnType<typeof setTimeout> | null} */
+  let armed = null;
+  button.addEventListener("click", async () => {
+    if (!armed) {
+      button.textContent = question;
+      armed = setTimeout(() => {
+        button.textContent = label;
+        armed = null;
+      }, 4000);
+      return;
+    }
+    clearTimeout(armed);
+    armed = null;
+    button.disabled = true;
+    await action();
+    button.disabled = false;
+    button.textContent = label;
+  });
+  return button;
 }

@@ -101,6 +101,7 @@ export async function render(root, onSection) {
   if (page) page.close();
   const ctx = (page = new PageContext());
   const { path, query } = current();
+  document.title = "Runyard"; // until the page names itself: never the last page's name
   const container = document.createElement("div");
   container.className = "page";
   root.replaceChildren(container);

@@ -2,9 +2,10 @@
 // Clone: the parameters pre-filled, edited in place keeping their JSON types; with a
 // queue the clone is enqueued at once, then the page moves to the new task.
 import { get, post, seg } from "../api.js";
-import { errorBox, h } from "../dom.js";
+import { errorBox, h, setTitle } from "../dom.js";
 import { navigate } from "../router.js";
 import { flatParams, parseAs, toText, typeOf } from "../params.js";
+import { queueChoices, queueInput, suggestQueue } from "../queue_choice.js";
 
 function paramField(path, value) {
   const type = typeOf(value);
@@ -49,20 +50,23 @@ function paramField(path, value) {
  * @param {HTMLElement} root
  */
 export async function clonePage({ id }, _q, root) {
-  const [task, queues] = await Promise.all([get(`/tasks/${seg(id)}`), get("/queues")]);
+  const [task, choices] = await Promise.all([get(`/tasks/${seg(id)}`), queueChoices()]);
+  setTitle(`Clone ${task.name}`);
   const fields = flatParams(task.params).map(([path, value]) => paramField(path, value));
   for (const f of fields) f.row.addEventListener("input", () => f.mark());
   const name = h("input", { name: "name", value: `${task.name} (clone)`, required: true, maxlength: 256 });
-  const queue = h("input", { name: "queue", list: "queue-names", value: task.queue || queues[0]?.name || "default", placeholder: "leave empty for a draft" });
+  const [queue, queueNames] = queueInput("queue-names", suggestQueue(task, choices), choices);
   const priority = h("input", { name: "priority", type: "number", value: "0", min: -1000, max: 1000 });
   const tags = h("input", { name: "tags", value: task.tags.join(", "), placeholder: "comma separated" });
   // A typed queue that does not exist is refused unless asked for: a typo would wait forever.
   const createQueue = h("input", { name: "create_queue", type: "checkbox", id: "clone-create-queue" });
   const flash = h("div");
-  const submit = h("button", { type: "submit", class: "primary", id: "clone-submit" }, "Clone and enqueue");
-  queue.addEventListener("input", () => {
+  const submit = h("button", { type: "submit", class: "primary", id: "clone-submit" });
+  const label = () => {
     submit.textContent = queue.value.trim() ? "Clone and enqueue" : "Clone as draft";
-  });
+  };
+  queue.addEventListener("input", label);
+  label();
 
   const form = h("form", { class: "clone-form", id: "clone-form" },
     h("div", { class: "page-head" }, h("div", {},
@@ -72,7 +76,7 @@ export async function clonePage({ id }, _q, root) {
     h("section", { class: "card" }, h("h2", {}, "Run"),
       h("div", { class: "form-grid" },
         h("label", {}, "Name", name),
-        h("label", {}, "Queue", queue, h("datalist", { id: "queue-names" }, queues.map((q) => h("option", { value: q.name })))),
+        h("label", {}, "Queue", queue, queueNames),
         h("label", {}, "Priority", priority),
         h("label", {}, createQueue, " create the queue if it does not exist"),
         h("label", {}, "Tags", tags))),

@@ -1,8 +1,11 @@
 // @ts-check
-// Queues: depth and oldest wait of each; the selected one's tasks in claim order,
-// reordered or taken off the queue with one click.
-import { get, post, seg } from "../api.js";
-import { card, duration, empty, errorBox, h, taskLink } from "../dom.js";
+// Queues: depth and oldest wait of each; the selected one's tasks in claim order, a
+// page at a time, reordered, moved to another queue or taken off with one click.
+import { get, post, query, seg } from "../api.js";
+import { card, duration, empty, errorBox, h, setTitle, taskLink } from "../dom.js";
+import { replaceQuery } from "../router.js";
+
+const PAGE = 100;
 
 function ageOf(unixSeconds) {
   return duration(Math.max(0, Date.now() / 1000 - unixSeconds));
@@ -10,17 +13,21 @@ function ageOf(unixSeconds) {
 
 /**
  * @param {Record<string, string>} params from the route pattern
- * @param {Record<string, string>} _q the route's query
+ * @param {Record<string, string>} q the route's query
  * @param {HTMLElement} root
  * @param {import("../router.js").PageContext} ctx
  */
-export async function queuesPage({ name }, _q, root, ctx) {
+export async function queuesPage({ name }, q, root, ctx) {
   const list = h("div");
   const detail = h("div");
   const flash = h("div");
   root.append(h("div", { class: "page-head" }, h("h1", {}, "Queues")), flash, h("div", { class: "split" }, list, detail));
+  setTitle(name ? `Queue ${name}` : "Queues");
   let selected = name || null;
   let busy = false;
+  let offset = Math.max(0, Math.floor(Number(q.offset) || 0));
+  /** @type {string[]} */
+  let queueNames = [];
 
   function drawList(queues) {
     if (!queues.length) {
@@ -36,13 +43,14 @@ export async function queuesPage({ name }, _q, root, ctx) {
         h("td", { class: "num" }, q.oldest_wait_s === null ? "–" : duration(q.oldest_wait_s))))))));
   }
 
+  // Whatever the action returns, the page is drawn again as it was asked for (same
+  // page of the queue), never with the action's own default page size.
   async function act(fn) {
     busy = true;
     try {
-      const result = await fn();
+      await fn();
       flash.replaceChildren();
-      if (result && result.entries) drawDetail(result);
-      else await load();
+      await load();
     } catch (e) {
       flash.replaceChildren(errorBox(e));
       await load();
@@ -53,35 +61,80 @@ export async function queuesPage({ name }, _q, root, ctx) {
 
   const move = (taskId, to) => act(() => post(`/queues/${seg(String(selected))}/move`, { task_id: taskId, to }));
   const dequeue = (taskId) => act(() => post(`/tasks/${seg(taskId)}/dequeue`));
+  // Off this queue and onto the other with its priority: two steps, so a refused second
+  // step leaves a draft, which the message says.
+  const moveTo = (entry, target) => act(async () => {
+    if (!queueNames.includes(target)) throw new Error(`There is no queue ${target}.`);
+    await post(`/tasks/${seg(entry.task_id)}/dequeue`);
+    try {
+      await post(`/tasks/${seg(entry.task_id)}/enqueue`, { queue: target, priority: entry.priority });
+    } catch (e) {
+      throw new Error(`${entry.name} was taken off ${selected} but not put on ${target} (${e instanceof Error ? e.message : e}); it is a draft now.`);
+    }
+  });
+
+  function moveForm(entry) {
+    const others = queueNames.filter((n) => n !== selected);
+    const target = h("select", { name: "target", "aria-label": `queue to move ${entry.name} to` }, others.map((n) => h("option", { value: n }, n)));
+    return h("form", { class: "inline-form move-form", onsubmit: (ev) => {
+      ev.preventDefault();
+      moveTo(entry, target.value);
+    } }, target, h("button", { type: "submit", class: "small", disabled: !others.length }, "Move"));
+  }
+
+  function pager(depth) {
+    if (depth <= PAGE && offset === 0) return null;
+    const go = (to) => {
+      offset = Math.max(0, to);
+      replaceQuery({ offset: offset || "" });
+      load();
+    };
+    return h("div", { class: "pager" },
+      h("button", { disabled: offset === 0, onclick: () => go(offset - PAGE) }, "← Earlier"),
+      h("span", { class: "muted" }, `${Math.min(depth, offset + 1)}–${Math.min(depth, offset + PAGE)} of ${depth}`),
+      h("button", { id: "queue-next", disabled: offset + PAGE >= depth, onclick: () => go(offset + PAGE) }, "Later →"));
+  }
 
   function drawDetail(queue) {
     const n = queue.entries.length;
+    const first = (i) => offset + i === 0;
+    const last = (i) => offset + i === queue.depth - 1;
     const rows = queue.entries.map((e, i) => h("tr", { dataset: { id: e.task_id } },
-      h("td", { class: "num muted" }, String(i + 1)),
+      h("td", { class: "num muted" }, String(offset + i + 1)),
       h("td", {}, taskLink(e.task_id, e.name)),
       h("td", {}, e.project),
       h("td", { class: "num" }, String(e.priority)),
       h("td", { class: "num" }, ageOf(e.enqueued)),
       h("td", { class: "row-actions" },
-        h("button", { class: "small icon", title: "move to the top", "aria-label": "top", disabled: i === 0, onclick: () => move(e.task_id, "top") }, "⤒"),
-        h("button", { class: "small icon", title: "move up", "aria-label": "up", disabled: i === 0, onclick: () => move(e.task_id, "up") }, "↑"),
-        h("button", { class: "small icon", title: "move down", "aria-label": "down", disabled: i === n - 1, onclick: () => move(e.task_id, "down") }, "↓"),
-        h("button", { class: "small icon", title: "move to the bottom", "aria-label": "bottom", disabled: i === n - 1, onclick: () => move(e.task_id, "bottom") }, "⤓"),
+        h("button", { class: "small icon", title: "move to the top", "aria-label": "top", disabled: first(i), onclick: () => move(e.task_id, "top") }, "⤒"),
+        h("button", { class: "small icon", title: "move up", "aria-label": "up", disabled: first(i), onclick: () => move(e.task_id, "up") }, "↑"),
+        h("button", { class: "small icon", title: "move down", "aria-label": "down", disabled: last(i), onclick: () => move(e.task_id, "down") }, "↓"),
+        h("button", { class: "small icon", title: "move to the bottom", "aria-label": "bottom", disabled: last(i), onclick: () => move(e.task_id, "bottom") }, "⤓"),
+        moveForm(e),
         h("button", { class: "small danger", title: "take it off the queue (back to draft)", onclick: () => dequeue(e.task_id) }, "Dequeue"))));
-    const more = queue.depth > n ? h("p", { class: "muted" }, `…and ${queue.depth - n} more.`) : null;
     detail.replaceChildren(card(`Queue ${queue.name} — ${queue.depth} waiting${queue.oldest_wait_s !== null ? `, oldest ${duration(queue.oldest_wait_s)}` : ""}`,
       n ? h("table", { class: "grid entries", id: "queue-entries" },
         h("thead", {}, h("tr", {}, h("th", { class: "num" }, "#"), h("th", {}, "Task"), h("th", {}, "Project"), h("th", { class: "num" }, "Priority"), h("th", { class: "num" }, "Waiting"), h("th", {}, ""))),
-        h("tbody", {}, rows)) : empty("Nothing waiting: agents took everything."),
-      more));
+        h("tbody", {}, rows)) : empty(offset ? "Nothing this far down the queue." : "Nothing waiting: agents took everything."),
+      pager(queue.depth)));
   }
 
   async function load() {
     try {
       const queues = await get("/queues");
       if (!ctx.alive) return;
+      queueNames = queues.map((q) => q.name);
       drawList(queues);
-      if (selected && queues.some((q) => q.name === selected)) drawDetail(await get(`/queues/${seg(selected)}?limit=200`));
+      if (selected && queues.some((q) => q.name === selected)) {
+        const queue = await get(`/queues/${seg(selected)}${query({ limit: PAGE, offset })}`);
+        if (!ctx.alive) return;
+        // A queue that shrank under this page shows its last page instead of nothing.
+        if (!queue.entries.length && offset && queue.depth) {
+          offset = Math.floor((queue.depth - 1) / PAGE) * PAGE;
+          return load();
+        }
+        drawDetail(queue);
+      }
       else detail.replaceChildren();
     } catch (e) {
       flash.replaceChildren(errorBox(e));

@@ -1,8 +1,9 @@
 // @ts-check
 // One task: header with actions, tabs for overview, console, metrics, code, environment
 // and artifacts. The record is polled while the task is not final; the console streams.
-import { ApiError, get, post, seg } from "../api.js";
-import { badge, errorBox, h } from "../dom.js";
+import { ApiError, del, get, post, seg } from "../api.js";
+import { badge, confirmButton, errorBox, h, setTitle } from "../dom.js";
+import { queueChoices, queueInput, suggestQueue } from "../queue_choice.js";
 import { navigate, replaceQuery } from "../router.js";
 import { consolePanel } from "./task_console.js";
 import {
@@ -11,26 +12,6 @@ import {
 
 const TABS = ["overview", "console", "metrics", "code", "environment", "artifacts"];
 const FINAL = new Set(["completed", "failed", "aborted"]);
-
-/** A button that asks for a second click before it acts. */
-function confirmButton(label, question, action) {
-  const button = h("button", { class: "danger", id: `action-${label.toLowerCase()}` }, label);
-  let armed = null;
-  button.addEventListener("click", async () => {
-    if (!armed) {
-      button.textContent = question;
-      armed = setTimeout(() => {
-        button.textContent = label;
-        armed = null;
-      }, 4000);
-      return;
-    }
-    clearTimeout(armed);
-    button.disabled = true;
-    await action();
-  });
-  return button;
-}
 
 /**
  * @param {Record<string, string>} params from the route pattern
@@ -63,12 +44,60 @@ export async function taskPage({ id }, q, root, ctx) {
         }
       }));
     }
+    if (task.status === "queued") {
+      list.push(h("button", { id: "action-dequeue", title: "take it off its queue (back to draft)", onclick: async () => {
+        try {
+          task = await post(`/tasks/${seg(task.id)}/dequeue`);
+          drawHead();
+        } catch (e) {
+          flash.replaceChildren(errorBox(e));
+        }
+      } }, "Dequeue"));
+    }
+    if (task.status === "draft") {
+      list.push(h("a", { class: "button", href: `#/draft/${task.id}`, id: "action-edit" }, "Edit draft"));
+      list.push(h("button", { id: "action-enqueue", onclick: showEnqueue }, "Enqueue…"));
+    }
+    if (task.status === "draft" || FINAL.has(task.status)) {
+      list.push(confirmButton("Delete", "Really delete?", async () => {
+        try {
+          await del(`/tasks/${seg(task.id)}`);
+          navigate("/tasks");
+        } catch (e) {
+          flash.replaceChildren(errorBox(e));
+        }
+      }));
+    }
     if (task.parent) list.push(h("a", { class: "button", href: `#/compare?ids=${task.parent},${task.id}` }, "Compare with parent"));
     return list;
   };
 
+  // A draft (a dequeued task too) goes back on a queue from here.
+  async function showEnqueue() {
+    const choices = await queueChoices();
+    const [queue, names] = queueInput("enqueue-queues", suggestQueue(task, choices), choices);
+    const create = h("input", { type: "checkbox", name: "create_queue" });
+    const form = h("form", { class: "inline-form card enqueue-form", id: "enqueue-form" },
+      h("label", { class: "inline" }, "Queue ", queue), names,
+      h("label", { class: "inline muted" }, create, " create it"),
+      h("button", { type: "submit", class: "primary" }, "Enqueue"),
+      h("button", { type: "button", onclick: () => form.remove() }, "Cancel"));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        task = await post(`/tasks/${seg(task.id)}/enqueue`, { queue: queue.value.trim(), create_queue: create.checked });
+        flash.replaceChildren(...(task.warnings || []).map((w) => h("p", { class: "warning" }, w)));
+        drawHead();
+      } catch (e) {
+        flash.replaceChildren(errorBox(e));
+      }
+    });
+    flash.replaceChildren(form);
+    queue.focus();
+  }
+
   function drawHead() {
-    document.title = `${task.name} · Runyard`;
+    setTitle(task.name);
     head.replaceChildren(h("div", { class: "page-head" },
       h("div", {},
         h("div", { class: "crumbs muted" }, h("a", { href: `#/tasks?project=${encodeURIComponent(task.project)}` }, task.project), " / ", h("code", {}, task.id)),
@@ -91,10 +120,17 @@ export async function taskPage({ id }, q, root, ctx) {
         h("div", { class: "stack" }, paramsCard(task))));
   }
 
+  let dropCharts = () => {};
+  ctx.onCleanup(() => dropCharts());
   const loaders = {
     overview: drawOverview,
     console: () => {},
-    metrics: async () => panels.metrics.replaceChildren(metricsTab(await get(`/tasks/${seg(id)}/metrics`))),
+    metrics: async () => {
+      const shown = await metricsTab(await get(`/tasks/${seg(id)}/metrics`));
+      dropCharts();
+      dropCharts = shown.destroy;
+      panels.metrics.replaceChildren(shown.el);
+    },
     code: () => panels.code.replaceChildren(codeTab(task)),
     environment: () => panels.environment.replaceChildren(environmentTab(task)),
     artifacts: async () => panels.artifacts.replaceChildren(artifactsTab(task, await get(`/tasks/${seg(id)}/artifacts`))),
@@ -115,7 +151,7 @@ export async function taskPage({ id }, q, root, ctx) {
   }
 
   tabBar.append(...TABS.map((t) => h("button", { class: "tab", role: "tab", dataset: { tab: t }, onclick: () => show(t) }, t[0].toUpperCase() + t.slice(1))));
-  const logs = consolePanel(task.id, { onEnd: () => refresh() });
+  const logs = consolePanel(task.id, { onEnd: () => refresh(), status: () => task.status });
   panels.console.append(logs.el);
   ctx.onCleanup(logs.stop);
 
@@ -126,6 +162,7 @@ export async function taskPage({ id }, q, root, ctx) {
       task = fresh;
       if (changed && ctx.alive) {
         drawHead();
+        logs.showState();
         if (tab === "metrics") loaders.metrics();
       }
     } catch (e) {

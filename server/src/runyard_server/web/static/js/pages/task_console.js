@@ -2,6 +2,7 @@
 // The console tab: the task's last lines first, earlier pages on demand, then followed
 // live through server-sent events from where the tail ended.
 import { downloadLog, get, query, seg, streamLogs } from "../api.js";
+import { ansiNodes } from "../ansi.js";
 import { h } from "../dom.js";
 
 const MAX_LINES = 20_000;
@@ -10,25 +11,78 @@ const PAGE = 1000;
 /** @param {import("../api.js").LogLine} line */
 function lineEl(line) {
   const time = new Date(line.ts * 1000).toLocaleTimeString();
-  return h("div", { class: `line ${line.stream}` }, h("span", { class: "ts" }, time), line.text);
+  return h("div", { class: `line ${line.stream}` }, h("span", { class: "ts" }, time), h("span", { class: "text" }, ansiNodes(line.text)));
+}
+
+/**
+ * Search within the lines shown: matches marked, Enter and Shift+Enter step through
+ * them, "only matches" hides the rest. Returns the controls and a rerun for new lines.
+ * @param {HTMLElement} pre
+ */
+function logSearch(pre) {
+  const input = h("input", { type: "search", name: "log-search", placeholder: "search the log…", "aria-label": "search the log" });
+  const only = h("input", { type: "checkbox", name: "log-only-matches" });
+  const count = h("span", { class: "muted search-count", "aria-live": "polite" });
+  /** @type {HTMLElement[]} */
+  let matches = [];
+  let at = -1;
+  function run() {
+    const needle = input.value.toLowerCase();
+    matches = [];
+    for (const line of /** @type {HTMLCollectionOf<HTMLElement>} */ (pre.children)) {
+      const text = line.querySelector(".text")?.textContent?.toLowerCase() ?? "";
+      const hit = Boolean(needle) && text.includes(needle);
+      line.classList.toggle("match", hit);
+      line.classList.toggle("match-current", false);
+      line.classList.toggle("filtered-out", Boolean(needle) && only.checked && !hit && !line.classList.contains("end"));
+      if (hit) matches.push(line);
+    }
+    at = Math.min(at, matches.length - 1);
+    count.textContent = needle ? `${matches.length} matching line${matches.length === 1 ? "" : "s"}` : "";
+  }
+  /** @param {number} by */
+  function step(by) {
+    if (!matches.length) return;
+    matches[at]?.classList.remove("match-current");
+    at = (at + by + matches.length) % matches.length;
+    matches[at].classList.add("match-current");
+    matches[at].scrollIntoView({ block: "center" });
+    count.textContent = `${at + 1} of ${matches.length} matching lines`;
+  }
+  input.addEventListener("input", () => {
+    at = -1;
+    run();
+  });
+  input.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter") return;
+    event.preventDefault();
+    step(event.shiftKey ? -1 : 1);
+  });
+  only.addEventListener("change", run);
+  const el = h("div", { class: "log-search" }, input, h("label", { class: "inline muted" }, only, " only matches"), count);
+  return { el, run: () => input.value && run() };
 }
 
 /**
  * A console panel that opens on the task's tail and follows it; returns {el, stop}.
  * @param {string} taskId
- * @param {{onEnd?: (reason: string) => void}} [options]
- * @returns {{el: HTMLElement, stop: () => void}}
+ * @param {{onEnd?: (reason: string) => void, status?: () => string}} [options] status: the
+ *   task's status now; a draft or queued task is "waiting", not "live", while connected
+ * @returns {{el: HTMLElement, stop: () => void, showState: () => void}}
  */
-export function consolePanel(taskId, { onEnd } = {}) {
+export function consolePanel(taskId, { onEnd, status = () => "running" } = {}) {
   const state = h("span", { class: "live-state muted" }, "connecting…");
   const follow = h("input", { type: "checkbox", checked: true });
   const pre = h("pre", { class: "console", id: "console", tabindex: "0" });
   const earlier = h("button", { type: "button", class: "link earlier", hidden: true }, "earlier lines");
-  const saveAll = h("button", { type: "button", class: "link" }, "download");
+  const saveAll = h("button", { type: "button", class: "link", title: "the whole log as plain text" }, "download");
   let count = 0;
   let before = null; // the cursor of the first line shown, while earlier ones exist
   let stopStream = () => {};
   let stopped = false;
+  let connection = "connecting…";
+  let ended = false;
+  const search = logSearch(pre);
 
   const atBottom = () => pre.scrollHeight - pre.scrollTop - pre.clientHeight < 40;
   function showEarlier(cursor) {
@@ -49,7 +103,15 @@ export function consolePanel(taskId, { onEnd } = {}) {
       }
       showEarlier(null);
     }
+    search.run();
     if (stick || follow.checked) pre.scrollTop = pre.scrollHeight;
+  }
+  function showState() {
+    if (ended) return;
+    const waiting = ["draft", "queued"].includes(status());
+    const live = connection === "live";
+    state.textContent = live ? (waiting ? `connected, the task is ${status()}` : "● live") : connection;
+    state.className = `live-state ${live && !waiting ? "ok" : "muted"}`;
   }
   async function loadEarlier() {
     if (!before || count + PAGE > MAX_LINES) return showEarlier(null);
@@ -77,10 +139,11 @@ export function consolePanel(taskId, { onEnd } = {}) {
       after: tail.cursor,
       onLines: addLines,
       onState: (s) => {
-        state.textContent = s === "live" ? "● live" : s;
-        state.className = `live-state ${s === "live" ? "ok" : "muted"}`;
+        connection = s;
+        showState();
       },
       onEnd: (status) => {
+        ended = true;
         state.textContent = `ended (${status})`;
         state.className = "live-state muted";
         pre.append(h("div", { class: "line end" }, `— the task is ${status} —`));
@@ -104,11 +167,12 @@ export function consolePanel(taskId, { onEnd } = {}) {
       saveAll,
       h("label", { class: "inline muted" }, follow, " follow"),
     ),
+    search.el,
     pre,
   );
   const stop = () => {
     stopped = true;
     stopStream();
   };
-  return { el, stop };
+  return { el, stop, showState };
 }

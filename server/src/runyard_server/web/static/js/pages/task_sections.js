@@ -2,7 +2,7 @@
 // The parts of the task page: timeline, run facts, params, lineage, code, environment,
 // metrics and artifacts. Each returns an element; none fetches what it is given.
 import { download, get, query } from "../api.js";
-import { PALETTE, lineChart } from "../chart.js";
+import { PALETTE, loadUplot, metricChart } from "../chart.js";
 import { diffStats, diffView } from "../diff.js";
 import { ago, badge, bytes, card, dateTime, duration, empty, errorBox, h, show, table, taskLink } from "../dom.js";
 import { flatParams } from "../params.js";
@@ -113,15 +113,21 @@ export function environmentTab(task) {
     card("Variables", env.length ? table([{ label: "Name", cell: ([k]) => h("code", {}, k) }, { label: "Value", cell: ([, v]) => h("code", {}, v) }], env, { className: "kv" }) : empty("No environment variables.")));
 }
 
-/** One chart per series, and the final values. */
-export function metricsTab(metrics) {
+/**
+ * One chart per series, and the final values; destroy() frees the charts.
+ * @returns {Promise<{el: HTMLElement, destroy: () => void}>}
+ */
+export async function metricsTab(metrics) {
   const names = Object.keys(metrics.series).sort();
-  if (!names.length) return empty("No metrics logged (yet).");
+  if (!names.length) return { el: empty("No metrics logged (yet)."), destroy: () => {} };
+  const uPlot = await loadUplot();
   const finals = Object.entries(metrics.final).sort();
-  return h("div", { class: "stack" },
+  const settings = { x: /** @type {const} */ ("step"), log: false, smooth: 0 };
+  const charts = names.map((name, i) => metricChart(uPlot, name, [{ name, color: PALETTE[i % PALETTE.length], points: metrics.series[name] }], settings));
+  const el = h("div", { class: "stack" },
     card("Final values", table([{ label: "Series", cell: ([k]) => h("code", {}, k) }, { label: "Last value", cell: ([, v]) => h("code", { title: String(v) }, String(Number(v.toPrecision(6)))) }], finals, { className: "kv" })),
-    h("div", { class: "charts", id: "charts" }, names.map((name, i) =>
-      h("div", { class: "chart-box" }, lineChart(name, [{ name, color: PALETTE[i % PALETTE.length], points: metrics.series[name] }])))));
+    h("div", { class: "charts", id: "charts" }, charts.map((c) => c.el)));
+  return { el, destroy: () => charts.forEach((c) => c.destroy()) };
 }
 
 export function artifactsTab(task, artifacts) {

@@ -1,7 +1,7 @@
 // @ts-check
 // Workers: every agent with its resources and GPUs, queues, running tasks and heartbeat.
 import { get } from "../api.js";
-import { ago, card, empty, errorBox, h, taskLink } from "../dom.js";
+import { ago, card, empty, errorBox, h, setTitle, taskLink } from "../dom.js";
 
 function gpuList(worker) {
   if (!worker.gpus.length) return h("span", { class: "muted" }, "no GPUs");
@@ -34,6 +34,7 @@ function workerCard(w, names) {
  * @param {import("../router.js").PageContext} ctx
  */
 export async function workersPage(_params, _q, root, ctx) {
+  setTitle("Workers");
   const body = h("div", { class: "workers" });
   const flash = h("div");
   const summary = h("span", { class: "muted" });

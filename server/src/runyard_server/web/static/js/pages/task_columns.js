@@ -1,0 +1,92 @@
+// @ts-check
+// The columns of the runs table: the built-in ones, a column per chosen parameter
+// ("param:General/lr") and per chosen metric series ("metric:val/acc", its last value),
+// and the chooser that picks them (kept in localStorage).
+import { ago, badge, duration, h, show, taskLink } from "../dom.js";
+import { flatParams } from "../params.js";
+
+/** A task summary as GET /tasks?view=summary sends it. @typedef {Record<string, any>} Row */
+/**
+ * A column: key, heading, cell, and the server's sort for it (GET /tasks?sort=) if any.
+ * @typedef {{key: string, label: string, cell: (t: Row) => import("../dom.js").Child, sort?: string, class?: string}} Column
+ */
+
+/** @param {Row} task */
+function runtime(task) {
+  if (!task.started) return null;
+  const end = task.finished ? Date.parse(task.finished) : Date.now();
+  return (end - Date.parse(task.started)) / 1000;
+}
+
+/** @type {Column[]} */
+export const BUILT_IN = [
+  { key: "name", label: "Name", sort: "name", cell: (t) => taskLink(t.id, t.name) },
+  { key: "id", label: "ID", cell: (t) => h("code", { class: "muted" }, t.id.slice(0, 8)) },
+  { key: "status", label: "Status", cell: (t) => badge(t.status) },
+  { key: "project", label: "Project", cell: (t) => t.project },
+  { key: "queue", label: "Queue", cell: (t) => t.queue || "" },
+  { key: "tags", label: "Tags", cell: (t) => t.tags.map((/** @type {string} */ tag) => h("span", { class: "tag" }, tag)) },
+  { key: "commit", label: "Commit", cell: (t) => h("code", { class: "muted" }, (t.commit || "").slice(0, 10)) },
+  { key: "created", label: "Created", sort: "created", cell: (t) => ago(t.created) },
+  { key: "started", label: "Started", sort: "started", cell: (t) => (t.started ? ago(t.started) : "") },
+  { key: "finished", label: "Finished", sort: "finished", cell: (t) => (t.finished ? ago(t.finished) : "") },
+  { key: "runtime", label: "Runtime", cell: (t) => duration(runtime(t)) },
+];
+
+export const DEFAULT_COLUMNS = ["name", "id", "status", "project", "queue", "tags", "created", "finished", "runtime"];
+
+/** @param {number} v */
+const number = (v) => String(Number(v.toPrecision(6)));
+
+/**
+ * The column for a key: built-in, "param:Section/key" or "metric:series".
+ * @param {string} key
+ * @returns {Column | null}
+ */
+export function columnFor(key) {
+  const builtIn = BUILT_IN.find((c) => c.key === key);
+  if (builtIn) return builtIn;
+  if (key.startsWith("param:")) {
+    const path = key.slice(6);
+    return { key, label: path, class: "col-param", sort: key, cell: (t) => {
+      const found = flatParams(t.params).find(([p]) => p === path);
+      return found ? h("code", {}, show(found[1])) : h("span", { class: "muted" }, "—");
+    } };
+  }
+  if (key.startsWith("metric:")) {
+    const series = key.slice(7);
+    return { key, label: series, class: "col-metric num", sort: key, cell: (t) => (Object.hasOwn(t.metrics || {}, series) ? h("span", { title: String(t.metrics[series]) }, number(t.metrics[series])) : "") };
+  }
+  return null;
+}
+
+/**
+ * A disclosure with a checkbox per column; onChange gets the chosen keys in order.
+ * @param {string[]} chosen
+ * @param {{params: string[], metrics: string[]}} known param paths and metric series to offer
+ * @param {(keys: string[]) => void} onChange
+ */
+export function columnChooser(chosen, known, onChange) {
+  const picked = new Set(chosen);
+  /** @param {string} key @param {string} label */
+  const box = (key, label) => {
+    const input = h("input", { type: "checkbox", name: "column", value: key, checked: picked.has(key) });
+    input.addEventListener("change", () => {
+      if (input.checked) picked.add(key);
+      else picked.delete(key);
+      // Built-ins keep their order; chosen params and metrics follow in the order picked.
+      const order = [...BUILT_IN.map((c) => c.key).filter((k) => picked.has(k)), ...[...picked].filter((k) => !BUILT_IN.some((c) => c.key === k))];
+      onChange(order);
+    });
+    return h("label", { class: "inline" }, input, " ", label);
+  };
+  const extra = [...new Set([...known.params.map((p) => `param:${p}`), ...known.metrics.map((m) => `metric:${m}`), ...chosen.filter((k) => !BUILT_IN.some((c) => c.key === k))])];
+  const params = extra.filter((k) => k.startsWith("param:"));
+  const metrics = extra.filter((k) => k.startsWith("metric:"));
+  return h("details", { class: "chooser", id: "column-chooser" },
+    h("summary", { class: "button" }, "Columns"),
+    h("div", { class: "chooser-body" },
+      h("fieldset", {}, h("legend", {}, "Run"), BUILT_IN.map((c) => box(c.key, c.label))),
+      h("fieldset", {}, h("legend", {}, "Parameters"), params.length ? params.map((k) => box(k, k.slice(6))) : h("span", { class: "muted" }, "none on this page")),
+      h("fieldset", {}, h("legend", {}, "Metrics (last value)"), metrics.length ? metrics.map((k) => box(k, k.slice(7))) : h("span", { class: "muted" }, "none logged"))));
+}
