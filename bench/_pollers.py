@@ -38,7 +38,7 @@ class Connection:
     async def post(self, path: str, body: Any) -> tuple[int, Any]:
         data = json.dumps(body).encode()
         head = (
-            f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(data)}\r\n\r\n"
         )
         self.writer.write(head.encode() + data)
