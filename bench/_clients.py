@@ -111,9 +111,15 @@ def run_cycler(
     warmup_s: float,
     duration_s: float,
     out: Queue[tuple[Any, ...]],
+    batch: int = 0,
 ) -> None:
     """Full cycles on ``queue`` until the window ends; counts only cycles that end in
-    [start + warmup, start + warmup + duration]. Reports ("cycles", index, stats)."""
+    [start + warmup, start + warmup + duration]. Reports ("cycles", index, stats).
+
+    ``batch`` 0: the four-request protocol, create → claim → started → completed. Else
+    tasks are created ``batch`` at a time (``POST /tasks:batch``) and each completed
+    report rides on the next claim (``ended``).
+    """
     session = requests.Session()
     errors: list[str] = []
     try:
@@ -123,33 +129,37 @@ def run_cycler(
     except requests.RequestException as exc:
         out.put(("cycles", index, {"error": f"register: {exc!r}"}))
         return
-    draft = typical_body(None, index)
-    enqueue = {"queue": queue, "create_queue": True}
-    claim = claim_body([queue], 0)
     out.put(("ready", index, None))
     if not go.wait(60):
         out.put(("cycles", index, {"error": "never started"}))
         return
-    window_start = start_at.value + warmup_s
-    window_end = window_start + duration_s
+    window = (start_at.value + warmup_s, start_at.value + warmup_s + duration_s)
+    create = typical_body(queue, index)
+    cycler = _BatchCycler(session, api, worker_id, queue, index, batch) if batch else None
     cycles = requests_done = empty = 0
     cycle_s: list[float] = []
     for _ in range(1_000_000):
         now = time.monotonic()
-        if now >= window_end:
+        if now >= window[1]:
             break
-        counted = now >= window_start
+        counted = now >= window[0]
         t0 = time.perf_counter()
-        n, ok, got = _cycle(session, api, worker_id, draft, enqueue, claim, errors)
-        if counted and time.monotonic() <= window_end:
+        if cycler is not None:
+            n, done, got = cycler.step(errors)
+        else:
+            n, ok, got = _cycle(session, api, worker_id, create, errors)
+            done = int(ok)
+        if counted and time.monotonic() <= window[1]:
             requests_done += n
-            if ok:
-                cycles += 1
+            cycles += done
+            if cycler is None and done:
                 cycle_s.append(time.perf_counter() - t0)
             elif not got:
                 empty += 1
         if len(errors) > 50:
             break
+    if cycler is not None:
+        cycler.finish(errors)
     session.close()
     stats = {
         "cycles": cycles,
@@ -162,44 +172,89 @@ def run_cycler(
     out.put(("cycles", index, stats))
 
 
+def _post(
+    session: requests.Session, url: str, body: Any, want: int, what: str, errors: list[str]
+) -> Any:
+    """The JSON answer when the status is ``want``, else None with the error noted."""
+    try:
+        response = session.post(url, json=body)
+    except requests.RequestException as exc:
+        errors.append(f"{what}: {exc!r}")
+        return None
+    if response.status_code != want:
+        errors.append(f"{what}: {response.status_code} {response.text[:200]}")
+        return None
+    return response.json()
+
+
 def _cycle(
     session: requests.Session,
     api: str,
     worker_id: str,
-    draft: dict[str, Any],
-    enqueue: dict[str, Any],
-    claim: dict[str, Any],
+    create: dict[str, Any],
     errors: list[str],
 ) -> tuple[int, bool, bool]:
-    """One create→enqueue→claim→complete; (requests made, completed?, claimed a task?)."""
-    steps = 0
-    try:
-        created = session.post(f"{api}/tasks", json=draft)
-        steps += 1
-        if created.status_code != 201:
-            errors.append(f"create: {created.status_code} {created.text[:200]}")
-            return steps, False, False
-        task_id = created.json()["id"]
-        queued = session.post(f"{api}/tasks/{task_id}/enqueue", json=enqueue)
-        steps += 1
-        if queued.status_code != 200:
-            errors.append(f"enqueue: {queued.status_code} {queued.text[:200]}")
-            return steps, False, False
-        claimed = session.post(f"{api}/workers/{worker_id}/claim", json=claim)
-        steps += 1
-        if claimed.status_code != 200:
-            errors.append(f"claim: {claimed.status_code} {claimed.text[:200]}")
-            return steps, False, False
-        got = claimed.json()
-        if got.get("task") is None:
-            return steps, False, False
-        token = {"lease_token": got["lease_token"]}
-        done = session.post(f"{api}/tasks/{got['task']['id']}/completed", json=token)
-        steps += 1
-        if done.status_code != 200:
-            errors.append(f"completed: {done.status_code} {done.text[:200]}")
-            return steps, False, True
-        return steps, True, True
-    except requests.RequestException as exc:
-        errors.append(repr(exc))
-        return steps, False, False
+    """One create → claim → started → completed; (requests made, completed?, claimed?)."""
+    if _post(session, f"{api}/tasks", create, 201, "create", errors) is None:
+        return 1, False, False
+    claim = CLAIM[create["queue"]]
+    claimed = _post(session, f"{api}/workers/{worker_id}/claim", claim, 200, "claim", errors)
+    if claimed is None or claimed.get("task") is None:
+        return 2, False, False
+    url = f"{api}/tasks/{claimed['task']['id']}"
+    token = {"lease_token": claimed["lease_token"]}
+    if _post(session, f"{url}/started", token, 200, "started", errors) is None:
+        return 3, False, True
+    done = _post(session, f"{url}/completed", token, 200, "completed", errors)
+    return 4, done is not None, True
+
+
+class _ClaimBodies(dict[str, dict[str, Any]]):
+    def __missing__(self, queue: str) -> dict[str, Any]:
+        self[queue] = claim_body([queue], 0)
+        return self[queue]
+
+
+CLAIM = _ClaimBodies()
+
+
+class _BatchCycler:
+    """Claims carrying the previous task's completed report; a batch create when the
+    queue is empty. A cycle counts when its completed report is taken."""
+
+    def __init__(
+        self,
+        session: requests.Session,
+        api: str,
+        worker_id: str,
+        queue: str,
+        index: int,
+        batch: int,
+    ) -> None:
+        self.session, self.api, self.queue = session, api, queue
+        self.claim_url = f"{api}/workers/{worker_id}/claim"
+        self.tasks = {"tasks": [typical_body(queue, index * 100_000 + i) for i in range(batch)]}
+        self.ended: list[dict[str, Any]] = []
+
+    def step(self, errors: list[str]) -> tuple[int, int, bool]:
+        """One claim (and a batch create when it found nothing): (requests, cycles, got)."""
+        body = {**CLAIM[self.queue], "ended": self.ended}
+        claimed = _post(self.session, self.claim_url, body, 200, "claim", errors)
+        if claimed is None:
+            return 1, 0, False
+        done = len(self.ended) - len(claimed.get("refused", []))
+        self.ended = []
+        if claimed.get("task") is not None:
+            task = claimed["task"]
+            report = {"task_id": task["id"], "lease_token": claimed["lease_token"]}
+            self.ended = [{**report, "status": "completed", "exit_code": 0}]
+            return 1, done, True
+        _post(self.session, f"{self.api}/tasks:batch", self.tasks, 201, "batch", errors)
+        return 2, done, False
+
+    def finish(self, errors: list[str]) -> None:
+        """Report the last task held (outside the window)."""
+        for report in self.ended:
+            url = f"{self.api}/tasks/{report['task_id']}/completed"
+            token = {"lease_token": report["lease_token"]}
+            _post(self.session, url, token, 200, "completed", errors)

@@ -5,20 +5,28 @@ from __future__ import annotations
 from typing import Any
 
 TARGETS: list[tuple[str, str, float, str]] = [
-    # (label, result path, limit, "le" | "ge")
-    ("(a) enqueue→claim p50 ms", "a_wake.latency_ms.p50", 10.0, "le"),
-    ("(a) enqueue→claim p99 ms", "a_wake.latency_ms.p99", 50.0, "le"),
-    ("(b) HTTP cycles/s", "b_cycles.http.cycles_per_s", 1000.0, "ge"),
-    ("(c) claim p50 ratio deep/shallow", "c_depth.ratio_p50", 1.5, "le"),
+    # (label, result path, limit, "le" | "ge"): issue 18's table, then (d) from issue 3
+    ("server CPU ms per task, 4 requests", "b_cycles.http.server_cpu_ms_per_task", 1.2, "le"),
+    ("cycles/s, 8 clients, 4 requests", "b_cycles.http.cycles_per_s", 400.0, "ge"),
+    ("cycles/s, batch + report on claim", "b_cycles.http_batch.cycles_per_s", 1000.0, "ge"),
+    ("create→claimed p50 ms, 200 idle", "a_wake.latency_ms.p50", 5.0, "le"),
+    ("create→claimed p99 ms, 200 idle", "a_wake.latency_ms.p99", 15.0, "le"),
+    ("create→claimed p99 ms, 10k idle", "e_pollers.latency_ms.p99", 25.0, "le"),
+    ("server cores while 10k idle", "e_pollers.idle_cpu_cores.server", 0.10, "le"),
+    ("server RSS KB per idle waiter", "e_pollers.rss_per_waiter_kb", 8.0, "le"),
+    ("claim p50 ratio, 100k/100 queued", "c_depth.ratio_p50", 1.2, "le"),
+    ("runyard --help s", "f_cli.runyard --help", 0.3, "le"),
+    ("runyard task list s", "f_cli.runyard task list", 0.3, "le"),
     ("(d) bytes per queued task", "d_memory.bytes_per_task", 4096.0, "le"),
 ]
 
 
 def lookup(results: dict[str, Any], path: str) -> float:
     value: Any = results
-    for part in path.split("."):
+    head, _, last = path.rpartition(".")
+    for part in head.split("."):
         value = value[part]
-    return float(value)
+    return float(value[last])
 
 
 def verdicts(
@@ -39,6 +47,7 @@ def busiest(results: dict[str, Any]) -> float:
         results["a_wake"]["cpu_cores"],
         results["a_wake_one"]["cpu_cores"],
         results["b_cycles"]["http"]["cpu_cores"],
+        results["b_cycles"]["http_batch"]["cpu_cores"],
         results["b_cycles"]["store_in_process"]["cpu_cores"],
         results["c_depth"]["cpu_cores"],
     ]
@@ -73,13 +82,8 @@ def render(results: dict[str, Any], checks: list[dict[str, Any]]) -> str:
         f"       per enqueued task: server CPU {a['server_cpu_ms_per_task']:.1f} ms "
         f"({a1['server_cpu_ms_per_task']:.1f} ms with {a1['claimers']}); Redis calls "
         f"{calls(a['redis_calls_per_task'])} ({calls(a1['redis_calls_per_task'])})",
-        f"(b)    HTTP, {b['http']['clients']} clients          "
-        f"{b['http']['cycles_per_s']:8.1f} cycles/s  {b['http']['requests_per_s']:8.1f} req/s  "
-        f"(errors {b['http']['error_count']}, empty claims {b['http']['empty_claims']})",
-        f"       cycle latency              {ms(b['http']['cycle_latency_ms'])}",
-        f"       cores used: {cores(b['http']['cpu_cores'])}",
-        f"       server CPU {b['http']['server_cpu_ms_per_request']:.2f} ms per request; "
-        f"Redis calls per cycle: {calls(b['http']['redis_calls_per_cycle'])}",
+        *cycle_lines(b["http"]),
+        *cycle_lines(b["http_batch"]),
         f"       store in-process ({b['store_in_process']['cycles']} cycles)  "
         f"{b['store_in_process']['cycles_per_s']:8.1f} cycles/s",
         f"       cores used: {cores(b['store_in_process']['cpu_cores'])}",
@@ -94,7 +98,10 @@ def render(results: dict[str, Any], checks: list[dict[str, Any]]) -> str:
         f"       cores used: {cores(c['cpu_cores'])}",
         f"(d)    {d['bytes_per_task']:.0f} bytes of Redis memory per queued task "
         f"({d['tasks']} tasks, spec JSON {d['spec_json_bytes']} B)",
+        *poller_lines(results["e_pollers"]),
+        "(f)    " + "   ".join(f"{k} {v * 1e3:.0f} ms" for k, v in results["f_cli"].items()),
         "",
+        f"load average (1 min) at start {results['load'][0]:.2f}, at end {results['load'][1]:.2f}",
         f"other processes on this machine (not the bench) used up to {busiest(results):.2f} "
         "cores during the timed windows",
         "",
@@ -102,6 +109,38 @@ def render(results: dict[str, Any], checks: list[dict[str, Any]]) -> str:
     ]
     lines.extend(target_lines(checks))
     return "\n".join(lines)
+
+
+def cycle_lines(h: dict[str, Any]) -> list[str]:
+    """(b)'s lines for one protocol over HTTP."""
+    return [
+        f"(b)    HTTP, {h['clients']} clients, {h['protocol']}: {h['cycles_per_s']:.1f} cycles/s "
+        f"{h['requests_per_s']:.1f} req/s (errors {h['error_count']}, empty claims "
+        f"{h['empty_claims']})",
+        *(
+            [f"       cycle latency              {ms(h['cycle_latency_ms'])}"]
+            if h["cycle_latency_ms"]["n"]
+            else []
+        ),
+        f"       cores used: {cores(h['cpu_cores'])}",
+        f"       CPU per task: server {h['server_cpu_ms_per_task']:.2f} ms "
+        f"({h['server_cpu_ms_per_request']:.2f} ms per request), jobs "
+        f"{h['jobs_cpu_ms_per_task']:.2f} ms, Redis {h['redis_cpu_ms_per_task']:.2f} ms",
+        f"       Redis commands per cycle: {calls(h['redis_calls_per_cycle'])} "
+        f"(all: {sum(h['redis_calls_per_cycle'].values()):.1f})",
+    ]
+
+
+def poller_lines(e: dict[str, Any]) -> list[str]:
+    """(e)'s lines: many idle long-pollers on one server process."""
+    return [
+        f"(e)    {e['pollers']} idle long-pollers (wait_s {e['wait_s']:g}) on one server process",
+        f"       create→claimed             {ms(e['latency_ms'])}  (errors {e['error_count']})",
+        f"       server RSS {e['rss_before_mb']:.0f} MB → {e['rss_waiting_mb']:.0f} MB waiting "
+        f"({e['rss_per_waiter_kb']:.1f} KB per waiter), {e['redis_connections']} Redis "
+        "connections in all",
+        f"       cores used over {e['idle_window_s']:g} s idle: {cores(e['idle_cpu_cores'])}",
+    ]
 
 
 def target_lines(checks: list[dict[str, Any]], width: int = 36) -> list[str]:

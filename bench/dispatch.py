@@ -7,11 +7,18 @@ bench can read Redis directly), measures, prints a table and writes JSON
 (default bench/results/dispatch.json), then stops both. What it measures:
 
   floor  raw redis-py ZADD → BZPOPMIN wake-up, and GET /healthz round trip
-  (a)    enqueue→claim latency with N idle long-polling claimers (another process)
-  (b)    create→enqueue→claim→complete cycles/s with 8 HTTP clients (processes),
-         and the same cycle through the store functions in-process (no HTTP)
+  (a)    create→claimed latency with N idle long-polling claimers (another process)
+  (b)    create→claim→started→completed cycles/s with 8 HTTP clients (processes); the
+         same with batch creates and the completed report carried on the next claim;
+         server, jobs and Redis CPU per task and Redis commands per cycle; and the
+         store functions in-process (no HTTP)
   (c)    claim latency (wait_s=0) with 100 vs 100,000 tasks queued, and the ratio
   (d)    Redis used_memory per queued typical task
+  (e)    10,000 idle long-pollers on one fresh server process: RSS per waiter, CPU
+         while idle, Redis connections, create→claimed latency
+  (f)    ``runyard --help`` and ``runyard task list`` start, next to ``python -c pass``
+
+The table ends with issue 18's targets, each next to its measured value.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _engine
+import cli_start
 from _clients import run_claimers, run_cycler
 from _harness import (
     CpuMeter,
@@ -47,6 +55,7 @@ from _harness import (
     typical_body,
     worker_body,
 )
+from _pollers import run_pollers
 from _report import render, verdicts
 
 HERE = Path(__file__).resolve().parent
@@ -62,6 +71,7 @@ class Plan:
     wake_warmup: int = 20
     gap_s: float = 0.05
     cyclers: int = 8
+    batch: int = 100
     cycle_warmup_s: float = 1.0
     cycle_s: float = 10.0
     shallow: int = 100
@@ -69,6 +79,10 @@ class Plan:
     memory_tasks: int = 20_000
     claim_samples: int = 300
     claim_warmup: int = 20
+    pollers: int = 10_000
+    poller_wait_s: float = 30.0
+    poller_idle_s: float = 35.0
+    poller_samples: int = 200
 
 
 QUICK = Plan(
@@ -81,6 +95,9 @@ QUICK = Plan(
     memory_tasks=2_000,
     claim_samples=50,
     claim_warmup=5,
+    pollers=300,
+    poller_idle_s=5.0,
+    poller_samples=30,
 )
 
 
@@ -125,6 +142,15 @@ def _next(out: Any, kind: str, task_id: str | None, deadline: float, notes: dict
             notes["stray"] += 1
 
 
+def _stop(process: Any, stop: Any) -> None:
+    """Ask a client process to stop, and end it when it does not within a minute."""
+    stop.set()
+    process.join(60)
+    if process.is_alive():
+        process.terminate()
+        process.join(10)
+
+
 def measure_wake(stack: Stack, plan: Plan, claimers: int, queue: str) -> dict[str, Any]:
     """Sequential enqueues on ``queue``; each is claimed by one of ``claimers`` long-polls."""
     ctx = mp.get_context("spawn")
@@ -163,11 +189,7 @@ def measure_wake(stack: Stack, plan: Plan, claimers: int, queue: str) -> dict[st
         calls = _engine.calls_per(calls_before, _engine.command_calls(stack.redis.url), samples)
     finally:
         session.close()
-        stop.set()
-        process.join(60)
-        if process.is_alive():
-            process.terminate()
-            process.join(10)
+        _stop(process, stop)
     return {
         "claimers": claimers,
         "latency_ms": summary_ms(latencies),
@@ -184,12 +206,14 @@ def measure_wake(stack: Stack, plan: Plan, claimers: int, queue: str) -> dict[st
 # --------------------------------------------------------------------------- (b)
 
 
-def measure_http_cycles(stack: Stack, plan: Plan, queue: str) -> dict[str, Any]:
+def measure_http_cycles(stack: Stack, plan: Plan, queue: str, batch: int = 0) -> dict[str, Any]:
+    """(b) over HTTP: ``batch`` 0 the four-request protocol, else batch creates and
+    completed reports carried on the next claim (see ``run_cycler``)."""
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     go = ctx.Event()
     start_at = ctx.Value("d", 0.0)
-    args = (plan.cycle_warmup_s, plan.cycle_s, out)
+    args = (plan.cycle_warmup_s, plan.cycle_s, out, batch)
     processes = [
         ctx.Process(target=run_cycler, args=(stack.api, i, queue, start_at, go, *args))
         for i in range(plan.cyclers)
@@ -229,9 +253,11 @@ def measure_http_cycles(stack: Stack, plan: Plan, queue: str) -> dict[str, Any]:
     http_requests = sum(r.get("requests", 0) for r in results.values())
     cycle_s = [s for r in results.values() for s in r.get("cycle_s", [])]
     clients_cpu = sum(v for k, v in usage.items() if k.startswith("client"))
+    jobs_s = sum(v for k, v in cpu.seconds.items() if k.startswith("server_child"))
     # The Redis calls are counted over the same window as the cycles, to within a request.
     calls = _engine.calls_per(calls_before, calls_after, cycles)
     return {
+        "protocol": f"batches of {batch}, completed on the next claim" if batch else "4 requests",
         "clients": plan.cyclers,
         "window_s": plan.cycle_s,
         "cycles": cycles,
@@ -246,20 +272,96 @@ def measure_http_cycles(stack: Stack, plan: Plan, queue: str) -> dict[str, Any]:
             "clients": round(clients_cpu, 2),
         },
         "server_cpu_ms_per_request": cpu.seconds["server"] / max(http_requests, 1) * 1e3,
+        "server_cpu_ms_per_task": cpu.seconds["server"] / max(cycles, 1) * 1e3,
+        "jobs_cpu_ms_per_task": jobs_s / max(cycles, 1) * 1e3,
+        "redis_cpu_ms_per_task": cpu.seconds["redis"] / max(cycles, 1) * 1e3,
         "redis_calls_per_cycle": calls,
     }
 
 
 def measure_cycles(stack: Stack, plan: Plan) -> dict[str, Any]:
     http = measure_http_cycles(stack, plan, "cycle")
-    log(f"(b) HTTP: {http['cycles_per_s']:.0f} cycles/s; now the store in-process")
+    log(f"(b) HTTP: {http['cycles_per_s']:.0f} cycles/s; now with batches")
+    batched = measure_http_cycles(stack, plan, "cycle-batch", plan.batch)
+    log(f"(b) batches: {batched['cycles_per_s']:.0f} cycles/s; now the store in-process")
     cpu = CpuMeter(pids(stack))
     cpu.start()
     engine = _engine.store_cycles(
         stack.redis.url, plan.cyclers, "cycle-engine", plan.cycle_warmup_s, plan.cycle_s
     )
     engine["cpu_cores"] = cpu.stop()
-    return {"http": http, "store_in_process": engine}
+    return {"http": http, "http_batch": batched, "store_in_process": engine}
+
+
+# --------------------------------------------------------------------------- (e)
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def redis_clients(url: str) -> int:
+    client = redis.Redis.from_url(url, socket_timeout=10)
+    try:
+        return int(client.info("clients")["connected_clients"])
+    finally:
+        client.close()
+
+
+def measure_pollers(stack: Stack, plan: Plan, queue: str = "idle") -> dict[str, Any]:
+    """(e) ``plan.pollers`` idle long-pollers on the one server process: its memory per
+    waiter, its CPU while they only wait (renewals included), the Redis connections it
+    holds, and create → claimed latency among them."""
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    go, stop = ctx.Event(), ctx.Event()
+    args = (stack.api, plan.pollers, queue, plan.poller_wait_s, out, go, stop)
+    process = ctx.Process(target=run_pollers, args=args)
+    process.start()
+    notes: dict[str, Any] = {"errors": [], "stray": 0}
+    session = requests.Session()
+    try:
+        _next(out, "registered", None, time.monotonic() + 600, notes)
+        time.sleep(1.0)
+        rss_before = rss_bytes(stack.server.pid)
+        go.set()
+        _next(out, "polling", None, time.monotonic() + 300, notes)
+        time.sleep(3.0)  # every first claim has reached the server and waits
+        rss_waiting = rss_bytes(stack.server.pid)
+        connections = redis_clients(stack.redis.url)
+        cpu = CpuMeter({"server": stack.server.pid, "redis": stack.redis_pid()})
+        cpu.start()
+        time.sleep(plan.poller_idle_s)
+        idle = cpu.stop()
+        body = typical_body(queue)
+        latencies: list[float] = []
+        for _ in range(plan.poller_samples):
+            t0 = time.perf_counter()
+            created = check(session.post(f"{stack.api}/tasks", json=body, timeout=30), "create")
+            _, _, t1 = _next(out, "claimed", created["id"], time.monotonic() + 30, notes)
+            latencies.append(t1 - t0)
+            time.sleep(plan.gap_s)
+        rss_after = rss_bytes(stack.server.pid)
+    finally:
+        session.close()
+        _stop(process, stop)
+    return {
+        "pollers": plan.pollers,
+        "wait_s": plan.poller_wait_s,
+        "rss_before_mb": rss_before / 2**20,
+        "rss_waiting_mb": rss_waiting / 2**20,
+        "rss_after_wakes_mb": rss_after / 2**20,
+        "rss_per_waiter_kb": (rss_waiting - rss_before) / plan.pollers / 1024,
+        "idle_window_s": plan.poller_idle_s,
+        "idle_cpu_cores": idle,
+        "redis_connections": connections,
+        "latency_ms": summary_ms(latencies),
+        "errors": notes["errors"][:5],
+        "error_count": len(notes["errors"]),
+    }
 
 
 # --------------------------------------------------------------------------- (c) and (d)
@@ -380,6 +482,7 @@ def run(plan: Plan, quick: bool) -> dict[str, Any]:
         results: dict[str, Any] = {
             "machine": machine_info(stack.redis.url),
             "plan": {**asdict(plan), "quick": quick},
+            "load": [os.getloadavg()[0]],
         }
         results["floor"] = measure_floor(stack, plan)
         log(f"floor: ZADD→BZPOPMIN p50 {results['floor']['zadd_bzpopmin_ms']['p50']:.3f} ms")
@@ -389,6 +492,14 @@ def run(plan: Plan, quick: bool) -> dict[str, Any]:
         log(f"(a) 1 claimer: p50 {results['a_wake_one']['latency_ms']['p50']:.2f} ms")
         results["b_cycles"] = measure_cycles(stack, plan)
         results["c_depth"], results["d_memory"] = measure_depth_and_memory(stack, plan)
+    with (
+        tempfile.TemporaryDirectory(prefix="runyard-bench-") as tmp,
+        running_stack(Path(tmp)) as stack,
+    ):
+        log(f"(e) {plan.pollers} idle long-pollers on a fresh server")
+        results["e_pollers"] = measure_pollers(stack, plan)
+    results["f_cli"] = cli_start.measure(runs=5 if quick else cli_start.RUNS)
+    results["load"].append(os.getloadavg()[0])
     return results
 
 

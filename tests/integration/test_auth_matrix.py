@@ -32,6 +32,7 @@ STREAM = "/api/v1/tasks/{task_id}/logs/stream"
 
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/tasks"): {},
+    ("POST", "/api/v1/tasks:batch"): {"tasks": [{}]},
     ("PATCH", "/api/v1/tasks/{task_id}"): {},
     ("POST", "/api/v1/tasks/{task_id}/clone"): {},
     ("POST", "/api/v1/tasks/purge"): {"older_than_days": 30, "dry_run": True},

@@ -262,6 +262,16 @@ def test_a_local_run_is_not_retried_when_the_request_may_have_landed(
     assert len(server.hits("POST /api/v1/local-runs")) == 1
 
 
+def test_a_batch_create_is_not_retried_when_it_may_have_landed(
+    server: ScriptedServer, client: Client
+) -> None:
+    server.script("POST /tasks:batch", Reply(drop=True), Reply(201, {"ids": [TASK_ID]}))
+    with pytest.raises(ServerUnreachable, match="may have been processed"):
+        client.tasks.create_batch([TaskCreate(name="t")])
+    assert len(server.hits("POST /api/v1/tasks:batch")) == 1
+    assert client.tasks.create_batch([TaskCreate(name="t")]).ids == [TASK_ID]
+
+
 def test_a_create_is_retried_after_a_lost_answer_and_a_503_with_one_idempotency_key(
     server: ScriptedServer, client: Client
 ) -> None:

@@ -13,6 +13,7 @@ from runyard.models.routes import API_PREFIX
 from runyard_server import server_log
 from runyard_server.api.body_limit import BodyLimitMiddleware
 from runyard_server.api.errors import ERROR_RESPONSES, install_error_handlers
+from runyard_server.api.long_poll import LongPollMiddleware
 from runyard_server.api.replica_ack import ReplicaAckMiddleware
 from runyard_server.api.request_log import RequestLogMiddleware
 from runyard_server.api.routes import (
@@ -38,7 +39,7 @@ from runyard_server.config import Settings
 from runyard_server.prometheus import ServerMetrics
 from runyard_server.redis_client import connect, on_master_change
 from runyard_server.storage import open_stores
-from runyard_server.store import Dispatcher
+from runyard_server.store import Dispatcher, ServedQueues
 from runyard_server.store.backfill import backfill_indexes
 from runyard_server.store.migrate import rename_untagged_keys
 from runyard_server.web import install_web
@@ -92,6 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.artifact_files = stores.artifacts
     app.state.history = stores.history
     app.state.metrics = ServerMetrics()
+    app.state.served = ServedQueues(settings.alive_after_s)
     install_error_handlers(app)
     if settings.redis_min_replicas_ack:
         app.add_middleware(
@@ -100,22 +102,24 @@ def create_app(settings: Settings) -> FastAPI:
             timeout_ms=settings.redis_ack_timeout_ms,
         )
     app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(LongPollMiddleware)
     app.add_middleware(SameOriginMiddleware, settings=settings)
     app.add_middleware(SecurityHeadersMiddleware)
     # Added last, so outermost: a 413 from the body limit gets its id and log line too.
     app.add_middleware(RequestLogMiddleware)
     app.include_router(health.router, prefix=API_PREFIX)
+    # Routes are matched in this order, one by one: the agents' hot routes come first.
     routers = (
-        tasks,
-        local_runs,
+        workers,
         reports,
         logs,
+        tasks,
+        local_runs,
         log_stream,
         task_metrics,
         artifacts,
         bundles,
         queues,
-        workers,
         projects,
     )
     for module in routers:

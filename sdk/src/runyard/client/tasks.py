@@ -27,6 +27,8 @@ from runyard.models import (
     SortOrder,
     StartedReport,
     Task,
+    TaskBatch,
+    TaskBatchCreated,
     TaskCreate,
     TaskPage,
     TaskStatus,
@@ -50,6 +52,14 @@ class Tasks:
         across processes (the server remembers a key for 24 h).
         """
         return self._http.call(Task, "POST", "/tasks", body=spec, headers=_once(idempotency_key))
+
+    def create_batch(self, specs: list[TaskCreate]) -> TaskBatchCreated:
+        """Create up to ``MAX_BATCH_TASKS`` tasks in one request, all or none; the ids
+        come back in the order of ``specs``. Retried like :meth:`create`."""
+        body = TaskBatch(tasks=specs)
+        return self._http.call(
+            TaskBatchCreated, "POST", "/tasks:batch", body=body, retry=Retry.UNSENT
+        )
 
     def start_local(self, spec: TaskCreate) -> Claim:
         """Record a script running on this machine as a running task (``POST /local-runs``).

@@ -16,7 +16,11 @@ MAX_REQUIREMENTS = 2_000
 MAX_ARGS = 1_000
 MAX_TAGS = 64
 MAX_WAIT_S = 30.0
+MAX_ENDED_PER_CLAIM = 64
+"""Ended tasks' reports one claim may carry."""
 MAX_PAGE = 1_000
+MAX_BATCH_TASKS = 1_000
+"""Tasks one ``POST /tasks:batch`` creates (all or none)."""
 MIN_PRIORITY = -1_000
 MAX_PRIORITY = 1_000
 MAX_METRIC_POINTS_PER_BATCH = 10_000

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from runyard.models.limits import (
     MAX_ARGS,
+    MAX_BATCH_TASKS,
     MAX_DIFF_BYTES,
     MAX_PARAMS_BYTES,
     MAX_PRIORITY,
@@ -265,6 +266,20 @@ class TaskCreate(TaskSpec):
     priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
     create_queue: bool = False
     """Create ``queue`` when it does not exist (else that is a 404: a typo would wait forever)."""
+
+
+class TaskBatch(Strict):
+    """``POST /tasks:batch``: up to ``MAX_BATCH_TASKS`` tasks, created all or none."""
+
+    tasks: list[TaskCreate] = Field(min_length=1, max_length=MAX_BATCH_TASKS)
+
+
+class TaskBatchCreated(BaseModel):
+    """The ids of a batch's tasks in the order they were sent; ``warnings`` name the
+    queues no live worker serves."""
+
+    ids: list[str]
+    warnings: list[str] = Field(default_factory=list)
 
 
 class TaskUpdate(Strict):

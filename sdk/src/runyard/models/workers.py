@@ -1,13 +1,14 @@
 """Agents as the server sees them: registration, heartbeats and claims."""
 
 from datetime import datetime
+from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
-from runyard.models.limits import MAX_WAIT_S
-from runyard.models.names import Name
+from runyard.models.limits import MAX_ENDED_PER_CLAIM, MAX_REASON_CHARS, MAX_WAIT_S
+from runyard.models.names import Name, TaskId
 from runyard.models.strict import Strict
-from runyard.models.tasks import Resources, Task
+from runyard.models.tasks import FailureKind, ReportBase, Resources, Task, TaskStatus
 
 
 class Gpu(Strict):
@@ -69,12 +70,38 @@ class HeartbeatReply(BaseModel):
     lease_s: float
 
 
+class EndReport(ReportBase):
+    """A held task's end, carried by the next claim instead of its own request: what
+    ``POST /tasks/{id}/completed``, ``failed`` or ``aborted`` would say."""
+
+    task_id: TaskId
+    status: Literal[TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.ABORTED]
+    exit_code: int | None = None
+    kind: FailureKind = FailureKind.SCRIPT
+    """Why it failed (``failed`` only)."""
+    reason: str | None = Field(default=None, min_length=1, max_length=MAX_REASON_CHARS)
+    """What failed (``failed`` only, and needed then)."""
+
+    @model_validator(mode="after")
+    def _failed_says_why(self) -> "EndReport":
+        if self.status is TaskStatus.FAILED and self.reason is None:
+            raise ValueError("a failed report needs a reason")
+        return self
+
+
 class ClaimRequest(Strict):
-    """``POST /workers/{id}/claim``: the first task that fits, waiting up to ``wait_s``."""
+    """``POST /workers/{id}/claim``: the first task that fits, waiting up to ``wait_s``.
+
+    ``ended`` reports tasks this worker held that have ended, before the claim: one
+    request where a report and a claim took two. Each is applied as its own report
+    route would; a refused one (the lease is no longer this worker's) is named in
+    ``Claim.refused`` and does not stop the claim.
+    """
 
     queues: list[Name] = Field(min_length=1, max_length=64)
     free: Resources
     wait_s: float = Field(default=0, ge=0, le=MAX_WAIT_S)
+    ended: list[EndReport] = Field(default_factory=list, max_length=MAX_ENDED_PER_CLAIM)
 
 
 class Claim(BaseModel):
@@ -84,4 +111,8 @@ class Claim(BaseModel):
     lease_token: str | None = None
     task_token: str | None = Field(
         default=None, description="token the running script uses to write to its own task"
+    )
+    refused: list[str] = Field(
+        default_factory=list,
+        description="ids of the ended tasks whose report was refused: their lease was lost",
     )

@@ -11,9 +11,9 @@ wake-up on to the next waiter, at most once around the waiters of that queue.
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -23,33 +23,43 @@ from runyard.models import Claim, Resources
 from runyard_server.store import keys
 from runyard_server.store.claim import claim_or_skip
 
+T = TypeVar("T")
+
 
 async def publish_work(r: "aioredis.Redis", queue: str) -> None:
     """Tell every server process that ``queue`` has new work."""
     await r.publish(keys.WAKE_CHANNEL, queue)
 
 
-async def _wait_event(event: asyncio.Event, timeout: float) -> bool:
-    try:
-        await asyncio.wait_for(event.wait(), timeout)
-    except TimeoutError:
-        return False
-    return True
-
-
 class Waiter:
-    """One claimer waiting on some queues; ``hops`` bounds how far its wake-up travels on."""
+    """One claimer waiting on some queues; ``hops`` bounds how far its wake-up travels on.
 
-    __slots__ = ("event", "hops", "queue")
+    A future, not an ``asyncio.Event``: waiting on an event with a timeout wraps it in
+    a task, a kilobyte more for each of thousands of idle claimers.
+    """
+
+    __slots__ = ("future", "hops", "queue")
 
     def __init__(self) -> None:
-        self.event = asyncio.Event()
+        self.future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.hops = 0
         self.queue = ""
 
+    def is_set(self) -> bool:
+        return self.future.done()
+
     def wake(self, queue: str, hops: int) -> None:
-        self.queue, self.hops = queue, hops
-        self.event.set()
+        if not self.future.done():
+            self.queue, self.hops = queue, hops
+            self.future.set_result(None)
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s; True when woken."""
+        try:
+            await asyncio.wait_for(self.future, timeout)
+        except TimeoutError:
+            return False
+        return True
 
 
 class Dispatcher:
@@ -126,7 +136,7 @@ class Dispatcher:
     async def wait(self, queues: list[str], timeout: float) -> bool:
         """Wait up to ``timeout`` s; True when woken by work on one of ``queues``."""
         with self.watching(queues) as waiter:
-            return await _wait_event(waiter.event, timeout)
+            return await waiter.wait(timeout)
 
     def pass_on(self, woken: Waiter) -> None:
         """``woken`` found nothing it could take: wake the next waiter of its queue."""
@@ -150,7 +160,7 @@ class Dispatcher:
 
     def _wake_one(self, queue: str, hops: int, skip: Waiter | None = None) -> None:
         for waiter in self._waiters.get(queue, ()):
-            if waiter is not skip and not waiter.event.is_set():
+            if waiter is not skip and not waiter.is_set():
                 waiter.wake(queue, hops)
                 return
 
@@ -174,18 +184,35 @@ async def claim_wait(
 
     ``now_fn`` gives the unix time for each claim attempt (leases start then).
     """
+
+    async def attempt() -> tuple[Claim | None, bool]:
+        async with dispatcher.claim_slots:
+            return await claim_or_skip(r, worker_id, queues, free, first_lease_s, now_fn())
+
+    return await wait_for_work(dispatcher, queues, wait_s, attempt)
+
+
+async def wait_for_work(
+    dispatcher: Dispatcher,
+    queues: list[str],
+    wait_s: float,
+    attempt: Callable[[], Awaitable[tuple[T | None, bool]]],
+) -> T | None:
+    """Run ``attempt`` until it finds something or ``wait_s`` s have passed, again each
+    time work arrives on ``queues``; what it found, or None.
+
+    ``attempt`` returns what it found (None: nothing) and whether it saw waiting work
+    that did not fit, so a wake-up it could not use is passed on to the next waiter.
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
     woken: Waiter | None = None
     while True:
         with dispatcher.watching(queues) as waiter:
-            async with dispatcher.claim_slots:
-                found, unfit = await claim_or_skip(
-                    r, worker_id, queues, free, first_lease_s, now_fn()
-                )
+            found, unfit = await attempt()
             if woken is not None and found is None and unfit:
                 dispatcher.pass_on(woken)
             remaining = deadline - loop.time()
             if found is not None or remaining <= 0:
                 return found
-            woken = waiter if await _wait_event(waiter.event, remaining) else None
+            woken = waiter if await waiter.wait(remaining) else None

@@ -93,6 +93,14 @@ def pairs(flat: list[str]) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
+def no_queue(queue: str) -> NotFound:
+    """The error for a task sent to a queue that does not exist."""
+    return NotFound(
+        f"queue {queue} does not exist: create it (`runyard queue create {queue}`) "
+        "or ask for it to be created with the task (--create-queue; API: create_queue)"
+    )
+
+
 def task_reply(reply: list[Any], task_id: str, rule: str) -> dict[str, str]:
     """The task hash from a script reply, or the domain error it stands for.
 
@@ -104,10 +112,7 @@ def task_reply(reply: list[Any], task_id: str, rule: str) -> dict[str, str]:
     if code == "missing":
         raise NotFound(f"task {task_id} does not exist")
     if code == "no_queue":
-        raise NotFound(
-            f"queue {reply[1]} does not exist: create it (`runyard queue create {reply[1]}`) "
-            "or ask for it to be created with the task (--create-queue; API: create_queue)"
-        )
+        raise no_queue(reply[1])
     if code == "conflict":
         raise Conflict(f"task {task_id} is {reply[1]}; {rule}")
     if code == "stale":

@@ -148,6 +148,50 @@ async def create_task(
     return task
 
 
+async def create_tasks(
+    r: "aioredis.Redis", bodies: list[TaskCreate], now: float, *, require_code: bool = False
+) -> list[str]:
+    """Store ``bodies`` as new tasks, all or none; their ids in the order given.
+
+    One ``MULTI``/``EXEC`` of ``create.lua`` calls, so Redis runs all of them or (the
+    connection lost before ``EXEC``: a killed server, a cut network) none. A queue a body
+    names without ``create_queue`` must exist: it is checked under ``WATCH`` on the queue
+    set, so no queue can vanish between the check and the creates (NotFound otherwise);
+    the creation sequence is watched too, as the keys depend on the numbers the tasks
+    get. With ``require_code``, one queued task without code refuses them all (NoCode).
+    """
+    for body in bodies:
+        missing = body.script.missing_code() if body.queue and require_code else None
+        if missing:
+            raise NoCode(missing)
+    ids = [uuid.uuid4().hex for _ in bodies]
+    sha = await scripts.load(r, "create")
+    must_exist = sorted({b.queue for b in bodies if b.queue and not b.create_queue})
+    woken = sorted({b.queue for b in bodies if b.queue})
+    for _ in range(MAX_WATCH_TRIES):
+        async with r.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(keys.QUEUES, keys.TASK_SEQ)
+                if must_exist:
+                    known = await pipe.smismember(keys.QUEUES, must_exist)
+                    missing_queues = [q for q, ok in zip(must_exist, known, strict=True) if not ok]
+                    if missing_queues:
+                        raise scripts.no_queue(missing_queues[0])
+                num = int(await pipe.get(keys.TASK_SEQ) or 0)
+                pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+                for i, (task_id, body) in enumerate(zip(ids, bodies, strict=True), 1):
+                    queue_create(pipe, sha, task_id, body, now, num + i)
+                for queue in woken:
+                    pipe.publish(keys.WAKE_CHANNEL, queue)
+                replies = await pipe.execute()
+            except WatchError:
+                continue
+        for task_id, reply in zip(ids, replies, strict=False):
+            scripts.task_reply(reply, task_id, "cannot create it")
+        return ids
+    raise Conflict("the store kept changing while the batch was being created; retry")
+
+
 async def get_task(r: "aioredis.Redis", task_id: str) -> Task:
     """The task, or NotFound."""
     h = cast(dict[str, str], await r.hgetall(keys.task(task_id)))

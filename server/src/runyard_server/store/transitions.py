@@ -10,8 +10,8 @@ from typing import cast
 
 import redis.asyncio as aioredis
 
-from runyard.models import Script, Task, TaskStatus
-from runyard_server.errors import Invalid, NoCode
+from runyard.models import EndReport, FailureKind, Script, Task, TaskStatus
+from runyard_server.errors import Invalid, NoCode, NotFound, StaleLease
 from runyard_server.store import keys, script_keys, scripts
 from runyard_server.store.dispatch import publish_work
 from runyard_server.store.records import task_from_hash
@@ -115,6 +115,35 @@ async def report_end(
         raise Invalid(f"a task ends as completed, failed or aborted, not {status}")
     code = "" if exit_code is None else str(exit_code)
     return await _task(r, task_id, "", "end", token, now, str(status), code, reason or "")
+
+
+def failure_reason(kind: FailureKind, reason: str) -> str:
+    """The ``failure_reason`` a failed report records."""
+    return f"{kind}: {reason}"
+
+
+async def report_ends(r: "aioredis.Redis", reports: list[EndReport], now: float) -> list[str]:
+    """Apply each report as :func:`report_end` does; the ids of those refused.
+
+    A report the task already shows (its lease, its final status: a claim sent again
+    after its reply was lost) is taken, not refused. Refused: the lease is no longer
+    the reporter's, or the task is gone.
+    """
+    refused = []
+    for report in reports:
+        reason = {
+            TaskStatus.FAILED: failure_reason(report.kind, report.reason or ""),
+            TaskStatus.ABORTED: "aborted",
+        }.get(report.status)
+        try:
+            await report_end(
+                r, report.task_id, report.lease_token, report.status, report.exit_code, reason, now
+            )
+        except (StaleLease, NotFound):
+            status, token = await r.hmget(keys.task(report.task_id), "status", "token")
+            if (status, token) != (report.status, report.lease_token):
+                refused.append(report.task_id)
+    return refused
 
 
 async def requeue(r: "aioredis.Redis", task_id: str, token: str, now: float) -> Task:

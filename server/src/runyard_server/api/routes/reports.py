@@ -16,66 +16,78 @@ from runyard.models import (
     TaskStatus,
 )
 from runyard_server import store
-from runyard_server.api.deps import PrincipalDep, RedisDep, SettingsDep
+from runyard_server.api.deps import CallDep
 from runyard_server.api.json_body import FiniteJSONRoute
 
 router = APIRouter(prefix="/tasks", tags=["agent reports"], route_class=FiniteJSONRoute)
 
 
 @router.post("/{task_id}/started")
-async def report_started(
-    task_id: str, body: StartedReport, r: RedisDep, who: PrincipalDep, settings: SettingsDep
-) -> Task:
-    who.require("agent", "user")
-    return await store.report_started(r, task_id, body.lease_token, settings.lease_s, time.time())
+async def report_started(task_id: str, body: StartedReport, call: CallDep) -> Task:
+    call.who.require("agent", "user")
+    lease_s = call.settings.lease_s
+    return await store.report_started(call.redis, task_id, body.lease_token, lease_s, time.time())
 
 
 @router.post("/{task_id}/completed")
-async def report_completed(
-    task_id: str, body: CompletedReport, r: RedisDep, who: PrincipalDep
-) -> Task:
-    who.require("agent", "user")
+async def report_completed(task_id: str, body: CompletedReport, call: CallDep) -> Task:
+    call.who.require("agent", "user")
     return await store.report_end(
-        r, task_id, body.lease_token, TaskStatus.COMPLETED, body.exit_code, None, time.time()
+        call.redis,
+        task_id,
+        body.lease_token,
+        TaskStatus.COMPLETED,
+        body.exit_code,
+        None,
+        time.time(),
     )
 
 
 @router.post("/{task_id}/failed")
-async def report_failed(task_id: str, body: FailedReport, r: RedisDep, who: PrincipalDep) -> Task:
-    who.require("agent", "user")
-    reason = f"{body.kind}: {body.reason}"
+async def report_failed(task_id: str, body: FailedReport, call: CallDep) -> Task:
+    call.who.require("agent", "user")
+    reason = store.failure_reason(body.kind, body.reason)
     return await store.report_end(
-        r, task_id, body.lease_token, TaskStatus.FAILED, body.exit_code, reason, time.time()
+        call.redis,
+        task_id,
+        body.lease_token,
+        TaskStatus.FAILED,
+        body.exit_code,
+        reason,
+        time.time(),
     )
 
 
 @router.post("/{task_id}/aborted")
-async def report_aborted(task_id: str, body: AbortedReport, r: RedisDep, who: PrincipalDep) -> Task:
-    who.require("agent", "user")
+async def report_aborted(task_id: str, body: AbortedReport, call: CallDep) -> Task:
+    call.who.require("agent", "user")
     return await store.report_end(
-        r, task_id, body.lease_token, TaskStatus.ABORTED, body.exit_code, "aborted", time.time()
+        call.redis,
+        task_id,
+        body.lease_token,
+        TaskStatus.ABORTED,
+        body.exit_code,
+        "aborted",
+        time.time(),
     )
 
 
 @router.post("/{task_id}/installed")
-async def report_installed(
-    task_id: str, body: InstalledReport, r: RedisDep, who: PrincipalDep
-) -> Task:
+async def report_installed(task_id: str, body: InstalledReport, call: CallDep) -> Task:
     """What the agent installed for the task, after building its environment."""
-    who.require("agent", "user")
-    return await store.record_installed(r, task_id, body.lease_token, body.packages)
+    call.who.require("agent", "user")
+    return await store.record_installed(call.redis, task_id, body.lease_token, body.packages)
 
 
 @router.post("/{task_id}/ping")
-async def ping(
-    task_id: str, body: PingReport, r: RedisDep, who: PrincipalDep, settings: SettingsDep
-) -> Task:
+async def ping(task_id: str, body: PingReport, call: CallDep) -> Task:
     """A local run's keep-alive: extends its lease by ``--local-lease`` seconds."""
-    who.require("agent", "user")
-    return await store.ping(r, task_id, body.lease_token, settings.local_lease_s, time.time())
+    call.who.require("agent", "user")
+    lease_s = call.settings.local_lease_s
+    return await store.ping(call.redis, task_id, body.lease_token, lease_s, time.time())
 
 
 @router.post("/{task_id}/requeue")
-async def report_requeue(task_id: str, body: RequeueReport, r: RedisDep, who: PrincipalDep) -> Task:
-    who.require("agent", "user")
-    return await store.requeue(r, task_id, body.lease_token, time.time())
+async def report_requeue(task_id: str, body: RequeueReport, call: CallDep) -> Task:
+    call.who.require("agent", "user")
+    return await store.requeue(call.redis, task_id, body.lease_token, time.time())

@@ -13,6 +13,8 @@ from runyard.models import (
     PurgeResult,
     SortOrder,
     Task,
+    TaskBatch,
+    TaskBatchCreated,
     TaskCreate,
     TaskPage,
     TaskStatus,
@@ -23,16 +25,17 @@ from runyard.models.limits import MAX_PAGE
 from runyard_server import store
 from runyard_server.api.deps import (
     ArtifactFilesDep,
+    CallDep,
     HistoryDep,
     PrincipalDep,
     RedisDep,
-    SettingsDep,
+    ServedDep,
     TaskIdDep,
 )
 from runyard_server.api.idempotency import IdempotencyKeyDep, once
 from runyard_server.api.json_body import FiniteJSONRoute
-from runyard_server.config import Settings
 from runyard_server.errors import Invalid
+from runyard_server.store import ServedQueues
 from runyard_server.store.purge import purge_tasks as purge
 
 MAX_METRIC_COLUMNS = 20
@@ -41,29 +44,28 @@ MAX_METRIC_COLUMNS = 20
 router = APIRouter(prefix="/tasks", tags=["tasks"], route_class=FiniteJSONRoute)
 
 
-async def _warn_if_unserved(r: RedisDep, settings: Settings, task: Task) -> Task:
+async def _warn_if_unserved(r: RedisDep, served: ServedQueues, task: Task) -> Task:
     """``task`` with a warning when no live worker serves the queue it waits in."""
     if task.status is not TaskStatus.QUEUED or task.queue is None:
         return task
-    served = await store.served_queues(r, time.time(), settings.alive_after_s)
-    if task.queue in served:
+    others = await served.unserved(r, task.queue, time.time())
+    if others is None:
         return task
-    where = f"live workers serve {', '.join(sorted(served))}" if served else "no worker is live"
-    warning = f"no live worker serves queue {task.queue} ({where}); the task waits until one does"
+    warning = _unserved_warning(task.queue, others)
     return task.model_copy(update={"warnings": [*task.warnings, warning]})
 
 
+def _unserved_warning(queue: str, served: set[str]) -> str:
+    where = f"live workers serve {', '.join(sorted(served))}" if served else "no worker is live"
+    return f"no live worker serves queue {queue} ({where}); the task waits until one does"
+
+
 @router.post("", status_code=201)
-async def create_task(
-    body: TaskCreate,
-    r: RedisDep,
-    who: PrincipalDep,
-    settings: SettingsDep,
-    idempotency_key: IdempotencyKeyDep,
-) -> Task:
+async def create_task(body: TaskCreate, call: CallDep, idempotency_key: IdempotencyKeyDep) -> Task:
     """A repeat with the same ``Idempotency-Key`` answers 201 with the task the first
     request made, as it is now."""
-    who.require("user")
+    call.who.require("user")
+    r = call.redis
     task = await store.create_task(
         r,
         body,
@@ -72,7 +74,22 @@ async def create_task(
         require_code=True,
         idem=once(idempotency_key, "POST /tasks", body),
     )
-    return await _warn_if_unserved(r, settings, task)
+    return await _warn_if_unserved(r, call.served, task)
+
+
+@router.post(":batch", status_code=201)
+async def create_tasks(body: TaskBatch, call: CallDep) -> TaskBatchCreated:
+    """Create up to 1,000 tasks in one request, all or none (a queue that does not
+    exist, a queued task without code, or an invalid task, and nothing is created)."""
+    call.who.require("user")
+    now = time.time()
+    ids = await store.create_tasks(call.redis, body.tasks, now, require_code=True)
+    warnings = []
+    for queue in sorted({task.queue for task in body.tasks if task.queue}):
+        others = await call.served.unserved(call.redis, queue, now)
+        if others is not None:
+            warnings.append(_unserved_warning(queue, others))
+    return TaskBatchCreated(ids=ids, warnings=warnings)
 
 
 @router.get("")
@@ -177,19 +194,19 @@ async def clone_task(
     body: CloneRequest,
     r: RedisDep,
     who: PrincipalDep,
-    settings: SettingsDep,
+    served: ServedDep,
     idempotency_key: IdempotencyKeyDep,
 ) -> Task:
     """``Idempotency-Key`` as for ``POST /tasks``."""
     who.require("user")
     idem = once(idempotency_key, f"POST /tasks/{task_id}/clone", body)
     task = await store.clone_task(r, task_id, body, time.time(), require_code=True, idem=idem)
-    return await _warn_if_unserved(r, settings, task)
+    return await _warn_if_unserved(r, served, task)
 
 
 @router.post("/{task_id}/enqueue")
 async def enqueue_task(
-    task_id: TaskIdDep, body: EnqueueRequest, r: RedisDep, who: PrincipalDep, settings: SettingsDep
+    task_id: TaskIdDep, body: EnqueueRequest, r: RedisDep, who: PrincipalDep, served: ServedDep
 ) -> Task:
     who.require("user")
     task = await store.enqueue(
@@ -201,7 +218,7 @@ async def enqueue_task(
         create_queue=body.create_queue,
         require_code=True,
     )
-    return await _warn_if_unserved(r, settings, task)
+    return await _warn_if_unserved(r, served, task)
 
 
 @router.post("/{task_id}/dequeue")

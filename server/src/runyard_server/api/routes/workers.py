@@ -2,19 +2,20 @@
 
 import time
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 
 from runyard.models import Claim, ClaimRequest, Heartbeat, HeartbeatReply, Worker, WorkerRegister
 from runyard_server import store
 from runyard_server.api.deps import (
-    DispatcherDep,
-    MetricsDep,
+    CallDep,
     PrincipalDep,
     RedisDep,
     SettingsDep,
-    TokensDep,
 )
 from runyard_server.api.json_body import FiniteJSONRoute
+from runyard_server.api.long_poll import LONG_POLL, LongPoll
+from runyard_server.store.claim import claim_or_skip
 
 router = APIRouter(prefix="/workers", tags=["workers"], route_class=FiniteJSONRoute)
 
@@ -39,38 +40,44 @@ async def unregister_worker(worker_id: str, r: RedisDep, who: PrincipalDep) -> R
 
 
 @router.post("/{worker_id}/heartbeat")
-async def heartbeat(
-    worker_id: str, body: Heartbeat, r: RedisDep, who: PrincipalDep, settings: SettingsDep
-) -> HeartbeatReply:
-    who.require("agent", "user")
-    return await store.heartbeat(r, worker_id, body, settings.lease_s, time.time())
+async def heartbeat(worker_id: str, body: Heartbeat, call: CallDep) -> HeartbeatReply:
+    call.who.require("agent", "user")
+    return await store.heartbeat(call.redis, worker_id, body, call.settings.lease_s, time.time())
 
 
-@router.post("/{worker_id}/claim")
+@router.post("/{worker_id}/claim", response_model=Claim)
 async def claim(
-    worker_id: str,
-    body: ClaimRequest,
-    r: RedisDep,
-    who: PrincipalDep,
-    settings: SettingsDep,
-    dispatcher: DispatcherDep,
-    tokens: TokensDep,
-    server_metrics: MetricsDep,
-) -> Claim:
-    who.require("agent", "user")
-    asked = time.perf_counter()
-    got = await store.claim_wait(
-        r,
-        dispatcher,
-        worker_id,
-        body.queues,
-        body.free,
-        settings.first_lease_s,
-        body.wait_s,
-        time.time,
-    )
-    if got is None or got.task is None:
-        return Claim()
-    server_metrics.claim_latency.observe(time.perf_counter() - asked)
-    lease = got.lease_token or ""
-    return got.model_copy(update={"task_token": tokens.task_token(got.task.id, lease)})
+    worker_id: str, body: ClaimRequest, call: CallDep, request: Request
+) -> Claim | Response:
+    call.who.require("agent", "user")
+    r, lease_s = call.redis, call.settings.first_lease_s
+    poll: LongPoll | None = request.scope.get(LONG_POLL)
+    asked = time.perf_counter() if poll is None else poll.started
+    refused = await store.report_ends(r, body.ended, time.time()) if body.ended else []
+
+    def answer(got: Claim | None) -> Claim:
+        if got is None or got.task is None:
+            return Claim(refused=refused)
+        call.metrics.claim_latency.observe(time.perf_counter() - asked)
+        task_token = call.tokens.task_token(got.task.id, got.lease_token or "")
+        return got.model_copy(update={"task_token": task_token, "refused": refused})
+
+    if poll is None:
+        return answer(
+            await store.claim_wait(
+                r, call.dispatcher, worker_id, body.queues, body.free, lease_s, body.wait_s
+            )
+        )
+
+    # One attempt; the long-poll middleware waits, and tries again with ``again``.
+    async def again() -> tuple[Response | None, bool]:
+        async with call.dispatcher.claim_slots:
+            got, unfit = await claim_or_skip(
+                r, worker_id, body.queues, body.free, lease_s, time.time()
+            )
+        found = None if got is None else JSONResponse(answer(got).model_dump(mode="json"))
+        return found, unfit
+
+    found, poll.unfit = await again()
+    poll.empty, poll.again = found is None, again
+    return answer(None) if found is None else found
