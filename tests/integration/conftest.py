@@ -1,11 +1,15 @@
-"""Fixtures of the store and queue-engine tests: each runs on a plain Redis and on a
-3-master Redis Cluster, with scripts that fail on any key they were not given."""
+"""Fixtures of the integration tests: the store and queue-engine tests each run on a plain
+Redis and on a 3-master Redis Cluster, with scripts that fail on any key they were not
+given; ``api`` is the app in-process on the session's Redis."""
 
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis.asyncio as aioredis
+from fastapi.testclient import TestClient
 
+from runyard_server.config import Settings
+from runyard_server.main import create_app
 from tests.integration.store_support import StoreRedis, client
 from tests.strict_keys import strict_sources
 
@@ -38,3 +42,12 @@ def strict_scripts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every store script run in this process checks that each key it touches is in
     its KEYS (a Redis Cluster only checks that they share a slot)."""
     strict_sources(monkeypatch)
+
+
+@pytest.fixture
+def api(redis_url: str) -> Iterator[TestClient]:
+    """The API in-process on the session's Redis, addressed as ``http://localhost/api/v1``."""
+    with TestClient(
+        create_app(Settings(redis_url=redis_url)), base_url="http://localhost/api/v1"
+    ) as c:
+        yield c

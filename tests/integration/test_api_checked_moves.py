@@ -5,24 +5,11 @@ to be accepted and surfaced only as a run with the old value or a task that wait
 forever (issue 11).
 """
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
-from runyard_server.config import Settings
-from runyard_server.main import create_app
-
 PARAMS = {"Args": {"lr": 0.1, "epochs": 3, "opt": "sgd"}}
-
-
-@pytest.fixture
-def api(redis_url: str) -> Iterator[TestClient]:
-    with TestClient(
-        create_app(Settings(redis_url=redis_url)), base_url="http://localhost/api/v1"
-    ) as c:
-        yield c
 
 
 def draft(api: TestClient) -> str:

@@ -1,23 +1,11 @@
 """A claim carries the end reports of the tasks the worker held (``ClaimRequest.ended``)."""
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from runyard_server.config import Settings
-from runyard_server.main import create_app
-
 FREE = {"gpus": 1, "cpus": 4, "memory_gb": 8}
-
-
-@pytest.fixture
-def api(redis_url: str) -> Iterator[TestClient]:
-    with TestClient(
-        create_app(Settings(redis_url=redis_url)), base_url="http://localhost/api/v1"
-    ) as c:
-        yield c
 
 
 @pytest.fixture

@@ -2,27 +2,15 @@
 a path parameter; an ambiguous one names the tasks it matches (issue 11)."""
 
 import time
-from collections.abc import Iterator
 
-import pytest
 import redis
 from fastapi.testclient import TestClient
 
 from runyard.models import TaskCreate
-from runyard_server.config import Settings
-from runyard_server.main import create_app
 from runyard_server.store import keys, scripts
 from runyard_server.store.tasks import queue_create
 
 TWINS = ("abcdef12a" + "0" * 23, "abcdef12b" + "0" * 23)
-
-
-@pytest.fixture
-def api(redis_url: str) -> Iterator[TestClient]:
-    with TestClient(
-        create_app(Settings(redis_url=redis_url)), base_url="http://localhost/api/v1"
-    ) as c:
-        yield c
 
 
 def add_twins(redis_url: str) -> None:

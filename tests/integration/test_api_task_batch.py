@@ -1,22 +1,8 @@
 """``POST /tasks:batch``: many tasks in one request, created all or none."""
 
-from collections.abc import Iterator
-
-import pytest
 from fastapi.testclient import TestClient
 
 from runyard.models.limits import MAX_BATCH_TASKS
-from runyard_server.config import Settings
-from runyard_server.main import create_app
-
-
-@pytest.fixture
-def api(redis_url: str) -> Iterator[TestClient]:
-    with TestClient(
-        create_app(Settings(redis_url=redis_url)), base_url="http://localhost/api/v1"
-    ) as c:
-        yield c
-
 
 CODE = {"entry_point": "train.py"}
 

@@ -1,20 +1,7 @@
 """HTTP API for task records and queue moves, on a real Redis, app in-process."""
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
-
-from runyard_server.config import Settings
-from runyard_server.main import create_app
-
-
-@pytest.fixture
-def api(redis_url: str) -> Iterator[TestClient]:
-    with TestClient(
-        create_app(Settings(redis_url=redis_url)), base_url="http://localhost/api/v1"
-    ) as c:
-        yield c
 
 
 def new_task(api: TestClient, **fields: object) -> dict[str, object]:

@@ -1,21 +1,9 @@
 """The list shapes the web UI reads: summaries, metric columns, projects, tags, queue pages."""
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-
-from runyard_server.config import Settings
-from runyard_server.main import create_app
-
-
-@pytest.fixture
-def api(redis_url: str) -> Iterator[TestClient]:
-    with TestClient(
-        create_app(Settings(redis_url=redis_url)), base_url="http://localhost/api/v1"
-    ) as c:
-        yield c
 
 
 def create(api: TestClient, **fields: object) -> str:
