@@ -30,9 +30,12 @@ from tests.servers import ServerProcess
 
 MiB = 1024 * 1024
 BIG = 1024 * MiB
-GROWTH_LIMIT = 40 * MiB
-"""What a 1 GiB upload and download may add to the server's peak RSS: two 8 MiB parts
-(one filling, one in flight), the download's chunks, and the allocator's slack."""
+PEAK_LIMIT = 100 * MiB
+"""Issue 16's ceiling on the server process's peak RSS (VmHWM) through a 1 GiB upload
+and download. Measured 95-96 MiB: 86 MiB idle with S3 storage (botocore and its S3
+client about 18 of them), then two 5 MiB part buffers (one filling while the other is
+in flight) and the worker threads' allocator slack. Without bytecode files (``make
+setup`` writes them, as pip does) the server starts 5 MiB bigger and reaches 100."""
 
 
 @pytest.fixture
@@ -276,7 +279,7 @@ def test_a_1_gib_upload_and_download_stream_through_the_server_in_bounded_memory
         # Warm up: every code path of an upload and a download runs once before measuring.
         requests.post(f"{url}/warm", data=os.urandom(PART_BYTES + 1), timeout=60).raise_for_status()
         requests.get(f"{url}/warm", timeout=60).raise_for_status()
-        before = _memory_mib(pid)["VmRSS"]
+        before = _memory_mib(pid)["VmRSS"]  # idle, after the warm-up
 
         block, sent = os.urandom(MiB), hashlib.sha256()
 
@@ -303,4 +306,4 @@ def test_a_1_gib_upload_and_download_stream_through_the_server_in_bounded_memory
         f"1 GiB via S3 (s3rver): up {BIG / MiB / up_s:.0f} MiB/s, down {BIG / MiB / down_s:.0f} "
         f"MiB/s; server RSS {before:.0f} MiB before, peak {memory['VmHWM']:.0f} MiB"
     )
-    assert memory["VmHWM"] - before < GROWTH_LIMIT / MiB
+    assert memory["VmHWM"] < PEAK_LIMIT / MiB
