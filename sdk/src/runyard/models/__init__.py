@@ -31,6 +31,8 @@ from runyard.models.results import (
 )
 from runyard.models.routes import API_PREFIX
 from runyard.models.tasks import (
+    METRIC_MAX_SORT,
+    METRIC_MIN_SORT,
     METRIC_SORT,
     PARAM_SORT,
     SORT_FIELDS,
@@ -74,6 +76,8 @@ from runyard.models.workers import (
 
 __all__ = [
     "API_PREFIX",
+    "METRIC_MAX_SORT",
+    "METRIC_MIN_SORT",
     "METRIC_SORT",
     "PARAM_SORT",
     "SORT_FIELDS",
