@@ -471,6 +471,16 @@ class EnqueueRequest(Strict):
     """Create ``queue`` when it does not exist (else that is a 404)."""
 
 
+class MoveToQueueRequest(Strict):
+    """``POST /tasks/{id}/move``: a queued task onto another queue, in one step."""
+
+    queue: Name
+    priority: int | None = Field(default=None, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    """Its priority there; None keeps the one it has."""
+    create_queue: bool = False
+    """Create ``queue`` when it does not exist (else that is a 404)."""
+
+
 class ReportBase(Strict):
     """Every agent report carries the lease token it was given with the claim."""
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response
 from runyard.models import (
     CloneRequest,
     EnqueueRequest,
+    MoveToQueueRequest,
     PurgeRequest,
     PurgeResult,
     SortOrder,
@@ -202,6 +203,21 @@ async def enqueue_task(
         time.time(),
         create_queue=body.create_queue,
         require_code=True,
+    )
+    return await _warn_if_unserved(r, settings, task)
+
+
+@router.post("/{task_id}/move")
+async def move_task_to_queue(
+    task_id: TaskIdDep,
+    body: MoveToQueueRequest,
+    r: RedisDep,
+    who: PrincipalDep,
+    settings: SettingsDep,
+) -> Task:
+    who.require("user")
+    task = await store.move_to_queue(
+        r, task_id, body.queue, body.priority, time.time(), create_queue=body.create_queue
     )
     return await _warn_if_unserved(r, settings, task)
 
