@@ -105,7 +105,10 @@ class Stack:
         self.client = Client(server.url)
 
     def draft(self, project: str, name: str, **fields: Any) -> str:
-        """A task made through the API without code (a draft unless ``queue`` is given)."""
+        """A task made through the API without code (a draft unless ``queue`` is given:
+        then with an entry point, as a task without code is refused a queue)."""
+        if "queue" in fields:
+            fields.setdefault("script", Script(entry_point="train.py"))
         return self.client.tasks.create(TaskCreate(project=project, name=name, **fields)).id
 
     def submit(
