@@ -33,6 +33,7 @@ def test_runs_table_shows_and_sorts_by_a_metric_min_and_max(
 
     low = page.get_by_role("columnheader", name="val/loss (min)")
     low.click()  # a metric sorts descending first
+    expect(low).to_contain_text("▼")
     low.click()
     expect(low).to_contain_text("▲")
     expect(rows.first).to_contain_text("dips")
