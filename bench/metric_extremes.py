@@ -7,7 +7,7 @@ batches of 100 points (4 series x 25 steps, as an agent sends them) into 200 run
 tasks, once with the script as shipped (each series' extremes in the batch found in Lua,
 then one ``ZADD LT`` and one ``GT`` per series, which keep ``ry:idx:metric_min:*`` /
 ``metric_max:*``) and once with those lines cut out. (The script writes the last value's
-indexes once per series too; before min/max it wrote them once per point, ≈240 µs a
+indexes once per series too; before min/max it wrote them once per point, ≈215 µs a
 batch on the same machine.)
 Redis' own time per call (INFO commandstats, usec_per_call of EVALSHA) is the cost:
 the whole script runs inside Redis, so that is how long a batch keeps Redis from
