@@ -29,6 +29,7 @@ def test_runs_table_shows_and_sorts_by_a_metric_min_and_max(
     page.locator("#column-chooser summary").click()
     page.get_by_label("val/loss (min)").check()
     page.get_by_label("val/loss (max)").check()
+    shoot(page, "column-chooser-min-max")
     page.locator("#column-chooser summary").click()
 
     low = page.get_by_role("columnheader", name="val/loss (min)")
