@@ -36,7 +36,7 @@ def test_runs_table_sorts_by_a_parameter_and_a_metric_column_across_pages(
     expect(rows).to_have_count(3)
     page.locator("#column-chooser summary").click()
     page.get_by_label("General/lr").check()
-    page.get_by_label("val/acc").check()
+    page.get_by_label("val/acc", exact=True).check()
     page.locator("#column-chooser summary").click()
     header = page.get_by_role("columnheader", name="General/lr")
     header.click()

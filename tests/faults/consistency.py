@@ -146,8 +146,9 @@ def _check_listing(
     text = snap.names.get(f"{keys.NAMES_PREFIX}{int(h['num']) // keys.NAMES_PER_KEY}", "")
     if text.count(f"\t{task_id}\n") != 1 or f"{fold(h['name'])}\t{task_id}\n" not in text:
         found.append(f"task {task_id}: not once in its {keys.NAMES_PREFIX}* string")
+    metric_prefixes = keys.metric_indexes("")
     for name in snap.sorted_sets:
-        if name.startswith(keys.metric_index("")):
+        if name.startswith(metric_prefixes):
             expected[name].add(task_id)
     return found
 

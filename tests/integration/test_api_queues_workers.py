@@ -138,3 +138,31 @@ def test_healthz_and_openapi(api: TestClient) -> None:
     assert api.get("/healthz").json() == {"status": "ok"}
     spec = api.get("/openapi.json").json()
     assert "/api/v1/workers/{worker_id}/claim" in spec["paths"]
+
+
+def test_a_queued_task_moves_to_another_queue_in_one_call(api: TestClient) -> None:
+    task = queued(api, "q", priority=4)
+    draft = api.post("/tasks", json={"script": {"entry_point": "train.py"}}).json()["id"]
+    assert api.post("/queues", json={"name": "gpu"}).status_code == 201
+
+    moved = api.post(f"/tasks/{task}/move", json={"queue": "gpu"})
+
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["queue"] == "gpu" and moved.json()["priority"] == 4
+    assert moved.json()["status"] == "queued"
+    assert "no live worker" in " ".join(moved.json()["warnings"])
+    assert [e["task_id"] for e in api.get("/queues/gpu").json()["entries"]] == [task]
+    assert api.get("/queues/q").json()["entries"] == []
+    missing = api.post(f"/tasks/{task}/move", json={"queue": "nowhere"})
+    assert missing.status_code == 404 and "queue nowhere does not exist" in missing.text
+    assert api.get(f"/tasks/{task}").json()["queue"] == "gpu"
+    same = api.post(f"/tasks/{task}/move", json={"queue": "gpu"})
+    assert same.status_code == 409 and "already" in same.text
+    not_queued = api.post(f"/tasks/{draft}/move", json={"queue": "gpu"})
+    assert not_queued.status_code == 409 and "only a queued task" in not_queued.text
+    bad = api.post(f"/tasks/{task}/move", json={"queue": "a b", "priority": 10**9})
+    assert bad.status_code == 422
+    made = api.post(
+        f"/tasks/{task}/move", json={"queue": "new", "create_queue": True, "priority": 1}
+    )
+    assert made.status_code == 200 and made.json()["priority"] == 1

@@ -132,3 +132,85 @@ def test_a_parameter_sort_without_a_section_is_a_4xx(api: TestClient, sort: str)
     response = api.get("/tasks", params={"sort": sort})
     assert response.status_code == 422
     assert "param:Section/key" in response.text
+
+
+def run_with(api: TestClient, name: str, values: list[float]) -> str:
+    body = {"project": "extremes", "name": name, "script": {"entry_point": "train.py"}}
+    created = api.post("/tasks", json=body)
+    assert created.status_code == 201, created.text
+    task_id = str(created.json()["id"])
+    # Two batches: the min and max are kept across batches, not just within one.
+    half = len(values) // 2
+    for batch in (values[:half], values[half:]):
+        points = [
+            {"series": "loss", "value": v, "step": i, "ts": time.time()}
+            for i, v in enumerate(batch)
+        ]
+        assert api.post(f"/tasks/{task_id}/metrics", json={"points": points}).status_code < 300
+    return task_id
+
+
+def test_min_and_max_sorts_and_columns_differ_from_the_last_value(api: TestClient) -> None:
+    dips = run_with(api, "dips", [3.0, 0.1, 2.0, 2.5])  # min 0.1, max 3.0, last 2.5
+    steady = run_with(api, "steady", [1.0, 0.9, 0.8, 0.7])  # min 0.7, max 1.0, last 0.7
+    spikes = run_with(api, "spikes", [2.0, 9.0, 1.5, 1.2])  # min 1.2, max 9.0, last 1.2
+    body = {"project": "extremes", "name": "silent", "script": {"entry_point": "train.py"}}
+    silent = api.post("/tasks", json=body).json()["id"]
+
+    def order(sort: str, direction: str) -> list[str]:
+        params = {"project": "extremes", "sort": sort, "order": direction, "limit": 2}
+        seen: list[str] = []
+        while True:
+            page = api.get("/tasks", params=params).json()
+            seen += [t["id"] for t in page["items"]]
+            if not page["next_cursor"]:
+                return seen
+            params["cursor"] = page["next_cursor"]
+
+    assert order("metric:loss", "asc") == [steady, spikes, dips, silent]
+    assert order("metric_min:loss", "asc") == [dips, steady, spikes, silent]
+    assert order("metric_max:loss", "desc") == [spikes, dips, steady, silent]
+
+    page = api.get(
+        "/tasks",
+        params={
+            "project": "extremes",
+            "sort": "metric_min:loss",
+            "order": "asc",
+            "view": "summary",
+            "metrics": "loss",
+            "metrics_min": "loss",
+            "metrics_max": "loss,acc",
+        },
+    ).json()
+    by_id = {t["id"]: t for t in page["items"]}
+    assert by_id[dips]["metrics"] == {"loss": 2.5}
+    assert by_id[dips]["metrics_min"] == {"loss": 0.1}
+    assert by_id[dips]["metrics_max"] == {"loss": 3.0}
+    assert by_id[silent]["metrics_min"] == by_id[silent]["metrics_max"] == {}
+    assert page["metric_values"] == {dips: 0.1, steady: 0.7, spikes: 1.2}
+
+
+@pytest.mark.parametrize(
+    ("params", "fragment"),
+    [
+        ({"sort": "metric_min:bad name"}, "metric series name"),
+        ({"sort": "metric_mean:loss"}, "metric_min:SERIES"),
+        ({"view": "summary", "metrics_max": "a\nb"}, "metrics_max"),
+        (
+            {
+                "view": "summary",
+                "metrics": "a,b,c,d,e,f,g",
+                "metrics_min": ",".join("hijklmn"),
+                "metrics_max": ",".join("opqrstu"),
+            },
+            "at most 20",
+        ),
+    ],
+)
+def test_bad_extreme_sorts_and_columns_are_4xx_naming_the_problem(
+    api: TestClient, params: dict[str, str], fragment: str
+) -> None:
+    response = api.get("/tasks", params=params)
+    assert response.status_code == 422, response.text
+    assert fragment in response.text

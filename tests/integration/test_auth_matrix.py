@@ -37,6 +37,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/tasks/{task_id}/clone"): {},
     ("POST", "/api/v1/tasks/purge"): {"older_than_days": 30, "dry_run": True},
     ("POST", "/api/v1/tasks/{task_id}/enqueue"): {"queue": "q", "create_queue": True},
+    ("POST", "/api/v1/tasks/{task_id}/move"): {"queue": "q2", "create_queue": True},
     ("POST", "/api/v1/local-runs"): {},
     ("POST", "/api/v1/tasks/{task_id}/started"): {"lease_token": "0" * 32},
     ("POST", "/api/v1/tasks/{task_id}/completed"): {"lease_token": "0" * 32},

@@ -226,3 +226,32 @@ def test_empty_listings_print_only_headers(server: ServerProcess) -> None:
     for argv in (["task", "list"], ["queue", "list"], ["worker", "list"]):
         assert len(cli(server, *argv).stdout.splitlines()) == 1
         assert cli_json(server, *argv) == []
+
+
+def test_task_move_puts_a_queued_task_on_another_queue(live: ServerProcess) -> None:
+    server, source, target = live, unique("from"), unique("to")
+    task = create(server, "mover", "--queue", source, "--create-queue")
+    cli(server, "queue", "create", target)
+
+    moved = cli_json(server, "task", "move", task["id"], "--queue", target)
+
+    assert moved["queue"] == target and moved["status"] == "queued"
+    done = cli(server, "task", "move", task["id"], "--queue", unique("missing"), rc=1)
+    assert "does not exist" in done.stderr
+    shown = cli(server, "task", "move", task["id"], "--queue", source, "--priority", "3").stdout
+    assert f"moved {task['id']}" in shown and f"queued on {source}" in shown
+
+
+def test_list_sorts_by_a_metric_minimum(live: ServerProcess) -> None:
+    server, project = live, unique("lowest")
+    dips, flat = (create(server, n, "--project", project)["id"] for n in ("dips", "flat"))
+    client = Client(server.url, token="")
+    for task_id, values in ((dips, (2.0, 0.1, 1.0)), (flat, (0.5, 0.5, 0.5))):
+        points = [MetricPoint(series="loss", value=v, ts=time.time()) for v in values]
+        client.metrics.append(task_id, MetricBatch(points=points))
+
+    table = cli(server, "task", "list", "--project", project, "--sort", "metric_min:loss")
+    header, *rows = table.stdout.splitlines()
+    assert header.split()[-2:] == ["LOSS", "(MIN)"]
+    assert [row.split()[0] for row in rows] == [flat, dips]  # descending by default
+    assert [row.split()[-1] for row in rows] == ["0.5", "0.1"]

@@ -194,6 +194,9 @@ def test_clone_enqueue_and_get_through_the_python_api(
     assert clone.params["General"]["lr"] == 0.01
     assert clone.enqueue("sdk-q", create_queue=True).status is TaskStatus.QUEUED
     assert Task.get(clone.id or "", server=live.url).record.queue == "sdk-q"
+    moved = clone.move("sdk-other", priority=2, create_queue=True)
+    assert moved.status is TaskStatus.QUEUED and moved.record.queue == "sdk-other"
+    assert Task.get(clone.id or "", server=live.url).record.priority == 2
 
 
 def test_a_script_outside_git_records_itself(

@@ -18,7 +18,8 @@ async def _as_written_by_0_1(r: aioredis.Redis) -> None:
     """Drop every key 0.1 did not keep (the scripts of 0.2 wrote them as they went)."""
     gone = [keys.TASK_IDS, keys.STARTED_INDEX, keys.FINISHED_INDEX, keys.NAME_INDEX]
     gone += [keys.METRIC_SERIES, *[k async for k in r.scan_iter(f"{keys.NAMES_PREFIX}*")]]
-    gone += [k async for k in r.scan_iter(keys.metric_index("*"))]
+    for pattern in keys.metric_indexes("*"):
+        gone += [k async for k in r.scan_iter(pattern)]
     await r.delete(*gone)
 
 

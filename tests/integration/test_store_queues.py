@@ -3,6 +3,7 @@
 import pytest
 import redis.asyncio as aioredis
 
+from runyard.models import TaskStatus
 from runyard_server import store
 from runyard_server.errors import Conflict, Invalid, NotFound
 from tests.integration.store_support import PLENTY, T0, make_task, make_worker
@@ -106,3 +107,50 @@ async def test_moving_a_task_not_waiting_there_is_not_found(r: aioredis.Redis) -
 
     with pytest.raises(NotFound, match="not waiting in queue q"):
         await store.move(r, "q", task.id, "top", T0)
+
+
+async def test_a_queued_task_moves_to_another_queue_in_one_step(r: aioredis.Redis) -> None:
+    await store.create_queue(r, "gpu")
+    waiting = await make_task(r, T0, name="waiting", queue="gpu", priority=3)
+    moved = await make_task(r, T0 + 1, name="moved", queue="q", priority=3)
+    stays = await make_task(r, T0 + 2, name="stays", queue="q")
+    worker = await make_worker(r, ("gpu",))
+
+    task = await store.move_to_queue(r, moved.id, "gpu", None, T0 + 50)
+
+    assert task.status == TaskStatus.QUEUED and task.queue == "gpu" and task.priority == 3
+    entries = (await store.get_queue(r, "gpu", T0 + 50)).entries
+    assert [e.enqueued for e in entries if e.task_id == moved.id] == [T0 + 50]
+    assert await _order(r, "q") == [stays.id]
+    assert await _order(r, "gpu") == [waiting.id, moved.id]  # the tail of its priority
+    assert [t.id for t in (await store.list_tasks(r, queue="gpu")).items] == [moved.id, waiting.id]
+    assert [t.id for t in (await store.list_tasks(r, queue="q")).items] == [stays.id]
+    claimed = [await store.claim(r, worker.id, ["gpu"], PLENTY, 15, T0 + 60) for _ in range(2)]
+    assert [c.task.id for c in claimed if c and c.task] == [waiting.id, moved.id]
+
+
+async def test_a_move_may_set_a_priority_and_create_the_queue(r: aioredis.Redis) -> None:
+    task = await make_task(r, queue="q", priority=1)
+
+    with pytest.raises(NotFound, match="queue new does not exist"):
+        await store.move_to_queue(r, task.id, "new", None, T0)
+    assert await _order(r, "q") == [task.id]  # a refused move leaves it where it was
+    moved = await store.move_to_queue(r, task.id, "new", 7, T0, create_queue=True)
+
+    assert moved.queue == "new" and moved.priority == 7
+    assert "new" in [q.name for q in await store.list_queues(r, T0)]
+
+
+async def test_only_a_queued_task_moves_and_never_onto_its_own_queue(r: aioredis.Redis) -> None:
+    await store.create_queue(r, "gpu")
+    draft = await make_task(r)
+    queued = await make_task(r, queue="q")
+
+    with pytest.raises(Conflict, match="is draft; only a queued task can be moved"):
+        await store.move_to_queue(r, draft.id, "gpu", None, T0)
+    with pytest.raises(Conflict, match="on queue q already"):
+        await store.move_to_queue(r, queued.id, "q", None, T0)
+    with pytest.raises(NotFound):
+        await store.move_to_queue(r, "0" * 32, "gpu", None, T0)
+    assert (await store.get_task(r, draft.id)).status == TaskStatus.DRAFT
+    assert await _order(r, "q") == [queued.id]

@@ -23,7 +23,15 @@ from tests.integration.store_support import T0, StoreRedis, make_task, sync_clie
 
 pytestmark = pytest.mark.anyio
 
-SORTS = ["created", "started", "finished", "name", "metric:val/acc"]
+SORTS = [
+    "created",
+    "started",
+    "finished",
+    "name",
+    "metric:val/acc",
+    "metric_min:val/acc",
+    "metric_max:val/acc",
+]
 
 
 @pytest.fixture
@@ -62,6 +70,8 @@ class Row:
     started: float | None = None
     finished: float | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    lowest: dict[str, float] = field(default_factory=dict)
+    highest: dict[str, float] = field(default_factory=dict)
 
 
 def sort_value(row: Row, sort: str) -> object:
@@ -69,8 +79,10 @@ def sort_value(row: Row, sort: str) -> object:
         return row.num
     if sort == "name":
         return row.name.encode().lower().replace(b"\0", b"\1") + b"\0" + row.id.encode()
-    if sort.startswith("metric:"):
-        return row.metrics.get(sort.removeprefix("metric:"))
+    kind, _, series = sort.partition(":")
+    if kind in ("metric", "metric_min", "metric_max"):
+        values = {"metric": row.metrics, "metric_min": row.lowest, "metric_max": row.highest}
+        return values[kind].get(series)
     return getattr(row, sort)
 
 
@@ -139,6 +151,7 @@ async def history(r: aioredis.Redis, n: int = 36) -> list[Row]:
             await log_metric(r, task.id, "val/acc", 0.0)
             await log_metric(r, task.id, "val/acc", value)  # the last value counts
             row.metrics["val/acc"] = value
+            row.lowest["val/acc"], row.highest["val/acc"] = min(0.0, value), max(0.0, value)
         rows.append(row)
     for gone in [rows[i] for i in (3, 8, 30) if i < n]:
         await store.delete_task(r, gone.id)
@@ -235,7 +248,8 @@ async def test_deleted_tasks_leave_every_index(r: aioredis.Redis, checked: None)
     assert await walk(r, 7, q="e") == []
     assert await r.zcard(keys.NAME_INDEX) == 0
     assert await r.zcard(keys.STARTED_INDEX) == await r.zcard(keys.FINISHED_INDEX) == 0
-    assert await r.zcard(keys.metric_index("val/acc")) == 0
+    for index in keys.metric_indexes("val/acc"):
+        assert await r.zcard(index) == 0
     assert await r.exists(f"{keys.NAMES_PREFIX}0") == 0
 
 

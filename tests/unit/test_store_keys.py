@@ -29,7 +29,7 @@ def _built() -> list[str]:
         keys.tag_index("x"),
         keys.parent_index("t"),
         keys.queue_index("q"),
-        keys.metric_index("val/acc"),
+        *keys.metric_indexes("val/acc"),
         keys.names(3),
         keys.WORKERS,
         *script_keys.SINGLETONS.values(),

@@ -223,6 +223,15 @@ class Task:
         Notices.from_server(self._record.warnings)
         return self
 
+    def move(self, queue: str, *, priority: int | None = None, create_queue: bool = False) -> Task:
+        """Move this queued task onto another ``queue`` in one step (it stays queued), at
+        the tail of ``priority`` there (None keeps its own); returns self, refreshed."""
+        self._record = self._client.tasks.move(
+            self._task_id(), queue, priority=priority, create_queue=create_queue
+        )
+        Notices.from_server(self._record.warnings)
+        return self
+
     def metrics(self) -> TaskMetrics:
         """Every metric series with its points, and each series' last value (``final``)."""
         return self._client.metrics.read(self._task_id())

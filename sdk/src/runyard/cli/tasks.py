@@ -26,6 +26,8 @@ from runyard.cli.common import (
 )
 from runyard.cli.output import age, details, dump_json, emit, number, scalar, table
 from runyard.models import (
+    METRIC_MAX_SORT,
+    METRIC_MIN_SORT,
     METRIC_SORT,
     SORT_FIELDS,
     CloneRequest,
@@ -75,8 +77,9 @@ def _add_list(commands: Any) -> None:
         "--sort",
         default="created",
         metavar="FIELD",
-        help=f"{', '.join(SORT_FIELDS)} or {METRIC_SORT}SERIES (its last value, e.g. "
-        f"{METRIC_SORT}val/acc); tasks without the value come last",
+        help=f"{', '.join(SORT_FIELDS)}, {METRIC_SORT}SERIES (its last value, e.g. "
+        f"{METRIC_SORT}val/acc), {METRIC_MIN_SORT}SERIES or {METRIC_MAX_SORT}SERIES (its "
+        "smallest or largest value); tasks without the value come last",
     )
     p.add_argument(
         "--order",
@@ -193,6 +196,17 @@ def _add_moves(commands: Any) -> None:
     add_create_queue_flag(p)
     add_json_flag(p)
     p.set_defaults(func=enqueue_task)
+    p = commands.add_parser(
+        "move", help="move a queued task to another queue in one step (it stays queued)"
+    )
+    p.add_argument("id", type=task_id)
+    p.add_argument("--queue", type=name, required=True)
+    p.add_argument(
+        "--priority", type=int, default=None, help="its priority there (default: its own)"
+    )
+    add_create_queue_flag(p)
+    add_json_flag(p)
+    p.set_defaults(func=move_task)
     for command, help_text in (
         ("dequeue", "take a queued task back to draft"),
         ("abort", "stop a task (a running one is stopped by its agent)"),
@@ -231,8 +245,9 @@ def list_tasks(client: Client, args: argparse.Namespace) -> int:
         (t.id, t.status.value, t.project, t.name, t.queue, t.priority, age(t.created) + " ago")
         for t in page.items
     ]
-    if args.sort.startswith(METRIC_SORT):
-        headers.append(args.sort.removeprefix(METRIC_SORT))
+    if args.sort.startswith((METRIC_SORT, METRIC_MIN_SORT, METRIC_MAX_SORT)):
+        kind, _, series = args.sort.partition(":")
+        headers.append(series if kind == "metric" else f"{series} ({kind.removeprefix('metric_')})")
         values = page.metric_values
         rows = [
             (*row, number(values[t.id]) if t.id in values else "")
@@ -389,6 +404,14 @@ def enqueue_task(client: Client, args: argparse.Namespace) -> int:
     """``task enqueue ID --queue Q``."""
     task = client.tasks.enqueue(args.id, args.queue, args.priority, create_queue=args.create_queue)
     return _print_task(task, args, "enqueued")
+
+
+def move_task(client: Client, args: argparse.Namespace) -> int:
+    """``task move ID --queue Q``."""
+    task = client.tasks.move(
+        args.id, args.queue, priority=args.priority, create_queue=args.create_queue
+    )
+    return _print_task(task, args, "moved")
 
 
 def dequeue_task(client: Client, args: argparse.Namespace) -> int:

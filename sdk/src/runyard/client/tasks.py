@@ -20,6 +20,7 @@ from runyard.models import (
     FailureKind,
     InstalledPackage,
     InstalledReport,
+    MoveToQueueRequest,
     PingReport,
     PurgeRequest,
     PurgeResult,
@@ -158,6 +159,24 @@ class Tasks:
         body = EnqueueRequest(queue=queue, priority=priority, create_queue=create_queue)
         return self._transition(
             task_id, "enqueue", body, lambda t: t.status is TaskStatus.QUEUED and t.queue == queue
+        )
+
+    def move(
+        self,
+        task_id: str,
+        queue: str,
+        *,
+        priority: int | None = None,
+        create_queue: bool = False,
+    ) -> Task:
+        """Move a queued task onto another ``queue`` in one step (never a draft between):
+        at the tail of ``priority`` there (None keeps its own). A queue that does not
+        exist is a :class:`~runyard.errors.NotFoundError` unless ``create_queue``; a task
+        that is not queued, or is on ``queue`` already, a
+        :class:`~runyard.errors.ConflictError`."""
+        body = MoveToQueueRequest(queue=queue, priority=priority, create_queue=create_queue)
+        return self._transition(
+            task_id, "move", body, lambda t: t.status is TaskStatus.QUEUED and t.queue == queue
         )
 
     def dequeue(self, task_id: str) -> Task:

@@ -31,6 +31,8 @@ from runyard.models.results import (
 )
 from runyard.models.routes import API_PREFIX
 from runyard.models.tasks import (
+    METRIC_MAX_SORT,
+    METRIC_MIN_SORT,
     METRIC_SORT,
     PARAM_SORT,
     SORT_FIELDS,
@@ -43,6 +45,7 @@ from runyard.models.tasks import (
     FailureKind,
     InstalledPackage,
     InstalledReport,
+    MoveToQueueRequest,
     Params,
     PingReport,
     Project,
@@ -77,6 +80,8 @@ from runyard.models.workers import (
 
 __all__ = [
     "API_PREFIX",
+    "METRIC_MAX_SORT",
+    "METRIC_MIN_SORT",
     "METRIC_SORT",
     "PARAM_SORT",
     "SORT_FIELDS",
@@ -108,6 +113,7 @@ __all__ = [
     "MetricPoint",
     "MetricValue",
     "MoveRequest",
+    "MoveToQueueRequest",
     "Name",
     "OverrideError",
     "Params",

@@ -328,11 +328,18 @@ class Task(TaskSpec):
 
 
 SORT_FIELDS = ("created", "started", "finished", "name")
-"""What ``GET /tasks?sort=`` takes, besides ``metric:{series}`` (the series' last value)
-and ``param:{Section/key}``."""
+"""What ``GET /tasks?sort=`` takes, besides ``metric:{series}`` (the series' last value),
+``metric_min:{series}`` / ``metric_max:{series}`` (its smallest / largest value) and
+``param:{Section/key}``."""
 
 METRIC_SORT = "metric:"
 """The prefix of a sort by a metric series, e.g. ``metric:val/acc``."""
+
+METRIC_MIN_SORT = "metric_min:"
+"""The prefix of a sort by the smallest value a series took, e.g. ``metric_min:loss``."""
+
+METRIC_MAX_SORT = "metric_max:"
+"""The prefix of a sort by the largest value a series took, e.g. ``metric_max:val/acc``."""
 
 PARAM_SORT = "param:"
 """The prefix of a sort by a parameter, e.g. ``param:General/lr``."""
@@ -348,8 +355,9 @@ class SortOrder(StrEnum):
 class TaskPage(BaseModel):
     """A page of ``GET /tasks``; pass ``next_cursor`` as ``cursor`` for the next one.
 
-    Sorted by ``metric:SERIES``, ``metric_values`` holds each item's last value of
-    that series (items without it are absent).
+    Sorted by ``metric:SERIES`` (``metric_min:``, ``metric_max:``), ``metric_values``
+    holds each item's last (smallest, largest) value of that series (items without it
+    are absent).
     """
 
     items: list[Task]
@@ -389,17 +397,26 @@ class TaskSummary(BaseModel):
     metrics: dict[str, float] = Field(
         default_factory=dict, description="last values of the series asked for with metrics="
     )
+    metrics_min: dict[str, float] = Field(
+        default_factory=dict,
+        description="smallest values of the series asked for with metrics_min=",
+    )
+    metrics_max: dict[str, float] = Field(
+        default_factory=dict,
+        description="largest values of the series asked for with metrics_max=",
+    )
 
     @classmethod
-    def of(cls, task: Task, metrics: dict[str, float] | None = None) -> "TaskSummary":
-        """The summary of a whole task record."""
+    def of(cls, task: Task, metrics: "dict[str, dict[str, float]] | None" = None) -> "TaskSummary":
+        """The summary of a whole task record; ``metrics`` maps ``metrics``,
+        ``metrics_min`` and ``metrics_max`` to {series: value}."""
         return cls(
             **task.model_dump(include=set(cls.model_fields) & set(Task.model_fields)),
             commit=task.script.commit,
             entry_point=task.script.entry_point,
             diff_bytes=len(task.script.diff.encode()),
             packages=len(task.environment.requirements),
-            metrics=metrics or {},
+            **(metrics or {}),
         )
 
 
@@ -465,6 +482,16 @@ class EnqueueRequest(Strict):
 
     queue: Name = "default"
     priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    create_queue: bool = False
+    """Create ``queue`` when it does not exist (else that is a 404)."""
+
+
+class MoveToQueueRequest(Strict):
+    """``POST /tasks/{id}/move``: a queued task onto another queue, in one step."""
+
+    queue: Name
+    priority: int | None = Field(default=None, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    """Its priority there; None keeps the one it has."""
     create_queue: bool = False
     """Create ``queue`` when it does not exist (else that is a 404)."""
 

@@ -73,8 +73,13 @@ task keeps in Redis, so archiving a task's series leaves them whole):
 ``ry:idx:started``, ``ry:idx:finished`` — task ids scored by that time; a task
     without the time is absent (a re-claimed task leaves ``started``).
 ``ry:idx:metric:{series}`` — task ids scored by the series' last value (``final``).
+``ry:idx:metric_min:{series}``, ``ry:idx:metric_max:{series}`` — task ids scored by
+    the smallest / largest value the series took (``ZADD LT`` / ``GT`` as points come,
+    so no other copy of them is kept). Kept since these sorts exist: points logged
+    before are not read back (they may be archived), so a task that logged all its
+    points before has no min/max and sorts with the tasks without the series.
 ``ry:metric-series`` — set of every series name that has a ``ry:idx:metric:*`` key
-    (a deleted task is removed from each).
+    (a deleted task is removed from each, and from the min/max indexes of each).
 ``ry:idx:name`` — sorted set, every score 0, members ``{sort name}\0{id}`` in byte
     order: the sort name is the name with A-Z lowered and NUL bytes as \1.
 ``ry:names:{n}`` — string, the search copy of the names of tasks whose ``num // 2048``
@@ -245,6 +250,21 @@ def queue_index(name: str) -> str:
 def metric_index(series: str) -> str:
     """Tasks scored by the last value of this metric series."""
     return f"{INDEX_PREFIX}metric:{series}"
+
+
+def metric_min_index(series: str) -> str:
+    """Tasks scored by the smallest value of this metric series."""
+    return f"{INDEX_PREFIX}metric_min:{series}"
+
+
+def metric_max_index(series: str) -> str:
+    """Tasks scored by the largest value of this metric series."""
+    return f"{INDEX_PREFIX}metric_max:{series}"
+
+
+def metric_indexes(series: str) -> tuple[str, str, str]:
+    """The series' last, min and max indexes (a deleted task leaves all three)."""
+    return metric_index(series), metric_min_index(series), metric_max_index(series)
 
 
 def names(n: int) -> str:

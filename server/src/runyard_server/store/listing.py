@@ -37,6 +37,8 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from runyard.models import (
+    METRIC_MAX_SORT,
+    METRIC_MIN_SORT,
     METRIC_SORT,
     PARAM_SORT,
     SORT_FIELDS,
@@ -90,19 +92,44 @@ _INDEXES = {
 }
 
 
+_METRIC_INDEXES = {
+    METRIC_SORT: keys.metric_index,
+    METRIC_MIN_SORT: keys.metric_min_index,
+    METRIC_MAX_SORT: keys.metric_max_index,
+}
+"""Each metric sort's prefix and the index of its value (last, smallest, largest)."""
+
+COLUMN_INDEXES = {
+    "metrics": keys.metric_index,
+    "metrics_min": keys.metric_min_index,
+    "metrics_max": keys.metric_max_index,
+}
+"""The summary's metric fields (``TaskSummary``) and the index each one's values are in."""
+
+
+def _metric_sort(field: str) -> str | None:
+    """The index a metric sort ``field`` walks, None when it is no metric sort."""
+    for prefix, index in _METRIC_INDEXES.items():
+        if field.startswith(prefix):
+            series = field.removeprefix(prefix)
+            if not is_valid_series(series):
+                raise Invalid(f"sort {field!r}: {series!r} is not a metric series name")
+            return index(series)
+    return None
+
+
 def parse_sort(field: str, order: SortOrder | None) -> Sort:
     """The Sort for ``GET /tasks?sort=field&order=order``, or Invalid naming the problem."""
-    if field.startswith(METRIC_SORT):
-        series = field.removeprefix(METRIC_SORT)
-        if not is_valid_series(series):
-            raise Invalid(f"sort {field!r}: {series!r} is not a metric series name")
-        kind, index = "score", keys.metric_index(series)
+    metric = _metric_sort(field)
+    if metric is not None:
+        kind, index = "score", metric
     elif field in _INDEXES:
         kind, index = _INDEXES[field]
     else:
         choices = ", ".join(SORT_FIELDS)
         raise Invalid(
-            f"sort {field!r}: use one of {choices}, metric:SERIES (metric:val/acc) "
+            f"sort {field!r}: use one of {choices}, metric:SERIES (metric:val/acc; its "
+            "last value), metric_min:SERIES, metric_max:SERIES (its smallest, largest) "
             "or param:Section/key (param:General/lr)"
         )
     if order is None:
@@ -177,17 +204,19 @@ async def list_tasks(
     limit: int = 50,
     cursor: str | None = None,
     summary: bool = False,
-    metrics: tuple[str, ...] = (),
+    metrics: dict[str, tuple[str, ...]] | None = None,
 ) -> TaskPage | TaskSummaryPage:
     """Tasks matching every filter given, in ``sort`` order (newest first by default);
     ``q`` is a name substring (case-insensitive). ``sort`` is created, started,
-    finished, name, ``metric:SERIES`` or ``param:Section/key`` (a bounded scan, see
-    ``param_sort``). Pass ``next_cursor`` back as ``cursor``.
-    With ``summary`` the items are summaries carrying the last value of each of
-    ``metrics`` (series names)."""
-    for series in metrics:
-        if not is_valid_series(series):
-            raise Invalid(f"metrics: {series!r} is not a metric series name")
+    finished, name, ``metric:SERIES`` (``metric_min:``, ``metric_max:``) or
+    ``param:Section/key`` (a bounded scan, see ``param_sort``). Pass ``next_cursor``
+    back as ``cursor``. With ``summary`` the items are summaries carrying, for each
+    field of ``metrics`` (a key of ``COLUMN_INDEXES``), the values of its series."""
+    metrics = metrics or {}
+    for field, names in metrics.items():
+        for series in names:
+            if not is_valid_series(series):
+                raise Invalid(f"{field}: {series!r} is not a metric series name")
     filters = _filter_keys(project, status, queue, tag, parent)
     if sort.startswith(PARAM_SORT):
         descending = order != SortOrder.ASC
@@ -228,7 +257,7 @@ async def list_tasks(
         raise Conflict("the tasks kept changing while a page was gathered; retry")
     ids: list[str] = reply[0]
     row: list[str] = reply[1] if len(reply) > 1 else []
-    metric = how.index if how.field.startswith(METRIC_SORT) else None
+    metric = how.index if _metric_sort(how.field) is not None else None
     return await _shaped(r, ids, _encode(how, row) if row else None, metric, summary, metrics)
 
 
@@ -238,7 +267,7 @@ async def _shaped(
     next_cursor: str | None,
     metric: str | None,
     summary: bool,
-    metrics: tuple[str, ...],
+    metrics: dict[str, tuple[str, ...]],
 ) -> TaskPage | TaskSummaryPage:
     """The page of ``ids``: whole tasks, or summaries with their metric columns."""
     items, found = await _page(r, ids, metric)
@@ -278,20 +307,26 @@ async def _page(
 
 
 async def _metric_columns(
-    r: "aioredis.Redis", ids: list[str], metrics: tuple[str, ...]
-) -> dict[str, dict[str, float]]:
-    """task id → {series: last value} for the series each task has, one ZSCORE each."""
-    if not metrics or not ids:
+    r: "aioredis.Redis", ids: list[str], metrics: dict[str, tuple[str, ...]]
+) -> dict[str, dict[str, dict[str, float]]]:
+    """task id → summary field → {series: value} for the series each task has, one
+    ZSCORE each."""
+    wanted = [
+        (field, series, COLUMN_INDEXES[field](series))
+        for field, names in metrics.items()
+        for series in names
+    ]
+    if not wanted or not ids:
         return {}
     async with r.pipeline(transaction=False) as pipe:
-        for series in metrics:
+        for _, _, index in wanted:
             for task_id in ids:
-                pipe.zscore(keys.metric_index(series), task_id)
+                pipe.zscore(index, task_id)
         replies = iter(await pipe.execute())
-    columns: dict[str, dict[str, float]] = {}
-    for series in metrics:
+    columns: dict[str, dict[str, dict[str, float]]] = {}
+    for field, series, _ in wanted:
         for task_id in ids:
             value = next(replies)
             if value is not None:
-                columns.setdefault(task_id, {})[series] = float(value)
+                columns.setdefault(task_id, {}).setdefault(field, {})[series] = float(value)
     return columns

@@ -83,8 +83,13 @@ def names_upto(top: int) -> Declared:
 
 
 def metric_indexes(series: list[str]) -> Declared:
-    """The sort indexes of these metric series."""
-    return {f"metric_idx:{s}": keys.metric_index(s) for s in series}
+    """The sort indexes of these metric series: last value, min and max."""
+    declared: Declared = {}
+    for s in series:
+        declared[f"metric_idx:{s}"] = keys.metric_index(s)
+        declared[f"metric_min:{s}"] = keys.metric_min_index(s)
+        declared[f"metric_max:{s}"] = keys.metric_max_index(s)
+    return declared
 
 
 def transition(

@@ -115,6 +115,8 @@ def task_reply(reply: list[Any], task_id: str, rule: str) -> dict[str, str]:
         raise no_queue(reply[1])
     if code == "conflict":
         raise Conflict(f"task {task_id} is {reply[1]}; {rule}")
+    if code == "same_queue":
+        raise Conflict(f"task {task_id} is on queue {reply[1]} already")
     if code == "stale":
         raise StaleLease(
             f"task {task_id} is {reply[1]} and this lease token is no longer its own: "

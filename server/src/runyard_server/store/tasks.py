@@ -308,7 +308,7 @@ def _indexes_holding(task: Task, series: set[str]) -> set[str]:
         keys.FINISHED_INDEX,
         keys.status_index(task.status),
         *_index_keys(task),
-        *(keys.metric_index(name) for name in series),
+        *(index for name in series for index in keys.metric_indexes(name)),
     }
     if task.parent:
         indexes.add(keys.parent_index(task.parent))

@@ -20,11 +20,14 @@ _FINAL = (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.ABORTED)
 
 # The scripts that take a task off its queue or worker: they are given those keys as
 # read just before (``scripts.run_planned``).
-_MOVING = {"enqueue", "dequeue", "abort", "end", "requeue"}
+_MOVING = {"enqueue", "dequeue", "abort", "end", "requeue", "move_queue"}
+
+# The scripts that put a task on the queue named by their first argument.
+_ONTO_QUEUE = {"enqueue", "move_queue"}
 
 
 async def _task(r: "aioredis.Redis", task_id: str, rule: str, name: str, *args: object) -> Task:
-    target = str(args[0]) if name == "enqueue" else None
+    target = str(args[0]) if name in _ONTO_QUEUE else None
 
     async def plan() -> script_keys.Declared:
         queue: str | None = None
@@ -63,6 +66,25 @@ async def enqueue(
             raise NoCode(missing)
     rule = "only a draft task can be enqueued"
     task = await _task(r, task_id, rule, "enqueue", queue, priority, now, int(create_queue))
+    await publish_work(r, queue)
+    return task
+
+
+async def move_to_queue(
+    r: "aioredis.Redis",
+    task_id: str,
+    queue: str,
+    priority: int | None,
+    now: float,
+    *,
+    create_queue: bool = False,
+) -> Task:
+    """A queued task onto another ``queue`` in one step (at the tail of ``priority``,
+    its own when None); a missing queue is created with ``create_queue``, else NotFound.
+    Its code was checked when it was enqueued and cannot have changed since."""
+    rule = "only a queued task can be moved to another queue"
+    keep = "" if priority is None else priority
+    task = await _task(r, task_id, rule, "move_queue", queue, keep, now, int(create_queue))
     await publish_work(r, queue)
     return task
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response
 from runyard.models import (
     CloneRequest,
     EnqueueRequest,
+    MoveToQueueRequest,
     PurgeRequest,
     PurgeResult,
     SortOrder,
@@ -123,11 +124,27 @@ async def list_tasks(
         str | None,
         Query(max_length=2000, description="summary only: comma-separated series to include"),
     ] = None,
+    metrics_min: Annotated[
+        str | None,
+        Query(max_length=2000, description="summary only: series whose smallest value to include"),
+    ] = None,
+    metrics_max: Annotated[
+        str | None,
+        Query(max_length=2000, description="summary only: series whose largest value to include"),
+    ] = None,
 ) -> TaskPage | TaskSummaryPage:
     who.require("user")
-    series = tuple(name for name in (metrics or "").split(",") if name)
-    if len(series) > MAX_METRIC_COLUMNS:
-        raise Invalid(f"metrics: at most {MAX_METRIC_COLUMNS} series, got {len(series)}")
+    columns = {
+        "metrics": _series_list(metrics),
+        "metrics_min": _series_list(metrics_min),
+        "metrics_max": _series_list(metrics_max),
+    }
+    count = sum(len(series) for series in columns.values())
+    if count > MAX_METRIC_COLUMNS:
+        raise Invalid(
+            f"metrics, metrics_min and metrics_max: at most {MAX_METRIC_COLUMNS} series "
+            f"in all, got {count}"
+        )
     return await store.list_tasks(
         r,
         project=project,
@@ -141,8 +158,13 @@ async def list_tasks(
         limit=limit,
         cursor=cursor,
         summary=view == "summary",
-        metrics=series,
+        metrics=columns,
     )
+
+
+def _series_list(text: str | None) -> tuple[str, ...]:
+    """The series names of a comma-separated query parameter."""
+    return tuple(name for name in (text or "").split(",") if name)
 
 
 @router.post("/purge")
@@ -217,6 +239,21 @@ async def enqueue_task(
         time.time(),
         create_queue=body.create_queue,
         require_code=True,
+    )
+    return await _warn_if_unserved(r, served, task)
+
+
+@router.post("/{task_id}/move")
+async def move_task_to_queue(
+    task_id: TaskIdDep,
+    body: MoveToQueueRequest,
+    r: RedisDep,
+    who: PrincipalDep,
+    served: ServedDep,
+) -> Task:
+    who.require("user")
+    task = await store.move_to_queue(
+        r, task_id, body.queue, body.priority, time.time(), create_queue=body.create_queue
     )
     return await _warn_if_unserved(r, served, task)
 

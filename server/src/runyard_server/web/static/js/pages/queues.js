@@ -61,17 +61,9 @@ export async function queuesPage({ name }, q, root, ctx) {
 
   const move = (taskId, to) => act(() => post(`/queues/${seg(String(selected))}/move`, { task_id: taskId, to }));
   const dequeue = (taskId) => act(() => post(`/tasks/${seg(taskId)}/dequeue`));
-  // Off this queue and onto the other with its priority: two steps, so a refused second
-  // step leaves a draft, which the message says.
-  const moveTo = (entry, target) => act(async () => {
-    if (!queueNames.includes(target)) throw new Error(`There is no queue ${target}.`);
-    await post(`/tasks/${seg(entry.task_id)}/dequeue`);
-    try {
-      await post(`/tasks/${seg(entry.task_id)}/enqueue`, { queue: target, priority: entry.priority });
-    } catch (e) {
-      throw new Error(`${entry.name} was taken off ${selected} but not put on ${target} (${e instanceof Error ? e.message : e}); it is a draft now.`);
-    }
-  });
+  // Off this queue and onto the other with its priority, in one step on the server: a
+  // refused move (the queue was deleted meanwhile) leaves the task where it was.
+  const moveTo = (entry, target) => act(() => post(`/tasks/${seg(entry.task_id)}/move`, { queue: target }));
 
   function moveForm(entry) {
     const others = queueNames.filter((n) => n !== selected);

@@ -1,7 +1,8 @@
 // @ts-check
 // The columns of the runs table: the built-in ones, a column per chosen parameter
-// ("param:General/lr") and per chosen metric series ("metric:val/acc", its last value),
-// and the chooser that picks them (kept in localStorage).
+// ("param:General/lr") and per chosen metric series and value ("metric:val/acc", its
+// last value; "metric_min:", "metric_max:" its smallest and largest), and the chooser
+// that picks them (kept in localStorage).
 import { ago, badge, duration, h, show, taskLink } from "../dom.js";
 import { flatParams } from "../params.js";
 
@@ -39,7 +40,27 @@ export const DEFAULT_COLUMNS = ["name", "id", "status", "project", "queue", "tag
 const number = (v) => String(Number(v.toPrecision(6)));
 
 /**
- * The column for a key: built-in, "param:Section/key" or "metric:series".
+ * The metric column kinds: the key's prefix (also the server's sort), the summary field
+ * holding its values (GET /tasks?view=summary&metrics=…) and the heading's suffix.
+ */
+export const METRIC_KINDS = [
+  { prefix: "metric:", field: "metrics", suffix: "" },
+  { prefix: "metric_min:", field: "metrics_min", suffix: " (min)" },
+  { prefix: "metric_max:", field: "metrics_max", suffix: " (max)" },
+];
+
+/**
+ * The metric kind and series of a column key, or null for another column.
+ * @param {string} key
+ */
+export function metricColumn(key) {
+  const kind = METRIC_KINDS.find((k) => key.startsWith(k.prefix));
+  return kind ? { ...kind, series: key.slice(kind.prefix.length) } : null;
+}
+
+/**
+ * The column for a key: built-in, "param:Section/key" or a metric ("metric:series",
+ * "metric_min:series", "metric_max:series").
  * @param {string} key
  * @returns {Column | null}
  */
@@ -53,9 +74,13 @@ export function columnFor(key) {
       return found ? h("code", {}, show(found[1])) : h("span", { class: "muted" }, "—");
     } };
   }
-  if (key.startsWith("metric:")) {
-    const series = key.slice(7);
-    return { key, label: series, class: "col-metric num", sort: key, cell: (t) => (Object.hasOwn(t.metrics || {}, series) ? h("span", { title: String(t.metrics[series]) }, number(t.metrics[series])) : "") };
+  const metric = metricColumn(key);
+  if (metric) {
+    const { series, field } = metric;
+    return { key, label: series + metric.suffix, class: "col-metric num", sort: key, cell: (t) => {
+      const values = t[field] || {};
+      return Object.hasOwn(values, series) ? h("span", { title: String(values[series]) }, number(values[series])) : "";
+    } };
   }
   return null;
 }
@@ -68,9 +93,9 @@ export function columnFor(key) {
  */
 export function columnChooser(chosen, known, onChange) {
   const picked = new Set(chosen);
-  /** @param {string} key @param {string} label */
-  const box = (key, label) => {
-    const input = h("input", { type: "checkbox", name: "column", value: key, checked: picked.has(key) });
+  /** @param {string} key @param {string} label @param {string} [name] its accessible name, when not the label */
+  const box = (key, label, name) => {
+    const input = h("input", { type: "checkbox", name: "column", value: key, checked: picked.has(key), "aria-label": name });
     input.addEventListener("change", () => {
       if (input.checked) picked.add(key);
       else picked.delete(key);
@@ -82,11 +107,15 @@ export function columnChooser(chosen, known, onChange) {
   };
   const extra = [...new Set([...known.params.map((p) => `param:${p}`), ...known.metrics.map((m) => `metric:${m}`), ...chosen.filter((k) => !BUILT_IN.some((c) => c.key === k))])];
   const params = extra.filter((k) => k.startsWith("param:"));
-  const metrics = extra.filter((k) => k.startsWith("metric:"));
+  // One row per series: its last value, min and max, each a column of its own.
+  const series = [...new Set(extra.map((k) => metricColumn(k)?.series).filter((s) => s !== undefined))];
+  /** @param {string} name */
+  const metricRow = (name) => h("div", { class: "metric-choice" },
+    METRIC_KINDS.map((k) => (k.suffix ? box(k.prefix + name, k.suffix.trim().slice(1, -1), name + k.suffix) : box(k.prefix + name, name))));
   return h("details", { class: "chooser", id: "column-chooser" },
     h("summary", { class: "button" }, "Columns"),
     h("div", { class: "chooser-body" },
       h("fieldset", {}, h("legend", {}, "Run"), BUILT_IN.map((c) => box(c.key, c.label))),
       h("fieldset", {}, h("legend", {}, "Parameters"), params.length ? params.map((k) => box(k, k.slice(6))) : h("span", { class: "muted" }, "none on this page")),
-      h("fieldset", {}, h("legend", {}, "Metrics (last value)"), metrics.length ? metrics.map((k) => box(k, k.slice(7))) : h("span", { class: "muted" }, "none logged"))));
+      h("fieldset", {}, h("legend", {}, "Metrics (last value, min, max)"), series.length ? series.map(metricRow) : h("span", { class: "muted" }, "none logged"))));
 }

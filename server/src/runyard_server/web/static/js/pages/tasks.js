@@ -10,7 +10,7 @@ import { queueChoices } from "../queue_choice.js";
 import { loadJson, storeJson } from "../storage.js";
 import { flatParams } from "../params.js";
 import { bulkBar } from "./task_bulk.js";
-import { DEFAULT_COLUMNS, columnChooser, columnFor } from "./task_columns.js";
+import { DEFAULT_COLUMNS, METRIC_KINDS, columnChooser, columnFor, metricColumn } from "./task_columns.js";
 
 const STATUSES = ["", "draft", "queued", "running", "completed", "failed", "aborted"];
 const FILTERS = ["project", "status", "queue", "tag", "q"];
@@ -64,7 +64,7 @@ export async function tasksPage(_params, q, root, ctx) {
     columns: loadJson(COLUMNS_KEY, DEFAULT_COLUMNS).filter((/** @type {string} */ k) => columnFor(k)),
   };
   // A sort by a column not shown adds the column: the sorted values must be visible.
-  if ((state.sort.startsWith("param:") || state.sort.startsWith("metric:")) && !state.columns.includes(state.sort)) state.columns.push(state.sort);
+  if ((state.sort.startsWith("param:") || metricColumn(state.sort)) && !state.columns.includes(state.sort)) state.columns.push(state.sort);
 
   const inputs = {
     project: h("input", { name: "project", placeholder: "project", value: state.filters.project, list: "project-names", "aria-label": "project", autocomplete: "off" }),
@@ -139,8 +139,12 @@ export async function tasksPage(_params, q, root, ctx) {
   let drawn = "";
   async function load() {
     const mine = ++latest;
-    const metrics = state.columns.filter((k) => k.startsWith("metric:")).map((k) => k.slice(7));
-    const params = { ...state.filters, sort: state.sort, order: state.order, limit: state.limit, cursor: state.cursor, view: "summary", metrics: metrics.join(",") };
+    /** @type {Record<string, string>} the summary's metric fields: metrics, metrics_min, metrics_max */
+    const metrics = {};
+    for (const kind of METRIC_KINDS) {
+      metrics[kind.field] = state.columns.map(metricColumn).filter((m) => m?.field === kind.field).map((m) => m?.series).join(",");
+    }
+    const params = { ...state.filters, sort: state.sort, order: state.order, limit: state.limit, cursor: state.cursor, view: "summary", ...metrics };
     const search = state.filters.q.toLowerCase();
     pending = true;
     try {
