@@ -40,7 +40,7 @@ lint: setup
 test: lint typecheck-ui
 	scripts/ensure-chromium.sh
 	sh scripts/ci-system-deps.sh
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=25
 
 unit: setup
 	$(BIN)/pytest tests/unit
