@@ -3,10 +3,6 @@
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.integration.test_api_tasks import api
-
-__all__ = ["api"]
-
 BODY = {"name": "train", "script": {"entry_point": "train.py"}}
 
 
