@@ -5,10 +5,11 @@ import re
 import time
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from runyard.models import LogBatch, LogLine, MetricBatch, MetricPoint, TaskStatus
 from tests.browser.conftest import Shoot, Stack
+from tests.browser.test_hardening import RECORD_VIOLATIONS
 
 pytestmark = pytest.mark.e2e
 
@@ -172,16 +173,22 @@ def test_draft_is_edited_then_enqueued_or_deleted(page: Page, stack: Stack, shoo
     assert not [t for t in stack.client.tasks.list(project="drafts").items if t.id == gone]
 
 
-def test_compare_charts_smooth_log_scale_time_axis_and_zoom(
-    page: Page, stack: Stack, shoot: Shoot
-) -> None:
-    a = stack.draft("charts", "steady")
-    b = stack.draft("charts", "noisy")
+def compare_two_runs(page: Page, stack: Stack, project: str) -> Locator:
+    """Open compare on runs "steady" and "noisy", 50 loss points each; their loss chart."""
+    a = stack.draft(project, "steady")
+    b = stack.draft(project, "noisy")
     final_value(stack, a, "loss", [10 / (i + 1) for i in range(50)])
     final_value(stack, b, "loss", [10 / (i + 1) + (i % 2) for i in range(50)])
     page.goto(f"{stack.server.url}/#/compare?ids={a},{b}")
     box = page.locator("#compare-charts .chart-box").first
     expect(box.locator(".uplot")).to_be_visible()
+    return box
+
+
+def test_compare_charts_smooth_log_scale_time_axis_and_zoom(
+    page: Page, stack: Stack, shoot: Shoot
+) -> None:
+    box = compare_two_runs(page, stack, "charts")
     expect(box).to_have_attribute("data-x-range", "0,49")
     over = box.locator(".u-over")
     over.scroll_into_view_if_needed()
@@ -205,6 +212,71 @@ def test_compare_charts_smooth_log_scale_time_axis_and_zoom(
     shoot(page, "compare-log-smooth")
     page.reload()
     expect(page.get_by_label("log scale")).to_be_checked()
+
+
+def test_chart_zoom_pan_and_legend_toggles_by_keyboard_alone(
+    page: Page, stack: Stack, shoot: Shoot
+) -> None:
+    page.add_init_script(RECORD_VIOLATIONS)
+    box = compare_two_runs(page, stack, "keycharts")
+    expect(box).to_have_attribute("data-x-range", "0,49")
+    # Colours are set through the CSSOM, which the policy allows (the first run's is #2f6fde).
+    swatch = page.locator(".swatch").first
+    assert swatch.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(47, 111, 222)"
+    box.focus()
+    page.keyboard.press("+")  # half the range, around its centre 24.5
+    expect(box).to_have_attribute("data-x-range", "12.25,36.75")
+    page.keyboard.press("ArrowRight")  # a quarter of the shown range on
+    expect(box).to_have_attribute("data-x-range", "18.375,42.875")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")  # stops at the last step
+    expect(box).to_have_attribute("data-x-range", "24.5,49")
+    page.keyboard.press("-")
+    expect(box).to_have_attribute("data-x-range", "0,49")
+    page.keyboard.press("+")
+    page.keyboard.press("0")
+    expect(box).to_have_attribute("data-x-range", "0,49")
+
+    # Tab reaches each run's legend name, a toggle; Space hides the run, Enter shows it.
+    page.keyboard.press("Tab")
+    steady = box.get_by_role("button", name="steady")
+    expect(steady).to_be_focused()
+    expect(steady).to_have_attribute("aria-pressed", "true")
+    page.keyboard.press("Space")
+    expect(steady).to_have_attribute("aria-pressed", "false")
+    expect(box.locator("tr.u-series.u-off")).to_have_count(1)
+    page.keyboard.press("Tab")
+    noisy = box.get_by_role("button", name="noisy")
+    expect(noisy).to_be_focused()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Enter")
+    expect(noisy).to_have_attribute("aria-pressed", "true")
+
+    # Then the zoom buttons, pressed from the keyboard.
+    page.keyboard.press("Tab")
+    expect(box.get_by_role("button", name="zoom in on loss")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Enter")
+    expect(box).to_have_attribute("data-x-range", "18.375,30.625")
+    shoot(page, "compare-keyboard-zoomed")
+    page.keyboard.press("Tab")
+    expect(box.get_by_role("button", name="zoom out of loss")).to_be_focused()
+    page.keyboard.press("Space")
+    expect(box).to_have_attribute("data-x-range", "12.25,36.75")
+    page.keyboard.press("Tab")
+    expect(box.get_by_role("button", name="reset the zoom of loss")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(box).to_have_attribute("data-x-range", "0,49")
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    expect(steady).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(steady).to_have_attribute("aria-pressed", "true")
+    expect(box.locator("tr.u-series.u-off")).to_have_count(0)
+    page.wait_for_timeout(200)  # the events are queued as tasks
+    assert page.evaluate("window.__csp") == []
 
 
 def test_console_search_marks_steps_through_and_filters(page: Page, stack: Stack) -> None:

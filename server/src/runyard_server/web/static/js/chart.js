@@ -1,8 +1,9 @@
 // @ts-check
 // Metric charts drawn by uPlot (vendored under /static/vendor/uplot, loaded on the first
 // chart): several runs overlaid on shared axes, x by step or by time since each run's
-// first point, smoothing, a log scale, drag to zoom (double-click resets), values in the
-// legend under the chart rather than over it.
+// first point, smoothing, a log scale, drag to zoom (double-click resets; chart_keys.js
+// gives the same by keyboard), values in the legend under the chart rather than over it.
+import { keyboardZoom, markLegend } from "./chart_keys.js";
 import { h } from "./dom.js";
 
 export const PALETTE = ["#2f6fde", "#e0672b", "#2a9d5c", "#9b4dca", "#d4a017", "#d43d6a", "#1a9fb0", "#6b6b6b"];
@@ -106,11 +107,13 @@ export function metricChart(uPlot, title, lines, settings) {
     // The shown x range and the y scale, on the box: what a zoom did is readable in the page.
     hooks: { setScale: [(u, key) => {
       if (key === "x") box.dataset.xRange = `${u.scales.x.min},${u.scales.x.max}`;
-    }] },
+    }], setSeries: [markLegend] },
   };
   box.dataset.scale = settings.log ? "log" : "linear";
   box.dataset.x = settings.x;
   const plot = new uPlot(options, data, box);
+  keyboardZoom(plot, box, title);
+  markLegend(plot);
   const fit = () => {
     const width = Math.max(260, box.clientWidth - 12);
     if (Math.abs(width - plot.width) > 4) plot.setSize({ width, height: 240 });
@@ -149,7 +152,7 @@ export function chartControls(settings, onChange) {
   return h("div", { class: "toolbar chart-controls" }, x,
     h("label", { class: "inline" }, log, " log scale"),
     h("label", { class: "inline" }, "smoothing ", smoothing, shownSmooth),
-    h("span", { class: "muted" }, "drag across a chart to zoom, double-click to reset"));
+    h("span", { class: "muted" }, "drag across a chart to zoom, double-click to reset; on a focused chart + and - zoom, arrow keys pan, 0 resets"));
 }
 
 /**

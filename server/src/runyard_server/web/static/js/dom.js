@@ -24,9 +24,6 @@ export function h(tag, attrs = {}, ...children) {
       el.addEventListener(key.slice(2), value);
     } else if (key === "class") {
       el.className = value;
-    } else if (key === "style") {
-      // Through the CSSOM: the Content-Security-Policy refuses style attributes.
-      el.style.cssText = String(value);
     } else if (key === "dataset") {
       Object.assign(el.dataset, value);
     } else if (key === "style") {
