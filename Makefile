@@ -9,7 +9,7 @@ NODE_STAMP := node_modules/.installed
 
 .PHONY: setup test lint typecheck-ui vendor-ui unit demo bench soak clean
 
-$(STAMP): pyproject.toml sdk/pyproject.toml agent/pyproject.toml server/pyproject.toml requirements-dev.txt
+$(STAMP): Makefile pyproject.toml sdk/pyproject.toml agent/pyproject.toml server/pyproject.toml requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade uv
 	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -e ./sdk -e ./agent[docker] -e ./server[embedded,s3] -r requirements-dev.txt

@@ -30,6 +30,8 @@ def test_200_agents_first_requests_after_a_10s_outage_spread_over_seconds(
     # whose ceilings (1 s doubling, up to 30 s and lease/3) grow through the outage:
     # the middle 80 % of the agents come back over seconds (3-4.7 s measured), and no
     # 100 ms holds a crowd. Heartbeats due anyway (one agent in ten each second) and
-    # streaks that began late in the outage fill the first second.
+    # streaks that began late in the outage fill the first second: its busiest 100 ms
+    # held 13-23 agents on a quiet machine and 35 in a loaded CI run; a stampede puts
+    # most of them in one window.
     assert outcome.quantile(0.9) - outcome.quantile(0.1) >= 2.0
-    assert outcome.busiest(0.1) <= AGENTS * 0.15
+    assert outcome.busiest(0.1) <= AGENTS * 0.25
