@@ -17,6 +17,9 @@ $(STAMP): Makefile pyproject.toml sdk/pyproject.toml agent/pyproject.toml server
 	# would compile each module it imports, and the server's RSS would carry the
 	# compiler's leftovers (10 MiB more at start; the 1 GiB S3 test measures it).
 	$(BIN)/python -m compileall -q sdk/src agent/src server/src
+	# uv compiles only what it installs; a .venv made before this line gets the rest here
+	# (a few third-party files are other Pythons' syntax: those stay uncompiled).
+	$(BIN)/python -m compileall -q -j0 $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))') >/dev/null || true
 	touch $@
 
 setup: $(STAMP)
