@@ -1,9 +1,12 @@
 """kill -9 Redis with 10,000 queued tasks: after restart every queue is intact, in order.
 
-Both fsync policies are tried. A killed redis-server loses nothing in either: Redis
-write(2)s the AOF before it answers, so an acknowledged write is in the kernel's
-page cache when the process dies. What ``everysec`` risks is a crash of the whole
-machine (or power), which can lose the last second of writes; see docs/reliability.md.
+Both fsync policies are tried. With ``always`` a killed redis-server loses nothing:
+Redis write(2)s the AOF before it answers. With ``everysec`` it usually loses nothing
+either, but while a background fsync is slow (a busy disk) Redis postpones the AOF
+write for up to 2 s and still answers, so a kill -9 then loses those acknowledged
+writes (seen in a loaded CI run); what survives is the oldest tasks, every queue in
+order. A crash of the whole machine can lose the last second or two as well; see
+docs/reliability.md.
 """
 
 import time
@@ -61,9 +64,15 @@ def test_redis_sigkill_with_10000_queued_tasks_keeps_every_queue_in_order(
 
     restarted = redis_factory(data_dir=crashed.data_dir, fsync=fsync)
     with sync_client(restarted.url) as r:
-        assert {q: r.zrange(keys.queue(q), 0, -1) for q in QUEUES} == before
-        assert set(r.zrange(keys.ALL_TASKS, 0, -1)) == set(ids)
+        kept = set(r.zrange(keys.ALL_TASKS, 0, -1))
+        after = {q: r.zrange(keys.queue(q), 0, -1) for q in QUEUES}
         assert problems(r) == []
+    if fsync == "always":
+        assert kept == set(ids)
+    # Only the newest writes may be lost (everysec), and every queue keeps its order.
+    assert ids[: len(kept)] == [task_id for task_id in ids if task_id in kept]
+    before = {q: [task_id for task_id in before[q] if task_id in kept] for q in QUEUES}
+    assert after == before
     server = server_factory("--redis-url", restarted.url, "--no-jobs")
     for q in QUEUES:
         page = requests.get(f"{server.api}/queues/{q}", params={"limit": TASKS}, timeout=60)
