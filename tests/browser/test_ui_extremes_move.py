@@ -69,7 +69,12 @@ def test_queue_page_moves_a_task_in_one_step_and_a_refused_move_leaves_it_queued
     task = stack.client.tasks.get(task_id)
     assert task.status is TaskStatus.QUEUED and task.queue == "move-src"  # never a draft
 
-    rows.first.locator("select[name=target]").select_option("move-dst")
+    target = rows.first.locator("select[name=target]")
+    target.select_option("move-dst")
+    # The page redraws every 3 s; the pick must survive a redraw before Move is pressed
+    # (it once fell back to the first queue listed, `default`, where the agent ran it).
+    page.wait_for_function("el => !el.isConnected", arg=target.element_handle(), timeout=10_000)
+    expect(target).to_have_value("move-dst")
     rows.first.get_by_role("button", name="Move").click()
     expect(rows).to_have_count(0)
     moved = stack.client.tasks.get(task_id)

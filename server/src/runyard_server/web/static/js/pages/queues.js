@@ -28,6 +28,10 @@ export async function queuesPage({ name }, q, root, ctx) {
   let offset = Math.max(0, Math.floor(Number(q.offset) || 0));
   /** @type {string[]} */
   let queueNames = [];
+  // The target picked on each row: the page redraws every few seconds, and a redraw
+  // between picking and pressing Move must not send the task to the first queue listed.
+  /** @type {Map<string, string>} */
+  const picked = new Map();
 
   function drawList(queues) {
     if (!queues.length) {
@@ -67,9 +71,12 @@ export async function queuesPage({ name }, q, root, ctx) {
 
   function moveForm(entry) {
     const others = queueNames.filter((n) => n !== selected);
-    const target = h("select", { name: "target", "aria-label": `queue to move ${entry.name} to` }, others.map((n) => h("option", { value: n }, n)));
+    const choice = picked.get(entry.task_id);
+    const target = h("select", { name: "target", "aria-label": `queue to move ${entry.name} to`, onchange: () => picked.set(entry.task_id, target.value) },
+      others.map((n) => h("option", { value: n, selected: n === choice }, n)));
     return h("form", { class: "inline-form move-form", onsubmit: (ev) => {
       ev.preventDefault();
+      picked.delete(entry.task_id);
       moveTo(entry, target.value);
     } }, target, h("button", { type: "submit", class: "small", disabled: !others.length }, "Move"));
   }
