@@ -10,15 +10,14 @@ import pytest
 from runyard.models import Gpu
 from runyard_agent.config import AgentSettings
 from runyard_agent.errors import ConfigError
+from runyard_agent.fake_gpus import FakeGpuProvider
+from runyard_agent.gpu_provider import GpuUnavailable
+from runyard_agent.nvidia_smi import NvidiaSmiProvider, parse_nvidia_smi
 from runyard_agent.resources import (
-    FakeGpuProvider,
     FirstWorkingProvider,
-    GpuUnavailable,
-    NvidiaSmiProvider,
     NvmlProvider,
     default_gpu_provider,
     detect_machine,
-    parse_nvidia_smi,
 )
 
 SMI_SAMPLE = """\

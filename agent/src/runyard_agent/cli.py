@@ -16,7 +16,7 @@ from runyard.client import Client
 from runyard_agent.cache_cli import cache_main
 from runyard_agent.config import AgentSettings, ExecutorKind, settings_or_exit
 from runyard_agent.errors import EXIT_CONFIG, ConfigError
-from runyard_agent.resources import detect_machine
+from runyard_agent.resources import default_gpu_provider, detect_machine
 from runyard_agent.worker import Agent
 
 log = logging.getLogger("runyard_agent")
@@ -39,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--name", help="worker name (default: the host name)")
     add("--gpus", help="use only these GPU indices, e.g. 0,1")
     add("--cpu-only", action="store_const", const=True, help="use no GPUs")
+    add(
+        "--gpu-busy-mb",
+        type=int,
+        help="a GPU with more memory than this (MiB) in use by processes the agent did not "
+        "start is busy and not handed out (RUNYARD_AGENT_GPU_BUSY_MB, default 1024)",
+    )
     add("--slots", type=int, help="tasks at once (default: one per GPU, 1 without GPUs)")
     add("--work-dir", help="where task work dirs go (default: CACHE_DIR/work)")
     add("--cache-dir", help="git mirrors and venvs (default ~/.cache/runyard-agent)")
@@ -101,7 +107,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         stream=sys.stderr,
     )
     try:
-        machine = detect_machine(settings)
+        gpus = default_gpu_provider(settings)
+        machine = detect_machine(settings, gpus)
         if settings.executor == "docker":
             from runyard_agent.executors import prepare_engine
 
@@ -110,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         log.error("%s", exc)
         sys.exit(EXIT_CONFIG)
     client = Client(settings.server, settings.token_value)
-    agent = Agent(settings, client, machine, base_env=os.environ.copy())
+    agent = Agent(settings, client, machine, base_env=os.environ.copy(), gpu_provider=gpus)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         agent.on_signal()

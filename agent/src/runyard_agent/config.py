@@ -85,6 +85,18 @@ class AgentSettings(BaseSettings):
     fake_gpus: int | None = Field(
         default=None, ge=0, le=64, description="pretend to have N GPUs (tests, demos)"
     )
+    fake_gpus_json: str | None = Field(
+        default=None,
+        min_length=1,
+        description="pretend GPUs described as JSON, or a JSON file re-read for foreign "
+        "use (tests, demos; see runyard_agent.fake_gpus)",
+    )
+    gpu_busy_mb: int = Field(
+        default=1024,
+        ge=0,
+        description="a GPU with more memory (MiB) than this in use by processes the agent "
+        "did not start is busy: not handed out",
+    )
     slots: int | None = Field(default=None, ge=1, le=1024)
     cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "runyard-agent")
     work_dir: Path | None = None

@@ -1,95 +1,117 @@
 """What this machine offers tasks: GPUs (NVML, then ``nvidia-smi``, then none), CPUs, memory.
 
 GPU detection goes through a :class:`GpuProvider` so tests and demos can pretend
-to have GPUs (``RUNYARD_AGENT_FAKE_GPUS=2``, ``RUNYARD_AGENT_FAKE_CUDA=12.1``) on a
-machine without any. The provider also tells the newest CUDA version the driver
-supports, which picks the PyTorch build tasks get.
+to have GPUs (``RUNYARD_AGENT_FAKE_GPUS=2``, ``RUNYARD_AGENT_FAKE_GPUS_JSON``,
+``RUNYARD_AGENT_FAKE_CUDA=12.1``; :mod:`runyard_agent.fake_gpus`) on a machine without
+any. A provider also tells the newest CUDA version the driver supports, which picks
+the PyTorch build tasks get, and which processes hold GPU memory, which tells GPUs
+busy with other people's work (:mod:`runyard_agent.gpu_watch`).
 """
 
 from __future__ import annotations
 
 import logging
-import re
-import shutil
-import subprocess
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import psutil
 
 from runyard.models import Gpu, Resources
+from runyard_agent import nvml_topology
 from runyard_agent.config import AgentSettings
 from runyard_agent.errors import ConfigError
+from runyard_agent.fake_gpus import FakeGpuProvider
+from runyard_agent.gpu_provider import CudaVersion, GpuProcess, GpuProvider, GpuUnavailable
+from runyard_agent.nvidia_smi import NvidiaSmiProvider
 
 log = logging.getLogger(__name__)
 
-_SMI_QUERY = ["--query-gpu=index,name,memory.total,uuid", "--format=csv,noheader"]
-_SMI_TIMEOUT_S = 20.0
 _GIB = 1024**3
-_SMI_CUDA = re.compile(r"CUDA Version:\s*(\d+)\.(\d+)")
-
-CudaVersion = tuple[int, int]
-
-
-class GpuUnavailable(Exception):
-    """Raised by a :class:`GpuProvider` whose method does not work on this machine."""
-
-
-class GpuProvider(Protocol):
-    """A way to list the machine's GPUs."""
-
-    name: str
-
-    def detect(self) -> list[Gpu]:
-        """The GPUs, ordered by index; raises :class:`GpuUnavailable` when this way fails."""
-        ...
-
-    def cuda_version(self) -> CudaVersion | None:
-        """The newest CUDA version the driver supports; None when it cannot tell."""
-        ...
+_MIB = 1024**2
 
 
 class NvmlProvider:
-    """GPUs through NVML (the ``nvidia-ml-py`` package, extra ``runyard-agent[gpu]``)."""
+    """GPUs through NVML (the ``nvidia-ml-py`` package, extra ``runyard-agent[gpu]``).
+
+    NVML stays initialised once opened: the busy check asks for the GPUs' processes
+    every second or two, and ``nvmlInit`` can take seconds on a GPU without
+    persistence mode. NVML makes no CUDA context, so the agent never shows as a GPU user.
+    """
 
     name = "nvml"
 
+    def __init__(self) -> None:
+        self._nvml: Any = None
+        self._lock = threading.Lock()
+
     def detect(self) -> list[Gpu]:
+        nvml = self._open()
         try:
-            import pynvml
-        except ImportError:
-            raise GpuUnavailable("nvidia-ml-py is not installed") from None
-        try:
-            pynvml.nvmlInit()
-        except pynvml.NVMLError as exc:
-            raise GpuUnavailable(f"NVML did not start: {exc}") from None
-        try:
-            return [_nvml_gpu(pynvml, i) for i in range(pynvml.nvmlDeviceGetCount())]
-        except pynvml.NVMLError as exc:
+            handles = _nvml_handles(nvml)
+            peers = nvml_topology.nvlink_peers(nvml, handles)
+            return [_nvml_gpu(nvml, i, h, peers[i]) for i, h in enumerate(handles)]
+        except nvml.NVMLError as exc:
             raise GpuUnavailable(f"NVML query failed: {exc}") from None
-        finally:
-            pynvml.nvmlShutdown()
 
     def cuda_version(self) -> CudaVersion | None:
         try:
-            import pynvml
-        except ImportError:
+            nvml = self._open()
+        except GpuUnavailable:
             return None
         try:
-            pynvml.nvmlInit()
-            try:
-                version = int(pynvml.nvmlSystemGetCudaDriverVersion())
-            finally:
-                pynvml.nvmlShutdown()
-        except pynvml.NVMLError:
+            version = int(nvml.nvmlSystemGetCudaDriverVersion())
+        except nvml.NVMLError:
             return None
         # NVML encodes 12.1 as 12010.
         return version // 1000, (version % 1000) // 10
 
+    def processes(self) -> list[GpuProcess]:
+        nvml = self._open()
+        try:
+            return _nvml_processes(nvml, _nvml_handles(nvml))
+        except nvml.NVMLError as exc:
+            raise GpuUnavailable(f"NVML process query failed: {exc}") from None
 
-def _nvml_gpu(nvml: Any, index: int) -> Gpu:
-    handle = nvml.nvmlDeviceGetHandleByIndex(index)
+    def _open(self) -> Any:
+        with self._lock:
+            if self._nvml is not None:
+                return self._nvml
+            try:
+                import pynvml
+            except ImportError:
+                raise GpuUnavailable("nvidia-ml-py is not installed") from None
+            try:
+                pynvml.nvmlInit()
+            except pynvml.NVMLError as exc:
+                raise GpuUnavailable(f"NVML did not start: {exc}") from None
+            self._nvml = pynvml
+            return pynvml
+
+
+def _nvml_handles(nvml: Any) -> list[Any]:
+    return [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(nvml.nvmlDeviceGetCount())]
+
+
+def _nvml_processes(nvml: Any, handles: Sequence[Any]) -> list[GpuProcess]:
+    """Compute and graphics processes on each GPU; a process in both lists counts once."""
+    found: dict[tuple[int, int], GpuProcess] = {}
+    for index, handle in enumerate(handles):
+        for query in (
+            nvml.nvmlDeviceGetComputeRunningProcesses,
+            nvml.nvmlDeviceGetGraphicsRunningProcesses,
+        ):
+            for process in query(handle):
+                used = process.usedGpuMemory
+                mb = None if used is None else int(used) // _MIB
+                seen = found.get((index, process.pid))
+                if seen is None or (mb or 0) > (seen.used_mb or 0):
+                    found[(index, process.pid)] = GpuProcess(index, process.pid, mb)
+    return list(found.values())
+
+
+def _nvml_gpu(nvml: Any, index: int, handle: Any, peers: list[int]) -> Gpu:
     name = nvml.nvmlDeviceGetName(handle)
     uuid = nvml.nvmlDeviceGetUUID(handle)
     memory = nvml.nvmlDeviceGetMemoryInfo(handle)
@@ -98,97 +120,8 @@ def _nvml_gpu(nvml: Any, index: int) -> Gpu:
         name=name.decode() if isinstance(name, bytes) else str(name),
         memory_gb=round(memory.total / _GIB, 2),
         uuid=uuid.decode() if isinstance(uuid, bytes) else str(uuid),
+        peers=peers,
     )
-
-
-class NvidiaSmiProvider:
-    """GPUs through ``nvidia-smi --query-gpu``, for machines without nvidia-ml-py."""
-
-    name = "nvidia-smi"
-
-    def __init__(self, executable: str = "nvidia-smi") -> None:
-        self.executable = executable
-
-    def detect(self) -> list[Gpu]:
-        path = shutil.which(self.executable)
-        if path is None:
-            raise GpuUnavailable(f"{self.executable} is not on PATH")
-        try:
-            done = subprocess.run(
-                [path, *_SMI_QUERY],
-                capture_output=True,
-                text=True,
-                timeout=_SMI_TIMEOUT_S,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise GpuUnavailable(f"{self.executable} did not run: {exc}") from None
-        if done.returncode != 0:
-            raise GpuUnavailable(f"{self.executable} failed: {done.stderr.strip()[-500:]}")
-        return parse_nvidia_smi(done.stdout)
-
-    def cuda_version(self) -> CudaVersion | None:
-        path = shutil.which(self.executable)
-        if path is None:
-            return None
-        try:
-            done = subprocess.run(
-                [path], capture_output=True, text=True, timeout=_SMI_TIMEOUT_S, check=False
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        found = _SMI_CUDA.search(done.stdout)
-        return (int(found[1]), int(found[2])) if found else None
-
-
-def parse_nvidia_smi(text: str) -> list[Gpu]:
-    """Parse ``nvidia-smi --query-gpu=index,name,memory.total,uuid --format=csv,noheader``."""
-    gpus = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        fields = [field.strip() for field in line.split(",")]
-        if len(fields) < 4:
-            raise GpuUnavailable(f"unexpected nvidia-smi line {line!r}")
-        # GPU names may contain commas; index is first and memory, uuid are last.
-        index, name, memory, uuid = fields[0], ", ".join(fields[1:-2]), fields[-2], fields[-1]
-        try:
-            gpus.append(
-                Gpu(index=int(index), name=name, memory_gb=_smi_memory_gb(memory), uuid=uuid)
-            )
-        except ValueError as exc:
-            raise GpuUnavailable(f"unexpected nvidia-smi line {line!r}: {exc}") from None
-    return sorted(gpus, key=lambda gpu: gpu.index)
-
-
-def _smi_memory_gb(value: str) -> float:
-    number, _, unit = value.partition(" ")
-    if not number.replace(".", "", 1).isdigit():
-        return 0.0
-    factor = {"MiB": 1 / 1024, "GiB": 1.0, "KiB": 1 / 1024**2}.get(unit.strip(), 1 / 1024)
-    return round(float(number) * factor, 2)
-
-
-class FakeGpuProvider:
-    """``count`` pretend GPUs, for tests and demos on machines without any."""
-
-    name = "fake"
-
-    def __init__(
-        self, count: int, memory_gb: float = 16.0, cuda: CudaVersion | None = None
-    ) -> None:
-        self.count = count
-        self.memory_gb = memory_gb
-        self.cuda = cuda
-
-    def detect(self) -> list[Gpu]:
-        return [
-            Gpu(index=i, name="Fake GPU", memory_gb=self.memory_gb, uuid=f"GPU-fake-{i}")
-            for i in range(self.count)
-        ]
-
-    def cuda_version(self) -> CudaVersion | None:
-        return self.cuda
 
 
 class FirstWorkingProvider:
@@ -216,13 +149,22 @@ class FirstWorkingProvider:
         """Asked of the provider that found the GPUs."""
         return self._answered.cuda_version() if self._answered is not None else None
 
+    def processes(self) -> list[GpuProcess]:
+        """Asked of the provider that found the GPUs."""
+        if self._answered is None:
+            raise GpuUnavailable("no provider found GPUs")
+        return self._answered.processes()
+
 
 def default_gpu_provider(settings: AgentSettings) -> GpuProvider:
-    """The fake provider when ``fake_gpus`` is set, else NVML falling back to nvidia-smi."""
+    """The fake provider when ``fake_gpus_json`` or ``fake_gpus`` is set, else NVML
+    falling back to nvidia-smi."""
+    major, _, minor = settings.fake_cuda.partition(".") if settings.fake_cuda else ("", "", "")
+    cuda = (int(major), int(minor)) if settings.fake_cuda else None
+    if settings.fake_gpus_json is not None:
+        return FakeGpuProvider.from_spec(settings.fake_gpus_json, cuda)
     if settings.fake_gpus is not None:
-        cuda = settings.fake_cuda
-        major, _, minor = cuda.partition(".") if cuda else ("", "", "")
-        return FakeGpuProvider(settings.fake_gpus, cuda=(int(major), int(minor)) if cuda else None)
+        return FakeGpuProvider(settings.fake_gpus, cuda)
     return FirstWorkingProvider([NvmlProvider(), NvidiaSmiProvider()])
 
 

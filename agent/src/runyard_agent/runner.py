@@ -114,6 +114,15 @@ class TaskRunner:
             process = self._process
         return process is not None and process.returncode is not None
 
+    @property
+    def pid(self) -> int | None:
+        """The task process's pid (a container's init, for docker) while it runs."""
+        with self._lock:
+            process = self._process
+        if process is None or process.returncode is not None:
+            return None
+        return process.pid or None
+
     def held(self) -> HeldTask:
         """The task and its lease token, for heartbeats."""
         return HeldTask(task_id=self.task.id, lease_token=self.lease_token)

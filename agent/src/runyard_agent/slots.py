@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from runyard.models import Resources
@@ -22,6 +23,11 @@ class Allocation:
         """The value of ``CUDA_VISIBLE_DEVICES``: the indices, or an empty string for none."""
         return ",".join(str(i) for i in self.gpu_indices)
 
+    @property
+    def gpu_shares(self) -> dict[int, float]:
+        """The share of each of its GPUs the task holds (GPU state in heartbeats)."""
+        return dict.fromkeys(self.gpu_indices, 1.0)
+
 
 def default_slots(machine: Machine) -> int:
     """One slot per GPU, or a single slot on a machine without GPUs."""
@@ -40,6 +46,7 @@ class SlotPool:
         self.slots = slots if slots is not None else default_slots(machine)
         self._lock = threading.Lock()
         self._free_gpus = sorted(gpu.index for gpu in machine.gpus)
+        self._busy: frozenset[int] = frozenset()
         self._used_cpus = 0.0
         self._used_memory = 0.0
         self._held: list[Allocation] = []
@@ -56,8 +63,8 @@ class SlotPool:
         with self._lock:
             if len(self._held) >= self.slots or not needs.fits_in(self._free_resources()):
                 return None
-            gpus = tuple(self._free_gpus[: needs.gpus])
-            del self._free_gpus[: needs.gpus]
+            gpus = tuple(self._offered_gpus()[: needs.gpus])
+            self._free_gpus = [i for i in self._free_gpus if i not in gpus]
             self._used_cpus += needs.cpus
             self._used_memory += needs.memory_gb
             allocation = Allocation(gpu_indices=gpus, cpus=needs.cpus, memory_gb=needs.memory_gb)
@@ -72,6 +79,11 @@ class SlotPool:
             self._used_cpus -= allocation.cpus
             self._used_memory -= allocation.memory_gb
 
+    def set_busy(self, indices: Iterable[int]) -> None:
+        """GPUs busy with work the agent did not start: neither offered nor handed out."""
+        with self._lock:
+            self._busy = frozenset(indices)
+
     @property
     def busy(self) -> int:
         """How many slots are taken."""
@@ -80,7 +92,10 @@ class SlotPool:
 
     def _free_resources(self) -> Resources:
         return Resources(
-            gpus=len(self._free_gpus),
+            gpus=len(self._offered_gpus()),
             cpus=max(0.0, self.machine.cpus - self._used_cpus),
             memory_gb=max(0.0, self.machine.memory_gb - self._used_memory),
         )
+
+    def _offered_gpus(self) -> list[int]:
+        return [i for i in self._free_gpus if i not in self._busy]

@@ -3,6 +3,10 @@
 Threads: the main thread supervises (signals, drain, exit), the poll loop long-polls
 ``claim`` only while a slot is free, the heartbeat loop keeps leases alive, and each
 task has a runner. Signal handlers only bump a counter; the main thread acts on it.
+
+GPUs busy with work the agent did not start (:mod:`runyard_agent.gpu_watch`) are
+checked before each claim and each hand-out, and at each heartbeat, which also tells
+the server each GPU's state.
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ from collections.abc import Mapping
 from runyard._version import __version__
 from runyard.client import Client
 from runyard.errors import TRANSIENT, ApiError, AuthError, NotFoundError, RunyardError
-from runyard.models import Claim, ClaimRequest, HeldTask, WorkerRegister
+from runyard.models import Claim, ClaimRequest, GpuState, GpuTask, HeldTask, WorkerRegister
 from runyard.retry import Backoff
 from runyard_agent.config import AgentSettings
 from runyard_agent.environments.torch_builds import choose_build
 from runyard_agent.errors import AgentStopped
+from runyard_agent.gpu_provider import GpuProvider
+from runyard_agent.gpu_watch import GpuWatch, gpu_state
 from runyard_agent.heartbeat import HeartbeatLoop
 from runyard_agent.resources import Machine
 from runyard_agent.runner import RunnerContext, TaskRunner
@@ -49,6 +55,7 @@ class Agent:
         client: Client,
         machine: Machine,
         base_env: Mapping[str, str],
+        gpu_provider: GpuProvider | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
@@ -65,6 +72,11 @@ class Agent:
         torch = choose_build(settings.torch_backend, len(machine.gpus), machine.cuda)
         log.info("PyTorch builds for tasks: %s (%s)", torch.backend, torch.why)
         self._ctx = RunnerContext(settings, client, dict(base_env), self._on_auth, torch)
+        self._gpu_watch = None
+        if gpu_provider is not None and machine.gpus:
+            indices = [gpu.index for gpu in machine.gpus]
+            self._gpu_watch = GpuWatch(gpu_provider, indices, settings.gpu_busy_mb, self._task_pids)
+        self._busy_gpus: frozenset[int] = frozenset()
         self._heartbeat = HeartbeatLoop(
             client,
             lambda: self.worker_id,
@@ -72,6 +84,7 @@ class Agent:
             on_abort=self._abort_task,
             on_lost=self._lose_task,
             on_auth=self._on_auth,
+            gpu_state=self._gpu_state if self._gpu_watch is not None else None,
         )
         self._poller = threading.Thread(target=self._poll_loop, name="poll", daemon=True)
 
@@ -242,6 +255,7 @@ class Agent:
     def _poll_loop(self) -> None:
         backoff = Backoff(_BACKOFF_BASE_S, _MAX_BACKOFF_S)
         while not self._draining.is_set():
+            self._check_gpus()
             free = self.pool.free()
             if free is None:
                 self._slot_freed.wait()
@@ -282,6 +296,7 @@ class Agent:
     def _launch(self, claim: Claim) -> None:
         task = claim.task
         assert task is not None and claim.lease_token is not None
+        self._check_gpus()
         allocation = None if self._draining.is_set() else self.pool.acquire(task.resources)
         if allocation is None:
             why = "draining" if self._draining.is_set() else "its resources are not free here"
@@ -299,6 +314,8 @@ class Agent:
         with self._lock:
             self._runners[task.id] = runner
         runner.start()
+        if allocation.gpu_indices:
+            self._heartbeat.nudge()
 
     def _give_back(self, task_id: str, lease_token: str) -> None:
         try:
@@ -311,9 +328,37 @@ class Agent:
         with self._lock:
             self._runners.pop(runner.task_id, None)
         self.pool.release(runner.allocation)
+        if runner.allocation.gpu_indices:
+            self._heartbeat.nudge()
         log.info("task %s: done, slot free (%d busy)", runner.task_id, self.pool.busy)
         self._slot_freed.set()
         self._wake.set()
+
+    def _check_gpus(self) -> None:
+        """Keep GPUs busy with others' work out of the pool; the server hears of a change."""
+        if self._gpu_watch is None:
+            return
+        busy = self._gpu_watch.busy()
+        self.pool.set_busy(busy)
+        if busy != self._busy_gpus:
+            self._busy_gpus = busy
+            self._heartbeat.nudge()
+
+    def _gpu_state(self) -> list[GpuState]:
+        assert self._gpu_watch is not None
+        self._check_gpus()
+        tasks: dict[int, list[GpuTask]] = {}
+        with self._lock:
+            runners = list(self._runners.values())
+        for runner in runners:
+            for index, share in runner.allocation.gpu_shares.items():
+                tasks.setdefault(index, []).append(GpuTask(task_id=runner.task_id, share=share))
+        return gpu_state(self._gpu_watch.indices, self._gpu_watch.use(), tasks)
+
+    def _task_pids(self) -> list[int]:
+        with self._lock:
+            pids = [runner.pid for runner in self._runners.values()]
+        return [pid for pid in pids if pid is not None]
 
     def _held(self) -> list[HeldTask]:
         with self._lock:

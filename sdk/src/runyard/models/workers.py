@@ -18,6 +18,26 @@ class Gpu(Strict):
     name: str = Field(default="", max_length=256)
     memory_gb: float = Field(default=0, ge=0)
     uuid: str = Field(default="", max_length=128)
+    peers: list[int] = Field(default_factory=list, max_length=64)
+
+
+class GpuTask(Strict):
+    """A task running on a GPU, and the share of the GPU it holds (1 for the whole GPU)."""
+
+    task_id: str = Field(max_length=64)
+    share: float = Field(default=1.0, gt=0, le=1)
+
+
+class GpuState(Strict):
+    """One GPU of an agent right now: busy with other people's work, and who runs on it."""
+
+    index: int = Field(ge=0)
+    busy: bool = False
+    """Memory in use by processes the agent did not start is over ``--gpu-busy-mb``: the
+    agent does not hand this GPU out."""
+    foreign_mb: int = Field(default=0, ge=0)
+    """GPU memory (MiB) in use by processes the agent did not start."""
+    tasks: list[GpuTask] = Field(default_factory=list, max_length=64)
 
 
 class WorkerRegister(Strict):
@@ -47,6 +67,8 @@ class Worker(BaseModel):
     last_heartbeat: datetime
     alive: bool
     running: list[str] = Field(default_factory=list)
+    gpu_state: list[GpuState] = Field(default_factory=list)
+    """Each GPU as of the agent's last heartbeat that changed it."""
 
 
 class HeldTask(Strict):
@@ -60,6 +82,8 @@ class Heartbeat(Strict):
     """``POST /workers/{id}/heartbeat``: extends the leases of the held tasks."""
 
     running: list[HeldTask] = Field(default_factory=list, max_length=1024)
+    gpu_state: list[GpuState] | None = Field(default=None, max_length=64)
+    """Each GPU's state; None when it has not changed since the last delivered beat."""
 
 
 class HeartbeatReply(BaseModel):

@@ -98,7 +98,8 @@ task keeps in Redis, so archiving a task's series leaves them whole):
 
 ``ry:workers`` — set of worker ids.
 ``ry:worker:{id}`` — hash: name, hostname, queues, resources, gpus (JSON), executor,
-    version, registered, last_heartbeat.
+    version, registered, last_heartbeat, gpu_state (JSON, each GPU's busy flag, foreign
+    memory and tasks, as of the last heartbeat that changed it).
 ``ry:worker:{id}:running`` — set of task ids the worker holds.
 
 ``ry:wake`` — pub/sub channel; a message is a queue name that has new work.

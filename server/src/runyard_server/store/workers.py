@@ -7,7 +7,7 @@ from typing import cast
 
 import redis.asyncio as aioredis
 
-from runyard.models import Heartbeat, HeartbeatReply, Worker, WorkerRegister
+from runyard.models import GpuState, Heartbeat, HeartbeatReply, Worker, WorkerRegister
 from runyard_server.errors import NotFound
 from runyard_server.store import keys, script_keys, scripts
 from runyard_server.store.records import flatten, number
@@ -50,8 +50,13 @@ def _worker(worker_id: str, h: dict[str, str], running: list[str], alive: bool) 
             "last_heartbeat": datetime.fromtimestamp(float(h["last_heartbeat"]), tz=UTC),
             "alive": alive,
             "running": running,
+            "gpu_state": json.loads(h.get("gpu_state", "[]")),
         }
     )
+
+
+def _gpu_state_json(state: list[GpuState]) -> str:
+    return json.dumps([gpu.model_dump() for gpu in state], separators=(",", ":"))
 
 
 async def heartbeat(
@@ -64,8 +69,9 @@ async def heartbeat(
     """
     held = [item for task in body.running for item in (task.task_id, task.lease_token)]
     declared = script_keys.transition([task.task_id for task in body.running], [], [worker_id])
+    gpu_state = "" if body.gpu_state is None else _gpu_state_json(body.gpu_state)
     reply = await scripts.run(
-        r, "heartbeat", declared, worker_id, number(now), number(now + lease_s), *held
+        r, "heartbeat", declared, worker_id, number(now), number(now + lease_s), gpu_state, *held
     )
     if reply[0] == "missing":
         raise NotFound(f"worker {worker_id} is not registered: register it again")

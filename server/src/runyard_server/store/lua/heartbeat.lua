@@ -1,11 +1,13 @@
--- ARGV: labels, worker id, now, lease expiry, then task id / lease token pairs.
+-- ARGV: labels, worker id, now, lease expiry, the GPU state as JSON ('' when unchanged),
+-- then task id / lease token pairs.
 -- Returns {'ok', ids to abort, ids whose lease is lost}.
-local w, now, expiry = ARGV[2], ARGV[3], ARGV[4]
+local w, now, expiry, gpu_state = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local wkey = keyof('worker', w)
 if redis.call('EXISTS', wkey) == 0 then return {'missing'} end
 redis.call('HSET', wkey, 'last_heartbeat', now)
+if gpu_state ~= '' then redis.call('HSET', wkey, 'gpu_state', gpu_state) end
 local abort, lost = {}, {}
-for i = 5, #ARGV - 1, 2 do
+for i = 6, #ARGV - 1, 2 do
   local id, token = ARGV[i], ARGV[i + 1]
   local t = redis.call('HMGET', task_key(id), 'status', 'token', 'worker', 'abort_requested')
   if t[1] == 'running' and t[2] == token and t[3] == w then
