@@ -9,7 +9,21 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from runyard.logship import Spool
-from runyard.models import LogBatch, LogLine, MetricBatch, MetricPoint, Task, TaskCreate, TaskStatus
+from runyard.models import (
+    Gpu,
+    GpuState,
+    GpuTask,
+    Heartbeat,
+    LogBatch,
+    LogLine,
+    MetricBatch,
+    MetricPoint,
+    Resources,
+    Task,
+    TaskCreate,
+    TaskStatus,
+    WorkerRegister,
+)
 from tests.browser.conftest import Shoot, Stack
 
 pytestmark = pytest.mark.e2e
@@ -177,6 +191,34 @@ def test_workers_page_shows_the_live_agent(page: Page, stack: Stack, shoot: Shoo
     expect(card).to_contain_text("alive")
     expect(card).to_contain_text("default")
     shoot(page, "workers")
+
+
+def test_workers_page_shows_each_gpu_busy_and_its_tasks(page: Page, stack: Stack) -> None:
+    task_id = stack.draft("gpus", "shared-eval")
+    a100 = {"name": "NVIDIA A100-SXM4-80GB", "memory_gb": 80}
+    worker = stack.client.workers.register(
+        WorkerRegister(
+            name="gpu-ui-box",
+            queues=["gpu"],
+            resources=Resources(gpus=2),
+            gpus=[Gpu(index=0, peers=[1], **a100), Gpu(index=1, peers=[0], **a100)],
+        )
+    )
+    state = [
+        GpuState(index=0, tasks=[GpuTask(task_id=task_id, share=0.5)]),
+        GpuState(index=1, busy=True, foreign_mb=4096),
+    ]
+    stack.client.workers.heartbeat(worker.id, Heartbeat(gpu_state=state))
+
+    page.goto(f"{stack.server.url}/#/workers")
+    card = page.locator(".worker[data-worker=gpu-ui-box]")
+    first, second = card.locator("li[data-gpu='0']"), card.locator("li[data-gpu='1']")
+    expect(first).to_contain_text("NVIDIA A100-SXM4-80GB · 80 GB · NVLink #1")
+    expect(first.locator(".badge")).to_have_text("in use")
+    expect(first.locator("a.task-link")).to_have_text("shared-eval")
+    expect(first).to_contain_text("shared-eval (0.5 GPU)")
+    expect(second.locator(".badge")).to_have_text("busy")
+    expect(second).to_contain_text("4096 MiB foreign")
 
 
 def test_abort_stops_a_running_task(

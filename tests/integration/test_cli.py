@@ -6,6 +6,7 @@ project, queue and worker names so they never see each other's records.
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -17,7 +18,18 @@ from typing import Any
 import pytest
 
 from runyard.client import Client
-from runyard.models import LogBatch, LogLine, MetricBatch, MetricPoint, Resources, WorkerRegister
+from runyard.models import (
+    Gpu,
+    GpuState,
+    GpuTask,
+    Heartbeat,
+    LogBatch,
+    LogLine,
+    MetricBatch,
+    MetricPoint,
+    Resources,
+    WorkerRegister,
+)
 from tests.servers import ServerProcess
 
 RUNYARD = Path(sys.executable).with_name("runyard")
@@ -193,6 +205,45 @@ def test_worker_list_shows_a_registered_agent(live: ServerProcess) -> None:
     assert "box1.lan" in row and "2 GPU" in row
     assert row.split()[-1] == "yes"
     assert name in [w["name"] for w in cli_json(server, "worker", "list")]
+
+
+def test_worker_list_shows_each_gpu_with_peers_busy_and_tasks(live: ServerProcess) -> None:
+    server, name, task_id = live, unique("gpubox"), "ab12cd34" * 4
+    a100 = {"name": "NVIDIA A100-SXM4-80GB", "memory_gb": 80}
+    with Client(server.url) as client:
+        worker = client.workers.register(
+            WorkerRegister(
+                name=name,
+                queues=["gpu"],
+                resources=Resources(gpus=3),
+                gpus=[Gpu(index=0, peers=[1], **a100), Gpu(index=1, peers=[0], **a100),
+                      Gpu(index=2, name="Tesla T4", memory_gb=15)],
+            )
+        )  # fmt: skip
+        state = [
+            GpuState(index=0, tasks=[GpuTask(task_id=task_id, share=0.5)]),
+            GpuState(index=1, busy=True, foreign_mb=4096),
+            GpuState(index=2),
+        ]
+        client.workers.heartbeat(worker.id, Heartbeat(gpu_state=state))
+        # A beat without GPU state (nothing changed) keeps what the last one said.
+        client.workers.heartbeat(worker.id, Heartbeat())
+
+    text = cli(server, "worker", "list").stdout
+    gpu_header = next(line for line in text.splitlines() if line.startswith("WORKER"))
+    assert gpu_header.split() == [
+        "WORKER", "GPU", "MODEL", "MEMORY", "NVLINK", "STATE", "FOREIGN", "TASKS"
+    ]  # fmt: skip
+    # Columns are two or more spaces apart; the worker's own row comes first.
+    rows = [re.split(r"\s{2,}", line) for line in text.splitlines() if line.startswith(name)]
+    assert rows[1:] == [
+        [name, "0", "NVIDIA A100-SXM4-80GB", "80 GB", "1", "in use", "-", "ab12cd34 (0.5)"],
+        [name, "1", "NVIDIA A100-SXM4-80GB", "80 GB", "0", "busy", "4096 MiB", "-"],
+        [name, "2", "Tesla T4", "15 GB", "-", "free", "-", "-"],
+    ]
+    (shown,) = [w for w in cli_json(server, "worker", "list") if w["name"] == name]
+    assert shown["gpu_state"][1] == {"index": 1, "busy": True, "foreign_mb": 4096, "tasks": []}
+    assert shown["gpus"][0]["peers"] == [1]
 
 
 def test_logs_print_lines_and_follow_stops_when_the_task_ends(live: ServerProcess) -> None:

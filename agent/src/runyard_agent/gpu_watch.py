@@ -105,7 +105,11 @@ class GpuWatch:
             if process.gpu in wanted and not mine(process.pid):
                 foreign[process.gpu].append(process)
         use = {index: self._judge(found) for index, found in foreign.items()}
-        if last is not None and use != last.use:
+        if last is None:
+            busy = {i: u for i, u in use.items() if u.busy}
+            if busy:
+                log.info("GPUs busy with work the agent did not start: %s", _describe(busy))
+        elif use != last.use:
             changed = {i: u for i, u in use.items() if last.use.get(i) != u}
             log.info("GPU foreign use changed: %s", _describe(changed))
         return use

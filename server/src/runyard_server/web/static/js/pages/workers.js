@@ -3,9 +3,27 @@
 import { get } from "../api.js";
 import { ago, card, empty, errorBox, h, setTitle, taskLink } from "../dom.js";
 
-function gpuList(worker) {
+/**
+ * Each GPU: index, model, memory, NVLink peers, whether it is busy with work the agent
+ * did not start (and how much memory that holds), and the tasks on it with their share.
+ * @param {any} worker a worker from GET /workers
+ * @param {Map<string, string | undefined>} names task names by id
+ */
+function gpuList(worker, names) {
   if (!worker.gpus.length) return h("span", { class: "muted" }, "no GPUs");
-  return h("ul", { class: "plain gpus" }, worker.gpus.map((g) => h("li", {}, h("code", {}, `#${g.index}`), ` ${g.name || "GPU"}`, g.memory_gb ? h("span", { class: "muted" }, ` · ${g.memory_gb} GB`) : null)));
+  const states = new Map((worker.gpu_state || []).map((/** @type {any} */ s) => [s.index, s]));
+  return h("ul", { class: "plain gpus" }, worker.gpus.map((/** @type {any} */ g) => {
+    const s = states.get(g.index) || { busy: false, foreign_mb: 0, tasks: [] };
+    const state = s.busy ? "busy" : s.tasks.length ? "in use" : "free";
+    const badge = s.busy ? "status-failed" : s.tasks.length ? "status-running" : "status-completed";
+    return h("li", { dataset: { gpu: String(g.index) } },
+      h("code", {}, `#${g.index}`), ` ${g.name || "GPU"}`,
+      g.memory_gb ? h("span", { class: "muted" }, ` · ${g.memory_gb} GB`) : null,
+      g.peers && g.peers.length ? h("span", { class: "muted", title: "NVLink peers" }, ` · NVLink ${g.peers.map((/** @type {number} */ i) => `#${i}`).join(" ")}`) : null,
+      " ", h("span", { class: `badge ${badge}`, title: s.busy ? "memory in use by processes the agent did not start: not handed out" : "" }, state),
+      s.foreign_mb ? h("span", { class: "muted" }, ` ${s.foreign_mb} MiB foreign`) : null,
+      ...s.tasks.map((/** @type {any} */ t) => h("span", {}, " ", taskLink(t.task_id, names.get(t.task_id)), t.share < 1 ? h("span", { class: "muted" }, ` (${t.share} GPU)`) : null)));
+  }));
 }
 
 function workerCard(w, names) {
@@ -20,7 +38,7 @@ function workerCard(w, names) {
     h("dl", { class: "facts" },
       h("dt", {}, "Queues"), h("dd", {}, w.queues.map((q) => h("a", { class: "tag", href: `#/queues/${encodeURIComponent(q)}` }, q))),
       h("dt", {}, "Resources"), h("dd", {}, `${r.cpus} CPUs · ${r.memory_gb.toFixed(1)} GB · ${r.gpus} GPU${r.gpus === 1 ? "" : "s"}`),
-      h("dt", {}, "GPUs"), h("dd", {}, gpuList(w)),
+      h("dt", {}, "GPUs"), h("dd", {}, gpuList(w, names)),
       h("dt", {}, "Running"), h("dd", {}, w.running.length ? h("ul", { class: "plain" }, w.running.map((id) => h("li", {}, taskLink(id, names.get(id))))) : h("span", { class: "muted" }, "idle")),
       h("dt", {}, "Heartbeat"), h("dd", {}, ago(w.last_heartbeat)),
       h("dt", {}, "Registered"), h("dd", {}, ago(w.registered)),
@@ -42,7 +60,8 @@ export async function workersPage(_params, _q, root, ctx) {
   // Task names for the running ids, fetched once per task.
   const names = new Map();
   async function nameTasks(workers) {
-    const missing = [...new Set(workers.flatMap((w) => w.running))].filter((id) => !names.has(id));
+    const onGpus = (/** @type {any} */ w) => (w.gpu_state || []).flatMap((/** @type {any} */ s) => s.tasks.map((/** @type {any} */ t) => t.task_id));
+    const missing = [...new Set(workers.flatMap((w) => [...w.running, ...onGpus(w)]))].filter((id) => !names.has(id));
     await Promise.all(missing.map((id) => get(`/tasks/${id}`).then((t) => names.set(id, t.name)).catch(() => names.set(id, undefined))));
   }
 
