@@ -193,7 +193,9 @@ def test_workers_page_shows_the_live_agent(page: Page, stack: Stack, shoot: Shoo
     shoot(page, "workers")
 
 
-def test_workers_page_shows_each_gpu_busy_and_its_tasks(page: Page, stack: Stack) -> None:
+def test_workers_page_shows_each_gpu_busy_and_its_tasks(
+    page: Page, stack: Stack, shoot: Shoot
+) -> None:
     task_id = stack.draft("gpus", "shared-eval")
     a100 = {"name": "NVIDIA A100-SXM4-80GB", "memory_gb": 80}
     worker = stack.client.workers.register(
@@ -219,6 +221,7 @@ def test_workers_page_shows_each_gpu_busy_and_its_tasks(page: Page, stack: Stack
     expect(first).to_contain_text("shared-eval (0.5 GPU)")
     expect(second.locator(".badge")).to_have_text("busy")
     expect(second).to_contain_text("4096 MiB foreign")
+    shoot(page, "workers-gpus")
 
 
 def test_abort_stops_a_running_task(
