@@ -11,7 +11,7 @@ from runyard_agent.config import AgentSettings
 from runyard_agent.errors import ConfigError
 from runyard_agent.fake_gpus import FOREIGN_PID, FakeGpuProvider
 from runyard_agent.gpu_provider import GpuProcess, GpuUnavailable
-from runyard_agent.nvidia_smi import parse_compute_apps, parse_topology
+from runyard_agent.nvidia_smi import NvidiaSmiProvider, parse_compute_apps, parse_topology
 from runyard_agent.nvml_topology import pci_address
 from runyard_agent.resources import NvmlProvider, default_gpu_provider, detect_machine
 from runyard_agent.slots import SlotPool
@@ -239,3 +239,20 @@ def test_busy_gpus_are_neither_offered_nor_handed_out() -> None:
     pool.release(allocation)
     free = pool.free()
     assert free is not None and free.gpus == 4
+
+
+def test_nvidia_smi_provider_gives_peers_and_processes(tmp_path: Path) -> None:
+    tool = tmp_path / "nvidia-smi"
+    tool.write_text(
+        '#!/bin/sh\ncase "$1" in\n'
+        f"  topo) cat <<'OUT'\n{TOPO_DGX}OUT\n;;\n"
+        "  --query-compute-apps=*) echo 'GPU-c, 4242, 8192' ;;\n"
+        "  *) printf '%s\\n' '0, NVIDIA A100, 81920 MiB, GPU-a' '1, NVIDIA A100, 81920 MiB, GPU-b'"
+        " '2, NVIDIA A100, 81920 MiB, GPU-c' '3, Tesla T4, 15360 MiB, GPU-d' ;;\nesac\n"
+    )
+    tool.chmod(0o755)
+    provider = NvidiaSmiProvider(str(tool))
+    assert [(g.index, g.peers) for g in provider.detect()] == [
+        (0, [1, 2]), (1, [0, 2]), (2, [0, 1]), (3, [])
+    ]  # fmt: skip
+    assert provider.processes() == [GpuProcess(2, 4242, 8192)]
