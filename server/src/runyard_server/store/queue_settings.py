@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from runyard.models import QueueSettings, QueueUpdate
 from runyard_server.errors import NotFound
 from runyard_server.store import keys, script_keys, scripts
+from runyard_server.store.dispatch import publish_work
 from runyard_server.store.records import number
 
 
@@ -60,3 +61,14 @@ async def update_settings(r: "aioredis.Redis", name: str, body: QueueUpdate) -> 
     if reply[0] == "missing":
         raise NotFound(f"queue {name} does not exist")
     return settings_from_hash(scripts.pairs(reply[1]))
+
+
+async def wake_if_held(r: "aioredis.Redis", queue: str) -> None:
+    """A task of ``queue`` stopped running: when the queue has a limit and tasks wait in
+    it, one may fit now, so wake a claimer (none would try before its long poll ends)."""
+    async with r.pipeline(transaction=False) as pipe:
+        pipe.hmget(keys.queue_settings(queue), "max_running", "max_gpus")
+        pipe.zcard(keys.queue(queue))
+        limits, waiting = await pipe.execute()
+    if waiting and any(limit is not None for limit in limits):
+        await publish_work(r, queue)
