@@ -13,6 +13,7 @@ from runyard.models import QueueUpdate, TaskStatus
 from runyard_server import store
 from runyard_server.store import keys
 from runyard_server.store.claim import claim_or_skip
+from runyard_server.store.queue_settings import backfill_running
 from tests.faults.consistency import problems
 from tests.integration.store_support import (
     PLENTY,
@@ -220,3 +221,23 @@ async def test_a_claimer_waiting_on_a_full_queue_is_woken_when_a_task_ends(
     finally:
         await dispatcher.stop()
     assert found is not None and found.task is not None and found.task.id == second.id
+
+
+async def test_tasks_running_before_the_running_sets_existed_are_counted_at_start(
+    r: aioredis.Redis,
+) -> None:
+    ids = [
+        (await make_task(r, name=f"t{i}", queue="a", resources={"gpus": 1})).id for i in range(3)
+    ]
+    worker = await make_worker(r, queues=("a",))
+    for _ in range(2):
+        await _claim_id(r, worker.id)
+    await r.delete(keys.queue_running("a"))  # as a store of the release before them
+    await _limited(r, "a", max_running=2)
+
+    assert await backfill_running(r) == 2
+    assert await backfill_running(r) == 0  # again: nothing to add
+    queue = await store.get_queue(r, "a", T0)
+    assert (queue.running, queue.gpus_in_use, queue.depth) == (2, 2.0, 1)
+    assert await store.claim(r, worker.id, ["a"], PLENTY, 60, T0) is None
+    assert ids[2] in await r.zrange(keys.queue("a"), 0, -1)

@@ -14,6 +14,9 @@ from runyard_server.store import keys, script_keys, scripts
 from runyard_server.store.dispatch import publish_work
 from runyard_server.store.records import number
 
+BACKFILL_BATCH = 500
+"""Running tasks per script call in :func:`backfill_running`."""
+
 
 def settings_from_hash(h: dict[str, str]) -> QueueSettings:
     """The settings stored in a queue's settings hash (absent fields: no limit)."""
@@ -72,3 +75,19 @@ async def wake_if_held(r: "aioredis.Redis", queue: str) -> None:
         limits, waiting = await pipe.execute()
     if waiting and any(limit is not None for limit in limits):
         await publish_work(r, queue)
+
+
+async def backfill_running(r: "aioredis.Redis") -> int:
+    """Put running tasks claimed before the queues' running sets existed into them (at
+    server start); how many were missing. Running again adds nothing."""
+    running = cast(list[str], await r.zrange(keys.status_index("running"), 0, -1))
+    added = 0
+    for start in range(0, len(running), BACKFILL_BATCH):
+        ids = running[start : start + BACKFILL_BATCH]
+        async with r.pipeline(transaction=False) as pipe:
+            for task_id in ids:
+                pipe.hget(keys.task(task_id), "queue")
+            queues = cast(list[str | None], await pipe.execute())
+        declared = script_keys.transition(ids, list(set(queues)), [])
+        added += int(await scripts.run(r, "hold_running", declared, *ids))
+    return added
