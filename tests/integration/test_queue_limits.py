@@ -22,6 +22,7 @@ from tests.integration.store_support import (
     client,
     make_task,
     make_worker,
+    most_running_at_once,
     sync_client,
 )
 
@@ -67,25 +68,6 @@ async def _claimer(target: StoreRedis, worker_id: str, stop: asyncio.Event) -> i
     return done
 
 
-def _most_at_once(
-    events: list[tuple[str, dict[str, str]]], queue_of: dict[str, str], gpus_of: dict[str, float]
-) -> dict[str, tuple[int, float]]:
-    """Replays the event stream (every status change, in the order Redis made them):
-    the most tasks and GPUs each queue ever had running at once."""
-    running: dict[str, set[str]] = defaultdict(set)
-    most: dict[str, tuple[int, float]] = defaultdict(lambda: (0, 0.0))
-    for _, event in events:
-        task_id, queue = event["task"], queue_of[event["task"]]
-        if event["to"] == "running":
-            running[queue].add(task_id)
-        elif event["from"] == "running":
-            running[queue].discard(task_id)
-        n, held = most[queue]
-        now_held = sum(gpus_of[t] for t in running[queue])
-        most[queue] = (max(n, len(running[queue])), max(held, now_held))
-    return most
-
-
 async def test_limits_hold_under_8_concurrent_claimers(
     r: aioredis.Redis, store_redis: StoreRedis
 ) -> None:
@@ -119,7 +101,7 @@ async def test_limits_hold_under_8_concurrent_claimers(
     events = await r.xrange(keys.EVENTS)
     queue_of = {i: await r.hget(keys.task(i), "queue") for i in ids}
     gpus_of = {i: float(await r.hget(keys.task(i), "gpus")) for i in ids}
-    most = _most_at_once(events, queue_of, gpus_of)
+    most = most_running_at_once(events, queue_of, gpus_of)
     # Reached, never passed: the limit holds tasks back, and only as far as it says.
     assert most["a"][0] == 3
     assert most["g"][1] == 2
