@@ -20,7 +20,15 @@ from runyard.models.overrides import (
     checked_overrides,
     merged_args,
 )
-from runyard.models.queues import MoveRequest, Queue, QueueCreate, QueueDetail, QueueEntry
+from runyard.models.queues import (
+    MoveRequest,
+    Queue,
+    QueueCreate,
+    QueueDetail,
+    QueueEntry,
+    QueueSettings,
+    QueueUpdate,
+)
 from runyard.models.results import (
     Artifact,
     BundleRef,
@@ -130,6 +138,8 @@ __all__ = [
     "QueueCreate",
     "QueueDetail",
     "QueueEntry",
+    "QueueSettings",
+    "QueueUpdate",
     "RequeueReport",
     "Resources",
     "Script",

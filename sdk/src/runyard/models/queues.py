@@ -24,12 +24,37 @@ class QueueEntry(BaseModel):
     enqueued: float = Field(description="unix time the task was put on the queue")
 
 
-class Queue(BaseModel):
-    """``GET /queues`` items: depth and how long the oldest task has waited."""
+class QueueSettings(BaseModel):
+    """What an operator sets on a queue (``PATCH /queues/{name}``); None: no limit."""
+
+    max_running: int | None = Field(
+        default=None, ge=0, description="most tasks of this queue running at once"
+    )
+    max_gpus: float | None = Field(
+        default=None,
+        ge=0,
+        allow_inf_nan=False,
+        description="most GPUs its running tasks hold at once (a share counts as its share)",
+    )
+    preemptible: bool = Field(
+        default=False,
+        description="a higher-priority task that fits nowhere may preempt this queue's tasks",
+    )
+
+
+class QueueUpdate(Strict, QueueSettings):
+    """``PATCH /queues/{name}``: only the fields sent change; null clears a limit."""
+
+
+class Queue(QueueSettings):
+    """``GET /queues`` items: depth, how long the oldest task has waited, the settings
+    and what its running tasks hold now."""
 
     name: str
     depth: int
     oldest_wait_s: float | None = None
+    running: int = Field(default=0, description="tasks of this queue running now")
+    gpus_in_use: float = Field(default=0.0, description="GPUs those tasks hold")
 
 
 class QueueDetail(Queue):

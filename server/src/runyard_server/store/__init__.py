@@ -26,7 +26,15 @@ from runyard_server.store.logs import (
     read_logs_before,
 )
 from runyard_server.store.metrics import append_metrics, read_metrics
-from runyard_server.store.queues import create_queue, delete_queue, get_queue, list_queues, move
+from runyard_server.store.queue_settings import get_settings, read_settings
+from runyard_server.store.queues import (
+    create_queue,
+    delete_queue,
+    get_queue,
+    list_queues,
+    move,
+    set_queue,
+)
 from runyard_server.store.short_ids import resolve_task_id
 from runyard_server.store.tasks import (
     clone_task,
@@ -83,6 +91,7 @@ __all__ = [
     "failure_reason",
     "get_artifact",
     "get_queue",
+    "get_settings",
     "get_task",
     "heartbeat",
     "list_artifacts",
@@ -97,6 +106,7 @@ __all__ = [
     "read_logs",
     "read_logs_before",
     "read_metrics",
+    "read_settings",
     "reap_expired",
     "record_artifact",
     "record_installed",
@@ -107,6 +117,7 @@ __all__ = [
     "requeue",
     "resolve_task_id",
     "served_queues",
+    "set_queue",
     "start_local_run",
     "update_task",
 ]

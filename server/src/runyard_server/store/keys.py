@@ -93,6 +93,14 @@ task keeps in Redis, so archiving a task's series leaves them whole):
     at the head of its priority gets ``-priority * 1e12 - seq``. Integers stay
     below 2**53, so the scores are exact doubles.
 ``ry:queue:{name}:since`` — the same ids scored by ``enqueued`` (oldest wait).
+``ry:queue:{name}:settings`` — hash, what an operator set (``PATCH /queues/{name}``;
+    ``queue_settings.py``): ``max_running`` (integer), ``max_gpus`` (number),
+    ``preemptible`` ("1" or absent). An absent field is no limit. Deleted with the queue.
+``ry:queue:{name}:running`` — sorted set of the ids of the queue's running tasks scored
+    by the GPUs each holds (``gpus``, a share as its share): its size and score sum are
+    what the claim checks ``max_running`` and ``max_gpus`` against. The claim adds a
+    task, ``release`` (``lua/common.lua``: end, requeue, reap, abort of a local run)
+    removes it; a set, not counters, so a repeated add or remove cannot drift.
 
 ``ry:leases`` — sorted set of running task ids scored by lease expiry.
 
@@ -211,6 +219,16 @@ def queue(name: str) -> str:
 def queue_since(name: str) -> str:
     """The queue's tasks scored by enqueue time."""
     return f"{QUEUE_PREFIX}{name}:since"
+
+
+def queue_settings(name: str) -> str:
+    """The queue's settings (limits, preemptible)."""
+    return f"{QUEUE_PREFIX}{name}:settings"
+
+
+def queue_running(name: str) -> str:
+    """The queue's running tasks scored by the GPUs each holds."""
+    return f"{QUEUE_PREFIX}{name}:running"
 
 
 def worker(worker_id: str) -> str:

@@ -4,9 +4,10 @@ from typing import Literal, cast
 
 import redis.asyncio as aioredis
 
-from runyard.models import Queue, QueueDetail, QueueEntry, is_valid_name
+from runyard.models import Queue, QueueDetail, QueueEntry, QueueUpdate, is_valid_name
 from runyard_server.errors import Conflict, Invalid, NotFound
 from runyard_server.store import keys, script_keys, scripts
+from runyard_server.store.queue_settings import settings_from_hash, update_settings
 
 
 async def _summaries(r: "aioredis.Redis", names: list[str], now: float) -> list[Queue]:
@@ -14,11 +15,23 @@ async def _summaries(r: "aioredis.Redis", names: list[str], now: float) -> list[
         for name in names:
             pipe.zcard(keys.queue(name))
             pipe.zrange(keys.queue_since(name), 0, 0, withscores=True)
+            pipe.hgetall(keys.queue_settings(name))
+            pipe.zrange(keys.queue_running(name), 0, -1, withscores=True)
         replies = await pipe.execute()
     result = []
-    for name, depth, oldest in zip(names, replies[::2], replies[1::2], strict=True):
+    for i, name in enumerate(names):
+        depth, oldest, settings, running = replies[4 * i : 4 * i + 4]
         wait = max(0.0, now - float(oldest[0][1])) if oldest else None
-        result.append(Queue(name=name, depth=depth, oldest_wait_s=wait))
+        result.append(
+            Queue(
+                name=name,
+                depth=depth,
+                oldest_wait_s=wait,
+                **settings_from_hash(settings).model_dump(),
+                running=len(running),
+                gpus_in_use=sum(float(gpus) for _, gpus in running),
+            )
+        )
     return result
 
 
@@ -65,6 +78,14 @@ async def get_queue(
         for task_id, row in zip(ids, rows, strict=True)
     ]
     return QueueDetail(**summary.model_dump(), entries=entries, offset=offset)
+
+
+async def set_queue(r: "aioredis.Redis", name: str, body: QueueUpdate, now: float) -> Queue:
+    """Change the queue's settings (only the fields sent; null clears a limit) and return
+    the queue; NotFound for an unknown queue."""
+    await update_settings(r, name, body)
+    (summary,) = await _summaries(r, [name], now)
+    return summary
 
 
 async def delete_queue(r: "aioredis.Redis", name: str) -> None:

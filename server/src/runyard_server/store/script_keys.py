@@ -54,11 +54,14 @@ def task_output(task_id: str) -> Declared:
 
 
 def queue(name: str) -> Declared:
-    """The queue's claim order, its enqueue times and the index of tasks last on it."""
+    """The queue's claim order, its enqueue times, the index of tasks last on it, its
+    settings and its running tasks."""
     return {
         f"queue:{name}": keys.queue(name),
         f"since:{name}": keys.queue_since(name),
         f"queue_idx:{name}": keys.queue_index(name),
+        f"queue_settings:{name}": keys.queue_settings(name),
+        f"queue_running:{name}": keys.queue_running(name),
     }
 
 

@@ -1,11 +1,12 @@
-"""Queues: list with depth and oldest wait, create, inspect in claim order, reorder, delete."""
+"""Queues: list with depth and oldest wait, create, inspect in claim order, change the
+settings (limits, preemptible), reorder, delete."""
 
 import time
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from runyard.models import MoveRequest, Queue, QueueCreate, QueueDetail
+from runyard.models import MoveRequest, Queue, QueueCreate, QueueDetail, QueueUpdate
 from runyard_server import store
 from runyard_server.api.deps import PrincipalDep, RedisDep
 from runyard_server.api.json_body import FiniteJSONRoute
@@ -37,6 +38,12 @@ async def get_queue(
 ) -> QueueDetail:
     who.require("user")
     return await store.get_queue(r, name, time.time(), limit, offset)
+
+
+@router.patch("/{name}")
+async def update_queue(name: str, body: QueueUpdate, r: RedisDep, who: PrincipalDep) -> Queue:
+    who.require("user")
+    return await store.set_queue(r, name, body, time.time())
 
 
 @router.delete("/{name}", status_code=204)
