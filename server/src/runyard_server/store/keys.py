@@ -33,6 +33,13 @@ the tag (keys ``ry:...``) is renamed at server start (``migrate.py``).
                     the worker holding it, claims so far, current lease token
     started, finished, exit_code, failure_reason, abort_requested ("1" or absent)
     logs_dropped    console lines the senders dropped past their spool quota (absent: 0)
+    preempt_by, preempt_token
+                    a pending preemption (``lua/preempt.lua``): the preemptor's id and
+                    the lease token of the attempt told to stop (a later attempt, with
+                    another token, ignores a mark left over)
+    preempted, preempted_by, preempted_at, preempted_before
+                    preemptions so far, the last preemptor, when the last one and the
+                    one before it happened (the loop guard reads both)
     installed       JSON list of what the agent of the last attempt installed (read
                     back as ``environment.installed``; absent until it reports)
     history         "archived" once its console and metric points are in the history
@@ -106,7 +113,9 @@ task keeps in Redis, so archiving a task's series leaves them whole):
 
 ``ry:workers`` — set of worker ids.
 ``ry:worker:{id}`` — hash: name, hostname, queues, resources, gpus (JSON), executor,
-    version, registered, last_heartbeat.
+    version, slots (absent: unknown), registered, last_heartbeat; while a preemption
+    frees it for a task: reserved_for (that task's id), reserved_queue (its queue),
+    reserved_until (when the hold lapses; a claim reads it, ``store/preemption.py``).
 ``ry:worker:{id}:running`` — set of task ids the worker holds.
 
 ``ry:wake`` — pub/sub channel; a message is a queue name that has new work.

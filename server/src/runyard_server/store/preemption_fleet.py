@@ -1,0 +1,134 @@
+"""What preemption reads before it asks ``preempt.lua``: live workers, what they hold,
+and the waiting tasks at the front of the queues they serve.
+
+A read without a lock, for choosing whom to ask about: ``preempt.lua`` checks again
+what it relies on. Each step is one pipelined round trip.
+"""
+
+import json
+from dataclasses import dataclass, field
+from typing import cast
+
+import redis.asyncio as aioredis
+
+from runyard_server.store import keys
+from runyard_server.store.queue_settings import read_settings
+
+FRONT = 16
+"""Waiting tasks read per queue: a task further back waits for those before it."""
+
+_EPS = 1e-9
+
+Need = tuple[float, float, float]
+"""GPUs, CPUs, memory (GB)."""
+
+
+@dataclass
+class FleetWorker:
+    """A live worker: its queues, its free room and slot by the server's count."""
+
+    worker_id: str
+    queues: list[str]
+    free: list[float]
+    slot_free: bool
+
+    def has_room(self, need: Need) -> bool:
+        """Whether a task needing ``need`` fits in what its running tasks leave free."""
+        return self.slot_free and all(n <= f + _EPS for n, f in zip(need, self.free, strict=True))
+
+
+@dataclass
+class Fleet:
+    """The live workers and, per worker, the lowest priority of a task it runs that is
+    from a preemptible queue and not stopping already (absent: none)."""
+
+    workers: list[FleetWorker] = field(default_factory=list)
+    victim_floor: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def queues(self) -> list[str]:
+        """The queues some live worker serves."""
+        return sorted({queue for worker in self.workers for queue in worker.queues})
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A task waiting at the front of a served queue."""
+
+    task_id: str
+    queue: str
+    priority: int
+    need: Need
+
+
+def _need(gpus: str | None, cpus: str | None, mem: str | None) -> Need:
+    return float(gpus or 0), float(cpus or 0), float(mem or 0)
+
+
+async def read_fleet(r: "aioredis.Redis", now: float, alive_after_s: float) -> Fleet:
+    """The workers that heartbeated within ``alive_after_s`` and what they run."""
+    ids = sorted(cast(set[str], await r.smembers(keys.WORKERS)))
+    async with r.pipeline(transaction=False) as pipe:
+        for worker_id in ids:
+            pipe.hmget(keys.worker(worker_id), "queues", "last_heartbeat", "resources", "slots")
+            pipe.smembers(keys.worker_running(worker_id))
+        replies = await pipe.execute()
+    live: list[tuple[str, list[str | None], list[str]]] = []
+    for worker_id, h, running in zip(ids, replies[::2], replies[1::2], strict=True):
+        if h[0] and h[1] and h[2] and now - float(h[1]) <= alive_after_s:
+            live.append((worker_id, h, sorted(running)))
+    async with r.pipeline(transaction=False) as pipe:
+        for _, _, running in live:
+            for task_id in running:
+                pipe.hmget(
+                    keys.task(task_id),
+                    "priority", "queue", "gpus", "cpus", "mem", "token", "preempt_token",
+                )  # fmt: skip
+        held: list[list[str | None]] = await pipe.execute()
+    preemptible = await _preemptible(r, {t[1] for t in held if t[1]})
+    fleet = Fleet()
+    at = 0
+    for worker_id, (queues, _, resources, slots), running in live:
+        total = json.loads(cast(str, resources))
+        free = [float(total.get(k, 0)) for k in ("gpus", "cpus", "memory_gb")]
+        for priority, queue, gpus, cpus, mem, token, mark in held[at : at + len(running)]:
+            for k, used in enumerate(_need(gpus, cpus, mem)):
+                free[k] -= used
+            if queue in preemptible and not (mark and mark == token):
+                floor = fleet.victim_floor.get(worker_id)
+                level = int(float(priority or 0))
+                fleet.victim_floor[worker_id] = level if floor is None else min(floor, level)
+        at += len(running)
+        slot_free = slots is None or len(running) < int(slots)
+        fleet.workers.append(FleetWorker(worker_id, json.loads(cast(str, queues)), free, slot_free))
+    return fleet
+
+
+async def _preemptible(r: "aioredis.Redis", queues: set[str]) -> set[str]:
+    settings = await read_settings(r, sorted(queues))
+    return {name for name, queue in settings.items() if queue.preemptible}
+
+
+async def read_waiting(r: "aioredis.Redis", queues: list[str], since: float) -> list[Waiting]:
+    """Queued tasks at the front of ``queues`` enqueued by ``since``, highest priority
+    first (then the longest waiting)."""
+    async with r.pipeline(transaction=False) as pipe:
+        for queue in queues:
+            pipe.zrange(keys.queue(queue), 0, FRONT - 1)
+        fronts: list[list[str]] = await pipe.execute()
+    on = [
+        (queue, task_id) for queue, front in zip(queues, fronts, strict=True) for task_id in front
+    ]
+    async with r.pipeline(transaction=False) as pipe:
+        for _, task_id in on:
+            pipe.hmget(keys.task(task_id), "status", "priority", "enqueued", "gpus", "cpus", "mem")
+        rows: list[list[str | None]] = await pipe.execute()
+    found: list[tuple[float, Waiting]] = []
+    for (queue, task_id), (status, priority, enqueued, gpus, cpus, mem) in zip(
+        on, rows, strict=True
+    ):
+        if status == "queued" and enqueued is not None and float(enqueued) <= since:
+            task = Waiting(task_id, queue, int(float(priority or 0)), _need(gpus, cpus, mem))
+            found.append((float(enqueued), task))
+    found.sort(key=lambda item: (-item[1].priority, item[0]))
+    return [task for _, task in found]
