@@ -234,3 +234,21 @@ async def _finish(r: aioredis.Redis, task_id: str, worker_id: str, now: float) -
     assert token is not None
     assert task_id in await r.smembers(keys.worker_running(worker_id))
     await store.report_end(r, task_id, token, TaskStatus.COMPLETED, 0, None, now)
+
+
+async def test_a_victim_its_agent_never_stops_is_not_waited_for_past_the_hold(
+    r: aioredis.Redis,
+) -> None:
+    await _queues(r)
+    w = await _worker(r, gpus=2)
+    stuck = await _running(r, w, priority=0, gpus=1, started=T0 + 1)
+    other = await _running(r, w, priority=1, gpus=1, started=T0 + 2)
+    urgent = await _waiting(r, priority=5, gpus=1)
+    [first] = await preempt_waiting(r, POLICY, LATER, ALIVE_S)
+    assert first.victims == [stuck[0].id]
+    assert (await preempt_for(r, urgent.id, [w], POLICY, LATER + 60)).outcome == "pending"
+
+    after_hold = LATER + POLICY.hold_s + 1
+    decision = await preempt_for(r, urgent.id, [w], POLICY, after_hold)
+
+    assert (decision.outcome, decision.victims) == ("marked", [other[0].id])

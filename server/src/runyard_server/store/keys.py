@@ -33,10 +33,10 @@ the tag (keys ``ry:...``) is renamed at server start (``migrate.py``).
                     the worker holding it, claims so far, current lease token
     started, finished, exit_code, failure_reason, abort_requested ("1" or absent)
     logs_dropped    console lines the senders dropped past their spool quota (absent: 0)
-    preempt_by, preempt_token
-                    a pending preemption (``lua/preempt.lua``): the preemptor's id and
-                    the lease token of the attempt told to stop (a later attempt, with
-                    another token, ignores a mark left over)
+    preempt_by, preempt_token, preempt_at
+                    a pending preemption (``lua/preempt.lua``): the preemptor's id, the
+                    lease token of the attempt told to stop (a later attempt, with
+                    another token, ignores a mark left over) and when it was marked
     preempted, preempted_by, preempted_at, preempted_before
                     preemptions so far, the last preemptor, when the last one and the
                     one before it happened (the loop guard reads both)

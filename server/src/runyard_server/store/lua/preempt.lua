@@ -108,12 +108,14 @@ for i = 7, #ARGV do
     for _, id in ipairs(ids) do
       local t = redis.call('HMGET', task_key(id), 'status', 'gpus', 'cpus', 'mem', 'priority',
         'queue', 'token', 'preempt_by', 'preempt_token', 'abort_requested', 'preempted_before',
-        'started')
+        'started', 'preempt_at')
       local res = {tonumber(t[2] or 0), tonumber(t[3] or 0), tonumber(t[4] or 0)}
       for k = 1, 3 do free[k] = free[k] - res[k] end
       if t[8] and t[9] == t[7] then
         -- Stopping already: for this task (wait for it) or another (its room is promised).
-        if t[8] == p then return {'pending', w} end
+        -- Still running a hold after the mark, its agent did not stop it (an agent older
+        -- than preemption, or stuck): no longer waited for, nor marked again.
+        if t[8] == p and now - tonumber(t[13] or now) < hold_s then return {'pending', w} end
       elseif t[1] == 'running' and not t[10] and t[6] and tonumber(t[5] or 0) < prio
           and preemptible(t[6])
           and not (t[11] and now - tonumber(t[11]) < window_s) then
@@ -134,7 +136,7 @@ if not best then return {'none'} end
 
 local out = {'marked', best_w}
 for _, v in ipairs(best) do
-  redis.call('HSET', task_key(v.id), 'preempt_by', p, 'preempt_token', v.token)
+  redis.call('HSET', task_key(v.id), 'preempt_by', p, 'preempt_token', v.token, 'preempt_at', now)
   out[#out + 1] = v.id
 end
 redis.call('HSET', keyof('worker', best_w), 'reserved_for', p, 'reserved_queue', q,

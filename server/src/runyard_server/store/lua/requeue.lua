@@ -21,7 +21,7 @@ if mark[1] and mark[2] == token then
   redis.call('HSET', key, 'preempted_by', mark[1], 'preempted_at', now)
   if mark[3] then redis.call('HSET', key, 'preempted_before', mark[3]) end
 end
-redis.call('HDEL', key, 'preempt_by', 'preempt_token')
+redis.call('HDEL', key, 'preempt_by', 'preempt_token', 'preempt_at')
 set_status(id, key, 'running', 'queued')
 redis.call('HINCRBY', key, 'attempt', -1)
 redis.call('HDEL', key, 'worker')
