@@ -263,6 +263,12 @@ class TaskRunner:
             return code
         if stop is Stop.LOST:
             return process.kill()
+        with self._lock:
+            ended = process.returncode
+            if stop is Stop.PREEMPT and ended is not None:
+                # It finished before the preemption came: its result stands, no rerun.
+                self._stop = None
+                return ended
         grace = self.ctx.settings.abort_grace_s
         why = {
             Stop.ABORT: "abort requested",
