@@ -252,3 +252,19 @@ async def test_a_victim_its_agent_never_stops_is_not_waited_for_past_the_hold(
     decision = await preempt_for(r, urgent.id, [w], POLICY, after_hold)
 
     assert (decision.outcome, decision.victims) == ("marked", [other[0].id])
+
+
+async def test_multi_node_tasks_neither_preempt_nor_are_preempted(r: aioredis.Redis) -> None:
+    await _queues(r)
+    w = await _worker(r, gpus=1)
+    gang_rank, _ = await _running(r, w, priority=0, gpus=1, started=T0)
+    # ``nodes`` as a multi-node task's hash holds it (one rank runs here).
+    await r.hset(keys.task(gang_rank.id), "nodes", "2")
+    urgent = await _waiting(r, priority=5, gpus=1)
+    assert await preempt_waiting(r, POLICY, LATER, ALIVE_S) == []
+    assert (await preempt_for(r, urgent.id, [w], POLICY, LATER)).outcome == "none"
+
+    await r.hset(keys.task(gang_rank.id), "nodes", "1")
+    await r.hset(keys.task(urgent.id), "nodes", "2")
+    assert await preempt_waiting(r, POLICY, LATER, ALIVE_S) == []
+    assert (await preempt_for(r, urgent.id, [w], POLICY, LATER)).outcome == "none"

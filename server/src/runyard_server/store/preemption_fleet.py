@@ -121,13 +121,15 @@ async def read_waiting(r: "aioredis.Redis", queues: list[str], since: float) -> 
     ]
     async with r.pipeline(transaction=False) as pipe:
         for _, task_id in on:
-            pipe.hmget(keys.task(task_id), "status", "priority", "enqueued", "gpus", "cpus", "mem")
+            pipe.hmget(
+                keys.task(task_id), "status", "priority", "enqueued", "gpus", "cpus", "mem", "nodes"
+            )
         rows: list[list[str | None]] = await pipe.execute()
     found: list[tuple[float, Waiting]] = []
-    for (queue, task_id), (status, priority, enqueued, gpus, cpus, mem) in zip(
-        on, rows, strict=True
-    ):
-        if status == "queued" and enqueued is not None and float(enqueued) <= since:
+    for (queue, task_id), row in zip(on, rows, strict=True):
+        status, priority, enqueued, gpus, cpus, mem, nodes = row
+        # A multi-node task (a gang) neither preempts nor is preempted (``preempt.lua``).
+        if status == "queued" and enqueued and float(enqueued) <= since and int(nodes or 1) <= 1:
             task = Waiting(task_id, queue, int(float(priority or 0)), _need(gpus, cpus, mem))
             found.append((float(enqueued), task))
     found.sort(key=lambda item: (-item[1].priority, item[0]))

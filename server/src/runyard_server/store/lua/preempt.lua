@@ -20,8 +20,10 @@ local after_s, window_s, hold_s = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber
 local EPS = 1e-9  -- sums of CPU and memory shares are floats
 local pkey = task_key(p)
 local pt = redis.call('HMGET', pkey, 'status', 'queue', 'priority', 'gpus', 'cpus', 'mem',
-  'enqueued')
+  'enqueued', 'nodes')
 if pt[1] ~= 'queued' or not pt[2] then return {'gone'} end
+-- A multi-node task (a gang over several workers) neither preempts nor is preempted.
+if tonumber(pt[8] or 1) > 1 then return {'none'} end
 if now - tonumber(pt[7] or now) < after_s then return {'early'} end
 local q, prio = pt[2], tonumber(pt[3] or 0)
 local need = {tonumber(pt[4]), tonumber(pt[5]), tonumber(pt[6])}
@@ -108,7 +110,7 @@ for i = 7, #ARGV do
     for _, id in ipairs(ids) do
       local t = redis.call('HMGET', task_key(id), 'status', 'gpus', 'cpus', 'mem', 'priority',
         'queue', 'token', 'preempt_by', 'preempt_token', 'abort_requested', 'preempted_before',
-        'started', 'preempt_at')
+        'started', 'preempt_at', 'nodes')
       local res = {tonumber(t[2] or 0), tonumber(t[3] or 0), tonumber(t[4] or 0)}
       for k = 1, 3 do free[k] = free[k] - res[k] end
       if t[8] and t[9] == t[7] then
@@ -117,6 +119,7 @@ for i = 7, #ARGV do
         -- than preemption, or stuck): no longer waited for, nor marked again.
         if t[8] == p and now - tonumber(t[13] or now) < hold_s then return {'pending', w} end
       elseif t[1] == 'running' and not t[10] and t[6] and tonumber(t[5] or 0) < prio
+          and tonumber(t[14] or 1) <= 1
           and preemptible(t[6])
           and not (t[11] and now - tonumber(t[11]) < window_s) then
         victims[#victims + 1] = {id = id, res = res, prio = tonumber(t[5] or 0),
