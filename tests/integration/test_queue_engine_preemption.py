@@ -5,6 +5,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from runyard.models import (
+    Gpu,
     Heartbeat,
     HeldTask,
     QueueUpdate,
@@ -26,11 +27,14 @@ ALIVE_S = 90.0
 LATER = T0 + 10  # past POLICY.after_s
 
 
-async def _worker(r: aioredis.Redis, gpus: int, slots: int | None = None, name: str = "w") -> str:
+async def _worker(
+    r: aioredis.Redis, gpus: int, slots: int | None = None, name: str = "w", model: str = "GPU"
+) -> str:
     body = WorkerRegister(
         name=name,
         queues=["high", "low"],
         resources=Resources(gpus=gpus, cpus=64, memory_gb=512),
+        gpus=[Gpu(index=i, name=model, memory_gb=80) for i in range(gpus)],
         slots=slots if slots is not None else max(1, gpus),
     )
     return (await store.register_worker(r, body, T0)).id
@@ -268,3 +272,22 @@ async def test_multi_node_tasks_neither_preempt_nor_are_preempted(r: aioredis.Re
     await r.hset(keys.task(urgent.id), "nodes", "2")
     assert await preempt_waiting(r, POLICY, LATER, ALIVE_S) == []
     assert (await preempt_for(r, urgent.id, [w], POLICY, LATER)).outcome == "none"
+
+
+async def test_victims_only_on_workers_with_gpus_of_the_kind_asked_for(r: aioredis.Redis) -> None:
+    await _queues(r)
+    t4 = await _worker(r, gpus=1, name="t4", model="Tesla T4")
+    idle_t4 = await _worker(r, gpus=1, name="idle-t4", model="Tesla T4")
+    a100 = await _worker(r, gpus=1, name="a100", model="NVIDIA A100-SXM4-80GB")
+    await _running(r, t4, priority=0, gpus=1, started=T0 + 2)
+    on_a100, _ = await _running(r, a100, priority=1, gpus=1, started=T0 + 1)
+    urgent = await _waiting(r, priority=5, gpus=1)
+    # As a typed request stores it: the model glob as given.
+    await r.hset(keys.task(urgent.id), mapping={"gpu_model": "A100*", "gpu_mem": "40"})
+
+    # The idle T4 has room, but not of the kind asked for: it does not stop a preemption.
+    [decision] = await preempt_waiting(r, POLICY, LATER, ALIVE_S)
+
+    assert (decision.worker, decision.victims) == (a100, [on_a100.id])
+    # preempt.lua counts room only: the kind is judged before it is asked.
+    assert (await preempt_for(r, urgent.id, [idle_t4], POLICY, LATER)).outcome == "fits"

@@ -28,7 +28,7 @@ from typing import cast
 import redis.asyncio as aioredis
 
 from runyard_server.store import keys, script_keys, scripts
-from runyard_server.store.preemption_fleet import Fleet, read_fleet, read_waiting
+from runyard_server.store.preemption_fleet import Fleet, Waiting, read_fleet, read_waiting
 from runyard_server.store.records import number
 
 MAX_TRIES_PER_PASS = 8
@@ -120,7 +120,7 @@ async def preempt_waiting(
     marked: list[Decision] = []
     tries = 0
     for task in waiting:
-        targets = _targets(fleet, task.queue, task.priority, task.need)
+        targets = _targets(fleet, task)
         if not targets:
             continue
         decision = await preempt_for(r, task.task_id, targets, policy, now)
@@ -132,19 +132,17 @@ async def preempt_waiting(
     return marked
 
 
-def _targets(
-    fleet: Fleet, queue: str, priority: int, need: tuple[float, float, float]
-) -> list[str]:
-    """The workers ``preempt.lua`` should weigh for a task: none when one serving its
-    queue has room for it (a claim takes it), else those running something it may
-    preempt."""
-    serving = [worker for worker in fleet.workers if queue in worker.queues]
-    if any(worker.has_room(need) for worker in serving):
+def _targets(fleet: Fleet, task: Waiting) -> list[str]:
+    """The workers ``preempt.lua`` should weigh for a task: none when one that serves
+    its queue and has GPUs of its kind has room for it (a claim takes it), else those
+    running something it may preempt."""
+    serving = [w for w in fleet.workers if task.queue in w.queues and w.can_host(task)]
+    if any(worker.has_room(task.need) for worker in serving):
         return []
     return [
         worker.worker_id
         for worker in serving
-        if (floor := fleet.victim_floor.get(worker.worker_id)) is not None and floor < priority
+        if (floor := fleet.victim_floor.get(worker.worker_id)) is not None and floor < task.priority
     ]
 
 

@@ -5,7 +5,9 @@ A read without a lock, for choosing whom to ask about: ``preempt.lua`` checks ag
 what it relies on. Each step is one pipelined round trip.
 """
 
+import fnmatch
 import json
+import math
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -23,18 +25,53 @@ Need = tuple[float, float, float]
 """GPUs, CPUs, memory (GB)."""
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """A task waiting at the front of a served queue, and its typed GPU request."""
+
+    task_id: str
+    queue: str
+    priority: int
+    need: Need
+    gpu_memory_gb: float = 0.0
+    gpu_model: str = ""
+
+
 @dataclass
 class FleetWorker:
-    """A live worker: its queues, its free room and slot by the server's count."""
+    """A live worker: its queues, its GPUs (lowered name, memory), its free room and
+    slot by the server's count."""
 
     worker_id: str
     queues: list[str]
+    gpus: list[tuple[str, float]]
     free: list[float]
     slot_free: bool
 
     def has_room(self, need: Need) -> bool:
         """Whether a task needing ``need`` fits in what its running tasks leave free."""
         return self.slot_free and all(n <= f + _EPS for n, f in zip(need, self.free, strict=True))
+
+    def can_host(self, task: Waiting) -> bool:
+        """Whether enough of its GPUs are of the model and memory the task asks for
+        (the claim places them exactly; this only keeps preemption off workers whose
+        GPUs could never run the task)."""
+        if not task.need[0] or not (task.gpu_model or task.gpu_memory_gb):
+            return True
+        pattern = task.gpu_model.lower()
+        fitting = [
+            name
+            for name, memory in self.gpus
+            if memory >= task.gpu_memory_gb and (not pattern or _model_matches(name, pattern))
+        ]
+        return len(fitting) >= math.ceil(task.need[0])
+
+
+def _model_matches(name: str, pattern: str) -> bool:
+    # As the claim matches: the whole name or a tail of it after a space ('a100*'
+    # matches 'nvidia a100-sxm4-80gb').
+    tails = [name] + [name[at + 1 :] for at, char in enumerate(name) if char == " "]
+    return any(fnmatch.fnmatchcase(tail, pattern) for tail in tails)
 
 
 @dataclass
@@ -51,16 +88,6 @@ class Fleet:
         return sorted({queue for worker in self.workers for queue in worker.queues})
 
 
-@dataclass(frozen=True)
-class Waiting:
-    """A task waiting at the front of a served queue."""
-
-    task_id: str
-    queue: str
-    priority: int
-    need: Need
-
-
 def _need(gpus: str | None, cpus: str | None, mem: str | None) -> Need:
     return float(gpus or 0), float(cpus or 0), float(mem or 0)
 
@@ -70,7 +97,9 @@ async def read_fleet(r: "aioredis.Redis", now: float, alive_after_s: float) -> F
     ids = sorted(cast(set[str], await r.smembers(keys.WORKERS)))
     async with r.pipeline(transaction=False) as pipe:
         for worker_id in ids:
-            pipe.hmget(keys.worker(worker_id), "queues", "last_heartbeat", "resources", "slots")
+            pipe.hmget(
+                keys.worker(worker_id), "queues", "last_heartbeat", "resources", "slots", "gpus"
+            )
             pipe.smembers(keys.worker_running(worker_id))
         replies = await pipe.execute()
     live: list[tuple[str, list[str | None], list[str]]] = []
@@ -88,7 +117,7 @@ async def read_fleet(r: "aioredis.Redis", now: float, alive_after_s: float) -> F
     preemptible = await _preemptible(r, {t[1] for t in held if t[1]})
     fleet = Fleet()
     at = 0
-    for worker_id, (queues, _, resources, slots), running in live:
+    for worker_id, (queues, _, resources, slots, cards), running in live:
         total = json.loads(cast(str, resources))
         free = [float(total.get(k, 0)) for k in ("gpus", "cpus", "memory_gb")]
         for priority, queue, gpus, cpus, mem, token, mark in held[at : at + len(running)]:
@@ -100,8 +129,18 @@ async def read_fleet(r: "aioredis.Redis", now: float, alive_after_s: float) -> F
                 fleet.victim_floor[worker_id] = level if floor is None else min(floor, level)
         at += len(running)
         slot_free = slots is None or len(running) < int(slots)
-        fleet.workers.append(FleetWorker(worker_id, json.loads(cast(str, queues)), free, slot_free))
+        fleet.workers.append(
+            FleetWorker(worker_id, json.loads(cast(str, queues)), _gpus(cards), free, slot_free)
+        )
     return fleet
+
+
+def _gpus(stored: str | None) -> list[tuple[str, float]]:
+    """A worker's GPUs as (lowered name, memory) from its ``gpus`` JSON."""
+    return [
+        (str(g.get("name", "")).lower(), float(g.get("memory_gb", 0)))
+        for g in json.loads(stored or "[]")
+    ]
 
 
 async def _preemptible(r: "aioredis.Redis", queues: set[str]) -> set[str]:
@@ -122,15 +161,18 @@ async def read_waiting(r: "aioredis.Redis", queues: list[str], since: float) -> 
     async with r.pipeline(transaction=False) as pipe:
         for _, task_id in on:
             pipe.hmget(
-                keys.task(task_id), "status", "priority", "enqueued", "gpus", "cpus", "mem", "nodes"
-            )
+                keys.task(task_id),
+                "status", "priority", "enqueued", "gpus", "cpus", "mem", "nodes",
+                "gpu_mem", "gpu_model",
+            )  # fmt: skip
         rows: list[list[str | None]] = await pipe.execute()
     found: list[tuple[float, Waiting]] = []
     for (queue, task_id), row in zip(on, rows, strict=True):
-        status, priority, enqueued, gpus, cpus, mem, nodes = row
+        status, priority, enqueued, gpus, cpus, mem, nodes, gpu_mem, gpu_model = row
         # A multi-node task (a gang) neither preempts nor is preempted (``preempt.lua``).
         if status == "queued" and enqueued and float(enqueued) <= since and int(nodes or 1) <= 1:
-            task = Waiting(task_id, queue, int(float(priority or 0)), _need(gpus, cpus, mem))
+            level, need = int(float(priority or 0)), _need(gpus, cpus, mem)
+            task = Waiting(task_id, queue, level, need, float(gpu_mem or 0), gpu_model or "")
             found.append((float(enqueued), task))
     found.sort(key=lambda item: (-item[1].priority, item[0]))
     return [task for _, task in found]
