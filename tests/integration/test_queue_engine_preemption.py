@@ -291,3 +291,19 @@ async def test_victims_only_on_workers_with_gpus_of_the_kind_asked_for(r: aiored
     assert (decision.worker, decision.victims) == (a100, [on_a100.id])
     # preempt.lua counts room only: the kind is judged before it is asked.
     assert (await preempt_for(r, urgent.id, [idle_t4], POLICY, LATER)).outcome == "fits"
+
+
+async def test_a_task_its_own_queue_holds_back_preempts_nothing(r: aioredis.Redis) -> None:
+    await _queues(r)
+    w = await _worker(r, gpus=1)
+    await _running(r, w, priority=0, gpus=1, started=T0)
+    urgent = await _waiting(r, priority=5, gpus=1)
+    # One task of "high" runs elsewhere (as the claim records it) and the queue allows one.
+    await r.zadd(keys.queue_running("high"), {"elsewhere": 1})
+    await update_settings(r, "high", QueueUpdate(max_running=1))
+    assert await preempt_waiting(r, POLICY, LATER, ALIVE_S) == []
+    await update_settings(r, "high", QueueUpdate(max_running=None, max_gpus=1.5))
+    assert await preempt_waiting(r, POLICY, LATER, ALIVE_S) == []
+
+    await update_settings(r, "high", QueueUpdate(max_gpus=2))
+    assert [d.task_id for d in await preempt_waiting(r, POLICY, LATER, ALIVE_S)] == [urgent.id]

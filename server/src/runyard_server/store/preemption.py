@@ -28,7 +28,13 @@ from typing import cast
 import redis.asyncio as aioredis
 
 from runyard_server.store import keys, script_keys, scripts
-from runyard_server.store.preemption_fleet import Fleet, Waiting, read_fleet, read_waiting
+from runyard_server.store.preemption_fleet import (
+    Fleet,
+    Waiting,
+    queue_settings,
+    read_fleet,
+    read_waiting,
+)
 from runyard_server.store.records import number
 
 MAX_TRIES_PER_PASS = 8
@@ -112,11 +118,20 @@ async def preempt_for(
 async def preempt_waiting(
     r: "aioredis.Redis", policy: PreemptPolicy, now: float, alive_after_s: float
 ) -> list[Decision]:
-    """One pass over the waiting tasks that may preempt; the preemptions it marked."""
-    fleet = await read_fleet(r, now, alive_after_s)
-    if not fleet.victim_floor:
-        return []  # nothing of a preemptible queue runs
-    waiting = await read_waiting(r, fleet.queues, now - policy.after_s)
+    """One pass over the waiting tasks that may preempt; the preemptions it marked.
+
+    Cheap when there is nothing to do, as most seconds: without a preemptible queue it
+    reads the queue settings only; without a task that waited long enough, the fronts
+    of the queues too; the workers and what they run only then.
+    """
+    settings = await queue_settings(r)
+    preemptible = {name for name, queue in settings.items() if queue.preemptible}
+    if not preemptible:
+        return []
+    waiting = await read_waiting(r, settings, now - policy.after_s)
+    if not waiting:
+        return []
+    fleet = await read_fleet(r, now, alive_after_s, preemptible)
     marked: list[Decision] = []
     tries = 0
     for task in waiting:

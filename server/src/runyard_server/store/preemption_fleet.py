@@ -13,6 +13,7 @@ from typing import cast
 
 import redis.asyncio as aioredis
 
+from runyard.models import QueueSettings
 from runyard_server.store import keys
 from runyard_server.store.queue_settings import read_settings
 
@@ -82,17 +83,19 @@ class Fleet:
     workers: list[FleetWorker] = field(default_factory=list)
     victim_floor: dict[str, int] = field(default_factory=dict)
 
-    @property
-    def queues(self) -> list[str]:
-        """The queues some live worker serves."""
-        return sorted({queue for worker in self.workers for queue in worker.queues})
-
 
 def _need(gpus: str | None, cpus: str | None, mem: str | None) -> Need:
     return float(gpus or 0), float(cpus or 0), float(mem or 0)
 
 
-async def read_fleet(r: "aioredis.Redis", now: float, alive_after_s: float) -> Fleet:
+async def queue_settings(r: "aioredis.Redis") -> dict[str, QueueSettings]:
+    """Every queue's settings."""
+    return await read_settings(r, sorted(cast(set[str], await r.smembers(keys.QUEUES))))
+
+
+async def read_fleet(
+    r: "aioredis.Redis", now: float, alive_after_s: float, preemptible: set[str]
+) -> Fleet:
     """The workers that heartbeated within ``alive_after_s`` and what they run."""
     ids = sorted(cast(set[str], await r.smembers(keys.WORKERS)))
     async with r.pipeline(transaction=False) as pipe:
@@ -114,7 +117,6 @@ async def read_fleet(r: "aioredis.Redis", now: float, alive_after_s: float) -> F
                     "priority", "queue", "gpus", "cpus", "mem", "token", "preempt_token",
                 )  # fmt: skip
         held: list[list[str | None]] = await pipe.execute()
-    preemptible = await _preemptible(r, {t[1] for t in held if t[1]})
     fleet = Fleet()
     at = 0
     for worker_id, (queues, _, resources, slots, cards), running in live:
@@ -143,14 +145,12 @@ def _gpus(stored: str | None) -> list[tuple[str, float]]:
     ]
 
 
-async def _preemptible(r: "aioredis.Redis", queues: set[str]) -> set[str]:
-    settings = await read_settings(r, sorted(queues))
-    return {name for name, queue in settings.items() if queue.preemptible}
-
-
-async def read_waiting(r: "aioredis.Redis", queues: list[str], since: float) -> list[Waiting]:
-    """Queued tasks at the front of ``queues`` enqueued by ``since``, highest priority
-    first (then the longest waiting)."""
+async def read_waiting(
+    r: "aioredis.Redis", settings: dict[str, QueueSettings], since: float
+) -> list[Waiting]:
+    """Queued tasks at the front of the queues enqueued by ``since`` that their queue's
+    limits would let run, highest priority first (then the longest waiting)."""
+    queues = sorted(settings)
     async with r.pipeline(transaction=False) as pipe:
         for queue in queues:
             pipe.zrange(keys.queue(queue), 0, FRONT - 1)
@@ -166,13 +166,43 @@ async def read_waiting(r: "aioredis.Redis", queues: list[str], since: float) -> 
                 "gpu_mem", "gpu_model",
             )  # fmt: skip
         rows: list[list[str | None]] = await pipe.execute()
+    usage = await _queue_usage(r, settings)
     found: list[tuple[float, Waiting]] = []
     for (queue, task_id), row in zip(on, rows, strict=True):
         status, priority, enqueued, gpus, cpus, mem, nodes, gpu_mem, gpu_model = row
+        if status != "queued" or not enqueued or float(enqueued) > since:
+            continue
         # A multi-node task (a gang) neither preempts nor is preempted (``preempt.lua``).
-        if status == "queued" and enqueued and float(enqueued) <= since and int(nodes or 1) <= 1:
-            level, need = int(float(priority or 0)), _need(gpus, cpus, mem)
-            task = Waiting(task_id, queue, level, need, float(gpu_mem or 0), gpu_model or "")
-            found.append((float(enqueued), task))
+        if int(nodes or 1) > 1:
+            continue
+        if not _within_limits(settings[queue], usage.get(queue, (0, 0.0)), float(gpus or 0)):
+            continue
+        level, need = int(float(priority or 0)), _need(gpus, cpus, mem)
+        task = Waiting(task_id, queue, level, need, float(gpu_mem or 0), gpu_model or "")
+        found.append((float(enqueued), task))
     found.sort(key=lambda item: (-item[1].priority, item[0]))
     return [task for _, task in found]
+
+
+async def _queue_usage(
+    r: "aioredis.Redis", settings: dict[str, QueueSettings]
+) -> dict[str, tuple[int, float]]:
+    """Running tasks and the GPUs they hold, of each queue with a limit."""
+    limited = [
+        q for q, s in settings.items() if s.max_running is not None or s.max_gpus is not None
+    ]
+    async with r.pipeline(transaction=False) as pipe:
+        for queue in limited:
+            pipe.zrange(keys.queue_running(queue), 0, -1, withscores=True)
+        held: list[list[tuple[str, float]]] = await pipe.execute()
+    return {q: (len(rows), sum(g for _, g in rows)) for q, rows in zip(limited, held, strict=True)}
+
+
+def _within_limits(limits: QueueSettings, usage: tuple[int, float], gpus: float) -> bool:
+    # A task its own queue holds back would not run on the room its victims free.
+    running, gpus_used = usage
+    if limits.max_running is not None and running >= limits.max_running:
+        return False
+    return not (
+        gpus > 0 and limits.max_gpus is not None and gpus_used + gpus > limits.max_gpus + _EPS
+    )
