@@ -17,6 +17,7 @@ from runyard.models import (
 from runyard_server import store
 from runyard_server.store import keys
 from runyard_server.store.preemption import PreemptPolicy, preempt_for, preempt_waiting
+from runyard_server.store.preemption_fleet import Running
 from runyard_server.store.queue_settings import update_settings
 from tests.integration.store_support import T0, make_task
 
@@ -211,9 +212,10 @@ async def test_a_task_preempted_twice_in_the_window_is_not_preempted_again(
     w = await _worker(r, gpus=1)
     victim, token = await _running(r, w, priority=0, gpus=1, started=T0)
     now, alive = LATER, 1e9  # no heartbeats here: every worker counts as alive
+    known: dict[str, Running] = {}  # kept across passes, as the jobs process keeps it
     for round_ in range(2):
         urgent = await _waiting(r, priority=5, gpus=1, now=now - 10)
-        [decision] = await preempt_waiting(r, POLICY, now, alive)
+        [decision] = await preempt_waiting(r, POLICY, now, alive, known)
         assert decision.victims == [victim.id], round_
         await store.requeue(r, victim.id, token, now + 1)
         await store.claim(r, w, ["high"], Resources(gpus=1), 15, now + 2)  # the preemptor
@@ -225,11 +227,11 @@ async def test_a_task_preempted_twice_in_the_window_is_not_preempted_again(
         now += 60
 
     third = await _waiting(r, priority=5, gpus=1, now=now - 10)
-    assert await preempt_waiting(r, POLICY, now, alive) == []
+    assert await preempt_waiting(r, POLICY, now, alive, known) == []
     assert (await preempt_for(r, third.id, [w], POLICY, now)).outcome == "none"
     # Out of the window, it may be preempted again.
     later = now + POLICY.window_s
-    assert [d.task_id for d in await preempt_waiting(r, POLICY, later, alive)] == [third.id]
+    assert [d.task_id for d in await preempt_waiting(r, POLICY, later, alive, known)] == [third.id]
     assert (await store.get_task(r, victim.id)).preempted == 2
 
 

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 
 from runyard_server.jobs.ticks import every
 from runyard_server.store.preemption import PreemptPolicy, preempt_waiting
+from runyard_server.store.preemption_fleet import Running
 
 log = logging.getLogger("runyard_server.jobs")
 
@@ -25,8 +26,10 @@ async def preempt_forever(
 ) -> None:
     """Look for preemptions every second until ``stop`` is set, through Redis outages."""
 
+    known: dict[str, Running] = {}  # what running tasks hold, read once per task
+
     async def step() -> None:
-        for decision in await preempt_waiting(r, policy, time.time(), alive_after_s):
+        for decision in await preempt_waiting(r, policy, time.time(), alive_after_s, known):
             log.info(
                 "task %s preempts %s on worker %s",
                 decision.task_id, " ".join(decision.victims), decision.worker,

@@ -30,6 +30,7 @@ import redis.asyncio as aioredis
 from runyard_server.store import keys, script_keys, scripts
 from runyard_server.store.preemption_fleet import (
     Fleet,
+    Running,
     Waiting,
     queue_settings,
     read_fleet,
@@ -39,6 +40,9 @@ from runyard_server.store.records import number
 
 MAX_TRIES_PER_PASS = 8
 """Waiting tasks one pass asks ``preempt.lua`` about, so a pass stays short."""
+
+MAX_WORKERS_PER_TRY = 16
+"""Workers one ``preempt.lua`` call weighs (those running the lowest priorities)."""
 
 
 @dataclass(frozen=True)
@@ -116,13 +120,18 @@ async def preempt_for(
 
 
 async def preempt_waiting(
-    r: "aioredis.Redis", policy: PreemptPolicy, now: float, alive_after_s: float
+    r: "aioredis.Redis",
+    policy: PreemptPolicy,
+    now: float,
+    alive_after_s: float,
+    known: dict[str, Running] | None = None,
 ) -> list[Decision]:
     """One pass over the waiting tasks that may preempt; the preemptions it marked.
 
     Cheap when there is nothing to do, as most seconds: without a preemptible queue it
     reads the queue settings only; without a task that waited long enough, the fronts
-    of the queues too; the workers and what they run only then.
+    of the queues too; the workers and what they run only then (running tasks not in
+    ``known`` only, which a caller that passes one dict to each pass keeps).
     """
     settings = await queue_settings(r)
     preemptible = {name for name, queue in settings.items() if queue.preemptible}
@@ -131,7 +140,7 @@ async def preempt_waiting(
     waiting = await read_waiting(r, settings, now - policy.after_s)
     if not waiting:
         return []
-    fleet = await read_fleet(r, now, alive_after_s, preemptible)
+    fleet = await read_fleet(r, now, alive_after_s, preemptible, known)
     marked: list[Decision] = []
     tries = 0
     for task in waiting:
@@ -154,11 +163,13 @@ def _targets(fleet: Fleet, task: Waiting) -> list[str]:
     serving = [w for w in fleet.workers if task.queue in w.queues and w.can_host(task)]
     if any(worker.has_room(task.need) for worker in serving):
         return []
-    return [
-        worker.worker_id
+    floors = [
+        (floor, worker.worker_id)
         for worker in serving
         if (floor := fleet.victim_floor.get(worker.worker_id)) is not None and floor < task.priority
     ]
+    # The script is given every task these workers run: a few, the lowest floors first.
+    return [worker_id for _, worker_id in sorted(floors)[:MAX_WORKERS_PER_TRY]]
 
 
 async def held_queues(

@@ -93,10 +93,30 @@ async def queue_settings(r: "aioredis.Redis") -> dict[str, QueueSettings]:
     return await read_settings(r, sorted(cast(set[str], await r.smembers(keys.QUEUES))))
 
 
+@dataclass(frozen=True)
+class Running:
+    """What preemption reads of a running task; fixed while it runs, so a caller that
+    looks every second keeps them (``known``) and reads only tasks new since."""
+
+    priority: int
+    queue: str | None
+    need: Need
+    multi_node: bool
+
+
 async def read_fleet(
-    r: "aioredis.Redis", now: float, alive_after_s: float, preemptible: set[str]
+    r: "aioredis.Redis",
+    now: float,
+    alive_after_s: float,
+    preemptible: set[str],
+    known: dict[str, Running] | None = None,
 ) -> Fleet:
-    """The workers that heartbeated within ``alive_after_s`` and what they run."""
+    """The workers that heartbeated within ``alive_after_s`` and what they run.
+
+    ``known`` (running task id → :class:`Running`) is read from and brought up to
+    date: only tasks not in it are read, and tasks that stopped running leave it.
+    """
+    known = {} if known is None else known
     ids = sorted(cast(set[str], await r.smembers(keys.WORKERS)))
     async with r.pipeline(transaction=False) as pipe:
         for worker_id in ids:
@@ -109,32 +129,36 @@ async def read_fleet(
     for worker_id, h, running in zip(ids, replies[::2], replies[1::2], strict=True):
         if h[0] and h[1] and h[2] and now - float(h[1]) <= alive_after_s:
             live.append((worker_id, h, sorted(running)))
-    async with r.pipeline(transaction=False) as pipe:
-        for _, _, running in live:
-            for task_id in running:
-                pipe.hmget(
-                    keys.task(task_id),
-                    "priority", "queue", "gpus", "cpus", "mem", "token", "preempt_token",
-                )  # fmt: skip
-        held: list[list[str | None]] = await pipe.execute()
+    await _learn_running(r, {task_id for _, _, running in live for task_id in running}, known)
     fleet = Fleet()
-    at = 0
     for worker_id, (queues, _, resources, slots, cards), running in live:
         total = json.loads(cast(str, resources))
         free = [float(total.get(k, 0)) for k in ("gpus", "cpus", "memory_gb")]
-        for priority, queue, gpus, cpus, mem, token, mark in held[at : at + len(running)]:
-            for k, used in enumerate(_need(gpus, cpus, mem)):
+        for task in (known[task_id] for task_id in running):
+            for k, used in enumerate(task.need):
                 free[k] -= used
-            if queue in preemptible and not (mark and mark == token):
+            if task.queue in preemptible and not task.multi_node:
                 floor = fleet.victim_floor.get(worker_id)
-                level = int(float(priority or 0))
-                fleet.victim_floor[worker_id] = level if floor is None else min(floor, level)
-        at += len(running)
+                level = task.priority if floor is None else min(floor, task.priority)
+                fleet.victim_floor[worker_id] = level
         slot_free = slots is None or len(running) < int(slots)
         fleet.workers.append(
             FleetWorker(worker_id, json.loads(cast(str, queues)), _gpus(cards), free, slot_free)
         )
     return fleet
+
+
+async def _learn_running(r: "aioredis.Redis", running: set[str], known: dict[str, Running]) -> None:
+    for gone in known.keys() - running:
+        del known[gone]
+    new = sorted(running - known.keys())
+    async with r.pipeline(transaction=False) as pipe:
+        for task_id in new:
+            pipe.hmget(keys.task(task_id), "priority", "queue", "gpus", "cpus", "mem", "nodes")
+        rows: list[list[str | None]] = await pipe.execute()
+    for task_id, (priority, queue, gpus, cpus, mem, nodes) in zip(new, rows, strict=True):
+        level = int(float(priority or 0))
+        known[task_id] = Running(level, queue, _need(gpus, cpus, mem), int(nodes or 1) > 1)
 
 
 def _gpus(stored: str | None) -> list[tuple[str, float]]:
