@@ -23,7 +23,7 @@ an error here errs towards not preempting.
 """
 
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Literal, cast
 
 import redis.asyncio as aioredis
 
@@ -57,6 +57,9 @@ class PreemptPolicy:
     """How long a worker whose task was preempted is held for the preemptor."""
 
 
+Outcome = Literal["marked", "pending", "fits", "none", "early", "gone"]
+
+
 @dataclass(frozen=True)
 class Decision:
     """What ``preempt.lua`` decided for one waiting task.
@@ -68,7 +71,7 @@ class Decision:
     """
 
     task_id: str
-    outcome: str
+    outcome: Outcome
     worker: str | None = None
     victims: list[str] = field(default_factory=list)
 
@@ -116,7 +119,8 @@ async def preempt_for(
         *worker_ids,
     )
     worker = str(reply[1]) if len(reply) > 1 else None
-    return Decision(task_id, str(reply[0]), worker, [str(victim) for victim in reply[2:]])
+    outcome = cast(Outcome, str(reply[0]))
+    return Decision(task_id, outcome, worker, [str(victim) for victim in reply[2:]])
 
 
 async def preempt_waiting(

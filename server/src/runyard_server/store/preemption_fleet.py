@@ -77,8 +77,9 @@ def _model_matches(name: str, pattern: str) -> bool:
 
 @dataclass
 class Fleet:
-    """The live workers and, per worker, the lowest priority of a task it runs that is
-    from a preemptible queue and not stopping already (absent: none)."""
+    """The live workers and, per worker, the lowest priority of a single-node task it
+    runs from a preemptible queue (absent: none). Tasks already told to stop count too:
+    ``preempt.lua`` tells them apart."""
 
     workers: list[FleetWorker] = field(default_factory=list)
     victim_floor: dict[str, int] = field(default_factory=dict)
