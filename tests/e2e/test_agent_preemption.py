@@ -77,9 +77,9 @@ def _submit(
 
 @pytest.fixture
 def client(server_factory: Callable[..., ServerProcess]) -> Iterator[Client]:
-    """A client of a server that lets a task preempt after waiting 1 s, with queues
-    ``low`` and ``high``."""
-    server = server_factory("--preempt-after", "1")
+    """A client of a server that lets a task preempt after waiting 1 s and whose agents
+    heartbeat every second (3 s leases), with queues ``low`` and ``high``."""
+    server = server_factory("--lease", "3", "--first-lease", "3", "--preempt-after", "1")
     with Client(server.url) as client:
         for name in ("low", "high"):
             client.queues.create(name)
@@ -141,7 +141,8 @@ def test_a_queue_not_marked_preemptible_keeps_its_task_running(
     wait_status(client, low.id, TaskStatus.RUNNING, timeout=60)
     urgent = _submit(client, repo, "quick.py", "high", 9, [])
 
-    time.sleep(4)  # the jobs process looks every second once the task waited 1 s
+    # Were it preempted, the mark would come within 2 s and the agent hear it within 1 s.
+    time.sleep(4)
 
     assert client.tasks.get(urgent.id).status is TaskStatus.QUEUED
     still = client.tasks.get(low.id)
