@@ -292,6 +292,11 @@ class TaskRunner:
             return
         if code is not None:
             output.agent_line(f"process ended: {describe_exit(code)}")
+        elif stop is Stop.PREEMPT:
+            output.agent_line(
+                f"preempted by task {self._preempted_by} before the process started; "
+                "it goes back to the head of its queue"
+            )
         output.finish(LOG_DRAIN_TIMEOUT_S)
         if stop is Stop.ABORT:
             self._report.aborted(code)
