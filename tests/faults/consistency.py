@@ -12,8 +12,9 @@ The invariants, for each task hash ``ry:task:{id}``:
 * ``queued`` ⇔ it waits in exactly one ``ry:queue:{q}`` (and ``:since``), the queue
   named by its ``queue`` field, which ``ry:queues`` lists;
 * a task with a ``queue`` field is in ``ry:idx:queue:{q}``;
-* a running task holds a lease; with a worker, it is in that worker's running set;
-  no other task holds a lease or sits in a running set;
+* a running task holds a lease; with a worker, it is in that worker's running set and
+  in its queue's ``ry:queue:{q}:running`` scored by its ``gpus``; no other task holds
+  a lease or sits in a running set;
 * the listing indexes: ``ry:idx:started``/``finished`` hold it scored by that field
   exactly when it has one, ``ry:idx:name`` holds its sort member, its ``ry:names:{n}``
   string holds one record of its folded name, and every ``ry:idx:metric:*`` member exists;
@@ -77,7 +78,12 @@ def _task_hashes(r: "redis.Redis[str]") -> dict[str, dict[str, str]]:
 
 
 def _sorted_sets(r: "redis.Redis[str]", *prefixes: str) -> dict[str, dict[str, float]]:
-    names = [key for prefix in prefixes for key in r.scan_iter(match=f"{prefix}*", count=1000)]
+    names = [
+        key
+        for prefix in prefixes
+        for key in r.scan_iter(match=f"{prefix}*", count=1000)
+        if not key.endswith(":settings")  # a queue's settings: a hash
+    ]
     with r.pipeline(transaction=False) as pipe:
         for name in names:
             pipe.zrange(name, 0, -1, withscores=True)
@@ -208,6 +214,11 @@ def _check_task(
         expected[running].add(task_id)
         if task_id not in snap.running_sets.get(running, set()):
             found.append(f"task {task_id}: not in {running}")
+        if h.get("queue"):
+            held = keys.queue_running(h["queue"])
+            expected[held].add(task_id)
+            if snap.sorted_sets.get(held, {}).get(task_id) != float(h["gpus"]):
+                found.append(f"task {task_id}: not in {held} with its gpus {h['gpus']}")
     return found
 
 

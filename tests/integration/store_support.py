@@ -1,5 +1,6 @@
 """Helpers shared by the store and queue-engine tests (not fixtures: plain calls)."""
 
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -49,3 +50,22 @@ async def make_worker(
     """A registered worker listening on ``queues``."""
     body = WorkerRegister(name=name, queues=list(queues), resources=PLENTY)
     return await store.register_worker(r, body, now)
+
+
+def most_running_at_once(
+    events: list[tuple[str, dict[str, str]]], queue_of: dict[str, str], gpus_of: dict[str, float]
+) -> dict[str, tuple[int, float]]:
+    """Replays ``ry:events`` (every status change, in the order Redis made them): the
+    most tasks and GPUs each queue ever had running at once."""
+    running: dict[str, set[str]] = defaultdict(set)
+    most: dict[str, tuple[int, float]] = defaultdict(lambda: (0, 0.0))
+    for _, event in events:
+        task_id, queue = event["task"], queue_of[event["task"]]
+        if event["to"] == "running":
+            running[queue].add(task_id)
+        elif event["from"] == "running":
+            running[queue].discard(task_id)
+        n, held = most[queue]
+        now_held = sum(gpus_of[t] for t in running[queue])
+        most[queue] = (max(n, len(running[queue])), max(held, now_held))
+    return most

@@ -17,7 +17,15 @@ from typing import Any
 import pytest
 
 from runyard.client import Client
-from runyard.models import LogBatch, LogLine, MetricBatch, MetricPoint, Resources, WorkerRegister
+from runyard.models import (
+    ClaimRequest,
+    LogBatch,
+    LogLine,
+    MetricBatch,
+    MetricPoint,
+    Resources,
+    WorkerRegister,
+)
 from tests.servers import ServerProcess
 
 RUNYARD = Path(sys.executable).with_name("runyard")
@@ -255,3 +263,38 @@ def test_list_sorts_by_a_metric_minimum(live: ServerProcess) -> None:
     assert header.split()[-2:] == ["LOSS", "(MIN)"]
     assert [row.split()[0] for row in rows] == [flat, dips]  # descending by default
     assert [row.split()[-1] for row in rows] == ["0.5", "0.1"]
+
+
+def test_queue_set_changes_limits_and_list_shows_them_with_what_runs(live: ServerProcess) -> None:
+    server, queue = live, unique("limited")
+    cli(server, "queue", "create", queue)
+    changed = cli_json(
+        server, "queue", "set", queue, "--max-running", "2", "--max-gpus", "1.5", "--preemptible"
+    )
+    assert (changed["max_running"], changed["max_gpus"], changed["preemptible"]) == (2, 1.5, True)
+    first = create(server, "first", "--queue", queue, "--gpus", "1")
+    create(server, "second", "--queue", queue, "--gpus", "1")
+    with Client(server.url, token="") as client:
+        plenty = Resources(gpus=4, cpus=4, memory_gb=8)
+        worker = client.workers.register(WorkerRegister(name="w", queues=[queue], resources=plenty))
+        claimed = client.workers.claim(worker.id, ClaimRequest(queues=[queue], free=plenty))
+        assert claimed.task is not None and claimed.task.id == first["id"]
+        # 1 + 1 GPUs would pass max_gpus 1.5: the second waits, though the agent has room.
+        held = client.workers.claim(worker.id, ClaimRequest(queues=[queue], free=plenty))
+        assert held.task is None
+
+    rows = {row.split()[0]: row.split() for row in cli(server, "queue", "list").stdout.splitlines()}
+    assert rows["NAME"][-3:] == ["RUNNING", "GPUS", "PREEMPTIBLE"]
+    assert rows[queue][-3:] == ["1/2", "1/1.5", "yes"]
+
+    # Only the options given change; none clears a limit.
+    cli(server, "queue", "set", queue, "--max-running", "none", "--no-preemptible")
+    listed = {q["name"]: q for q in cli_json(server, "queue", "list")}[queue]
+    assert (listed["max_running"], listed["max_gpus"], listed["preemptible"]) == (None, 1.5, False)
+    assert (listed["running"], listed["gpus_in_use"], listed["depth"]) == (1, 1.0, 1)
+    assert "not a number" in cli(server, "queue", "set", queue, "--max-gpus", "lots", rc=2).stderr
+    assert "--max-running" in cli(server, "queue", "set", queue, rc=2).stderr
+    assert (
+        "does not exist"
+        in cli(server, "queue", "set", unique("nowhere"), "--max-running", "1", rc=1).stderr
+    )

@@ -1,4 +1,4 @@
-"""``runyard queue ...``: list, create, show, reorder and delete queues."""
+"""``runyard queue ...``: list, create, show, set limits, reorder and delete queues."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import argparse
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from runyard.cli.common import add_json_flag, name, task_id
+from runyard.cli.common import UsageError, add_json_flag, name, task_id
 from runyard.cli.output import age, duration, emit, table
-from runyard.models import QueueDetail
+from runyard.models import Queue, QueueDetail, QueueUpdate
 
 if TYPE_CHECKING:
     from runyard.client import Client
@@ -34,6 +34,34 @@ def register(groups: Any) -> None:
     add_json_flag(p)
     p.set_defaults(func=create_queue)
 
+    p = commands.add_parser(
+        "set", help="a queue's limits and preemptible flag (only the options given change)"
+    )
+    p.add_argument("name", type=name)
+    # SUPPRESS: an option not given is not sent, so the server keeps its value.
+    p.add_argument(
+        "--max-running",
+        type=_limit(int),
+        default=argparse.SUPPRESS,
+        metavar="N|none",
+        help="most of its tasks running at once (none: no limit; 0 pauses the queue)",
+    )
+    p.add_argument(
+        "--max-gpus",
+        type=_limit(float),
+        default=argparse.SUPPRESS,
+        metavar="G|none",
+        help="most GPUs its running tasks hold at once, shares as their share (none: no limit)",
+    )
+    p.add_argument(
+        "--preemptible",
+        action=argparse.BooleanOptionalAction,
+        default=argparse.SUPPRESS,
+        help="a higher-priority task that fits nowhere may preempt this queue's tasks",
+    )
+    add_json_flag(p)
+    p.set_defaults(func=set_queue)
+
     p = commands.add_parser("delete", help="an empty queue")
     p.add_argument("name", type=name)
     p.set_defaults(func=delete_queue)
@@ -46,11 +74,52 @@ def register(groups: Any) -> None:
     p.set_defaults(func=move_task)
 
 
+def _limit(kind: type[int] | type[float]) -> Any:
+    """An argparse type: a number of ``kind``, or ``none`` for no limit."""
+
+    def parse(text: str) -> int | float | None:
+        if text.lower() == "none":
+            return None
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number or 'none'") from None
+
+    return parse
+
+
+def _of(used: float, limit: float | None) -> str:
+    """``used/limit``, or ``used`` alone without a limit."""
+    return f"{used:g}" if limit is None else f"{used:g}/{limit:g}"
+
+
+_HEAD = ["name", "depth", "oldest wait", "running", "gpus", "preemptible"]
+
+
+def _row(q: Queue) -> tuple[object, ...]:
+    return (
+        q.name,
+        q.depth,
+        duration(q.oldest_wait_s),
+        _of(q.running, q.max_running),
+        _of(q.gpus_in_use, q.max_gpus),
+        "yes" if q.preemptible else "no",
+    )
+
+
 def list_queues(client: Client, args: argparse.Namespace) -> int:
     """``queue list``."""
     queues = client.queues.list()
-    rows = [(q.name, q.depth, duration(q.oldest_wait_s)) for q in queues]
-    return emit(queues, args.json, lambda: table(["name", "depth", "oldest wait"], rows))
+    return emit(queues, args.json, lambda: table(_HEAD, [_row(q) for q in queues]))
+
+
+def set_queue(client: Client, args: argparse.Namespace) -> int:
+    """``queue set NAME [--max-running N|none] [--max-gpus G|none] [--[no-]preemptible]``."""
+    fields = {f: getattr(args, f) for f in QueueUpdate.model_fields if hasattr(args, f)}
+    if not fields:
+        raise UsageError("queue set: give --max-running, --max-gpus or --[no-]preemptible")
+    queue = client.queues.update(args.name, QueueUpdate.model_validate(fields))
+    return emit(queue, args.json, lambda: table(_HEAD, [_row(queue)]))
 
 
 def show_queue(client: Client, args: argparse.Namespace) -> int:

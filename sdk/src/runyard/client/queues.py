@@ -1,4 +1,4 @@
-"""``client.queues``: list, create, inspect, reorder and delete queues (``/queues``)."""
+"""``client.queues``: list, create, inspect, set limits, reorder and delete queues (``/queues``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Literal
 
 from runyard.client._http import Transport, seg
 from runyard.errors import NotFoundError
-from runyard.models import MoveRequest, Queue, QueueCreate, QueueDetail
+from runyard.models import MoveRequest, Queue, QueueCreate, QueueDetail, QueueUpdate
 
 Where = Literal["top", "bottom", "up", "down"]
 
@@ -28,6 +28,12 @@ class Queues:
     def get(self, name: str, limit: int = 100) -> QueueDetail:
         """The queue with its first ``limit`` waiting tasks in claim order."""
         return self._http.call(QueueDetail, "GET", f"/queues/{seg(name)}", params={"limit": limit})
+
+    def update(self, name: str, changes: QueueUpdate) -> Queue:
+        """Change the queue's settings: only the fields set in ``changes`` (a field set to
+        None clears that limit); :class:`~runyard.errors.NotFoundError` for no such queue."""
+        body = changes.model_dump(mode="json", exclude_unset=True)
+        return self._http.call(Queue, "PATCH", f"/queues/{seg(name)}", body=body)
 
     def delete(self, name: str) -> None:
         """Delete an empty queue; :class:`~runyard.errors.ConflictError` while tasks wait."""

@@ -6,6 +6,7 @@ import redis.asyncio as aioredis
 
 from runyard_server.store import keys, script_keys, scripts
 from runyard_server.store.dispatch import publish_work
+from runyard_server.store.queue_settings import wake_if_held
 from runyard_server.store.records import number
 
 REAP_BATCH = 100
@@ -26,6 +27,7 @@ async def reap_expired(r: "aioredis.Redis", now: float, batch: int = REAP_BATCH)
     """
     reaped: list[str] = []
     woken: set[str] = set()
+    held: set[str] = set()
     while True:
         expired = cast(
             list[str], await r.zrangebyscore(keys.LEASES, "-inf", now, start=0, num=batch)
@@ -41,13 +43,18 @@ async def reap_expired(r: "aioredis.Redis", now: float, batch: int = REAP_BATCH)
         )
         reply: list[int | str] = await scripts.run(r, "reap", declared, number(now), *expired)
         pairs = [str(item) for item in reply[1:]]
+        was_on = {task_id: queue for task_id, (queue, _) in zip(expired, on, strict=True)}
         for task_id, queue in zip(pairs[::2], pairs[1::2], strict=True):
             reaped.append(task_id)
             if queue:
                 woken.add(queue)
+            elif was_on[task_id]:
+                held.add(str(was_on[task_id]))  # it ended: its queue may have room now
         # A task that moved between the read and the script waits for the next round.
         if len(expired) < batch or int(reply[0]) == 0:
             break
     for queue in sorted(woken):
         await publish_work(r, queue)
+    for queue in sorted(held - woken):
+        await wake_if_held(r, queue)
     return reaped

@@ -11,7 +11,11 @@ import redis.asyncio as aioredis
 from runyard.models import QueueSettings, QueueUpdate
 from runyard_server.errors import NotFound
 from runyard_server.store import keys, script_keys, scripts
+from runyard_server.store.dispatch import publish_work
 from runyard_server.store.records import number
+
+BACKFILL_BATCH = 500
+"""Running tasks per script call in :func:`backfill_running`."""
 
 
 def settings_from_hash(h: dict[str, str]) -> QueueSettings:
@@ -60,3 +64,30 @@ async def update_settings(r: "aioredis.Redis", name: str, body: QueueUpdate) -> 
     if reply[0] == "missing":
         raise NotFound(f"queue {name} does not exist")
     return settings_from_hash(scripts.pairs(reply[1]))
+
+
+async def wake_if_held(r: "aioredis.Redis", queue: str) -> None:
+    """A task of ``queue`` stopped running: when the queue has a limit and tasks wait in
+    it, one may fit now, so wake a claimer (none would try before its long poll ends)."""
+    async with r.pipeline(transaction=False) as pipe:
+        pipe.hmget(keys.queue_settings(queue), "max_running", "max_gpus")
+        pipe.zcard(keys.queue(queue))
+        limits, waiting = await pipe.execute()
+    if waiting and any(limit is not None for limit in limits):
+        await publish_work(r, queue)
+
+
+async def backfill_running(r: "aioredis.Redis") -> int:
+    """Put running tasks claimed before the queues' running sets existed into them (at
+    server start); how many were missing. Running again adds nothing."""
+    running = cast(list[str], await r.zrange(keys.status_index("running"), 0, -1))
+    added = 0
+    for start in range(0, len(running), BACKFILL_BATCH):
+        ids = running[start : start + BACKFILL_BATCH]
+        async with r.pipeline(transaction=False) as pipe:
+            for task_id in ids:
+                pipe.hget(keys.task(task_id), "queue")
+            queues = cast(list[str | None], await pipe.execute())
+        declared = script_keys.transition(ids, list(set(queues)), [])
+        added += int(await scripts.run(r, "hold_running", declared, *ids))
+    return added

@@ -14,6 +14,7 @@ from runyard.models import EndReport, FailureKind, Script, Task, TaskStatus
 from runyard_server.errors import Invalid, NoCode, NotFound, StaleLease
 from runyard_server.store import keys, script_keys, scripts
 from runyard_server.store.dispatch import publish_work
+from runyard_server.store.queue_settings import wake_if_held
 from runyard_server.store.records import task_from_hash
 
 _FINAL = (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.ABORTED)
@@ -136,7 +137,10 @@ async def report_end(
     if status not in _FINAL:
         raise Invalid(f"a task ends as completed, failed or aborted, not {status}")
     code = "" if exit_code is None else str(exit_code)
-    return await _task(r, task_id, "", "end", token, now, str(status), code, reason or "")
+    task = await _task(r, task_id, "", "end", token, now, str(status), code, reason or "")
+    if task.queue:
+        await wake_if_held(r, task.queue)
+    return task
 
 
 def failure_reason(kind: FailureKind, reason: str) -> str:

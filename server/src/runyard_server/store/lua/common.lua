@@ -88,12 +88,38 @@ local function check_lease(key, token)
   return nil
 end
 
--- The running task leaves its worker and its lease.
+-- Queue limits (store/queue_settings.py). A queue's running tasks are a sorted set
+-- scored by the GPUs each holds; the claim adds a task, release removes it.
+-- What the queue's settings leave room for now: false when max_running is reached,
+-- else the GPUs its running tasks may still take (math.huge without max_gpus).
+local function queue_room(q)
+  local s = redis.call('HMGET', keyof('queue_settings', q), 'max_running', 'max_gpus')
+  local running = keyof('queue_running', q)
+  if s[1] and redis.call('ZCARD', running) >= tonumber(s[1]) then return false end
+  if not s[2] then return math.huge end
+  local used = 0
+  local held = redis.call('ZRANGE', running, 0, -1, 'WITHSCORES')
+  for i = 2, #held, 2 do used = used + tonumber(held[i]) end
+  return tonumber(s[2]) - used
+end
+
+-- True when a task asking for `gpus` would go past the queue's room. A task without
+-- GPUs adds none, so only max_running holds it back. Shares are sums of 1/2^k: exact.
+local function over_room(room, gpus)
+  return gpus > 0 and gpus > room
+end
+
+local function queue_hold(q, id, gpus)
+  redis.call('ZADD', keyof('queue_running', q), gpus, id)
+end
+
+-- The running task leaves its worker, its lease and its queue's running set.
 local function release(id, key)
-  local w = redis.call('HGET', key, 'worker')
-  local running = w and running_key(w)
+  local t = redis.call('HMGET', key, 'worker', 'queue')
+  local running = t[1] and running_key(t[1])
   redis.call('ZREM', keyof('leases'), id)
   if running then redis.call('SREM', running, id) end
+  if t[2] then redis.call('ZREM', keyof('queue_running', t[2]), id) end
 end
 
 -- The sort and search indexes of a task's name (keys.py: ry:idx:name, ry:names:{n}).

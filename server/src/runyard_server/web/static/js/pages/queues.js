@@ -1,8 +1,10 @@
 // @ts-check
-// Queues: depth and oldest wait of each; the selected one's tasks in claim order, a
-// page at a time, reordered, moved to another queue or taken off with one click.
-import { get, post, query, seg } from "../api.js";
+// Queues: depth, oldest wait, limits and what runs of each; the selected one's limits
+// (editable) and tasks in claim order, a page at a time, reordered, moved to another
+// queue or taken off with one click.
+import { get, patch, post, query, seg } from "../api.js";
 import { card, duration, empty, errorBox, h, setTitle, taskLink } from "../dom.js";
+import { limitsForm, usedOf } from "../queue_limits.js";
 import { replaceQuery } from "../router.js";
 
 const PAGE = 100;
@@ -32,6 +34,9 @@ export async function queuesPage({ name }, q, root, ctx) {
   // between picking and pressing Move must not send the task to the first queue listed.
   /** @type {Map<string, string>} */
   const picked = new Map();
+  // Limits typed and not saved yet, by queue: kept across the redraw the same way.
+  /** @type {Map<string, import("../queue_limits.js").LimitsDraft>} */
+  const drafts = new Map();
 
   function drawList(queues) {
     if (!queues.length) {
@@ -40,11 +45,15 @@ export async function queuesPage({ name }, q, root, ctx) {
     }
     selected = selected || queues[0].name;
     list.replaceChildren(card("All queues", h("table", { class: "grid queues" },
-      h("thead", {}, h("tr", {}, h("th", {}, "Queue"), h("th", { class: "num" }, "Depth"), h("th", { class: "num" }, "Oldest wait"))),
+      h("thead", {}, h("tr", {}, h("th", {}, "Queue"), h("th", { class: "num" }, "Depth"), h("th", { class: "num" }, "Oldest wait"),
+        h("th", { class: "num" }, "Running"), h("th", { class: "num" }, "GPUs"), h("th", {}, "Preemptible"))),
       h("tbody", {}, queues.map((q) => h("tr", { class: q.name === selected ? "selected" : "", dataset: { queue: q.name } },
         h("td", {}, h("a", { href: `#/queues/${encodeURIComponent(q.name)}` }, q.name)),
         h("td", { class: "num" }, String(q.depth)),
-        h("td", { class: "num" }, q.oldest_wait_s === null ? "–" : duration(q.oldest_wait_s))))))));
+        h("td", { class: "num" }, q.oldest_wait_s === null ? "–" : duration(q.oldest_wait_s)),
+        h("td", { class: "num running" }, usedOf(q.running, q.max_running)),
+        h("td", { class: "num gpus" }, usedOf(q.gpus_in_use, q.max_gpus)),
+        h("td", { class: "preemptible" }, q.preemptible ? "yes" : "–")))))));
   }
 
   // Whatever the action returns, the page is drawn again as it was asked for (same
@@ -64,6 +73,17 @@ export async function queuesPage({ name }, q, root, ctx) {
   }
 
   const move = (taskId, to) => act(() => post(`/queues/${seg(String(selected))}/move`, { task_id: taskId, to }));
+  // True once the server took the limits (act shows a refusal, such as 422, itself).
+  const saveLimits = async (body) => {
+    let saved = false;
+    await act(async () => {
+      await patch(`/queues/${seg(String(selected))}`, body);
+      saved = true;
+    });
+    return saved;
+  };
+  // A redraw would take the focus (and the caret) from the field being typed in.
+  const typingLimits = () => !!detail.querySelector(".limits-form")?.contains(document.activeElement);
   const dequeue = (taskId) => act(() => post(`/tasks/${seg(taskId)}/dequeue`));
   // Off this queue and onto the other with its priority, in one step on the server: a
   // refused move (the queue was deleted meanwhile) leaves the task where it was.
@@ -112,6 +132,7 @@ export async function queuesPage({ name }, q, root, ctx) {
         moveForm(e),
         h("button", { class: "small danger", title: "take it off the queue (back to draft)", onclick: () => dequeue(e.task_id) }, "Dequeue"))));
     detail.replaceChildren(card(`Queue ${queue.name} — ${queue.depth} waiting${queue.oldest_wait_s !== null ? `, oldest ${duration(queue.oldest_wait_s)}` : ""}`,
+      limitsForm(queue, drafts, saveLimits),
       n ? h("table", { class: "grid entries", id: "queue-entries" },
         h("thead", {}, h("tr", {}, h("th", { class: "num" }, "#"), h("th", {}, "Task"), h("th", {}, "Project"), h("th", { class: "num" }, "Priority"), h("th", { class: "num" }, "Waiting"), h("th", {}, ""))),
         h("tbody", {}, rows)) : empty(offset ? "Nothing this far down the queue." : "Nothing waiting: agents took everything."),
@@ -132,7 +153,7 @@ export async function queuesPage({ name }, q, root, ctx) {
           offset = Math.floor((queue.depth - 1) / PAGE) * PAGE;
           return load();
         }
-        drawDetail(queue);
+        if (!typingLimits()) drawDetail(queue);
       }
       else detail.replaceChildren();
     } catch (e) {
