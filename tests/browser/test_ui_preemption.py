@@ -2,10 +2,16 @@
 server's jobs process decides it), its agent is played over HTTP."""
 
 import pytest
-import requests
 from playwright.sync_api import Page, expect
 
-from runyard.models import ClaimRequest, Heartbeat, HeldTask, Resources, WorkerRegister
+from runyard.models import (
+    ClaimRequest,
+    Heartbeat,
+    HeldTask,
+    QueueUpdate,
+    Resources,
+    WorkerRegister,
+)
 from tests.browser.conftest import Shoot, Stack
 from tests.e2e.agent_support import wait_for
 
@@ -16,8 +22,7 @@ def test_task_page_says_which_task_preempted_it(page: Page, stack: Stack, shoot:
     client = stack.client
     for name in ("ui-batch", "ui-urgent"):
         client.queues.create(name)
-    reply = requests.patch(f"{stack.server.api}/queues/ui-batch", json={"preemptible": True})
-    assert reply.status_code == 200, reply.text
+    client.queues.update("ui-batch", QueueUpdate(preemptible=True))
     gpu = Resources(gpus=1)
     worker = client.workers.register(
         WorkerRegister(name="ui-gpu", queues=["ui-urgent", "ui-batch"], resources=gpu, slots=1)

@@ -9,10 +9,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
 from runyard.client import Client
-from runyard.models import Environment, Resources, Script, Task, TaskCreate, TaskStatus
+from runyard.models import (
+    Environment,
+    QueueUpdate,
+    Resources,
+    Script,
+    Task,
+    TaskCreate,
+    TaskStatus,
+)
 from tests.e2e.agent_support import DONE, AgentFactory, log_texts, wait_for, wait_status
 from tests.gitrepo import Repo, commit_then_change
 from tests.servers import ServerProcess
@@ -86,17 +93,10 @@ def client(server_factory: Callable[..., ServerProcess]) -> Iterator[Client]:
         yield client
 
 
-def _preemptible(client: Client, queue: str, flag: bool) -> None:
-    reply = requests.patch(
-        f"{client.server}/api/v1/queues/{queue}", json={"preemptible": flag}, timeout=10
-    )
-    assert reply.status_code == 200, reply.text
-
-
 def test_a_higher_priority_task_preempts_one_that_checkpoints_and_resumes(
     client: Client, agent_factory: AgentFactory, tmp_path: Path
 ) -> None:
-    _preemptible(client, "low", True)
+    client.queues.update("low", QueueUpdate(preemptible=True))
     repo, checkpoint = _repo(tmp_path), tmp_path / "checkpoint.txt"
     # "low" first: only the hold for the preemptor keeps the requeued victim off the GPU.
     agent = agent_factory(client.server, "--queue", "low", "--queue", "high", fake_gpus=1)
@@ -134,7 +134,7 @@ def test_a_higher_priority_task_preempts_one_that_checkpoints_and_resumes(
 def test_a_queue_not_marked_preemptible_keeps_its_task_running(
     client: Client, agent_factory: AgentFactory, tmp_path: Path
 ) -> None:
-    _preemptible(client, "low", False)
+    client.queues.update("low", QueueUpdate(preemptible=False))
     repo, checkpoint = _repo(tmp_path), tmp_path / "checkpoint.txt"
     agent_factory(client.server, "--queue", "low", "--queue", "high", fake_gpus=1)
     low = _submit(client, repo, "resumable.py", "low", 0, [str(checkpoint)])

@@ -115,7 +115,7 @@ task keeps in Redis, so archiving a task's series leaves them whole):
 ``ry:worker:{id}`` — hash: name, hostname, queues, resources, gpus (JSON), executor,
     version, slots (absent: unknown), registered, last_heartbeat; while a preemption
     frees it for a task: reserved_for (that task's id), reserved_queue (its queue),
-    reserved_until (when the hold lapses; a claim reads it, ``store/preemption.py``).
+    reserved_until (when the hold lapses; a claim reads it, ``store/preemption_hold.py``).
 ``ry:worker:{id}:running`` — set of task ids the worker holds.
 
 ``ry:wake`` — pub/sub channel; a message is a queue name that has new work.

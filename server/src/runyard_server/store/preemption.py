@@ -12,9 +12,10 @@ the read saw, chooses the fewest victims, marks them and holds their worker.
 What happens next: the victims' agent hears of the mark in its heartbeat reply
 (``HeartbeatReply.preempt``), SIGTERMs the task, waits its abort grace (the task can
 checkpoint) and gives the task back (``requeue.lua``: head of its queue, the attempt
-not counted, ``preempted_by`` recorded). Its slot freed, the agent claims again; while
-the worker is held (:func:`held_queues`) its claims look only at the preemptor's queue,
-where the preemptor sits at the front of its priority, so the freed room goes to it.
+not counted, ``preempted_by`` recorded). Its slot freed, the agent claims again;
+while the worker is held (``preemption_hold.py``) its claims look only at the
+preemptor's queue, where the preemptor sits at the front of its priority, so the freed
+room goes to it.
 
 No loop: a task preempted twice within ``window_s`` is not chosen again, and a task
 whose victims are still stopping gets no more victims. What the read cannot see (a GPU
@@ -174,20 +175,3 @@ def _targets(fleet: Fleet, task: Waiting) -> list[str]:
     ]
     # The script is given every task these workers run: a few, the lowest floors first.
     return [worker_id for _, worker_id in sorted(floors)[:MAX_WORKERS_PER_TRY]]
-
-
-async def held_queues(
-    r: "aioredis.Redis", worker_id: str, queues: list[str], now: float
-) -> list[str]:
-    """The queues a claim by ``worker_id`` looks at: only the preemptor's while the
-    worker is held for a preemptor that still waits there, else ``queues``."""
-    held = cast(
-        list[str | None],
-        await r.hmget(keys.worker(worker_id), "reserved_for", "reserved_queue", "reserved_until"),
-    )
-    task_id, queue, until = held
-    if not task_id or queue not in queues or float(until or 0) <= now:
-        return queues
-    if await r.hget(keys.task(task_id), "status") != "queued":
-        return queues
-    return [queue]
