@@ -183,6 +183,7 @@ async def test_a_preempted_task_goes_back_to_the_head_uncounted_and_the_preempto
     assert back.status == "queued" and back.attempt == 0
     assert (back.preempted, back.preempted_by) == (1, urgent.id)
     assert back.preempted_at is not None and back.preempted_at.timestamp() == LATER + 3
+    assert await r.hget(keys.STATS, "preempted") == "1"  # GET /metrics: runyard_preemptions
     assert await r.zrange(keys.queue("low"), 0, -1) == [victim.id, behind.id]
     # Held for the preemptor, the worker's claim skips its own queue order ("low" first).
     free = Resources(gpus=1, cpus=64, memory_gb=512)

@@ -134,6 +134,8 @@ got before a write is acknowledged (``--redis-min-replicas-ack``).
                     leases the reaper found expired, by what became of the task
     log_bytes       bytes of log chunks stored (as encoded), retried batches not counted
     archived_tasks  tasks whose output the archiver moved to the history store
+    preempted       tasks given back to their queue because a higher-priority task
+                    preempted them (``lua/requeue.lua``)
 
 Lua scripts are given every key they touch in ``KEYS``, each with a label (ARGV[1],
 a JSON list parallel to ``KEYS``) that the script looks keys up by: ``task:{id}``,

@@ -18,6 +18,7 @@ if mark[1] and mark[2] == token then
   -- Given back because a higher-priority task preempted it (lua/preempt.lua): say by
   -- whom, and keep the last two times for the loop guard.
   redis.call('HINCRBY', key, 'preempted', 1)
+  redis.call('HINCRBY', keyof('stats'), 'preempted', 1)
   redis.call('HSET', key, 'preempted_by', mark[1], 'preempted_at', now)
   if mark[3] then redis.call('HSET', key, 'preempted_before', mark[3]) end
 end
