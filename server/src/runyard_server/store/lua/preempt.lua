@@ -67,8 +67,9 @@ local function before(a, b)
   return a.id < b.id
 end
 
--- The fewest victims on one worker whose freeing makes the task fit, or nil.
-local function choose(free, slot, victims)
+-- The fewest victims on one worker whose freeing makes the task fit, or nil (freeing
+-- one frees a slot too).
+local function choose(free, victims)
   table.sort(victims, before)
   for _, v in ipairs(victims) do
     if fits(plus(free, {v}), true) then return {v} end
@@ -128,7 +129,7 @@ for i = 7, #ARGV do
     end
     local slot = (not wh[3]) or #ids < tonumber(wh[3])
     if fits(free, slot) then return {'fits', w} end
-    local chosen = choose(free, slot, victims)
+    local chosen = choose(free, victims)
     if chosen and (not best or #chosen < #best
         or (#chosen == #best and worst(chosen) < worst(best))) then
       best_w, best = w, chosen
