@@ -29,10 +29,11 @@ pytestmark = pytest.mark.e2e
 RUNYARD = Path(sys.executable).with_name("runyard")
 
 # Counts steps from its checkpoint (argv[1]) on; on SIGTERM saves the step and exits.
-# A run that resumed finishes three steps later.
+# A run that resumed finishes three steps later, unless argv[2] says "forever".
 RESUMABLE = """\
 import pathlib, signal, sys, time
 ckpt = pathlib.Path(sys.argv[1])
+forever = sys.argv[2:] == ["forever"]
 start = int(ckpt.read_text()) if ckpt.exists() else 0
 if start:
     print(f"resumed from checkpoint at step {start}", flush=True)
@@ -42,7 +43,7 @@ def save(signum, frame):
     print(f"checkpointed at step {step}", flush=True)
     sys.exit(0)
 signal.signal(signal.SIGTERM, save)
-while not start or step < start + 3:
+while forever or not start or step < start + 3:
     step += 1
     print("step", step, flush=True)
     time.sleep(0.2)
@@ -148,3 +149,36 @@ def test_a_queue_not_marked_preemptible_keeps_its_task_running(
     still = client.tasks.get(low.id)
     assert (still.status, still.preempted) == (TaskStatus.RUNNING, 0)
     assert not checkpoint.exists()
+
+
+def test_a_task_preempted_twice_in_the_window_is_not_preempted_a_third_time(
+    client: Client, agent_factory: AgentFactory, tmp_path: Path
+) -> None:
+    client.queues.update("low", QueueUpdate(preemptible=True))
+    repo, checkpoint = _repo(tmp_path), tmp_path / "checkpoint.txt"
+    agent_factory(client.server, "--queue", "low", "--queue", "high", fake_gpus=1)
+    victim = _submit(client, repo, "resumable.py", "low", 0, [str(checkpoint), "forever"])
+    for round_ in (1, 2):
+        wait_status(client, victim.id, TaskStatus.RUNNING, timeout=60)
+        urgent = _submit(client, repo, "quick.py", "high", 5, [])
+        done = wait_status(client, urgent.id, *DONE, timeout=60)
+        assert done.status is TaskStatus.COMPLETED, done.failure_reason
+        assert client.tasks.get(victim.id).preempted == round_
+    wait_for(
+        lambda: (
+            f"resumed from checkpoint at step {checkpoint.read_text()}"
+            in log_texts(client, victim.id)
+        ),
+        60,
+        "the victim to run again",
+    )
+
+    third = _submit(client, repo, "quick.py", "high", 5, [])
+    # Were it preempted, the mark would come within 2 s and the agent hear it within 1 s.
+    time.sleep(4)
+
+    assert client.tasks.get(third.id).status is TaskStatus.QUEUED
+    still = client.tasks.get(victim.id)
+    assert (still.status, still.preempted) == (TaskStatus.RUNNING, 2)
+    client.tasks.abort(victim.id)
+    assert wait_status(client, third.id, *DONE, timeout=60).status is TaskStatus.COMPLETED
