@@ -2,10 +2,11 @@
 
 Opt-in per queue: only tasks of a queue set ``preemptible`` are ever victims. The jobs
 process (``jobs/preempter.py``) calls :func:`preempt_waiting` every second. It reads
-the live workers, what their running tasks hold and the front of every served queue,
-and picks the waiting tasks that have waited ``after_s`` (a normal free slot gets that
-long to take them), fit on no worker serving their queue, and have a higher priority
-than some running task of a preemptible queue on such a worker. For each, in priority
+the front of every queue, the live workers and what their running tasks hold, and
+picks the waiting tasks that have waited ``after_s`` (a normal free slot gets that
+long to take them), that their own queue's limits would let run, that fit on no worker
+serving their queue (with GPUs of the kind they ask for), and that have a higher
+priority than some running task of a preemptible queue on such a worker. For each, in priority
 order, ``lua/preempt.lua`` decides and marks in one atomic step: it checks again what
 the read saw, chooses the fewest victims, marks them and holds their worker.
 
