@@ -283,6 +283,8 @@ def test_queue_set_changes_limits_and_list_shows_them_with_what_runs(live: Serve
         held = client.workers.claim(worker.id, ClaimRequest(queues=[queue], free=plenty))
         assert held.task is None
 
+    shown = cli(server, "queue", "show", queue).stdout.splitlines()[0]
+    assert shown.endswith("; running 1/2, GPUs 1/1.5, preemptible"), shown
     rows = {row.split()[0]: row.split() for row in cli(server, "queue", "list").stdout.splitlines()}
     assert rows["NAME"][-3:] == ["RUNNING", "GPUS", "PREEMPTIBLE"]
     assert rows[queue][-3:] == ["1/2", "1/1.5", "yes"]

@@ -73,6 +73,7 @@ def test_metrics_report_queues_tasks_workers_and_claim_latency(api: TestClient) 
     task_id, _ = claimed(api, "gpu")
     got = scrape(api)
     assert got[("runyard_queue_depth", (("queue", "gpu"),))] == 2
+    assert got[("runyard_queue_running", (("queue", "gpu"),))] == 1
     assert got[("runyard_queue_oldest_wait_seconds", (("queue", "gpu"),))] >= 0.05
     assert got[("runyard_tasks", (("status", "queued"),))] == 2
     assert got[("runyard_tasks", (("status", "running"),))] == 1

@@ -52,9 +52,15 @@ def _families(stats: StoreStats) -> list[Metric]:
         "How long the longest-waiting task of the queue has waited (0 when empty).",
         labels=["queue"],
     )
+    running = GaugeMetricFamily(
+        "runyard_queue_running",
+        "Tasks of the queue running now (what its max_running is checked against).",
+        labels=["queue"],
+    )
     for name, n in stats.queue_depth.items():
         depth.add_metric([name], n)
         wait.add_metric([name], stats.queue_oldest_wait_s[name])
+        running.add_metric([name], stats.queue_running[name])
     tasks = GaugeMetricFamily("runyard_tasks", "Task records by status.", labels=["status"])
     for status, n in stats.tasks_by_status.items():
         tasks.add_metric([status], n)
@@ -78,4 +84,4 @@ def _families(stats: StoreStats) -> list[Metric]:
         "runyard_preemptions", "Tasks a higher-priority task preempted (requeued, not failed)."
     )
     preempted.add_metric([], stats.counters.get("preempted", 0))
-    return [depth, wait, tasks, workers, expiries, log_bytes, preempted]
+    return [depth, wait, running, tasks, workers, expiries, log_bytes, preempted]

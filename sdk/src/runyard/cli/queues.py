@@ -153,6 +153,9 @@ def _print_detail(queue: QueueDetail, args: argparse.Namespace) -> int:
 
 def _describe_detail(queue: QueueDetail) -> str:
     text = f"{queue.name}: {queue.depth} waiting, oldest {duration(queue.oldest_wait_s)}"
+    text += f"; running {_of(queue.running, queue.max_running)}"
+    text += f", GPUs {_of(queue.gpus_in_use, queue.max_gpus)}"
+    text += ", preemptible" if queue.preemptible else ""
     if queue.entries:
         rows = [
             (

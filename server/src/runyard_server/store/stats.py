@@ -1,6 +1,7 @@
 """What ``GET /metrics`` reports from Redis, read at scrape time with cheap commands only.
 
-One pipeline: ZCARD and the oldest entry of each queue, ZCARD of each status index,
+One pipeline: ZCARD and the oldest entry of each queue, ZCARD of its running tasks,
+ZCARD of each status index,
 the ``ry:stats`` counters, and each worker's last heartbeat. Nothing walks the tasks,
 so a scrape costs the same behind 100,000 of them.
 """
@@ -20,6 +21,7 @@ class StoreStats:
 
     queue_depth: dict[str, int] = field(default_factory=dict)
     queue_oldest_wait_s: dict[str, float] = field(default_factory=dict)
+    queue_running: dict[str, int] = field(default_factory=dict)
     tasks_by_status: dict[str, int] = field(default_factory=dict)
     workers_registered: int = 0
     workers_alive: int = 0
@@ -36,6 +38,7 @@ async def read_stats(r: "aioredis.Redis", now: float, alive_after_s: float) -> S
         for name in queues:
             pipe.zcard(keys.queue(name))
             pipe.zrange(keys.queue_since(name), 0, 0, withscores=True)
+            pipe.zcard(keys.queue_running(name))
         for status in statuses:
             pipe.zcard(keys.status_index(status))
         pipe.hgetall(keys.STATS)
@@ -44,10 +47,11 @@ async def read_stats(r: "aioredis.Redis", now: float, alive_after_s: float) -> S
         replies = await pipe.execute()
     stats = StoreStats()
     for i, name in enumerate(queues):
-        depth, oldest = replies[2 * i], replies[2 * i + 1]
+        depth, oldest, running = replies[3 * i : 3 * i + 3]
         stats.queue_depth[name] = int(depth)
         stats.queue_oldest_wait_s[name] = max(0.0, now - float(oldest[0][1])) if oldest else 0.0
-    rest = replies[2 * len(queues) :]
+        stats.queue_running[name] = int(running)
+    rest = replies[3 * len(queues) :]
     counts = rest[: len(statuses)]
     stats.tasks_by_status = {s: int(n) for s, n in zip(statuses, counts, strict=True)}
     stats.counters = {k: int(v) for k, v in rest[len(statuses)].items()}
