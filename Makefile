@@ -56,6 +56,7 @@ bench: setup
 	$(BIN)/python bench/history.py
 	$(BIN)/python bench/cli_start.py
 	$(BIN)/python bench/reconnect.py
+	$(BIN)/python bench/preemption.py
 
 # The chaos soak (tests/soak): MINUTES of seeded faults, then every invariant checked.
 MINUTES ?= 30

@@ -1,8 +1,10 @@
 """The heartbeat loop: keeps the leases of running tasks alive and hears about aborts.
 
 One thread beats every lease/3 (the server says the lease in each reply). A reply's
-``abort`` lists tasks a user stopped; ``lost`` lists tasks whose lease this agent no
-longer holds, whose processes must die without another word to the server.
+``abort`` lists tasks a user stopped; ``preempt`` the tasks a higher-priority task
+preempts (they stop as an abort would, then go back to their queue); ``lost`` lists
+tasks whose lease this agent no longer holds, whose processes must die without
+another word to the server.
 
 When no beat gets through for a whole lease (network cut, server down, the agent
 frozen), the server has expired the leases or will the moment it looks: the agent
@@ -44,6 +46,7 @@ class HeartbeatLoop:
         held: Callable[[], list[HeldTask]],
         *,
         on_abort: Callable[[str], None],
+        on_preempt: Callable[[str, str], None],
         on_lost: Callable[[str], None],
         on_auth: Callable[[AuthError], None],
         gpu_state: Callable[[], list[GpuState]] | None = None,
@@ -52,6 +55,7 @@ class HeartbeatLoop:
         self.worker_id = worker_id
         self.held = held
         self.on_abort = on_abort
+        self.on_preempt = on_preempt
         self.on_lost = on_lost
         self.on_auth = on_auth
         self.gpu_state = gpu_state
@@ -135,5 +139,7 @@ class HeartbeatLoop:
         self.interval_s = max(_MIN_INTERVAL_S, reply.lease_s / 3)
         for task_id in reply.abort:
             self.on_abort(task_id)
+        for task_id, by in reply.preempt.items():
+            self.on_preempt(task_id, by)
         for task_id in reply.lost:
             self.on_lost(task_id)

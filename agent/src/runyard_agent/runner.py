@@ -3,7 +3,7 @@
 The order matters: report ``started`` first (it turns the short first lease into a
 full one), then build the code and the virtualenv, run the entry point, supervise it,
 and report how it ended. Other threads steer a runner through :meth:`TaskRunner.abort`,
-:meth:`TaskRunner.lose` and :meth:`TaskRunner.requeue`.
+:meth:`TaskRunner.preempt`, :meth:`TaskRunner.lose` and :meth:`TaskRunner.requeue`.
 """
 
 from __future__ import annotations
@@ -40,8 +40,9 @@ class Stop(enum.IntEnum):
     """Why a task must stop early; a higher value wins over a lower one."""
 
     ABORT = 1
-    REQUEUE = 2
-    LOST = 3
+    PREEMPT = 2
+    REQUEUE = 3
+    LOST = 4
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class TaskRunner:
         # When the server last surely held the full lease for us: the ``started`` report.
         self.lease_confirmed_at: float | None = None
         self._stop: Stop | None = None
+        self._preempted_by = ""
         self._lost = threading.Event()
         self._wake = threading.Event()
         self._lock = threading.Lock()
@@ -139,6 +141,13 @@ class TaskRunner:
     def abort(self) -> None:
         """A user aborted the task: SIGTERM, grace period, SIGKILL; then report ``aborted``."""
         self._request(Stop.ABORT)
+
+    def preempt(self, by: str) -> None:
+        """Task ``by`` preempts this one: stop it as an abort would (its grace lets it
+        checkpoint), then give it back to the head of its queue."""
+        with self._lock:
+            self._preempted_by = by
+        self._request(Stop.PREEMPT)
 
     def requeue(self) -> None:
         """The agent is going away: stop the task the same way and give it back to its queue."""
@@ -263,8 +272,18 @@ class TaskRunner:
             return code
         if stop is Stop.LOST:
             return process.kill()
-        why = "abort requested" if stop is Stop.ABORT else "the agent is shutting down"
+        with self._lock:
+            ended = process.returncode
+            if stop is Stop.PREEMPT and ended is not None:
+                # It finished before the preemption came: its result stands, no rerun.
+                self._stop = None
+                return ended
         grace = self.ctx.settings.abort_grace_s
+        why = {
+            Stop.ABORT: "abort requested",
+            Stop.PREEMPT: f"preempted by task {self._preempted_by}, of a higher priority; "
+            "it goes back to the head of its queue",
+        }.get(stop, "the agent is shutting down")
         output.agent_line(f"stopping the task ({why}): SIGTERM, SIGKILL after {grace:g}s")
         log.info("task %s: stopping (%s)", self.task.id, why)
         return process.terminate(grace)
@@ -282,10 +301,16 @@ class TaskRunner:
             return
         if code is not None:
             output.agent_line(f"process ended: {describe_exit(code)}")
+        elif stop is Stop.PREEMPT:
+            output.agent_line(
+                f"preempted by task {self._preempted_by} before the process started; "
+                "it goes back to the head of its queue"
+            )
         output.finish(LOG_DRAIN_TIMEOUT_S)
         if stop is Stop.ABORT:
             self._report.aborted(code)
-        elif stop is Stop.REQUEUE:
+        elif stop in (Stop.REQUEUE, Stop.PREEMPT):
+            # The server records a preemption from its own mark (requeue.lua).
             self._report.requeue()
         elif code == 0:
             self._report.completed(0)

@@ -82,6 +82,7 @@ class Agent:
             lambda: self.worker_id,
             self._held,
             on_abort=self._abort_task,
+            on_preempt=self._preempt_task,
             on_lost=self._lose_task,
             on_auth=self._on_auth,
             gpu_state=self._gpu_state if self._gpu_watch is not None else None,
@@ -116,6 +117,7 @@ class Agent:
             gpus=list(machine.gpus),
             executor=self.settings.executor,
             version=__version__,
+            slots=self.pool.slots,
         )
         backoff = Backoff(_BACKOFF_BASE_S, _MAX_BACKOFF_S)
         while not self.signals:
@@ -370,6 +372,13 @@ class Agent:
         if runner is not None:
             log.info("task %s: abort requested", task_id)
             runner.abort()
+
+    def _preempt_task(self, task_id: str, by: str) -> None:
+        with self._lock:
+            runner = self._runners.get(task_id)
+        if runner is not None:
+            log.info("task %s: preempted by task %s", task_id, by)
+            runner.preempt(by)
 
     def _lose_task(self, task_id: str) -> None:
         with self._lock:

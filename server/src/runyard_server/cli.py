@@ -91,6 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
         dest="event_retry_s",
         help=_help("event_retry_s"),
     )
+    for flag in ("after", "window", "hold"):
+        p.add_argument(
+            f"--preempt-{flag}",
+            type=float,
+            dest=f"preempt_{flag}_s",
+            help=_help(f"preempt_{flag}_s"),
+        )
     p.add_argument("--storage", metavar="s3://BUCKET/PREFIX", help=_help("storage"))
     p.add_argument("--storage-endpoint-url", metavar="URL", help=_help("storage_endpoint_url"))
     p.add_argument(

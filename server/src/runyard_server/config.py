@@ -128,6 +128,27 @@ class Settings(BaseSettings):
         default=None,
         description="the S3 endpoint of a non-AWS store (MinIO, Ceph, ...), e.g. http://minio:9000",
     )
+    preempt_after_s: float = Field(
+        default=5.0,
+        ge=0,
+        description=(
+            "seconds a task waits before it may preempt a lower-priority task of a "
+            "preemptible queue (a free slot gets the chance first)"
+        ),
+    )
+    preempt_window_s: float = Field(
+        default=1800.0,
+        ge=0,
+        description="a task preempted twice within this many seconds is not preempted again",
+    )
+    preempt_hold_s: float = Field(
+        default=120.0,
+        gt=0,
+        description=(
+            "seconds the worker of a preempted task claims only for the preemptor (its "
+            "victim gets the agent's abort grace to stop first)"
+        ),
+    )
     jobs: bool = True
     event_retry_s: float = Field(
         default=10.0,

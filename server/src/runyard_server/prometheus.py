@@ -80,4 +80,8 @@ def _families(stats: StoreStats) -> list[Metric]:
         "runyard_log_bytes", "Bytes of console output stored (as log line JSON)."
     )
     log_bytes.add_metric([], stats.counters.get("log_bytes", 0))
-    return [depth, wait, running, tasks, workers, expiries, log_bytes]
+    preempted = CounterMetricFamily(
+        "runyard_preemptions", "Tasks a higher-priority task preempted (requeued, not failed)."
+    )
+    preempted.add_metric([], stats.counters.get("preempted", 0))
+    return [depth, wait, running, tasks, workers, expiries, log_bytes, preempted]

@@ -263,6 +263,15 @@ def show_task(client: Client, args: argparse.Namespace) -> int:
     return emit(task, args.json, lambda: describe(task) + results.summary(client, task.id))
 
 
+def preempted(task: Task) -> str | None:
+    """``2 times, last by TASK at TIME``; None when never preempted."""
+    if not task.preempted:
+        return None
+    times = "once" if task.preempted == 1 else f"{task.preempted} times"
+    at = task.preempted_at and task.preempted_at.isoformat(timespec="seconds")
+    return f"{times}, last by task {task.preempted_by} at {at} (requeued, not counted as a failure)"
+
+
 def describe(task: Task) -> str:
     """A task as aligned ``key: value`` lines, params flattened to ``Section/key``."""
     script, env, res = task.script, task.environment, task.resources
@@ -278,6 +287,7 @@ def describe(task: Task) -> str:
         ("queue", task.queue and f"{task.queue} (priority {task.priority})"),
         ("worker", task.worker),
         ("attempt", task.attempt or None),
+        ("preempted", preempted(task)),
         ("created", task.created.isoformat(timespec="seconds")),
         ("started", task.started and task.started.isoformat(timespec="seconds")),
         ("finished", task.finished and task.finished.isoformat(timespec="seconds")),

@@ -322,6 +322,11 @@ class Task(TaskSpec):
     logs_dropped: int = Field(
         default=0, description="console lines its senders dropped past their spool quota"
     )
+    preempted: int = Field(
+        default=0, description="times a higher-priority task preempted it (requeued, not failed)"
+    )
+    preempted_by: str | None = Field(default=None, description="the task that preempted it last")
+    preempted_at: datetime | None = Field(default=None, description="when it was last preempted")
     warnings: list[str] = Field(default_factory=list)
     """What the reply that returned this record warns about (e.g. no live worker serves
     its queue); said once, never stored."""

@@ -50,6 +50,9 @@ class WorkerRegister(Strict):
     gpus: list[Gpu] = Field(default_factory=list)
     executor: str = Field(default="venv", max_length=32)
     version: str = Field(default="", max_length=64)
+    slots: int | None = Field(
+        default=None, ge=1, le=1024, description="most tasks it runs at once (None: unknown)"
+    )
 
 
 class Worker(BaseModel):
@@ -87,10 +90,12 @@ class Heartbeat(Strict):
 
 
 class HeartbeatReply(BaseModel):
-    """What the agent must act on: tasks to abort, and tasks whose lease it lost."""
+    """What the agent must act on: tasks to abort, tasks whose lease it lost, and tasks
+    a higher-priority task preempts (``preempt``: task id → the preemptor's id)."""
 
     abort: list[str] = Field(default_factory=list)
     lost: list[str] = Field(default_factory=list)
+    preempt: dict[str, str] = Field(default_factory=dict)
     lease_s: float
 
 

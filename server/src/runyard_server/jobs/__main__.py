@@ -14,9 +14,11 @@ import signal
 
 from runyard_server.config import Settings
 from runyard_server.jobs.consumers import run_consumers
+from runyard_server.jobs.preempter import preempt_forever
 from runyard_server.jobs.reaper import reap_forever
 from runyard_server.redis_client import connect
 from runyard_server.store.migrate import rename_untagged_keys
+from runyard_server.store.preemption import PreemptPolicy
 
 log = logging.getLogger("runyard_server.jobs")
 # A call that hangs longer than this (Redis frozen, network cut) is given up and retried.
@@ -24,9 +26,9 @@ _REDIS_TIMEOUT_S = 5.0
 
 
 async def run(settings: Settings, reap_interval_s: float) -> None:
-    """The background loops on one event loop (the reaper on one Redis client, the event
-    consumers on another, as they block on ``XREADGROUP``), until SIGTERM/SIGINT or until
-    the process that started this one is gone."""
+    """The background loops on one event loop (the reaper and the preemption loop on one
+    Redis client, the event consumers on another, as they block on ``XREADGROUP``),
+    until SIGTERM/SIGINT or until the process that started this one is gone."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -40,12 +42,22 @@ async def run(settings: Settings, reap_interval_s: float) -> None:
     watcher = asyncio.create_task(_stop_when_orphaned(stop))
     try:
         await asyncio.gather(
-            reap_forever(client, reap_interval_s, stop), run_consumers(settings, stop)
+            reap_forever(client, reap_interval_s, stop),
+            preempt_forever(client, _policy(settings), settings.alive_after_s, stop),
+            run_consumers(settings, stop),
         )
     finally:
         watcher.cancel()
         await client.aclose()
     log.info("jobs process stopped")
+
+
+def _policy(settings: Settings) -> PreemptPolicy:
+    return PreemptPolicy(
+        after_s=settings.preempt_after_s,
+        window_s=settings.preempt_window_s,
+        hold_s=settings.preempt_hold_s,
+    )
 
 
 async def _stop_when_orphaned(stop: asyncio.Event) -> None:

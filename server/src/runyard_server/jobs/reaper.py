@@ -14,38 +14,24 @@ would buy nothing but another key for a killed replica to leave held.
 """
 
 import asyncio
-import contextlib
 import logging
 import time
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from runyard_server import store
+from runyard_server.jobs.ticks import every
 
 log = logging.getLogger("runyard_server.jobs")
 
 
 async def reap_forever(r: "aioredis.Redis", interval_s: float, stop: asyncio.Event) -> None:
-    """Reap expired leases every ``interval_s`` seconds until ``stop`` is set.
+    """Reap expired leases every ``interval_s`` seconds until ``stop`` is set, through
+    Redis outages (``ticks.py``): nothing else brings back the tasks of dead agents."""
 
-    A refused or failed Redis call is logged once per outage and tried again on the
-    next tick: the reaper must outlive a Redis restart, an out-of-memory spell or a
-    network cut, since nothing else brings back the tasks of dead agents.
-    """
-    failing = False
-    while not stop.is_set():
-        try:
-            reaped = await store.reap_expired(r, time.time())
-        except RedisError as exc:
-            if not failing:
-                log.warning("lease reaper: Redis failed, retrying every %gs: %s", interval_s, exc)
-            failing = True
-        else:
-            if failing:
-                log.info("lease reaper: Redis answers again")
-            failing = False
-            if reaped:
-                log.info("lease expired, task(s) requeued, failed or aborted: %s", " ".join(reaped))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval_s)
+    async def step() -> None:
+        reaped = await store.reap_expired(r, time.time())
+        if reaped:
+            log.info("lease expired, task(s) requeued, failed or aborted: %s", " ".join(reaped))
+
+    await every("lease reaper", interval_s, stop, step)

@@ -7,6 +7,7 @@ import redis.asyncio as aioredis
 from runyard.models import Claim, Resources
 from runyard_server.errors import NotFound
 from runyard_server.store import keys, script_keys, scripts
+from runyard_server.store.preemption_hold import held_queues
 from runyard_server.store.records import number, task_from_hash
 
 SCAN_PER_QUEUE = 200
@@ -46,6 +47,8 @@ async def claim_or_skip(
     scan_per_queue: int = SCAN_PER_QUEUE,
 ) -> tuple[Claim | None, bool]:
     """Like :func:`claim`; the flag says whether waiting tasks were seen that did not fit."""
+    # A worker held for a preemptor looks only at its queue (store/preemption_hold.py).
+    queues = await held_queues(r, worker_id, queues, now)
     token = secrets.token_hex(16)
     looks = [min(FIRST_LOOK, scan_per_queue), scan_per_queue]
 

@@ -33,6 +33,13 @@ the tag (keys ``ry:...``) is renamed at server start (``migrate.py``).
                     the worker holding it, claims so far, current lease token
     started, finished, exit_code, failure_reason, abort_requested ("1" or absent)
     logs_dropped    console lines the senders dropped past their spool quota (absent: 0)
+    preempt_by, preempt_token, preempt_at
+                    a pending preemption (``lua/preempt.lua``): the preemptor's id, the
+                    lease token of the attempt told to stop (a later attempt, with
+                    another token, ignores a mark left over) and when it was marked
+    preempted, preempted_by, preempted_at, preempted_before
+                    preemptions so far, the last preemptor, when the last one and the
+                    one before it happened (the loop guard reads both)
     installed       JSON list of what the agent of the last attempt installed (read
                     back as ``environment.installed``; absent until it reports)
     history         "archived" once its console and metric points are in the history
@@ -106,8 +113,11 @@ task keeps in Redis, so archiving a task's series leaves them whole):
 
 ``ry:workers`` — set of worker ids.
 ``ry:worker:{id}`` — hash: name, hostname, queues, resources, gpus (JSON), executor,
-    version, registered, last_heartbeat, gpu_state (JSON, each GPU's busy flag, foreign
-    memory and tasks, as of the last heartbeat that changed it).
+    version, slots (absent: unknown), registered, last_heartbeat, gpu_state (JSON, each
+    GPU's busy flag, foreign memory and tasks, as of the last heartbeat that changed it);
+    while a preemption frees it for a task: reserved_for (that task's id), reserved_queue
+    (its queue), reserved_until (when the hold lapses; a claim reads it,
+    ``store/preemption_hold.py``).
 ``ry:worker:{id}:running`` — set of task ids the worker holds.
 
 ``ry:wake`` — pub/sub channel; a message is a queue name that has new work.
@@ -126,6 +136,8 @@ got before a write is acknowledged (``--redis-min-replicas-ack``).
                     leases the reaper found expired, by what became of the task
     log_bytes       bytes of log chunks stored (as encoded), retried batches not counted
     archived_tasks  tasks whose output the archiver moved to the history store
+    preempted       tasks given back to their queue because a higher-priority task
+                    preempted them (``lua/requeue.lua``)
 
 Lua scripts are given every key they touch in ``KEYS``, each with a label (ARGV[1],
 a JSON list parallel to ``KEYS``) that the script looks keys up by: ``task:{id}``,

@@ -80,5 +80,8 @@ def task_from_hash(task_id: str, h: dict[str, str]) -> Task:
         failure_reason=h.get("failure_reason"),
         abort_requested=h.get("abort_requested") == "1",
         logs_dropped=int(h.get("logs_dropped", "0")),
+        preempted=int(h.get("preempted", "0")),
+        preempted_by=h.get("preempted_by"),
+        preempted_at=_time(h.get("preempted_at")),
     )
     return Task.model_validate(data)

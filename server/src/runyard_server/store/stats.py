@@ -26,7 +26,7 @@ class StoreStats:
     workers_registered: int = 0
     workers_alive: int = 0
     counters: dict[str, int] = field(default_factory=dict)
-    """The ``ry:stats`` hash: lease_expired_requeued/failed/aborted, log_bytes."""
+    """The ``ry:stats`` hash: lease_expired_requeued/failed/aborted, log_bytes, preempted."""
 
 
 async def read_stats(r: "aioredis.Redis", now: float, alive_after_s: float) -> StoreStats:

@@ -24,6 +24,7 @@ async def register_worker(r: "aioredis.Redis", body: WorkerRegister, now: float)
         "gpus": json.dumps([gpu.model_dump() for gpu in body.gpus]),
         "executor": body.executor,
         "version": body.version,
+        **({"slots": str(body.slots)} if body.slots is not None else {}),
         "registered": number(now),
         "last_heartbeat": number(now),
     }
@@ -65,7 +66,8 @@ async def heartbeat(
     """Extend the leases of the tasks the worker still holds to ``now + lease_s``.
 
     ``lost``: held tasks whose token or worker is no longer current (the agent kills
-    them and reports nothing); ``abort``: held tasks a user asked to abort.
+    them and reports nothing); ``abort``: held tasks a user asked to abort;
+    ``preempt``: held tasks a higher-priority task preempts, with the preemptor.
     """
     held = [item for task in body.running for item in (task.task_id, task.lease_token)]
     declared = script_keys.transition([task.task_id for task in body.running], [], [worker_id])
@@ -75,7 +77,10 @@ async def heartbeat(
     )
     if reply[0] == "missing":
         raise NotFound(f"worker {worker_id} is not registered: register it again")
-    return HeartbeatReply(abort=list(reply[1]), lost=list(reply[2]), lease_s=lease_s)
+    preempt = scripts.pairs(reply[3])
+    return HeartbeatReply(
+        abort=list(reply[1]), lost=list(reply[2]), preempt=preempt, lease_s=lease_s
+    )
 
 
 async def list_workers(r: "aioredis.Redis", now: float, alive_after_s: float) -> list[Worker]:

@@ -1,20 +1,26 @@
 -- ARGV: labels, worker id, now, lease expiry, the GPU state as JSON ('' when unchanged),
 -- then task id / lease token pairs.
--- Returns {'ok', ids to abort, ids whose lease is lost}.
+-- Returns {'ok', ids to abort, ids whose lease is lost, id / preemptor pairs to preempt}.
 local w, now, expiry, gpu_state = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local wkey = keyof('worker', w)
 if redis.call('EXISTS', wkey) == 0 then return {'missing'} end
 redis.call('HSET', wkey, 'last_heartbeat', now)
 if gpu_state ~= '' then redis.call('HSET', wkey, 'gpu_state', gpu_state) end
-local abort, lost = {}, {}
+local abort, lost, preempt = {}, {}, {}
 for i = 6, #ARGV - 1, 2 do
   local id, token = ARGV[i], ARGV[i + 1]
-  local t = redis.call('HMGET', task_key(id), 'status', 'token', 'worker', 'abort_requested')
+  local t = redis.call('HMGET', task_key(id), 'status', 'token', 'worker', 'abort_requested',
+    'preempt_by', 'preempt_token')
   if t[1] == 'running' and t[2] == token and t[3] == w then
     redis.call('ZADD', keyof('leases'), expiry, id)
     if t[4] then abort[#abort + 1] = id end
+    -- A mark names the attempt it stops: one left from an earlier attempt is void.
+    if t[5] and t[6] == token then
+      preempt[#preempt + 1] = id
+      preempt[#preempt + 1] = t[5]
+    end
   else
     lost[#lost + 1] = id
   end
 end
-return {'ok', abort, lost}
+return {'ok', abort, lost, preempt}

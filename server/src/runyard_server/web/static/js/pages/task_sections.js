@@ -45,10 +45,18 @@ export function runFacts(task, workerNames = new Map()) {
     ["Priority", String(task.priority)],
     ["Worker", task.worker ? workerNames.get(task.worker) || h("code", {}, task.worker) : null],
     ["Attempt", `${task.attempt} (retries on worker loss: ${task.max_retries})`],
+    ["Preempted", task.preempted ? preemptedBy(task) : null],
     ["Exit code", task.exit_code === null ? null : String(task.exit_code)],
     ["Tags", task.tags.length ? task.tags.map((t) => h("span", { class: "tag" }, t)) : null],
     ["Comment", task.comment],
   ]));
+}
+
+// Requeued for a higher-priority task; not a failure, so not counted in the attempts.
+function preemptedBy(task) {
+  const times = task.preempted === 1 ? "once" : `${task.preempted} times`;
+  return [`${times}, last by `, taskLink(task.preempted_by), task.preempted_at ? ` at ${dateTime(task.preempted_at)}` : "",
+    h("span", { class: "muted" }, " (requeued, not counted as a failure)")];
 }
 
 export function paramsCard(task) {
