@@ -34,6 +34,7 @@ def test_gpu_state_goes_when_changed_after_failures_and_to_a_new_worker_id() -> 
         lambda: worker_id[0],
         list,
         on_abort=print,
+        on_preempt=lambda task_id, by: None,
         on_lost=print,
         on_auth=print,
         gpu_state=lambda: list(state),
@@ -63,6 +64,7 @@ def test_an_agent_without_gpus_sends_no_gpu_state() -> None:
         lambda: "w1",
         list,
         on_abort=print,
+        on_preempt=lambda task_id, by: None,
         on_lost=print,
         on_auth=print,
     )
