@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from runyard import _hydra_runs, config
 from runyard._exit import Outcome
+from runyard._gpu_share import apply_memory_fraction
 from runyard._notices import Notices
 from runyard._run import Live, attach, start_local
 from runyard.capture import argparse_hook, hydra_bind
@@ -114,6 +115,7 @@ class Task:
         job = hydra_bind.current_job()
         record: TaskRecord | None = None
         if cfg.task_id:
+            apply_memory_fraction(cfg.gpu_memory_fraction)
             record, live = attach(client, cfg.task_id, seed, notices)
         else:
 

@@ -44,7 +44,7 @@ def list_workers(client: Client, args: argparse.Namespace) -> int:
 def resources(worker: Worker) -> str:
     """``2 GPU (A100), 16 CPU, 64 GB``: GPU models named once each."""
     res = worker.resources
-    text = f"{res.gpus} GPU"
+    text = f"{number(res.gpus)} GPU"
     models = sorted({g.name for g in worker.gpus if g.name})
     if models:
         text += f" ({', '.join(models)})"

@@ -18,6 +18,20 @@ class Gpu(Strict):
     name: str = Field(default="", max_length=256)
     memory_gb: float = Field(default=0, ge=0)
     uuid: str = Field(default="", max_length=128)
+    peers: list[int] = Field(default_factory=list, max_length=1024)
+    """Indices of the GPUs this one has an NVLink connection to."""
+
+
+class GpuFree(Strict):
+    """One of a claiming agent's GPUs, as the claim matches and places tasks on it."""
+
+    index: int = Field(ge=0)
+    name: str = Field(default="", max_length=256)
+    memory_gb: float = Field(default=0, ge=0)
+    free: float = Field(ge=0, le=1)
+    """The share of it free now: 1 wholly free, 0 held by a whole task or busy."""
+    group: int = Field(default=0, ge=0)
+    """Its NVLink clique: the GPUs of one group are all NVLink peers of each other."""
 
 
 class WorkerRegister(Strict):
@@ -102,6 +116,10 @@ class ClaimRequest(Strict):
     free: Resources
     wait_s: float = Field(default=0, ge=0, le=MAX_WAIT_S)
     ended: list[EndReport] = Field(default_factory=list, max_length=MAX_ENDED_PER_CLAIM)
+    gpus: list[GpuFree] | None = Field(default=None, max_length=1024)
+    """This agent's GPUs with their free shares: the server matches typed and fractional
+    requests on them and places the task (``Task.placement``). None from an agent older
+    than typed requests: ``free.gpus`` then counts untyped whole GPUs."""
 
 
 class Claim(BaseModel):

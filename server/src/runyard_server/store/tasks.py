@@ -327,8 +327,8 @@ async def clone_task(
     idem: Idempotency | None = None,
 ) -> Task:
     """A new draft copied from ``task_id`` (``parent`` = it) with ``body.overrides``
-    checked against its params, ``body.new_params`` added and ``body.args``, if given,
-    as its script arguments; enqueued when
+    checked against its params, ``body.new_params`` added and ``body.args`` and
+    ``body.resources``, if given, in place of the source's; enqueued when
     ``body.queue`` is given (which must exist unless ``body.create_queue``, and with
     ``require_code`` the task must have code); a draft without code says so in a warning.
     With ``idem`` it is made once per key, as ``create_task`` says."""
@@ -342,6 +342,8 @@ async def clone_task(
         raise Invalid(f"new param {error}") from None
     if body.args is not None:
         data["script"]["args"] = body.args
+    if body.resources is not None:
+        data["resources"] = body.resources.model_dump()
     if body.pin_installed:
         try:
             data["environment"] = source.environment.pinned_to_installed().model_dump()
