@@ -77,3 +77,21 @@ def test_a_clone_asks_for_other_gpus_and_a_bad_one_is_a_422(api: TestClient) -> 
     assert clone.status_code == 201, clone.text
     assert {k: clone.json()["resources"][k] for k in wanted} == wanted
     assert refused.status_code == 422 and "resources.gpus" in refused.json()["detail"]
+
+
+def test_editing_a_draft_drops_the_typed_fields_it_no_longer_asks_for(api: TestClient) -> None:
+    typed = {"gpus": 2, "gpu_model": "*H100*", "gpu_memory_gb": 70, "gpu_interconnect": "nvlink"}
+    draft = api.post("/tasks", json={"script": CODE, "resources": typed}).json()
+
+    edited = api.patch(f"/tasks/{draft['id']}", json={"resources": {"gpus": 1}})
+    api.post(f"/tasks/{draft['id']}/enqueue", json={"queue": "q", "create_queue": True})
+    worker = api.post("/workers", json={"name": "w", "queues": ["q"], "resources": {}}).json()
+    # An agent without a GPU list takes only untyped tasks: the edit left nothing typed.
+    claimed = api.post(
+        f"/workers/{worker['id']}/claim", json={"queues": ["q"], "free": {"gpus": 1}}
+    ).json()
+
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["resources"]["gpu_model"] is None
+    assert edited.json()["resources"]["gpu_interconnect"] == "any"
+    assert claimed["task"]["id"] == draft["id"]

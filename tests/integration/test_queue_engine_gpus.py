@@ -4,12 +4,20 @@ packing of shares, exact placement, and agents that send no GPU list."""
 import pytest
 import redis.asyncio as aioredis
 
-from runyard.models import Gpu, GpuFree, Placement, Resources, Task
+from runyard.models import Gpu, GpuFree, Placement, Resources, Task, TaskStatus
 from runyard_agent.resources import Machine
 from runyard_agent.slots import Allocation, SlotPool
 from runyard_server import store
 from runyard_server.store import keys
-from tests.integration.store_support import PLENTY, T0, make_task, make_worker
+from tests.faults.consistency import problems
+from tests.integration.store_support import (
+    PLENTY,
+    T0,
+    StoreRedis,
+    make_task,
+    make_worker,
+    sync_client,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -178,19 +186,25 @@ async def test_cpu_tasks_take_no_gpu_and_record_the_worker(r: aioredis.Redis) ->
     assert placed(got) == Placement(worker=worker.id, gpu_indices=[], gpu_fraction=1.0)
 
 
-async def test_an_agent_pool_packs_shares_apart_from_whole_gpu_tasks(r: aioredis.Redis) -> None:
+async def test_an_agent_pool_packs_shares_apart_from_whole_gpu_tasks(
+    r: aioredis.Redis, store_redis: StoreRedis
+) -> None:
     worker = await make_worker(r)
     machine = Machine(gpus=(Gpu(index=0, name=A100), Gpu(index=1, name=A100)), cpus=8, memory_gb=32)
     pool = SlotPool(machine)
     for gpus in (0.5, 1, 0.5, 0.25, 1):
         await make_task(r, queue="q", resources=Resources(gpus=gpus))
 
+    leases: dict[Allocation, str] = {}
+
     async def claim_and_start() -> Allocation | None:
-        got = await claim(r, worker.id, pool.gpu_free())
-        if got is None:
+        found = await store.claim(r, worker.id, ["q"], FREE, 15, T0, gpus=pool.gpu_free())
+        if found is None:
             return None
-        allocation = pool.acquire(got.resources, placed(got))
+        assert found.task is not None and found.lease_token is not None
+        allocation = pool.acquire(found.task.resources, placed(found.task))
         assert allocation is not None, "the agent could not take the server's placement"
+        leases[allocation] = f"{found.task.id} {found.lease_token}"
         return allocation
 
     first = [await claim_and_start() for _ in range(4)]
@@ -202,7 +216,14 @@ async def test_an_agent_pool_packs_shares_apart_from_whole_gpu_tasks(r: aioredis
     assert first[3] is None
     whole = first[1]
     assert whole is not None
+    task_id, token = leases[whole].split()
+    await store.report_end(r, task_id, token, TaskStatus.COMPLETED, 0, None, T0)
     pool.release(whole)
     quarter = await claim_and_start()
     assert quarter is not None and (quarter.gpu_indices, quarter.gpu_fraction) == ((1,), 0.25)
     assert await claim_and_start() is None  # the last whole task waits for a whole GPU
+    checked = sync_client(store_redis)
+    try:
+        assert problems(checked, overdue_after_s=None) == []
+    finally:
+        checked.close()

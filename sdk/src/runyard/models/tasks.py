@@ -279,16 +279,6 @@ class Resources(Strict):
             raise ValueError("gpu_interconnect 'nvlink' needs a whole number of gpus (1 or more)")
         return self
 
-    @property
-    def gpu_share(self) -> bool:
-        """True when the task asks for a share of one GPU (not whole GPUs)."""
-        return 0 < self.gpus < 1
-
-    def fits_in(self, free: "Resources") -> bool:
-        return (
-            self.gpus <= free.gpus and self.cpus <= free.cpus and self.memory_gb <= free.memory_gb
-        )
-
 
 class Placement(BaseModel):
     """Where one rank of a running task was placed: the agent and its GPUs.

@@ -29,16 +29,22 @@ def lua_pattern(glob: str) -> str:
     return "^" + "".join(parts) + "$"
 
 
+TYPED_FIELDS = ("gpu_mem", "gpu_model", "gpu_pat", "gpu_link")
+"""The task hash fields of a typed request; each is stored only when it asks for
+something (a task hash is a hashtable, where a field costs about 50 bytes)."""
+
+
 def task_fields(resources: Resources) -> dict[str, str]:
     """The task hash fields the claim matches GPUs on (see ``keys``)."""
-    model = resources.gpu_model
-    return {
-        "gpus": repr(float(resources.gpus)),
-        "gpu_mem": repr(float(resources.gpu_memory_gb)),
-        "gpu_model": model or "",
-        "gpu_pat": lua_pattern(model) if model else "",
-        "gpu_link": resources.gpu_interconnect,
-    }
+    fields = {"gpus": f"{resources.gpus:g}"}
+    if resources.gpu_memory_gb:
+        fields["gpu_mem"] = repr(float(resources.gpu_memory_gb))
+    if resources.gpu_model:
+        fields["gpu_model"] = resources.gpu_model
+        fields["gpu_pat"] = lua_pattern(resources.gpu_model)
+    if resources.gpu_interconnect != "any":
+        fields["gpu_link"] = resources.gpu_interconnect
+    return fields
 
 
 def claim_argument(free: Resources, gpus: list[GpuFree] | None) -> str:

@@ -26,8 +26,8 @@ the tag (keys ``ry:...``) is renamed at server start (``migrate.py``).
     gpu_mem, gpu_model, gpu_pat, gpu_link
                     the typed GPU request: memory per GPU (at least), the model glob
                     as given ("" for any) and as an anchored lowered Lua pattern (what
-                    the claim matches, ``gpu_placement.py``), "any" or "nvlink";
-                    absent on tasks stored before typed requests
+                    the claim matches, ``gpu_placement.py``), "nvlink"; each absent
+                    when it asks for nothing (and on tasks stored before them)
     parent, created, num
                     immutable: parent id ("" for none), creation time, the
                     creation sequence number (the score in every ``ry:idx:*``)

@@ -19,7 +19,7 @@ from runyard.models import (
     checked_overrides,
 )
 from runyard_server.errors import Conflict, Invalid, NoCode, NotFound
-from runyard_server.store import keys, script_keys, scripts
+from runyard_server.store import gpu_placement, keys, script_keys, scripts
 from runyard_server.store.dispatch import publish_work
 from runyard_server.store.idempotency import NO_KEY, Idempotency, replayed
 from runyard_server.store.idempotency import declared as idempotency_keys
@@ -216,7 +216,11 @@ async def update_task(r: "aioredis.Redis", task_id: str, body: TaskUpdate) -> Ta
         new = _validated_spec(merged)
 
         async def writes(pipe: Any) -> None:
-            pipe.hset(keys.task(task_id), items=flatten(spec_fields(new)))
+            fields = spec_fields(new)
+            pipe.hset(keys.task(task_id), items=flatten(fields))
+            unasked = [field for field in gpu_placement.TYPED_FIELDS if field not in fields]
+            if unasked:
+                pipe.hdel(keys.task(task_id), *unasked)
             for gone in _index_keys(old) - _index_keys(new):
                 pipe.zrem(gone, task_id)
             for added in _index_keys(new) - _index_keys(old):
