@@ -3,6 +3,7 @@ claim with the agent's GPUs records the placement, a clone can ask for other GPU
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import BaseModel, ConfigDict
 
 CODE = {"entry_point": "train.py"}
 AGENT_GPUS = [
@@ -63,7 +64,6 @@ def test_a_claim_with_the_agents_gpus_records_the_placement(api: TestClient) -> 
         "memory_gb": 0,
         "gpu_memory_gb": 40,
         "gpu_model": "a100*",
-        "gpu_interconnect": "any",
     }
 
 
@@ -92,6 +92,33 @@ def test_editing_a_draft_drops_the_typed_fields_it_no_longer_asks_for(api: TestC
     ).json()
 
     assert edited.status_code == 200, edited.text
-    assert edited.json()["resources"]["gpu_model"] is None
-    assert edited.json()["resources"]["gpu_interconnect"] == "any"
+    assert edited.json()["resources"] == {"gpus": 1, "cpus": 0, "memory_gb": 0}
     assert claimed["task"]["id"] == draft["id"]
+
+
+class _OlderResources(BaseModel):
+    """``Resources`` as an agent older than typed requests has it."""
+
+    model_config = ConfigDict(extra="forbid")
+    gpus: int = 0
+    cpus: float = 0
+    memory_gb: float = 0
+
+
+def test_an_older_agent_reads_the_untyped_task_it_claims(api: TestClient) -> None:
+    api.post("/tasks", json={"script": CODE, "queue": "q", "create_queue": True,
+                             "resources": {"gpus": 2, "cpus": 1}})  # fmt: skip
+    body = {"name": "old", "queues": ["q"], "resources": {"gpus": 2},
+            "gpus": [{"index": 0, "name": "Tesla V100-SXM2-16GB"}]}  # fmt: skip
+    worker = api.post("/workers", json=body).json()
+
+    claimed = api.post(
+        f"/workers/{worker['id']}/claim", json={"queues": ["q"], "free": {"gpus": 2, "cpus": 4}}
+    ).json()
+
+    older = _OlderResources.model_validate(claimed["task"]["resources"])
+    assert (older.gpus, older.cpus) == (2, 1)
+    listed = api.get("/workers").json()
+    assert [set(gpu) for w in listed for gpu in w["gpus"]] == [
+        {"index", "name", "memory_gb", "uuid"}
+    ]

@@ -243,9 +243,16 @@ class Resources(Strict):
     gpus: float = Field(default=0, ge=0, le=1024)
     cpus: float = Field(default=0, ge=0, le=100_000)
     memory_gb: float = Field(default=0, ge=0, le=1_000_000)
-    gpu_memory_gb: float = Field(default=0, ge=0, le=100_000)
-    gpu_model: str | None = Field(default=None, min_length=1, max_length=64)
-    gpu_interconnect: Literal["any", "nvlink"] = "any"
+    # The typed fields are left out of the JSON while they ask for nothing, so an agent
+    # or SDK older than them (its Resources refuses unknown fields) still reads the
+    # untyped tasks it is given.
+    gpu_memory_gb: float = Field(default=0, ge=0, le=100_000, exclude_if=lambda v: v == 0)
+    gpu_model: str | None = Field(
+        default=None, min_length=1, max_length=64, exclude_if=lambda v: v is None
+    )
+    gpu_interconnect: Literal["any", "nvlink"] = Field(
+        default="any", exclude_if=lambda v: v == "any"
+    )
 
     @field_validator("gpus")
     @classmethod

@@ -18,8 +18,9 @@ class Gpu(Strict):
     name: str = Field(default="", max_length=256)
     memory_gb: float = Field(default=0, ge=0)
     uuid: str = Field(default="", max_length=128)
-    peers: list[int] = Field(default_factory=list, max_length=1024)
-    """Indices of the GPUs this one has an NVLink connection to."""
+    peers: list[int] = Field(default_factory=list, max_length=1024, exclude_if=lambda v: not v)
+    """Indices of the GPUs this one has an NVLink connection to (left out of the JSON when
+    none, for clients older than it)."""
 
 
 class GpuFree(Strict):
