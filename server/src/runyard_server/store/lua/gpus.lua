@@ -27,11 +27,17 @@ local function model_matches(name, pat)
 end
 
 -- The GPU rows a task may use, in the agent's (index) order: enough memory, the model.
+-- One claim sees one agent's GPUs, and the tasks it scans mostly ask alike: each kind
+-- of request is matched once per claim.
+local matched = {}
 local function qualifying(rows, gpu_mem, pat)
+  local kind = gpu_mem .. '\0' .. pat
+  if matched[kind] then return matched[kind] end
   local found = {}
   for _, g in ipairs(rows) do
     if g[3] >= gpu_mem and model_matches(g[5], pat) then found[#found + 1] = g end
   end
+  matched[kind] = found
   return found
 end
 
