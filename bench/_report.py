@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import typed_claims
+
 TARGETS: list[tuple[str, str, float, str]] = [
     # (label, result path, limit, "le" | "ge"): issue 18's table, then (d) from issue 3
     ("server CPU ms per task, 4 requests", "b_cycles.http.server_cpu_ms_per_task", 1.2, "le"),
@@ -18,6 +20,7 @@ TARGETS: list[tuple[str, str, float, str]] = [
     ("runyard --help s", "f_cli.runyard --help", 0.3, "le"),
     ("runyard task list s", "f_cli.runyard task list", 0.3, "le"),
     ("(d) bytes per queued task", "d_memory.bytes_per_task", 4096.0, "le"),
+    typed_claims.TARGET,
 ]
 
 
@@ -100,6 +103,7 @@ def render(results: dict[str, Any], checks: list[dict[str, Any]]) -> str:
         f"({d['tasks']} tasks, spec JSON {d['spec_json_bytes']} B)",
         *poller_lines(results["e_pollers"]),
         "(f)    " + "   ".join(f"{k} {v * 1e3:.0f} ms" for k, v in results["f_cli"].items()),
+        *typed_claims.lines(results["g_typed"]),
         "",
         f"load average (1 min) at start {results['load'][0]:.2f}, at end {results['load'][1]:.2f}",
         f"other processes on this machine (not the bench) used up to {busiest(results):.2f} "

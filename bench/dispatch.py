@@ -17,6 +17,8 @@ bench can read Redis directly), measures, prints a table and writes JSON
   (e)    10,000 idle long-pollers on one fresh server process: RSS per waiter, CPU
          while idle, Redis connections, create→claimed latency
   (f)    ``runyard --help`` and ``runyard task list`` start, next to ``python -c pass``
+  (g)    claim latency with typed GPU requests next to the plain claim, over 1,000
+         registered agents with 8 GPUs each (``typed_claims.py``, issue 12)
 
 The table ends with issue 18's targets, each next to its measured value.
 """
@@ -42,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _engine
 import cli_start
+import typed_claims
 from _clients import run_claimers, run_cycler
 from _harness import (
     CpuMeter,
@@ -492,6 +495,10 @@ def run(plan: Plan, quick: bool) -> dict[str, Any]:
         log(f"(a) 1 claimer: p50 {results['a_wake_one']['latency_ms']['p50']:.2f} ms")
         results["b_cycles"] = measure_cycles(stack, plan)
         results["c_depth"], results["d_memory"] = measure_depth_and_memory(stack, plan)
+        results["g_typed"] = typed_claims.measure(
+            stack, typed_claims.QUICK if quick else typed_claims.Plan()
+        )
+        log(f"(g) typed/plain claim p50 {results['g_typed']['ratio_p50']:.2f}")
     with (
         tempfile.TemporaryDirectory(prefix="runyard-bench-") as tmp,
         running_stack(Path(tmp)) as stack,

@@ -84,7 +84,7 @@ def submit(
     *,
     args: list[str] | None = None,
     requirements: list[str] | None = None,
-    gpus: int = 0,
+    gpus: float = 0,
     queue: str = "default",
     name: str = "e2e",
     max_retries: int = 1,

@@ -110,6 +110,7 @@ def problems(
         if "num" in h and "name" in h:
             found += _check_listing(task_id, h, snap, expected)
     found += _check_names(snap)
+    found += _check_gpu_shares(snap)
     found += _check_reverse(snap, expected)
     if overdue_after_s is not None:
         found += overdue_leases(r, now=now, overdue_after_s=overdue_after_s)
@@ -219,6 +220,28 @@ def _check_task(
             expected[held].add(task_id)
             if snap.sorted_sets.get(held, {}).get(task_id) != float(h["gpus"]):
                 found.append(f"task {task_id}: not in {held} with its gpus {h['gpus']}")
+    return found
+
+
+def _check_gpu_shares(snap: Snapshot) -> list[str]:
+    """No GPU of a worker is held beyond whole by its running tasks' placements (a whole
+    task and a share, or shares over 1), and a placement names the task's worker."""
+    held: dict[tuple[str, int], float] = defaultdict(float)
+    found: list[str] = []
+    for task_id, h in snap.tasks.items():
+        if h.get("status") != "running" or "placement" not in h:
+            continue
+        ranks = json.loads(h["placement"])
+        if h.get("worker") not in {rank["worker"] for rank in ranks}:
+            found.append(f"task {task_id}: placement {ranks} does not name its worker")
+        for rank in ranks:
+            for index in rank["gpu_indices"]:
+                held[rank["worker"], index] += rank["gpu_fraction"]
+    found += [
+        f"worker {worker} GPU {index}: held {share:g} times over by running tasks"
+        for (worker, index), share in held.items()
+        if share > 1
+    ]
     return found
 
 

@@ -1,5 +1,6 @@
 """The consistency checker passes a store in every task state and names each kind of damage."""
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -57,6 +58,9 @@ async def test_checker_passes_every_state_and_names_damage(
     sync.zadd(keys.status_index("failed"), {ids["clone"]: 1})
     sync.zadd(keys.FINISHED_INDEX, {ids["draft"]: 1})
     sync.append(f"{keys.NAMES_PREFIX}0", f"ghost\t{'e' * 32}\n")
+    twice = [{"worker": "w9", "rank": 0, "gpu_indices": [3, 3], "gpu_fraction": 0.5},
+             {"worker": "w9", "rank": 1, "gpu_indices": [3], "gpu_fraction": 1.0}]  # fmt: skip
+    sync.hset(keys.task(ids["running"]), "placement", json.dumps(twice))
     found = "\n".join(problems(sync, now=T0))
     assert f"task {ids['draft']}: half-written hash" in found
     assert f"task {ids['c']}: queued but not in {keys.queue('q')}" in found
@@ -64,6 +68,8 @@ async def test_checker_passes_every_state_and_names_damage(
     assert f"task {ids['running']}: running on" in found
     assert f"{keys.status_index('failed')}: 1 member(s)" in found
     assert f"{keys.FINISHED_INDEX}: 1 member(s)" in found
+    assert f"task {ids['running']}: placement" in found and "does not name its worker" in found
+    assert "worker w9 GPU 3: held 2 times over by running tasks" in found
     names = keys.names(0)
     assert f"{names}: records of missing tasks or a broken end, e.g. ['{'e' * 32}']" in found
 

@@ -77,3 +77,13 @@ def test_container_environment_has_the_task_env_and_runyard_variables_only() -> 
     assert env["VIRTUAL_ENV"] == "/runyard/venvs/abc"
     assert not any(key.startswith("RUNYARD_AGENT_") for key in env)
     assert str(Path.home()) not in env.values()
+
+
+def test_a_share_of_a_gpu_in_a_container_gets_its_memory_fraction() -> None:
+    task = make_task(env={"RUNYARD_GPU_MEMORY_FRACTION": "0.9"})
+    share = Allocation(gpu_indices=(5,), cpus=0, memory_gb=0, gpu_fraction=0.25)
+    env = container_environment(task, "/v/bin/python", share, "http://s:8008", None)
+    whole = container_environment(task, "/v/bin/python", Allocation((5,), 0, 0), "http://s", None)
+    assert (env["CUDA_VISIBLE_DEVICES"], env["RUNYARD_GPU_MEMORY_FRACTION"]) == ("0", "0.25")
+    assert "RUNYARD_GPU_MEMORY_FRACTION" not in whole  # the task's own value is not a share
+    assert gpu_requests(share)[0]["DeviceIDs"] == ["5"]

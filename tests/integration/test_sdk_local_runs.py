@@ -13,7 +13,7 @@ import pytest
 
 from runyard import Task
 from runyard.client import Client
-from runyard.models import TaskCreate, TaskStatus
+from runyard.models import Resources, TaskCreate, TaskStatus
 from tests.sdk_support import make_repo, run_script
 from tests.servers import ServerProcess
 
@@ -197,6 +197,8 @@ def test_clone_enqueue_and_get_through_the_python_api(
     moved = clone.move("sdk-other", priority=2, create_queue=True)
     assert moved.status is TaskStatus.QUEUED and moved.record.queue == "sdk-other"
     assert Task.get(clone.id or "", server=live.url).record.priority == 2
+    shared = Task.clone(clone, resources=Resources(gpus=0.25, gpu_model="*A100*"))
+    assert shared.record.resources == Resources(gpus=0.25, gpu_model="*A100*")
 
 
 def test_a_script_outside_git_records_itself(

@@ -1,22 +1,34 @@
-"""Which tasks fit now: slots, and the specific GPUs, CPUs and memory each running task holds."""
+"""Which tasks fit now: slots, and the specific GPUs, CPUs and memory each running task holds.
+
+The server places a task's GPUs in the claim (``Task.placement``), from the GPU list
+this pool sends with it (``gpu_free``): each GPU's free share and NVLink group. The pool
+then takes exactly that placement; it chooses GPUs itself only for a server that sends
+no placement (whole GPUs, lowest index first).
+"""
 
 from __future__ import annotations
 
+import math
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
 
-from runyard.models import Resources
+from runyard.models import Gpu, GpuFree, Placement, Resources
 from runyard_agent.resources import Machine
+
+GPU_MEMORY_FRACTION_ENV = "RUNYARD_GPU_MEMORY_FRACTION"
+"""Set for a task holding a share of a GPU; the SDK caps PyTorch's memory to it."""
 
 
 @dataclass(frozen=True, eq=False)
 class Allocation:
-    """What one running task holds: GPU indices (for ``CUDA_VISIBLE_DEVICES``), CPUs, memory."""
+    """What one running task holds: GPU indices (for ``CUDA_VISIBLE_DEVICES``), the share
+    of each it holds (1.0 whole), CPUs, memory."""
 
     gpu_indices: tuple[int, ...]
     cpus: float
     memory_gb: float
+    gpu_fraction: float = 1.0
 
     @property
     def cuda_visible_devices(self) -> str:
@@ -26,7 +38,20 @@ class Allocation:
     @property
     def gpu_shares(self) -> dict[int, float]:
         """The share of each of its GPUs the task holds (GPU state in heartbeats)."""
-        return dict.fromkeys(self.gpu_indices, 1.0)
+        return dict.fromkeys(self.gpu_indices, self.gpu_fraction)
+
+    @property
+    def takes_slot(self) -> bool:
+        """A share of a GPU takes no slot: shares bound how many share one GPU."""
+        return self.gpu_fraction >= 1
+
+    def apply_gpu_share(self, env: MutableMapping[str, str]) -> None:
+        """Set ``RUNYARD_GPU_MEMORY_FRACTION`` for a share of a GPU; remove it otherwise
+        (the task's own environment cannot claim a share it does not hold)."""
+        if self.gpu_indices and self.gpu_fraction < 1:
+            env[GPU_MEMORY_FRACTION_ENV] = repr(self.gpu_fraction)
+        else:
+            env.pop(GPU_MEMORY_FRACTION_ENV, None)
 
 
 def default_slots(machine: Machine) -> int:
@@ -34,18 +59,44 @@ def default_slots(machine: Machine) -> int:
     return max(1, len(machine.gpus))
 
 
+def nvlink_groups(gpus: Sequence[Gpu]) -> dict[int, int]:
+    """Each GPU's NVLink group: GPUs of one group are all NVLink peers of each other.
+
+    Greedy in index order: a GPU joins the first group whose every member it is linked
+    to (a link either side reports counts), else starts its own. That finds the quads of
+    a hybrid cube-mesh and the one group of an NVSwitch machine. A group's id is the
+    index of its first GPU.
+    """
+    peers = {gpu.index: set(gpu.peers) for gpu in gpus}
+
+    def linked(a: int, b: int) -> bool:
+        return b in peers.get(a, ()) or a in peers.get(b, ())
+
+    groups: list[list[int]] = []
+    for index in sorted(peers):
+        group = next((g for g in groups if all(linked(index, m) for m in g)), None)
+        if group is None:
+            groups.append([index])
+        else:
+            group.append(index)
+    return {member: group[0] for group in groups for member in group}
+
+
 class SlotPool:
     """Hands out slots and resources to tasks; thread-safe.
 
-    A task takes one slot plus the GPUs, CPUs and memory its ``resources`` ask for;
-    GPUs go lowest index first so placements are predictable.
+    A task takes one slot (unless it holds a share of a GPU) plus the GPUs, CPUs and
+    memory its ``resources`` ask for. Each GPU has a free share: 1 wholly free, less
+    while shares of it run, 0 while a whole task holds it or :meth:`set_busy` says
+    another user's process does.
     """
 
     def __init__(self, machine: Machine, slots: int | None = None) -> None:
         self.machine = machine
         self.slots = slots if slots is not None else default_slots(machine)
         self._lock = threading.Lock()
-        self._free_gpus = sorted(gpu.index for gpu in machine.gpus)
+        self._share = {gpu.index: 1.0 for gpu in machine.gpus}
+        self._groups = nvlink_groups(machine.gpus)
         self._busy: frozenset[int] = frozenset()
         self._used_cpus = 0.0
         self._used_memory = 0.0
@@ -54,20 +105,51 @@ class SlotPool:
     def free(self) -> Resources | None:
         """What a claim may ask for now, or None when every slot is taken."""
         with self._lock:
-            if len(self._held) >= self.slots:
+            if not self._slot_free():
                 return None
             return self._free_resources()
 
-    def acquire(self, needs: Resources) -> Allocation | None:
-        """Reserve a slot and resources for a task, or None when they are not free."""
+    def gpu_free(self) -> list[GpuFree]:
+        """The GPUs with their free shares and NVLink groups, for the claim."""
         with self._lock:
-            if len(self._held) >= self.slots or not needs.fits_in(self._free_resources()):
+            return [
+                GpuFree(
+                    index=gpu.index,
+                    name=gpu.name,
+                    memory_gb=gpu.memory_gb,
+                    free=self._free_share(gpu.index),
+                    group=self._groups[gpu.index],
+                )
+                for gpu in self.machine.gpus
+            ]
+
+    def set_busy(self, indices: Iterable[int]) -> None:
+        """Mark these GPUs used by others (and only these): they are offered to no task."""
+        with self._lock:
+            self._busy = frozenset(indices)
+
+    def acquire(self, needs: Resources, placement: Placement | None = None) -> Allocation | None:
+        """Reserve a slot and resources for a task, or None when they are not free.
+
+        With a ``placement`` (the server's) the task gets exactly its GPUs and share;
+        without one, whole GPUs lowest index first.
+        """
+        with self._lock:
+            share = 1.0 if placement is None else placement.gpu_fraction
+            if share >= 1 and not self._slot_free():
                 return None
-            gpus = tuple(self._offered_gpus()[: needs.gpus])
-            self._free_gpus = [i for i in self._free_gpus if i not in gpus]
+            if needs.cpus > self._free_resources().cpus:
+                return None
+            if needs.memory_gb > self._free_resources().memory_gb:
+                return None
+            gpus = self._choose(needs, placement)
+            if gpus is None:
+                return None
+            for index in gpus:
+                self._share[index] -= share
             self._used_cpus += needs.cpus
             self._used_memory += needs.memory_gb
-            allocation = Allocation(gpu_indices=gpus, cpus=needs.cpus, memory_gb=needs.memory_gb)
+            allocation = Allocation(gpus, needs.cpus, needs.memory_gb, share)
             self._held.append(allocation)
             return allocation
 
@@ -75,27 +157,43 @@ class SlotPool:
         """Give back what :meth:`acquire` reserved."""
         with self._lock:
             self._held.remove(allocation)
-            self._free_gpus = sorted([*self._free_gpus, *allocation.gpu_indices])
+            for index in allocation.gpu_indices:
+                self._share[index] += allocation.gpu_fraction
             self._used_cpus -= allocation.cpus
             self._used_memory -= allocation.memory_gb
 
-    def set_busy(self, indices: Iterable[int]) -> None:
-        """GPUs busy with work the agent did not start: neither offered nor handed out."""
-        with self._lock:
-            self._busy = frozenset(indices)
-
     @property
     def busy(self) -> int:
-        """How many slots are taken."""
+        """How many tasks run."""
         with self._lock:
             return len(self._held)
 
+    def _choose(self, needs: Resources, placement: Placement | None) -> tuple[int, ...] | None:
+        """The GPU indices for the task, or None when they are not free as asked."""
+        if placement is None:
+            if needs.gpus % 1:
+                return None  # a share needs the server's placement
+            whole = [i for i in sorted(self._share) if self._free_share(i) >= 1]
+            return tuple(whole[: int(needs.gpus)]) if len(whole) >= needs.gpus else None
+        wanted = tuple(placement.gpu_indices)
+        expected = math.ceil(needs.gpus)
+        if len(wanted) != expected or len(set(wanted)) != expected:
+            return None
+        if any(
+            i not in self._share or self._free_share(i) < placement.gpu_fraction for i in wanted
+        ):
+            return None
+        return wanted
+
+    def _free_share(self, index: int) -> float:
+        return 0.0 if index in self._busy else self._share[index]
+
+    def _slot_free(self) -> bool:
+        return sum(1 for held in self._held if held.takes_slot) < self.slots
+
     def _free_resources(self) -> Resources:
         return Resources(
-            gpus=len(self._offered_gpus()),
+            gpus=sum(1 for i in self._share if self._free_share(i) >= 1),
             cpus=max(0.0, self.machine.cpus - self._used_cpus),
             memory_gb=max(0.0, self.machine.memory_gb - self._used_memory),
         )
-
-    def _offered_gpus(self) -> list[int]:
-        return [i for i in self._free_gpus if i not in self._busy]

@@ -49,8 +49,8 @@ def task_environment(
 
     Runyard's own variables win over the task's: ``RUNYARD_TASK_ID``, ``RUNYARD_SERVER``,
     ``RUNYARD_TOKEN`` (the task token, else the agent's), ``CUDA_VISIBLE_DEVICES`` (its
-    GPUs, empty for none, numbered like nvidia-smi) and ``PYTHONUNBUFFERED=1`` so output
-    streams as it is printed.
+    GPUs, empty for none, numbered like nvidia-smi), ``RUNYARD_GPU_MEMORY_FRACTION`` (for
+    a share of a GPU) and ``PYTHONUNBUFFERED=1`` so output streams as it is printed.
     """
     env = {key: value for key, value in base_env.items() if not key.startswith(_AGENT_PREFIX)}
     env.update(task.environment.env)
@@ -64,6 +64,7 @@ def task_environment(
         CUDA_DEVICE_ORDER="PCI_BUS_ID",
         PYTHONUNBUFFERED="1",
     )
+    allocation.apply_gpu_share(env)
     if token:
         env["RUNYARD_TOKEN"] = token
     else:

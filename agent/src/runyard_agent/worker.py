@@ -264,7 +264,10 @@ class Agent:
                 self._slot_freed.clear()
                 continue
             request = ClaimRequest(
-                queues=self.settings.queues, free=free, wait_s=self.settings.poll_wait_s
+                queues=self.settings.queues,
+                free=free,
+                wait_s=self.settings.poll_wait_s,
+                gpus=self.pool.gpu_free(),
             )
             try:
                 claim = self.client.workers.claim(self.worker_id, request, retries=0)
@@ -299,18 +302,22 @@ class Agent:
         task = claim.task
         assert task is not None and claim.lease_token is not None
         self._check_gpus()
-        allocation = None if self._draining.is_set() else self.pool.acquire(task.resources)
+        placement = next((p for p in task.placement if p.worker == self.worker_id), None)
+        allocation = (
+            None if self._draining.is_set() else self.pool.acquire(task.resources, placement)
+        )
         if allocation is None:
             why = "draining" if self._draining.is_set() else "its resources are not free here"
             log.warning("giving task %s back to its queue: %s", task.id, why)
             self._give_back(task.id, claim.lease_token)
             return
         log.info(
-            "claimed task %s (%s) from queue %s, GPUs [%s]",
+            "claimed task %s (%s) from queue %s, GPUs [%s] (share %g)",
             task.id,
             task.name,
             task.queue,
             allocation.cuda_visible_devices,
+            allocation.gpu_fraction,
         )
         runner = TaskRunner(claim, allocation, self._ctx, self._runner_done)
         with self._lock:

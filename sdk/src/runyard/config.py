@@ -4,7 +4,8 @@
 comma-separated, tried in turn when one does not answer), ``RUNYARD_TOKEN`` and, inside
 a task an agent runs, ``RUNYARD_TASK_ID``. A local run's console output waits on disk
 while the server is away: in ``RUNYARD_SPOOL_DIR`` (default: the system temp dir), up
-to ``RUNYARD_SPOOL_QUOTA_MB`` (default 1024; 0 keeps it in memory only). Read once, at
+to ``RUNYARD_SPOOL_QUOTA_MB`` (default 1024; 0 keeps it in memory only). A task given a
+share of a GPU has ``RUNYARD_GPU_MEMORY_FRACTION``. Read once, at
 the entry point, by :func:`load`.
 """
 
@@ -15,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runyard._gpu_share import memory_fraction
 from runyard.logship.spool import SpoolSettings
 from runyard.models.routes import API_PREFIX
 
@@ -29,6 +31,8 @@ class Config:
     token: str | None = None
     task_id: str | None = None
     spool: SpoolSettings = field(default_factory=SpoolSettings)
+    gpu_memory_fraction: float | None = None
+    """The share of a GPU the agent gave this task (``RUNYARD_GPU_MEMORY_FRACTION``)."""
 
 
 def normalize_server(url: str) -> str:
@@ -56,6 +60,7 @@ def load(
         token=token or env.get("RUNYARD_TOKEN") or None,
         task_id=env.get("RUNYARD_TASK_ID") or None,
         spool=_spool(env),
+        gpu_memory_fraction=memory_fraction(env),
     )
 
 

@@ -28,13 +28,22 @@ from pydantic import ValidationError
 
 from runyard import _hydra_runs, config
 from runyard._exit import Outcome
+from runyard._gpu_share import apply_memory_fraction
 from runyard._notices import Notices
 from runyard._run import Live, attach, start_local
 from runyard.capture import argparse_hook, hydra_bind
 from runyard.capture.run import RequirementsSource
 from runyard.client import Client
 from runyard.errors import RunyardError
-from runyard.models import Artifact, CloneRequest, MetricPoint, Params, TaskMetrics, TaskStatus
+from runyard.models import (
+    Artifact,
+    CloneRequest,
+    MetricPoint,
+    Params,
+    Resources,
+    TaskMetrics,
+    TaskStatus,
+)
 from runyard.models import Task as TaskRecord
 
 Connectable = TypeVar("Connectable", bound=MutableMapping[str, Any] | argparse.Namespace)
@@ -114,6 +123,7 @@ class Task:
         job = hydra_bind.current_job()
         record: TaskRecord | None = None
         if cfg.task_id:
+            apply_memory_fraction(cfg.gpu_memory_fraction)
             record, live = attach(client, cfg.task_id, seed, notices)
         else:
 
@@ -148,6 +158,7 @@ class Task:
         new_params: Mapping[str, Any] | None = None,
         tags: Sequence[str] | None = None,
         args: Sequence[str] | None = None,
+        resources: Resources | None = None,
         server: str | None = None,
         token: str | None = None,
     ) -> Task:
@@ -156,7 +167,8 @@ class Task:
         Each override must name a recorded param and fit its type (else
         :class:`~runyard.errors.InvalidError` names the closest ones); ``new_params``
         adds params on purpose; ``args`` replaces the script's arguments (see
-        :func:`runyard.models.merged_args` to change some of them). With ``queue`` the
+        :func:`runyard.models.merged_args` to change some of them); ``resources``
+        replaces what the source asks for (e.g. ``Resources(gpus=0.5)``). With ``queue`` the
         clone is enqueued at once (a queue that does not exist only with
         ``create_queue``; a task without code never); else call :meth:`enqueue`.
         """
@@ -172,6 +184,7 @@ class Task:
             create_queue=create_queue,
             tags=None if tags is None else list(tags),
             args=None if args is None else list(args),
+            resources=resources,
         )
         record = client.tasks.clone(source_id, request)
         Notices.from_server(record.warnings)

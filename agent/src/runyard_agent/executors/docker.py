@@ -180,6 +180,7 @@ def container_environment(
         CUDA_DEVICE_ORDER="PCI_BUS_ID",
         PYTHONUNBUFFERED="1",
     )
+    allocation.apply_gpu_share(env)
     if os.getuid() != 0:
         env.setdefault("HOME", "/tmp")
     if token:

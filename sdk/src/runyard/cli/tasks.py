@@ -25,6 +25,13 @@ from runyard.cli.common import (
     task_id,
 )
 from runyard.cli.output import age, details, dump_json, emit, number, scalar, table
+from runyard.cli.resources import (
+    add_resource_flags,
+    describe_placement,
+    describe_resources,
+    resource_flags_given,
+    resources_from,
+)
 from runyard.models import (
     METRIC_MAX_SORT,
     METRIC_MIN_SORT,
@@ -33,7 +40,6 @@ from runyard.models import (
     CloneRequest,
     Environment,
     LogLine,
-    Resources,
     Script,
     SortOrder,
     Task,
@@ -128,9 +134,7 @@ def _add_create(commands: Any) -> None:
     p.add_argument("--python", help="python version, e.g. 3.11")
     p.add_argument("--docker-image")
     _add_param_flag(p)
-    p.add_argument("--gpus", type=int, default=0)
-    p.add_argument("--cpus", type=float, default=0)
-    p.add_argument("--memory-gb", type=float, default=0)
+    add_resource_flags(p)
     p.add_argument("--tag", action="append", default=[], help="repeatable")
     p.add_argument("--queue", type=name, help="enqueue on this queue at once")
     p.add_argument("--priority", type=int, default=0, help="higher runs first")
@@ -173,6 +177,7 @@ def _add_clone(commands: Any) -> None:
     )
     p.add_argument("--queue", type=name, help="enqueue the clone at once")
     p.add_argument("--priority", type=int, default=0)
+    add_resource_flags(p, replace=True)
     add_create_queue_flag(p)
     add_json_flag(p)
     p.set_defaults(func=clone_task)
@@ -307,7 +312,8 @@ def describe(task: Task) -> str:
         ("lock file", env.lock_file),
         ("installed", ", ".join(f"{p.name}=={p.version}" for p in env.installed)),
         ("docker image", env.docker_image),
-        ("resources", f"{res.gpus} GPU, {number(res.cpus)} CPU, {number(res.memory_gb)} GB"),
+        ("resources", describe_resources(res)),
+        ("placement", "; ".join(describe_placement(p) for p in task.placement)),
     ]
     pairs += [
         (f"{s}/{k}", scalar(v)) for s, values in task.params.items() for k, v in values.items()
@@ -334,7 +340,7 @@ def create_task(client: Client, args: argparse.Namespace) -> int:
         script=_script(client, args),
         environment=environment,
         params=params_from(args.param),
-        resources=Resources(gpus=args.gpus, cpus=args.cpus, memory_gb=args.memory_gb),
+        resources=resources_from(args),
         queue=args.queue,
         priority=args.priority,
         create_queue=args.create_queue,
@@ -392,10 +398,14 @@ def _script(client: Client, args: argparse.Namespace) -> Script:
 
 def clone_task(client: Client, args: argparse.Namespace) -> int:
     """``task clone ID``."""
-    script_args = None
+    script_args, resources = None, None
+    given = resource_flags_given(args)
+    source = client.tasks.get(args.id) if given or (args.arg and not args.no_args) else None
     if args.arg or args.no_args:
-        source = [] if args.no_args else client.tasks.get(args.id).script.args
-        script_args = merged_args(source, args.arg)
+        kept = [] if args.no_args or source is None else source.script.args
+        script_args = merged_args(kept, args.arg)
+    if given and source is not None:
+        resources = resources_from(args, source.resources)
     request = CloneRequest(
         name=args.name,
         overrides=dict(parse_param(text) for text in args.param),
@@ -406,6 +416,7 @@ def clone_task(client: Client, args: argparse.Namespace) -> int:
         create_queue=args.create_queue,
         tags=args.tag,
         pin_installed=args.pin_installed,
+        resources=resources,
     )
     return _print_task(client.tasks.clone(args.id, request), args, "cloned")
 

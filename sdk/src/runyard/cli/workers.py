@@ -79,7 +79,7 @@ def _share(task_id: str, share: float) -> str:
 def resources(worker: Worker) -> str:
     """``2 GPU (A100), 16 CPU, 64 GB``: GPU models named once each."""
     res = worker.resources
-    text = f"{res.gpus} GPU"
+    text = f"{number(res.gpus)} GPU"
     models = sorted({g.name for g in worker.gpus if g.name})
     if models:
         text += f" ({', '.join(models)})"

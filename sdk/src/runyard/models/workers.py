@@ -18,7 +18,9 @@ class Gpu(Strict):
     name: str = Field(default="", max_length=256)
     memory_gb: float = Field(default=0, ge=0)
     uuid: str = Field(default="", max_length=128)
-    peers: list[int] = Field(default_factory=list, max_length=64)
+    peers: list[int] = Field(default_factory=list, max_length=1024, exclude_if=lambda v: not v)
+    """Indices of the GPUs this one has an NVLink connection to (left out of the JSON when
+    none, for clients older than it)."""
 
 
 class GpuTask(Strict):
@@ -38,6 +40,18 @@ class GpuState(Strict):
     foreign_mb: int = Field(default=0, ge=0)
     """GPU memory (MiB) in use by processes the agent did not start."""
     tasks: list[GpuTask] = Field(default_factory=list, max_length=64)
+
+
+class GpuFree(Strict):
+    """One of a claiming agent's GPUs, as the claim matches and places tasks on it."""
+
+    index: int = Field(ge=0)
+    name: str = Field(default="", max_length=256)
+    memory_gb: float = Field(default=0, ge=0)
+    free: float = Field(ge=0, le=1)
+    """The share of it free now: 1 wholly free, 0 held by a whole task or busy."""
+    group: int = Field(default=0, ge=0)
+    """Its NVLink clique: the GPUs of one group are all NVLink peers of each other."""
 
 
 class WorkerRegister(Strict):
@@ -131,6 +145,10 @@ class ClaimRequest(Strict):
     free: Resources
     wait_s: float = Field(default=0, ge=0, le=MAX_WAIT_S)
     ended: list[EndReport] = Field(default_factory=list, max_length=MAX_ENDED_PER_CLAIM)
+    gpus: list[GpuFree] | None = Field(default=None, max_length=1024)
+    """This agent's GPUs with their free shares: the server matches typed and fractional
+    requests on them and places the task (``Task.placement``). None from an agent older
+    than typed requests: ``free.gpus`` then counts untyped whole GPUs."""
 
 
 class Claim(BaseModel):

@@ -4,9 +4,9 @@ import secrets
 
 import redis.asyncio as aioredis
 
-from runyard.models import Claim, Resources
+from runyard.models import Claim, GpuFree, Resources
 from runyard_server.errors import NotFound
-from runyard_server.store import keys, script_keys, scripts
+from runyard_server.store import gpu_placement, keys, script_keys, scripts
 from runyard_server.store.preemption_hold import held_queues
 from runyard_server.store.records import number, task_from_hash
 
@@ -27,13 +27,18 @@ async def claim(
     first_lease_s: float,
     now: float,
     scan_per_queue: int = SCAN_PER_QUEUE,
+    gpus: list[GpuFree] | None = None,
 ) -> Claim | None:
-    """The first task, in ``queues`` order then claim order, whose resources fit ``free``.
+    """The first task, in ``queues`` order then claim order, whose resources fit ``free``
+    (its GPUs on ``gpus``, the agent's GPUs with their free shares, when given).
 
-    The task becomes ``running`` on ``worker_id`` with a new lease token and a lease
-    until ``now + first_lease_s``. None when nothing fits. NotFound for an unknown worker.
+    The task becomes ``running`` on ``worker_id`` with a new lease token, a lease
+    until ``now + first_lease_s`` and its ``placement``. None when nothing fits.
+    NotFound for an unknown worker.
     """
-    found, _ = await claim_or_skip(r, worker_id, queues, free, first_lease_s, now, scan_per_queue)
+    found, _ = await claim_or_skip(
+        r, worker_id, queues, free, first_lease_s, now, scan_per_queue, gpus
+    )
     return found
 
 
@@ -45,6 +50,7 @@ async def claim_or_skip(
     first_lease_s: float,
     now: float,
     scan_per_queue: int = SCAN_PER_QUEUE,
+    gpus: list[GpuFree] | None = None,
 ) -> tuple[Claim | None, bool]:
     """Like :func:`claim`; the flag says whether waiting tasks were seen that did not fit."""
     # A worker held for a preemptor looks only at its queue (store/preemption_hold.py).
@@ -70,7 +76,7 @@ async def claim_or_skip(
         token,
         number(now),
         number(now + first_lease_s),
-        free.gpus,
+        gpu_placement.claim_argument(free, gpus),
         number(float(free.cpus)),
         number(float(free.memory_gb)),
         scan_per_queue,

@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from runyard.models import Claim, Resources
+from runyard.models import Claim, GpuFree, Resources
 from runyard_server.store import keys
 from runyard_server.store.claim import claim_or_skip
 
@@ -179,15 +179,19 @@ async def claim_wait(
     first_lease_s: float,
     wait_s: float,
     now_fn: Callable[[], float] = time.time,
+    gpus: list[GpuFree] | None = None,
 ) -> Claim | None:
     """Claim the first fitting task, waiting up to ``wait_s`` s for one to arrive.
 
-    ``now_fn`` gives the unix time for each claim attempt (leases start then).
+    ``now_fn`` gives the unix time for each claim attempt (leases start then);
+    ``gpus`` are the agent's GPUs (``ClaimRequest.gpus``).
     """
 
     async def attempt() -> tuple[Claim | None, bool]:
         async with dispatcher.claim_slots:
-            return await claim_or_skip(r, worker_id, queues, free, first_lease_s, now_fn())
+            return await claim_or_skip(
+                r, worker_id, queues, free, first_lease_s, now_fn(), gpus=gpus
+            )
 
     return await wait_for_work(dispatcher, queues, wait_s, attempt)
 

@@ -21,7 +21,13 @@ the tag (keys ``ry:...``) is renamed at server start (``migrate.py``).
     project, name   plain strings (indexed / filtered on)
     tags            JSON list of tags
     gpus, cpus, mem, max_retries
-                    plain numbers, so Lua compares them without parsing JSON
+                    plain numbers, so Lua compares them without parsing JSON (gpus
+                    may be a share: 0.5, 0.25, 0.125)
+    gpu_mem, gpu_model, gpu_pat, gpu_link
+                    the typed GPU request: memory per GPU (at least), the model glob
+                    as given ("" for any) and as an anchored lowered Lua pattern (what
+                    the claim matches, ``gpu_placement.py``), "nvlink"; each absent
+                    when it asks for nothing (and on tasks stored before them)
     parent, created, num
                     immutable: parent id ("" for none), creation time, the
                     creation sequence number (the score in every ``ry:idx:*``)
@@ -31,6 +37,8 @@ the tag (keys ``ry:...``) is renamed at server start (``migrate.py``).
                     it was last put on it
     worker, attempt, token
                     the worker holding it, claims so far, current lease token
+    placement       JSON list of ``Placement`` (worker, rank, GPU indices, share) the
+                    claim chose for the current (or last) attempt
     started, finished, exit_code, failure_reason, abort_requested ("1" or absent)
     logs_dropped    console lines the senders dropped past their spool quota (absent: 0)
     preempt_by, preempt_token, preempt_at

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runyard.models import Task, TaskSpec
+from runyard_server.store import gpu_placement
 
 SPEC_JSON_FIELDS = frozenset({"comment", "script", "environment"})
 """TaskSpec fields kept together as JSON in the ``spec`` hash field. The params have a
@@ -36,7 +37,7 @@ def spec_fields(spec: TaskSpec) -> dict[str, str]:
         "project": spec.project,
         "name": spec.name,
         "tags": json.dumps(spec.tags),
-        "gpus": str(spec.resources.gpus),
+        **gpu_placement.task_fields(spec.resources),
         "cpus": number(float(spec.resources.cpus)),
         "mem": number(float(spec.resources.memory_gb)),
         "max_retries": str(spec.max_retries),
@@ -52,6 +53,18 @@ def _time(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(float(value), tz=UTC)
 
 
+def _resources(h: dict[str, str]) -> dict[str, Any]:
+    # Tasks stored before typed GPU requests have none of the gpu_* fields.
+    return {
+        "gpus": float(h["gpus"]),
+        "cpus": float(h["cpus"]),
+        "memory_gb": float(h["mem"]),
+        "gpu_memory_gb": float(h.get("gpu_mem", "0")),
+        "gpu_model": h.get("gpu_model") or None,
+        "gpu_interconnect": h.get("gpu_link") or "any",
+    }
+
+
 def task_from_hash(task_id: str, h: dict[str, str]) -> Task:
     """The Task model for a task hash (HGETALL result, decoded)."""
     data: dict[str, Any] = json.loads(h["spec"])
@@ -65,7 +78,7 @@ def task_from_hash(task_id: str, h: dict[str, str]) -> Task:
         project=h["project"],
         name=h["name"],
         tags=json.loads(h["tags"]),
-        resources={"gpus": int(h["gpus"]), "cpus": float(h["cpus"]), "memory_gb": float(h["mem"])},
+        resources=_resources(h),
         max_retries=int(h["max_retries"]),
         status=h["status"],
         parent=h.get("parent") or None,
@@ -83,5 +96,6 @@ def task_from_hash(task_id: str, h: dict[str, str]) -> Task:
         preempted=int(h.get("preempted", "0")),
         preempted_by=h.get("preempted_by"),
         preempted_at=_time(h.get("preempted_at")),
+        placement=json.loads(h.get("placement", "[]")),
     )
     return Task.model_validate(data)

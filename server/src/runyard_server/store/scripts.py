@@ -22,6 +22,9 @@ from runyard_server.store.script_keys import Declared
 UNDECLARED = "runyard: undeclared key"
 """How ``common.lua`` starts the error it raises when asked for a key not in KEYS."""
 
+INCLUDES = {"claim": ("gpus",)}
+"""Helper files prepended to a script after ``common.lua`` (those only it uses)."""
+
 MAX_PLAN_TRIES = 20
 """How often ``run_planned`` reads again when the store changed under its plan."""
 
@@ -34,11 +37,12 @@ class Undeclared(Exception):
 @cache
 def source(name: str) -> str:
     """The text of ``lua/{name}.lua`` with its name (``SCRIPT``, the "by" of the
-    events it appends), the schema's constants and the common helpers in front."""
+    events it appends), the schema's constants, the common helpers and its
+    ``INCLUDES`` in front."""
     folder = resources.files("runyard_server.store") / "lua"
-    common = (folder / "common.lua").read_text()
+    parts = ["common", *INCLUDES.get(name, ()), name]
     header = f"local SCRIPT = '{name}'\nlocal NAMES_PER_KEY = {keys.NAMES_PER_KEY}\n"
-    return header + common + "\n" + (folder / f"{name}.lua").read_text()
+    return header + "\n".join((folder / f"{part}.lua").read_text() for part in parts)
 
 
 def call_args(declared: Declared, *args: str | int | float | bytes) -> tuple[list[str], list[Any]]:

@@ -19,7 +19,7 @@ from runyard.models import (
     checked_overrides,
 )
 from runyard_server.errors import Conflict, Invalid, NoCode, NotFound
-from runyard_server.store import keys, script_keys, scripts
+from runyard_server.store import gpu_placement, keys, script_keys, scripts
 from runyard_server.store.dispatch import publish_work
 from runyard_server.store.idempotency import NO_KEY, Idempotency, replayed
 from runyard_server.store.idempotency import declared as idempotency_keys
@@ -216,7 +216,11 @@ async def update_task(r: "aioredis.Redis", task_id: str, body: TaskUpdate) -> Ta
         new = _validated_spec(merged)
 
         async def writes(pipe: Any) -> None:
-            pipe.hset(keys.task(task_id), items=flatten(spec_fields(new)))
+            fields = spec_fields(new)
+            pipe.hset(keys.task(task_id), items=flatten(fields))
+            unasked = [field for field in gpu_placement.TYPED_FIELDS if field not in fields]
+            if unasked:
+                pipe.hdel(keys.task(task_id), *unasked)
             for gone in _index_keys(old) - _index_keys(new):
                 pipe.zrem(gone, task_id)
             for added in _index_keys(new) - _index_keys(old):
@@ -327,8 +331,8 @@ async def clone_task(
     idem: Idempotency | None = None,
 ) -> Task:
     """A new draft copied from ``task_id`` (``parent`` = it) with ``body.overrides``
-    checked against its params, ``body.new_params`` added and ``body.args``, if given,
-    as its script arguments; enqueued when
+    checked against its params, ``body.new_params`` added and ``body.args`` and
+    ``body.resources``, if given, in place of the source's; enqueued when
     ``body.queue`` is given (which must exist unless ``body.create_queue``, and with
     ``require_code`` the task must have code); a draft without code says so in a warning.
     With ``idem`` it is made once per key, as ``create_task`` says."""
@@ -342,6 +346,8 @@ async def clone_task(
         raise Invalid(f"new param {error}") from None
     if body.args is not None:
         data["script"]["args"] = body.args
+    if body.resources is not None:
+        data["resources"] = body.resources.model_dump()
     if body.pin_installed:
         try:
             data["environment"] = source.environment.pinned_to_installed().model_dump()

@@ -65,7 +65,14 @@ async def claim(
     if poll is None:
         return answer(
             await store.claim_wait(
-                r, call.dispatcher, worker_id, body.queues, body.free, lease_s, body.wait_s
+                r,
+                call.dispatcher,
+                worker_id,
+                body.queues,
+                body.free,
+                lease_s,
+                body.wait_s,
+                gpus=body.gpus,
             )
         )
 
@@ -73,7 +80,7 @@ async def claim(
     async def again() -> tuple[Response | None, bool]:
         async with call.dispatcher.claim_slots:
             got, unfit = await claim_or_skip(
-                r, worker_id, body.queues, body.free, lease_s, time.time()
+                r, worker_id, body.queues, body.free, lease_s, time.time(), gpus=body.gpus
             )
         found = None if got is None else JSONResponse(answer(got).model_dump(mode="json"))
         return found, unfit

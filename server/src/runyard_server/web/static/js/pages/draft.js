@@ -45,7 +45,7 @@ export async function draftPage({ id }, _q, root) {
     entry: h("input", { name: "entry_point", value: s.entry_point, class: "mono" }),
     args: h("textarea", { name: "args", rows: 3, class: "mono", spellcheck: false }, s.args.join("\n")),
     requirements: h("textarea", { name: "requirements", rows: 6, class: "mono", spellcheck: false }, e.requirements.join("\n")),
-    gpus: h("input", { name: "gpus", type: "number", min: 0, value: r.gpus }),
+    gpus: h("input", { name: "gpus", type: "number", min: 0, step: "any", value: r.gpus, title: "whole GPUs, or a share of one: 0.5, 0.25, 0.125" }),
     cpus: h("input", { name: "cpus", type: "number", min: 0, step: "any", value: r.cpus }),
     memory: h("input", { name: "memory_gb", type: "number", min: 0, step: "any", value: r.memory_gb }),
   };
@@ -70,7 +70,8 @@ export async function draftPage({ id }, _q, root) {
       params,
       script: { ...s, repository: f.repository.value.trim(), commit: f.commit.value.trim() || null, branch: f.branch.value.trim() || null, entry_point: f.entry.value.trim(), args: lines(f.args.value) },
       environment: { ...e, requirements: lines(f.requirements.value) },
-      resources: { gpus: Number(f.gpus.value) || 0, cpus: Number(f.cpus.value) || 0, memory_gb: Number(f.memory.value) || 0 },
+      // The typed GPU fields (model, memory per GPU, interconnect) are kept as recorded.
+      resources: { ...r, gpus: Number(f.gpus.value) || 0, cpus: Number(f.cpus.value) || 0, memory_gb: Number(f.memory.value) || 0 },
     };
   }
 

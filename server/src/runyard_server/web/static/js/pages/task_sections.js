@@ -44,6 +44,7 @@ export function runFacts(task, workerNames = new Map()) {
     ["Queue", task.queue ? h("a", { href: `#/queues/${encodeURIComponent(task.queue)}` }, task.queue) : null],
     ["Priority", String(task.priority)],
     ["Worker", task.worker ? workerNames.get(task.worker) || h("code", {}, task.worker) : null],
+    ["Placement", task.placement && task.placement.length ? placement(task.placement, workerNames) : null],
     ["Attempt", `${task.attempt} (retries on worker loss: ${task.max_retries})`],
     ["Preempted", task.preempted ? preemptedBy(task) : null],
     ["Exit code", task.exit_code === null ? null : String(task.exit_code)],
@@ -57,6 +58,16 @@ function preemptedBy(task) {
   const times = task.preempted === 1 ? "once" : `${task.preempted} times`;
   return [`${times}, last by `, taskLink(task.preempted_by), task.preempted_at ? ` at ${dateTime(task.preempted_at)}` : "",
     h("span", { class: "muted" }, " (requeued, not counted as a failure)")];
+}
+
+/** Where each rank runs: its agent and GPU indices, with the share of a shared GPU. */
+function placement(ranks, workerNames) {
+  return h("ul", { class: "plain", id: "placement" }, ranks.map((p) => {
+    const gpus = p.gpu_indices.length
+      ? `GPU${p.gpu_indices.length > 1 ? "s" : ""} ${p.gpu_indices.join(",")}${p.gpu_fraction < 1 ? ` (share ${p.gpu_fraction})` : ""}`
+      : "no GPU";
+    return h("li", {}, ranks.length > 1 ? `rank ${p.rank}: ` : "", workerNames.get(p.worker) || h("code", {}, p.worker), ` — ${gpus}`);
+  }));
 }
 
 export function paramsCard(task) {
@@ -73,7 +84,14 @@ export function resourcesCard(task) {
   const r = task.resources;
   // Zero means "no requirement": the task fits on any agent for that resource.
   const need = (n, unit) => (n ? `${n}${unit}` : h("span", { class: "muted" }, "any"));
-  return card("Resources needed", facts([["GPUs", need(r.gpus, "")], ["CPUs", need(r.cpus, "")], ["Memory", need(r.memory_gb, " GB")]]));
+  return card("Resources needed", facts([
+    ["GPUs", r.gpus > 0 && r.gpus < 1 ? `${r.gpus} (a share of one GPU)` : need(r.gpus, "")],
+    ["GPU model", r.gpu_model ? h("code", {}, r.gpu_model) : null],
+    ["GPU memory", r.gpu_memory_gb ? `≥ ${r.gpu_memory_gb} GB each` : null],
+    ["Interconnect", r.gpu_interconnect === "nvlink" ? "NVLink between all its GPUs" : null],
+    ["CPUs", need(r.cpus, "")],
+    ["Memory", need(r.memory_gb, " GB")],
+  ]));
 }
 
 /** Parent and children (GET /tasks?parent=ID), fetched here because they are other tasks. */
