@@ -248,7 +248,10 @@ class Agent:
                 self._slot_freed.clear()
                 continue
             request = ClaimRequest(
-                queues=self.settings.queues, free=free, wait_s=self.settings.poll_wait_s
+                queues=self.settings.queues,
+                free=free,
+                wait_s=self.settings.poll_wait_s,
+                **self._gang_offer(),
             )
             try:
                 claim = self.client.workers.claim(self.worker_id, request, retries=0)
@@ -271,6 +274,17 @@ class Agent:
             backoff.reset()
             if claim.task is not None:
                 self._launch(claim)
+
+    def _gang_offer(self) -> dict[str, str | int]:
+        """Where this agent would host rank 0 of a multi-node task: its address and a
+        port free now (``MASTER_PORT``). The venv executor only: a container's ports are
+        not the host's."""
+        if self.settings.executor != "venv":
+            return {}
+        with socket.socket() as probe:
+            probe.bind(("", 0))
+            port = probe.getsockname()[1]
+        return {"gang_host": self.settings.gang_host or _hostname(), "gang_port": port}
 
     def _register_again(self) -> None:
         try:

@@ -209,17 +209,43 @@ class Environment(Strict):
         return value
 
 
+MAX_NODES = 64
+"""The most agents one multi-node task (``resources.nodes``) may run on."""
+
+
 class Resources(Strict):
-    """What a task needs, or what an agent has free."""
+    """What a task needs, or what an agent has free.
+
+    ``nodes`` > 1 makes a multi-node task: one process on each of that many agents,
+    started together (all or none), each needing the other fields on its own agent.
+    """
 
     gpus: int = Field(default=0, ge=0, le=1024)
     cpus: float = Field(default=0, ge=0, le=100_000)
     memory_gb: float = Field(default=0, ge=0, le=1_000_000)
+    nodes: int = Field(
+        default=1, ge=1, le=MAX_NODES, description="agents the task runs on at once, one rank each"
+    )
 
     def fits_in(self, free: "Resources") -> bool:
         return (
             self.gpus <= free.gpus and self.cpus <= free.cpus and self.memory_gb <= free.memory_gb
         )
+
+
+class Placement(BaseModel):
+    """Where one rank of a running task was placed: the agent and its GPUs.
+
+    The server chooses it in the claim and the agent uses exactly these GPUs.
+    ``gpu_indices`` is empty for a task without GPUs, or when an agent older than
+    typed GPU requests claimed it (it picked its GPUs itself).
+    """
+
+    worker: str
+    rank: int = 0
+    gpu_indices: list[int] = Field(default_factory=list)
+    gpu_fraction: float = 1.0
+    """The share of each GPU the task holds: 1.0 for whole GPUs, else 0.5, 0.25, 0.125."""
 
 
 Params = dict[str, dict[str, Any]]
@@ -322,6 +348,8 @@ class Task(TaskSpec):
     logs_dropped: int = Field(
         default=0, description="console lines its senders dropped past their spool quota"
     )
+    placement: list[Placement] = Field(default_factory=list)
+    """Where its current (or last) attempt runs: one entry per rank, empty until claimed."""
     warnings: list[str] = Field(default_factory=list)
     """What the reply that returned this record warns about (e.g. no live worker serves
     its queue); said once, never stored."""

@@ -102,13 +102,33 @@ class ClaimRequest(Strict):
     free: Resources
     wait_s: float = Field(default=0, ge=0, le=MAX_WAIT_S)
     ended: list[EndReport] = Field(default_factory=list, max_length=MAX_ENDED_PER_CLAIM)
+    gang_host: str = Field(default="", max_length=255, pattern=r"^[A-Za-z0-9.:_%\[\]-]*$")
+    """The address other agents reach this one at, should it become rank 0 of a
+    multi-node task (``MASTER_ADDR``); empty: this agent takes no multi-node tasks."""
+    gang_port: int = Field(default=0, ge=0, le=65535)
+    """A free port on this agent for that rank 0 to listen on (``MASTER_PORT``)."""
+
+
+class GangRank(BaseModel):
+    """This agent's part of a multi-node task: what torch.distributed needs to know."""
+
+    rank: int = Field(ge=0)
+    world_size: int = Field(ge=1)
+    master_addr: str
+    """Rank 0's agent's ``gang_host``."""
+    master_port: int
+    """The free port rank 0's agent offered."""
 
 
 class Claim(BaseModel):
-    """A claimed task. ``task`` is None when nothing came within ``wait_s``."""
+    """A claimed task. ``task`` is None when nothing came within ``wait_s``.
+
+    ``gang`` is set for a multi-node task: ``lease_token`` is then this rank's own.
+    """
 
     task: Task | None = None
     lease_token: str | None = None
+    gang: GangRank | None = None
     task_token: str | None = Field(
         default=None, description="token the running script uses to write to its own task"
     )

@@ -40,6 +40,7 @@ def spec_fields(spec: TaskSpec) -> dict[str, str]:
         "cpus": number(float(spec.resources.cpus)),
         "mem": number(float(spec.resources.memory_gb)),
         "max_retries": str(spec.max_retries),
+        "nodes": str(spec.resources.nodes),
     }
 
 
@@ -65,7 +66,12 @@ def task_from_hash(task_id: str, h: dict[str, str]) -> Task:
         project=h["project"],
         name=h["name"],
         tags=json.loads(h["tags"]),
-        resources={"gpus": int(h["gpus"]), "cpus": float(h["cpus"]), "memory_gb": float(h["mem"])},
+        resources={
+            "gpus": int(h["gpus"]),
+            "cpus": float(h["cpus"]),
+            "memory_gb": float(h["mem"]),
+            "nodes": int(h.get("nodes", "1")),
+        },
         max_retries=int(h["max_retries"]),
         status=h["status"],
         parent=h.get("parent") or None,
@@ -80,5 +86,6 @@ def task_from_hash(task_id: str, h: dict[str, str]) -> Task:
         failure_reason=h.get("failure_reason"),
         abort_requested=h.get("abort_requested") == "1",
         logs_dropped=int(h.get("logs_dropped", "0")),
+        placement=json.loads(h.get("placement", "[]")),
     )
     return Task.model_validate(data)

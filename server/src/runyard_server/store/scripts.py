@@ -34,11 +34,11 @@ class Undeclared(Exception):
 @cache
 def source(name: str) -> str:
     """The text of ``lua/{name}.lua`` with its name (``SCRIPT``, the "by" of the
-    events it appends), the schema's constants and the common helpers in front."""
+    events it appends), the schema's constants and the common and gang helpers in front."""
     folder = resources.files("runyard_server.store") / "lua"
-    common = (folder / "common.lua").read_text()
+    helpers = "\n".join((folder / f"{part}.lua").read_text() for part in ("common", "gang"))
     header = f"local SCRIPT = '{name}'\nlocal NAMES_PER_KEY = {keys.NAMES_PER_KEY}\n"
-    return header + common + "\n" + (folder / f"{name}.lua").read_text()
+    return header + helpers + "\n" + (folder / f"{name}.lua").read_text()
 
 
 def call_args(declared: Declared, *args: str | int | float | bytes) -> tuple[list[str], list[Any]]:

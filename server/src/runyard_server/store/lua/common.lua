@@ -80,10 +80,13 @@ local function pull(id, q)
   redis.call('ZREM', since_key(q), id)
 end
 
--- nil when the token is the running task's current one, else the error reply.
-local function check_lease(key, token)
+-- nil when the token is the running task's current one (or, given the task's id, one of
+-- its gang's ranks' tokens, see gang.lua), else the error reply.
+local function check_lease(key, token, id)
   local t = redis.call('HMGET', key, 'status', 'token')
   if not t[1] then return {'missing'} end
+  if t[1] == 'running' and id and declared('gang', id)
+    and redis.call('HEXISTS', keyof('gang', id), 'r:' .. token) == 1 then return nil end
   if t[1] ~= 'running' or t[2] ~= token then return {'stale', t[1]} end
   return nil
 end
