@@ -1,6 +1,9 @@
 """Multi-node tasks in the store: gangs form all or none, end once, go back whole."""
 
+from collections.abc import Iterator
+
 import pytest
+import redis
 import redis.asyncio as aioredis
 
 from runyard.models import Claim, Heartbeat, HeldTask, Resources, Task, TaskStatus, Worker
@@ -8,11 +11,31 @@ from runyard_server import store
 from runyard_server.store import gangs, keys
 from runyard_server.store.claim import claim_or_skip
 from runyard_server.store.gangs import GangOffer, Joined
-from tests.integration.store_support import PLENTY, T0, make_task, make_worker
+from tests.faults.consistency import problems
+from tests.integration.store_support import (
+    PLENTY,
+    T0,
+    StoreRedis,
+    make_task,
+    make_worker,
+    sync_client,
+)
 
 pytestmark = pytest.mark.anyio
 
 TIMEOUT_S = 60.0
+
+
+@pytest.fixture
+def sync(store_redis: StoreRedis) -> Iterator["redis.Redis[str]"]:
+    """The consistency checker's client of the test's store."""
+    client = sync_client(store_redis)
+    yield client
+    client.close()
+
+
+def whole(sync: "redis.Redis[str]") -> list[str]:
+    return problems(sync, overdue_after_s=None)
 
 
 def _offer(port: int) -> GangOffer:
@@ -50,7 +73,9 @@ async def _formed(r: aioredis.Redis, workers: list[Worker]) -> list[Claim]:
     return [await _seat(r, w, j) for w, j in zip(workers, joined, strict=True)]
 
 
-async def test_gang_starts_only_once_every_rank_joined(r: aioredis.Redis) -> None:
+async def test_gang_starts_only_once_every_rank_joined(
+    r: aioredis.Redis, sync: "redis.Redis[str]"
+) -> None:
     task = await _gang_task(r)
     workers = await _workers(r, 4)
     first = await _join(r, workers[0])
@@ -60,6 +85,7 @@ async def test_gang_starts_only_once_every_rank_joined(r: aioredis.Redis) -> Non
     assert (await store.get_task(r, task.id)).status == TaskStatus.QUEUED
     assert await r.zrange(keys.queue("q"), 0, -1) == [task.id]
     assert await r.zcard(keys.LEASES) == 0
+    assert whole(sync) == []
 
     third = await _join(r, workers[2])
     claims = [await _seat(r, w, j) for w, j in zip(workers, [first, second, third], strict=False)]
@@ -77,13 +103,14 @@ async def test_gang_starts_only_once_every_rank_joined(r: aioredis.Redis) -> Non
     ]
     assert await r.zrange(keys.queue("q"), 0, -1) == []
     assert await r.smembers(keys.worker_running(workers[1].id)) == {task.id}
+    assert whole(sync) == []
     # The fourth agent finds nothing: the gang took exactly three.
     got, _ = await claim_or_skip(r, workers[3].id, ["q"], PLENTY, 15, T0, offer=_offer(1))
     assert got is None
 
 
 async def test_forming_gang_is_released_at_its_deadline_and_keeps_its_place(
-    r: aioredis.Redis,
+    r: aioredis.Redis, sync: "redis.Redis[str]"
 ) -> None:
     task = await _gang_task(r)
     behind = await make_task(r, name="plain", queue="q")
@@ -94,6 +121,7 @@ async def test_forming_gang_is_released_at_its_deadline_and_keeps_its_place(
     assert await r.exists(keys.task_gang(task.id)) == 0
     assert await r.zrange(keys.queue("q"), 0, -1) == [task.id, behind.id]
     assert await r.zcard(keys.GANGS) == 0
+    assert whole(sync) == []
     # A new claim makes the gang afresh.
     again = await _join(r, workers[1], now=T0 + TIMEOUT_S + 2)
     assert again.task_id == task.id
@@ -162,7 +190,9 @@ async def test_all_ranks_completing_completes_the_task_once(r: aioredis.Redis) -
         assert await r.smembers(keys.worker_running(worker.worker)) == set()
 
 
-async def test_failed_rank_stops_the_others_and_the_task_fails_once(r: aioredis.Redis) -> None:
+async def test_failed_rank_stops_the_others_and_the_task_fails_once(
+    r: aioredis.Redis, sync: "redis.Redis[str]"
+) -> None:
     task = await _gang_task(r)
     workers = await _workers(r, 3)
     claims = await _formed(r, workers)
@@ -173,6 +203,7 @@ async def test_failed_rank_stops_the_others_and_the_task_fails_once(r: aioredis.
     reply = await store.heartbeat(r, workers[0].id, beat, 30, T0 + 3)
     assert reply.abort == [task.id] and reply.lost == []
     assert (await store.get_task(r, task.id)).status == TaskStatus.RUNNING
+    assert whole(sync) == []
 
     for token in (tokens[0], tokens[2]):
         await store.report_end(r, task.id, token, TaskStatus.ABORTED, -15, "aborted", T0 + 4)
@@ -183,9 +214,12 @@ async def test_failed_rank_stops_the_others_and_the_task_fails_once(r: aioredis.
     assert await r.zcard(keys.LEASES) == 0
     events = await r.xrange(keys.EVENTS)
     assert [e[1]["to"] for e in events if e[1]["task"] == task.id].count("failed") == 1
+    assert whole(sync) == []
 
 
-async def test_one_lost_rank_requeues_the_whole_gang(r: aioredis.Redis) -> None:
+async def test_one_lost_rank_requeues_the_whole_gang(
+    r: aioredis.Redis, sync: "redis.Redis[str]"
+) -> None:
     task = await _gang_task(r, max_retries=1)
     workers = await _workers(r, 3)
     claims = await _formed(r, workers)
@@ -204,6 +238,7 @@ async def test_one_lost_rank_requeues_the_whole_gang(r: aioredis.Redis) -> None:
     assert requeued.status == TaskStatus.QUEUED
     assert await r.zrange(keys.queue("q"), 0, -1) == [task.id]
     assert await r.exists(keys.task_gang(task.id)) == 0
+    assert whole(sync) == []
     for worker, token in zip(workers, tokens, strict=True):
         assert await r.smembers(keys.worker_running(worker.id)) == set()
         beat = Heartbeat(running=[HeldTask(task_id=task.id, lease_token=token)])

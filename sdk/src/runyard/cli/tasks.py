@@ -131,6 +131,9 @@ def _add_create(commands: Any) -> None:
     p.add_argument("--gpus", type=int, default=0)
     p.add_argument("--cpus", type=float, default=0)
     p.add_argument("--memory-gb", type=float, default=0)
+    p.add_argument(
+        "--nodes", type=int, default=1, help="agents to run on at once, one rank each (multi-node)"
+    )
     p.add_argument("--tag", action="append", default=[], help="repeatable")
     p.add_argument("--queue", type=name, help="enqueue on this queue at once")
     p.add_argument("--priority", type=int, default=0, help="higher runs first")
@@ -298,7 +301,9 @@ def describe(task: Task) -> str:
         ("installed", ", ".join(f"{p.name}=={p.version}" for p in env.installed)),
         ("docker image", env.docker_image),
         ("resources", f"{res.gpus} GPU, {number(res.cpus)} CPU, {number(res.memory_gb)} GB"),
+        ("nodes", f"{res.nodes} (one rank per agent)" if res.nodes > 1 else None),
     ]
+    pairs += [(f"rank {p.rank}", p.worker) for p in task.placement if res.nodes > 1]
     pairs += [
         (f"{s}/{k}", scalar(v)) for s, values in task.params.items() for k, v in values.items()
     ]
@@ -324,7 +329,9 @@ def create_task(client: Client, args: argparse.Namespace) -> int:
         script=_script(client, args),
         environment=environment,
         params=params_from(args.param),
-        resources=Resources(gpus=args.gpus, cpus=args.cpus, memory_gb=args.memory_gb),
+        resources=Resources(
+            gpus=args.gpus, cpus=args.cpus, memory_gb=args.memory_gb, nodes=args.nodes
+        ),
         queue=args.queue,
         priority=args.priority,
         create_queue=args.create_queue,
