@@ -49,6 +49,11 @@ class LongPoll:
     again: Callable[[], Awaitable[tuple[Response | None, bool]]] | None = None
     """The same claim once more, without the app around it: the answer when a task was
     found (else None) and ``unfit``. The caller and the body were checked once already."""
+    settle: Callable[[], Awaitable[Response | None]] | None = None
+    """Set when the attempt joined the gang of a multi-node task (``store/gangs.py``):
+    waits for the gang outside the attempt limits (it may take the whole wait, and a
+    gang must never wait for an attempt slot its own members hold); the answer once it
+    formed, else None."""
 
 
 class LongPollMiddleware:
@@ -94,14 +99,16 @@ class LongPollMiddleware:
                 messages.append(message)
 
             if polls and polls[-1].again is not None:  # woken by work: the claim alone
+                failed = False
                 async with self._woken:
                     try:
                         found, unfit = await polls[-1].again()
                     except (RunyardServerError, RedisError):
-                        found, unfit = None, False  # the whole app below answers it
-                    else:
-                        if found is None:
-                            return None, unfit
+                        found, unfit, failed = None, False, True  # the whole app below answers it
+                if not failed and found is None:
+                    found = await _settled(polls[-1])
+                    if found is None:
+                        return None, unfit
                 if found is not None:
                     await found(scope, receive, keep)
                     return messages, False
@@ -109,12 +116,27 @@ class LongPollMiddleware:
             polls.append(poll)
             async with self._woken if len(polls) > 1 else self._first:
                 await self.app({**scope, LONG_POLL: poll}, _replay(body, receive, True), keep)
+            formed = await _settled(poll)
+            if formed is not None:
+                messages.clear()
+                await formed(scope, receive, keep)
+                poll.empty = False
             last[:] = messages
             return (None if poll.empty else messages), poll.unfit
 
         found = await wait_for_work(dispatcher, queues, wait_s, attempt)
         for message in last if found is None else found:
             await send(message)
+
+
+async def _settled(poll: LongPoll) -> Response | None:
+    """The answer of the gang an attempt joined, once formed (``LongPoll.settle``)."""
+    if poll.settle is None:
+        return None
+    try:
+        return await poll.settle()
+    except (RunyardServerError, RedisError):
+        return None  # the gang releases a member it never hears from at its deadline
 
 
 def _wait(body: bytes) -> tuple[list[str], float] | None:

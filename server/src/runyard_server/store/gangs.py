@@ -107,19 +107,24 @@ async def wait_formed(
         await asyncio.sleep(POLL_S)
 
 
+ClaimAttempt = Callable[[], Awaitable[tuple[Claim | Joined | None, bool]]]
+"""One claim: what it got (None: nothing) and whether it saw tasks too big for it."""
+
+
 async def claim_settled(
     r: "aioredis.Redis",
     worker_id: str,
-    attempt: Callable[[], Awaitable[tuple[Claim | Joined | None, bool]]],
+    attempt: ClaimAttempt,
     until: float,
+    first: tuple[Claim | Joined | None, bool] | None = None,
 ) -> tuple[Claim | None, bool]:
-    """``attempt`` (one claim) with a joined gang waited for until ``until``
-    (``time.monotonic()``): a gang released before it formed is claimed again while
-    time is left. What was claimed (None: nothing) and whether unfit tasks were seen."""
-    while True:
-        got, unfit = await attempt()
-        if not isinstance(got, Joined):
-            return got, unfit
+    """``attempt`` (or its result ``first``) with a joined gang waited for until
+    ``until`` (``time.monotonic()``): a gang released before it formed is claimed again
+    while time is left. What was claimed (None: nothing) and whether unfit tasks were seen."""
+    got, unfit = first if first is not None else await attempt()
+    while isinstance(got, Joined):
         claim = await wait_formed(r, worker_id, got, until)
         if claim is not None or time.monotonic() >= until:
             return claim, unfit
+        got, unfit = await attempt()
+    return got, unfit

@@ -1,6 +1,7 @@
 """Agents: register, heartbeat, long-poll claim, list, leave."""
 
 import time
+from functools import partial
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -81,14 +82,25 @@ async def claim(
                 r, worker_id, body.queues, body.free, lease_s, time.time(), offer=offer
             )
 
+    async def respond(got: Claim | None) -> Response | None:
+        return None if got is None else JSONResponse((await answer(got)).model_dump(mode="json"))
+
     # One attempt; the long-poll middleware waits, and tries again with ``again``. A gang
-    # joined is waited for here, within the claim's wait.
+    # joined is waited for (``settle``) by the middleware, outside its attempt limits,
+    # within the claim's wait.
     until = time.monotonic() + body.wait_s - (time.perf_counter() - asked)
 
+    async def settle(joined: Joined) -> Response | None:
+        poll.settle = None
+        got, _ = await claim_settled(r, worker_id, once, until, first=(joined, False))
+        return await respond(got)
+
     async def again() -> tuple[Response | None, bool]:
-        got, unfit = await claim_settled(r, worker_id, once, until)
-        found = None if got is None else JSONResponse((await answer(got)).model_dump(mode="json"))
-        return found, unfit
+        got, unfit = await once()
+        if isinstance(got, Joined):
+            poll.settle = partial(settle, got)
+            return None, unfit
+        return await respond(got), unfit
 
     found, poll.unfit = await again()
     poll.empty, poll.again = found is None, again
