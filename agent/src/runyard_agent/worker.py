@@ -302,12 +302,14 @@ class Agent:
             log.warning("giving task %s back to its queue: %s", task.id, why)
             self._give_back(task.id, claim.lease_token)
             return
+        gang = claim.gang
         log.info(
-            "claimed task %s (%s) from queue %s, GPUs [%s]",
+            "claimed task %s (%s) from queue %s, GPUs [%s]%s",
             task.id,
             task.name,
             task.queue,
             allocation.cuda_visible_devices,
+            "" if gang is None else f", rank {gang.rank} of {gang.world_size}",
         )
         runner = TaskRunner(claim, allocation, self._ctx, self._runner_done)
         with self._lock:
