@@ -1,5 +1,7 @@
 """Multi-node tasks in the store: gangs form all or none, end once, go back whole."""
 
+import asyncio
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -254,3 +256,40 @@ async def test_aborting_a_forming_gang_releases_its_members(r: aioredis.Redis) -
 
     assert await gangs.seat(r, worker.id, joined, T0 + 1) is None
     assert await r.zcard(keys.GANGS) == 0
+
+
+async def test_waiting_claims_all_get_their_rank_once_the_last_one_joins(
+    r: aioredis.Redis,
+) -> None:
+    task = await _gang_task(r, nodes=3)
+    workers = await _workers(r, 3)
+
+    async def claim(worker: Worker, delay: float) -> Claim | None:
+        await asyncio.sleep(delay)
+
+        async def once() -> tuple[Claim | Joined | None, bool]:
+            return await claim_or_skip(
+                r, worker.id, ["q"], PLENTY, 15, time.time(), offer=_offer(1)
+            )
+
+        got, _ = await gangs.claim_settled(r, worker.id, once, time.monotonic() + 10)
+        return got
+
+    claims = await asyncio.gather(*(claim(w, 0.3 * i) for i, w in enumerate(workers)))
+
+    assert sorted(c.gang.rank for c in claims if c and c.gang) == [0, 1, 2]
+    assert {c.task.id for c in claims if c and c.task} == {task.id}
+
+
+async def test_a_claim_that_stops_waiting_leaves_the_gang(r: aioredis.Redis) -> None:
+    task = await _gang_task(r, nodes=2)
+    (worker,) = await _workers(r, 1)
+
+    async def once() -> tuple[Claim | Joined | None, bool]:
+        return await claim_or_skip(r, worker.id, ["q"], PLENTY, 15, time.time(), offer=_offer(1))
+
+    got, _ = await gangs.claim_settled(r, worker.id, once, time.monotonic() + 0.3)
+
+    assert got is None
+    assert await r.exists(keys.task_gang(task.id)) == 0
+    assert (await store.get_task(r, task.id)).status == TaskStatus.QUEUED
