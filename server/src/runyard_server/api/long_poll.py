@@ -106,7 +106,7 @@ class LongPollMiddleware:
                     except (RunyardServerError, RedisError):
                         found, unfit, failed = None, False, True  # the whole app below answers it
                 if not failed and found is None:
-                    found = await _settled(polls[-1])
+                    found = await _settled(polls[-1], receive)
                     if found is None:
                         return None, unfit
                 if found is not None:
@@ -116,7 +116,7 @@ class LongPollMiddleware:
             polls.append(poll)
             async with self._woken if len(polls) > 1 else self._first:
                 await self.app({**scope, LONG_POLL: poll}, _replay(body, receive, True), keep)
-            formed = await _settled(poll)
+            formed = await _settled(poll, receive)
             if formed is not None:
                 messages.clear()
                 await formed(scope, receive, keep)
@@ -129,14 +129,30 @@ class LongPollMiddleware:
             await send(message)
 
 
-async def _settled(poll: LongPoll) -> Response | None:
-    """The answer of the gang an attempt joined, once formed (``LongPoll.settle``)."""
+async def _settled(poll: LongPoll, receive: Receive) -> Response | None:
+    """The answer of the gang an attempt joined, once formed (``LongPoll.settle``).
+
+    An agent that goes away meanwhile (its connection closes) leaves the gang at once:
+    the wait is cancelled, and a cancelled wait leaves (``gangs.wait_formed``)."""
     if poll.settle is None:
         return None
+    settle = asyncio.ensure_future(poll.settle())
+    gone = asyncio.ensure_future(_disconnect(receive))
     try:
-        return await poll.settle()
-    except (RunyardServerError, RedisError):
-        return None  # the gang releases a member it never hears from at its deadline
+        await asyncio.wait((settle, gone), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in (settle, gone):
+            waiting.cancel()
+        await asyncio.gather(settle, gone, return_exceptions=True)
+    if settle.cancelled() or isinstance(settle.exception(), RunyardServerError | RedisError):
+        return None  # a gang releases a member it never hears from at its deadline
+    return settle.result()
+
+
+async def _disconnect(receive: Receive) -> None:
+    """Returns once the client has gone (its request body was read already)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def _wait(body: bytes) -> tuple[list[str], float] | None:

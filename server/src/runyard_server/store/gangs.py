@@ -98,13 +98,19 @@ async def wait_formed(
     r: "aioredis.Redis", worker_id: str, joined: Joined, until: float
 ) -> Claim | None:
     """Wait until the gang formed (this member's claim) or is gone (None); at ``until``
-    (``time.monotonic()``) a gang still forming is left."""
-    while True:
-        leave = time.monotonic() >= until
-        got = await seat(r, worker_id, joined, time.time(), leave=leave)
-        if not isinstance(got, str):
-            return got
-        await asyncio.sleep(POLL_S)
+    (``time.monotonic()``), or when the wait is cancelled, a gang still forming is left."""
+    try:
+        while True:
+            leave = time.monotonic() >= until
+            got = await seat(r, worker_id, joined, time.time(), leave=leave)
+            if not isinstance(got, str):
+                return got
+            await asyncio.sleep(POLL_S)
+    except asyncio.CancelledError:
+        # The claimer went away: free its slot now, not at the deadline. A gang that
+        # formed meanwhile runs without this rank until its first lease runs out.
+        await asyncio.shield(seat(r, worker_id, joined, time.time(), leave=True))
+        raise
 
 
 ClaimAttempt = Callable[[], Awaitable[tuple[Claim | Joined | None, bool]]]
