@@ -75,3 +75,22 @@ def test_a_bad_gang_offer_or_node_count_is_a_422_naming_the_field(api: TestClien
     too_many = {"script": {"entry_point": "t.py"}, "resources": {"nodes": 65}}
     refused = api.post("/tasks", json=too_many, headers=auth(USER))
     assert refused.status_code == 422 and "nodes" in refused.text
+
+
+def test_a_gang_task_on_a_queue_with_too_few_live_workers_is_warned_about(
+    api: TestClient,
+) -> None:
+    spec = {"queue": "small", "create_queue": True, "script": {"entry_point": "t.py"}}
+    gang = {**spec, "resources": {"nodes": 2}}
+    api.post(
+        "/workers", json={"name": "w0", "queues": ["small"], "resources": {}}, headers=auth(AGENT)
+    )
+
+    warned = api.post("/tasks", json=gang, headers=auth(USER)).json()["warnings"]
+    api.post(
+        "/workers", json={"name": "w1", "queues": ["small"], "resources": {}}, headers=auth(AGENT)
+    )
+    fine = api.post("/tasks", json=gang, headers=auth(USER)).json()["warnings"]
+
+    assert len(warned) == 1 and "only 1 live worker(s) serve queue small" in warned[0]
+    assert fine == []
