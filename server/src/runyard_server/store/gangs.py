@@ -8,8 +8,10 @@ Lua is ``lua/gang.lua``, every change is one script):
   taking it: the first makes the gang (N rank slots and a deadline, ``gang_timeout_s``
   away) and the task stays where it is in its queue. Each member has its own lease
   token and offers a rendezvous address (``ClaimRequest.gang_host``/``gang_port``). The
-  member's claim request then waits here (:func:`claim_settled`), polling the gang,
-  while its agent's poll loop is blocked in that request: that is the reservation.
+  member's claim request then waits (:func:`claim_settled`, polling the gang every
+  ``POLL_S``; a long poll does it outside the middleware's attempt limits,
+  ``LongPoll.settle``) while its agent's poll loop is blocked in that request: that
+  is the reservation.
 - **Formed.** The claim that fills the last slot starts the task: it leaves its
   queue, runs with every member as a rank (member i is rank i; rank 0's offer is
   ``MASTER_ADDR``/``MASTER_PORT``), each rank on the short first lease. Each waiting
@@ -17,7 +19,9 @@ Lua is ``lua/gang.lua``, every change is one script):
 - **Released before forming.** At the deadline (whoever looks first: a waiting
   member or a claim meeting the gang) the gang is dissolved, its members are free, and
   its task is where it was in its queue for the next claims. A member whose request
-  stops waiting leaves its slot. Aborting, dequeuing or moving the task dissolves it.
+  stops waiting (its wait is over, or its agent's connection closed) leaves its slot,
+  and the last member takes its place. Aborting, dequeuing or moving the task
+  dissolves it.
 - **No deadlock, no starvation.** A claim first joins the oldest forming gang on its
   queues that it fits (``ry:gangs``, scored by queue order), and queue order decides
   among the rest, so agents fill one gang before the next: two gangs competing for
