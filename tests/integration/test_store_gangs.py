@@ -293,3 +293,23 @@ async def test_a_claim_that_stops_waiting_leaves_the_gang(r: aioredis.Redis) -> 
     assert got is None
     assert await r.exists(keys.task_gang(task.id)) == 0
     assert (await store.get_task(r, task.id)).status == TaskStatus.QUEUED
+
+
+async def test_aborting_a_running_gang_stops_every_rank_and_ends_it_aborted_once(
+    r: aioredis.Redis, sync: "redis.Redis[str]"
+) -> None:
+    task = await _gang_task(r, nodes=2)
+    workers = await _workers(r, 2)
+    claims = await _formed(r, workers)
+
+    await store.abort(r, task.id, T0 + 1)
+    for worker, claim in zip(workers, claims, strict=True):
+        beat = Heartbeat(running=[HeldTask(task_id=task.id, lease_token=claim.lease_token or "")])
+        assert (await store.heartbeat(r, worker.id, beat, 30, T0 + 2)).abort == [task.id]
+    for claim in claims:
+        token = claim.lease_token or ""
+        await store.report_end(r, task.id, token, TaskStatus.ABORTED, -15, "aborted", T0 + 3)
+
+    aborted = await store.get_task(r, task.id)
+    assert aborted.status == TaskStatus.ABORTED and aborted.failure_reason == "rank 0: aborted"
+    assert whole(sync) == []
