@@ -70,9 +70,15 @@ async def _seat(r: aioredis.Redis, worker: Worker, joined: Joined, now: float = 
     return got
 
 
-async def _formed(r: aioredis.Redis, workers: list[Worker]) -> list[Claim]:
+async def _running(
+    r: aioredis.Redis, nodes: int = 3, **fields: object
+) -> tuple[Task, list[Worker], list[str]]:
+    """A gang task formed on ``nodes`` new workers: the task, the workers, their tokens."""
+    task = await _gang_task(r, nodes=nodes, **fields)
+    workers = await _workers(r, nodes)
     joined = [await _join(r, w) for w in workers]
-    return [await _seat(r, w, j) for w, j in zip(workers, joined, strict=True)]
+    claims = [await _seat(r, w, j) for w, j in zip(workers, joined, strict=True)]
+    return task, workers, [c.lease_token or "" for c in claims]
 
 
 async def test_gang_starts_only_once_every_rank_joined(
@@ -168,22 +174,14 @@ async def test_older_forming_gang_is_joined_first_across_queues(r: aioredis.Redi
 
 
 async def test_all_ranks_completing_completes_the_task_once(r: aioredis.Redis) -> None:
-    task = await _gang_task(r)
-    claims = await _formed(r, await _workers(r, 3))
-    for claim in claims:
-        assert claim.lease_token is not None
-        await store.report_started(r, task.id, claim.lease_token, 30, T0 + 1)
+    task, _, tokens = await _running(r)
+    for token in tokens:
+        await store.report_started(r, task.id, token, 30, T0 + 1)
 
-    for claim in claims[:2]:
-        assert claim.lease_token is not None
-        ended = await store.report_end(
-            r, task.id, claim.lease_token, TaskStatus.COMPLETED, 0, None, T0 + 5
-        )
+    for token in tokens[:2]:
+        ended = await store.report_end(r, task.id, token, TaskStatus.COMPLETED, 0, None, T0 + 5)
         assert ended.status == TaskStatus.RUNNING
-    assert claims[2].lease_token is not None
-    done = await store.report_end(
-        r, task.id, claims[2].lease_token, TaskStatus.COMPLETED, 0, None, T0 + 6
-    )
+    done = await store.report_end(r, task.id, tokens[2], TaskStatus.COMPLETED, 0, None, T0 + 6)
 
     assert done.status == TaskStatus.COMPLETED and done.exit_code == 0
     assert await r.zcard(keys.LEASES) == 0
@@ -195,10 +193,7 @@ async def test_all_ranks_completing_completes_the_task_once(r: aioredis.Redis) -
 async def test_failed_rank_stops_the_others_and_the_task_fails_once(
     r: aioredis.Redis, sync: "redis.Redis[str]"
 ) -> None:
-    task = await _gang_task(r)
-    workers = await _workers(r, 3)
-    claims = await _formed(r, workers)
-    tokens = [c.lease_token or "" for c in claims]
+    task, workers, tokens = await _running(r)
 
     await store.report_end(r, task.id, tokens[1], TaskStatus.FAILED, 3, "script: boom", T0 + 2)
     beat = Heartbeat(running=[HeldTask(task_id=task.id, lease_token=tokens[0])])
@@ -222,10 +217,7 @@ async def test_failed_rank_stops_the_others_and_the_task_fails_once(
 async def test_one_lost_rank_requeues_the_whole_gang(
     r: aioredis.Redis, sync: "redis.Redis[str]"
 ) -> None:
-    task = await _gang_task(r, max_retries=1)
-    workers = await _workers(r, 3)
-    claims = await _formed(r, workers)
-    tokens = [c.lease_token or "" for c in claims]
+    task, workers, tokens = await _running(r, max_retries=1)
     for token in tokens:
         await store.report_started(r, task.id, token, 30, T0 + 1)
     # Ranks 0 and 1 keep beating; rank 2's agent went quiet.
@@ -298,16 +290,13 @@ async def test_a_claim_that_stops_waiting_leaves_the_gang(r: aioredis.Redis) -> 
 async def test_aborting_a_running_gang_stops_every_rank_and_ends_it_aborted_once(
     r: aioredis.Redis, sync: "redis.Redis[str]"
 ) -> None:
-    task = await _gang_task(r, nodes=2)
-    workers = await _workers(r, 2)
-    claims = await _formed(r, workers)
+    task, workers, tokens = await _running(r, nodes=2)
 
     await store.abort(r, task.id, T0 + 1)
-    for worker, claim in zip(workers, claims, strict=True):
-        beat = Heartbeat(running=[HeldTask(task_id=task.id, lease_token=claim.lease_token or "")])
+    for worker, token in zip(workers, tokens, strict=True):
+        beat = Heartbeat(running=[HeldTask(task_id=task.id, lease_token=token)])
         assert (await store.heartbeat(r, worker.id, beat, 30, T0 + 2)).abort == [task.id]
-    for claim in claims:
-        token = claim.lease_token or ""
+    for token in tokens:
         await store.report_end(r, task.id, token, TaskStatus.ABORTED, -15, "aborted", T0 + 3)
 
     aborted = await store.get_task(r, task.id)
