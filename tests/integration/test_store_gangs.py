@@ -302,3 +302,16 @@ async def test_aborting_a_running_gang_stops_every_rank_and_ends_it_aborted_once
     aborted = await store.get_task(r, task.id)
     assert aborted.status == TaskStatus.ABORTED and aborted.failure_reason == "rank 0: aborted"
     assert whole(sync) == []
+
+
+async def test_a_plain_task_of_higher_priority_goes_before_a_forming_gang(
+    r: aioredis.Redis,
+) -> None:
+    await _gang_task(r)
+    workers = await _workers(r, 2)
+    await _join(r, workers[0])
+    urgent = await make_task(r, name="urgent", queue="q", priority=5)
+
+    got, _ = await claim_or_skip(r, workers[1].id, ["q"], PLENTY, 15, T0, offer=_offer(1))
+
+    assert isinstance(got, Claim) and got.task is not None and got.task.id == urgent.id

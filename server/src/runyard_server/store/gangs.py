@@ -22,11 +22,12 @@ Lua is ``lua/gang.lua``, every change is one script):
   stops waiting (its wait is over, or its agent's connection closed) leaves its slot,
   and the last member takes its place. Aborting, dequeuing or moving the task
   dissolves it.
-- **No deadlock, no starvation.** A claim first joins the oldest forming gang on its
-  queues that it fits (``ry:gangs``, scored by queue order), and queue order decides
-  among the rest, so agents fill one gang before the next: two gangs competing for
-  too few agents never each hold a part until both time out, and a gang released at
-  its deadline keeps its place.
+- **No deadlock, no starvation.** A claim walks its queues in order as for any
+  task; where it would join or make a gang it joins the oldest forming gang on its
+  queues that it fits instead (``ry:gangs``, scored by queue order; maybe the same
+  one). So agents fill one gang before the next: two gangs competing for too few
+  agents never each hold a part until both time out, a gang released at its deadline
+  keeps its place, and a task ahead of every gang (a higher priority) still goes first.
 - **Running.** Each rank reports with its own token (``started``, logs, end). The
   task's lease is its earliest rank's lease, so the reaper acts when any rank's
   agent goes quiet, and then on the whole gang (requeued at the head or failed);

@@ -19,8 +19,6 @@ local function fits(key)
 end
 local served = {}
 for qi = 12, #ARGV do served[ARGV[qi]] = true end
-local joined = gang_join_forming(served, w, token, now, expiry, offer, gang_timeout, fits)
-if joined then return joined end
 for qi = 12, #ARGV do
   local q = ARGV[qi]
   local ids = redis.call('ZRANGE', queue_key(q), 0, scan - 1)
@@ -36,7 +34,9 @@ for qi = 12, #ARGV do
       mark_finished(id, key, now)
     elseif tonumber(t[6] or 1) > 1 then
       if fits(key) and offer ~= '' then
-        local got = gang_join(id, key, q, w, token, now, expiry, offer, gang_timeout)
+        -- The oldest forming gang it fits first (maybe this one), then this one.
+        local got = gang_join_forming(served, w, token, now, expiry, offer, gang_timeout, fits)
+          or gang_join(id, key, q, w, token, now, expiry, offer, gang_timeout)
         if got then return got end
       else
         unfit = 1

@@ -115,9 +115,11 @@ local function gang_join(id, key, q, w, token, now, expiry, offer, timeout)
   return {'gang', id}
 end
 
--- The oldest forming gang on one of the claimer's queues that fits (fits(id) says),
--- joined; nil when none. Gangs fill oldest first, so two gangs competing for the same
--- agents never each hold a part of them until both time out.
+-- The oldest forming gang on one of the claimer's queues that fits (fits(key) says),
+-- joined; nil when none. A claim that would join or make a gang calls this first (the
+-- tasks before it in the claimer's order still go first), so gangs fill oldest first
+-- and two gangs competing for the same agents never each hold a part of them until
+-- both time out.
 local function gang_join_forming(queues, w, token, now, expiry, offer, timeout, fits)
   if offer == '' then return nil end
   for _, id in ipairs(redis.call('ZRANGE', keyof('gangs'), 0, 63)) do
