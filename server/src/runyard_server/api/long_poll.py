@@ -124,7 +124,10 @@ class LongPollMiddleware:
             last[:] = messages
             return (None if poll.empty else messages), poll.unfit
 
-        found = await wait_for_work(dispatcher, queues, wait_s, attempt)
+        try:
+            found = await wait_for_work(dispatcher, queues, wait_s, attempt)
+        except _ClientGone:
+            return  # nobody to answer; its gang slot was given up
         for message in last if found is None else found:
             await send(message)
 
@@ -133,7 +136,8 @@ async def _settled(poll: LongPoll, receive: Receive) -> Response | None:
     """The answer of the gang an attempt joined, once formed (``LongPoll.settle``).
 
     An agent that goes away meanwhile (its connection closes) leaves the gang at once:
-    the wait is cancelled, and a cancelled wait leaves (``gangs.wait_formed``)."""
+    the wait is cancelled, a cancelled wait leaves (``gangs.wait_formed``), and the
+    request ends unanswered (``_ClientGone``)."""
     if poll.settle is None:
         return None
     settle = asyncio.ensure_future(poll.settle())
@@ -144,9 +148,15 @@ async def _settled(poll: LongPoll, receive: Receive) -> Response | None:
         for waiting in (settle, gone):
             waiting.cancel()
         await asyncio.gather(settle, gone, return_exceptions=True)
-    if settle.cancelled() or isinstance(settle.exception(), RunyardServerError | RedisError):
+    if settle.cancelled():
+        raise _ClientGone
+    if isinstance(settle.exception(), RunyardServerError | RedisError):
         return None  # a gang releases a member it never hears from at its deadline
     return settle.result()
+
+
+class _ClientGone(Exception):
+    """The agent of a claim waiting for its gang went away (its connection closed)."""
 
 
 async def _disconnect(receive: Receive) -> None:
