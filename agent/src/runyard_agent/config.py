@@ -36,6 +36,7 @@ from pydantic_settings import (
 from runyard.logship import SpoolSettings
 from runyard.models.limits import MAX_WAIT_S
 from runyard.models.names import Name
+from runyard.models.workers import GANG_HOST_PATTERN
 from runyard_agent.errors import EXIT_CONFIG
 from runyard_agent.package_sources import DEFAULT_TORCH_INDEX, SecretUrl, TorchBackend
 
@@ -100,7 +101,7 @@ class AgentSettings(BaseSettings):
         default=None,
         min_length=1,
         max_length=255,
-        pattern=r"^[A-Za-z0-9.:_%\[\]-]+$",
+        pattern=GANG_HOST_PATTERN,
         description="the address other agents reach this one at, for multi-node tasks "
         "(MASTER_ADDR when it runs rank 0; default: the host name)",
     )

@@ -8,6 +8,7 @@ task has a runner. Signal handlers only bump a counter; the main thread acts on 
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import threading
 import time
@@ -17,6 +18,7 @@ from runyard._version import __version__
 from runyard.client import Client
 from runyard.errors import TRANSIENT, ApiError, AuthError, NotFoundError, RunyardError
 from runyard.models import Claim, ClaimRequest, HeldTask, WorkerRegister
+from runyard.models.workers import GANG_HOST_PATTERN
 from runyard.retry import Backoff
 from runyard_agent.config import AgentSettings
 from runyard_agent.environments.torch_builds import choose_build
@@ -279,12 +281,13 @@ class Agent:
         """Where this agent would host rank 0 of a multi-node task: its address and a
         port free now (``MASTER_PORT``). The venv executor only: a container's ports are
         not the host's."""
-        if self.settings.executor != "venv":
-            return {}
+        host = self.settings.gang_host or _hostname()
+        if self.settings.executor != "venv" or not re.fullmatch(GANG_HOST_PATTERN, host):
+            return {}  # an odd host name: set --gang-host to take multi-node tasks
         with socket.socket() as probe:
             probe.bind(("", 0))
             port = probe.getsockname()[1]
-        return {"gang_host": self.settings.gang_host or _hostname(), "gang_port": port}
+        return {"gang_host": host, "gang_port": port}
 
     def _register_again(self) -> None:
         try:

@@ -10,6 +10,9 @@ from runyard.models.names import Name, TaskId
 from runyard.models.strict import Strict
 from runyard.models.tasks import FailureKind, ReportBase, Resources, Task, TaskStatus
 
+GANG_HOST_PATTERN = r"^[A-Za-z0-9.:_%\[\]-]+$"
+"""What ``ClaimRequest.gang_host`` may hold: a host name or an IPv4/IPv6 address."""
+
 
 class Gpu(Strict):
     """One GPU an agent detected."""
@@ -102,7 +105,7 @@ class ClaimRequest(Strict):
     free: Resources
     wait_s: float = Field(default=0, ge=0, le=MAX_WAIT_S)
     ended: list[EndReport] = Field(default_factory=list, max_length=MAX_ENDED_PER_CLAIM)
-    gang_host: str = Field(default="", max_length=255, pattern=r"^[A-Za-z0-9.:_%\[\]-]*$")
+    gang_host: str = Field(default="", max_length=255, pattern=f"^$|{GANG_HOST_PATTERN}")
     """The address other agents reach this one at, should it become rank 0 of a
     multi-node task (``MASTER_ADDR``); empty: this agent takes no multi-node tasks."""
     gang_port: int = Field(default=0, ge=0, le=65535)
