@@ -66,7 +66,8 @@ async def claim_or_skip(
                 pipe.zrange(keys.GANGS, 0, 63)
             fronts: list[list[str]] = await pipe.execute()
         waiting = list(dict.fromkeys(task_id for front in fronts for task_id in front))
-        return script_keys.transition(waiting, list(queues), [worker_id])
+        # Without an offer the claim joins no gang: their keys are not needed.
+        return script_keys.transition(waiting, list(queues), [worker_id], gangs=offer is not None)
 
     reply = await scripts.run_planned(
         r,

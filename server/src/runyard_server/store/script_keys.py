@@ -95,15 +95,20 @@ def metric_indexes(series: list[str]) -> Declared:
 
 
 def transition(
-    task_ids: list[str], queues: list[str | None], workers: list[str | None]
+    task_ids: list[str],
+    queues: list[str | None],
+    workers: list[str | None],
+    *,
+    gangs: bool = True,
 ) -> Declared:
-    """What a status change of these tasks may touch: their hashes and gangs, every
-    status index, the singletons, and the keys of the queues and workers named (None: no
-    such)."""
+    """What a status change of these tasks may touch: their hashes and (unless not
+    ``gangs``) gangs, every status index, the singletons, and the keys of the queues and
+    workers named (None: no such)."""
     declared = {**SINGLETONS, **STATUS_INDEXES}
     for task_id in task_ids:
         declared |= task(task_id)
-        declared[f"gang:{task_id}"] = keys.task_gang(task_id)
+        if gangs:
+            declared[f"gang:{task_id}"] = keys.task_gang(task_id)
     for name in queues:
         if name is not None:
             declared |= queue(name)
