@@ -133,6 +133,20 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30.0, what: str = "
         time.sleep(0.05)
 
 
+def pid_in(path: Path) -> int:
+    """The pid a task script wrote to ``path``, once it has."""
+    wait_for(lambda: path.exists() and path.read_text().isdigit(), 60, f"{path} to hold a pid")
+    return int(path.read_text())
+
+
+def gone(pid: int) -> bool:
+    """True once the process ``pid`` ended (a zombie counts as ended)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 def log_texts(client: Client, task_id: str) -> list[str]:
     """Every log line of the task, in order."""
     texts: list[str] = []

@@ -4,7 +4,6 @@ import signal
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from runyard.client import Client
@@ -12,8 +11,10 @@ from runyard.models import TaskStatus
 from tests.e2e.agent_support import (
     DONE,
     AgentFactory,
+    gone,
     log_texts,
     make_repo,
+    pid_in,
     submit,
     wait_for,
     wait_status,
@@ -21,18 +22,6 @@ from tests.e2e.agent_support import (
 from tests.servers import ServerProcess
 
 pytestmark = pytest.mark.e2e
-
-
-def pid_in(path: Path) -> int:
-    wait_for(lambda: path.exists() and path.read_text().isdigit(), 60, f"{path} to hold a pid")
-    return int(path.read_text())
-
-
-def gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 def test_abort_mid_run_sigterms_the_task_which_checkpoints(

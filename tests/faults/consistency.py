@@ -18,6 +18,9 @@ The invariants, for each task hash ``ry:task:{id}``:
 * the listing indexes: ``ry:idx:started``/``finished`` hold it scored by that field
   exactly when it has one, ``ry:idx:name`` holds its sort member, its ``ry:names:{n}``
   string holds one record of its folded name, and every ``ry:idx:metric:*`` member exists;
+* a gang (``ry:task:{id}:gang``) belongs to a queued task (forming, listed in
+  ``ry:gangs``) or a running one (formed, as big as its ``gang_workers``, each rank's
+  worker's running set may hold it); no other task has one;
 
 and, the other way round, no index, queue, lease or running set names a task that
 does not exist. ``num`` values are unique and at most ``ry:seq:task``.
@@ -60,6 +63,11 @@ class Snapshot:
             for key in r.scan_iter(match=f"{keys.WORKER_PREFIX}*:running", count=1000)
         }
         self.task_seq = int(r.get(keys.TASK_SEQ) or 0)
+        self.gangs = {
+            key.removeprefix(keys.TASK_PREFIX).removesuffix(":gang"): r.hgetall(key)
+            for key in r.scan_iter(match=f"{keys.TASK_PREFIX}*:gang", count=1000)
+        }
+        self.sorted_sets[keys.GANGS] = dict(r.zrange(keys.GANGS, 0, -1, withscores=True))
         self.names = {
             key: r.get(key) or "" for key in r.scan_iter(match=f"{keys.NAMES_PREFIX}*", count=1000)
         }
@@ -112,6 +120,7 @@ def problems(
     found += _check_names(snap)
     found += _check_gpu_shares(snap)
     found += _check_reverse(snap, expected)
+    found += [f"gang of task {i} that does not exist" for i in snap.gangs if i not in snap.tasks]
     if overdue_after_s is not None:
         found += overdue_leases(r, now=now, overdue_after_s=overdue_after_s)
     return found
@@ -218,9 +227,11 @@ def _check_task(
         if h.get("queue"):
             held = keys.queue_running(h["queue"])
             expected[held].add(task_id)
-            if snap.sorted_sets.get(held, {}).get(task_id) != float(h["gpus"]):
+            if snap.sorted_sets.get(held, {}).get(task_id) != float(h["gpus"]) * int(
+                h.get("nodes", "1")
+            ):
                 found.append(f"task {task_id}: not in {held} with its gpus {h['gpus']}")
-    return found
+    return found + _check_gang(task_id, h, snap, expected)
 
 
 def _check_gpu_shares(snap: Snapshot) -> list[str]:
@@ -243,6 +254,29 @@ def _check_gpu_shares(snap: Snapshot) -> list[str]:
         if share > 1
     ]
     return found
+
+
+def _check_gang(
+    task_id: str, h: dict[str, str], snap: Snapshot, expected: dict[str, set[str]]
+) -> list[str]:
+    gang, status = snap.gangs.get(task_id), h["status"]
+    if gang is None:
+        return (
+            [f"task {task_id}: running with gang_workers but no gang"]
+            if (status == "running" and h.get("gang_workers"))
+            else []
+        )
+    if status == "queued" and "formed" not in gang:
+        expected[keys.GANGS].add(task_id)
+        return (
+            [] if task_id in snap.sorted_sets[keys.GANGS] else [f"task {task_id}: not in ry:gangs"]
+        )
+    workers = h.get("gang_workers", "").split()
+    if status != "running" or "formed" not in gang or len(workers) != int(gang["size"]):
+        return [f"task {task_id}: {status} with a gang {gang}"]
+    for worker in workers:  # a rank is in its worker's set once its claim saw the gang
+        expected[keys.worker_running(worker)].add(task_id)
+    return []
 
 
 def _check_queued(

@@ -1,7 +1,9 @@
 """Long-polling claims over HTTP on a real server: held between attempts, woken by work."""
 
+import contextlib
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import requests
@@ -78,3 +80,26 @@ def test_a_waiting_claim_whose_worker_left_is_answered_by_the_app(server: Server
     assert answers[0].status_code == 404
     assert answers[0].json()["error"] == "not_found"
     assert "not registered" in answers[0].json()["detail"]
+
+
+def test_a_claim_waiting_for_a_gang_leaves_it_when_its_agent_goes_away(
+    server: ServerProcess,
+) -> None:
+    task = {"queue": "q", "create_queue": True, "script": CODE, "resources": {"nodes": 2}}
+    created = requests.post(f"{server.api}/tasks", json=task, timeout=10).json()
+    gone, *stay = (register(server, ["q"]) for _ in range(3))
+    offer = {"wait_s": 20, "gang_host": "127.0.0.1", "gang_port": 29500}
+    with contextlib.suppress(requests.Timeout):  # the agent dies while its claim waits
+        requests.post(
+            f"{server.api}/workers/{gone}/claim",
+            json={"queues": ["q"], "free": FREE, **offer},
+            timeout=1,
+        )
+    time.sleep(0.5)
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda w: claim(server, w, **offer).json(), stay))
+
+    assert sorted(a["gang"]["rank"] for a in answers) == [0, 1]
+    placed = requests.get(f"{server.api}/tasks/{created['id']}", timeout=10).json()["placement"]
+    assert sorted(p["worker"] for p in placed) == sorted(stay)

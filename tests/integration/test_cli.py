@@ -77,7 +77,7 @@ def test_create_then_list_and_show_it(live: ServerProcess) -> None:
         server, "resnet", "--project", project, "--script", "train.py", "--arg=--epochs",
         "--arg", "3", "--param", "General/lr=0.1", "--param", "General/opt=adam",
         "--param", "General/layers=[64,32]", "--requirement", "numpy==1.26.4", "--gpus", "1",
-        "--tag", "baseline",
+        "--nodes", "2", "--tag", "baseline",
     )  # fmt: skip
     assert task["status"] == "draft"
 
@@ -91,8 +91,10 @@ def test_create_then_list_and_show_it(live: ServerProcess) -> None:
     assert shown["script"]["args"] == ["--epochs", "3"]
     assert shown["environment"]["requirements"] == ["numpy==1.26.4"]
     assert (shown["resources"]["gpus"], shown["tags"]) == (1, ["baseline"])
+    assert shown["resources"]["nodes"] == 2
     details = cli(server, "task", "show", task["id"]).stdout
     assert "General/lr:" in details and "train.py" in details
+    assert "nodes:" in details and "2 (one rank per agent)" in details
 
 
 def test_list_sorts_by_a_final_metric_and_searches_names(live: ServerProcess) -> None:

@@ -68,6 +68,18 @@ def test_the_buffer_keeps_the_tail_of_task_output_but_not_agent_notes() -> None:
     assert buffer.tail() == ["line 7", "line 8", "line 9"]
 
 
+def test_a_ranks_lines_carry_its_prefix_but_its_tail_does_not() -> None:
+    buffer = LogBuffer(tail_lines=2, prefix="[rank 2] ")
+    buffer.put_many("stdout", ["loss 0.5", "loss 0.4"])
+    buffer.put("agent", "process ended")
+    buffer.finish()
+    chunk = buffer.next_chunk(0)
+    assert chunk is not None
+    texts = [line.text for line in LogBatch.model_validate_json(chunk.body(0, None)).lines]
+    assert texts == ["[rank 2] loss 0.5", "[rank 2] loss 0.4", "[rank 2] process ended"]
+    assert buffer.tail() == ["loss 0.5", "loss 0.4"]
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="F_GETPIPE_SZ is Linux")
 def test_many_lines_through_a_pipe_arrive_in_order_and_the_pipe_is_grown() -> None:
     buffer = LogBuffer()

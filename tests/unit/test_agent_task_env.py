@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from runyard.models import Environment, Script, Task, TaskStatus
+from runyard.models import Environment, GangRank, Script, Task, TaskStatus
 from runyard_agent.errors import EnvironmentBuildError
 from runyard_agent.runner import MAX_REASON_CHARS, script_failure_reason
 from runyard_agent.slots import Allocation
@@ -23,7 +23,9 @@ def make_task(**env: str) -> Task:
     )
 
 
-def environment(token: str | None = "task-token", gpus: tuple[int, ...] = ()) -> dict[str, str]:
+def environment(
+    token: str | None = "task-token", gpus: tuple[int, ...] = (), gang: GangRank | None = None
+) -> dict[str, str]:
     base = {
         "PATH": "/usr/bin",
         "HOME": "/root",
@@ -38,6 +40,7 @@ def environment(token: str | None = "task-token", gpus: tuple[int, ...] = ()) ->
         allocation=Allocation(gpu_indices=gpus, cpus=0, memory_gb=0),
         server="http://srv:8008",
         token=token,
+        gang=gang,
     )
 
 
@@ -48,6 +51,23 @@ def test_runyard_variables_win_over_the_task_env() -> None:
     assert env["RUNYARD_TOKEN"] == "task-token"
     assert env["PYTHONUNBUFFERED"] == "1"
     assert env["FOO"] == "bar"
+
+
+def test_a_rank_gets_what_torch_distributed_reads_and_one_node_task_none() -> None:
+    gang = GangRank(rank=2, world_size=4, master_addr="10.0.0.7", master_port=29511)
+    env = environment(gang=gang)
+    assert {k: env[k] for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "NODE_RANK")} == {
+        "RANK": "2",
+        "WORLD_SIZE": "4",
+        "LOCAL_RANK": "0",
+        "NODE_RANK": "2",
+    }
+    assert (env["MASTER_ADDR"], env["MASTER_PORT"], env["LOCAL_WORLD_SIZE"]) == (
+        "10.0.0.7",
+        "29511",
+        "1",
+    )
+    assert "RANK" not in environment() and "MASTER_ADDR" not in environment()
 
 
 def test_gpus_become_cuda_visible_devices_and_none_is_empty() -> None:

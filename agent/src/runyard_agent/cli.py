@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: let them finish); set below the orchestrator's kill deadline",
     )
     add("--poll-wait-s", type=float, help="long-poll wait per claim (default 20, at most 30)")
+    add(
+        "--gang-host",
+        help="address other agents reach this one at for multi-node tasks (default: host name)",
+    )
     add("--executor", choices=get_args(ExecutorKind), help="how tasks run (default venv)")
     add("--docker-image", help="docker executor: image for tasks that record none")
     add(

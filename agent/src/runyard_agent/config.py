@@ -36,6 +36,7 @@ from pydantic_settings import (
 from runyard.logship import SpoolSettings
 from runyard.models.limits import MAX_WAIT_S
 from runyard.models.names import Name
+from runyard.models.workers import GANG_HOST_PATTERN
 from runyard_agent.errors import EXIT_CONFIG
 from runyard_agent.package_sources import DEFAULT_TORCH_INDEX, SecretUrl, TorchBackend
 
@@ -108,6 +109,14 @@ class AgentSettings(BaseSettings):
         "they are stopped and given back to their queues (default: wait for them)",
     )
     poll_wait_s: float = Field(default=20.0, gt=0, le=MAX_WAIT_S)
+    gang_host: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        pattern=GANG_HOST_PATTERN,
+        description="the address other agents reach this one at, for multi-node tasks "
+        "(MASTER_ADDR when it runs rank 0; default: the host name)",
+    )
     executor: ExecutorKind = "venv"
     docker_image: str | None = Field(
         default=None, min_length=1, description="docker executor: image for tasks that name none"

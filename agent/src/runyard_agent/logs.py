@@ -113,18 +113,26 @@ class LineSplitter:
 
 class LogBuffer(Spool):
     """A task's spool (:class:`runyard.logship.Spool`) that also keeps the last
-    ``tail_lines`` lines the task printed, for failure reasons, whether shipped or not."""
+    ``tail_lines`` lines the task printed, for failure reasons, whether shipped or not.
 
-    def __init__(self, settings: SpoolSettings | None = None, tail_lines: int = 20) -> None:
+    ``prefix`` starts every shipped line (``[rank 1] `` for a rank of a multi-node task,
+    whose ranks' lines interleave in one log); the tail is kept without it."""
+
+    def __init__(
+        self, settings: SpoolSettings | None = None, tail_lines: int = 20, prefix: str = ""
+    ) -> None:
         super().__init__(settings)
         self._tail: deque[str] = deque(maxlen=tail_lines)
         self._tail_lock = threading.Lock()
+        self._prefix = prefix
 
     def put_many(self, stream: str, texts: Iterable[str], ts: float | None = None) -> None:
         texts = list(texts)
         if stream != "agent":
             with self._tail_lock:
                 self._tail.extend(texts[-(self._tail.maxlen or 0) :])
+        if self._prefix:
+            texts = [self._prefix + text for text in texts]
         super().put_many(stream, texts, ts)
 
     def tail(self) -> list[str]:

@@ -70,6 +70,7 @@ class TaskRunner:
             raise ValueError("a runner needs a claim with a task and a lease token")
         self.task: Task = claim.task
         self.lease_token: str = claim.lease_token
+        self.gang = claim.gang
         self.task_token = claim.task_token
         self.allocation = allocation
         self.ctx = ctx
@@ -197,6 +198,7 @@ class TaskRunner:
             on_lost=self.lose,
             on_auth=self.ctx.on_auth,
             spool=self.ctx.settings.log_spool,
+            prefix="" if self.gang is None else f"[rank {self.gang.rank}] ",
         )
         try:
             launch = self._build(output)
@@ -232,6 +234,7 @@ class TaskRunner:
                 note=output.agent_line,
                 torch=self.ctx.torch,
                 record_installed=self._report.installed,
+                gang=self.gang,
             )
         )
         if self._stop is not None:

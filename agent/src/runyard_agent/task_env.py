@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from runyard.models import Script, Task
+from runyard.models import GangRank, Script, Task
 from runyard_agent.errors import EnvironmentBuildError
 from runyard_agent.slots import Allocation
 
@@ -44,13 +44,16 @@ def task_environment(
     allocation: Allocation,
     server: str,
     token: str | None,
+    gang: GangRank | None = None,
 ) -> dict[str, str]:
     """The agent's environment, plus ``environment.env``, plus what Runyard sets for the task.
 
     Runyard's own variables win over the task's: ``RUNYARD_TASK_ID``, ``RUNYARD_SERVER``,
     ``RUNYARD_TOKEN`` (the task token, else the agent's), ``CUDA_VISIBLE_DEVICES`` (its
     GPUs, empty for none, numbered like nvidia-smi), ``RUNYARD_GPU_MEMORY_FRACTION`` (for
-    a share of a GPU) and ``PYTHONUNBUFFERED=1`` so output streams as it is printed.
+    a share of a GPU) and ``PYTHONUNBUFFERED=1`` so output streams as it is printed. A
+    rank of a multi-node task also gets what ``torch.distributed`` reads
+    (:func:`gang_environment`).
     """
     env = {key: value for key, value in base_env.items() if not key.startswith(_AGENT_PREFIX)}
     env.update(task.environment.env)
@@ -69,4 +72,22 @@ def task_environment(
         env["RUNYARD_TOKEN"] = token
     else:
         env.pop("RUNYARD_TOKEN", None)
+    if gang is not None:
+        env.update(gang_environment(gang))
     return env
+
+
+def gang_environment(gang: GangRank) -> dict[str, str]:
+    """What ``torch.distributed`` reads, for one rank: ``RANK``, ``WORLD_SIZE``,
+    ``LOCAL_RANK``, ``LOCAL_WORLD_SIZE``, ``NODE_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``.
+    One process per node, so the rank is the node's and the local rank 0
+    (``torchrun --nnodes`` reads ``NODE_RANK`` and the master's too)."""
+    return {
+        "RANK": str(gang.rank),
+        "WORLD_SIZE": str(gang.world_size),
+        "LOCAL_RANK": "0",
+        "LOCAL_WORLD_SIZE": "1",
+        "NODE_RANK": str(gang.rank),
+        "MASTER_ADDR": gang.master_addr,
+        "MASTER_PORT": str(gang.master_port),
+    }

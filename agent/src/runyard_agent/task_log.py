@@ -32,7 +32,8 @@ class TaskLog:
     """Collects a task's output and the agent's notes about it, and ships them as they come.
 
     ``on_lost`` is called when the server says the lease is gone, ``on_auth`` when it
-    refuses the agent's token; shipping stops in both cases.
+    refuses the agent's token; shipping stops in both cases. ``prefix`` starts every
+    line (a rank of a multi-node task: ``[rank 1] ``).
     """
 
     def __init__(
@@ -45,8 +46,9 @@ class TaskLog:
         flush_s: float = 0.5,
         spool: SpoolSettings | None = None,
         max_backoff_s: float = 30.0,
+        prefix: str = "",
     ) -> None:
-        self.buffer = LogBuffer(spool)
+        self.buffer = LogBuffer(spool, prefix=prefix)
         self.readers = PipeReaders(self.buffer, progress_interval_s=flush_s)
         self._send, self._lease_token = send, lease_token
         self._on_lost, self._on_auth = on_lost, on_auth

@@ -12,6 +12,7 @@ the server each GPU's state.
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import threading
 import time
@@ -21,6 +22,7 @@ from runyard._version import __version__
 from runyard.client import Client
 from runyard.errors import TRANSIENT, ApiError, AuthError, NotFoundError, RunyardError
 from runyard.models import Claim, ClaimRequest, GpuState, GpuTask, HeldTask, WorkerRegister
+from runyard.models.workers import GANG_HOST_PATTERN
 from runyard.retry import Backoff
 from runyard_agent.config import AgentSettings
 from runyard_agent.environments.torch_builds import choose_build
@@ -268,6 +270,7 @@ class Agent:
                 free=free,
                 wait_s=self.settings.poll_wait_s,
                 gpus=self.pool.gpu_free(),
+                **self._gang_offer(),
             )
             try:
                 claim = self.client.workers.claim(self.worker_id, request, retries=0)
@@ -291,6 +294,18 @@ class Agent:
             if claim.task is not None:
                 self._launch(claim)
 
+    def _gang_offer(self) -> dict[str, str | int]:
+        """Where this agent would host rank 0 of a multi-node task: its address and a
+        port free now (``MASTER_PORT``). The venv executor only: a container's ports are
+        not the host's."""
+        host = self.settings.gang_host or _hostname()
+        if self.settings.executor != "venv" or not re.fullmatch(GANG_HOST_PATTERN, host):
+            return {}  # an odd host name: set --gang-host to take multi-node tasks
+        with socket.socket() as probe:
+            probe.bind(("", 0))
+            port = probe.getsockname()[1]
+        return {"gang_host": host, "gang_port": port}
+
     def _register_again(self) -> None:
         try:
             self._register()
@@ -311,13 +326,15 @@ class Agent:
             log.warning("giving task %s back to its queue: %s", task.id, why)
             self._give_back(task.id, claim.lease_token)
             return
+        gang = claim.gang
         log.info(
-            "claimed task %s (%s) from queue %s, GPUs [%s] (share %g)",
+            "claimed task %s (%s) from queue %s, GPUs [%s] (share %g)%s",
             task.id,
             task.name,
             task.queue,
             allocation.cuda_visible_devices,
             allocation.gpu_fraction,
+            "" if gang is None else f", rank {gang.rank} of {gang.world_size}",
         )
         runner = TaskRunner(claim, allocation, self._ctx, self._runner_done)
         with self._lock:

@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allowed-hosts", metavar="NAME,...", help=_help("allowed_hosts"))
     p.add_argument("--lease", type=float, dest="lease_s", help=_help("lease_s"))
     p.add_argument("--first-lease", type=float, dest="first_lease_s", help=_help("first_lease_s"))
+    p.add_argument(
+        "--gang-timeout", type=float, dest="gang_timeout_s", help=_help("gang_timeout_s")
+    )
     p.add_argument("--local-lease", type=float, dest="local_lease_s", help=_help("local_lease_s"))
     p.add_argument(
         "--reap-interval", type=int, dest="reap_interval_s", help=_help("reap_interval_s")

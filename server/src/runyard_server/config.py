@@ -102,6 +102,14 @@ class Settings(BaseSettings):
     first_lease_s: float = Field(
         default=15.0, gt=0, description="lease until the agent reports started"
     )
+    gang_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "how long a multi-node task's gang may take to gather its agents before they "
+            "are released and the task waits in its queue again"
+        ),
+    )
     local_lease_s: float = Field(
         default=300.0,
         gt=0,

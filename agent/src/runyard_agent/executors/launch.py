@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
 
-from runyard.models import InstalledPackage, Task
+from runyard.models import GangRank, InstalledPackage, Task
 from runyard_agent.config import AgentSettings
 from runyard_agent.environments.torch_builds import TorchBuild
 from runyard_agent.slots import Allocation
@@ -40,6 +40,8 @@ class LaunchRequest:
     """The PyTorch build this machine runs."""
     record_installed: Callable[[list[InstalledPackage]], object] | None = None
     """Reports what was installed for the task, once its environment is built."""
+    gang: GangRank | None = None
+    """This agent's rank of a multi-node task (None for a one-node task)."""
 
 
 class TaskHandle(Protocol):

@@ -80,6 +80,7 @@ def venv_launch(job: LaunchRequest) -> VenvLaunch:
         allocation=job.allocation,
         server=settings.server,
         token=job.token,
+        gang=job.gang,
     )
     if python != lease.python:
         # The cached venv's console scripts (its requirements') stay on the PATH.

@@ -14,6 +14,7 @@ _FLAGS: tuple[tuple[str, str, Any, str], ...] = (
     ("--memory-gb", "memory_gb", float, "memory in GB"),
     ("--gpu-memory-gb", "gpu_memory_gb", float, "memory per GPU, at least (as nvidia-smi says)"),
     ("--gpu-model", "gpu_model", str, "GPU model glob, case-insensitive, e.g. 'A100*', '*H100*'"),
+    ("--nodes", "nodes", int, "agents to run on at once, one rank each (multi-node)"),
 )
 
 

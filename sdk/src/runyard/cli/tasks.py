@@ -314,6 +314,7 @@ def describe(task: Task) -> str:
         ("docker image", env.docker_image),
         ("resources", describe_resources(res)),
         ("placement", "; ".join(describe_placement(p) for p in task.placement)),
+        ("nodes", f"{res.nodes} (one rank per agent)" if res.nodes > 1 else None),
     ]
     pairs += [
         (f"{s}/{k}", scalar(v)) for s, values in task.params.items() for k, v in values.items()

@@ -220,6 +220,10 @@ class Environment(Strict):
 GPU_SHARES = (0.5, 0.25, 0.125)
 """The shares of one GPU a task may ask for (``resources.gpus``) besides whole GPUs."""
 
+
+MAX_NODES = 64
+"""The most agents one multi-node task (``resources.nodes``) may run on."""
+
 GPU_MODEL_CHARS = frozenset(string.ascii_letters + string.digits + " ._/-*?")
 """What a ``gpu_model`` glob may hold: letters, digits, space, ``. _ / -`` and the
 wildcards ``*`` and ``?`` (so the server can turn it into a Lua pattern safely)."""
@@ -252,6 +256,13 @@ class Resources(Strict):
     )
     gpu_interconnect: Literal["any", "nvlink"] = Field(
         default="any", exclude_if=lambda v: v == "any"
+    )
+    nodes: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_NODES,
+        description="agents the task runs on at once, one rank each",
+        exclude_if=lambda v: v == 1,
     )
 
     @field_validator("gpus")

@@ -10,6 +10,9 @@ from runyard.models.names import Name, TaskId
 from runyard.models.strict import Strict
 from runyard.models.tasks import FailureKind, ReportBase, Resources, Task, TaskStatus
 
+GANG_HOST_PATTERN = r"^[A-Za-z0-9.:_%\[\]-]+$"
+"""What ``ClaimRequest.gang_host`` may hold: a host name or an IPv4/IPv6 address."""
+
 
 class Gpu(Strict):
     """One GPU an agent detected."""
@@ -149,13 +152,33 @@ class ClaimRequest(Strict):
     """This agent's GPUs with their free shares: the server matches typed and fractional
     requests on them and places the task (``Task.placement``). None from an agent older
     than typed requests: ``free.gpus`` then counts untyped whole GPUs."""
+    gang_host: str = Field(default="", max_length=255, pattern=f"^$|{GANG_HOST_PATTERN}")
+    """The address other agents reach this one at, should it become rank 0 of a
+    multi-node task (``MASTER_ADDR``); empty: this agent takes no multi-node tasks."""
+    gang_port: int = Field(default=0, ge=0, le=65535)
+    """A free port on this agent for that rank 0 to listen on (``MASTER_PORT``)."""
+
+
+class GangRank(BaseModel):
+    """This agent's part of a multi-node task: what torch.distributed needs to know."""
+
+    rank: int = Field(ge=0)
+    world_size: int = Field(ge=1)
+    master_addr: str
+    """Rank 0's agent's ``gang_host``."""
+    master_port: int
+    """The free port rank 0's agent offered."""
 
 
 class Claim(BaseModel):
-    """A claimed task. ``task`` is None when nothing came within ``wait_s``."""
+    """A claimed task. ``task`` is None when nothing came within ``wait_s``.
+
+    ``gang`` is set for a multi-node task: ``lease_token`` is then this rank's own.
+    """
 
     task: Task | None = None
     lease_token: str | None = None
+    gang: GangRank | None = None
     task_token: str | None = Field(
         default=None, description="token the running script uses to write to its own task"
     )

@@ -49,6 +49,11 @@ class LongPoll:
     again: Callable[[], Awaitable[tuple[Response | None, bool]]] | None = None
     """The same claim once more, without the app around it: the answer when a task was
     found (else None) and ``unfit``. The caller and the body were checked once already."""
+    settle: Callable[[], Awaitable[Response | None]] | None = None
+    """Set when the attempt joined the gang of a multi-node task (``store/gangs.py``):
+    waits for the gang outside the attempt limits (it may take the whole wait, and a
+    gang must never wait for an attempt slot its own members hold); the answer once it
+    formed, else None."""
 
 
 class LongPollMiddleware:
@@ -94,14 +99,16 @@ class LongPollMiddleware:
                 messages.append(message)
 
             if polls and polls[-1].again is not None:  # woken by work: the claim alone
+                failed = False
                 async with self._woken:
                     try:
                         found, unfit = await polls[-1].again()
                     except (RunyardServerError, RedisError):
-                        found, unfit = None, False  # the whole app below answers it
-                    else:
-                        if found is None:
-                            return None, unfit
+                        found, unfit, failed = None, False, True  # the whole app below answers it
+                if not failed and found is None:
+                    found = await _settled(polls[-1], receive)
+                    if found is None:
+                        return None, unfit
                 if found is not None:
                     await found(scope, receive, keep)
                     return messages, False
@@ -109,12 +116,53 @@ class LongPollMiddleware:
             polls.append(poll)
             async with self._woken if len(polls) > 1 else self._first:
                 await self.app({**scope, LONG_POLL: poll}, _replay(body, receive, True), keep)
+            formed = await _settled(poll, receive)
+            if formed is not None:
+                messages.clear()
+                await formed(scope, receive, keep)
+                poll.empty = False
             last[:] = messages
             return (None if poll.empty else messages), poll.unfit
 
-        found = await wait_for_work(dispatcher, queues, wait_s, attempt)
+        try:
+            found = await wait_for_work(dispatcher, queues, wait_s, attempt)
+        except _ClientGone:
+            return  # nobody to answer; its gang slot was given up
         for message in last if found is None else found:
             await send(message)
+
+
+async def _settled(poll: LongPoll, receive: Receive) -> Response | None:
+    """The answer of the gang an attempt joined, once formed (``LongPoll.settle``).
+
+    An agent that goes away meanwhile (its connection closes) leaves the gang at once:
+    the wait is cancelled, a cancelled wait leaves (``gangs.wait_formed``), and the
+    request ends unanswered (``_ClientGone``)."""
+    if poll.settle is None:
+        return None
+    settle = asyncio.ensure_future(poll.settle())
+    gone = asyncio.ensure_future(_disconnect(receive))
+    try:
+        await asyncio.wait((settle, gone), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in (settle, gone):
+            waiting.cancel()
+        await asyncio.gather(settle, gone, return_exceptions=True)
+    if settle.cancelled():
+        raise _ClientGone
+    if isinstance(settle.exception(), RunyardServerError | RedisError):
+        return None  # a gang releases a member it never hears from at its deadline
+    return settle.result()
+
+
+class _ClientGone(Exception):
+    """The agent of a claim waiting for its gang went away (its connection closed)."""
+
+
+async def _disconnect(receive: Receive) -> None:
+    """Returns once the client has gone (its request body was read already)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def _wait(body: bytes) -> tuple[list[str], float] | None:

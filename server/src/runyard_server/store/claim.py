@@ -7,6 +7,7 @@ import redis.asyncio as aioredis
 from runyard.models import Claim, GpuFree, Resources
 from runyard_server.errors import NotFound
 from runyard_server.store import gpu_placement, keys, script_keys, scripts
+from runyard_server.store.gangs import GangOffer, Joined, wait_formed
 from runyard_server.store.preemption_hold import held_queues
 from runyard_server.store.records import number, task_from_hash
 
@@ -39,6 +40,8 @@ async def claim(
     found, _ = await claim_or_skip(
         r, worker_id, queues, free, first_lease_s, now, scan_per_queue, gpus
     )
+    if isinstance(found, Joined):  # no wait here: a gang it joined is left unless formed
+        return await wait_formed(r, worker_id, found, until=0)
     return found
 
 
@@ -51,8 +54,12 @@ async def claim_or_skip(
     now: float,
     scan_per_queue: int = SCAN_PER_QUEUE,
     gpus: list[GpuFree] | None = None,
-) -> tuple[Claim | None, bool]:
-    """Like :func:`claim`; the flag says whether waiting tasks were seen that did not fit."""
+    offer: GangOffer | None = None,
+) -> tuple[Claim | Joined | None, bool]:
+    """Like :func:`claim`; the flag says whether waiting tasks were seen that did not fit.
+
+    With an ``offer`` the claim may join the gang of a multi-node task instead
+    (``Joined``: the caller waits for it to form, ``gangs.wait_formed``)."""
     # A worker held for a preemptor looks only at its queue (store/preemption_hold.py).
     queues = await held_queues(r, worker_id, queues, now)
     token = secrets.token_hex(16)
@@ -64,9 +71,12 @@ async def claim_or_skip(
         async with r.pipeline(transaction=False) as pipe:
             for queue in queues:
                 pipe.zrange(keys.queue(queue), 0, look - 1)
+            if offer is not None:  # the gangs forming, which the claim may join first
+                pipe.zrange(keys.GANGS, 0, 63)
             fronts: list[list[str]] = await pipe.execute()
-        waiting = [task_id for front in fronts for task_id in front]
-        return script_keys.transition(waiting, list(queues), [worker_id])
+        waiting = list(dict.fromkeys(task_id for front in fronts for task_id in front))
+        # Without an offer the claim joins no gang: their keys are not needed.
+        return script_keys.transition(waiting, list(queues), [worker_id], gangs=offer is not None)
 
     reply = await scripts.run_planned(
         r,
@@ -80,8 +90,12 @@ async def claim_or_skip(
         number(float(free.cpus)),
         number(float(free.memory_gb)),
         scan_per_queue,
+        "" if offer is None else offer.arg(),
+        0 if offer is None else number(offer.timeout_s),
         *queues,
     )
+    if reply[0] == "gang":
+        return Joined(task_id=str(reply[1]), token=token), False
     if reply[0] == "none":
         return None, bool(reply[1])
     if reply[0] == "missing":

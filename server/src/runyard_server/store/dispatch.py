@@ -22,6 +22,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from runyard.models import Claim, GpuFree, Resources
 from runyard_server.store import keys
 from runyard_server.store.claim import claim_or_skip
+from runyard_server.store.gangs import GangOffer, Joined, claim_settled
 
 T = TypeVar("T")
 
@@ -180,18 +181,25 @@ async def claim_wait(
     wait_s: float,
     now_fn: Callable[[], float] = time.time,
     gpus: list[GpuFree] | None = None,
+    offer: GangOffer | None = None,
 ) -> Claim | None:
     """Claim the first fitting task, waiting up to ``wait_s`` s for one to arrive.
 
     ``now_fn`` gives the unix time for each claim attempt (leases start then);
-    ``gpus`` are the agent's GPUs (``ClaimRequest.gpus``).
+    ``gpus`` are the agent's GPUs (``ClaimRequest.gpus``). With an ``offer``, a
+    multi-node task's gang joined is waited for within ``wait_s`` too.
     """
+    until = time.monotonic() + wait_s
 
-    async def attempt() -> tuple[Claim | None, bool]:
+    async def once() -> tuple[Claim | Joined | None, bool]:
+        # The slot is held for the claim only, never while a gang forms.
         async with dispatcher.claim_slots:
             return await claim_or_skip(
-                r, worker_id, queues, free, first_lease_s, now_fn(), gpus=gpus
+                r, worker_id, queues, free, first_lease_s, now_fn(), gpus=gpus, offer=offer
             )
+
+    async def attempt() -> tuple[Claim | None, bool]:
+        return await claim_settled(r, worker_id, once, until)
 
     return await wait_for_work(dispatcher, queues, wait_s, attempt)
 

@@ -27,7 +27,9 @@ async def record_installed(
     async def read(pipe: Any) -> Writes:
         task = await get_task(pipe, task_id)
         current = await pipe.hget(keys.task(task_id), "token")
-        if task.status is not TaskStatus.RUNNING or current != token:
+        # A rank of a multi-node task holds a token of its own (store/gangs.py).
+        rank = current != token and await pipe.hexists(keys.task_gang(task_id), f"r:{token}")
+        if task.status is not TaskStatus.RUNNING or (current != token and not rank):
             raise StaleLease(
                 f"task {task_id} is {task.status} and this lease token is no longer its own: "
                 "stop the process and report nothing more"

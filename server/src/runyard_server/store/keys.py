@@ -65,6 +65,28 @@ the tag (keys ``ry:...``) is renamed at server start (``migrate.py``).
 ``ry:task:{id}:artifacts`` — hash artifact name → JSON ``{size, sha256, created}``;
     the files themselves are under the server's artifact directory.
 
+``ry:task:{id}:gang`` — hash, the gang of a multi-node task (``resources.nodes`` > 1,
+    ``lua/gang.lua``), from the first claim that joins it until it is released:
+    size            the ranks it needs
+    deadline        when a gang still forming is released (absent once formed)
+    joined          members so far; member i is rank i once formed
+    w:{i}, k:{i}, a:{i}
+                    member i's worker, lease token and ``host:port`` offer
+    p:{i}           member i's GPUs on its worker: "indices share" (``0,1 1``)
+    m:{worker}, r:{token}
+                    the member index of a worker, the rank of a lease token
+    formed          "1" once all joined (the task runs)
+    x:{i}           rank i's lease expiry while it runs (the task's ``ry:leases``
+                    score is the earliest of them)
+    e:{i}           how rank i ended
+    stop            "1" once a rank failed or was aborted: the others are told to stop
+    status, exit_code, failure_reason
+                    the first rank end that was not a completion (the task's end)
+    The task hash also holds ``nodes``, ``placement`` (JSON list of each rank's worker and GPUs)
+    and ``gang_workers`` (the ranks' workers, space-separated, for planners).
+``ry:gangs`` — sorted set of the ids of gangs still forming, scored by their task's
+    place in its queue (lower first): a claim joins the oldest forming gang it fits.
+
 ``ry:lock:archive:{id}`` — string, held (with a TTL the holder keeps extending) while
     one archiver writes that task's archive, so two jobs processes never write one task.
 
@@ -189,11 +211,17 @@ NAMES_PREFIX = f"{PREFIX}names:"
 NAMES_PER_KEY = 2048
 EVENTS = f"{PREFIX}events"
 TASK_IDS = f"{PREFIX}ids"
+GANGS = f"{PREFIX}gangs"
 
 
 def task(task_id: str) -> str:
     """The task's hash."""
     return f"{TASK_PREFIX}{task_id}"
+
+
+def task_gang(task_id: str) -> str:
+    """The gang of a multi-node task."""
+    return f"{TASK_PREFIX}{task_id}:gang"
 
 
 def task_logs(task_id: str) -> str:

@@ -36,11 +36,11 @@ async def reap_expired(r: "aioredis.Redis", now: float, batch: int = REAP_BATCH)
             break
         async with r.pipeline(transaction=False) as pipe:
             for task_id in expired:
-                pipe.hmget(keys.task(task_id), "queue", "worker")
+                pipe.hmget(keys.task(task_id), "queue", "worker", "gang_workers")
             on: list[list[str | None]] = await pipe.execute()
-        declared = script_keys.transition(
-            expired, [queue for queue, _ in on], [worker for _, worker in on]
-        )
+        # A gang's ranks' workers too: the whole gang is released (store/gangs.py).
+        workers = [w for _, worker, gang in on for w in [worker, *(gang or "").split()]]
+        declared = script_keys.transition(expired, [queue for queue, _, _ in on], workers)
         reply: list[int | str] = await scripts.run(r, "reap", declared, number(now), *expired)
         pairs = [str(item) for item in reply[1:]]
         was_on = {task_id: queue for task_id, (queue, _) in zip(expired, on, strict=True)}

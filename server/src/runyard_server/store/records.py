@@ -41,6 +41,7 @@ def spec_fields(spec: TaskSpec) -> dict[str, str]:
         "cpus": number(float(spec.resources.cpus)),
         "mem": number(float(spec.resources.memory_gb)),
         "max_retries": str(spec.max_retries),
+        "nodes": str(spec.resources.nodes),
     }
 
 
@@ -54,7 +55,7 @@ def _time(value: str | None) -> datetime | None:
 
 
 def _resources(h: dict[str, str]) -> dict[str, Any]:
-    # Tasks stored before typed GPU requests have none of the gpu_* fields.
+    # Tasks stored before typed GPU requests and gangs have no gpu_* or nodes fields.
     return {
         "gpus": float(h["gpus"]),
         "cpus": float(h["cpus"]),
@@ -62,6 +63,7 @@ def _resources(h: dict[str, str]) -> dict[str, Any]:
         "gpu_memory_gb": float(h.get("gpu_mem", "0")),
         "gpu_model": h.get("gpu_model") or None,
         "gpu_interconnect": h.get("gpu_link") or "any",
+        "nodes": int(h.get("nodes", "1")),
     }
 
 

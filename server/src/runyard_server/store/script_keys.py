@@ -26,6 +26,7 @@ SINGLETONS: Declared = {
     "finished_idx": keys.FINISHED_INDEX,
     "name_idx": keys.NAME_INDEX,
     "metric_series": keys.METRIC_SERIES,
+    "gangs": keys.GANGS,
 }
 """The schema's one-of-a-kind keys; small enough to declare to every script."""
 
@@ -50,6 +51,7 @@ def task_output(task_id: str) -> Declared:
         f"logseq:{task_id}": keys.task_log_seqs(task_id),
         f"metrics:{task_id}": keys.task_metrics(task_id),
         f"final:{task_id}": keys.task_final_metrics(task_id),
+        f"gang:{task_id}": keys.task_gang(task_id),
     }
 
 
@@ -96,13 +98,20 @@ def metric_indexes(series: list[str]) -> Declared:
 
 
 def transition(
-    task_ids: list[str], queues: list[str | None], workers: list[str | None]
+    task_ids: list[str],
+    queues: list[str | None],
+    workers: list[str | None],
+    *,
+    gangs: bool = True,
 ) -> Declared:
-    """What a status change of these tasks may touch: their hashes, every status index,
-    the singletons, and the keys of the queues and workers named (None: no such)."""
+    """What a status change of these tasks may touch: their hashes and (unless not
+    ``gangs``) gangs, every status index, the singletons, and the keys of the queues and
+    workers named (None: no such)."""
     declared = {**SINGLETONS, **STATUS_INDEXES}
     for task_id in task_ids:
         declared |= task(task_id)
+        if gangs:
+            declared[f"gang:{task_id}"] = keys.task_gang(task_id)
     for name in queues:
         if name is not None:
             declared |= queue(name)

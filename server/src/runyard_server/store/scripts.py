@@ -37,10 +37,10 @@ class Undeclared(Exception):
 @cache
 def source(name: str) -> str:
     """The text of ``lua/{name}.lua`` with its name (``SCRIPT``, the "by" of the
-    events it appends), the schema's constants, the common helpers and its
+    events it appends), the schema's constants, the common and gang helpers and its
     ``INCLUDES`` in front."""
     folder = resources.files("runyard_server.store") / "lua"
-    parts = ["common", *INCLUDES.get(name, ()), name]
+    parts = ["common", "gang", *INCLUDES.get(name, ()), name]
     header = f"local SCRIPT = '{name}'\nlocal NAMES_PER_KEY = {keys.NAMES_PER_KEY}\n"
     return header + "\n".join((folder / f"{part}.lua").read_text() for part in parts)
 

@@ -32,12 +32,14 @@ async def _task(r: "aioredis.Redis", task_id: str, rule: str, name: str, *args: 
 
     async def plan() -> script_keys.Declared:
         queue: str | None = None
-        worker: str | None = None
+        workers: list[str | None] = []
         if name in _MOVING:
-            queue, worker = cast(
-                list[str | None], await r.hmget(keys.task(task_id), "queue", "worker")
+            queue, worker, gang = cast(
+                list[str | None],
+                await r.hmget(keys.task(task_id), "queue", "worker", "gang_workers"),
             )
-        return script_keys.transition([task_id], [queue, target], [worker])
+            workers = [worker, *(gang or "").split()]
+        return script_keys.transition([task_id], [queue, target], workers)
 
     reply = await scripts.run_planned(r, name, plan, task_id, *(str(a) for a in args))
     return task_from_hash(task_id, scripts.task_reply(reply, task_id, rule))

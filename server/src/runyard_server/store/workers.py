@@ -99,19 +99,30 @@ async def list_workers(r: "aioredis.Redis", now: float, alive_after_s: float) ->
     return workers
 
 
-async def served_queues(r: "aioredis.Redis", now: float, alive_after_s: float) -> set[str]:
-    """The queues some live worker (heartbeat within ``alive_after_s``) claims from."""
+async def _live_queue_lists(
+    r: "aioredis.Redis", now: float, alive_after_s: float
+) -> list[list[str]]:
+    """The queues of each live worker (heartbeat within ``alive_after_s``)."""
     ids = cast(set[str], await r.smembers(keys.WORKERS))
     async with r.pipeline(transaction=False) as pipe:
         for worker_id in ids:
             pipe.hmget(keys.worker(worker_id), "queues", "last_heartbeat")
         replies = await pipe.execute()
-    return {
-        queue
+    return [
+        json.loads(queues)
         for queues, beat in replies
         if queues and beat and now - float(beat) <= alive_after_s
-        for queue in json.loads(queues)
-    }
+    ]
+
+
+async def served_queues(r: "aioredis.Redis", now: float, alive_after_s: float) -> set[str]:
+    """The queues some live worker (heartbeat within ``alive_after_s``) claims from."""
+    return {q for queues in await _live_queue_lists(r, now, alive_after_s) for q in queues}
+
+
+async def count_serving(r: "aioredis.Redis", queue: str, now: float, alive_after_s: float) -> int:
+    """How many live workers claim from ``queue`` (a multi-node task needs that many)."""
+    return sum(queue in queues for queues in await _live_queue_lists(r, now, alive_after_s))
 
 
 class ServedQueues:

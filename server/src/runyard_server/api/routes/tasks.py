@@ -38,6 +38,7 @@ from runyard_server.api.json_body import FiniteJSONRoute
 from runyard_server.errors import Invalid
 from runyard_server.store import ServedQueues
 from runyard_server.store.purge import purge_tasks as purge
+from runyard_server.store.workers import count_serving
 
 MAX_METRIC_COLUMNS = 20
 """Metric series one summary page may carry as columns."""
@@ -46,13 +47,25 @@ router = APIRouter(prefix="/tasks", tags=["tasks"], route_class=FiniteJSONRoute)
 
 
 async def _warn_if_unserved(r: RedisDep, served: ServedQueues, task: Task) -> Task:
-    """``task`` with a warning when no live worker serves the queue it waits in."""
+    """``task`` with a warning when no live worker serves the queue it waits in, or (a
+    multi-node task) fewer than it runs on at once."""
     if task.status is not TaskStatus.QUEUED or task.queue is None:
         return task
-    others = await served.unserved(r, task.queue, time.time())
-    if others is None:
+    now = time.time()
+    others = await served.unserved(r, task.queue, now)
+    if others is not None:
+        warning = _unserved_warning(task.queue, others)
+    elif task.resources.nodes > 1:
+        live = await count_serving(r, task.queue, now, served.alive_after_s)
+        if live >= task.resources.nodes:
+            return task
+        warning = (
+            f"only {live} live worker(s) serve queue {task.queue} and the task runs on "
+            f"{task.resources.nodes} at once: it waits until that many do, and meanwhile "
+            "holds the ones that come by for a gang timeout at a time"
+        )
+    else:
         return task
-    warning = _unserved_warning(task.queue, others)
     return task.model_copy(update={"warnings": [*task.warnings, warning]})
 
 

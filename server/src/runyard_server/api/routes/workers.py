@@ -1,6 +1,7 @@
 """Agents: register, heartbeat, long-poll claim, list, leave."""
 
 import time
+from functools import partial
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -16,6 +17,8 @@ from runyard_server.api.deps import (
 from runyard_server.api.json_body import FiniteJSONRoute
 from runyard_server.api.long_poll import LONG_POLL, LongPoll
 from runyard_server.store.claim import claim_or_skip
+from runyard_server.store.gangs import GangOffer, Joined, claim_settled
+from runyard_server.store.leases import current_lease_token
 
 router = APIRouter(prefix="/workers", tags=["workers"], route_class=FiniteJSONRoute)
 
@@ -55,36 +58,64 @@ async def claim(
     asked = time.perf_counter() if poll is None else poll.started
     refused = await store.report_ends(r, body.ended, time.time()) if body.ended else []
 
-    def answer(got: Claim | None) -> Claim:
+    async def answer(got: Claim | None) -> Claim:
         if got is None or got.task is None:
             return Claim(refused=refused)
         call.metrics.claim_latency.observe(time.perf_counter() - asked)
-        task_token = call.tokens.task_token(got.task.id, got.lease_token or "")
+        # A gang's ranks share the task token of the attempt (the task's own lease token).
+        lease = got.lease_token if got.gang is None else await current_lease_token(r, got.task.id)
+        task_token = call.tokens.task_token(got.task.id, lease or "")
         return got.model_copy(update={"task_token": task_token, "refused": refused})
 
+    offer = gang_offer(body, call.settings.gang_timeout_s)
     if poll is None:
-        return answer(
+        return await answer(
             await store.claim_wait(
+                r, call.dispatcher, worker_id, body.queues, body.free, lease_s, body.wait_s,
+                gpus=body.gpus, offer=offer,
+            )
+        )  # fmt: skip
+
+    async def once() -> tuple[Claim | Joined | None, bool]:
+        async with call.dispatcher.claim_slots:
+            return await claim_or_skip(
                 r,
-                call.dispatcher,
                 worker_id,
                 body.queues,
                 body.free,
                 lease_s,
-                body.wait_s,
+                time.time(),
                 gpus=body.gpus,
+                offer=offer,
             )
-        )
 
-    # One attempt; the long-poll middleware waits, and tries again with ``again``.
+    async def respond(got: Claim | None) -> Response | None:
+        return None if got is None else JSONResponse((await answer(got)).model_dump(mode="json"))
+
+    # One attempt; the long-poll middleware waits, and tries again with ``again``. A gang
+    # joined is waited for (``settle``) by the middleware, outside its attempt limits,
+    # within the claim's wait.
+    until = time.monotonic() + body.wait_s - (time.perf_counter() - asked)
+
+    async def settle(joined: Joined) -> Response | None:
+        poll.settle = None
+        got, _ = await claim_settled(r, worker_id, once, until, first=(joined, False))
+        return await respond(got)
+
     async def again() -> tuple[Response | None, bool]:
-        async with call.dispatcher.claim_slots:
-            got, unfit = await claim_or_skip(
-                r, worker_id, body.queues, body.free, lease_s, time.time(), gpus=body.gpus
-            )
-        found = None if got is None else JSONResponse(answer(got).model_dump(mode="json"))
-        return found, unfit
+        got, unfit = await once()
+        if isinstance(got, Joined):
+            poll.settle = partial(settle, got)
+            return None, unfit
+        return await respond(got), unfit
 
     found, poll.unfit = await again()
     poll.empty, poll.again = found is None, again
-    return answer(None) if found is None else found
+    return await answer(None) if found is None else found
+
+
+def gang_offer(body: ClaimRequest, timeout_s: float) -> GangOffer | None:
+    """The claim's offer to multi-node tasks; None from an agent that takes none."""
+    if not body.gang_host or not body.gang_port:
+        return None
+    return GangOffer(host=body.gang_host, port=body.gang_port, timeout_s=timeout_s)

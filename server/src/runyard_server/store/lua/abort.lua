@@ -13,6 +13,7 @@ elseif t[1] == 'running' then
   mark_finished(id, key, now)
 elseif t[1] == 'draft' or t[1] == 'queued' then
   if t[1] == 'queued' then pull(id, t[2]) end
+  gang_dissolve(id)
   set_status(id, key, t[1], 'aborted')
   mark_finished(id, key, now)
 else

@@ -80,10 +80,13 @@ local function pull(id, q)
   redis.call('ZREM', since_key(q), id)
 end
 
--- nil when the token is the running task's current one, else the error reply.
-local function check_lease(key, token)
+-- nil when the token is the running task's current one (or, given the task's id, one of
+-- its gang's ranks' tokens, see gang.lua), else the error reply.
+local function check_lease(key, token, id)
   local t = redis.call('HMGET', key, 'status', 'token')
   if not t[1] then return {'missing'} end
+  if t[1] == 'running' and id and declared('gang', id)
+    and redis.call('HEXISTS', keyof('gang', id), 'r:' .. token) == 1 then return nil end
   if t[1] ~= 'running' or t[2] ~= token then return {'stale', t[1]} end
   return nil
 end
@@ -111,6 +114,13 @@ end
 
 local function queue_hold(q, id, gpus)
   redis.call('ZADD', keyof('queue_running', q), gpus, id)
+end
+
+-- One rank's entry of Task.placement as JSON: GPU indices (comma-separated) and the
+-- share it holds of each (cjson would write an empty list as an object).
+local function rank_placement(w, rank, indices, share)
+  return '{"worker":' .. cjson.encode(w) .. ',"rank":' .. rank .. ',"gpu_indices":[' ..
+    indices .. '],"gpu_fraction":' .. share .. '}'
 end
 
 -- The running task leaves its worker, its lease and its queue's running set.

@@ -6,6 +6,7 @@ if not t[1] then return {'missing'} end
 require_covered(key)
 if t[1] ~= 'queued' then return {'conflict', t[1]} end
 pull(id, t[2])
+gang_dissolve(id)
 set_status(id, key, 'queued', 'draft')
 set_queue(id, key, false)
 redis.call('HDEL', key, 'enqueued')

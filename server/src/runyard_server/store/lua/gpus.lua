@@ -97,6 +97,5 @@ end
 
 -- The task's placement as Task.placement reads it: one rank on worker w.
 local function placement_json(w, at, share)
-  return '[{"worker":' .. cjson.encode(w) .. ',"rank":0,"gpu_indices":[' ..
-    table.concat(at, ',') .. '],"gpu_fraction":' .. share .. '}]'
+  return '[' .. rank_placement(w, 0, table.concat(at, ','), share) .. ']'
 end

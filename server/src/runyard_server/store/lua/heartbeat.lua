@@ -11,7 +11,13 @@ for i = 6, #ARGV - 1, 2 do
   local id, token = ARGV[i], ARGV[i + 1]
   local t = redis.call('HMGET', task_key(id), 'status', 'token', 'worker', 'abort_requested',
     'preempt_by', 'preempt_token')
-  if t[1] == 'running' and t[2] == token and t[3] == w then
+  local gang = gang_heartbeat(id, task_key(id), token, w, expiry)
+  if gang == 'abort' then
+    abort[#abort + 1] = id
+  elseif gang == 'lost' then
+    lost[#lost + 1] = id
+  elseif gang then  -- 'ok': a rank of a gang, its own lease extended
+  elseif t[1] == 'running' and t[2] == token and t[3] == w then
     redis.call('ZADD', keyof('leases'), expiry, id)
     if t[4] then abort[#abort + 1] = id end
     -- A mark names the attempt it stops: one left from an earlier attempt is void.

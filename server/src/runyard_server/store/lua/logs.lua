@@ -10,7 +10,7 @@ local key = task_key(id)
 local current = redis.call('HMGET', key, 'status', 'token', 'history')
 if not current[1] then return {'missing'} end
 if token ~= '' then
-  local err = check_lease(key, token)
+  local err = check_lease(key, token, id)
   if err then return err end
 end
 if current[3] then return {'archived', current[1]} end

@@ -11,6 +11,7 @@ if t[2] == q then return {'same_queue', q} end
 if ARGV[6] ~= '1' and redis.call('SISMEMBER', keyof('queues'), q) == 0 then return {'no_queue', q} end
 if prio == '' then prio = t[3] or '0' end
 pull(id, t[2])
+gang_dissolve(id)
 set_queue(id, key, q)
 push(id, key, q, tonumber(prio), now, false)
 return reply(key)

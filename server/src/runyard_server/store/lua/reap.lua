@@ -22,6 +22,7 @@ for i = 3, #ARGV do
       local reason = 'worker lost'
       if not t[6] then reason = 'the local run stopped reporting (its process died?)' end
       release(id, key)
+      gang_release(id, key)  -- one rank's lease ran out: the whole gang goes
       redis.call('HDEL', key, 'worker')
       if t[7] then
         set_status(id, key, 'running', 'aborted')

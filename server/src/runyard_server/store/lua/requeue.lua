@@ -3,10 +3,11 @@
 -- A task with abort_requested ends aborted instead.
 local id, token, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local key = task_key(id)
-local err = check_lease(key, token)
+local err = check_lease(key, token, id)
 if err then return err end
 require_covered(key)
 release(id, key)
+gang_release(id, key)  -- a gang goes back whole: its other ranks are told "lost"
 if redis.call('HEXISTS', key, 'abort_requested') == 1 then
   -- A user asked to stop it: giving it back would run it again.
   set_status(id, key, 'running', 'aborted')

@@ -7,7 +7,7 @@ import { queueChoices, queueInput, suggestQueue } from "../queue_choice.js";
 import { navigate, replaceQuery } from "../router.js";
 import { consolePanel } from "./task_console.js";
 import {
-  artifactsTab, codeTab, environmentTab, lineageCard, metricsTab, paramsCard, resourcesCard, runFacts, timeline,
+  artifactsTab, codeTab, environmentTab, lineageCard, metricsTab, paramsCard, ranksCard, resourcesCard, runFacts, timeline,
 } from "./task_sections.js";
 
 const TABS = ["overview", "console", "metrics", "code", "environment", "artifacts"];
@@ -116,7 +116,7 @@ export async function taskPage({ id }, q, root, ctx) {
     panels.overview.replaceChildren(
       h("section", { class: "card" }, h("h2", {}, "Timeline"), timeline(task)),
       h("div", { class: "columns" },
-        h("div", { class: "stack" }, runFacts(task, workerNames), resourcesCard(task), lineage),
+        h("div", { class: "stack" }, runFacts(task, workerNames), resourcesCard(task), ranksCard(task, workerNames), lineage),
         h("div", { class: "stack" }, paramsCard(task))));
   }
 

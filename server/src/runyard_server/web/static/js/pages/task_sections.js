@@ -84,7 +84,9 @@ export function resourcesCard(task) {
   const r = task.resources;
   // Zero means "no requirement": the task fits on any agent for that resource.
   const need = (n, unit) => (n ? `${n}${unit}` : h("span", { class: "muted" }, "any"));
+  const nodes = r.nodes > 1 ? `${r.nodes} agents at once, one rank each (per rank: the rest)` : null;
   return card("Resources needed", facts([
+    ["Nodes", nodes],
     ["GPUs", r.gpus > 0 && r.gpus < 1 ? `${r.gpus} (a share of one GPU)` : need(r.gpus, "")],
     ["GPU model", r.gpu_model ? h("code", {}, r.gpu_model) : null],
     ["GPU memory", r.gpu_memory_gb ? `≥ ${r.gpu_memory_gb} GB each` : null],
@@ -92,6 +94,18 @@ export function resourcesCard(task) {
     ["CPUs", need(r.cpus, "")],
     ["Memory", need(r.memory_gb, " GB")],
   ]));
+}
+
+/** Where each rank of a multi-node task runs (its current or last attempt); null for one node. */
+export function ranksCard(task, workerNames = new Map()) {
+  if (task.resources.nodes <= 1) return null;
+  return card("Ranks", task.placement.length
+    ? table([
+      { label: "Rank", cell: (p) => String(p.rank) },
+      { label: "Agent", cell: (p) => workerNames.get(p.worker) || h("code", {}, p.worker) },
+      { label: "GPUs", cell: (p) => (p.gpu_indices.length ? p.gpu_indices.join(", ") : h("span", { class: "muted" }, "—")) },
+    ], task.placement, { className: "ranks" })
+    : empty(`Not placed yet: starts once ${task.resources.nodes} agents have joined.`));
 }
 
 /** Parent and children (GET /tasks?parent=ID), fetched here because they are other tasks. */
