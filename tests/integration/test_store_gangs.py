@@ -8,7 +8,16 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from runyard.models import Claim, Heartbeat, HeldTask, Resources, Task, TaskStatus, Worker
+from runyard.models import (
+    Claim,
+    GpuFree,
+    Heartbeat,
+    HeldTask,
+    Resources,
+    Task,
+    TaskStatus,
+    Worker,
+)
 from runyard_server import store
 from runyard_server.store import gangs, keys
 from runyard_server.store.claim import claim_or_skip
@@ -315,3 +324,37 @@ async def test_a_plain_task_of_higher_priority_goes_before_a_forming_gang(
     got, _ = await claim_or_skip(r, workers[1].id, ["q"], PLENTY, 15, T0, offer=_offer(1))
 
     assert isinstance(got, Claim) and got.task is not None and got.task.id == urgent.id
+
+
+async def test_each_rank_gets_gpus_placed_on_its_own_agent_and_the_gang_holds_its_queue(
+    r: aioredis.Redis, sync: "redis.Redis[str]"
+) -> None:
+    task = await make_task(
+        r, name="gpu-gang", queue="q", resources=Resources(nodes=2, gpus=2, gpu_model="A100*")
+    )
+    a100 = [GpuFree(index=i, name="NVIDIA A100-SXM4-80GB", memory_gb=80, free=1) for i in range(4)]
+    busy_first = [a100[0].model_copy(update={"free": 0}), *a100[1:]]
+    h100 = [GpuFree(index=i, name="NVIDIA H100 80GB HBM3", memory_gb=80, free=1) for i in range(4)]
+    workers = await _workers(r, 3)
+    offers = {workers[0].id: a100, workers[1].id: h100, workers[2].id: busy_first}
+    joined = []
+    for worker in workers:
+        got, unfit = await claim_or_skip(
+            r, worker.id, ["q"], PLENTY, 15, T0, gpus=offers[worker.id], offer=_offer(20001)
+        )
+        if worker is workers[1]:
+            assert got is None and unfit  # H100s do not match A100*
+        else:
+            assert isinstance(got, Joined), got
+            joined.append((worker, got))
+    claims = [await _seat(r, w, j) for w, j in joined]
+
+    running = await store.get_task(r, task.id)
+    assert [(p.worker, p.rank, p.gpu_indices) for p in running.placement] == [
+        (workers[0].id, 0, [0, 1]),
+        (workers[2].id, 1, [1, 2]),
+    ]
+    assert {c.task.id for c in claims if c.task} == {task.id}
+    # The gang holds nodes x gpus of its queue's GPUs.
+    assert await r.zscore(keys.queue_running("q"), task.id) == 4.0
+    assert whole(sync) == []

@@ -43,7 +43,7 @@ async def reap_expired(r: "aioredis.Redis", now: float, batch: int = REAP_BATCH)
         declared = script_keys.transition(expired, [queue for queue, _, _ in on], workers)
         reply: list[int | str] = await scripts.run(r, "reap", declared, number(now), *expired)
         pairs = [str(item) for item in reply[1:]]
-        was_on = {task_id: queue for task_id, (queue, _) in zip(expired, on, strict=True)}
+        was_on = {task_id: queue for task_id, (queue, _, _) in zip(expired, on, strict=True)}
         for task_id, queue in zip(pairs[::2], pairs[1::2], strict=True):
             reaped.append(task_id)
             if queue:
