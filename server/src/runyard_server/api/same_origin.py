@@ -23,6 +23,7 @@ token is not sent by the browser on its own, so a foreign page has nothing to ri
 and a proxy in front may rewrite ``Host`` to any name.
 """
 
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -40,8 +41,11 @@ _SIMPLE_TYPES = frozenset(
 _UNSPECIFIED = ("0.0.0.0", "::", "")
 
 
+@lru_cache(maxsize=256)
 def hostname(netloc: str) -> str | None:
-    """The lower-case host name of ``HOST[:PORT]`` (brackets off an IPv6 address)."""
+    """The lower-case host name of ``HOST[:PORT]`` (brackets off an IPv6 address).
+
+    Cached: every request asks it of its ``Host``, and a server hears few names."""
     try:
         parts = urlsplit(f"//{netloc}")
         name = parts.hostname
