@@ -312,7 +312,8 @@ def archive_problems(r: "redis.Redis[str]", history: LocalHistory) -> list[str]:
     """Every broken invariant between Redis and the history store (issue 10).
 
     A task marked ``history=archived`` has a whole archive (its index parses, its
-    frames fill ``logs.zst`` exactly, its line count is the one Redis recorded) and no
+    frames fill ``logs.zst`` exactly, its line count is the one Redis recorded), or none
+    when it had no output at all (no chunk, no metric: no final value either), and no
     console or metric keys left in Redis; one marked ``dropped`` has neither; one not
     marked has no archive (a finished archiver marks what it wrote). No archive
     belongs to a task that does not exist, and no temporary folder is left behind:
@@ -331,7 +332,7 @@ def archive_problems(r: "redis.Redis[str]", history: LocalHistory) -> list[str]:
         if leftovers:
             found.append(f"task {task_id}: history {mark} but Redis still has {leftovers}")
         if mark == "archived":
-            found += _check_archive(task_id, h, history)
+            found += _check_archive(r, task_id, h, history)
         elif task_id in archives:
             found.append(f"task {task_id}: an archive, but history is {mark or 'unset'}")
     found += [f"history store: archive of missing task {t}" for t in sorted(archives - set(tasks))]
@@ -341,12 +342,16 @@ def archive_problems(r: "redis.Redis[str]", history: LocalHistory) -> list[str]:
     return found
 
 
-def _check_archive(task_id: str, h: dict[str, str], history: LocalHistory) -> list[str]:
+def _check_archive(
+    r: "redis.Redis[str]", task_id: str, h: dict[str, str], history: LocalHistory
+) -> list[str]:
     try:
         index = history.index(task_id)
     except ValueError as exc:
         return [f"task {task_id}: archive index does not parse: {exc}"]
     if index is None:
+        if h.get("log_chunks") == "0" and not r.exists(keys.task_final_metrics(task_id)):
+            return []  # nothing to archive: marked without an archive (jobs/archiver.py)
         return [f"task {task_id}: history archived but no archive"]
     found = []
     size = (history.root / task_id / "logs.zst").stat().st_size

@@ -75,7 +75,8 @@ async def test_checker_passes_every_state_and_names_damage(
 
 
 async def _tasks(url: str, history: LocalHistory) -> dict[str, str]:
-    """An archived task, a final one not archived yet, and a draft with output."""
+    """An archived task, a final one not archived yet, and a draft with output; and an
+    archived task that had no output (archived with nothing in the store)."""
     r = client(url)
     try:
         ids = {}
@@ -84,9 +85,11 @@ async def _tasks(url: str, history: LocalHistory) -> dict[str, str]:
             lines = [LogLine(text=f"{name} {i}", ts=T0) for i in range(3)]
             await store.append_logs(r, task.id, LogBatch(seq=0, lines=lines))
             ids[name] = task.id
-        for name in ("archived", "final"):
+        ids["empty"] = (await make_task(r, name="empty")).id
+        for name in ("archived", "final", "empty"):
             await store.abort(r, ids[name], T0)
-        assert await Archiver(r, history).archive(ids["archived"]) == "ok"
+        for name in ("archived", "empty"):
+            assert await Archiver(r, history).archive(ids[name]) == "ok"
         return ids
     finally:
         await r.aclose()
@@ -104,6 +107,7 @@ async def test_archive_checker_passes_a_whole_store_and_names_damage(
     (history.root / ids["final"]).mkdir()
     (history.root / ("0" * 32)).mkdir()
     sync.hset(keys.task(ids["live"]), "history", "archived")
+    sync.hset(keys.task_final_metrics(ids["empty"]), "loss", "0.5")  # had output after all
 
     found = archive_problems(sync, history)
     expected = [
@@ -112,6 +116,7 @@ async def test_archive_checker_passes_a_whole_store_and_names_damage(
         f"task {ids['final']}: an archive, but history is unset",
         f"task {ids['live']}: history archived but Redis still has",
         f"task {ids['live']}: history archived but no archive",
+        f"task {ids['empty']}: history archived but no archive",
         "history store: leftover .tmp-leftover",
         f"history store: archive of missing task {'0' * 32}",
     ]

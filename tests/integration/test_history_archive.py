@@ -171,6 +171,25 @@ async def test_a_rerun_after_a_kill_between_writing_and_marking_finishes(
         assert not list(history.root.glob(".*"))
 
 
+async def test_a_task_without_output_is_archived_with_nothing_written_to_the_store(
+    r: aioredis.Redis, history: HistoryStore
+) -> None:
+    task = await make_task(r)
+    await store.abort(r, task.id, T0 + 100)
+
+    assert await Archiver(r, history).archive(task.id) == "ok"
+    assert await r.hget(keys.task(task.id), "history") == "archived"
+    assert history.index(task.id) is None and history.task_ids() == []
+    assert await _all_forward(r, history, task.id, 10) == []
+    assert await _all_backward(r, history, task.id, 10) == []
+    assert await _text(r, history, task.id) == ""
+    assert (await store.read_metrics(r, history, task.id)).series == {}
+    assert await Archiver(r, history).archive(task.id) == "done"
+    assert await Archiver(r, history).sweep() == 0
+    with pytest.raises(Conflict, match="archived"):
+        await store.append_logs(r, task.id, LogBatch(seq=0, lines=[LogLine(text="late", ts=T0)]))
+
+
 async def test_a_live_task_is_not_archived(r: aioredis.Redis, history: HistoryStore) -> None:
     task = await make_task(r)
     await _print(r, task.id, SIZES)

@@ -177,7 +177,7 @@ def _exit_cleanly(signum: int, frame: object) -> None:
 def run_api(settings: Settings) -> None:
     """uvicorn in this process, or ``--workers`` processes that rebuild the settings."""
     # uvicorn's access log prints query strings, where the log stream's ?ticket= rides;
-    # RequestLogMiddleware logs each request without them.
+    # EdgeMiddleware logs each request without them.
     common: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,

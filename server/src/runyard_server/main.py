@@ -12,10 +12,10 @@ from runyard._version import __version__
 from runyard.models.routes import API_PREFIX
 from runyard_server import server_log
 from runyard_server.api.body_limit import BodyLimitMiddleware
+from runyard_server.api.edge import EdgeMiddleware
 from runyard_server.api.errors import ERROR_RESPONSES, install_error_handlers
 from runyard_server.api.long_poll import LongPollMiddleware
 from runyard_server.api.replica_ack import ReplicaAckMiddleware
-from runyard_server.api.request_log import RequestLogMiddleware
 from runyard_server.api.routes import (
     artifacts,
     bundles,
@@ -31,8 +31,6 @@ from runyard_server.api.routes import (
     tasks,
     workers,
 )
-from runyard_server.api.same_origin import SameOriginMiddleware
-from runyard_server.api.security_headers import SecurityHeadersMiddleware
 from runyard_server.api_docs import install_api_docs
 from runyard_server.auth import TokenBook
 from runyard_server.config import Settings
@@ -106,10 +104,8 @@ def create_app(settings: Settings) -> FastAPI:
         )
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(LongPollMiddleware)
-    app.add_middleware(SameOriginMiddleware, settings=settings)
-    app.add_middleware(SecurityHeadersMiddleware)
     # Added last, so outermost: a 413 from the body limit gets its id and log line too.
-    app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(EdgeMiddleware, settings=settings)
     app.include_router(health.router, prefix=API_PREFIX)
     # Routes are matched in this order, one by one: the agents' hot routes come first.
     routers = (

@@ -22,9 +22,11 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+import hiredis
 import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
+from redis.connection import HiredisRespSerializer
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
@@ -37,6 +39,30 @@ log = logging.getLogger("runyard_server")
 _SENTINEL_TIMEOUT_S = 1.0
 FOLLOW_S = 0.2
 """How often each process asks the sentinels which server is master."""
+
+
+_PACKER = HiredisRespSerializer()
+
+
+class _HiredisPacking(AbstractConnection):
+    """Commands packed by hiredis, as redis-py's own sync client does.
+
+    The asyncio connection packs in Python, one ``isinstance`` chain and one bytes join
+    per argument: a store script's call (about forty keys and arguments) took 16 µs to
+    pack, hiredis takes 3 (about 6 % of a task's CPU in the API, a batch create's more).
+    """
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        # hiredis alone for the usual command: a one-word name (redis-py splits "CONFIG
+        # GET") and arguments it takes (str, bytes, int, float), without the serializer's
+        # per-argument conversion, a tenth of a batch create's CPU.
+        if isinstance(args[0], str) and " " not in args[0]:
+            try:
+                return [hiredis.pack_command(args)]
+            except TypeError:
+                pass  # a bytearray, or a value Redis takes none of: redis-py's way says which
+        packed: list[bytes] = _PACKER.pack(*args)
+        return packed
 
 
 class _LostTransportIsConnectionError(AbstractConnection):
@@ -60,11 +86,13 @@ class _LostTransportIsConnectionError(AbstractConnection):
             raise RedisConnectionError(f"connection to Redis lost: {exc}") from exc
 
 
-class _Connection(_LostTransportIsConnectionError, aioredis.Connection):
+class _Connection(_HiredisPacking, _LostTransportIsConnectionError, aioredis.Connection):
     pass
 
 
-class _SentinelConnection(_LostTransportIsConnectionError, SentinelManagedConnection):
+class _SentinelConnection(
+    _HiredisPacking, _LostTransportIsConnectionError, SentinelManagedConnection
+):
     pass
 
 

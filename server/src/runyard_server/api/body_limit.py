@@ -29,9 +29,8 @@ class BodyLimitMiddleware:
             return
         upload = _ARTIFACT_UPLOAD.fullmatch(scope["path"]) is not None
         limit = MAX_ARTIFACT_BYTES if upload else MAX_BODY_BYTES
-        detail = f"request body is over the {limit}-byte limit"
-        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > limit:
+        if _declared_length(scope) > limit:
+            detail = _detail(limit)
             await error_response(413, ErrorCode.TOO_LARGE, detail)(scope, receive, send)
             return
         seen = 0
@@ -43,7 +42,19 @@ class BodyLimitMiddleware:
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     # FastAPI passes an HTTPException raised while reading the body through.
-                    raise HTTPException(413, detail)
+                    raise HTTPException(413, _detail(limit))
             return message
 
         await self.app(scope, counting_receive, send)
+
+
+def _declared_length(scope: Scope) -> int:
+    """The request's Content-Length, 0 when it has none (or not a number)."""
+    for name, value in scope.get("headers") or []:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0
+
+
+def _detail(limit: int) -> str:
+    return f"request body is over the {limit}-byte limit"

@@ -17,7 +17,7 @@ from runyard_server.errors import Invalid
 from runyard_server.store import Idempotency
 
 
-def _key(
+async def _key(
     key: Annotated[
         str | None,
         Header(
@@ -28,6 +28,8 @@ def _key(
         ),
     ] = None,
 ) -> str | None:
+    # async although it awaits nothing: FastAPI runs a plain ``def`` dependency on its
+    # thread pool, a hand-off that cost each create more than the check itself.
     if key is None:
         return None
     if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_CHARS:

@@ -3,62 +3,56 @@
 A client's ``X-Request-ID`` is kept when it is sane (1-128 of ``A-Z a-z 0-9 . _ : -``),
 so an agent's retries and the server's lines can be matched; anything else is
 replaced by a fresh id, so a hostile header cannot forge or break log lines. The
-id goes back in the response header and into the ``request`` log line: method,
-path, status, duration, id. Never headers, query strings or bodies: a token may
-ride in any of them (``?ticket=`` on the log stream).
+id goes back in the response header (``api.edge`` adds it) and into the ``request``
+log line: method, path, status, duration, id. Never headers, query strings or bodies:
+a token may ride in any of them (``?ticket=`` on the log stream).
 """
 
+import itertools
 import logging
 import re
+import secrets
 import time
-import uuid
+from collections.abc import Callable
 
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
-HEADER = "x-request-id"
+HEADER = b"x-request-id"
 _SANE = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 log = logging.getLogger("runyard_server.requests")
 
 
-def request_id_of(scope: Scope) -> str:
+def id_maker() -> Callable[[], str]:
+    """New request ids: 32 hex digits, a random half per maker and a counter.
+
+    As unique as a UUID for what an id is for (matching a client's retries to the
+    server's lines) at a fifth of ``uuid4``'s cost, which reads the OS's random source
+    on every request. Each app makes its own, so ``--workers`` processes never share a
+    prefix."""
+    prefix = secrets.token_hex(8)
+    counter = itertools.count()
+    return lambda: f"{prefix}{next(counter) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+def request_id_of(scope: Scope, new_id: Callable[[], str]) -> str:
     """The client's id when it is sane, else a new one."""
     for name, value in scope.get("headers") or []:
-        if name == HEADER.encode() and _SANE.fullmatch(value):
-            return str(value.decode())
-    return uuid.uuid4().hex
+        if name == HEADER:
+            if _SANE.fullmatch(value):
+                return str(value.decode())
+            break
+    return new_id()
 
 
-class RequestLogMiddleware:
-    """Assigns the request id, returns it, and logs the request when it is done."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = request_id_of(scope)
-        scope.setdefault("state", {})["request_id"] = request_id
-        started = time.perf_counter()
-        status = 500  # what the client gets when the app raises before answering
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                MutableHeaders(scope=message)[HEADER] = request_id
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            fields = {
-                "method": scope["method"],
-                "path": scope["path"],
-                "status": status,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                "request_id": request_id,
-            }
-            log.info("request", extra={"fields": fields})
+def log_request(scope: Scope, status: int, started: float, request_id: str) -> None:
+    """The ``request`` line of a request answered with ``status``, begun at ``started``
+    (``time.perf_counter``)."""
+    if log.isEnabledFor(logging.INFO):  # else not even the fields are built
+        fields = {
+            "method": scope["method"],
+            "path": scope["path"],
+            "status": status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            "request_id": request_id,
+        }
+        log.info("request", extra={"fields": fields})

@@ -23,9 +23,10 @@ token is not sent by the browser on its own, so a foreign page has nothing to ri
 and a proxy in front may rewrite ``Host`` to any name.
 """
 
+from functools import lru_cache
 from urllib.parse import urlsplit
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from runyard.models import API_PREFIX, ErrorCode
 from runyard_server.api.errors import error_response
@@ -40,8 +41,11 @@ _SIMPLE_TYPES = frozenset(
 _UNSPECIFIED = ("0.0.0.0", "::", "")
 
 
+@lru_cache(maxsize=256)
 def hostname(netloc: str) -> str | None:
-    """The lower-case host name of ``HOST[:PORT]`` (brackets off an IPv6 address)."""
+    """The lower-case host name of ``HOST[:PORT]`` (brackets off an IPv6 address).
+
+    Cached: every request asks it of its ``Host``, and a server hears few names."""
     try:
         parts = urlsplit(f"//{netloc}")
         name = parts.hostname
@@ -74,22 +78,22 @@ def _media_type(content_type: str) -> str:
     return content_type.partition(";")[0].strip().lower()
 
 
-class SameOriginMiddleware:
-    """Host allow-list, Origin check and no preflight-free body types (see the module)."""
+class OriginPolicy:
+    """Host allow-list, Origin check and no preflight-free body types (see the module);
+    ``api.edge.EdgeMiddleware`` asks it of every HTTP request."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
-        self.app = app
+    def __init__(self, settings: Settings) -> None:
         self.allowed = allowed_hostnames(settings)
         self.listed = frozenset(h.lower() for h in settings.allowed_hosts)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            refusal = self._refusal(scope)
-            if refusal is not None:
-                status, code, detail = refusal
-                await error_response(status, code, detail)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+    async def refuse(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Answer a request the checks refuse (True); False lets it through."""
+        refusal = self._refusal(scope)
+        if refusal is None:
+            return False
+        status, code, detail = refusal
+        await error_response(status, code, detail)(scope, receive, send)
+        return True
 
     def _refusal(self, scope: Scope) -> tuple[int, ErrorCode, str] | None:
         host = _header(scope, b"host") or ""

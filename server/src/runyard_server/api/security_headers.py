@@ -7,11 +7,9 @@ too: the UI's code sets colours and sizes through the CSSOM (``el.style.x = ...`
 which a policy does not govern, and never writes a ``style`` attribute or element.
 ``data:`` images are for the icons swagger-ui's stylesheet embeds.
 
-A pure ASGI middleware, not ``BaseHTTPMiddleware``: it touches only the start
-message, so a streamed response (the log stream) passes through untouched.
+``api.edge.EdgeMiddleware`` adds them to the start message of every response, so a
+streamed response (the log stream) passes through untouched.
 """
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_SECURITY_POLICY = "; ".join(
     (
@@ -36,24 +34,8 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 
 
-class SecurityHeadersMiddleware:
-    """Adds :data:`SECURITY_HEADERS` to every HTTP response that lacks them."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                # A response that set one itself keeps it (the 500 handler sets them all).
-                present = {name.lower() for name, _ in headers}
-                headers += [h for h in SECURITY_HEADERS if h[0] not in present]
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+def with_security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` (lower-case names, as ASGI has them) and each of :data:`SECURITY_HEADERS`
+    the response did not set itself (the 500 handler sets them all)."""
+    present = {name for name, _ in headers}
+    return headers + [h for h in SECURITY_HEADERS if h[0] not in present]

@@ -17,6 +17,13 @@ A full disk fails step 2: the Redis copy stays and the event is retried. An arch
 holds a lock on the task (``ry:lock:archive:{id}``, extended while it works, lapsing
 ``LOCK_S`` after its holder died), so two jobs processes never write one archive.
 
+Most tasks of a sweep or a pipeline print nothing the agent ships and log no metric:
+for those the script of step 3 alone runs first, told the task has no output. It marks
+the task archived with no archive in the store (readers of an archive that is not there
+read no lines and no points), or answers ``changed`` when the task has output, which
+then takes the three steps. No lock, no file, no fsync: an archive of nothing cost the
+jobs process as much CPU as the API spent on the task's whole life.
+
 A sweep (at start and every ``sweep_s``) archives final tasks that no event named
 (finished before this version, or an event trimmed unread) and removes archives
 whose task is gone or whose history retention dropped.
@@ -72,6 +79,9 @@ class Archiver:
         """Archive one task; returns what the store said (ok, done, live, missing).
 
         Raises ``Busy`` while another archiver (another jobs process) holds the task."""
+        outcome = await self._mark(task_id, "", 0, 0, 0)
+        if outcome != "changed":
+            return outcome
         lock = self.r.lock(keys.archive_lock(task_id), timeout=LOCK_S, blocking=False)
         if not await lock.acquire():
             raise Busy(f"task {task_id} is being archived by another process")
@@ -100,15 +110,19 @@ class Archiver:
                     log.warning("history store full, task %s stays in Redis: %s", task_id, error)
                 raise
             last = f"{chunks[-1].id[0]}-{chunks[-1].id[1]}" if chunks else ""
-            declared = {**script_keys.task_output(task_id), "stats": keys.STATS}
-            reply = await scripts.run(
-                self.r, "archive", declared, task_id, last, len(points), index.lines, index.chunks
-            )
-            if reply[0] == "missing":
-                await anyio.to_thread.run_sync(self.history.delete, task_id)
-            if reply[0] != "changed":
-                return str(reply[0])
+            outcome = await self._mark(task_id, last, len(points), index.lines, index.chunks)
+            if outcome != "changed":
+                return outcome
         raise RuntimeError(f"task {task_id} kept taking lines while being archived")
+
+    async def _mark(self, task_id: str, last: str, points: int, lines: int, chunks: int) -> str:
+        """Step 3: the task is archived, if Redis still ends at chunk ``last`` (``""``:
+        none) and ``points``; what the script said (``changed``: it does not)."""
+        declared = {**script_keys.task_output(task_id), "stats": keys.STATS}
+        reply = await scripts.run(self.r, "archive", declared, task_id, last, points, lines, chunks)
+        if reply[0] == "missing":
+            await anyio.to_thread.run_sync(self.history.delete, task_id)
+        return str(reply[0])
 
     async def _read(self, task_id: str) -> tuple[list[Chunk], list[str]]:
         source = LogSource(self.r, self.history, task_id)

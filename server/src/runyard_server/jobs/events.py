@@ -109,7 +109,10 @@ class EventConsumer:
         return done
 
     async def _handle(self, entries: list[Entry]) -> int:
-        done = 0
+        # One XACK for the batch: a task's life is three or four events, each acked on
+        # its own was most of what the jobs process spent on a task with no output. A
+        # process killed before the XACK runs those handlers again, which is safe.
+        done: list[str] = []
         for event_id, fields in entries:
             if event_id is None or fields is None:
                 # Trimmed away while pending (Redis 6.2 claims it as nil): nothing to run.
@@ -122,9 +125,10 @@ class EventConsumer:
                     "%s: event %s failed; retrying in %d ms", self.group, event_id, self.retry_ms
                 )
                 continue
-            await self.r.xack(keys.EVENTS, self.group, event_id)
-            done += 1
-        return done
+            done.append(event_id)
+        if done:
+            await self.r.xack(keys.EVENTS, self.group, *done)
+        return len(done)
 
     async def run(
         self, stop: asyncio.Event, every: Sequence[tuple[float, Callable[[], Awaitable[object]]]]

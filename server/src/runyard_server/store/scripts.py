@@ -6,6 +6,7 @@ touches one task replies ``{'ok', HGETALL}`` or an error code: ``missing``,
 ``conflict`` (with the current status) or ``stale``.
 """
 
+import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from functools import cache
@@ -13,7 +14,7 @@ from importlib import resources
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 from runyard_server.errors import Conflict, NotFound, StaleLease
 from runyard_server.store import keys
@@ -45,6 +46,13 @@ def source(name: str) -> str:
     return header + "\n".join((folder / f"{part}.lua").read_text() for part in parts)
 
 
+@cache
+def sha1(name: str) -> str:
+    """The SHA1 ``EVALSHA`` knows ``lua/{name}.lua`` by (redis-py's ``register_script``
+    hashes the whole text again on every call)."""
+    return hashlib.sha1(source(name).encode()).hexdigest()
+
+
 def call_args(declared: Declared, *args: str | int | float | bytes) -> tuple[list[str], list[Any]]:
     """``KEYS`` and ``ARGV`` of a script call."""
     return list(declared.values()), [json.dumps(list(declared)), *args]
@@ -54,10 +62,14 @@ async def run(
     r: "aioredis.Redis", name: str, declared: Declared, *args: str | int | float | bytes
 ) -> Any:
     """Run a script (EVALSHA, loading it on first use) and return its raw reply."""
-    script = r.register_script(source(name))
     script_keys, argv = call_args(declared, *args)
     try:
-        return await script(keys=script_keys, args=argv)
+        try:
+            return await r.evalsha(sha1(name), len(script_keys), *script_keys, *argv)
+        except NoScriptError:
+            # First use on this server (or it restarted, or another master took over).
+            await r.script_load(source(name))
+            return await r.evalsha(sha1(name), len(script_keys), *script_keys, *argv)
     except ResponseError as error:
         if UNDECLARED in str(error):
             raise Undeclared(f"{name}.lua: {error}") from error

@@ -28,6 +28,13 @@ _ONTO_QUEUE = {"enqueue", "move_queue"}
 
 
 async def _task(r: "aioredis.Redis", task_id: str, rule: str, name: str, *args: object) -> Task:
+    return task_from_hash(task_id, await _transition(r, task_id, rule, name, *args))
+
+
+async def _transition(
+    r: "aioredis.Redis", task_id: str, rule: str, name: str, *args: object
+) -> dict[str, str]:
+    """Run script ``name`` on the task; its hash as the script left it."""
     target = str(args[0]) if name in _ONTO_QUEUE else None
 
     async def plan() -> script_keys.Declared:
@@ -42,7 +49,7 @@ async def _task(r: "aioredis.Redis", task_id: str, rule: str, name: str, *args: 
         return script_keys.transition([task_id], [queue, target], workers)
 
     reply = await scripts.run_planned(r, name, plan, task_id, *(str(a) for a in args))
-    return task_from_hash(task_id, scripts.task_reply(reply, task_id, rule))
+    return scripts.task_reply(reply, task_id, rule)
 
 
 async def enqueue(
@@ -136,13 +143,25 @@ async def report_end(
     now: float,
 ) -> Task:
     """running → ``status`` (completed, failed or aborted); the lease and worker are released."""
+    return task_from_hash(task_id, await _end(r, task_id, token, status, exit_code, reason, now))
+
+
+async def _end(
+    r: "aioredis.Redis",
+    task_id: str,
+    token: str,
+    status: TaskStatus,
+    exit_code: int | None,
+    reason: str | None,
+    now: float,
+) -> dict[str, str]:
     if status not in _FINAL:
         raise Invalid(f"a task ends as completed, failed or aborted, not {status}")
     code = "" if exit_code is None else str(exit_code)
-    task = await _task(r, task_id, "", "end", token, now, str(status), code, reason or "")
-    if task.queue:
-        await wake_if_held(r, task.queue)
-    return task
+    h = await _transition(r, task_id, "", "end", token, now, str(status), code, reason or "")
+    if h.get("queue"):
+        await wake_if_held(r, h["queue"])
+    return h
 
 
 def failure_reason(kind: FailureKind, reason: str) -> str:
@@ -164,7 +183,8 @@ async def report_ends(r: "aioredis.Redis", reports: list[EndReport], now: float)
             TaskStatus.ABORTED: "aborted",
         }.get(report.status)
         try:
-            await report_end(
+            # Not made a Task: the claim that carried the report answers only refusals.
+            await _end(
                 r, report.task_id, report.lease_token, report.status, report.exit_code, reason, now
             )
         except (StaleLease, NotFound):
