@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from runyard.models import Gpu, Resources, nvlink_groups
 from runyard_server.store.gpu_placement import model_matches
 from runyard_server.store.queue_settings import read_settings
-from runyard_server.store.workers import LiveWorker, ServedQueues
+from runyard_server.store.workers import GpuShape, LiveWorker, ServedQueues
 
 KINDS_SHOWN = 4
 """GPU kinds a warning lists of what the workers have."""
@@ -24,34 +24,37 @@ NVML_SHORTFALL = 0.9
 H100): a request missed by less than this share gets a hint saying so."""
 
 
-def _usable(resources: Resources, gpus: list[Gpu]) -> list[Gpu]:
-    """The GPUs of one worker the request may use: enough memory, the model."""
+def _usable(resources: Resources, shape: GpuShape) -> list[Gpu]:
+    """The GPUs of a worker of ``shape`` the request may use: enough memory, the model."""
     return [
-        gpu
-        for gpu in gpus
-        if gpu.memory_gb >= resources.gpu_memory_gb
-        and (resources.gpu_model is None or model_matches(gpu.name, resources.gpu_model))
+        Gpu(index=index, name=name, memory_gb=memory_gb, peers=list(peers))
+        for name, memory_gb, index, peers in shape[1]
+        if memory_gb >= resources.gpu_memory_gb
+        and (resources.gpu_model is None or model_matches(name, resources.gpu_model))
     ]
 
 
-def can_ever_run(resources: Resources, worker: LiveWorker) -> bool:
-    """Whether the worker could run one rank of the request with all its GPUs free, as
-    ``place_gpus`` in ``lua/gpus.lua`` places it."""
+def can_ever_run(resources: Resources, shape: GpuShape) -> bool:
+    """Whether a worker of ``shape`` could run one rank of the request with all its GPUs
+    free, as ``place_gpus`` in ``lua/gpus.lua`` places it."""
     need = resources.gpus
+    count, gpus = shape
     if need == 0:
         return True
-    if not worker.gpus:
+    if not gpus:
         # An agent that sent no GPU list takes only untyped whole-GPU tasks.
         untyped = (
             resources.gpu_model is None
             and not resources.gpu_memory_gb
             and resources.gpu_interconnect == "any"
         )
-        return untyped and 1 <= need <= worker.gpu_count
-    usable = _usable(resources, worker.gpus)
+        return untyped and 1 <= need <= count
+    usable = _usable(resources, shape)
     if need < 1 or resources.gpu_interconnect != "nvlink":
         return len(usable) >= max(need, 1)
-    groups = nvlink_groups(worker.gpus)
+    # The groups of all the worker's GPUs, as the agent forms them (SlotPool).
+    everyone = [Gpu(index=i, peers=list(peers)) for _, _, i, peers in gpus]
+    groups = nvlink_groups(everyone)
     return max(Counter(groups[gpu.index] for gpu in usable).values(), default=0) >= need
 
 
@@ -67,14 +70,14 @@ def _wanted(resources: Resources) -> str:
     return said
 
 
-def _had(resources: Resources, workers: list[LiveWorker]) -> str:
+def _had(resources: Resources, shapes: set[GpuShape]) -> str:
     """What the workers have: each kind of GPU and the most of it one worker has, and a
     hint when NVML's memory figure is what misses the request."""
     most: Counter[tuple[str, float]] = Counter()
-    for worker in workers:
-        for kind, count in Counter((g.name, g.memory_gb) for g in worker.gpus).items():
+    for _, gpus in shapes:
+        for kind, count in Counter((name, gb) for name, gb, _, _ in gpus).items():
             most[kind] = max(most[kind], count)
-    counts = [worker.gpu_count for worker in workers if not worker.gpus]
+    counts = [count for count, gpus in shapes if not gpus]
     kinds = [f"{n} x {name or 'GPU'} ({gb:g} GB)" for (name, gb), n in sorted(most.items())]
     if max(counts, default=0):
         kinds.append(f"{max(counts):g} GPU(s) of no reported type")
@@ -87,7 +90,7 @@ def _had(resources: Resources, workers: list[LiveWorker]) -> str:
     wanted_gb = resources.gpu_memory_gb
     close = [
         (name, gb)
-        for name, gb in most
+        for name, gb in sorted(most)
         if NVML_SHORTFALL * wanted_gb <= gb < wanted_gb
         and (resources.gpu_model is None or model_matches(name, resources.gpu_model))
     ]
@@ -111,18 +114,31 @@ def _worker_warning(queue: str, resources: Resources, workers: list[LiveWorker])
     serving = [worker for worker in workers if queue in worker.queues]
     if not serving:
         return unserved_warning(queue, {q for worker in workers for q in worker.queues})
-    able = sum(can_ever_run(resources, worker) for worker in serving)
+    if not resources.gpus:
+        able = len(serving)
+        return None if able >= resources.nodes else _gang_warning(queue, able, resources.nodes)
+    able = 0
+    judged: dict[GpuShape, bool] = {}
+    for worker in serving:
+        shape = worker.shape
+        if shape not in judged:
+            judged[shape] = can_ever_run(resources, shape)
+        able += judged[shape]
+        if able >= resources.nodes:
+            return None
     if not able:
         return (
             f"no live worker serving queue {queue} has {_wanted(resources)} "
-            f"({_had(resources, serving)}); the task waits until one does"
+            f"({_had(resources, set(judged))}); the task waits until one does"
         )
-    if able >= resources.nodes:
-        return None
+    return _gang_warning(queue, able, resources.nodes)
+
+
+def _gang_warning(queue: str, able: int, nodes: int) -> str:
     return (
         f"only {able} live worker(s) serve queue {queue} with what a rank needs and the "
-        f"task runs on {resources.nodes} at once: it waits until that many do, and "
-        "meanwhile holds the ones that come by for a gang timeout at a time"
+        f"task runs on {nodes} at once: it waits until that many do, and meanwhile "
+        "holds the ones that come by for a gang timeout at a time"
     )
 
 

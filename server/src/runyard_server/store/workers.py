@@ -2,20 +2,25 @@
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import TypeVar, cast
 
 import redis.asyncio as aioredis
-from pydantic import TypeAdapter
 
-from runyard.models import Gpu, GpuState, Heartbeat, HeartbeatReply, Worker, WorkerRegister
+from runyard.models import (
+    GpuState,
+    Heartbeat,
+    HeartbeatReply,
+    Worker,
+    WorkerRegister,
+)
 from runyard_server.errors import NotFound
 from runyard_server.store import keys, script_keys, scripts
 from runyard_server.store.records import flatten, number
 
-_GPU_LIST = TypeAdapter(list[Gpu])
 T = TypeVar("T")
 
 
@@ -105,32 +110,57 @@ async def list_workers(r: "aioredis.Redis", now: float, alive_after_s: float) ->
     return workers
 
 
+GpuShape = tuple[float, tuple[tuple[str, float, int, tuple[int, ...]], ...]]
+"""A worker's GPUs as the create-time warnings compare them: its GPU count and each
+GPU's (name, memory_gb, index, NVLink peers)."""
+
+
 @dataclass(frozen=True)
 class LiveWorker:
     """What the create and enqueue warnings judge a live worker by: the queues it claims
-    from and the GPUs it registered (``gpu_count`` alone from an agent that sent no list)."""
+    from and the GPUs it registered (the count alone from an agent that sent no list),
+    kept as read and parsed when first asked (most checks need only the queues)."""
 
-    queues: list[str]
-    gpus: list[Gpu]
-    gpu_count: float
+    queues_json: str
+    gpus_json: str
+    resources_json: str
+
+    @cached_property
+    def queues(self) -> list[str]:
+        return cast(list[str], json.loads(self.queues_json))
+
+    @cached_property
+    def shape(self) -> GpuShape:
+        """Equal for workers with alike GPUs (their uuids aside), so a check judges each
+        kind of worker once. Plain ``json`` (the record was validated when the worker
+        registered): a ``Gpu`` model each would cost ~20 ms per 1,000 workers."""
+        count = float(json.loads(self.resources_json).get("gpus", 0))
+        gpus = json.loads(self.gpus_json)
+        return count, tuple(
+            (g.get("name", ""), float(g.get("memory_gb", 0)), g["index"], tuple(g.get("peers", ())))
+            for g in gpus
+        )
 
 
-async def live_workers(r: "aioredis.Redis", now: float, alive_after_s: float) -> list[LiveWorker]:
-    """Each live worker (heartbeat within ``alive_after_s``)."""
+async def live_workers(
+    r: "aioredis.Redis",
+    now: float,
+    alive_after_s: float,
+    known: Mapping[LiveWorker, LiveWorker] | None = None,
+) -> list[LiveWorker]:
+    """Each live worker (heartbeat within ``alive_after_s``); one equal to a ``known``
+    one is that one, with what it has parsed already."""
     ids = cast(set[str], await r.smembers(keys.WORKERS))
     async with r.pipeline(transaction=False) as pipe:
         for worker_id in ids:
             pipe.hmget(keys.worker(worker_id), "queues", "last_heartbeat", "gpus", "resources")
         replies = await pipe.execute()
-    return [
-        LiveWorker(
-            queues=json.loads(queues),
-            gpus=_GPU_LIST.validate_json(gpus or "[]"),
-            gpu_count=float(json.loads(resources or "{}").get("gpus", 0)),
-        )
+    live = [
+        LiveWorker(queues, gpus or "[]", resources or "{}")
         for queues, beat, gpus, resources in replies
         if queues and beat and now - float(beat) <= alive_after_s
     ]
+    return [known.get(worker, worker) for worker in live] if known else live
 
 
 async def served_queues(r: "aioredis.Redis", now: float, alive_after_s: float) -> set[str]:
@@ -166,7 +196,8 @@ class ServedQueues:
         """``problem`` of the live workers (None: nothing wrong), a fresh read deciding."""
         if now - self._read_at <= self.refresh_s and problem(self._workers) is None:
             return None
-        self._workers = await live_workers(r, now, self.alive_after_s)
+        known = {worker: worker for worker in self._workers}
+        self._workers = await live_workers(r, now, self.alive_after_s, known)
         self._read_at = now
         return problem(self._workers)
 
