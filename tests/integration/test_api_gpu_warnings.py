@@ -103,3 +103,16 @@ def test_a_worker_registering_later_counts_at_once(fleet: TestClient) -> None:
     body = {"name": "l4", "queues": ["gpu"], "resources": {"gpus": 1}, "gpus": l4}
     assert fleet.post("/workers", json=body).status_code == 201
     assert warnings(fleet, gpus=1, gpu_model="L4") == []
+
+
+def test_an_agent_that_sent_only_a_gpu_count_meets_untyped_requests_only(api: TestClient) -> None:
+    body = {"name": "old", "queues": ["old"], "resources": {"gpus": 2}}
+    assert api.post("/workers", json=body).status_code == 201
+    spec = {"queue": "old", "create_queue": True, "script": CODE}
+
+    untyped = api.post("/tasks", json={**spec, "resources": {"gpus": 2}}).json()
+    typed = api.post("/tasks", json={**spec, "resources": {"gpus": 1, "gpu_model": "A*"}}).json()
+
+    assert untyped["warnings"] == []
+    [warned] = typed["warnings"]
+    assert "the most one has: 2 GPU(s) of no reported type" in warned
