@@ -7,7 +7,7 @@ import time
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from runyard.models import LogBatch, LogLine, MetricBatch, MetricPoint, TaskStatus
+from runyard.models import LogBatch, LogLine, MetricBatch, MetricPoint, Resources, TaskStatus
 from tests.browser.conftest import Shoot, Stack
 from tests.browser.test_hardening import RECORD_VIOLATIONS
 
@@ -171,6 +171,40 @@ def test_draft_is_edited_then_enqueued_or_deleted(page: Page, stack: Stack, shoo
     page.click("#draft-delete")
     expect(page).to_have_url(re.compile(r"#/tasks$"))
     assert not [t for t in stack.client.tasks.list(project="drafts").items if t.id == gone]
+
+
+def test_a_drafts_typed_gpu_fields_are_edited_in_a_closed_section_then_enqueued(
+    page: Page, stack: Stack, shoot: Shoot
+) -> None:
+    task_id = stack.draft("drafts", "typed-gpus")
+    page.goto(f"{stack.server.url}/#/draft/{task_id}")
+    section = page.locator("#draft-gpu-type")
+    expect(section).not_to_have_attribute("open", "")
+    expect(page.locator("input[name=gpu_model]")).to_be_hidden()
+    page.fill("input[name=gpus]", "2")
+    page.click("#draft-gpu-type summary")
+    page.fill("input[name=gpu_model]", "A100*")
+    page.fill("input[name=gpu_memory_gb]", "39")
+    page.select_option("select[name=gpu_interconnect]", "nvlink")
+    page.fill("input[name=nodes]", "2")
+    page.fill("#draft-form input[name=queue]", "typed-gpus")
+    page.get_by_label("create the queue if it does not exist").check()
+    shoot(page, "draft-gpu-type")
+    page.click("#draft-enqueue")
+    expect(page.locator("h1 .badge")).to_have_text("queued")
+    task = stack.client.tasks.get(task_id)
+    assert task.queue == "typed-gpus"
+    assert (task.resources.gpus, task.resources.gpu_model, task.resources.gpu_memory_gb) == (
+        2,
+        "A100*",
+        39,
+    )
+    assert (task.resources.gpu_interconnect, task.resources.nodes) == ("nvlink", 2)
+
+    typed = stack.draft("drafts", "typed-open", resources=Resources(gpus=1, gpu_model="H100*"))
+    page.goto(f"{stack.server.url}/#/draft/{typed}")
+    expect(page.locator("input[name=gpu_model]")).to_have_value("H100*")
+    expect(page.locator("input[name=gpu_model]")).to_be_visible()
 
 
 def compare_two_runs(page: Page, stack: Stack, project: str) -> Locator:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable, MutableMapping, Sequence
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 
-from runyard.models import Gpu, GpuFree, Placement, Resources
+from runyard.models import GpuFree, Placement, Resources, nvlink_groups
 from runyard_agent.resources import Machine
 
 GPU_MEMORY_FRACTION_ENV = "RUNYARD_GPU_MEMORY_FRACTION"
@@ -57,29 +57,6 @@ class Allocation:
 def default_slots(machine: Machine) -> int:
     """One slot per GPU, or a single slot on a machine without GPUs."""
     return max(1, len(machine.gpus))
-
-
-def nvlink_groups(gpus: Sequence[Gpu]) -> dict[int, int]:
-    """Each GPU's NVLink group: GPUs of one group are all NVLink peers of each other.
-
-    Greedy in index order: a GPU joins the first group whose every member it is linked
-    to (a link either side reports counts), else starts its own. That finds the quads of
-    a hybrid cube-mesh and the one group of an NVSwitch machine. A group's id is the
-    index of its first GPU.
-    """
-    peers = {gpu.index: set(gpu.peers) for gpu in gpus}
-
-    def linked(a: int, b: int) -> bool:
-        return b in peers.get(a, ()) or a in peers.get(b, ())
-
-    groups: list[list[int]] = []
-    for index in sorted(peers):
-        group = next((g for g in groups if all(linked(index, m) for m in g)), None)
-        if group is None:
-            groups.append([index])
-        else:
-            group.append(index)
-    return {member: group[0] for group in groups for member in group}
 
 
 class SlotPool:

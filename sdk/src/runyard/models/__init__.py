@@ -89,6 +89,7 @@ from runyard.models.workers import (
     HeldTask,
     Worker,
     WorkerRegister,
+    nvlink_groups,
 )
 
 __all__ = [
@@ -176,4 +177,5 @@ __all__ = [
     "is_valid_sha256",
     "is_valid_task_id",
     "merged_args",
+    "nvlink_groups",
 ]

@@ -1,5 +1,6 @@
 """Agents as the server sees them: registration, heartbeats and claims."""
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -24,6 +25,29 @@ class Gpu(Strict):
     peers: list[int] = Field(default_factory=list, max_length=1024, exclude_if=lambda v: not v)
     """Indices of the GPUs this one has an NVLink connection to (left out of the JSON when
     none, for clients older than it)."""
+
+
+def nvlink_groups(gpus: Sequence[Gpu]) -> dict[int, int]:
+    """Each GPU's NVLink group: GPUs of one group are all NVLink peers of each other.
+
+    Greedy in index order: a GPU joins the first group whose every member it is linked
+    to (a link either side reports counts), else starts its own. That finds the quads of
+    a hybrid cube-mesh and the one group of an NVSwitch machine. A group's id is the
+    index of its first GPU.
+    """
+    peers = {gpu.index: set(gpu.peers) for gpu in gpus}
+
+    def linked(a: int, b: int) -> bool:
+        return b in peers.get(a, ()) or a in peers.get(b, ())
+
+    groups: list[list[int]] = []
+    for index in sorted(peers):
+        group = next((g for g in groups if all(linked(index, m) for m in g)), None)
+        if group is None:
+            groups.append([index])
+        else:
+            group.append(index)
+    return {member: group[0] for group in groups for member in group}
 
 
 class GpuTask(Strict):

@@ -6,6 +6,7 @@ the script as one compact JSON argument.
 """
 
 import json
+import re
 
 from runyard.models import GpuFree, Resources
 
@@ -27,6 +28,19 @@ def lua_pattern(glob: str) -> str:
         else:
             parts.append("%" + char)
     return "^" + "".join(parts) + "$"
+
+
+def model_matches(name: str, glob: str) -> bool:
+    """Python's twin of ``model_matches`` in ``lua/gpus.lua`` (for the create-time
+    warnings, which must judge as the claim does): the lowered name, or a tail of it that
+    starts after a space, matches the glob whole; ``*`` is any run, ``?`` one character."""
+    pattern = re.compile(
+        "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in glob.lower()),
+        re.DOTALL,
+    )
+    name = name.lower()
+    tails = [name] + [name[at + 1 :] for at, char in enumerate(name) if char == " "]
+    return any(pattern.fullmatch(tail) for tail in tails)
 
 
 TYPED_FIELDS = ("gpu_mem", "gpu_model", "gpu_pat", "gpu_link")

@@ -2,15 +2,26 @@
 
 import json
 import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import cast
+from functools import cached_property
+from typing import TypeVar, cast
 
 import redis.asyncio as aioredis
 
-from runyard.models import GpuState, Heartbeat, HeartbeatReply, Worker, WorkerRegister
+from runyard.models import (
+    GpuState,
+    Heartbeat,
+    HeartbeatReply,
+    Worker,
+    WorkerRegister,
+)
 from runyard_server.errors import NotFound
 from runyard_server.store import keys, script_keys, scripts
 from runyard_server.store.records import flatten, number
+
+T = TypeVar("T")
 
 
 async def register_worker(r: "aioredis.Redis", body: WorkerRegister, now: float) -> Worker:
@@ -99,55 +110,105 @@ async def list_workers(r: "aioredis.Redis", now: float, alive_after_s: float) ->
     return workers
 
 
-async def _live_queue_lists(
-    r: "aioredis.Redis", now: float, alive_after_s: float
-) -> list[list[str]]:
-    """The queues of each live worker (heartbeat within ``alive_after_s``)."""
+GpuShape = tuple[float, tuple[tuple[str, float, int, tuple[int, ...]], ...]]
+"""A worker's GPUs as the create-time warnings compare them: its GPU count and each
+GPU's (name, memory_gb, index, NVLink peers)."""
+
+
+@dataclass(frozen=True)
+class LiveWorker:
+    """What the create and enqueue warnings judge a live worker by: the queues it claims
+    from and the GPUs it registered (the count alone from an agent that sent no list),
+    kept as read and parsed when first asked (most checks need only the queues)."""
+
+    queues_json: str
+    gpus_json: str
+    resources_json: str
+
+    @cached_property
+    def queues(self) -> list[str]:
+        return cast(list[str], json.loads(self.queues_json))
+
+    @cached_property
+    def shape(self) -> GpuShape:
+        """Equal for workers with alike GPUs (their uuids aside), so a check judges each
+        kind of worker once. Plain ``json`` (the record was validated when the worker
+        registered): a ``Gpu`` model each would cost ~20 ms per 1,000 workers."""
+        count = float(json.loads(self.resources_json).get("gpus", 0))
+        gpus = json.loads(self.gpus_json)
+        return count, tuple(
+            (g.get("name", ""), float(g.get("memory_gb", 0)), g["index"], tuple(g.get("peers", ())))
+            for g in gpus
+        )
+
+
+async def live_workers(
+    r: "aioredis.Redis",
+    now: float,
+    alive_after_s: float,
+    known: Mapping[LiveWorker, LiveWorker] | None = None,
+) -> list[LiveWorker]:
+    """Each live worker (heartbeat within ``alive_after_s``); one equal to a ``known``
+    one is that one, with what it has parsed already."""
     ids = cast(set[str], await r.smembers(keys.WORKERS))
     async with r.pipeline(transaction=False) as pipe:
         for worker_id in ids:
-            pipe.hmget(keys.worker(worker_id), "queues", "last_heartbeat")
+            pipe.hmget(keys.worker(worker_id), "queues", "last_heartbeat", "gpus", "resources")
         replies = await pipe.execute()
-    return [
-        json.loads(queues)
-        for queues, beat in replies
+    live = [
+        LiveWorker(queues, gpus or "[]", resources or "{}")
+        for queues, beat, gpus, resources in replies
         if queues and beat and now - float(beat) <= alive_after_s
     ]
+    return [known.get(worker, worker) for worker in live] if known else live
 
 
 async def served_queues(r: "aioredis.Redis", now: float, alive_after_s: float) -> set[str]:
     """The queues some live worker (heartbeat within ``alive_after_s``) claims from."""
-    return {q for queues in await _live_queue_lists(r, now, alive_after_s) for q in queues}
+    return _served(await live_workers(r, now, alive_after_s))
 
 
-async def count_serving(r: "aioredis.Redis", queue: str, now: float, alive_after_s: float) -> int:
-    """How many live workers claim from ``queue`` (a multi-node task needs that many)."""
-    return sum(queue in queues for queues in await _live_queue_lists(r, now, alive_after_s))
+def _served(workers: list[LiveWorker]) -> set[str]:
+    return {q for worker in workers for q in worker.queues}
 
 
 class ServedQueues:
-    """:func:`served_queues` for the create and enqueue routes, cheap under many agents.
+    """The live workers, for the create and enqueue routes' warnings, cheap under many
+    agents.
 
-    Reading it costs one HMGET per registered worker, on every create or enqueue that
-    names a queue (10,000 per request with 10,000 agents). A queue seen served stays so
-    for ``refresh_s``: liveness is judged over ``alive_after_s`` (90 s by default), so an
-    answer a second old is as good. A queue not seen served is read afresh each time,
+    Reading them costs one HMGET per registered worker, on every create or enqueue that
+    names a queue (10,000 per request with 10,000 agents). The list read is kept for
+    ``refresh_s``: liveness is judged over ``alive_after_s`` (90 s by default), so an
+    answer a second old is as good. A check that finds something wrong on the kept list
+    (a queue nobody serves, a GPU request nobody meets) is judged again on a fresh read,
     so a worker that has just registered counts at once.
     """
 
     def __init__(self, alive_after_s: float, refresh_s: float = 2.0) -> None:
         self.alive_after_s = alive_after_s
         self.refresh_s = refresh_s
-        self._served: set[str] = set()
+        self._workers: list[LiveWorker] = []
         self._read_at = float("-inf")
+
+    async def check(
+        self, r: "aioredis.Redis", now: float, problem: Callable[[list[LiveWorker]], T | None]
+    ) -> T | None:
+        """``problem`` of the live workers (None: nothing wrong), a fresh read deciding."""
+        if now - self._read_at <= self.refresh_s and problem(self._workers) is None:
+            return None
+        known = {worker: worker for worker in self._workers}
+        self._workers = await live_workers(r, now, self.alive_after_s, known)
+        self._read_at = now
+        return problem(self._workers)
 
     async def unserved(self, r: "aioredis.Redis", queue: str, now: float) -> set[str] | None:
         """None when a live worker serves ``queue``, else the queues live workers serve."""
-        if queue in self._served and now - self._read_at <= self.refresh_s:
-            return None
-        self._served = await served_queues(r, now, self.alive_after_s)
-        self._read_at = now
-        return None if queue in self._served else self._served
+
+        def others(workers: list[LiveWorker]) -> set[str] | None:
+            served = _served(workers)
+            return None if queue in served else served
+
+        return await self.check(r, now, others)
 
 
 async def delete_worker(r: "aioredis.Redis", worker_id: str) -> None:

@@ -12,6 +12,7 @@ from runyard.models import (
     MoveToQueueRequest,
     PurgeRequest,
     PurgeResult,
+    Resources,
     SortOrder,
     Task,
     TaskBatch,
@@ -38,7 +39,7 @@ from runyard_server.api.json_body import FiniteJSONRoute
 from runyard_server.errors import Invalid
 from runyard_server.store import ServedQueues
 from runyard_server.store.purge import purge_tasks as purge
-from runyard_server.store.workers import count_serving
+from runyard_server.store.queued_warnings import queued_warnings
 
 MAX_METRIC_COLUMNS = 20
 """Metric series one summary page may carry as columns."""
@@ -47,31 +48,13 @@ router = APIRouter(prefix="/tasks", tags=["tasks"], route_class=FiniteJSONRoute)
 
 
 async def _warn_if_unserved(r: RedisDep, served: ServedQueues, task: Task) -> Task:
-    """``task`` with a warning when no live worker serves the queue it waits in, or (a
-    multi-node task) fewer than it runs on at once."""
+    """``task`` with the warnings of :func:`queued_warnings` when it waits in a queue."""
     if task.status is not TaskStatus.QUEUED or task.queue is None:
         return task
-    now = time.time()
-    others = await served.unserved(r, task.queue, now)
-    if others is not None:
-        warning = _unserved_warning(task.queue, others)
-    elif task.resources.nodes > 1:
-        live = await count_serving(r, task.queue, now, served.alive_after_s)
-        if live >= task.resources.nodes:
-            return task
-        warning = (
-            f"only {live} live worker(s) serve queue {task.queue} and the task runs on "
-            f"{task.resources.nodes} at once: it waits until that many do, and meanwhile "
-            "holds the ones that come by for a gang timeout at a time"
-        )
-    else:
+    warnings = await queued_warnings(r, served, task.queue, task.resources, time.time())
+    if not warnings:
         return task
-    return task.model_copy(update={"warnings": [*task.warnings, warning]})
-
-
-def _unserved_warning(queue: str, served: set[str]) -> str:
-    where = f"live workers serve {', '.join(sorted(served))}" if served else "no worker is live"
-    return f"no live worker serves queue {queue} ({where}); the task waits until one does"
+    return task.model_copy(update={"warnings": [*task.warnings, *warnings]})
 
 
 @router.post("", status_code=201)
@@ -98,12 +81,15 @@ async def create_tasks(body: TaskBatch, call: CallDep) -> TaskBatchCreated:
     call.who.require("user")
     now = time.time()
     ids = await store.create_tasks(call.redis, body.tasks, now, require_code=True)
-    warnings = []
-    for queue in sorted({task.queue for task in body.tasks if task.queue}):
-        others = await call.served.unserved(call.redis, queue, now)
-        if others is not None:
-            warnings.append(_unserved_warning(queue, others))
-    return TaskBatchCreated(ids=ids, warnings=warnings)
+    warnings: dict[str, None] = {}
+    # Tasks of one batch mostly ask alike: each kind of request is judged once.
+    asks = {(task.queue, task.resources.model_dump_json()) for task in body.tasks if task.queue}
+    for queue, resources in sorted(asks):
+        for warning in await queued_warnings(
+            call.redis, call.served, queue, Resources.model_validate_json(resources), now
+        ):
+            warnings[warning] = None
+    return TaskBatchCreated(ids=ids, warnings=list(warnings))
 
 
 @router.get("")

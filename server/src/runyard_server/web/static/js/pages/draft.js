@@ -1,7 +1,8 @@
 // @ts-check
 // Edit a draft before it runs: name, tags, parameters (JSON), code (repository, commit,
-// branch, entry point, args), requirements and resources; save, save and enqueue, or
-// delete it. PATCH /tasks/ID refuses once the task is no longer a draft.
+// branch, entry point, args), requirements and resources (the typed GPU fields and nodes
+// in a section closed by default, so the form keeps its height); save, save and enqueue,
+// or delete it. PATCH /tasks/ID refuses once the task is no longer a draft.
 import { del, get, patch, post, seg } from "../api.js";
 import { confirmButton, errorBox, h, setTitle } from "../dom.js";
 import { navigate } from "../router.js";
@@ -46,6 +47,11 @@ export async function draftPage({ id }, _q, root) {
     args: h("textarea", { name: "args", rows: 3, class: "mono", spellcheck: false }, s.args.join("\n")),
     requirements: h("textarea", { name: "requirements", rows: 6, class: "mono", spellcheck: false }, e.requirements.join("\n")),
     gpus: h("input", { name: "gpus", type: "number", min: 0, step: "any", value: r.gpus, title: "whole GPUs, or a share of one: 0.5, 0.25, 0.125" }),
+    gpuModel: h("input", { name: "gpu_model", value: r.gpu_model || "", class: "mono", maxlength: 64, placeholder: "any, or a glob: A100*" }),
+    gpuMemory: h("input", { name: "gpu_memory_gb", type: "number", min: 0, step: "any", value: r.gpu_memory_gb || 0 }),
+    interconnect: h("select", { name: "gpu_interconnect" },
+      ["any", "nvlink"].map((v) => h("option", { value: v, selected: (r.gpu_interconnect || "any") === v }, v))),
+    nodes: h("input", { name: "nodes", type: "number", min: 1, step: 1, value: r.nodes || 1 }),
     cpus: h("input", { name: "cpus", type: "number", min: 0, step: "any", value: r.cpus }),
     memory: h("input", { name: "memory_gb", type: "number", min: 0, step: "any", value: r.memory_gb }),
   };
@@ -70,8 +76,16 @@ export async function draftPage({ id }, _q, root) {
       params,
       script: { ...s, repository: f.repository.value.trim(), commit: f.commit.value.trim() || null, branch: f.branch.value.trim() || null, entry_point: f.entry.value.trim(), args: lines(f.args.value) },
       environment: { ...e, requirements: lines(f.requirements.value) },
-      // The typed GPU fields (model, memory per GPU, interconnect) are kept as recorded.
-      resources: { ...r, gpus: Number(f.gpus.value) || 0, cpus: Number(f.cpus.value) || 0, memory_gb: Number(f.memory.value) || 0 },
+      resources: {
+        ...r,
+        gpus: Number(f.gpus.value) || 0,
+        cpus: Number(f.cpus.value) || 0,
+        memory_gb: Number(f.memory.value) || 0,
+        gpu_model: f.gpuModel.value.trim() || null,
+        gpu_memory_gb: Number(f.gpuMemory.value) || 0,
+        gpu_interconnect: f.interconnect.value,
+        nodes: Number(f.nodes.value) || 1,
+      },
     };
   }
 
@@ -118,7 +132,17 @@ export async function draftPage({ id }, _q, root) {
       s.diff ? h("p", { class: "muted" }, `The recorded uncommitted diff (${s.diff.length} characters) is kept.`) : null),
     h("section", { class: "card" }, h("h2", {}, "Environment and resources"),
       field("Requirements", f.requirements, "one package specifier a line"),
-      h("div", { class: "form-grid" }, field("GPUs", f.gpus), field("CPUs", f.cpus), field("Memory (GB)", f.memory))),
+      // The typed GPU fields sit closed in the row's free fourth cell, so the form is as
+      // tall as without them until opened (a taller form moved the buttons under a click);
+      // open from the start when the draft asks for any of them.
+      h("div", { class: "form-grid" }, field("GPUs", f.gpus), field("CPUs", f.cpus), field("Memory (GB)", f.memory),
+        h("details", { id: "draft-gpu-type", class: "grid-more", open: Boolean(r.gpu_model || r.gpu_memory_gb || (r.nodes || 1) > 1 || (r.gpu_interconnect || "any") !== "any") },
+          h("summary", {}, "GPU type and nodes"),
+          h("div", { class: "form-grid" },
+            field("GPU model", f.gpuModel, "a glob on the name, any case"),
+            field("GPU memory (GB each)", f.gpuMemory, "at least; NVML reports 79.6 for an 80 GB H100"),
+            field("Interconnect", f.interconnect, "nvlink: all GPUs peers"),
+            field("Nodes", f.nodes, "agents it runs on at once"))))),
     h("section", { class: "card" }, h("h2", {}, "Run it"), h("div", { class: "form-grid" },
       field("Queue", queue), h("label", { class: "inline" }, createQueue, " create the queue if it does not exist")), queueNames),
     h("div", { class: "actions" },
