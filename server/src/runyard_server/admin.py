@@ -15,7 +15,7 @@ from typing import Any, get_args
 
 import redis
 
-from runyard.models import UserRole
+from runyard.models import UserRole, is_valid_name
 from runyard_server.config import Settings
 from runyard_server.embedded import EmbeddedRedis
 from runyard_server.errors import RunyardServerError
@@ -34,9 +34,17 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", required=True
     )
     add = users.add_parser("add", help="a new user; prints its first token (shown once)")
-    add.add_argument("name")
+    add.add_argument("name", type=_name)
     add.add_argument("--role", choices=get_args(UserRole), required=True)
     return p
+
+
+def _name(text: str) -> str:
+    if not is_valid_name(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a user name: 1-64 letters, digits, '.', '_' or '-'"
+        )
+    return text
 
 
 def _running_embedded(redis_dir: Path) -> str | None:

@@ -61,8 +61,8 @@ class Principal:
 
     @property
     def owner(self) -> str | None:
-        """What a task it creates records as its owner."""
-        return self.user or (f"pool:{self.pool}" if self.pool else None)
+        """What a task it creates records as its owner (agents create none)."""
+        return self.user
 
     def check_write(self, method: str, route: str) -> None:
         """Raise Forbidden when a viewer calls a route that changes something."""
