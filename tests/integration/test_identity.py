@@ -6,6 +6,7 @@ admin`` adds users against a stopped and a running server's embedded Redis. Task
 record their owner; no secret ever reaches a server log or a Redis value.
 """
 
+import argparse
 import json
 import os
 import subprocess
@@ -18,7 +19,9 @@ from typing import Any
 import pytest
 import redis
 import requests
+from fastapi.testclient import TestClient
 
+from runyard.cli.tokens import expiry
 from tests.servers import ServerProcess
 
 BOOT = "boot-identity-secret-1"
@@ -244,3 +247,28 @@ def test_the_token_cli_creates_lists_and_revokes(
     token_id = next(line.split()[0] for line in listed.splitlines() if " ci " in line)
     cli(a, erin, "token", "revoke", token_id)
     assert me(b, secret).status_code == 401
+
+
+def test_an_open_server_stays_open_and_a_stored_token_there_still_names_its_user(
+    api: TestClient, redis_url: str
+) -> None:
+    assert api.get("/me").json() == {"kind": "open", "user": None, "role": None}
+    assert api.post("/tasks", json=CODE).json()["owner"] is None
+    fay = add_user(["--redis-url", redis_url], "fay", "viewer")
+    assert api.get("/me", headers=bearer(fay)).json()["user"] == "fay"
+    assert api.post("/tasks", json=CODE, headers=bearer(fay)).status_code == 403
+    # A stored-token lookalike that is not stored is refused, not taken as open.
+    assert api.get("/tasks", headers=bearer("ry_" + "x" * 43)).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30d", 30 * 86400), ("12h", 43200), ("90m", 5400), ("15", 15)]
+)
+def test_token_expiry_durations(text: str, seconds: int) -> None:
+    assert expiry(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["0d", "3w", "-1h", "d", ""])
+def test_token_expiry_refuses_what_is_not_a_duration(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="not a duration"):
+        expiry(text)
