@@ -8,6 +8,8 @@ server's log. A route added later without a body sample here fails
 ``test_every_body_route_has_a_sample``.
 """
 
+import asyncio
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +19,14 @@ import pytest
 import requests
 from fastapi.testclient import TestClient
 
+from runyard.models import API_PREFIX as API
+from runyard.models import UserRole
+from runyard_server.auth import READS_BY_POST
 from runyard_server.cli import main as server_main
 from runyard_server.config import Settings
 from runyard_server.main import create_app
+from runyard_server.redis_client import connect_url
+from runyard_server.store import identity
 from runyard_server.web import STATIC_DIR
 from tests.servers import ServerProcess
 
@@ -56,6 +63,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/workers"): {"name": "w2", "queues": ["q"], "resources": {}},
     ("POST", "/api/v1/workers/{worker_id}/heartbeat"): {"running": []},
     ("POST", "/api/v1/workers/{worker_id}/claim"): {"queues": ["q"], "free": {}},
+    ("POST", "/api/v1/tokens"): {"name": "matrix"},
 }
 """A valid body per route that takes one: a role is checked after the body validates."""
 
@@ -99,6 +107,7 @@ class World:
     worker: str
     lease_token: str
     task_token: str
+    viewer: str
     bodies_seen: list[str]
 
 
@@ -127,7 +136,22 @@ def world(redis_url: str, tmp_path: Path) -> Iterator[World]:
         assert claimed["task"]["id"] == own
         for task in (own, other):
             api.post(f"/api/v1/tasks/{task}/artifacts/a.txt", content=b"a", headers=user)
-        yield World(api, own, other, worker, claimed["lease_token"], claimed["task_token"], [])
+        viewer = asyncio.run(_stored_user(redis_url, "vera", "viewer"))
+        lease, task_token = claimed["lease_token"], claimed["task_token"]
+        yield World(api, own, other, worker, lease, task_token, viewer, [])
+
+
+async def _stored_user(redis_url: str, name: str, role: UserRole) -> str:
+    """A new user of ``role`` in the store; its first token."""
+    r = connect_url(redis_url)
+    try:
+        await identity.add_user(r, name, role, time.time())
+        secret, _ = await identity.create_token(
+            r, name="first", user=name, pool=None, expires_in_s=None, now=time.time()
+        )
+        return secret
+    finally:
+        await r.aclose()
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -142,7 +166,9 @@ def operations(api: TestClient) -> list[tuple[str, str]]:
 def call(world: World, op: tuple[str, str], headers: dict[str, str], task_id: str) -> int:
     method, template = op
     name = "a.txt" if "/artifacts/" in template else "q"
-    path = template.format(task_id=task_id, worker_id=world.worker, name=name, sha256="0" * 64)
+    path = template.format(
+        task_id=task_id, worker_id=world.worker, name=name, sha256="0" * 64, token_id="0" * 12
+    )
     body = BODIES.get(op)
     if isinstance(body, bytes):
         response = world.api.request(method, path, content=body, headers=headers)
@@ -187,6 +213,20 @@ def test_a_metrics_token_may_only_scrape_metrics(world: World) -> None:
     assert got.pop(("GET", "/metrics")) == 200
     assert [got.pop(probe) for probe in PROBES] == [200, 200]
     assert {op: status for op, status in got.items() if status != 403} == {}
+
+
+def test_a_viewer_reads_everything_and_changes_nothing(world: World) -> None:
+    token = bearer(world.viewer)
+    ops = [op for op in operations(world.api) if op not in PROBES and op[1] != STREAM]
+    got: dict[tuple[str, str], int] = {}
+    for op in ops:
+        got[op] = call(world, op, token, world.own)
+        if got[op] == 403:
+            assert "has the role viewer" in world.bodies_seen[-1], op
+    reads = {op for op in ops if op[0] == "GET" or op[1].removeprefix(API) in READS_BY_POST}
+    assert {op for op, status in got.items() if status == 403} == set(ops) - reads
+    # The worker reads are an agent's as well as a user's: a viewer reads them too.
+    assert {op: s for op, s in got.items() if op in reads and s in (401, 403)} == {}
 
 
 def test_a_task_token_reads_and_writes_only_its_own_task(world: World) -> None:

@@ -14,23 +14,37 @@ until its expiry, about a minute: a browser's ``EventSource`` cannot send a head
 and the ticket rides in the URL instead of the user's token, so what a proxy's access
 log keeps is worth little. It is signed with another key drawn from the same tokens,
 so every replica checks it without shared state, and changing the tokens voids it.
+
+Named users (``store/identity.py``) present stored tokens (``ry_...``), looked up by
+hash on every request. A configured user token is the bootstrap admin, named
+``admin``. A viewer may read but not change anything: every method but GET and HEAD
+is refused in the one dependency every route takes (``api/deps.py``), save the reads
+sent as POST (:data:`READS_BY_POST`). A server with no configured tokens stays open,
+as before: a stored token presented there still names its user (and is checked).
 """
 
 import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
-from runyard.models import is_valid_task_id
+from runyard.models import UserRole, is_valid_task_id
 from runyard_server.config import ApiToken
 from runyard_server.errors import Forbidden, Unauthorized
+from runyard_server.store.identity import TOKEN_PREFIX
 
 PrincipalRole = Literal["open", "user", "agent", "metrics", "task"]
 _TASK_PREFIX = "rytask."
 _TICKET_PREFIX = "rystream."
 TICKET_S = 60
 """How long a stream ticket opens its task's stream."""
+BOOTSTRAP_USER = "admin"
+"""The user a configured (``--token``) user token acts as."""
+READS_BY_POST = frozenset({"/tasks/{task_id}/logs/stream-ticket"})
+"""POST routes that change nothing, which a viewer may call (paths below the API prefix)."""
+StoredLookup = Callable[[str], Awaitable[dict[str, str] | None]]
+"""The record of a live stored token, by its secret (None: unknown, revoked, expired)."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +53,22 @@ class Principal:
 
     role: PrincipalRole
     task_id: str | None = None
+    user: str | None = None
+    level: UserRole | None = None
+    """The user's global role (a ``user`` principal only)."""
+    pool: str | None = None
+    """The agent pool of a stored agent token."""
+
+    @property
+    def owner(self) -> str | None:
+        """What a task it creates records as its owner (agents create none)."""
+        return self.user
+
+    def check_write(self, method: str, route: str) -> None:
+        """Raise Forbidden when a viewer calls a route that changes something."""
+        writes = method not in ("GET", "HEAD") and route not in READS_BY_POST
+        if self.level == "viewer" and writes:
+            raise Forbidden(f"user {self.user} has the role viewer, which cannot change anything")
 
     def require(self, *roles: PrincipalRole) -> None:
         """Raise Forbidden unless the caller has one of ``roles`` (``open`` may do anything)."""
@@ -70,22 +100,29 @@ class TokenBook:
         self,
         authorization: str | None,
         current_lease: Callable[[str], Awaitable[str | None]],
+        stored: StoredLookup,
     ) -> Principal:
-        """Who sends ``authorization``; ``current_lease(task_id)`` checks task tokens."""
+        """Who sends ``authorization``; ``current_lease(task_id)`` checks task tokens,
+        ``stored`` finds stored tokens."""
+        scheme, _, presented = (authorization or "").partition(" ")
+        presented = presented.strip()
+        if presented.startswith(TOKEN_PREFIX) and scheme.lower() == "bearer":
+            return await _stored_principal(presented, stored)
         if not self.enabled:
             return Principal("open")
-        scheme, _, presented = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not presented:
             raise Unauthorized("this server needs a token: send 'Authorization: Bearer TOKEN'")
-        candidate = presented.strip().encode()
+        candidate = presented.encode()
         role: PrincipalRole | None = None
         for secret, secret_role in self._tokens:
             # Compare against every token so timing does not reveal which one matched.
             if hmac.compare_digest(candidate, secret):
                 role = secret_role
+        if role == "user":
+            return Principal("user", user=BOOTSTRAP_USER, level="admin")
         if role is not None:
             return Principal(role)
-        task_id = await self._task_of(presented.strip(), current_lease)
+        task_id = await self._task_of(presented, current_lease)
         if task_id is not None:
             return Principal("task", task_id)
         raise Unauthorized(
@@ -142,3 +179,13 @@ class TokenBook:
         if lease and hmac.compare_digest(signature.encode(), self._sign(task_id, lease).encode()):
             return task_id
         return None
+
+
+async def _stored_principal(secret: str, stored: StoredLookup) -> Principal:
+    record = await stored(secret)
+    if record is None:
+        raise Unauthorized("the token is unknown, revoked or expired")
+    if record["pool"]:
+        return Principal("agent", pool=record["pool"])
+    # The role is read per request too, so a changed role counts at once.
+    return Principal("user", user=record["user"], level=cast(UserRole, record["role"]))

@@ -15,7 +15,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from runyard.models import API_PREFIX
-from runyard_server import server_log
+from runyard_server import admin, server_log
 from runyard_server.children import die_with_parent
 from runyard_server.config import Settings
 from runyard_server.embedded import EmbeddedRedis, EmbeddedRedisError
@@ -203,6 +203,10 @@ def describe_invalid(exc: ValidationError) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["admin"]:
+        admin.main(args[1:])
+        return
     try:
         settings = load_settings(argv)
         settings.check_exposure()

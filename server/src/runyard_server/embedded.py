@@ -135,6 +135,8 @@ class EmbeddedRedis:
                 try:
                     # Redis answers LOADING while it replays the AOF; wait for a real PONG.
                     if client.ping():
+                        # Tells `runyard-server admin` where a running server's Redis is.
+                        (self.data_dir / "port").write_text(f"{self.port}\n")
                         return self
                 except (redis.ConnectionError, redis.BusyLoadingError, redis.TimeoutError):
                     pass

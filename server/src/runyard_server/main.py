@@ -29,6 +29,7 @@ from runyard_server.api.routes import (
     reports,
     task_metrics,
     tasks,
+    tokens,
     workers,
 )
 from runyard_server.api_docs import install_api_docs
@@ -120,6 +121,7 @@ def create_app(settings: Settings) -> FastAPI:
         bundles,
         queues,
         projects,
+        tokens,
     )
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)

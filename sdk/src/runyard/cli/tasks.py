@@ -76,6 +76,8 @@ def _add_list(commands: Any) -> None:
     p.add_argument("--queue")
     p.add_argument("--tag")
     p.add_argument("--parent", type=full_task_id, help="only clones of this (full) task id")
+    p.add_argument("--owner", help="only tasks this user created")
+    p.add_argument("--mine", action="store_true", help="only tasks you created")
     p.add_argument(
         "--search", "--name", dest="q", metavar="TEXT", help="only names containing TEXT (any case)"
     )
@@ -241,13 +243,28 @@ def list_tasks(client: Client, args: argparse.Namespace) -> int:
     if not 1 <= args.limit <= MAX_PAGE:
         raise UsageError(f"--limit must be between 1 and {MAX_PAGE}")
     filters = {k: getattr(args, k) for k in ("project", "status", "queue", "tag", "parent", "q")}
+    filters["owner"] = args.owner
+    if args.mine:
+        me = client.tokens.me().user
+        if me is None:
+            raise UsageError("--mine needs a user token: this server does not know who you are")
+        filters["owner"] = me
     page = client.tasks.list(limit=args.limit, sort=args.sort, order=args.order, **filters)
     if args.json:
         dump_json(page.items)
         return 0
-    headers = ["id", "status", "project", "name", "queue", "priority", "created"]
+    headers = ["id", "status", "project", "name", "owner", "queue", "priority", "created"]
     rows: list[tuple[object, ...]] = [
-        (t.id, t.status.value, t.project, t.name, t.queue, t.priority, age(t.created) + " ago")
+        (
+            t.id,
+            t.status.value,
+            t.project,
+            t.name,
+            t.owner,
+            t.queue,
+            t.priority,
+            age(t.created) + " ago",
+        )
         for t in page.items
     ]
     if args.sort.startswith((METRIC_SORT, METRIC_MIN_SORT, METRIC_MAX_SORT)):
@@ -287,6 +304,7 @@ def describe(task: Task) -> str:
         ("name", task.name),
         ("project", task.project),
         ("status", status),
+        ("owner", task.owner),
         ("parent", task.parent),
         ("tags", task.tags),
         ("queue", task.queue and f"{task.queue} (priority {task.priority})"),

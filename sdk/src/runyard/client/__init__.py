@@ -14,6 +14,7 @@ from runyard.client.logs import Logs
 from runyard.client.queues import Queues
 from runyard.client.results import Artifacts, Metrics
 from runyard.client.tasks import Tasks
+from runyard.client.tokens import Tokens
 from runyard.client.workers import Workers
 from runyard.errors import RunyardError
 
@@ -52,6 +53,7 @@ class Client:
         self.bundles = Bundles(self._http)
         self.queues = Queues(self._http)
         self.workers = Workers(self._http)
+        self.tokens = Tokens(self._http)
 
     def health(self) -> bool:
         """True when the server answers ``/healthz`` with ok, on the first try; never raises."""

@@ -87,17 +87,20 @@ class Tasks:
         order: SortOrder | str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
+        owner: str | None = None,
     ) -> TaskPage:
         """One page of tasks, newest first unless ``sort`` says otherwise (``created``,
         ``started``, ``finished``, ``name`` or ``metric:SERIES``, ``order`` ``asc`` or
-        ``desc``); ``q`` is a name substring. Pass ``next_cursor`` back as ``cursor``
-        with the same sort: the order holds across all pages."""
+        ``desc``); ``q`` is a name substring, ``owner`` the user who created them. Pass
+        ``next_cursor`` back as ``cursor`` with the same sort: the order holds across all
+        pages."""
         params: dict[str, Any] = {
             "project": project,
             "status": None if status is None else str(status),
             "queue": queue,
             "tag": tag,
             "parent": parent,
+            "owner": owner,
             "q": q,
             "sort": sort,
             "order": None if order is None else str(order),

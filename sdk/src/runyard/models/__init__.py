@@ -2,6 +2,7 @@
 
 from runyard.models.errors import ErrorBody, ErrorCode
 from runyard.models.history import PurgeRequest, PurgeResult
+from runyard.models.identity import Me, TokenCreate, TokenCreated, TokenInfo, UserRole
 from runyard.models.logs import LogAck, LogBatch, LogLine, LogPage, StreamTicket
 from runyard.models.names import (
     Name,
@@ -127,6 +128,7 @@ __all__ = [
     "LogBatch",
     "LogLine",
     "LogPage",
+    "Me",
     "MetricBatch",
     "MetricPoint",
     "MetricValue",
@@ -168,6 +170,10 @@ __all__ = [
     "TaskSummary",
     "TaskSummaryPage",
     "TaskUpdate",
+    "TokenCreate",
+    "TokenCreated",
+    "TokenInfo",
+    "UserRole",
     "Worker",
     "WorkerRegister",
     "apply_overrides",

@@ -400,6 +400,9 @@ class Task(TaskSpec):
     id: TaskId
     status: TaskStatus
     parent: str | None = None
+    owner: str | None = Field(
+        default=None, description="the user (or agent pool) that created it; none on an open server"
+    )
     created: datetime
     started: datetime | None = None
     finished: datetime | None = None
@@ -477,6 +480,7 @@ class TaskSummary(BaseModel):
     comment: str = ""
     status: TaskStatus
     parent: str | None = None
+    owner: str | None = None
     created: datetime
     started: datetime | None = None
     finished: datetime | None = None

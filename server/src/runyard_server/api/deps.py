@@ -1,5 +1,6 @@
 """FastAPI dependencies: the Redis client, the dispatcher, the settings and the caller."""
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -19,6 +20,7 @@ from runyard_server.store import (
     current_lease_token,
     resolve_task_id,
 )
+from runyard_server.store.identity import token_record
 
 
 def _app_state(name: str) -> Callable[[Request], Awaitable[Any]]:
@@ -30,16 +32,25 @@ def _app_state(name: str) -> Callable[[Request], Awaitable[Any]]:
     return read
 
 
-async def _authenticate(request: Request, authorization: str | None) -> Principal:
+async def authenticate(request: Request, authorization: str | None) -> Principal:
+    """The caller, resolved once per request by every route (through ``get_principal``
+    or ``get_call``): a viewer is refused here on anything that changes state."""
     tokens: TokenBook = request.app.state.tokens
     r: aioredis.Redis = request.app.state.redis
-    return await tokens.authenticate(authorization, partial(current_lease_token, r))
+    who = await tokens.authenticate(
+        authorization,
+        partial(current_lease_token, r),
+        lambda secret: token_record(r, secret, time.time()),
+    )
+    route = request.scope.get("route")
+    who.check_write(request.method, getattr(route, "path", ""))
+    return who
 
 
 async def get_principal(
     request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> Principal:
-    return await _authenticate(request, authorization)
+    return await authenticate(request, authorization)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +75,7 @@ class Call:
 
 async def get_call(request: Request, authorization: Annotated[str | None, Header()] = None) -> Call:
     state = request.app.state
-    who = await _authenticate(request, authorization)
+    who = await authenticate(request, authorization)
     return Call(
         who,
         state.redis,

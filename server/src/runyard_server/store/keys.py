@@ -169,6 +169,17 @@ got before a write is acknowledged (``--redis-min-replicas-ack``).
     preempted       tasks given back to their queue because a higher-priority task
                     preempted them (``lua/requeue.lua``)
 
+``ry:user:{name}`` — hash, a named user (``identity.py``): ``role`` (admin | member |
+    viewer), ``created``.
+``ry:users`` — set of user names.
+``ry:token:{sha256}`` — hash, a stored API token under the SHA-256 hex of its secret
+    (the secret itself is never stored): ``id`` (short public id), ``name``, ``user``
+    (its user, "" for an agent-pool token), ``pool`` (the agent pool, "" for a user
+    token), ``created``, ``expires`` (absent: never). A request looks it up by hash.
+``ry:token-id:{id}`` — string, the SHA-256 hex of token ``id`` (revoke and list by id).
+``ry:tokens`` — set of token ids.
+``ry:idx:owner:{name}`` — sorted set of the tasks ``name`` created, scored by ``num``.
+
 Lua scripts are given every key they touch in ``KEYS``, each with a label (ARGV[1],
 a JSON list parallel to ``KEYS``) that the script looks keys up by: ``task:{id}``,
 ``queue:{name}``, ``status_idx:{status}``, ``events`` (``script_keys.py`` builds them
@@ -212,6 +223,8 @@ NAMES_PER_KEY = 2048
 EVENTS = f"{PREFIX}events"
 TASK_IDS = f"{PREFIX}ids"
 GANGS = f"{PREFIX}gangs"
+USERS = f"{PREFIX}users"
+TOKENS = f"{PREFIX}tokens"
 
 
 def task(task_id: str) -> str:
@@ -337,3 +350,20 @@ def metric_indexes(series: str) -> tuple[str, str, str]:
 def names(n: int) -> str:
     """The search copy of the names of tasks whose ``num // NAMES_PER_KEY`` is ``n``."""
     return f"{NAMES_PREFIX}{n}"
+
+
+def user(name: str) -> str:
+    return f"{PREFIX}user:{name}"
+
+
+def token(digest: str) -> str:
+    """A stored token's record, under the SHA-256 hex of its secret."""
+    return f"{PREFIX}token:{digest}"
+
+
+def token_id(token_id: str) -> str:
+    return f"{PREFIX}token-id:{token_id}"
+
+
+def owner_index(name: str) -> str:
+    return f"{INDEX_PREFIX}owner:{name}"

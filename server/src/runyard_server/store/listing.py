@@ -179,6 +179,7 @@ def _filter_keys(
     queue: str | None,
     tag: str | None,
     parent: str | None,
+    owner: str | None,
 ) -> list[str]:
     wanted = [
         (project, keys.project_index),
@@ -186,6 +187,7 @@ def _filter_keys(
         (queue, keys.queue_index),
         (tag, keys.tag_index),
         (parent, keys.parent_index),
+        (owner, keys.owner_index),
     ]
     return [index(str(value)) for value, index in wanted if value is not None]
 
@@ -198,6 +200,7 @@ async def list_tasks(
     queue: str | None = None,
     tag: str | None = None,
     parent: str | None = None,
+    owner: str | None = None,
     q: str | None = None,
     sort: str = "created",
     order: SortOrder | None = None,
@@ -217,7 +220,7 @@ async def list_tasks(
         for series in names:
             if not is_valid_series(series):
                 raise Invalid(f"{field}: {series!r} is not a metric series name")
-    filters = _filter_keys(project, status, queue, tag, parent)
+    filters = _filter_keys(project, status, queue, tag, parent, owner)
     if sort.startswith(PARAM_SORT):
         descending = order != SortOrder.ASC
         by_param = await page_by_param(r, sort, descending, filters, q, limit, cursor)

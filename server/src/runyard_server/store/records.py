@@ -84,6 +84,7 @@ def task_from_hash(task_id: str, h: dict[str, str]) -> Task:
         max_retries=int(h["max_retries"]),
         status=h["status"],
         parent=h.get("parent") or None,
+        owner=h.get("owner") or None,
         created=_time(h["created"]),
         started=_time(h.get("started")),
         finished=_time(h.get("finished")),

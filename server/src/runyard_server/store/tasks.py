@@ -62,18 +62,22 @@ def _index_keys(spec: TaskSpec) -> set[str]:
     return {keys.project_index(spec.project), *(keys.tag_index(tag) for tag in spec.tags)}
 
 
-def _joined(body: TaskCreate) -> list[str]:
+def _joined(body: TaskCreate, owner: str | None) -> list[str]:
     """The indexes scored by ``num`` that a new task joins."""
     indexes = {keys.ALL_TASKS, *_index_keys(body)}
     if body.parent:
         indexes.add(keys.parent_index(body.parent))
+    if owner:
+        indexes.add(keys.owner_index(owner))
     return sorted(indexes)
 
 
-def create_keys(task_id: str, body: TaskCreate, num: int) -> script_keys.Declared:
+def create_keys(
+    task_id: str, body: TaskCreate, num: int, owner: str | None = None
+) -> script_keys.Declared:
     """The keys of ``lua/create.lua`` for the task numbered ``num`` (the creation
     sequence's next value)."""
-    joined = {f"join:{i}": index for i, index in enumerate(_joined(body), 1)}
+    joined = {f"join:{i}": index for i, index in enumerate(_joined(body, owner), 1)}
     declared = script_keys.transition([task_id], [body.queue], [])
     return {**declared, **script_keys.names_for(num), **joined}
 
@@ -84,23 +88,34 @@ def create_args(
     now: float,
     create_queue: bool = True,
     idem: Idempotency | None = None,
+    owner: str | None = None,
 ) -> list[str | int | float | bytes]:
     """The arguments of ``lua/create.lua`` after the labels."""
     fields = spec_fields(body)
     fields.update(created=number(now), parent=body.parent or "")
+    if owner:
+        fields["owner"] = owner
     flat = flatten(fields)
     return [
         task_id, now, body.queue or "", body.priority, body.name, fold(body.name),
-        int(create_queue), len(flat), *flat, len(_joined(body)),
+        int(create_queue), len(flat), *flat, len(_joined(body, owner)),
         *(idem.args() if idem else NO_KEY),
     ]  # fmt: skip
 
 
-def queue_create(pipe: Any, sha: str, task_id: str, body: TaskCreate, now: float, num: int) -> None:
+def queue_create(
+    pipe: Any,
+    sha: str,
+    task_id: str,
+    body: TaskCreate,
+    now: float,
+    num: int,
+    owner: str | None = None,
+) -> None:
     """Queue ``lua/create.lua`` (loaded as ``sha``) on a pipeline, for a bulk load that
     knows the task will be numbered ``num`` (the store's ``num`` so far, plus one)."""
-    args = create_args(task_id, body, now)
-    scripts.queue(pipe, sha, create_keys(task_id, body, num), *args)
+    args = create_args(task_id, body, now, owner=owner)
+    scripts.queue(pipe, sha, create_keys(task_id, body, num, owner), *args)
 
 
 async def create_task(
@@ -111,8 +126,10 @@ async def create_task(
     create_queue: bool = True,
     require_code: bool = False,
     idem: Idempotency | None = None,
+    owner: str | None = None,
 ) -> Task:
-    """Store a new draft task; with ``body.queue`` it is enqueued in the same step.
+    """Store a new draft task, owned by ``owner``; with ``body.queue`` it is enqueued in
+    the same step.
 
     Without ``create_queue`` a queue that does not exist is NotFound (the HTTP API
     passes the request's ``create_queue``; a typo must not make a queue nobody serves).
@@ -131,12 +148,12 @@ async def create_task(
             if idem:
                 pipe.hget(keys.idempotency(idem.key), "task")
             seq, *seen = await pipe.execute()
-        declared = create_keys(task_id, body, int(seq or 0) + 1)
+        declared = create_keys(task_id, body, int(seq or 0) + 1, owner)
         if idem:
             declared |= idempotency_keys(idem, seen[0])
         return declared
 
-    args = create_args(task_id, body, now, create_queue, idem)
+    args = create_args(task_id, body, now, create_queue, idem, owner)
     reply = await scripts.run_planned(r, "create", plan, *args)
     first = replayed(reply, idem)
     if first:
@@ -149,7 +166,12 @@ async def create_task(
 
 
 async def create_tasks(
-    r: "aioredis.Redis", bodies: list[TaskCreate], now: float, *, require_code: bool = False
+    r: "aioredis.Redis",
+    bodies: list[TaskCreate],
+    now: float,
+    *,
+    require_code: bool = False,
+    owner: str | None = None,
 ) -> list[str]:
     """Store ``bodies`` as new tasks, all or none; their ids in the order given.
 
@@ -180,7 +202,7 @@ async def create_tasks(
                 num = int(await pipe.get(keys.TASK_SEQ) or 0)
                 pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
                 for i, (task_id, body) in enumerate(zip(ids, bodies, strict=True), 1):
-                    queue_create(pipe, sha, task_id, body, now, num + i)
+                    queue_create(pipe, sha, task_id, body, now, num + i, owner)
                 for queue in woken:
                     pipe.publish(keys.WAKE_CHANNEL, queue)
                 replies = await pipe.execute()
@@ -318,6 +340,8 @@ def _indexes_holding(task: Task, series: set[str]) -> set[str]:
         indexes.add(keys.parent_index(task.parent))
     if task.queue:
         indexes.add(keys.queue_index(task.queue))
+    if task.owner:
+        indexes.add(keys.owner_index(task.owner))
     return indexes
 
 
@@ -329,6 +353,7 @@ async def clone_task(
     *,
     require_code: bool = False,
     idem: Idempotency | None = None,
+    owner: str | None = None,
 ) -> Task:
     """A new draft copied from ``task_id`` (``parent`` = it) with ``body.overrides``
     checked against its params, ``body.new_params`` added and ``body.args`` and
@@ -363,7 +388,13 @@ async def clone_task(
     except ValidationError as error:
         raise Invalid(str(error)) from error
     clone = await create_task(
-        r, create, now, create_queue=body.create_queue, require_code=require_code, idem=idem
+        r,
+        create,
+        now,
+        create_queue=body.create_queue,
+        require_code=require_code,
+        idem=idem,
+        owner=owner,
     )
     missing = create.script.missing_code()
     if missing:

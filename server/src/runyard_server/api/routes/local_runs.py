@@ -29,7 +29,7 @@ async def start_local_run(
     if body.queue:
         raise Invalid("a local run is not queued: leave 'queue' out, or POST /tasks to enqueue")
     now = time.time()
-    draft = await store.create_task(r, body, now)
+    draft = await store.create_task(r, body, now, owner=who.owner)
     lease_token = secrets.token_hex(16)
     task = await store.start_local_run(r, draft.id, lease_token, settings.local_lease_s, now)
     return Claim(

@@ -23,7 +23,6 @@ sees no gap.
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from functools import partial
 from typing import Annotated, cast
 
 from fastapi import APIRouter, Header, Query, Request
@@ -31,7 +30,14 @@ from fastapi.responses import StreamingResponse
 
 from runyard.models import StreamTicket, TaskStatus
 from runyard_server import store
-from runyard_server.api.deps import HistoryDep, PrincipalDep, RedisDep, TaskIdDep, TokensDep
+from runyard_server.api.deps import (
+    HistoryDep,
+    PrincipalDep,
+    RedisDep,
+    TaskIdDep,
+    TokensDep,
+    authenticate,
+)
 from runyard_server.auth import TICKET_S
 from runyard_server.errors import NotFound
 from runyard_server.log_chunks import dump_line
@@ -116,7 +122,7 @@ async def stream_logs(
     if authorization is None and ticket is not None:
         tokens.check_stream_ticket(ticket, task_id, time.time())
     else:
-        who = await tokens.authenticate(authorization, partial(store.current_lease_token, r))
+        who = await authenticate(request, authorization)
         task_id = await store.resolve_task_id(r, task_id)
         who.require_task(task_id, "user")
     cursor = last_event_id or after

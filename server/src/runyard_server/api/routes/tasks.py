@@ -70,6 +70,7 @@ async def create_task(body: TaskCreate, call: CallDep, idempotency_key: Idempote
         create_queue=body.create_queue,
         require_code=True,
         idem=once(idempotency_key, "POST /tasks", body),
+        owner=call.who.owner,
     )
     return await _warn_if_unserved(r, call.served, task)
 
@@ -80,7 +81,9 @@ async def create_tasks(body: TaskBatch, call: CallDep) -> TaskBatchCreated:
     exist, a queued task without code, or an invalid task, and nothing is created)."""
     call.who.require("user")
     now = time.time()
-    ids = await store.create_tasks(call.redis, body.tasks, now, require_code=True)
+    ids = await store.create_tasks(
+        call.redis, body.tasks, now, require_code=True, owner=call.who.owner
+    )
     warnings: dict[str, None] = {}
     # Tasks of one batch mostly ask alike: each kind of request is judged once.
     asks = {(task.queue, task.resources.model_dump_json()) for task in body.tasks if task.queue}
@@ -101,6 +104,7 @@ async def list_tasks(
     queue: str | None = None,
     tag: str | None = None,
     parent: str | None = None,
+    owner: Annotated[str | None, Query(max_length=200, description="who created it")] = None,
     q: Annotated[str | None, Query(max_length=256, description="name contains (any case)")] = None,
     sort: Annotated[
         str,
@@ -151,6 +155,7 @@ async def list_tasks(
         queue=queue,
         tag=tag,
         parent=parent,
+        owner=owner,
         q=q,
         sort=sort,
         order=order,
@@ -221,7 +226,10 @@ async def clone_task(
     """``Idempotency-Key`` as for ``POST /tasks``."""
     who.require("user")
     idem = once(idempotency_key, f"POST /tasks/{task_id}/clone", body)
-    task = await store.clone_task(r, task_id, body, time.time(), require_code=True, idem=idem)
+    # A clone is owned by who cloned it, not by the source's owner.
+    task = await store.clone_task(
+        r, task_id, body, time.time(), require_code=True, idem=idem, owner=who.owner
+    )
     return await _warn_if_unserved(r, served, task)
 
 

@@ -26,6 +26,7 @@ export const BUILT_IN = [
   { key: "status", label: "Status", cell: (t) => badge(t.status) },
   { key: "project", label: "Project", cell: (t) => t.project },
   { key: "queue", label: "Queue", cell: (t) => t.queue || "" },
+  { key: "owner", label: "Owner", cell: (t) => t.owner || "" },
   { key: "tags", label: "Tags", cell: (t) => t.tags.map((/** @type {string} */ tag) => h("span", { class: "tag" }, tag)) },
   { key: "commit", label: "Commit", cell: (t) => h("code", { class: "muted" }, (t.commit || "").slice(0, 10)) },
   { key: "created", label: "Created", sort: "created", cell: (t) => ago(t.created) },
@@ -34,7 +35,7 @@ export const BUILT_IN = [
   { key: "runtime", label: "Runtime", cell: (t) => duration(runtime(t)) },
 ];
 
-export const DEFAULT_COLUMNS = ["name", "id", "status", "project", "queue", "tags", "created", "finished", "runtime"];
+export const DEFAULT_COLUMNS = ["name", "id", "status", "project", "owner", "queue", "tags", "created", "finished", "runtime"];
 
 /** @param {number} v */
 const number = (v) => String(Number(v.toPrecision(6)));

@@ -41,6 +41,7 @@ export function runFacts(task, workerNames = new Map()) {
   return card("Run", facts([
     ["Status", [badge(task.status), task.abort_requested ? h("span", { class: "badge status-aborted" }, "abort requested") : null]],
     ["Project", task.project],
+    ["Owner", task.owner],
     ["Queue", task.queue ? h("a", { href: `#/queues/${encodeURIComponent(task.queue)}` }, task.queue) : null],
     ["Priority", String(task.priority)],
     ["Worker", task.worker ? workerNames.get(task.worker) || h("code", {}, task.worker) : null],

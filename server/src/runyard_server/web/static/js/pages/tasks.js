@@ -13,7 +13,7 @@ import { bulkBar } from "./task_bulk.js";
 import { DEFAULT_COLUMNS, METRIC_KINDS, columnChooser, columnFor, metricColumn } from "./task_columns.js";
 
 const STATUSES = ["", "draft", "queued", "running", "completed", "failed", "aborted"];
-const FILTERS = ["project", "status", "queue", "tag", "q"];
+const FILTERS = ["project", "status", "queue", "tag", "owner", "q"];
 const LIMITS = [25, 50, 100, 200, 500];
 const MAX_LIMIT = 1000;
 const COLUMNS_KEY = "runyard.tasks.columns";
@@ -71,6 +71,7 @@ export async function tasksPage(_params, q, root, ctx) {
     status: h("select", { name: "status", "aria-label": "status" }, STATUSES.map((s) => h("option", { value: s, selected: s === state.filters.status }, s || "any status"))),
     queue: h("input", { name: "queue", placeholder: "queue", value: state.filters.queue, list: "queue-names", "aria-label": "queue", autocomplete: "off" }),
     tag: h("input", { name: "tag", placeholder: "tag", value: state.filters.tag, list: "tag-names", "aria-label": "tag", autocomplete: "off" }),
+    owner: h("input", { name: "owner", placeholder: "owner", value: state.filters.owner, "aria-label": "owner", title: "only tasks this user created", autocomplete: "off" }),
     q: h("input", { name: "q", type: "search", placeholder: "search names or an id prefix…", value: state.filters.q, class: "grow", "aria-label": "search names or an id prefix" }),
   };
   const suggestions = h("div", { hidden: true });

@@ -1,0 +1,50 @@
+"""Users, their API tokens and who a request is (issue 15)."""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from runyard.models.names import Name
+from runyard.models.strict import Strict
+
+UserRole = Literal["admin", "member", "viewer"]
+"""A user's global role: viewers read, members and admins change things, admins also
+manage agent-pool tokens and every user's tokens."""
+
+
+class TokenCreate(Strict):
+    """``POST /tokens``: a token for the caller, or (admins) for an agent pool."""
+
+    name: Name = "default"
+    expires_in_s: int | None = Field(
+        default=None, gt=0, le=10 * 365 * 86400, description="seconds until it stops working"
+    )
+    pool: Name | None = Field(
+        default=None, description="an agent-pool token (admins only) instead of a user token"
+    )
+
+
+class TokenInfo(BaseModel):
+    """A stored token as listed: never its secret."""
+
+    id: str
+    name: str
+    user: str | None = None
+    pool: str | None = None
+    created: datetime
+    expires: datetime | None = None
+
+
+class TokenCreated(TokenInfo):
+    """The reply to ``POST /tokens``: the only time the secret is shown."""
+
+    token: str
+
+
+class Me(BaseModel):
+    """``GET /me``: who the server takes the caller to be."""
+
+    kind: Literal["open", "user", "agent", "metrics", "task"]
+    user: str | None = None
+    role: UserRole | None = None
