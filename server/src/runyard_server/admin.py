@@ -36,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     add = users.add_parser("add", help="a new user; prints its first token (shown once)")
     add.add_argument("name", type=_name)
     add.add_argument("--role", choices=get_args(UserRole), required=True)
+    users.add_parser("list", help="every user and their role")
+    role = users.add_parser("role", help="give a user another role")
+    role.add_argument("name", type=_name)
+    role.add_argument("role", choices=get_args(UserRole))
+    remove = users.add_parser("remove", help="remove a user; their tokens stop working at once")
+    remove.add_argument("name", type=_name)
     return p
 
 
@@ -62,15 +68,30 @@ def _running_embedded(redis_dir: Path) -> str | None:
     return url
 
 
-async def _add_user(settings: Settings, name: str, role: UserRole) -> str:
+async def _run(settings: Settings, args: argparse.Namespace) -> str:
+    """Do the command against the store; what to print on stdout."""
     r = connect(settings)
     try:
         now = time.time()
-        await identity.add_user(r, name, role, now)
-        secret, _ = await identity.create_token(
-            r, name="first", user=name, pool=None, expires_in_s=None, now=now
+        if args.command == "add":
+            await identity.add_user(r, args.name, args.role, now)
+            secret, _ = await identity.create_token(
+                r, name="first", user=args.name, pool=None, expires_in_s=None, now=now
+            )
+            print(
+                f"user {args.name} ({args.role}) added; its token, shown only now:", file=sys.stderr
+            )
+            return secret
+        if args.command == "role":
+            await identity.set_role(r, args.name, args.role)
+            return f"user {args.name} is now {args.role}"
+        if args.command == "remove":
+            revoked = await identity.remove_user(r, args.name)
+            return f"user {args.name} removed, {revoked} token(s) revoked"
+        users = await identity.list_users(r)
+        return "\n".join(
+            f"{u.name}\t{u.role}\t{u.created.isoformat(timespec='seconds')}" for u in users
         )
-        return secret
     finally:
         await r.aclose()
 
@@ -87,9 +108,9 @@ def main(argv: list[str]) -> None:
                 url = stack.enter_context(EmbeddedRedis(redis_dir)).url
             settings = settings.model_copy(update={"redis_url": url})
         try:
-            secret = asyncio.run(_add_user(settings, args.name, args.role))
+            out = asyncio.run(_run(settings, args))
         except RunyardServerError as exc:
             print(f"runyard-server admin: {exc}", file=sys.stderr)
             raise SystemExit(1) from None
-    print(f"user {args.name} ({args.role}) added; its token, shown only now:", file=sys.stderr)
-    print(secret)
+    if out:
+        print(out)

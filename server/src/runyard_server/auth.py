@@ -64,6 +64,16 @@ class Principal:
         """What a task it creates records as its owner (agents create none)."""
         return self.user
 
+    @property
+    def is_admin(self) -> bool:
+        """An admin user, or anyone on an open server."""
+        return self.role == "open" or self.level == "admin"
+
+    def require_admin(self) -> None:
+        """Raise Forbidden unless the caller is an admin."""
+        if not self.is_admin:
+            raise Forbidden("only an admin can do this")
+
     def check_write(self, method: str, route: str) -> None:
         """Raise Forbidden when a viewer calls a route that changes something."""
         writes = method not in ("GET", "HEAD") and route not in READS_BY_POST

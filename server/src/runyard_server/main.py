@@ -30,6 +30,7 @@ from runyard_server.api.routes import (
     task_metrics,
     tasks,
     tokens,
+    users,
     workers,
 )
 from runyard_server.api_docs import install_api_docs
@@ -122,6 +123,7 @@ def create_app(settings: Settings) -> FastAPI:
         queues,
         projects,
         tokens,
+        users,
     )
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)

@@ -15,6 +15,7 @@ from runyard.client.queues import Queues
 from runyard.client.results import Artifacts, Metrics
 from runyard.client.tasks import Tasks
 from runyard.client.tokens import Tokens
+from runyard.client.users import Users
 from runyard.client.workers import Workers
 from runyard.errors import RunyardError
 
@@ -54,6 +55,7 @@ class Client:
         self.queues = Queues(self._http)
         self.workers = Workers(self._http)
         self.tokens = Tokens(self._http)
+        self.users = Users(self._http)
 
     def health(self) -> bool:
         """True when the server answers ``/healthz`` with ok, on the first try; never raises."""

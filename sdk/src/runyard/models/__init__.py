@@ -2,7 +2,15 @@
 
 from runyard.models.errors import ErrorBody, ErrorCode
 from runyard.models.history import PurgeRequest, PurgeResult
-from runyard.models.identity import Me, TokenCreate, TokenCreated, TokenInfo, UserRole
+from runyard.models.identity import (
+    Me,
+    TokenCreate,
+    TokenCreated,
+    TokenInfo,
+    User,
+    UserPatch,
+    UserRole,
+)
 from runyard.models.logs import LogAck, LogBatch, LogLine, LogPage, StreamTicket
 from runyard.models.names import (
     Name,
@@ -173,6 +181,8 @@ __all__ = [
     "TokenCreate",
     "TokenCreated",
     "TokenInfo",
+    "User",
+    "UserPatch",
     "UserRole",
     "Worker",
     "WorkerRegister",

@@ -48,3 +48,17 @@ class Me(BaseModel):
     kind: Literal["open", "user", "agent", "metrics", "task"]
     user: str | None = None
     role: UserRole | None = None
+
+
+class User(BaseModel):
+    """``GET /users``: a named user (admins only)."""
+
+    name: str
+    role: UserRole
+    created: datetime
+
+
+class UserPatch(Strict):
+    """``PATCH /users/{name}``: a new global role."""
+
+    role: UserRole

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, cast
 
 from redis.exceptions import WatchError
 
-from runyard.models import TokenInfo, UserRole
+from runyard.models import TokenInfo, User, UserRole
 from runyard_server.errors import Conflict, NotFound
 from runyard_server.store import keys
 from runyard_server.store.records import flatten, number
@@ -94,19 +94,79 @@ async def token_record(r: "aioredis.Redis", secret: str, now: float) -> dict[str
     return record
 
 
+async def list_users(r: "aioredis.Redis") -> list[User]:
+    """Every named user, by name."""
+    names = sorted(cast(set[str], await r.smembers(keys.USERS)))
+    async with r.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.hgetall(keys.user(name))
+        records = cast(list[dict[str, str]], await pipe.execute())
+    # A user removed since the set was read has no record.
+    return [_user(name, rec) for name, rec in zip(names, records, strict=True) if rec]
+
+
+async def set_role(r: "aioredis.Redis", name: str, role: UserRole) -> User:
+    """Give user ``name`` a new role; it counts from the next request (roles are read
+    per request). NotFound when there is no such user."""
+    async with r.pipeline(transaction=True) as pipe:
+        try:
+            await pipe.watch(keys.user(name))
+            record = cast(dict[str, str], await pipe.hgetall(keys.user(name)))
+            if not record:
+                raise NotFound(f"user {name} does not exist")
+            pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+            pipe.hset(keys.user(name), "role", role)
+            await pipe.execute()
+        except WatchError:
+            raise Conflict(f"user {name} changed while its role was set; retry") from None
+    return _user(name, {**record, "role": role})
+
+
+async def remove_user(r: "aioredis.Redis", name: str) -> int:
+    """Delete user ``name`` and every token of theirs, in one step: their tokens are
+    refused from the next request. Returns how many tokens went; NotFound when there
+    is no such user."""
+    async with r.pipeline(transaction=True) as pipe:
+        try:
+            # A token made or revoked meanwhile changes the set (or the user): retry.
+            await pipe.watch(keys.user(name), keys.TOKENS)
+            if not await pipe.exists(keys.user(name)):
+                raise NotFound(f"user {name} does not exist")
+            theirs = [(tid, h) for tid, h, rec in await _token_records(r) if rec["user"] == name]
+            pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+            pipe.delete(keys.user(name))
+            pipe.srem(keys.USERS, name)
+            for token_id, hashed in theirs:
+                pipe.delete(keys.token(hashed), keys.token_id(token_id))
+                pipe.srem(keys.TOKENS, token_id)
+            await pipe.execute()
+        except WatchError:
+            raise Conflict(
+                f"user {name} or the tokens changed while it was removed; retry"
+            ) from None
+    return len(theirs)
+
+
 async def list_tokens(r: "aioredis.Redis", user: str | None) -> list[TokenInfo]:
     """The tokens of ``user`` (every token, agent pools' too, when None), oldest first."""
+    records = [rec for _, _, rec in await _token_records(r)]
+    infos = [_info(rec) for rec in records if user is None or rec["user"] == user]
+    return sorted(infos, key=lambda info: info.created)
+
+
+async def _token_records(r: "aioredis.Redis") -> list[tuple[str, str, dict[str, str]]]:
+    """Every stored token as (id, hash of its secret, record)."""
     ids = sorted(cast(set[str], await r.smembers(keys.TOKENS)))
     async with r.pipeline(transaction=False) as pipe:
         for token_id in ids:
             pipe.get(keys.token_id(token_id))
-        hashes = await pipe.execute()
+        hashes = cast(list[str | None], await pipe.execute())
     async with r.pipeline(transaction=False) as pipe:
         for hashed in hashes:
             pipe.hgetall(keys.token(hashed or "-"))
         records = cast(list[dict[str, str]], await pipe.execute())
-    infos = [_info(rec) for rec in records if rec and (user is None or rec["user"] == user)]
-    return sorted(infos, key=lambda info: info.created)
+    found = zip(ids, hashes, records, strict=True)
+    return [(token_id, hashed, rec) for token_id, hashed, rec in found if hashed and rec]
 
 
 async def revoke_token(r: "aioredis.Redis", token_id: str, user: str | None) -> None:
@@ -124,6 +184,14 @@ async def revoke_token(r: "aioredis.Redis", token_id: str, user: str | None) -> 
             await pipe.execute()
         except WatchError:
             raise Conflict(f"token {token_id} changed while it was revoked; retry") from None
+
+
+def _user(name: str, record: dict[str, str]) -> User:
+    return User(
+        name=name,
+        role=cast(UserRole, record["role"]),
+        created=datetime.fromtimestamp(float(record["created"]), UTC),
+    )
 
 
 def _info(fields: dict[str, str]) -> TokenInfo:

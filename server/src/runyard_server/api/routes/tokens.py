@@ -12,15 +12,10 @@ from fastapi import APIRouter, Response
 from runyard.models import Me, TokenCreate, TokenCreated, TokenInfo
 from runyard_server.api.deps import PrincipalDep, RedisDep
 from runyard_server.api.json_body import FiniteJSONRoute
-from runyard_server.auth import Principal
 from runyard_server.errors import Forbidden, Invalid
 from runyard_server.store import identity
 
 router = APIRouter(tags=["tokens"], route_class=FiniteJSONRoute)
-
-
-def _is_admin(who: Principal) -> bool:
-    return who.role == "open" or who.level == "admin"
 
 
 @router.get("/me")
@@ -35,7 +30,7 @@ async def create_token(body: TokenCreate, r: RedisDep, who: PrincipalDep) -> Tok
     """A new token for the caller (or, admins, for an agent pool); the secret is shown
     this once."""
     who.require("user")
-    if body.pool is not None and not _is_admin(who):
+    if body.pool is not None and not who.is_admin:
         raise Forbidden("only an admin can make agent-pool tokens")
     if body.pool is None and who.user is None:
         raise Invalid("a user token belongs to a user: call with one (or give 'pool')")
@@ -54,12 +49,12 @@ async def create_token(body: TokenCreate, r: RedisDep, who: PrincipalDep) -> Tok
 async def list_tokens(r: RedisDep, who: PrincipalDep) -> list[TokenInfo]:
     """The caller's tokens (an admin's: every token), without their secrets."""
     who.require("user")
-    return await identity.list_tokens(r, None if _is_admin(who) else who.user or "")
+    return await identity.list_tokens(r, None if who.is_admin else who.user or "")
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
 async def revoke_token(token_id: str, r: RedisDep, who: PrincipalDep) -> Response:
     """Revoke one of the caller's tokens (an admin: any); it stops working at once."""
     who.require("user")
-    await identity.revoke_token(r, token_id, None if _is_admin(who) else who.user or "")
+    await identity.revoke_token(r, token_id, None if who.is_admin else who.user or "")
     return Response(status_code=204)
