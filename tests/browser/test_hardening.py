@@ -75,7 +75,6 @@ def test_the_console_goes_live_on_tickets_and_no_url_carries_the_token(
     page.on("request", lambda request: urls.append(request.url))
     page.goto(f"{server.url}/#/task/{task.id}")
     form = page.locator("#login-form")
-    expect(form.locator("input[name=remember]")).not_to_be_checked()
     form.locator("input[name=token]").fill(USER)
     form.get_by_role("button", name="Sign in").click()
     console = page.locator("#console")
@@ -95,7 +94,7 @@ def test_the_console_goes_live_on_tickets_and_no_url_carries_the_token(
     assert streams and all("ticket=rystream." in u for u in streams), streams
     assert len({u for u in streams}) >= 2, "the reconnection reused its ticket"
     assert [u for u in urls if USER in u or "token=" in u] == []
-    # Not ticked "remember": the token lives as long as the tab.
+    # The token lives as long as the tab.
     assert page.evaluate("sessionStorage.getItem('runyard.token')") == USER
     assert page.evaluate("localStorage.getItem('runyard.token')") is None
 

@@ -1,29 +1,30 @@
 // @ts-check
-// The API token: kept in sessionStorage (gone with the tab), or localStorage when the
-// user ticks "remember"; sent as Bearer, never in a URL. Where the browser blocks
-// storage the token lives in this page's memory instead.
+// The API token: kept in this tab's sessionStorage only (gone with the tab; never
+// localStorage, a cookie or a URL), sent as Bearer. Where the browser blocks storage
+// the token lives in this page's memory instead.
 import { h } from "./dom.js";
 import { forget, load, store } from "./storage.js";
 
 const KEY = "runyard.token";
+/** Fired on document when a token is saved: who is signed in may have changed. */
+export const SIGNED_IN = "runyard:signed-in";
 let inMemory = "";
+
+// An earlier version could keep the token in localStorage ("remember"): drop it.
+forget("local", KEY);
 
 /** @returns {string} the saved token, "" when none */
 export function getToken() {
-  return load("local", KEY) || load("session", KEY) || inMemory;
+  return load("session", KEY) || inMemory;
 }
 
-/**
- * @param {string} token
- * @param {boolean} remember keep it across browser sessions
- */
-export function setToken(token, remember) {
+/** @param {string} token */
+export function setToken(token) {
   clearToken();
-  if (!store(remember ? "local" : "session", KEY, token)) inMemory = token;
+  if (!store("session", KEY, token)) inMemory = token;
 }
 
 export function clearToken() {
-  forget("local", KEY);
   forget("session", KEY);
   inMemory = "";
 }
@@ -32,8 +33,8 @@ export function clearToken() {
 let open = null;
 
 /**
- * Show the token form over the page; resolves once a token is saved.
- * Several 401s at once share one form.
+ * Show the sign-in form over the page (the route stays as it is); resolves once a
+ * token is saved. Several 401s at once share one form.
  * @param {string} [message]
  * @returns {Promise<void>}
  */
@@ -48,23 +49,23 @@ export function askForToken(message) {
       required: true,
       autofocus: true,
     });
-    const remember = h("input", { type: "checkbox", name: "remember" });
     const form = h(
       "form",
       { class: "login card", id: "login-form" },
       h("h2", {}, "Sign in to Runyard"),
       h("p", { class: "muted" }, message || "This server needs a token."),
       h("label", {}, "Token", input),
-      h("label", { class: "inline" }, remember, " Remember on this device"),
+      h("p", { class: "muted" }, "Kept in this tab only, until you sign out or close it."),
       h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Sign in")),
     );
     const overlay = h("div", { class: "overlay" }, form);
     form.addEventListener("submit", (event) => {
       event.preventDefault();
-      setToken(input.value.trim(), remember.checked);
+      setToken(input.value.trim());
       overlay.remove();
       open = null;
       resolve();
+      document.dispatchEvent(new Event(SIGNED_IN));
     });
     document.body.append(overlay);
     input.focus();

@@ -213,3 +213,15 @@ export function confirmButton(label, question, action, id = `action-${label.toLo
   });
   return button;
 }
+
+/**
+ * Mark a control that changes something: a viewer's page does not show it (the
+ * stylesheet hides `.writes` under `body.read-only`, which session.js sets).
+ * @template {HTMLElement} T
+ * @param {T} el
+ * @returns {T}
+ */
+export function writes(el) {
+  el.classList.add("writes");
+  return el;
+}

@@ -1,8 +1,9 @@
 // @ts-check
-// Entry point: registers the pages, wires navigation and sign-out, renders the route.
-import { clearToken, getToken } from "./auth.js";
+// Entry point: registers the pages, wires navigation, sign-in and sign-out, renders the route.
+import { SIGNED_IN, askForToken, clearToken } from "./auth.js";
 import { errorBox } from "./dom.js";
 import { render, route } from "./router.js";
+import { refreshWho } from "./session.js";
 import { clonePage } from "./pages/clone.js";
 import { comparePage } from "./pages/compare.js";
 import { draftPage } from "./pages/draft.js";
@@ -23,7 +24,6 @@ route("/queues/:name", queuesPage, "queues");
 route("/workers", workersPage, "workers");
 
 const root = /** @type {HTMLElement} */ (document.getElementById("app"));
-const signOut = /** @type {HTMLButtonElement} */ (document.getElementById("sign-out"));
 
 /** @param {string} section */
 function markSection(section) {
@@ -31,19 +31,27 @@ function markSection(section) {
     if (!(link instanceof HTMLElement)) continue;
     link.classList.toggle("active", link.dataset.section === section);
   }
-  signOut.hidden = !getToken();
 }
 
 async function show() {
   try {
+    // Who first: a page drawn before the role is known would offer a viewer its controls.
+    await refreshWho();
     await render(root, markSection);
   } catch (error) {
     root.replaceChildren(errorBox(error));
   }
-  signOut.hidden = !getToken();
 }
 
-signOut.addEventListener("click", () => {
+/** @param {unknown} error */
+const shown = (error) => root.replaceChildren(errorBox(error));
+
+// A token given in the form (on a 401, on any page) may be someone else's: the role too.
+document.addEventListener(SIGNED_IN, () => refreshWho().catch(shown));
+/** @type {HTMLElement} */ (document.getElementById("sign-in")).addEventListener("click", () =>
+  askForToken("Sign in with your user token.").catch(shown),
+);
+/** @type {HTMLElement} */ (document.getElementById("sign-out")).addEventListener("click", () => {
   clearToken();
   show();
 });

@@ -2,7 +2,7 @@
 // Clone: the parameters pre-filled, edited in place keeping their JSON types; with a
 // queue the clone is enqueued at once, then the page moves to the new task.
 import { get, post, seg } from "../api.js";
-import { errorBox, h, setTitle } from "../dom.js";
+import { errorBox, h, setTitle, writes } from "../dom.js";
 import { navigate } from "../router.js";
 import { flatParams, parseAs, toText, typeOf } from "../params.js";
 import { queueChoices, queueInput, suggestQueue } from "../queue_choice.js";
@@ -61,7 +61,7 @@ export async function clonePage({ id }, _q, root) {
   // A typed queue that does not exist is refused unless asked for: a typo would wait forever.
   const createQueue = h("input", { name: "create_queue", type: "checkbox", id: "clone-create-queue" });
   const flash = h("div");
-  const submit = h("button", { type: "submit", class: "primary", id: "clone-submit" });
+  const submit = writes(h("button", { type: "submit", class: "primary", id: "clone-submit" }));
   const label = () => {
     submit.textContent = queue.value.trim() ? "Clone and enqueue" : "Clone as draft";
   };

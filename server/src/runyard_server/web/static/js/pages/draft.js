@@ -4,7 +4,7 @@
 // in a section closed by default, so the form keeps its height); save, save and enqueue,
 // or delete it. PATCH /tasks/ID refuses once the task is no longer a draft.
 import { del, get, patch, post, seg } from "../api.js";
-import { confirmButton, errorBox, h, setTitle } from "../dom.js";
+import { confirmButton, errorBox, h, setTitle, writes } from "../dom.js";
 import { navigate } from "../router.js";
 import { queueChoices, queueInput, suggestQueue } from "../queue_choice.js";
 
@@ -114,6 +114,7 @@ export async function draftPage({ id }, _q, root) {
     await del(`/tasks/${seg(task.id)}`);
     navigate("/tasks");
   }), "draft-delete");
+  writes(remove);
 
   const form = h("form", { class: "clone-form draft-form", id: "draft-form", onsubmit: (/** @type {Event} */ ev) => {
     ev.preventDefault();
@@ -149,7 +150,7 @@ export async function draftPage({ id }, _q, root) {
       remove,
       h("span", { class: "spacer" }),
       h("a", { class: "button", href: `#/task/${task.id}` }, "Cancel"),
-      h("button", { type: "submit", id: "draft-save" }, "Save"),
-      h("button", { type: "button", class: "primary", id: "draft-enqueue", onclick: saveAndEnqueue }, "Save and enqueue")));
+      writes(h("button", { type: "submit", id: "draft-save" }, "Save")),
+      writes(h("button", { type: "button", class: "primary", id: "draft-enqueue", onclick: saveAndEnqueue }, "Save and enqueue"))));
   root.append(form);
 }

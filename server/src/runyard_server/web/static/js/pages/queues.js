@@ -3,7 +3,7 @@
 // (editable) and tasks in claim order, a page at a time, reordered, moved to another
 // queue or taken off with one click.
 import { get, patch, post, query, seg } from "../api.js";
-import { card, duration, empty, errorBox, h, setTitle, taskLink } from "../dom.js";
+import { card, duration, empty, errorBox, h, setTitle, taskLink, writes } from "../dom.js";
 import { limitsForm, usedOf } from "../queue_limits.js";
 import { replaceQuery } from "../router.js";
 
@@ -124,17 +124,17 @@ export async function queuesPage({ name }, q, root, ctx) {
       h("td", {}, e.project),
       h("td", { class: "num" }, String(e.priority)),
       h("td", { class: "num" }, ageOf(e.enqueued)),
-      h("td", { class: "row-actions" },
+      writes(h("td", { class: "row-actions" },
         h("button", { class: "small icon", title: "move to the top", "aria-label": "top", disabled: first(i), onclick: () => move(e.task_id, "top") }, "⤒"),
         h("button", { class: "small icon", title: "move up", "aria-label": "up", disabled: first(i), onclick: () => move(e.task_id, "up") }, "↑"),
         h("button", { class: "small icon", title: "move down", "aria-label": "down", disabled: last(i), onclick: () => move(e.task_id, "down") }, "↓"),
         h("button", { class: "small icon", title: "move to the bottom", "aria-label": "bottom", disabled: last(i), onclick: () => move(e.task_id, "bottom") }, "⤓"),
         moveForm(e),
-        h("button", { class: "small danger", title: "take it off the queue (back to draft)", onclick: () => dequeue(e.task_id) }, "Dequeue"))));
+        h("button", { class: "small danger", title: "take it off the queue (back to draft)", onclick: () => dequeue(e.task_id) }, "Dequeue")))));
     detail.replaceChildren(card(`Queue ${queue.name} — ${queue.depth} waiting${queue.oldest_wait_s !== null ? `, oldest ${duration(queue.oldest_wait_s)}` : ""}`,
-      limitsForm(queue, drafts, saveLimits),
+      writes(limitsForm(queue, drafts, saveLimits)), // the list shows the limits to all
       n ? h("table", { class: "grid entries", id: "queue-entries" },
-        h("thead", {}, h("tr", {}, h("th", { class: "num" }, "#"), h("th", {}, "Task"), h("th", {}, "Project"), h("th", { class: "num" }, "Priority"), h("th", { class: "num" }, "Waiting"), h("th", {}, ""))),
+        h("thead", {}, h("tr", {}, h("th", { class: "num" }, "#"), h("th", {}, "Task"), h("th", {}, "Project"), h("th", { class: "num" }, "Priority"), h("th", { class: "num" }, "Waiting"), writes(h("th", {})))),
         h("tbody", {}, rows)) : empty(offset ? "Nothing this far down the queue." : "Nothing waiting: agents took everything."),
       pager(queue.depth)));
   }

@@ -2,7 +2,7 @@
 // One task: header with actions, tabs for overview, console, metrics, code, environment
 // and artifacts. The record is polled while the task is not final; the console streams.
 import { ApiError, del, get, post, seg } from "../api.js";
-import { badge, confirmButton, errorBox, h, setTitle } from "../dom.js";
+import { badge, confirmButton, errorBox, h, setTitle, writes } from "../dom.js";
 import { queueChoices, queueInput, suggestQueue } from "../queue_choice.js";
 import { navigate, replaceQuery } from "../router.js";
 import { consolePanel } from "./task_console.js";
@@ -34,6 +34,7 @@ export async function taskPage({ id }, q, root, ctx) {
   const actions = () => {
     /** @type {HTMLElement[]} */
     const list = [h("a", { class: "button primary", href: `#/clone/${task.id}`, id: "action-clone" }, "Clone…")];
+    const compare = task.parent ? h("a", { class: "button", href: `#/compare?ids=${task.parent},${task.id}` }, "Compare with parent") : null;
     if (["queued", "running", "draft"].includes(task.status) && !task.abort_requested) {
       list.push(confirmButton("Abort", "Really abort?", async () => {
         try {
@@ -68,8 +69,8 @@ export async function taskPage({ id }, q, root, ctx) {
         }
       }));
     }
-    if (task.parent) list.push(h("a", { class: "button", href: `#/compare?ids=${task.parent},${task.id}` }, "Compare with parent"));
-    return list;
+    // Every action but comparing changes something: a viewer is not offered them.
+    return [...list.map(writes), ...(compare ? [compare] : [])];
   };
 
   // A draft (a dequeued task too) goes back on a queue from here.

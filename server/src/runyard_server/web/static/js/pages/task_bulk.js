@@ -3,7 +3,7 @@
 // tag, compare. Each task is its own request; the summary says how many worked and why
 // the others did not (a running task cannot be dequeued, a draft cannot be aborted twice).
 import { del, get, patch, post, seg } from "../api.js";
-import { confirmButton, errorBox, h } from "../dom.js";
+import { confirmButton, errorBox, h, writes } from "../dom.js";
 import { navigate } from "../router.js";
 import { queueInput } from "../queue_choice.js";
 
@@ -54,8 +54,8 @@ export function bulkBar({ selected, done, choices }) {
     done(message);
   };
 
-  const buttons = [
-    h("button", { type: "button", id: "bulk-compare", onclick: () => navigate("/compare", { ids: selected().join(",") }) }, "Compare"),
+  // All but Compare change something: a viewer is not offered them.
+  const changes = [
     confirmButton("Abort", "Abort them?", () => run("aborted", (id) => post(`/tasks/${seg(id)}/abort`)), "bulk-abort"),
     h("span", { class: "inline-form" }, queue, queueNames,
       h("button", { type: "button", id: "bulk-enqueue", onclick: () => {
@@ -73,6 +73,10 @@ export function bulkBar({ selected, done, choices }) {
         });
       } }, "Tag")),
     confirmButton("Delete", "Delete them?", () => run("deleted", (id) => del(`/tasks/${seg(id)}`)), "bulk-delete"),
+  ].map(writes);
+  const buttons = [
+    h("button", { type: "button", id: "bulk-compare", onclick: () => navigate("/compare", { ids: selected().join(",") }) }, "Compare"),
+    ...changes,
   ];
   const el = h("div", { class: "bulk-bar", id: "bulk-bar", role: "toolbar", "aria-label": "actions on the selected tasks", hidden: true }, count, buttons);
   return {
