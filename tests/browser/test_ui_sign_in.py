@@ -6,7 +6,6 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, Request, expect
@@ -157,7 +156,7 @@ def test_a_viewer_is_not_offered_what_would_change_something(
 
 
 def test_an_open_loopback_server_needs_no_sign_in(
-    page: Page, server_factory: Callable[..., ServerProcess], tmp_path: Path
+    page: Page, server_factory: Callable[..., ServerProcess]
 ) -> None:
     server = server_factory()
     with Client(server.url) as client:
@@ -172,4 +171,15 @@ def test_an_open_loopback_server_needs_no_sign_in(
     expect(page.locator("#login-form")).to_have_count(0)
     for control in WRITE_CONTROLS:
         expect(page.locator(control)).to_be_visible()
+    assert page.evaluate(f"sessionStorage.getItem('{KEY}')") is None
+
+    # A stored token still names its user there: signed in as a viewer, the page says so.
+    olive = add_user(server, "olive", "viewer")
+    page.click("#sign-in")
+    sign_in(page, olive)
+    expect(page.locator("#who")).to_have_text("olive · viewer")
+    expect(page.locator("#action-clone")).to_be_hidden()
+    page.click("#sign-out")
+    expect(page.locator("#who")).to_have_text("open server")
+    expect(page.locator("#action-clone")).to_be_visible()
     assert page.evaluate(f"sessionStorage.getItem('{KEY}')") is None

@@ -18,7 +18,14 @@ const signOut = /** @type {HTMLButtonElement} */ (document.getElementById("sign-
  */
 export async function refreshWho() {
   /** @type {Me} */
-  const me = await get("/me");
+  let me;
+  try {
+    me = await get("/me");
+  } catch (error) {
+    // Not a user's token (an agent's, say): the page says why; signing out still works.
+    signOut.hidden = !getToken();
+    throw error;
+  }
   if (me.user) who.textContent = `${me.user} · ${me.role}`;
   else who.textContent = me.kind === "open" ? "open server" : `${me.kind} token`;
   who.dataset.role = me.role || me.kind;
