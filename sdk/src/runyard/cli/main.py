@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from runyard._version import __version__
-from runyard.cli import queues, tasks, tokens, workers
+from runyard.cli import projects, queues, tasks, tokens, workers
 from runyard.cli.common import UsageError
 from runyard.errors import RunyardError
 
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     queues.register(groups)
     workers.register(groups)
     tokens.register(groups)
+    projects.register(groups)
     return parser
 
 

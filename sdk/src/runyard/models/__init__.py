@@ -2,7 +2,16 @@
 
 from runyard.models.errors import ErrorBody, ErrorCode
 from runyard.models.history import PurgeRequest, PurgeResult
-from runyard.models.identity import Me, TokenCreate, TokenCreated, TokenInfo, UserRole
+from runyard.models.identity import (
+    Me,
+    MemberSet,
+    ProjectMember,
+    ProjectRole,
+    TokenCreate,
+    TokenCreated,
+    TokenInfo,
+    UserRole,
+)
 from runyard.models.logs import LogAck, LogBatch, LogLine, LogPage, StreamTicket
 from runyard.models.names import (
     Name,
@@ -129,6 +138,7 @@ __all__ = [
     "LogLine",
     "LogPage",
     "Me",
+    "MemberSet",
     "MetricBatch",
     "MetricPoint",
     "MetricValue",
@@ -140,6 +150,8 @@ __all__ = [
     "PingReport",
     "Placement",
     "Project",
+    "ProjectMember",
+    "ProjectRole",
     "ProjectRun",
     "PurgeRequest",
     "PurgeResult",
