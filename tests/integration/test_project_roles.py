@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from runyard.models import UserRole
+from runyard.models import API_PREFIX, UserRole
+from runyard_server.auth import READS_BY_POST
 from runyard_server.config import Settings
 from runyard_server.main import create_app
-from tests.integration.test_auth_matrix import _stored_user, bearer
+from tests.integration.test_auth_matrix import AGENT_MAY, _stored_user, bearer, operations
 
 ADMIN = "bootstrap-roles-secret-1"
 SCRIPT = {"entry_point": "train.py"}
@@ -29,6 +30,9 @@ CHANGES: list[tuple[str, str, Any]] = [
     ("POST", "/tasks/{id}/dequeue", None),
     ("POST", "/tasks/{id}/abort", None),
     ("DELETE", "/tasks/{id}", None),
+    ("POST", "/tasks/{id}/logs", {"seq": 7, "lines": [{"text": "x", "ts": 1.0}]}),
+    ("POST", "/tasks/{id}/metrics", {"points": [{"series": "s", "value": 1, "ts": 1}]}),
+    ("POST", "/tasks/{id}/artifacts/a.txt", {"any": "bytes"}),
 ]
 """The routes that change a task: its owner's or its project maintainers' to call."""
 CLONE = ("POST", "/tasks/{id}/clone", {})
@@ -113,6 +117,17 @@ def test_roles_on_own_and_others_tasks(
             "vic": "is a viewer of project p",
         }[who]
         assert all(expected in reason for reason in reasons), reasons
+
+
+def test_every_route_that_writes_to_a_task_is_in_the_role_matrix(team: Team) -> None:
+    writes = {
+        (method, path.removeprefix(API_PREFIX))
+        for method, path in operations(team.api)
+        if method != "GET" and "{task_id}" in path and (method, path) not in AGENT_MAY
+    }
+    covered = {(m, p.replace("{id}", "{task_id}")) for m, p, _ in [*CHANGES, CLONE]}
+    covered = {(m, p.replace("a.txt", "{name}")) for m, p in covered}
+    assert writes - covered == {("POST", path) for path in READS_BY_POST}
 
 
 def test_creating_in_a_listed_project_needs_membership(team: Team) -> None:
