@@ -3,7 +3,9 @@
 A real ``runyard-server`` (embedded Redis, tokens on) answers every generated
 request twice: once as generated (random ids, so mostly 404s and 422s), once with
 the path's ids swapped for a fresh draft task and a registered worker, so the
-bodies reach the store. Bounded: few examples per operation, no deadline.
+bodies reach the store. Bounded: few examples per operation, no deadline. A second
+pass sends valid requests as a named member of a project that lists its members,
+on tasks of the bootstrap admin, so the role checks (``permissions.py``) answer too.
 """
 
 from collections.abc import Iterator
@@ -18,10 +20,13 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
 from schemathesis.schemas import APIOperation
 
+from tests.integration.test_identity import add_user
 from tests.servers import ServerProcess
 
 USER = "user-fuzz-secret-1"
 AUTH = {"Authorization": f"Bearer {USER}"}
+MEMBER: dict[str, str] = {}
+"""A named member's header, set by the fixture."""
 CHECKS = [
     checks.not_a_server_error,
     checks.status_code_conformance,
@@ -42,6 +47,10 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
         home / "data", ["--token", f"user:{USER}", "--no-jobs"], home / "server.log"
     )
     server.start()
+    secret = add_user(["--data-dir", str(home / "data")], "fuzzy", "member")
+    MEMBER["Authorization"] = f"Bearer {secret}"
+    url = f"{server.api}/projects/default/members/fuzzy"
+    requests.put(url, json={"role": "member"}, headers=AUTH, timeout=10).raise_for_status()
     yield server
     server.stop()
 
@@ -72,7 +81,7 @@ def _cap_wait(body: Any) -> None:
         body["wait_s"] = min(body["wait_s"], MAX_WAIT_S)
 
 
-def _fuzz(operation: APIOperation, mode: GenerationMode, api: str) -> None:
+def _fuzz(operation: APIOperation, mode: GenerationMode, api: str, auth: dict[str, str]) -> None:
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
         max_examples=EXAMPLES,
@@ -83,11 +92,11 @@ def _fuzz(operation: APIOperation, mode: GenerationMode, api: str) -> None:
     )
     def run(case: schemathesis.Case) -> None:
         _cap_wait(case.body)
-        case.call_and_validate(headers=AUTH, checks=CHECKS, timeout=10)
+        case.call_and_validate(headers=auth, checks=CHECKS, timeout=10)
         if case.path_parameters:
             ids = _real_ids(api)
             case.path_parameters = {k: ids.get(k, v) for k, v in case.path_parameters.items()}
-            case.call_and_validate(headers=AUTH, checks=CHECKS, timeout=10)
+            case.call_and_validate(headers=auth, checks=CHECKS, timeout=10)
 
     try:
         run()
@@ -101,4 +110,9 @@ def test_every_operation_answers_as_documented(fuzz_server: ServerProcess) -> No
     assert len(operations) > 30
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            _fuzz(operation, mode, fuzz_server.api)
+            _fuzz(operation, mode, fuzz_server.api, AUTH)
+
+
+def test_a_project_member_gets_answers_as_documented(fuzz_server: ServerProcess) -> None:
+    for operation in _operations(fuzz_server):
+        _fuzz(operation, GenerationMode.POSITIVE, fuzz_server.api, MEMBER)

@@ -65,6 +65,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/workers/{worker_id}/claim"): {"queues": ["q"], "free": {}},
     ("POST", "/api/v1/tokens"): {"name": "matrix"},
     ("PATCH", "/api/v1/users/{name}"): {"role": "member"},
+    ("PUT", "/api/v1/projects/{name}/members/{user}"): {"role": "member"},
 }
 """A valid body per route that takes one: a role is checked after the body validates."""
 
@@ -177,7 +178,12 @@ def call(world: World, op: tuple[str, str], headers: dict[str, str], task_id: st
     method, template = op
     name = "a.txt" if "/artifacts/" in template else "q"
     path = template.format(
-        task_id=task_id, worker_id=world.worker, name=name, sha256="0" * 64, token_id="0" * 12
+        task_id=task_id,
+        worker_id=world.worker,
+        name=name,
+        sha256="0" * 64,
+        token_id="0" * 12,
+        user="vera",
     )
     body = BODIES.get(op)
     if isinstance(body, bytes):

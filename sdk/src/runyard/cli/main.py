@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from runyard._version import __version__
-from runyard.cli import queues, tasks, tokens, users, workers
+from runyard.cli import projects, queues, tasks, tokens, users, workers
 from runyard.cli.common import UsageError
 from runyard.errors import RunyardError
 
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     workers.register(groups)
     tokens.register(groups)
     users.register(groups)
+    projects.register(groups)
     return parser
 
 

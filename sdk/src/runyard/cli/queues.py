@@ -59,6 +59,14 @@ def register(groups: Any) -> None:
         default=argparse.SUPPRESS,
         help="a higher-priority task that fits nowhere may preempt this queue's tasks",
     )
+    for who in ("projects", "users"):
+        p.add_argument(
+            f"--allowed-{who}",
+            type=_names,
+            default=argparse.SUPPRESS,
+            metavar="A,B|''",
+            help=f"only these {who} may use the queue (admins only; '' lets anyone)",
+        )
     add_json_flag(p)
     p.set_defaults(func=set_queue)
 
@@ -107,6 +115,11 @@ def _row(q: Queue) -> tuple[object, ...]:
     )
 
 
+def _names(text: str) -> list[str]:
+    """argparse type: comma-separated names ('' for none)."""
+    return [name(part.strip()) for part in text.split(",") if part.strip()]
+
+
 def list_queues(client: Client, args: argparse.Namespace) -> int:
     """``queue list``."""
     queues = client.queues.list()
@@ -114,10 +127,14 @@ def list_queues(client: Client, args: argparse.Namespace) -> int:
 
 
 def set_queue(client: Client, args: argparse.Namespace) -> int:
-    """``queue set NAME [--max-running N|none] [--max-gpus G|none] [--[no-]preemptible]``."""
+    """``queue set NAME [--max-running N|none] [--max-gpus G|none] [--[no-]preemptible]
+    [--allowed-projects A,B] [--allowed-users A,B]``."""
     fields = {f: getattr(args, f) for f in QueueUpdate.model_fields if hasattr(args, f)}
     if not fields:
-        raise UsageError("queue set: give --max-running, --max-gpus or --[no-]preemptible")
+        raise UsageError(
+            "queue set: give --max-running, --max-gpus, --[no-]preemptible, "
+            "--allowed-projects or --allowed-users"
+        )
     queue = client.queues.update(args.name, QueueUpdate.model_validate(fields))
     return emit(queue, args.json, lambda: table(_HEAD, [_row(queue)]))
 
@@ -156,6 +173,8 @@ def _describe_detail(queue: QueueDetail) -> str:
     text += f"; running {_of(queue.running, queue.max_running)}"
     text += f", GPUs {_of(queue.gpus_in_use, queue.max_gpus)}"
     text += ", preemptible" if queue.preemptible else ""
+    for who, names in (("projects", queue.allowed_projects), ("users", queue.allowed_users)):
+        text += f"; only {who} {', '.join(names)}" if names else ""
     if queue.entries:
         rows = [
             (

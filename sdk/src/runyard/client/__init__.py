@@ -1,5 +1,5 @@
 """The Runyard HTTP client: ``Client().tasks``, ``.logs``, ``.metrics``, ``.artifacts``,
-``.queues``, ``.workers``."""
+``.queues``, ``.workers``, ``.tokens``, ``.projects``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from runyard import config
 from runyard.client._http import Transport
 from runyard.client.bundles import Bundles
 from runyard.client.logs import Logs
+from runyard.client.projects import Projects
 from runyard.client.queues import Queues
 from runyard.client.results import Artifacts, Metrics
 from runyard.client.tasks import Tasks
@@ -56,6 +57,7 @@ class Client:
         self.workers = Workers(self._http)
         self.tokens = Tokens(self._http)
         self.users = Users(self._http)
+        self.projects = Projects(self._http)
 
     def health(self) -> bool:
         """True when the server answers ``/healthz`` with ok, on the first try; never raises."""

@@ -4,6 +4,9 @@ from runyard.models.errors import ErrorBody, ErrorCode
 from runyard.models.history import PurgeRequest, PurgeResult
 from runyard.models.identity import (
     Me,
+    MemberSet,
+    ProjectMember,
+    ProjectRole,
     TokenCreate,
     TokenCreated,
     TokenInfo,
@@ -137,6 +140,7 @@ __all__ = [
     "LogLine",
     "LogPage",
     "Me",
+    "MemberSet",
     "MetricBatch",
     "MetricPoint",
     "MetricValue",
@@ -148,6 +152,8 @@ __all__ = [
     "PingReport",
     "Placement",
     "Project",
+    "ProjectMember",
+    "ProjectRole",
     "ProjectRun",
     "PurgeRequest",
     "PurgeResult",

@@ -13,6 +13,24 @@ UserRole = Literal["admin", "member", "viewer"]
 manage agent-pool tokens and every user's tokens."""
 
 
+ProjectRole = Literal["viewer", "member", "maintainer"]
+"""A user's role in one project: viewers read, members create and change their own
+tasks, maintainers change anyone's tasks there and manage the project's members."""
+
+
+class MemberSet(Strict):
+    """``PUT /projects/{name}/members/{user}``: the user's role in the project."""
+
+    role: ProjectRole = "member"
+
+
+class ProjectMember(BaseModel):
+    """One member of a project (``GET /projects/{name}/members``)."""
+
+    user: str
+    role: ProjectRole
+
+
 class TokenCreate(Strict):
     """``POST /tokens``: a token for the caller, or (admins) for an agent pool."""
 

@@ -40,6 +40,18 @@ class QueueSettings(BaseModel):
         default=False,
         description="a higher-priority task that fits nowhere may preempt this queue's tasks",
     )
+    allowed_projects: list[Name] = Field(
+        default_factory=list,
+        max_length=100,
+        description="only tasks of these projects (or of allowed_users) may wait here; "
+        "empty: anyone's",
+    )
+    allowed_users: list[Name] = Field(
+        default_factory=list,
+        max_length=100,
+        description="only these users (or tasks of allowed_projects) may enqueue here; "
+        "empty: anyone",
+    )
 
 
 class QueueUpdate(Strict, QueueSettings):

@@ -13,6 +13,7 @@ from runyard_server.artifact_files import ArtifactStore
 from runyard_server.auth import Principal, TokenBook
 from runyard_server.config import Settings
 from runyard_server.history_files import HistoryStore
+from runyard_server.permissions import Action, authorize_task
 from runyard_server.prometheus import ServerMetrics
 from runyard_server.store import (
     Dispatcher,
@@ -98,6 +99,36 @@ async def get_task_id(
     return await resolve_task_id(request.app.state.redis, task_id)
 
 
+@dataclass(frozen=True, slots=True)
+class TaskAccess:
+    """A task route's task, its caller allowed the route's action on it."""
+
+    task_id: str
+    who: Principal
+    action: Action
+    redis: aioredis.Redis
+
+    async def use_queue(self, queue: str | None) -> None:
+        """Also check the action against ``queue``'s restriction (when one is named)."""
+        if queue is not None:
+            await authorize_task(self.redis, self.who, self.action, self.task_id, queue)
+
+
+def task_access(action: Action) -> Callable[..., Awaitable[TaskAccess]]:
+    """A dependency checking ``action`` on the ``{task_id}`` task (``permissions.can``)."""
+
+    async def check(
+        task_id: Annotated[str, Depends(get_task_id)],
+        request: Request,
+        who: Annotated[Principal, Depends(get_principal)],
+    ) -> TaskAccess:
+        r: aioredis.Redis = request.app.state.redis
+        await authorize_task(r, who, action, task_id)
+        return TaskAccess(task_id, who, action, r)
+
+    return check
+
+
 RedisDep = Annotated[aioredis.Redis, Depends(_app_state("redis"))]
 DispatcherDep = Annotated[Dispatcher, Depends(_app_state("dispatcher"))]
 SettingsDep = Annotated[Settings, Depends(_app_state("settings"))]
@@ -107,6 +138,10 @@ HistoryDep = Annotated[HistoryStore, Depends(_app_state("history"))]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 TaskIdDep = Annotated[str, Depends(get_task_id)]
 """A task id path parameter that may be a short prefix (user routes; agents send full ids)."""
+ChangeTaskDep = Annotated[TaskAccess, Depends(task_access("change"))]
+"""The task of a route that changes it: its owner or a maintainer of its project."""
+CloneTaskDep = Annotated[TaskAccess, Depends(task_access("create"))]
+"""The task of a route that makes a task in its project: a member there."""
 CallDep = Annotated[Call, Depends(get_call)]
 MetricsDep = Annotated[ServerMetrics, Depends(_app_state("metrics"))]
 ServedDep = Annotated[ServedQueues, Depends(_app_state("served"))]

@@ -132,7 +132,9 @@ task keeps in Redis, so archiving a task's series leaves them whole):
 ``ry:queue:{name}:since`` — the same ids scored by ``enqueued`` (oldest wait).
 ``ry:queue:{name}:settings`` — hash, what an operator set (``PATCH /queues/{name}``;
     ``queue_settings.py``): ``max_running`` (integer), ``max_gpus`` (number),
-    ``preemptible`` ("1" or absent). An absent field is no limit. Deleted with the queue.
+    ``preemptible`` ("1" or absent), ``allowed_projects`` and ``allowed_users``
+    (comma-joined names; absent: anyone). An absent field is no limit. Deleted with
+    the queue.
 ``ry:queue:{name}:running`` — sorted set of the ids of the queue's running tasks scored
     by the GPUs each holds (``gpus``, a share as its share): its size and score sum are
     what the claim checks ``max_running`` and ``max_gpus`` against. The claim adds a
@@ -178,6 +180,9 @@ got before a write is acknowledged (``--redis-min-replicas-ack``).
     token), ``created``, ``expires`` (absent: never). A request looks it up by hash.
 ``ry:token-id:{id}`` — string, the SHA-256 hex of token ``id`` (revoke and list by id).
 ``ry:tokens`` — set of token ids.
+``ry:project:{name}:members`` — hash, user name → project role (viewer | member |
+    maintainer) (``members.py``). A project without the key lists no members: every
+    member-level user may act on it (``permissions.py``).
 ``ry:idx:owner:{name}`` — sorted set of the tasks ``name`` created, scored by ``num``.
 
 Lua scripts are given every key they touch in ``KEYS``, each with a label (ARGV[1],
@@ -363,6 +368,11 @@ def token(digest: str) -> str:
 
 def token_id(token_id: str) -> str:
     return f"{PREFIX}token-id:{token_id}"
+
+
+def project_members(project: str) -> str:
+    """The project's members and their roles."""
+    return f"{PREFIX}project:{project}:members"
 
 
 def owner_index(name: str) -> str:

@@ -1,4 +1,5 @@
-"""Queue settings: the limits the claim enforces and the preemptible flag.
+"""Queue settings: the limits the claim enforces, the preemptible flag and who may
+use the queue (``permissions.py`` checks the last).
 
 Stored in ``ry:queue:{name}:settings`` (``keys.py``); ``lua/claim.lua`` reads the same
 hash, so a limit set here holds from the next claim on.
@@ -26,7 +27,14 @@ def settings_from_hash(h: dict[str, str]) -> QueueSettings:
         max_running=int(max_running) if max_running is not None else None,
         max_gpus=float(max_gpus) if max_gpus is not None else None,
         preemptible=h.get("preemptible") == "1",
+        allowed_projects=names_of(h.get("allowed_projects")),
+        allowed_users=names_of(h.get("allowed_users")),
     )
+
+
+def names_of(joined: str | None) -> list[str]:
+    """A stored comma-joined name list (names never hold a comma)."""
+    return joined.split(",") if joined else []
 
 
 async def read_settings(r: "aioredis.Redis", names: list[str]) -> dict[str, QueueSettings]:
@@ -45,9 +53,11 @@ async def get_settings(r: "aioredis.Redis", name: str) -> QueueSettings:
     return (await read_settings(r, [name]))[name]
 
 
-def _stored(field: str, value: int | float | bool | None) -> str:
+def _stored(field: str, value: int | float | bool | list[str] | None) -> str:
     if value is None:
         return ""
+    if isinstance(value, list):
+        return ",".join(sorted(set(value)))
     if field == "preemptible":
         return "1" if value else ""
     return number(float(value)) if field == "max_gpus" else str(int(value))

@@ -11,6 +11,7 @@ from runyard_server import store
 from runyard_server.api.deps import ArtifactFilesDep, PrincipalDep, RedisDep, TaskIdDep
 from runyard_server.api.json_body import FiniteJSONRoute
 from runyard_server.errors import Invalid, NotFound
+from runyard_server.permissions import authorize_task
 
 router = APIRouter(prefix="/tasks", tags=["artifacts"], route_class=FiniteJSONRoute)
 
@@ -32,6 +33,7 @@ async def upload_artifact(
 ) -> Artifact:
     """The request body is the file itself (any content type); a same-named one is replaced."""
     who.require_task(task_id, "user")
+    await authorize_task(r, who, "change", task_id)
     _check_names(task_id, name)
     await store.get_task(r, task_id)
     size, sha256 = await files.save(task_id, name, request.stream(), MAX_ARTIFACT_BYTES)

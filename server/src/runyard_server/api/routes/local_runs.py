@@ -17,6 +17,7 @@ from runyard_server import store
 from runyard_server.api.deps import PrincipalDep, RedisDep, SettingsDep, TokensDep
 from runyard_server.api.json_body import FiniteJSONRoute
 from runyard_server.errors import Invalid
+from runyard_server.permissions import authorize
 
 router = APIRouter(prefix="/local-runs", tags=["tasks"], route_class=FiniteJSONRoute)
 
@@ -28,6 +29,7 @@ async def start_local_run(
     who.require("user")
     if body.queue:
         raise Invalid("a local run is not queued: leave 'queue' out, or POST /tasks to enqueue")
+    await authorize(r, who, "create", body.project)
     now = time.time()
     draft = await store.create_task(r, body, now, owner=who.owner)
     lease_token = secrets.token_hex(16)

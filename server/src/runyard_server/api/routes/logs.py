@@ -15,6 +15,7 @@ from runyard_server.api.json_body import (
     require_finite,
 )
 from runyard_server.errors import Forbidden, Invalid
+from runyard_server.permissions import authorize_task
 from runyard_server.store.logs import page_after, page_before
 
 router = APIRouter(prefix="/tasks", tags=["logs"], route_class=FiniteJSONRoute)
@@ -29,6 +30,7 @@ async def append_logs(
     """Store a ``LogBatch``: the server's hottest body, read by ``log_batch.decode``, and
     by ``parse_body`` when that leaves it to pydantic (for its answer on a bad body)."""
     who.require_task(task_id, "agent", "user")
+    await authorize_task(r, who, "change", task_id)
     body: store.Batch | None = log_batch.decode(await request.body())
     if body is None:
         model = await parse_body(request, LogBatch)

@@ -1,5 +1,5 @@
 """Queues: list with depth and oldest wait, create, inspect in claim order, change the
-settings (limits, preemptible), reorder, delete."""
+settings (limits, preemptible, who may use it: admins only), reorder, delete (admins)."""
 
 import time
 from typing import Annotated
@@ -10,6 +10,7 @@ from runyard.models import MoveRequest, Queue, QueueCreate, QueueDetail, QueueUp
 from runyard_server import store
 from runyard_server.api.deps import PrincipalDep, RedisDep
 from runyard_server.api.json_body import FiniteJSONRoute
+from runyard_server.permissions import authorize, authorize_task
 
 router = APIRouter(prefix="/queues", tags=["queues"], route_class=FiniteJSONRoute)
 
@@ -43,12 +44,14 @@ async def get_queue(
 @router.patch("/{name}")
 async def update_queue(name: str, body: QueueUpdate, r: RedisDep, who: PrincipalDep) -> Queue:
     who.require("user")
+    await authorize(r, who, "admin", None)
     return await store.set_queue(r, name, body, time.time())
 
 
 @router.delete("/{name}", status_code=204)
 async def delete_queue(name: str, r: RedisDep, who: PrincipalDep) -> Response:
     who.require("user")
+    await authorize(r, who, "admin", None)
     await store.delete_queue(r, name)
     return Response(status_code=204)
 
@@ -56,4 +59,5 @@ async def delete_queue(name: str, r: RedisDep, who: PrincipalDep) -> Response:
 @router.post("/{name}/move")
 async def move_task(name: str, body: MoveRequest, r: RedisDep, who: PrincipalDep) -> QueueDetail:
     who.require("user")
+    await authorize_task(r, who, "change", body.task_id)
     return await store.move(r, name, body.task_id, body.to, time.time())

@@ -6,6 +6,7 @@ from runyard.models import MetricBatch, TaskMetrics
 from runyard_server import store
 from runyard_server.api.deps import HistoryDep, PrincipalDep, RedisDep, TaskIdDep
 from runyard_server.api.json_body import FiniteJSONRoute
+from runyard_server.permissions import authorize_task
 
 router = APIRouter(prefix="/tasks", tags=["metrics"], route_class=FiniteJSONRoute)
 
@@ -15,6 +16,7 @@ async def append_metrics(
     task_id: TaskIdDep, body: MetricBatch, r: RedisDep, who: PrincipalDep
 ) -> dict[str, int]:
     who.require_task(task_id, "user")
+    await authorize_task(r, who, "change", task_id)
     return {"accepted": await store.append_metrics(r, task_id, body)}
 
 

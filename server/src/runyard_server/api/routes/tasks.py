@@ -28,6 +28,8 @@ from runyard_server import store
 from runyard_server.api.deps import (
     ArtifactFilesDep,
     CallDep,
+    ChangeTaskDep,
+    CloneTaskDep,
     HistoryDep,
     PrincipalDep,
     RedisDep,
@@ -37,6 +39,7 @@ from runyard_server.api.deps import (
 from runyard_server.api.idempotency import IdempotencyKeyDep, once
 from runyard_server.api.json_body import FiniteJSONRoute
 from runyard_server.errors import Invalid
+from runyard_server.permissions import authorize
 from runyard_server.store import ServedQueues
 from runyard_server.store.purge import purge_tasks as purge
 from runyard_server.store.queued_warnings import queued_warnings
@@ -63,6 +66,7 @@ async def create_task(body: TaskCreate, call: CallDep, idempotency_key: Idempote
     request made, as it is now."""
     call.who.require("user")
     r = call.redis
+    await authorize(r, call.who, "create", body.project, queue=body.queue)
     task = await store.create_task(
         r,
         body,
@@ -80,6 +84,8 @@ async def create_tasks(body: TaskBatch, call: CallDep) -> TaskBatchCreated:
     """Create up to 1,000 tasks in one request, all or none (a queue that does not
     exist, a queued task without code, or an invalid task, and nothing is created)."""
     call.who.require("user")
+    for project, queue in sorted({(t.project or "", t.queue or "") for t in body.tasks}):
+        await authorize(call.redis, call.who, "create", project, queue=queue or None)
     now = time.time()
     ids = await store.create_tasks(
         call.redis, body.tasks, now, require_code=True, owner=call.who.owner
@@ -178,6 +184,7 @@ async def purge_tasks(
     """Delete final tasks that finished more than ``older_than_days`` ago, with their output
     and artifacts; up to 1000 a call (``more`` says to call again)."""
     who.require("user")
+    await authorize(r, who, "admin", None)
     result = await purge(r, body, time.time())
     if not body.dry_run:
         for task_id in result.tasks:
@@ -194,20 +201,19 @@ async def get_task(task_id: TaskIdDep, r: RedisDep, who: PrincipalDep) -> Task:
 
 
 @router.patch("/{task_id}")
-async def update_task(task_id: TaskIdDep, body: TaskUpdate, r: RedisDep, who: PrincipalDep) -> Task:
-    who.require("user")
-    return await store.update_task(r, task_id, body)
+async def update_task(task: ChangeTaskDep, body: TaskUpdate, r: RedisDep) -> Task:
+    task.who.require("user")
+    if body.project is not None:
+        await authorize(r, task.who, "create", body.project)
+    return await store.update_task(r, task.task_id, body)
 
 
 @router.delete("/{task_id}", status_code=204)
 async def delete_task(
-    task_id: TaskIdDep,
-    r: RedisDep,
-    who: PrincipalDep,
-    files: ArtifactFilesDep,
-    history: HistoryDep,
+    task: ChangeTaskDep, r: RedisDep, files: ArtifactFilesDep, history: HistoryDep
 ) -> Response:
-    who.require("user")
+    task.who.require("user")
+    task_id = task.task_id
     await store.delete_task(r, task_id)
     await anyio.to_thread.run_sync(files.delete_task, task_id)
     await anyio.to_thread.run_sync(history.delete, task_id)
@@ -216,15 +222,16 @@ async def delete_task(
 
 @router.post("/{task_id}/clone", status_code=201)
 async def clone_task(
-    task_id: TaskIdDep,
+    source: CloneTaskDep,
     body: CloneRequest,
     r: RedisDep,
-    who: PrincipalDep,
     served: ServedDep,
     idempotency_key: IdempotencyKeyDep,
 ) -> Task:
     """``Idempotency-Key`` as for ``POST /tasks``."""
+    task_id, who = source.task_id, source.who
     who.require("user")
+    await source.use_queue(body.queue)
     idem = once(idempotency_key, f"POST /tasks/{task_id}/clone", body)
     # A clone is owned by who cloned it, not by the source's owner.
     task = await store.clone_task(
@@ -235,12 +242,13 @@ async def clone_task(
 
 @router.post("/{task_id}/enqueue")
 async def enqueue_task(
-    task_id: TaskIdDep, body: EnqueueRequest, r: RedisDep, who: PrincipalDep, served: ServedDep
+    access: ChangeTaskDep, body: EnqueueRequest, r: RedisDep, served: ServedDep
 ) -> Task:
-    who.require("user")
+    access.who.require("user")
+    await access.use_queue(body.queue)
     task = await store.enqueue(
         r,
-        task_id,
+        access.task_id,
         body.queue,
         body.priority,
         time.time(),
@@ -252,26 +260,23 @@ async def enqueue_task(
 
 @router.post("/{task_id}/move")
 async def move_task_to_queue(
-    task_id: TaskIdDep,
-    body: MoveToQueueRequest,
-    r: RedisDep,
-    who: PrincipalDep,
-    served: ServedDep,
+    access: ChangeTaskDep, body: MoveToQueueRequest, r: RedisDep, served: ServedDep
 ) -> Task:
-    who.require("user")
+    access.who.require("user")
+    await access.use_queue(body.queue)
     task = await store.move_to_queue(
-        r, task_id, body.queue, body.priority, time.time(), create_queue=body.create_queue
+        r, access.task_id, body.queue, body.priority, time.time(), create_queue=body.create_queue
     )
     return await _warn_if_unserved(r, served, task)
 
 
 @router.post("/{task_id}/dequeue")
-async def dequeue_task(task_id: TaskIdDep, r: RedisDep, who: PrincipalDep) -> Task:
-    who.require("user")
-    return await store.dequeue(r, task_id)
+async def dequeue_task(task: ChangeTaskDep, r: RedisDep) -> Task:
+    task.who.require("user")
+    return await store.dequeue(r, task.task_id)
 
 
 @router.post("/{task_id}/abort")
-async def abort_task(task_id: TaskIdDep, r: RedisDep, who: PrincipalDep) -> Task:
-    who.require("user")
-    return await store.abort(r, task_id, time.time())
+async def abort_task(task: ChangeTaskDep, r: RedisDep) -> Task:
+    task.who.require("user")
+    return await store.abort(r, task.task_id, time.time())
