@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from runyard._version import __version__
-from runyard.cli import queues, tasks, workers
+from runyard.cli import audit, queues, tasks, workers
 from runyard.cli.common import UsageError
 from runyard.errors import RunyardError
 
@@ -41,10 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--timeout", type=float, default=10.0, help="seconds to wait for the server (default 10)"
     )
-    groups = parser.add_subparsers(dest="group", metavar="{task,queue,worker}", required=True)
+    groups = parser.add_subparsers(dest="group", metavar="{task,queue,worker,audit}", required=True)
     tasks.register(groups)
     queues.register(groups)
     workers.register(groups)
+    audit.register(groups)
     return parser
 
 

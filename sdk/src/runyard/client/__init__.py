@@ -9,6 +9,7 @@ import requests
 
 from runyard import config
 from runyard.client._http import Transport
+from runyard.client.audit import Audit
 from runyard.client.bundles import Bundles
 from runyard.client.logs import Logs
 from runyard.client.queues import Queues
@@ -52,6 +53,7 @@ class Client:
         self.bundles = Bundles(self._http)
         self.queues = Queues(self._http)
         self.workers = Workers(self._http)
+        self.audit = Audit(self._http)
 
     def health(self) -> bool:
         """True when the server answers ``/healthz`` with ok, on the first try; never raises."""

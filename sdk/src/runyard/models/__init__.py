@@ -1,5 +1,6 @@
 """Wire models shared by the SDK, the agent and the server."""
 
+from runyard.models.audit import AuditEntry, AuditPage
 from runyard.models.errors import ErrorBody, ErrorCode
 from runyard.models.history import PurgeRequest, PurgeResult
 from runyard.models.logs import LogAck, LogBatch, LogLine, LogPage, StreamTicket
@@ -100,6 +101,8 @@ __all__ = [
     "SORT_FIELDS",
     "AbortedReport",
     "Artifact",
+    "AuditEntry",
+    "AuditPage",
     "BundleRef",
     "Claim",
     "ClaimRequest",

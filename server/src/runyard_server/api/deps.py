@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 from fastapi import Depends, Header, Request
 
 from runyard_server.artifact_files import ArtifactStore
+from runyard_server.audit_archive import AuditArchive
 from runyard_server.auth import Principal, TokenBook
 from runyard_server.config import Settings
 from runyard_server.history_files import HistoryStore
@@ -33,7 +34,10 @@ def _app_state(name: str) -> Callable[[Request], Awaitable[Any]]:
 async def _authenticate(request: Request, authorization: str | None) -> Principal:
     tokens: TokenBook = request.app.state.tokens
     r: aioredis.Redis = request.app.state.redis
-    return await tokens.authenticate(authorization, partial(current_lease_token, r))
+    principal = await tokens.authenticate(authorization, partial(current_lease_token, r))
+    # The audit trail's recorder reads the caller from here (``api/audit_log.py``).
+    request.state.principal = principal
+    return principal
 
 
 async def get_principal(
@@ -93,6 +97,7 @@ SettingsDep = Annotated[Settings, Depends(_app_state("settings"))]
 TokensDep = Annotated[TokenBook, Depends(_app_state("tokens"))]
 ArtifactFilesDep = Annotated[ArtifactStore, Depends(_app_state("artifact_files"))]
 HistoryDep = Annotated[HistoryStore, Depends(_app_state("history"))]
+AuditArchiveDep = Annotated[AuditArchive, Depends(_app_state("audit_archive"))]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 TaskIdDep = Annotated[str, Depends(get_task_id)]
 """A task id path parameter that may be a short prefix (user routes; agents send full ids)."""
