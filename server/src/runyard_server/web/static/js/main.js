@@ -3,6 +3,7 @@
 import { clearToken, getToken } from "./auth.js";
 import { errorBox } from "./dom.js";
 import { render, route } from "./router.js";
+import { auditPage } from "./pages/audit.js";
 import { clonePage } from "./pages/clone.js";
 import { comparePage } from "./pages/compare.js";
 import { draftPage } from "./pages/draft.js";
@@ -21,6 +22,7 @@ route("/projects", projectsPage, "projects");
 route("/queues", queuesPage, "queues");
 route("/queues/:name", queuesPage, "queues");
 route("/workers", workersPage, "workers");
+route("/audit", auditPage, "audit");
 
 const root = /** @type {HTMLElement} */ (document.getElementById("app"));
 const signOut = /** @type {HTMLButtonElement} */ (document.getElementById("sign-out"));
