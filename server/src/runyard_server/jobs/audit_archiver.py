@@ -31,8 +31,9 @@ class AuditArchiver:
         moved = 0
         while entries := await audit.older_than(self.r, cutoff_ms, SEGMENT):
             await anyio.to_thread.run_sync(self.archive.write, entries)
-            await audit.trim_through(self.r, entries[-1].id)
             moved += len(entries)
+            if not await audit.trim_through(self.r, entries[-1].id):
+                break  # trimmed meanwhile by another jobs process: the next pass goes on
         if moved:
             log.info("archived %d audit entries", moved)
         return moved

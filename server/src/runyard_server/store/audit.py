@@ -74,4 +74,5 @@ async def older_than(r: "aioredis.Redis", cutoff_ms: int, count: int) -> list[Au
 async def trim_through(r: "aioredis.Redis", last_id: str) -> int:
     """Remove every entry up to and including ``last_id``; returns how many went."""
     ms, _, seq = last_id.partition("-")
-    return await r.xtrim(keys.AUDIT, minid=f"{ms}-{int(seq) + 1}")
+    # Exact: an approximate trim keeps a node's entries until all of them are due.
+    return await r.xtrim(keys.AUDIT, minid=f"{ms}-{int(seq) + 1}", approximate=False)

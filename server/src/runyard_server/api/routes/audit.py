@@ -38,13 +38,13 @@ async def list_audit(
     if exhausted and len(found) < limit:
         before_ms = int(found[-1].id.partition("-")[0]) if found else int(time.time() * 1000) + 1
         older = await anyio.to_thread.run_sync(
-            _archived, archive, since_ms, before_ms, user, limit - len(found), {e.id for e in found}
+            archived_entries, archive, since_ms, before_ms, user, limit - len(found), {e.id for e in found}
         )
         found += older
     return AuditPage(entries=found)
 
 
-def _archived(
+def archived_entries(
     archive: AuditArchive,
     since_ms: int,
     before_ms: int,
