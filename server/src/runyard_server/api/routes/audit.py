@@ -38,7 +38,13 @@ async def list_audit(
     if exhausted and len(found) < limit:
         before_ms = int(found[-1].id.partition("-")[0]) if found else int(time.time() * 1000) + 1
         older = await anyio.to_thread.run_sync(
-            archived_entries, archive, since_ms, before_ms, user, limit - len(found), {e.id for e in found}
+            archived_entries,
+            archive,
+            since_ms,
+            before_ms,
+            user,
+            limit - len(found),
+            {e.id for e in found},
         )
         found += older
     return AuditPage(entries=found)
