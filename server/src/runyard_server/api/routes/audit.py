@@ -25,7 +25,11 @@ async def list_audit(
     who: PrincipalDep,
     since: Annotated[
         float | None,
-        Query(ge=0, description="unix seconds; entries at or after it (default: a day ago)"),
+        Query(
+            ge=0,
+            le=1e11,  # past year 5000: a larger float would overflow the ms id
+            description="unix seconds; entries at or after it (default: a day ago)",
+        ),
     ] = None,
     user: Annotated[
         str | None, Query(max_length=200, description="only this caller's entries")
