@@ -109,7 +109,8 @@ def test_a_session_leaves_one_entry_per_write_and_none_per_read(
     assert s.call("POST", f"/tasks?ticket={TICKET}", USER, json={}).status_code == 201
     assert s.call("POST", "/tasks", "wrong-" + USER, json={}).status_code == 401
     assert s.call("GET", "/tasks", USER).status_code == 200
-    assert s.call("DELETE", f"/tasks/{task}", USER).status_code in (204, 409)
+    # Still running (the agent has not stopped it): refused, and recorded as refused.
+    assert s.call("DELETE", f"/tasks/{task}", USER).status_code == 409
 
     entries = audit(server)
     by_rid = {e["request_id"]: e for e in entries}
@@ -125,6 +126,7 @@ def test_a_session_leaves_one_entry_per_write_and_none_per_read(
     assert by_rid[s.writes[7]]["who"] == f"task:{task}"
     assert by_rid[s.writes[7]]["status"] == 403
     assert by_rid[s.writes[-2]]["who"] == "anonymous"
+    assert by_rid[s.writes[-1]]["status"] == 409
     assert [e["request_id"] for e in audit(server, user="agent")] == [s.writes[6]]
 
     stored = json.dumps(r.xrange(keys.AUDIT)) + json.dumps(entries)
