@@ -99,11 +99,12 @@ TASK_MAY_ON_ITS_OWN = {
 }
 
 ADMIN_ONLY = {
+    ("GET", "/api/v1/audit"),
     ("GET", "/api/v1/users"),
     ("PATCH", "/api/v1/users/{name}"),
     ("DELETE", "/api/v1/users/{name}"),
 }
-"""User administration: a member or viewer is refused even the reads."""
+"""User administration and the audit trail: a member or viewer is refused even the reads."""
 
 
 @dataclass

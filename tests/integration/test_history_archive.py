@@ -1,8 +1,9 @@
-"""Chunked console output, tail paging, the events stream and the archiver, on real Redis,
+"""Chunked console output, tail paging, the events stream, the archiver and the audit archiver,
 each archive test on the local history store and on an S3 bucket (moto, on loopback)."""
 
 import asyncio
 import random
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -11,13 +12,17 @@ import redis.asyncio as aioredis
 
 from runyard.models import LogBatch, LogLine, MetricBatch, MetricPoint
 from runyard_server import history_files, log_batch, store
+from runyard_server.api.routes.audit import archived_entries
+from runyard_server.audit_archive import AuditArchive, LocalAuditArchive, S3AuditArchive
 from runyard_server.errors import Conflict
 from runyard_server.history_files import HistoryStore, LocalHistory
+from runyard_server.jobs import audit_archiver
 from runyard_server.jobs.archiver import Archiver, Busy
+from runyard_server.jobs.audit_archiver import AuditArchiver
 from runyard_server.jobs.events import Event, EventConsumer
 from runyard_server.jobs.retention import Retention
 from runyard_server.s3_history import S3History
-from runyard_server.store import keys
+from runyard_server.store import audit, keys
 from tests.integration.store_support import PLENTY, T0, client, make_task, make_worker
 from tests.s3_server import s3_bucket
 
@@ -387,3 +392,45 @@ async def test_pages_over_chunks_of_mixed_sizes_give_every_line_once_in_order(
         for limit in (9, 250, 10_000):
             assert await _all_forward(r, history, task.id, limit) == expected
             assert await _all_backward(r, history, task.id, limit) == expected
+
+
+def tmp_root(history: HistoryStore) -> Path:
+    assert isinstance(history, LocalHistory)
+    return history.root.parent
+
+
+async def _record(r: aioredis.Redis, n: int) -> None:
+    for i in range(n):
+        await audit.record(
+            r,
+            {"who": f"u{i % 2}", "method": "POST", "route": "/api/v1/queues", "object": "",
+             "status": "201", "rid": f"r{i}", "client": "127.0.0.1"},
+        )  # fmt: skip
+
+
+async def test_audit_archiving_moves_old_entries_in_segments_and_a_listing_finds_each_once(
+    r: aioredis.Redis, history: HistoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The audit archive sits beside the history store: its data dir or its bucket.
+    archive: AuditArchive = (
+        S3AuditArchive(history.bucket)
+        if isinstance(history, S3History)
+        else LocalAuditArchive(tmp_root(history) / "audit")
+    )
+    await _record(r, 25)
+    monkeypatch.setattr(audit_archiver, "SEGMENT", 10)
+    archiver = AuditArchiver(r, archive, live_days=1)
+    # Nothing is a day old yet.
+    assert await archiver.run() == 0
+    assert await r.xlen(keys.AUDIT) == 25
+    # A process killed after writing a segment but before trimming: written again.
+    first = await audit.older_than(r, int((time.time() + 1) * 1000), 10)
+    archive.write(first)
+    assert await archiver.run(now=time.time() + 86400 + 1) == 25
+    assert await r.xlen(keys.AUDIT) == 0
+    assert len(archive.names()) == 3
+
+    found = archived_entries(archive, 0, int(time.time() * 1000) + 1000, None, 100, set())
+    assert [e.request_id for e in found] == [f"r{i}" for i in reversed(range(25))]
+    theirs = archived_entries(archive, 0, int(time.time() * 1000) + 1000, "u1", 5, set())
+    assert [e.request_id for e in theirs] == ["r23", "r21", "r19", "r17", "r15"]

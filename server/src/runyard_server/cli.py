@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=_help("history_retention_days"),
     )
     p.add_argument(
+        "--audit-live-days", type=float, dest="audit_live_days", help=_help("audit_live_days")
+    )
+    p.add_argument(
         "--event-retry",
         type=float,
         dest="event_retry_s",

@@ -176,6 +176,14 @@ class Settings(BaseSettings):
             "of tasks finished more than this many days ago (unset: keep forever)"
         ),
     )
+    audit_live_days: float = Field(
+        default=7.0,
+        gt=0,
+        description=(
+            "days the audit trail stays in Redis; older entries move to the audit archive "
+            "beside the history store (every history sweep)"
+        ),
+    )
     workers: int = Field(
         default=1,
         ge=1,

@@ -11,6 +11,7 @@ from redis.backoff import NoBackoff
 from runyard._version import __version__
 from runyard.models.routes import API_PREFIX
 from runyard_server import server_log
+from runyard_server.api.audit_log import AuditMiddleware
 from runyard_server.api.body_limit import BodyLimitMiddleware
 from runyard_server.api.edge import EdgeMiddleware
 from runyard_server.api.errors import ERROR_RESPONSES, install_error_handlers
@@ -18,6 +19,7 @@ from runyard_server.api.long_poll import LongPollMiddleware
 from runyard_server.api.replica_ack import ReplicaAckMiddleware
 from runyard_server.api.routes import (
     artifacts,
+    audit,
     bundles,
     health,
     local_runs,
@@ -95,6 +97,7 @@ def create_app(settings: Settings) -> FastAPI:
     stores = open_stores(settings)
     app.state.artifact_files = stores.artifacts
     app.state.history = stores.history
+    app.state.audit_archive = stores.audit
     app.state.metrics = ServerMetrics()
     app.state.served = ServedQueues(settings.alive_after_s)
     install_error_handlers(app)
@@ -106,6 +109,8 @@ def create_app(settings: Settings) -> FastAPI:
         )
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(LongPollMiddleware)
+    # Inside the edge middleware, which sets the request id it records.
+    app.add_middleware(AuditMiddleware)
     # Added last, so outermost: a 413 from the body limit gets its id and log line too.
     app.add_middleware(EdgeMiddleware, settings=settings)
     app.include_router(health.router, prefix=API_PREFIX)
@@ -124,6 +129,7 @@ def create_app(settings: Settings) -> FastAPI:
         projects,
         tokens,
         users,
+        audit,
     )
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from runyard._version import __version__
-from runyard.cli import projects, queues, tasks, tokens, users, workers
+from runyard.cli import audit, projects, queues, tasks, tokens, users, workers
 from runyard.cli.common import UsageError
 from runyard.errors import RunyardError
 
@@ -41,13 +41,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--timeout", type=float, default=10.0, help="seconds to wait for the server (default 10)"
     )
-    groups = parser.add_subparsers(dest="group", metavar="{task,queue,worker,token}", required=True)
+    groups = parser.add_subparsers(
+        dest="group", metavar="{task,queue,worker,token,user,project,audit}", required=True
+    )
     tasks.register(groups)
     queues.register(groups)
     workers.register(groups)
     tokens.register(groups)
     users.register(groups)
     projects.register(groups)
+    audit.register(groups)
     return parser
 
 

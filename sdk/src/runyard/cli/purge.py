@@ -31,11 +31,11 @@ def add(commands: Any) -> None:
     p.set_defaults(func=purge_tasks)
 
 
-def days(age: str) -> float:
-    """``30d``, ``12h``, ``90m`` or ``30`` as days; UsageError otherwise."""
+def days(age: str, flag: str = "--older-than") -> float:
+    """``30d``, ``12h``, ``90m`` or ``30`` as days; UsageError (naming ``flag``) otherwise."""
     found = _AGE.match(age.strip())
     if not found or float(found[1]) <= 0:
-        raise UsageError(f"--older-than {age!r}: give a positive age such as 30d, 12h or 90m")
+        raise UsageError(f"{flag} {age!r}: give a positive age such as 30d, 12h or 90m")
     return float(found[1]) * _DAYS_PER[found[2]]
 
 

@@ -9,6 +9,7 @@ import requests
 
 from runyard import config
 from runyard.client._http import Transport
+from runyard.client.audit import Audit
 from runyard.client.bundles import Bundles
 from runyard.client.logs import Logs
 from runyard.client.projects import Projects
@@ -58,6 +59,7 @@ class Client:
         self.tokens = Tokens(self._http)
         self.users = Users(self._http)
         self.projects = Projects(self._http)
+        self.audit = Audit(self._http)
 
     def health(self) -> bool:
         """True when the server answers ``/healthz`` with ok, on the first try; never raises."""

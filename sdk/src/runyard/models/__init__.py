@@ -1,5 +1,6 @@
 """Wire models shared by the SDK, the agent and the server."""
 
+from runyard.models.audit import AuditEntry, AuditPage
 from runyard.models.errors import ErrorBody, ErrorCode
 from runyard.models.history import PurgeRequest, PurgeResult
 from runyard.models.identity import (
@@ -113,6 +114,8 @@ __all__ = [
     "SORT_FIELDS",
     "AbortedReport",
     "Artifact",
+    "AuditEntry",
+    "AuditPage",
     "BundleRef",
     "Claim",
     "ClaimRequest",

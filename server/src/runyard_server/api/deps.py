@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 from fastapi import Depends, Header, Request
 
 from runyard_server.artifact_files import ArtifactStore
+from runyard_server.audit_archive import AuditArchive
 from runyard_server.auth import Principal, TokenBook
 from runyard_server.config import Settings
 from runyard_server.history_files import HistoryStore
@@ -43,6 +44,8 @@ async def authenticate(request: Request, authorization: str | None) -> Principal
         partial(current_lease_token, r),
         lambda secret: token_record(r, secret, time.time()),
     )
+    # The audit trail's recorder reads the caller from here (``api/audit_log.py``).
+    request.state.principal = who
     route = request.scope.get("route")
     who.check_write(request.method, getattr(route, "path", ""))
     return who
@@ -135,6 +138,7 @@ SettingsDep = Annotated[Settings, Depends(_app_state("settings"))]
 TokensDep = Annotated[TokenBook, Depends(_app_state("tokens"))]
 ArtifactFilesDep = Annotated[ArtifactStore, Depends(_app_state("artifact_files"))]
 HistoryDep = Annotated[HistoryStore, Depends(_app_state("history"))]
+AuditArchiveDep = Annotated[AuditArchive, Depends(_app_state("audit_archive"))]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 TaskIdDep = Annotated[str, Depends(get_task_id)]
 """A task id path parameter that may be a short prefix (user routes; agents send full ids)."""

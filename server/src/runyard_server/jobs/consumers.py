@@ -1,12 +1,13 @@
 """The jobs process's event consumers: beside the reaper on the process's one event loop,
 with a Redis client of their own, as they block on ``XREADGROUP``. Today that is the
-archiver with its sweep and retention.
+archiver with its sweep and retention, and the audit archiver.
 """
 
 import asyncio
 
 from runyard_server.config import Settings
 from runyard_server.jobs.archiver import GROUP, Archiver
+from runyard_server.jobs.audit_archiver import AuditArchiver
 from runyard_server.jobs.events import EventConsumer
 from runyard_server.jobs.retention import Retention
 from runyard_server.redis_client import connect
@@ -16,9 +17,11 @@ from runyard_server.storage import open_stores
 async def run_consumers(settings: Settings, stop: asyncio.Event) -> None:
     """Archive final tasks as their events come, until ``stop`` is set."""
     r = connect(settings)
-    history = open_stores(settings).history
+    stores = open_stores(settings)
+    history = stores.history
     archiver = Archiver(r, history)
-    every = [(settings.history_sweep_s, archiver.sweep)]
+    audit = AuditArchiver(r, stores.audit, settings.audit_live_days)
+    every = [(settings.history_sweep_s, archiver.sweep), (settings.history_sweep_s, audit.run)]
     if settings.history_retention_days is not None:
         retention = Retention(r, history, settings.history_retention_days)
         every.append((min(3600.0, settings.history_sweep_s), retention.run))

@@ -162,6 +162,13 @@ got before a write is acknowledged (``--redis-min-replicas-ack``).
     job reads it through its own consumer group (``jobs/events.py``), the archiver's
     named ``archiver``.
 
+``ry:audit`` — stream, one entry per state-changing API request (``store/audit.py``):
+    ``who``, ``method``, ``route`` (the template), ``object`` (path parameters),
+    ``status``, ``rid`` (request id), ``client``; the entry id is the time. Appended
+    without trimming; the jobs process copies entries older than
+    ``--audit-live-days`` to the audit archive and only then trims them
+    (``jobs/audit_archiver.py``), so no entry is trimmed before it is archived.
+
 ``ry:stats`` — hash of counters that only grow, shared by every server replica and
     the jobs process (``GET /metrics`` reads them):
     lease_expired_requeued, lease_expired_failed, lease_expired_aborted
@@ -226,6 +233,7 @@ METRIC_SERIES = f"{PREFIX}metric-series"
 NAMES_PREFIX = f"{PREFIX}names:"
 NAMES_PER_KEY = 2048
 EVENTS = f"{PREFIX}events"
+AUDIT = f"{PREFIX}audit"
 TASK_IDS = f"{PREFIX}ids"
 GANGS = f"{PREFIX}gangs"
 USERS = f"{PREFIX}users"

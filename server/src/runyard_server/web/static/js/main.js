@@ -4,6 +4,7 @@ import { SIGNED_IN, askForToken, clearToken } from "./auth.js";
 import { errorBox } from "./dom.js";
 import { render, route } from "./router.js";
 import { refreshWho } from "./session.js";
+import { auditPage } from "./pages/audit.js";
 import { clonePage } from "./pages/clone.js";
 import { comparePage } from "./pages/compare.js";
 import { draftPage } from "./pages/draft.js";
@@ -22,6 +23,7 @@ route("/projects", projectsPage, "projects");
 route("/queues", queuesPage, "queues");
 route("/queues/:name", queuesPage, "queues");
 route("/workers", workersPage, "workers");
+route("/audit", auditPage, "audit");
 
 const root = /** @type {HTMLElement} */ (document.getElementById("app"));
 
