@@ -118,7 +118,8 @@ def test_a_session_leaves_one_entry_per_write_and_none_per_read(
     assert set(by_rid) == set(s.writes)
     assert not set(by_rid) & set(s.reads + s.unaudited)
     enqueue = by_rid[s.writes[2]]
-    assert enqueue["who"] == "user" and enqueue["method"] == "POST"
+    # The bootstrap token's user is named admin.
+    assert enqueue["who"] == "admin" and enqueue["method"] == "POST"
     assert enqueue["route"] == "/api/v1/tasks/{task_id}/enqueue"
     assert enqueue["object"] == f"task_id={task}" and enqueue["status"] == 200
     assert enqueue["client"] == "127.0.0.1"
