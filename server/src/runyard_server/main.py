@@ -26,6 +26,7 @@ from runyard_server.api.routes import (
     projects,
     prometheus,
     queues,
+    quotas,
     reports,
     task_metrics,
     tasks,
@@ -122,6 +123,7 @@ def create_app(settings: Settings) -> FastAPI:
         queues,
         projects,
         tokens,
+        quotas,
     )
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from runyard._version import __version__
-from runyard.cli import queues, tasks, tokens, workers
+from runyard.cli import queues, quotas, tasks, tokens, workers
 from runyard.cli.common import UsageError
 from runyard.errors import RunyardError
 
@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     groups = parser.add_subparsers(dest="group", metavar="{task,queue,worker,token}", required=True)
     tasks.register(groups)
     queues.register(groups)
+    quotas.register(groups)
     workers.register(groups)
     tokens.register(groups)
     return parser

@@ -12,6 +12,7 @@ from runyard.client._http import Transport
 from runyard.client.bundles import Bundles
 from runyard.client.logs import Logs
 from runyard.client.queues import Queues
+from runyard.client.quotas import Quotas
 from runyard.client.results import Artifacts, Metrics
 from runyard.client.tasks import Tasks
 from runyard.client.tokens import Tokens
@@ -52,6 +53,7 @@ class Client:
         self.artifacts = Artifacts(self._http)
         self.bundles = Bundles(self._http)
         self.queues = Queues(self._http)
+        self.quotas = Quotas(self._http)
         self.workers = Workers(self._http)
         self.tokens = Tokens(self._http)
 

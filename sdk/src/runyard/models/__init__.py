@@ -30,6 +30,7 @@ from runyard.models.queues import (
     QueueSettings,
     QueueUpdate,
 )
+from runyard.models.quotas import Quota, QuotaKind, QuotaUpdate
 from runyard.models.results import (
     Artifact,
     BundleRef,
@@ -149,6 +150,9 @@ __all__ = [
     "QueueEntry",
     "QueueSettings",
     "QueueUpdate",
+    "Quota",
+    "QuotaKind",
+    "QuotaUpdate",
     "RequeueReport",
     "Resources",
     "Script",

@@ -67,13 +67,15 @@ async def update_settings(r: "aioredis.Redis", name: str, body: QueueUpdate) -> 
 
 
 async def wake_if_held(r: "aioredis.Redis", queue: str) -> None:
-    """A task of ``queue`` stopped running: when the queue has a limit and tasks wait in
-    it, one may fit now, so wake a claimer (none would try before its long poll ends)."""
+    """A task of ``queue`` stopped running: when the queue has a limit (or any user or
+    project has a quota) and tasks wait in it, one may fit now, so wake a claimer (none
+    would try before its long poll ends)."""
     async with r.pipeline(transaction=False) as pipe:
         pipe.hmget(keys.queue_settings(queue), "max_running", "max_gpus")
         pipe.zcard(keys.queue(queue))
-        limits, waiting = await pipe.execute()
-    if waiting and any(limit is not None for limit in limits):
+        pipe.exists(keys.QUOTAS)
+        limits, waiting, quotas = await pipe.execute()
+    if waiting and (quotas or any(limit is not None for limit in limits)):
         await publish_work(r, queue)
 
 

@@ -40,6 +40,7 @@ from runyard_server.errors import Invalid
 from runyard_server.store import ServedQueues
 from runyard_server.store.purge import purge_tasks as purge
 from runyard_server.store.queued_warnings import queued_warnings
+from runyard_server.store.quotas import held_by_quota
 
 MAX_METRIC_COLUMNS = 20
 """Metric series one summary page may carry as columns."""
@@ -52,6 +53,8 @@ async def _warn_if_unserved(r: RedisDep, served: ServedQueues, task: Task) -> Ta
     if task.status is not TaskStatus.QUEUED or task.queue is None:
         return task
     warnings = await queued_warnings(r, served, task.queue, task.resources, time.time())
+    held = task.resources.gpus * task.resources.nodes
+    warnings += await held_by_quota(r, task.owner, task.project, held)
     if not warnings:
         return task
     return task.model_copy(update={"warnings": [*task.warnings, *warnings]})
