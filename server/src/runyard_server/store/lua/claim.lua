@@ -64,47 +64,52 @@ for qi = 12, #ARGV do
   local best, top, seen, nseen = nil, nil, {}, 0
   for _, id in ipairs(ids) do
     local key = task_key(id)
-    local t = redis.call('HMGET', key, 'status', 'abort_requested', 'gpus', 'nodes', 'owner',
-      'project', 'priority')
-    local nodes = tonumber(t[4] or 1)
-    local gpus, owner, project = tonumber(t[3]) * nodes, t[5] or '', t[6] or ''
-    if best and t[1] == 'queued' and t[7] ~= top then break end  -- a lower priority begins
-    if t[1] ~= 'queued' then
-      pull(id, q)
-    elseif t[2] then
-      -- Queued with an abort pending (left by an older server): honour it, never run it.
-      pull(id, q)
-      set_status(id, key, 'queued', 'aborted')
-      mark_finished(id, key, now)
-    elseif over_room(room, gpus) then
-      -- Past the queue's max_gpus: it waits for the queue, not for a bigger agent.
-    elseif not quota_allows(quota('u', owner), 'u', owner, gpus)
-      or not quota_allows(quota('p', project), 'p', project, gpus) then
-      -- Past its owner's or project's quota: it waits for them, not for an agent.
-    elseif nodes > 1 then
-      local at, share = fits(key)
-      if best then
-        -- A fair pick at this priority is made first; the gang waits its turn.
-      elseif at and offer ~= '' then
-        -- The oldest forming gang it fits first (maybe this one), then this one.
-        local got = gang_join_forming(served, w, token, now, expiry, offer, gang_timeout, fits)
-          or gang_join(id, key, q, w, token, now, expiry, offer, gang_timeout, at, share)
-        if got then return got end
+    -- Past a fair pick, an owner seen already has nothing better further on and a lower
+    -- priority ends the walk: two fields read per entry, not seven.
+    local head = best and redis.call('HMGET', key, 'owner', 'priority')
+    if head and head[2] ~= top then break end
+    if not (head and seen[head[1] or '']) then
+      local t = redis.call('HMGET', key, 'status', 'abort_requested', 'gpus', 'nodes', 'owner',
+        'project', 'priority')
+      local nodes = tonumber(t[4] or 1)
+      local gpus, owner, project = tonumber(t[3]) * nodes, t[5] or '', t[6] or ''
+      if t[1] ~= 'queued' then
+        pull(id, q)
+      elseif t[2] then
+        -- Queued with an abort pending (left by an older server): honour it, never run it.
+        pull(id, q)
+        set_status(id, key, 'queued', 'aborted')
+        mark_finished(id, key, now)
+      elseif over_room(room, gpus) then
+        -- Past the queue's max_gpus: it waits for the queue, not for a bigger agent.
+      elseif not quota_allows(quota('u', owner), 'u', owner, gpus)
+        or not quota_allows(quota('p', project), 'p', project, gpus) then
+        -- Past its owner's or project's quota: it waits for them, not for an agent.
+      elseif nodes > 1 then
+        local at, share = fits(key)
+        if best then
+          -- A fair pick at this priority is made first; the gang waits its turn.
+        elseif at and offer ~= '' then
+          -- The oldest forming gang it fits first (maybe this one), then this one.
+          local got = gang_join_forming(served, w, token, now, expiry, offer, gang_timeout, fits)
+            or gang_join(id, key, q, w, token, now, expiry, offer, gang_timeout, at, share)
+          if got then return got end
+        else
+          unfit = 1
+        end
       else
-        unfit = 1
-      end
-    else
-      local at, share = fits(key)
-      if not at then
-        unfit = 1
-      elseif owners <= 1 then
-        return take(id, key, q, at, share, t[3])
-      else
-        local s = share_of(owner)
-        if not best or s < best[6] then best, top = {id, key, at, share, t[3], s}, t[7] end
-        if not seen[owner] then seen[owner], nseen = true, nseen + 1 end
-        -- Nobody runs less than nothing; past every waiting owner, nobody is left.
-        if s == 0 or nseen >= owners then break end
+        local at, share = fits(key)
+        if not at then
+          unfit = 1
+        elseif owners <= 1 then
+          return take(id, key, q, at, share, t[3])
+        else
+          local s = share_of(owner)
+          if not best or s < best[6] then best, top = {id, key, at, share, t[3], s}, t[7] end
+          if not seen[owner] then seen[owner], nseen = true, nseen + 1 end
+          -- Nobody runs less than nothing; past every waiting owner, nobody is left.
+          if s == 0 or nseen >= owners then break end
+        end
       end
     end
   end
