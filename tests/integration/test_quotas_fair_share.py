@@ -167,3 +167,18 @@ async def test_usage_heals_after_lease_expiry_requeue_and_abort(
     assert problems(sync_client(store_redis), overdue_after_s=None) == []
     assert await _claim(r, worker, T0 + 65) and await _claim(r, worker, T0 + 65)
     assert (await quotas.list_quotas(r, "user", "alice"))[0].running == 2
+
+
+async def test_owners_queued_before_the_counts_are_counted_at_start(
+    r: aioredis.Redis, store_redis: StoreRedis
+) -> None:
+    for i in range(3):
+        await _task(r, "alice", name=f"a{i}")
+    bob = await _task(r, "bob", name="b")
+    await r.delete(keys.queue_owners("q"))  # as a store written before them
+    assert await quotas.backfill_owners(r) == 1
+    assert await r.hgetall(keys.queue_owners("q")) == {"alice": "3", "bob": "1"}
+    assert await quotas.backfill_owners(r) == 0  # they add up now: nothing to do
+    worker = (await make_worker(r, queues=("q",))).id
+    assert await _claim(r, worker) and (await _claim(r, worker) or ("", ""))[0] == bob
+    assert problems(sync_client(store_redis), overdue_after_s=None) == []

@@ -141,7 +141,8 @@ task keeps in Redis, so archiving a task's series leaves them whole):
 ``ry:queue:{name}:owners`` — hash, owner → how many of the queue's waiting tasks are
     theirs ("" for tasks without an owner); ``push`` and ``pull`` (``lua/common.lua``)
     change it as they change the queue, and the claim shares among owners when it holds
-    more than one (fair share, ``quotas.py``). Tasks queued before it existed are not in it.
+    more than one (fair share, ``quotas.py``). Counted afresh at server start when its
+    counts do not add up to the queue's depth (a store written before it).
 
 ``ry:leases`` — sorted set of running task ids scored by lease expiry.
 

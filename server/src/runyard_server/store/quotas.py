@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 
 from runyard.models import Quota, QuotaKind, QuotaUpdate
 from runyard_server.errors import Invalid
-from runyard_server.store import keys
+from runyard_server.store import keys, script_keys, scripts
 from runyard_server.store.dispatch import publish_work
 from runyard_server.store.records import number
 
@@ -128,3 +128,29 @@ async def held_by_quota(
                 f"held by {who}: {used:g} of {float(max_gpus):g} GPUs in use; it waits for them"
             )
     return held
+
+
+async def backfill_owners(r: "aioredis.Redis") -> int:
+    """Count afresh the waiting owners of each queue whose counts do not add up to its
+    depth (tasks queued before the counts existed), at server start; how many queues."""
+    names = sorted(cast(set[str], await r.smembers(keys.QUEUES)))
+    async with r.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.zcard(keys.queue(name))
+            pipe.hvals(keys.queue_owners(name))
+        rows = await pipe.execute()
+    counted = 0
+    for name, depth, counts in zip(names, rows[::2], rows[1::2], strict=True):
+        if depth == sum(int(n) for n in counts):
+            continue
+
+        async def plan(name: str = name) -> script_keys.Declared:
+            waiting = cast(list[str], await r.zrange(keys.queue(name), 0, -1))
+            declared = script_keys.queue(name)
+            for task_id in waiting:
+                declared |= script_keys.task(task_id)
+            return declared
+
+        await scripts.run_planned(r, "queue_owners", plan, name)
+        counted += 1
+    return counted
