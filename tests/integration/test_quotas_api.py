@@ -49,6 +49,14 @@ def test_an_admin_sets_quotas_and_a_task_over_one_waits_with_a_warning(
     ).json()
     assert task["status"] == "queued"
     assert "held by the user quota of alice: 0 of 0 running" in " ".join(task["warnings"])
+    batch = requests.post(
+        f"{server.api}/tasks:batch",
+        json={"tasks": [{**CODE, "queue": "q"}] * 2},
+        headers=bearer(alice),
+        timeout=10,
+    ).json()
+    assert len(batch["ids"]) == 2
+    assert "held by the user quota of alice: 0 of 0 running" in " ".join(batch["warnings"])
 
     out = cli(server, bob, "quota", "set", "user", "alice", "--max-running", "2", "--weight", "2")
     assert "alice" in out and "0/2" in out

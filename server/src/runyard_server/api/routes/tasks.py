@@ -95,6 +95,11 @@ async def create_tasks(body: TaskBatch, call: CallDep) -> TaskBatchCreated:
             call.redis, call.served, queue, Resources.model_validate_json(resources), now
         ):
             warnings[warning] = None
+    # A quota that holds them already, once per project (the owner is the caller).
+    held = {t.project: t.resources.gpus * t.resources.nodes for t in body.tasks if t.queue}
+    for project, gpus in sorted(held.items()):
+        for warning in await held_by_quota(call.redis, call.who.owner, project, gpus):
+            warnings[warning] = None
     return TaskBatchCreated(ids=ids, warnings=list(warnings))
 
 
