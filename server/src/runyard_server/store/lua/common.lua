@@ -146,8 +146,9 @@ end
 
 -- A name's limits, weight and (read only when needed) usage, for one claim.
 local function quota_state(kind, name)
-  local f = redis.call('HMGET', keyof('quotas'), kind .. ':max_running:' .. name,
-    kind .. ':max_gpus:' .. name, kind .. ':weight:' .. name)
+  local function field(what) return kind .. ':' .. what .. ':' .. name end
+  local f = redis.call('HMGET', keyof('quotas'), field('max_running'), field('max_gpus'),
+    field('weight'))
   return {max_running = tonumber(f[1]), max_gpus = tonumber(f[2]), weight = tonumber(f[3]) or 1}
 end
 
