@@ -182,3 +182,30 @@ async def test_owners_queued_before_the_counts_are_counted_at_start(
     worker = (await make_worker(r, queues=("q",))).id
     assert await _claim(r, worker) and (await _claim(r, worker) or ("", ""))[0] == bob
     assert problems(sync_client(store_redis), overdue_after_s=None) == []
+
+
+async def test_a_claimer_held_by_a_quota_is_woken_when_the_owners_task_ends_elsewhere(
+    r: aioredis.Redis,
+) -> None:
+    await _task(r, "alice", name="first", queue="a")
+    held = await _task(r, "alice", name="second", queue="b")
+    await _set(r, "user", "alice", max_running=1)
+    first = await make_worker(r, queues=("a",), name="wa")
+    found = await store.claim(r, first.id, ["a"], PLENTY, 60, T0)
+    assert found is not None and found.task is not None and found.lease_token is not None
+    other = await make_worker(r, queues=("b",), name="wb")
+    dispatcher = store.Dispatcher(r)
+    await dispatcher.start()
+    try:
+        waiting = asyncio.create_task(
+            store.claim_wait(r, dispatcher, other.id, ["b"], PLENTY, 60, 30.0, lambda: T0)
+        )
+        await asyncio.sleep(0.1)
+        assert not waiting.done()  # held by alice's quota
+        await store.report_end(
+            r, found.task.id, found.lease_token, TaskStatus.COMPLETED, 0, None, T0
+        )
+        got = await asyncio.wait_for(waiting, 5)
+        assert got is not None and got.task is not None and got.task.id == held
+    finally:
+        await dispatcher.stop()
