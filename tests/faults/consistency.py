@@ -71,6 +71,11 @@ class Snapshot:
         self.names = {
             key: r.get(key) or "" for key in r.scan_iter(match=f"{keys.NAMES_PREFIX}*", count=1000)
         }
+        self.quota_running = set(r.zrange(keys.QUOTA_RUNNING, 0, -1))
+        self.queue_owners = {
+            key: r.hgetall(key)
+            for key in r.scan_iter(match=f"{keys.QUEUE_PREFIX}*:owners", count=1000)
+        }
 
 
 def _task_hashes(r: "redis.Redis[str]") -> dict[str, dict[str, str]]:
@@ -90,7 +95,7 @@ def _sorted_sets(r: "redis.Redis[str]", *prefixes: str) -> dict[str, dict[str, f
         key
         for prefix in prefixes
         for key in r.scan_iter(match=f"{prefix}*", count=1000)
-        if not key.endswith(":settings")  # a queue's settings: a hash
+        if not key.endswith((":settings", ":owners"))  # a queue's settings and owners: hashes
     ]
     with r.pipeline(transaction=False) as pipe:
         for name in names:
@@ -120,6 +125,7 @@ def problems(
     found += _check_names(snap)
     found += _check_gpu_shares(snap)
     found += _check_reverse(snap, expected)
+    found += _check_quota_usage(snap)
     found += [f"gang of task {i} that does not exist" for i in snap.gangs if i not in snap.tasks]
     if overdue_after_s is not None:
         found += overdue_leases(r, now=now, overdue_after_s=overdue_after_s)
@@ -162,6 +168,11 @@ def _check_listing(
     text = snap.names.get(f"{keys.NAMES_PREFIX}{int(h['num']) // keys.NAMES_PER_KEY}", "")
     if text.count(f"\t{task_id}\n") != 1 or f"{fold(h['name'])}\t{task_id}\n" not in text:
         found.append(f"task {task_id}: not once in its {keys.NAMES_PREFIX}* string")
+    if h.get("owner"):
+        owned = keys.owner_index(h["owner"])
+        expected[owned].add(task_id)
+        if task_id not in snap.sorted_sets.get(owned, {}):
+            found.append(f"task {task_id}: not in {owned}")
     metric_prefixes = keys.metric_indexes("")
     for name in snap.sorted_sets:
         if name.startswith(metric_prefixes):
@@ -292,6 +303,34 @@ def _check_queued(
             found.append(f"task {task_id}: queued but not in {key}")
     if queue not in snap.queues:
         found.append(f"task {task_id}: its queue {queue} is not in {keys.QUEUES}")
+    return found
+
+
+def _quota_member(kind: str, name: str, task_id: str, h: dict[str, str]) -> str:
+    gpus = float(h.get("gpus") or 0) * int(h.get("nodes") or 1)
+    return f"{kind}:{len(name.encode())}:{name}:{task_id}:{gpus:g}"
+
+
+def _check_quota_usage(snap: Snapshot) -> list[str]:
+    """``ry:quota-running`` holds exactly the running (claimed) tasks' owner and project
+    members, and each queue's owners hash counts exactly its waiting tasks' owners."""
+    found = []
+    want: set[str] = set()
+    waiting: dict[str, dict[str, str]] = defaultdict(dict)
+    for task_id, h in snap.tasks.items():
+        if h.get("status") == "running" and h.get("worker"):
+            want.add(_quota_member("u", h.get("owner", ""), task_id, h))
+            want.add(_quota_member("p", h.get("project", ""), task_id, h))
+        if h.get("status") == "queued" and h.get("queue"):
+            counts = waiting[keys.queue_owners(h["queue"])]
+            owner = h.get("owner", "")
+            counts[owner] = str(int(counts.get(owner, "0")) + 1)
+    if snap.quota_running != want:
+        extra, missing = sorted(snap.quota_running - want), sorted(want - snap.quota_running)
+        found.append(f"{keys.QUOTA_RUNNING}: extra {extra[:3]}, missing {missing[:3]}")
+    for name in set(waiting) | set(snap.queue_owners):
+        if snap.queue_owners.get(name, {}) != waiting.get(name, {}):
+            found.append(f"{name}: {snap.queue_owners.get(name)} but waiting {waiting.get(name)}")
     return found
 
 

@@ -1,5 +1,7 @@
 """Helpers shared by the store and queue-engine tests (not fixtures: plain calls)."""
 
+import asyncio
+import random
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, cast
@@ -7,7 +9,7 @@ from typing import Any, cast
 import redis
 import redis.asyncio as aioredis
 
-from runyard.models import Resources, Task, TaskCreate, Worker, WorkerRegister
+from runyard.models import Resources, Task, TaskCreate, TaskStatus, Worker, WorkerRegister
 from runyard_server import store
 from runyard_server.redis_client import connect_url
 
@@ -69,3 +71,25 @@ def most_running_at_once(
         now_held = sum(gpus_of[t] for t in running[queue])
         most[queue] = (max(n, len(running[queue])), max(held, now_held))
     return most
+
+
+async def claim_and_end(
+    target: StoreRedis, worker_id: str, queues: list[str], stop: asyncio.Event
+) -> int:
+    """A claimer on its own connection until ``stop``: claim from ``queues``, hold each
+    task a moment, end it (completed or failed); how many it ran."""
+    r = client(target)
+    done = 0
+    try:
+        while not stop.is_set():
+            found = await store.claim(r, worker_id, queues, PLENTY, 60, T0)
+            if found is None or found.task is None or found.lease_token is None:
+                await asyncio.sleep(0.002)
+                continue
+            await asyncio.sleep(random.uniform(0.001, 0.01))
+            status = random.choice([TaskStatus.COMPLETED, TaskStatus.FAILED])
+            await store.report_end(r, found.task.id, found.lease_token, status, 0, None, T0)
+            done += 1
+    finally:
+        await r.aclose()
+    return done

@@ -60,6 +60,8 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/queues"): {"name": "made"},
     ("POST", "/api/v1/queues/{name}/move"): {"task_id": "0" * 32, "to": "top"},
     ("PATCH", "/api/v1/queues/{name}"): {"max_running": 2},
+    ("PUT", "/api/v1/quotas/users/{name}"): {"max_running": 2},
+    ("PUT", "/api/v1/quotas/projects/{name}"): {"max_gpus": 4},
     ("POST", "/api/v1/workers"): {"name": "w2", "queues": ["q"], "resources": {}},
     ("POST", "/api/v1/workers/{worker_id}/heartbeat"): {"running": []},
     ("POST", "/api/v1/workers/{worker_id}/claim"): {"queues": ["q"], "free": {}},

@@ -3,7 +3,6 @@ max_gpus hold under 8 concurrent claimers, and the running sets heal on every wa
 task stops running (end, requeue, reaper, abort)."""
 
 import asyncio
-import random
 from collections import defaultdict
 
 import pytest
@@ -19,7 +18,7 @@ from tests.integration.store_support import (
     PLENTY,
     T0,
     StoreRedis,
-    client,
+    claim_and_end,
     make_task,
     make_worker,
     most_running_at_once,
@@ -49,25 +48,6 @@ async def _running(r: aioredis.Redis) -> dict[str, tuple[int, float]]:
     return found
 
 
-async def _claimer(target: StoreRedis, worker_id: str, stop: asyncio.Event) -> int:
-    """Claim from both queues, hold each task a moment, end it; how many it ran."""
-    r = client(target)
-    done = 0
-    try:
-        while not stop.is_set():
-            found = await store.claim(r, worker_id, ["a", "g"], PLENTY, 60, T0)
-            if found is None or found.task is None or found.lease_token is None:
-                await asyncio.sleep(0.002)
-                continue
-            await asyncio.sleep(random.uniform(0.001, 0.01))
-            status = random.choice([TaskStatus.COMPLETED, TaskStatus.FAILED])
-            await store.report_end(r, found.task.id, found.lease_token, status, 0, None, T0)
-            done += 1
-    finally:
-        await r.aclose()
-    return done
-
-
 async def test_limits_hold_under_8_concurrent_claimers(
     r: aioredis.Redis, store_redis: StoreRedis
 ) -> None:
@@ -79,7 +59,9 @@ async def test_limits_hold_under_8_concurrent_claimers(
     await _limited(r, "g", max_gpus=2)
     workers = [await make_worker(r, queues=("a", "g"), name=f"w{i}") for i in range(8)]
     stop = asyncio.Event()
-    claimers = [asyncio.create_task(_claimer(store_redis, w.id, stop)) for w in workers]
+    claimers = [
+        asyncio.create_task(claim_and_end(store_redis, w.id, ["a", "g"], stop)) for w in workers
+    ]
 
     samples = 0
     while await r.zcard(keys.status_index("queued")) or await r.zcard(keys.status_index("running")):

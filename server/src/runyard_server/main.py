@@ -28,6 +28,7 @@ from runyard_server.api.routes import (
     projects,
     prometheus,
     queues,
+    quotas,
     reports,
     task_metrics,
     tasks,
@@ -45,6 +46,7 @@ from runyard_server.store import Dispatcher, ServedQueues
 from runyard_server.store.backfill import backfill_indexes
 from runyard_server.store.migrate import rename_untagged_keys
 from runyard_server.store.queue_settings import backfill_running
+from runyard_server.store.quotas import backfill_owners
 from runyard_server.web import install_web
 
 log = logging.getLogger("runyard_server")
@@ -73,6 +75,8 @@ def create_app(settings: Settings) -> FastAPI:
             log.info("indexed %d tasks recorded before the listing indexes", indexed)
         if held := await backfill_running(client):
             log.info("counted %d running tasks claimed before the queue limits", held)
+        if owned := await backfill_owners(client):
+            log.info("counted the waiting owners of %d queues (fair share)", owned)
         dispatcher = Dispatcher(client)
         await dispatcher.start()
         on_master_change(client, dispatcher.resubscribe)
@@ -130,6 +134,7 @@ def create_app(settings: Settings) -> FastAPI:
         tokens,
         users,
         audit,
+        quotas,
     )
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)

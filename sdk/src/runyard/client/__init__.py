@@ -14,6 +14,7 @@ from runyard.client.bundles import Bundles
 from runyard.client.logs import Logs
 from runyard.client.projects import Projects
 from runyard.client.queues import Queues
+from runyard.client.quotas import Quotas
 from runyard.client.results import Artifacts, Metrics
 from runyard.client.tasks import Tasks
 from runyard.client.tokens import Tokens
@@ -55,6 +56,7 @@ class Client:
         self.artifacts = Artifacts(self._http)
         self.bundles = Bundles(self._http)
         self.queues = Queues(self._http)
+        self.quotas = Quotas(self._http)
         self.workers = Workers(self._http)
         self.tokens = Tokens(self._http)
         self.users = Users(self._http)

@@ -42,6 +42,7 @@ from runyard.models.queues import (
     QueueSettings,
     QueueUpdate,
 )
+from runyard.models.quotas import Quota, QuotaKind, QuotaUpdate
 from runyard.models.results import (
     Artifact,
     BundleRef,
@@ -166,6 +167,9 @@ __all__ = [
     "QueueEntry",
     "QueueSettings",
     "QueueUpdate",
+    "Quota",
+    "QuotaKind",
+    "QuotaUpdate",
     "RequeueReport",
     "Resources",
     "Script",

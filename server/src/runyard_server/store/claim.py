@@ -1,6 +1,7 @@
 """Claiming: hand the first waiting task that fits to a worker (one Lua script)."""
 
 import secrets
+from typing import cast
 
 import redis.asyncio as aioredis
 
@@ -71,9 +72,21 @@ async def claim_or_skip(
         async with r.pipeline(transaction=False) as pipe:
             for queue in queues:
                 pipe.zrange(keys.queue(queue), 0, look - 1)
+            for queue in queues:
+                pipe.hlen(keys.queue_owners(queue))
             if offer is not None:  # the gangs forming, which the claim may join first
                 pipe.zrange(keys.GANGS, 0, 63)
             fronts: list[list[str]] = await pipe.execute()
+        owners = cast(list[int], fronts[len(queues) : 2 * len(queues)])
+        del fronts[len(queues) : 2 * len(queues)]
+        deep = [queue for queue, n in zip(queues, owners, strict=True) if n > 1]
+        if look < scan_per_queue and deep:
+            # Several owners wait there: fair share may walk past the first look.
+            looks[:] = [scan_per_queue]
+            async with r.pipeline(transaction=False) as pipe:
+                for queue in deep:
+                    pipe.zrange(keys.queue(queue), look, scan_per_queue - 1)
+                fronts += await pipe.execute()
         waiting = list(dict.fromkeys(task_id for front in fronts for task_id in front))
         # Without an offer the claim joins no gang: their keys are not needed.
         return script_keys.transition(waiting, list(queues), [worker_id], gangs=offer is not None)

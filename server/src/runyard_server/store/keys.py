@@ -140,6 +140,11 @@ task keeps in Redis, so archiving a task's series leaves them whole):
     what the claim checks ``max_running`` and ``max_gpus`` against. The claim adds a
     task, ``release`` (``lua/common.lua``: end, requeue, reap, abort of a local run)
     removes it; a set, not counters, so a repeated add or remove cannot drift.
+``ry:queue:{name}:owners`` — hash, owner → how many of the queue's waiting tasks are
+    theirs ("" for tasks without an owner); ``push`` and ``pull`` (``lua/common.lua``)
+    change it as they change the queue, and the claim shares among owners when it holds
+    more than one (fair share, ``quotas.py``). Counted afresh at server start when its
+    counts do not add up to the queue's depth (a store written before it).
 
 ``ry:leases`` — sorted set of running task ids scored by lease expiry.
 
@@ -191,6 +196,14 @@ got before a write is acknowledged (``--redis-min-replicas-ack``).
     maintainer) (``members.py``). A project without the key lists no members: every
     member-level user may act on it (``permissions.py``).
 ``ry:idx:owner:{name}`` — sorted set of the tasks ``name`` created, scored by ``num``.
+``ry:quotas`` — hash, the quotas and fair-share weights an admin set (``quotas.py``):
+    ``u:max_running:{user}``, ``u:max_gpus:{user}``, ``u:weight:{user}``,
+    ``p:max_running:{project}``, ``p:max_gpus:{project}``; an absent field is no limit
+    (weight 1). The user "" is every task without an owner.
+``ry:quota-running`` — sorted set, every score 0, one member per running task and kind:
+    ``u:{len}:{owner}:{id}:{gpus}`` and ``p:{len}:{project}:{id}:{gpus}`` (len: the
+    name's length in bytes, so a lex range holds exactly one name's tasks; gpus: what
+    the task holds, times its nodes). The claim adds them, ``release`` removes them.
 
 Lua scripts are given every key they touch in ``KEYS``, each with a label (ARGV[1],
 a JSON list parallel to ``KEYS``) that the script looks keys up by: ``task:{id}``,
@@ -238,6 +251,8 @@ TASK_IDS = f"{PREFIX}ids"
 GANGS = f"{PREFIX}gangs"
 USERS = f"{PREFIX}users"
 TOKENS = f"{PREFIX}tokens"
+QUOTAS = f"{PREFIX}quotas"
+QUOTA_RUNNING = f"{PREFIX}quota-running"
 
 
 def task(task_id: str) -> str:
@@ -303,6 +318,11 @@ def queue_settings(name: str) -> str:
 def queue_running(name: str) -> str:
     """The queue's running tasks scored by the GPUs each holds."""
     return f"{QUEUE_PREFIX}{name}:running"
+
+
+def queue_owners(name: str) -> str:
+    """How many of the queue's waiting tasks each owner has."""
+    return f"{QUEUE_PREFIX}{name}:owners"
 
 
 def worker(worker_id: str) -> str:

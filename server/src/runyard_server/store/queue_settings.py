@@ -78,12 +78,24 @@ async def update_settings(r: "aioredis.Redis", name: str, body: QueueUpdate) -> 
 
 async def wake_if_held(r: "aioredis.Redis", queue: str) -> None:
     """A task of ``queue`` stopped running: when the queue has a limit and tasks wait in
-    it, one may fit now, so wake a claimer (none would try before its long poll ends)."""
+    it, one may fit now, so wake a claimer (none would try before its long poll ends).
+    While any user or project has a quota, every queue where tasks wait is woken."""
     async with r.pipeline(transaction=False) as pipe:
         pipe.hmget(keys.queue_settings(queue), "max_running", "max_gpus")
         pipe.zcard(keys.queue(queue))
-        limits, waiting = await pipe.execute()
-    if waiting and any(limit is not None for limit in limits):
+        pipe.exists(keys.QUOTAS)
+        limits, waiting, quotas = await pipe.execute()
+    if quotas:
+        # A quota holds its owner's and project's tasks on every queue: wake them all.
+        names = sorted(cast(set[str], await r.smembers(keys.QUEUES)))
+        async with r.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.zcard(keys.queue(name))
+            depths = await pipe.execute()
+        for name, depth in zip(names, depths, strict=True):
+            if depth:
+                await publish_work(r, name)
+    elif waiting and any(limit is not None for limit in limits):
         await publish_work(r, queue)
 
 

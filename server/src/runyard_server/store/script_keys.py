@@ -27,6 +27,8 @@ SINGLETONS: Declared = {
     "name_idx": keys.NAME_INDEX,
     "metric_series": keys.METRIC_SERIES,
     "gangs": keys.GANGS,
+    "quotas": keys.QUOTAS,
+    "quota_running": keys.QUOTA_RUNNING,
 }
 """The schema's one-of-a-kind keys; small enough to declare to every script."""
 
@@ -57,13 +59,14 @@ def task_output(task_id: str) -> Declared:
 
 def queue(name: str) -> Declared:
     """The queue's claim order, its enqueue times, the index of tasks last on it, its
-    settings and its running tasks."""
+    settings, its running tasks and its waiting owners."""
     return {
         f"queue:{name}": keys.queue(name),
         f"since:{name}": keys.queue_since(name),
         f"queue_idx:{name}": keys.queue_index(name),
         f"queue_settings:{name}": keys.queue_settings(name),
         f"queue_running:{name}": keys.queue_running(name),
+        f"queue_owners:{name}": keys.queue_owners(name),
     }
 
 

@@ -43,6 +43,7 @@ from runyard_server.permissions import authorize
 from runyard_server.store import ServedQueues
 from runyard_server.store.purge import purge_tasks as purge
 from runyard_server.store.queued_warnings import queued_warnings
+from runyard_server.store.quotas import held_by_quota
 
 MAX_METRIC_COLUMNS = 20
 """Metric series one summary page may carry as columns."""
@@ -55,6 +56,8 @@ async def _warn_if_unserved(r: RedisDep, served: ServedQueues, task: Task) -> Ta
     if task.status is not TaskStatus.QUEUED or task.queue is None:
         return task
     warnings = await queued_warnings(r, served, task.queue, task.resources, time.time())
+    held = task.resources.gpus * task.resources.nodes
+    warnings += await held_by_quota(r, task.owner, task.project, held)
     if not warnings:
         return task
     return task.model_copy(update={"warnings": [*task.warnings, *warnings]})
@@ -97,6 +100,11 @@ async def create_tasks(body: TaskBatch, call: CallDep) -> TaskBatchCreated:
         for warning in await queued_warnings(
             call.redis, call.served, queue, Resources.model_validate_json(resources), now
         ):
+            warnings[warning] = None
+    # A quota that holds them already, once per project (the owner is the caller).
+    held = {t.project: t.resources.gpus * t.resources.nodes for t in body.tasks if t.queue}
+    for project, gpus in sorted(held.items()):
+        for warning in await held_by_quota(call.redis, call.who.owner, project, gpus):
             warnings[warning] = None
     return TaskBatchCreated(ids=ids, warnings=list(warnings))
 

@@ -69,14 +69,21 @@ local function push(id, key, q, priority, now, at_head)
   local seq = redis.call('INCR', keyof('queue_seq'))
   local score = -priority * 1e12 + seq
   if at_head then score = -priority * 1e12 - seq end
-  redis.call('ZADD', queue_key(q), score, id)
+  if redis.call('ZADD', queue_key(q), score, id) == 1 then
+    redis.call('HINCRBY', keyof('queue_owners', q), redis.call('HGET', key, 'owner') or '', 1)
+  end
   redis.call('ZADD', since_key(q), now, id)
   redis.call('SADD', keyof('queues'), q)
   redis.call('HSET', key, 'priority', priority, 'enqueued', now)
 end
 
+-- The queue's waiting owners (ry:queue:{name}:owners) count what push and pull move, so
+-- they follow the queue's own membership and cannot drift.
 local function pull(id, q)
-  redis.call('ZREM', queue_key(q), id)
+  if redis.call('ZREM', queue_key(q), id) == 1 then
+    local owners, owner = keyof('queue_owners', q), redis.call('HGET', task_key(id), 'owner') or ''
+    if redis.call('HINCRBY', owners, owner, -1) <= 0 then redis.call('HDEL', owners, owner) end
+  end
   redis.call('ZREM', since_key(q), id)
 end
 
@@ -112,8 +119,57 @@ local function over_room(room, gpus)
   return gpus > 0 and gpus > room
 end
 
+-- Quotas and fair share (store/quotas.py). What each user (kind 'u', '' for tasks
+-- without an owner) and project ('p') runs is one sorted set, ry:quota-running, every
+-- score 0, one member per running task and kind: '{kind}:{#name}:{name}:{id}:{gpus}'.
+-- The name's length makes a name's prefix unambiguous whatever it holds, so a lex range
+-- gives what one name runs; the claim adds a task's members, `release` removes them (the
+-- same members: built from fields that do not change while it runs), so a repeated add
+-- or remove cannot drift. The limits and weights are fields of one hash, ry:quotas.
+local function quota_prefix(kind, name) return kind .. ':' .. #name .. ':' .. name .. ':' end
+
+local function quota_members(id, key)
+  local t = redis.call('HMGET', key, 'owner', 'project', 'gpus', 'nodes')
+  local tail = id .. ':' .. (tonumber(t[3]) or 0) * tonumber(t[4] or 1)
+  return quota_prefix('u', t[1] or '') .. tail, quota_prefix('p', t[2] or '') .. tail
+end
+
+-- How many tasks `kind:name` runs and the GPUs they hold.
+local function quota_usage(kind, name)
+  local p = quota_prefix(kind, name)
+  local rows = redis.call('ZRANGEBYLEX', keyof('quota_running'), '[' .. p,
+    '(' .. string.sub(p, 1, -2) .. ';')
+  local gpus = 0
+  for _, m in ipairs(rows) do gpus = gpus + tonumber(string.match(m, ':([^:]*)$')) end
+  return #rows, gpus
+end
+
+-- A name's limits, weight and (read only when needed) usage, for one claim.
+local function quota_state(kind, name)
+  local function field(what) return kind .. ':' .. what .. ':' .. name end
+  local f = redis.call('HMGET', keyof('quotas'), field('max_running'), field('max_gpus'),
+    field('weight'))
+  return {max_running = tonumber(f[1]), max_gpus = tonumber(f[2]), weight = tonumber(f[3]) or 1}
+end
+
+local function quota_used(state, kind, name)
+  if not state.running then state.running, state.gpus = quota_usage(kind, name) end
+  return state.running, state.gpus
+end
+
+-- True when `kind:name` may start one more task holding `gpus`.
+local function quota_allows(state, kind, name, gpus)
+  if not state.max_running and not state.max_gpus then return true end
+  local running, used = quota_used(state, kind, name)
+  if state.max_running and running >= state.max_running then return false end
+  return not (state.max_gpus and gpus > 0 and used + gpus > state.max_gpus)
+end
+
+-- The running task enters its queue's running set and its owner's and project's usage.
 local function queue_hold(q, id, gpus)
   redis.call('ZADD', keyof('queue_running', q), gpus, id)
+  local user, project = quota_members(id, task_key(id))
+  redis.call('ZADD', keyof('quota_running'), 0, user, 0, project)
 end
 
 -- One rank's entry of Task.placement as JSON: GPU indices (comma-separated) and the
@@ -123,13 +179,15 @@ local function rank_placement(w, rank, indices, share)
     indices .. '],"gpu_fraction":' .. share .. '}'
 end
 
--- The running task leaves its worker, its lease and its queue's running set.
+-- The running task leaves its worker, its lease, its queue's running set and its usage.
 local function release(id, key)
   local t = redis.call('HMGET', key, 'worker', 'queue')
   local running = t[1] and running_key(t[1])
   redis.call('ZREM', keyof('leases'), id)
   if running then redis.call('SREM', running, id) end
   if t[2] then redis.call('ZREM', keyof('queue_running', t[2]), id) end
+  local user, project = quota_members(id, key)
+  redis.call('ZREM', keyof('quota_running'), user, project)
 end
 
 -- The sort and search indexes of a task's name (keys.py: ry:idx:name, ry:names:{n}).
