@@ -12,7 +12,6 @@ from runyard.models import Name, Quota, QuotaKind, QuotaUpdate
 from runyard_server.api.deps import PrincipalDep, RedisDep
 from runyard_server.api.json_body import FiniteJSONRoute
 from runyard_server.auth import Principal
-from runyard_server.errors import Forbidden
 from runyard_server.store import quotas
 
 router = APIRouter(prefix="/quotas", tags=["quotas"], route_class=FiniteJSONRoute)
@@ -30,8 +29,7 @@ async def list_quotas(r: RedisDep, who: PrincipalDep) -> list[Quota]:
 
 async def _set(r: RedisDep, who: Principal, kind: QuotaKind, name: str, body: QuotaUpdate) -> Quota:
     who.require("user")
-    if who.role != "open" and who.level != "admin":
-        raise Forbidden(f"only an admin can set quotas; {who.user} is a {who.level}")
+    who.require_admin()
     return await quotas.set_quota(r, kind, name, body)
 
 
