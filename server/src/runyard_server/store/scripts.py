@@ -47,10 +47,11 @@ def source(name: str) -> str:
 
 
 @cache
-def sha1(name: str) -> str:
-    """The SHA1 ``EVALSHA`` knows ``lua/{name}.lua`` by (redis-py's ``register_script``
-    hashes the whole text again on every call)."""
-    return hashlib.sha1(source(name).encode()).hexdigest()
+def sha1(text: str) -> str:
+    """The SHA1 ``EVALSHA`` knows a script's text by (redis-py's ``register_script``
+    hashes the whole text again on every call). Keyed by the text, not the script's
+    name, so a different text under one name (tests prepend key checks) gets its own."""
+    return hashlib.sha1(text.encode()).hexdigest()
 
 
 def call_args(declared: Declared, *args: str | int | float | bytes) -> tuple[list[str], list[Any]]:
@@ -63,13 +64,14 @@ async def run(
 ) -> Any:
     """Run a script (EVALSHA, loading it on first use) and return its raw reply."""
     script_keys, argv = call_args(declared, *args)
+    text = source(name)
     try:
         try:
-            return await r.evalsha(sha1(name), len(script_keys), *script_keys, *argv)
+            return await r.evalsha(sha1(text), len(script_keys), *script_keys, *argv)
         except NoScriptError:
             # First use on this server (or it restarted, or another master took over).
-            await r.script_load(source(name))
-            return await r.evalsha(sha1(name), len(script_keys), *script_keys, *argv)
+            await r.script_load(text)
+            return await r.evalsha(sha1(text), len(script_keys), *script_keys, *argv)
     except ResponseError as error:
         if UNDECLARED in str(error):
             raise Undeclared(f"{name}.lua: {error}") from error
