@@ -43,6 +43,7 @@ from runyard.models.queues import (
     QueueUpdate,
 )
 from runyard.models.quotas import Quota, QuotaKind, QuotaUpdate
+from runyard.models.resources import Placement, Resources
 from runyard.models.results import (
     Artifact,
     BundleRef,
@@ -70,11 +71,9 @@ from runyard.models.tasks import (
     MoveToQueueRequest,
     Params,
     PingReport,
-    Placement,
     Project,
     ProjectRun,
     RequeueReport,
-    Resources,
     Script,
     SortOrder,
     StartedReport,

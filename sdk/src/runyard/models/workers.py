@@ -8,8 +8,9 @@ from pydantic import BaseModel, Field, model_validator
 
 from runyard.models.limits import MAX_ENDED_PER_CLAIM, MAX_REASON_CHARS, MAX_WAIT_S
 from runyard.models.names import Name, TaskId
+from runyard.models.resources import Resources
 from runyard.models.strict import Strict
-from runyard.models.tasks import FailureKind, ReportBase, Resources, Task, TaskStatus
+from runyard.models.tasks import FailureKind, ReportBase, Task, TaskStatus
 
 GANG_HOST_PATTERN = r"^[A-Za-z0-9.:_%\[\]-]+$"
 """What ``ClaimRequest.gang_host`` may hold: a host name or an IPv4/IPv6 address."""
