@@ -72,9 +72,8 @@ class Principal:
     def require_admin(self) -> None:
         """Raise Forbidden unless the caller is an admin."""
         if not self.is_admin:
-            raise Forbidden(
-                f"only an admin can do this; {self.user or self.role} is a {self.level}"
-            )
+            who = f"user {self.user}" if self.user else self.role
+            raise Forbidden(f"this needs the admin role; {who} is a {self.level}")
 
     def check_write(self, method: str, route: str) -> None:
         """Raise Forbidden when a viewer calls a route that changes something."""
