@@ -45,7 +45,8 @@ export function runFacts(task, workerNames = new Map()) {
     ["Queue", task.queue ? h("a", { href: `#/queues/${encodeURIComponent(task.queue)}` }, task.queue) : null],
     ["Priority", String(task.priority)],
     ["Worker", task.worker ? workerNames.get(task.worker) || h("code", {}, task.worker) : null],
-    ["Placement", task.placement && task.placement.length ? placement(task.placement, workerNames) : null],
+    // A multi-node task shows its ranks in their own card (ranksCard).
+    ["Placement", task.placement.length && !(task.resources.nodes > 1) ? placement(task.placement, workerNames) : null],
     ["Attempt", `${task.attempt} (retries on worker loss: ${task.max_retries})`],
     ["Preempted", task.preempted ? preemptedBy(task) : null],
     ["Exit code", task.exit_code === null ? null : String(task.exit_code)],
@@ -61,13 +62,13 @@ function preemptedBy(task) {
     h("span", { class: "muted" }, " (requeued, not counted as a failure)")];
 }
 
-/** Where each rank runs: its agent and GPU indices, with the share of a shared GPU. */
+/** Where a one-node task runs: its agent and GPU indices, with the share of a shared GPU. */
 function placement(ranks, workerNames) {
   return h("ul", { class: "plain", id: "placement" }, ranks.map((p) => {
     const gpus = p.gpu_indices.length
       ? `GPU${p.gpu_indices.length > 1 ? "s" : ""} ${p.gpu_indices.join(",")}${p.gpu_fraction < 1 ? ` (share ${p.gpu_fraction})` : ""}`
       : "no GPU";
-    return h("li", {}, ranks.length > 1 ? `rank ${p.rank}: ` : "", workerNames.get(p.worker) || h("code", {}, p.worker), ` — ${gpus}`);
+    return h("li", {}, workerNames.get(p.worker) || h("code", {}, p.worker), ` — ${gpus}`);
   }));
 }
 
@@ -99,7 +100,7 @@ export function resourcesCard(task) {
 
 /** Where each rank of a multi-node task runs (its current or last attempt); null for one node. */
 export function ranksCard(task, workerNames = new Map()) {
-  if (task.resources.nodes <= 1) return null;
+  if (!(task.resources.nodes > 1)) return null; // absent from the JSON when 1
   return card("Ranks", task.placement.length
     ? table([
       { label: "Rank", cell: (p) => String(p.rank) },
