@@ -1,6 +1,20 @@
 """Wire models shared by the SDK, the agent and the server."""
 
 from runyard.models.audit import AuditEntry, AuditPage
+from runyard.models.automation import (
+    EVENT_KINDS,
+    CatchUp,
+    EventKind,
+    RunTarget,
+    Schedule,
+    ScheduleCreate,
+    Trigger,
+    TriggerCreate,
+    Webhook,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookDelivery,
+)
 from runyard.models.errors import ErrorBody, ErrorCode
 from runyard.models.history import PurgeRequest, PurgeResult
 from runyard.models.identity import (
@@ -107,6 +121,7 @@ from runyard.models.workers import (
 
 __all__ = [
     "API_PREFIX",
+    "EVENT_KINDS",
     "METRIC_MAX_SORT",
     "METRIC_MIN_SORT",
     "METRIC_SORT",
@@ -117,6 +132,7 @@ __all__ = [
     "AuditEntry",
     "AuditPage",
     "BundleRef",
+    "CatchUp",
     "Claim",
     "ClaimRequest",
     "CloneRequest",
@@ -126,6 +142,7 @@ __all__ = [
     "Environment",
     "ErrorBody",
     "ErrorCode",
+    "EventKind",
     "FailedReport",
     "FailureKind",
     "GangRank",
@@ -171,6 +188,9 @@ __all__ = [
     "QuotaUpdate",
     "RequeueReport",
     "Resources",
+    "RunTarget",
+    "Schedule",
+    "ScheduleCreate",
     "Script",
     "SeriesName",
     "SortOrder",
@@ -193,9 +213,15 @@ __all__ = [
     "TokenCreate",
     "TokenCreated",
     "TokenInfo",
+    "Trigger",
+    "TriggerCreate",
     "User",
     "UserPatch",
     "UserRole",
+    "Webhook",
+    "WebhookCreate",
+    "WebhookCreated",
+    "WebhookDelivery",
     "Worker",
     "WorkerRegister",
     "apply_overrides",
