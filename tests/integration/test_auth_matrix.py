@@ -68,6 +68,9 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/tokens"): {"name": "matrix"},
     ("PATCH", "/api/v1/users/{name}"): {"role": "member"},
     ("PUT", "/api/v1/projects/{name}/members/{user}"): {"role": "member"},
+    ("POST", "/api/v1/schedules"): {"task": "0" * 32, "cron": "0 3 * * *"},
+    ("POST", "/api/v1/triggers"): {"task": "0" * 32},
+    ("POST", "/api/v1/webhooks"): {"url": "http://127.0.0.1:9/", "events": ["task.failed"]},
 }
 """A valid body per route that takes one: a role is checked after the body validates."""
 
@@ -187,6 +190,9 @@ def call(world: World, op: tuple[str, str], headers: dict[str, str], task_id: st
         sha256="0" * 64,
         token_id="0" * 12,
         user="vera",
+        schedule_id="0" * 32,
+        trigger_id="0" * 32,
+        webhook_id="0" * 32,
     )
     body = BODIES.get(op)
     if isinstance(body, bytes):

@@ -30,10 +30,13 @@ from runyard_server.api.routes import (
     queues,
     quotas,
     reports,
+    schedules,
     task_metrics,
     tasks,
     tokens,
+    triggers,
     users,
+    webhooks,
     workers,
 )
 from runyard_server.api_docs import install_api_docs
@@ -135,6 +138,9 @@ def create_app(settings: Settings) -> FastAPI:
         users,
         audit,
         quotas,
+        schedules,
+        triggers,
+        webhooks,
     )
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)

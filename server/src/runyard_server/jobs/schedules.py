@@ -35,10 +35,10 @@ async def start_due(r: "aioredis.Redis", now: float) -> int:
         due = float(h["due"])
         runs = []
         for at in cron.runs_due(spec.cron, spec.tz, due, now, spec.catch_up):
-            origin = f"schedule:{schedule_id}:{at:.0f}"
-            started = await start(r, spec, h.get("owner"), origin, now)
+            slot = f"{at:.0f}"
+            started = await start(r, spec, h.get("owner"), ("schedule", schedule_id, slot), now)
             if started.error:
-                log.warning("%s made no task: %s", origin, started.error)
+                log.warning("schedule %s run %s: no task: %s", schedule_id, slot, started.error)
             runs.append((at, started.task_id, started.error))
         next_due = cron.next_after(spec.cron, spec.tz, max(now, runs[-1][0] if runs else now))
         if await schedules.advance(r, schedule_id, h["due"], next_due, runs):

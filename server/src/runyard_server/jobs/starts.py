@@ -7,14 +7,14 @@ task, so a replica that starts the same run, or a jobs process that restarts bet
 the clone and its bookkeeping, gets the same task back instead of a second one.
 """
 
-import hashlib
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
 from runyard.models import CloneRequest, RunTarget
 from runyard_server.errors import RunyardServerError
-from runyard_server.store import Idempotency, clone_task
+from runyard_server.jobs.controllers import origin, spawn_idem
+from runyard_server.store import clone_task
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,14 +29,14 @@ async def start(
     r: "aioredis.Redis",
     target: RunTarget,
     owner: str | None,
-    origin: str,
+    made_by: tuple[str, str, str],
     now: float,
 ) -> Started:
-    """Clone and enqueue ``target`` for the run ``origin`` ("KIND:OBJECT_ID:SLOT"). A
-    target that cannot run (its task deleted, its queue gone, no code) is an error in
-    the answer, not an exception: the schedule or trigger records it and goes on."""
+    """Clone and enqueue ``target`` for the run ``made_by`` (kind, object id, slot: the
+    clone's ``origin``). A target that cannot run (its task deleted, its queue gone, no
+    code) is an error in the answer, not an exception: the schedule or trigger records
+    it and goes on."""
     body = CloneRequest(queue=target.queue, overrides=target.overrides, priority=target.priority)
-    request = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
     try:
         task = await clone_task(
             r,
@@ -44,8 +44,9 @@ async def start(
             body,
             now,
             require_code=True,
-            idem=Idempotency(origin, request),
+            idem=spawn_idem(*made_by),
             owner=owner,
+            origin=origin(*made_by),
         )
     except RunyardServerError as error:
         return Started(None, error.detail)

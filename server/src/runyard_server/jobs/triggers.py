@@ -46,10 +46,10 @@ class Triggers:
                 continue
             if not triggers.matches(trigger, task, final):
                 continue
-            origin = f"trigger:{trigger.id}:{event.id}"
-            started = await start(self.r, trigger, trigger.owner, origin, time.time())
+            made_by = ("trigger", trigger.id, event.id)
+            started = await start(self.r, trigger, trigger.owner, made_by, time.time())
             if started.error:
-                log.warning("%s made no task: %s", origin, started.error)
+                log.warning("trigger %s, event %s made no task: %s", *made_by[1:], started.error)
             await triggers.record_firing(
                 self.r, trigger.id, event.id, time.time(), started.task_id, started.error
             )

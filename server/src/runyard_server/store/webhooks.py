@@ -27,6 +27,8 @@ async def create_webhook(
     """Store a webhook with a fresh secret, which only this answer shows."""
     webhook_id, secret = automation.new_id(), secrets.token_urlsafe(32)
     fields = {"spec": body.model_dump_json(), "secret": secret}
+    if body.project is not None:
+        fields["project"] = body.project
     if owner is not None:
         fields["owner"] = owner
     await automation.save(r, KIND, webhook_id, fields, now)
