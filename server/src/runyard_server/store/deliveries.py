@@ -76,8 +76,9 @@ async def add(
     }
     async with r.pipeline(transaction=True) as pipe:
         try:
+            # Reads go through the client: a cluster pipeline may queue them after WATCH.
             await pipe.watch(record)
-            if await pipe.exists(record):
+            if await r.exists(record):
                 return False
             pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
             pipe.hset(record, mapping=dict(fields.items()))
@@ -95,10 +96,9 @@ async def claim(r: "aioredis.Redis", now: float, lease_s: float, limit: int) -> 
     ``lease_s`` (no other sender takes it until then)."""
     async with r.pipeline(transaction=True) as pipe:
         try:
+            # Reads go through the client: a cluster pipeline may queue them after WATCH.
             await pipe.watch(keys.DELIVERIES_DUE)
-            ids = cast(
-                list[str], await pipe.zrangebyscore(keys.DELIVERIES_DUE, "-inf", now, 0, limit)
-            )
+            ids = cast(list[str], await r.zrangebyscore(keys.DELIVERIES_DUE, "-inf", now, 0, limit))
             if not ids:
                 return []
             pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated

@@ -82,8 +82,9 @@ async def set_paused(r: "aioredis.Redis", schedule_id: str, paused: bool, now: f
     async with r.pipeline(transaction=True) as pipe:
         while True:
             try:
+                # Reads go through the client: a cluster pipeline may queue them after WATCH.
                 await pipe.watch(record)
-                h = cast(automation.Fields, await pipe.hgetall(record))
+                h = cast(automation.Fields, await r.hgetall(record))
                 if not h:
                     return await get_schedule(r, schedule_id)  # its NotFound
                 pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
@@ -131,8 +132,9 @@ async def advance(
     record = keys.automation(KIND, schedule_id)
     async with r.pipeline(transaction=True) as pipe:
         try:
+            # Reads go through the client: a cluster pipeline may queue them after WATCH.
             await pipe.watch(record)
-            if await pipe.hget(record, "due") != due:
+            if await r.hget(record, "due") != due:
                 return False
             pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
             pipe.hset(record, "due", repr(next_due))

@@ -104,8 +104,10 @@ async def record_firing(
     record = keys.automation(KIND, trigger_id)
     async with r.pipeline(transaction=True) as pipe:
         try:
+            # Reads go through the client: a cluster pipeline may queue them after WATCH.
             await pipe.watch(record)
-            if await pipe.hget(record, "last_event") == event_id or not await pipe.exists(record):
+            last, created = await r.hmget(record, "last_event", "created")
+            if last == event_id or created is None:
                 return
             pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
             pipe.hincrby(record, "fired", 1)
