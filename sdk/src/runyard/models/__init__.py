@@ -1,6 +1,20 @@
 """Wire models shared by the SDK, the agent and the server."""
 
 from runyard.models.audit import AuditEntry, AuditPage
+from runyard.models.automation import (
+    EVENT_KINDS,
+    CatchUp,
+    EventKind,
+    RunTarget,
+    Schedule,
+    ScheduleCreate,
+    Trigger,
+    TriggerCreate,
+    Webhook,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookDelivery,
+)
 from runyard.models.errors import ErrorBody, ErrorCode
 from runyard.models.history import PurgeRequest, PurgeResult
 from runyard.models.identity import (
@@ -126,6 +140,7 @@ from runyard.models.workers import (
 
 __all__ = [
     "API_PREFIX",
+    "EVENT_KINDS",
     "METRIC_MAX_SORT",
     "METRIC_MIN_SORT",
     "METRIC_SORT",
@@ -137,6 +152,7 @@ __all__ = [
     "AuditPage",
     "BadReference",
     "BundleRef",
+    "CatchUp",
     "Claim",
     "ClaimRequest",
     "CloneRequest",
@@ -146,6 +162,7 @@ __all__ = [
     "Environment",
     "ErrorBody",
     "ErrorCode",
+    "EventKind",
     "FailedReport",
     "FailureKind",
     "FailurePolicy",
@@ -201,6 +218,9 @@ __all__ = [
     "RequeueReport",
     "Resources",
     "RunStatus",
+    "RunTarget",
+    "Schedule",
+    "ScheduleCreate",
     "Script",
     "SeriesName",
     "SortOrder",
@@ -226,9 +246,15 @@ __all__ = [
     "TokenCreate",
     "TokenCreated",
     "TokenInfo",
+    "Trigger",
+    "TriggerCreate",
     "User",
     "UserPatch",
     "UserRole",
+    "Webhook",
+    "WebhookCreate",
+    "WebhookCreated",
+    "WebhookDelivery",
     "Worker",
     "WorkerRegister",
     "apply_overrides",

@@ -167,6 +167,12 @@ got before a write is acknowledged (``--redis-min-replicas-ack``).
     job reads it through its own consumer group (``jobs/events.py``), the archiver's
     named ``archiver``.
 
+``ry:notify`` — stream, one entry per event for webhooks that is not a task's status
+    change (``store/notify.py``): ``kind`` (``sweep.done``, ``pipeline.failed``, …) and
+    ``payload`` (JSON, with the object's ``id`` and ``project``); the entry id is the
+    event id receivers dedupe on. Trimmed to about 100,000 entries; the webhooks
+    consumer group (``jobs/webhooks.py``) reads it.
+
 ``ry:audit`` — stream, one entry per state-changing API request (``store/audit.py``):
     ``who``, ``method``, ``route`` (the template), ``object`` (path parameters),
     ``status``, ``rid`` (request id), ``client``; the entry id is the time. Appended
@@ -246,6 +252,7 @@ METRIC_SERIES = f"{PREFIX}metric-series"
 NAMES_PREFIX = f"{PREFIX}names:"
 NAMES_PER_KEY = 2048
 EVENTS = f"{PREFIX}events"
+NOTIFY = f"{PREFIX}notify"
 AUDIT = f"{PREFIX}audit"
 TASK_IDS = f"{PREFIX}ids"
 GANGS = f"{PREFIX}gangs"
