@@ -12,12 +12,12 @@ and finds the change already made must not emit again. ``task.*`` events are not
 emitted here; the webhooks consumer reads them from ``ry:events``.
 """
 
-import inspect
 import json
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline
 from redis.typing import EncodableT, FieldT
 
 from runyard.models import EVENT_KINDS
@@ -31,7 +31,9 @@ MAX_ENTRIES = 100_000
 the webhooks consumer reads an entry within a second of its append)."""
 
 
-async def emit(r: "aioredis.Redis | Pipeline", kind: str, payload: dict[str, Any]) -> str | None:
+async def emit(
+    r: "aioredis.Redis | Pipeline | ClusterPipeline", kind: str, payload: dict[str, Any]
+) -> str | None:
     """Record event ``kind`` with ``payload`` (JSON: the object's ``id``, its
     ``project`` when it has one, which webhooks filter on, and what a receiver should
     see, e.g. ``status``, ``best``). Returns the event id, or None when ``r`` is a
@@ -40,6 +42,8 @@ async def emit(r: "aioredis.Redis | Pipeline", kind: str, payload: dict[str, Any
         raise ValueError(f"unknown event {kind!r}; expected one of {', '.join(KINDS)}")
     fields: dict[FieldT, EncodableT] = {"kind": kind, "payload": json.dumps(payload)}
     reply = r.xadd(keys.NOTIFY, fields, maxlen=MAX_ENTRIES, approximate=True)
-    if inspect.isawaitable(reply):
-        return str(await reply)
-    return None
+    if isinstance(reply, Pipeline | ClusterPipeline):
+        # Queued. Not awaited: awaiting a cluster pipeline initializes it, which drops
+        # every command queued so far (the caller's state change with this event).
+        return None
+    return str(await reply)
