@@ -17,6 +17,7 @@ from runyard._version import __version__
 from runyard.cli import (
     audit,
     automation,
+    pipelines,
     projects,
     queues,
     quotas,
@@ -53,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     groups = parser.add_subparsers(
         dest="group",
-        metavar="{task,queue,worker,token,quota,user,project,audit,schedule,trigger,webhook}",
+        metavar=(
+            "{task,queue,worker,token,quota,user,project,audit,pipeline,schedule,trigger,webhook}"
+        ),
         required=True,
     )
     tasks.register(groups)
@@ -64,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     users.register(groups)
     projects.register(groups)
     audit.register(groups)
+    pipelines.register(groups)
     automation.register(groups)
     return parser
 
