@@ -25,15 +25,19 @@ from runyard_server.api.routes import (
     local_runs,
     log_stream,
     logs,
+    pipelines,
     projects,
     prometheus,
     queues,
     quotas,
     reports,
+    schedules,
     task_metrics,
     tasks,
     tokens,
+    triggers,
     users,
+    webhooks,
     workers,
 )
 from runyard_server.api_docs import install_api_docs
@@ -135,6 +139,10 @@ def create_app(settings: Settings) -> FastAPI:
         users,
         audit,
         quotas,
+        pipelines,
+        schedules,
+        triggers,
+        webhooks,
     )
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
