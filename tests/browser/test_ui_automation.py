@@ -1,0 +1,167 @@
+"""The schedules and webhooks pages in a real browser against a real server: next run
+times in the schedule's own time zone, a fast schedule's runs appearing as they happen,
+pause, resume and delete (a confirm that survives the page's redraws), and a webhook's
+deliveries to a real receiver on loopback that fails once, with status and attempts."""
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import requests
+from playwright.sync_api import Page, expect
+
+from runyard.client import Client
+from runyard.models import Script, TaskCreate
+from tests.browser.conftest import Shoot
+from tests.servers import ServerProcess
+
+pytestmark = pytest.mark.e2e
+
+
+def post(server: ServerProcess, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    answer = requests.post(f"{server.api}{path}", json=body, timeout=10)
+    assert answer.status_code in (200, 201), answer.text
+    created: dict[str, Any] = answer.json()
+    return created
+
+
+def a_draft(server: ServerProcess, name: str) -> str:
+    """A task to clone: a draft whose entry point no agent here will ever run."""
+    with Client(server.url) as client:
+        task = client.tasks.create(
+            TaskCreate(project="auto", name=name, script=Script(entry_point="train.py"))
+        )
+    return task.id
+
+
+def test_schedules_show_next_runs_in_their_zone_and_pause_resume_delete(
+    page: Page, server_factory: Callable[..., ServerProcess], shoot: Shoot
+) -> None:
+    server = server_factory()
+    base = a_draft(server, "nightly-base")
+    nightly = post(
+        server,
+        "/schedules",
+        {
+            "task": base,
+            "queue": "nowhere",
+            "cron": "0 3 * * *",
+            "tz": "Asia/Tokyo",
+            "name": "nightly",
+        },
+    )
+    fast = post(
+        server,
+        "/schedules",
+        {"task": base, "queue": "nowhere", "cron": "* * * * * *", "name": "every-second"},
+    )
+    page.goto(f"{server.url}/#/schedules")
+    expect(page.locator("#nav a[data-section=schedules]")).to_have_class("active")
+    row = page.locator(f"tr[data-schedule='{nightly['id']}']")
+    expect(row.locator("code.cron")).to_have_text("0 3 * * *")
+    expect(row.locator(".tz")).to_have_text("Asia/Tokyo")
+    # 03:00 in Tokyo, whatever zone the browser is in.
+    times = row.locator(".next-runs time")
+    expect(times.first).to_contain_text("03:00:00")
+    assert times.count() >= 1
+
+    # The every-second schedule starts runs while the page is open: the page follows.
+    quick = page.locator(f"tr[data-schedule='{fast['id']}']")
+    expect(quick.locator("td").nth(4).locator("a.task-link")).to_have_count(1, timeout=20_000)
+    shoot(page, "schedules")
+
+    row.locator("button[data-action=pause]").click()
+    expect(row.locator(".badge")).to_have_text("paused")
+    expect(row.locator(".next-runs")).to_have_count(0)
+    row.locator("button[data-action=resume]").click()
+    expect(row.locator(".badge")).to_have_text("active")
+    expect(row.locator(".next-runs time").first).to_contain_text("03:00:00")
+
+    # Delete asks twice; the fast schedule changes every second, yet the page does not
+    # redraw the armed button away before the second click.
+    delete = page.locator(f"#delete-{fast['id']}")
+    delete.click()
+    expect(delete).to_have_text("Really delete?")
+    page.wait_for_timeout(3200)
+    delete.click()
+    expect(quick).to_have_count(0)
+    expect(row).to_have_count(1)
+    assert requests.get(f"{server.api}/schedules/{fast['id']}", timeout=10).status_code == 404
+
+
+class Receiver:
+    """A webhook receiver on loopback that answers 500 to the first POST, then 200."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.bodies.append(json.loads(body))
+                self.send_response(500 if len(receiver.bodies) == 1 else 200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http.server_port}/hook"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    made = Receiver()
+    yield made
+    made.http.shutdown()
+
+
+def test_webhook_page_lists_deliveries_with_status_and_attempts(
+    page: Page, server_factory: Callable[..., ServerProcess], receiver: Receiver, shoot: Shoot
+) -> None:
+    server = server_factory("--webhook-allow-private")
+    hook = post(server, "/webhooks", {"url": receiver.url, "events": ["task.aborted"]})
+    with Client(server.url) as client:
+        task = client.tasks.create(
+            TaskCreate(
+                project="auto",
+                name="to-abort",
+                queue="nowhere",
+                create_queue=True,
+                script=Script(entry_point="train.py"),
+            )
+        )
+        client.tasks.abort(task.id)
+    page.goto(f"{server.url}/#/webhooks")
+    expect(page.locator("#nav a[data-section=webhooks]")).to_have_class("active")
+    row = page.locator(f"tr[data-webhook='{hook['id']}']")
+    expect(row).to_contain_text(receiver.url)
+    expect(row.locator(".tag")).to_have_text(["task.aborted"])
+    row.locator("a.webhook-url").click()
+    expect(page).to_have_url(f"{server.url}/#/webhooks/{hook['id']}")
+    delivery = page.locator("table.deliveries tbody tr")
+    # Refused once (500), delivered on the retry: one row, two attempts.
+    expect(delivery.locator(".badge")).to_have_text("delivered", timeout=60_000)
+    expect(delivery).to_have_count(1)
+    expect(delivery.locator("td.attempts")).to_have_text("2")
+    expect(delivery).to_contain_text("task.aborted")
+    expect(delivery).to_contain_text("200")
+    event_ids = {body.get("id") or body.get("event_id") for body in receiver.bodies}
+    assert len(receiver.bodies) == 2 and len(event_ids) == 1
+    shoot(page, "webhook-deliveries")
+
+    # Reloaded, the selected webhook is still the one shown.
+    page.reload()
+    expect(page.locator("table.deliveries tbody tr")).to_have_count(1)
+    page.locator(f"#delete-{hook['id']}").click()
+    page.locator(f"#delete-{hook['id']}").click()
+    expect(page).to_have_url(f"{server.url}/#/webhooks")
+    expect(page.locator("#webhooks")).to_contain_text("No webhooks")

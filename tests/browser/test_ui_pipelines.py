@@ -1,0 +1,177 @@
+"""The pipeline pages in a real browser against a real server and agent: a diamond
+pipeline's DAG drawn with each step's live status and a link to its task, a rerun whose
+unchanged steps are marked as cache hits, the task page's link back to its run, and
+aborting a run from its page."""
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from playwright.sync_api import Page, expect
+
+from runyard.models import Environment, PipelineCreate, Script, StepSpec
+from tests.browser.conftest import Shoot, Stack
+
+pytestmark = pytest.mark.e2e
+
+CACHED = re.compile(r"\bcached\b")
+DIAMOND = ["prepare", "train_a", "train_b", "evaluate"]
+EDGES = {
+    ("prepare", "train_a"),
+    ("prepare", "train_b"),
+    ("train_a", "evaluate"),
+    ("train_b", "evaluate"),
+}
+
+
+def diamond(stack: Stack, name: str, gate: Path | None = None) -> PipelineCreate:
+    """prepare → train_a, train_b → evaluate, each the experiment's train.py; train_b's
+    learning rate is the pipeline parameter ``lr_b``. With ``gate``, train_a waits for
+    that file before it ends."""
+    exp = stack.experiment
+
+    def step(
+        step_name: str, parents: list[str], params: dict[str, Any], args: list[str]
+    ) -> StepSpec:
+        code = Script(
+            repository=str(exp.path),
+            commit=exp.commit,
+            diff=exp.diff,
+            entry_point="train.py",
+            args=args,
+        )
+        return StepSpec(
+            name=step_name,
+            script=code,
+            environment=Environment(env={"UI_TEST": "1"}),
+            parents=parents,
+            params=params,
+        )
+
+    gated = ["--gate", str(gate)] if gate else []
+    return PipelineCreate(
+        name=name,
+        project="pipes",
+        params={"lr_b": 0.2},
+        steps=[
+            step("prepare", [], {"General/epochs": 1}, []),
+            step("train_a", ["prepare"], {"General/lr": 0.1}, gated),
+            step("train_b", ["prepare"], {"General/lr": "${params.lr_b}"}, []),
+            step("evaluate", ["train_a", "train_b"], {"General/epochs": 1}, []),
+        ],
+    )
+
+
+def start(
+    stack: Stack, spec: PipelineCreate, params: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The pipeline stored and one run of it started, through the API."""
+    api = stack.server.api
+    created = requests.post(f"{api}/pipelines", json=spec.model_dump(mode="json"), timeout=10)
+    assert created.status_code in (200, 201), created.text
+    run = requests.post(
+        f"{api}/pipelines/{created.json()['id']}/runs", json={"params": params or {}}, timeout=10
+    )
+    assert run.status_code in (200, 201), run.text
+    body: dict[str, Any] = run.json()
+    return body
+
+
+def run_of(stack: Stack, run_id: str) -> dict[str, Any]:
+    got = requests.get(f"{stack.server.api}/pipelines/runs/{run_id}", timeout=10)
+    assert got.status_code == 200, got.text
+    body: dict[str, Any] = got.json()
+    return body
+
+
+def wait_final(stack: Stack, run_id: str, timeout_s: float = 240) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        run = run_of(stack, run_id)
+        if run["status"] != "running":
+            return run
+        time.sleep(0.5)
+    raise AssertionError(f"run {run_id} still running: {run_of(stack, run_id)}")
+
+
+def node(page: Page, step: str) -> Any:
+    return page.locator(f".dag g[data-step={step}]")
+
+
+def test_a_diamond_run_draws_its_dag_live_and_marks_cache_hits(
+    page: Page, stack: Stack, shoot: Shoot
+) -> None:
+    run = start(stack, diamond(stack, "diamond"))
+    page.goto(f"{stack.server.url}/#/pipeline-run/{run['id']}")
+    expect(page.locator("#nav a[data-section=pipelines]")).to_have_class("active")
+    expect(page.locator("h1")).to_contain_text("diamond")
+    expect(page.locator(".dag g[data-step]")).to_have_count(4)
+    drawn = {
+        (p.get_attribute("data-from"), p.get_attribute("data-to"))
+        for p in page.locator(".dag path.dag-edge").all()
+    }
+    assert drawn == EDGES
+    # prepare sits left of both trains, which sit left of evaluate: laid out by depth.
+    x = {s: node(page, s).bounding_box()["x"] for s in DIAMOND}  # type: ignore[index]
+    assert x["prepare"] < x["train_a"] == x["train_b"] < x["evaluate"]
+    # Live: the page follows the run to its end without a reload.
+    expect(page.locator("h1 .badge")).to_have_text("completed", timeout=240_000)
+    for s in DIAMOND:
+        expect(node(page, s)).to_have_attribute("data-status", "completed")
+    done = run_of(stack, run["id"])
+    steps = {s["name"]: s for s in done["steps"]}
+    link = node(page, "train_b").locator("a")
+    expect(link).to_have_attribute("href", f"#/task/{steps['train_b']['task']}")
+    shoot(page, "pipeline-run")
+
+    # A rerun with train_b's parameter changed reuses prepare and train_a from the first
+    # run: the page says which task each reused; train_b and evaluate run again.
+    again = start(stack, diamond(stack, "diamond"), {"lr_b": 0.3})
+    wait_final(stack, again["id"])
+    page.goto(f"{stack.server.url}/#/pipeline-run/{again['id']}")
+    for s in ("prepare", "train_a"):
+        expect(node(page, s)).to_have_class(CACHED)
+        expect(node(page, s)).to_contain_text(f"cached from {steps[s]['task'][:8]}")
+        row = page.locator(f"table.pipeline-steps tr[data-step={s}]")
+        expect(row.locator(".cached-from a")).to_have_attribute(
+            "href", f"#/task/{steps[s]['task']}"
+        )
+    for s in ("train_b", "evaluate"):
+        expect(node(page, s)).not_to_have_class(CACHED)
+        expect(node(page, s)).to_have_attribute("data-status", "completed")
+    expect(page.locator(".card h2", has_text="Steps —")).to_contain_text("4 of 4 done, 2 cached")
+    shoot(page, "pipeline-rerun-cached")
+
+    # A step's task page links back to its run; the list shows both runs.
+    rerun_b = next(s for s in run_of(stack, again["id"])["steps"] if s["name"] == "train_b")
+    node(page, "train_b").locator("a").click()
+    expect(page).to_have_url(f"{stack.server.url}/#/task/{rerun_b['task']}")
+    origin = page.locator("#pipeline-origin")
+    expect(origin).to_have_text(f"step train_b of pipeline run {again['id'][:8]}")
+    origin.click()
+    expect(page.locator(".dag g[data-step]")).to_have_count(4)
+    page.locator("#nav a[data-section=pipelines]").click()
+    expect(page.locator("table.pipeline-runs tbody tr")).to_have_count(2)
+    expect(page.locator(f"tr[data-run='{again['id']}']")).to_contain_text("4 of 4 done, 2 cached")
+
+
+def test_aborting_a_run_from_its_page_stops_its_steps(
+    page: Page, stack: Stack, tmp_path: Path
+) -> None:
+    gate = tmp_path / "never"
+    run = start(stack, diamond(stack, "held", gate=gate))
+    page.goto(f"{stack.server.url}/#/pipeline-run/{run['id']}")
+    expect(node(page, "train_a")).to_have_attribute("data-status", "running", timeout=240_000)
+    abort = page.locator("#action-abort")
+    abort.click()
+    expect(abort).to_have_text("Really abort?")
+    # The page polls every 1.5 s: the armed button survives the redraws until clicked.
+    page.wait_for_timeout(2000)
+    abort.click()
+    expect(page.locator("h1 .badge")).to_have_text("aborted", timeout=60_000)
+    expect(page.locator("#action-abort")).to_have_count(0)
+    expect(node(page, "evaluate")).to_have_attribute("data-status", "skipped", timeout=60_000)
+    expect(node(page, "train_a")).to_have_attribute("data-status", "aborted", timeout=60_000)
