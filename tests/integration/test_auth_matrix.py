@@ -37,6 +37,7 @@ LIVEZ = ("GET", "/api/v1/livez")
 PROBES = {HEALTHZ, LIVEZ}
 STREAM = "/api/v1/tasks/{task_id}/logs/stream"
 
+STEP_SCRIPT = {"entry_point": "step.py"}
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/tasks"): {},
     ("POST", "/api/v1/tasks:batch"): {"tasks": [{}]},
@@ -68,6 +69,9 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/tokens"): {"name": "matrix"},
     ("PATCH", "/api/v1/users/{name}"): {"role": "member"},
     ("PUT", "/api/v1/projects/{name}/members/{user}"): {"role": "member"},
+    ("POST", "/api/v1/pipelines"): {"name": "p", "steps": [{"name": "s", "script": STEP_SCRIPT}]},
+    ("POST", "/api/v1/pipelines/{pipeline_id}/runs"): {},
+    ("POST", "/api/v1/pipelines/runs/{run_id}/clone"): {},
 }
 """A valid body per route that takes one: a role is checked after the body validates."""
 
@@ -187,6 +191,9 @@ def call(world: World, op: tuple[str, str], headers: dict[str, str], task_id: st
         sha256="0" * 64,
         token_id="0" * 12,
         user="vera",
+        pipeline_id="0" * 32,
+        run_id="0" * 32,
+        step="s",
     )
     body = BODIES.get(op)
     if isinstance(body, bytes):

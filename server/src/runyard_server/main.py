@@ -25,6 +25,7 @@ from runyard_server.api.routes import (
     local_runs,
     log_stream,
     logs,
+    pipelines,
     projects,
     prometheus,
     queues,
@@ -135,6 +136,7 @@ def create_app(settings: Settings) -> FastAPI:
         users,
         audit,
         quotas,
+        pipelines,
     )
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)

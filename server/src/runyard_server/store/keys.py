@@ -96,6 +96,19 @@ the tag (keys ``ry:...``) is renamed at server start (``migrate.py``).
 ``ry:lock:{kind}:{id}`` — string, held while one controller acts for that sweep or
     pipeline (``jobs/controllers.py``), so two jobs processes never act for one object.
 
+``ry:pipeline:{id}`` — string, JSON of a ``Pipeline`` (a definition; never changed).
+``ry:pipelines`` — sorted set of pipeline ids scored by creation time.
+``ry:prun:{id}`` — hash, one pipeline run (``store/pipelines.py``): ``run`` (JSON of
+    the run without its steps), ``spec`` (JSON of the ``PipelineSpec`` it runs),
+    ``status`` (running | completed | failed | aborted) and ``s:{step}`` (JSON of each
+    ``StepState``). Changed only under ``WATCH``/``MULTI``.
+``ry:pruns`` — sorted set of run ids by creation time; ``ry:pruns:of:{pipeline}`` the
+    same for one pipeline's runs.
+``ry:pruns:active`` — set of the runs with a step not final yet: the controller's tick
+    reconciles each (``jobs/pipelines.py``), so a lost event delays a step, never loses it.
+``ry:pcache`` — hash, step cache key (``store/pipeline_cache.py``) → the id of the
+    completed task whose results a step with that key reuses.
+
 ``ry:idem:{key}`` — hash, one ``Idempotency-Key`` a create or clone was sent with:
     ``task`` (the id that request made) and ``request`` (the sha256 of its method, route
     and body, ``api/idempotency.py``). Written by ``lua/create.lua`` with the task it
@@ -172,6 +185,12 @@ got before a write is acknowledged (``--redis-min-replicas-ack``).
     time. Trimmed to about 100,000 entries (``lua/common.lua``). Each reacting
     job reads it through its own consumer group (``jobs/events.py``), the archiver's
     named ``archiver``.
+
+``ry:notify`` — stream, one entry per event for webhooks that is not a task's status
+    change (``store/notify.py``): ``kind`` (``sweep.done``, ``pipeline.failed``, …) and
+    ``payload`` (JSON, with the object's ``id`` and ``project``); the entry id is the
+    event id receivers dedupe on. Trimmed to about 100,000 entries; the webhooks
+    consumer group (``jobs/webhooks.py``) reads it.
 
 ``ry:audit`` — stream, one entry per state-changing API request (``store/audit.py``):
     ``who``, ``method``, ``route`` (the template), ``object`` (path parameters),
@@ -252,6 +271,7 @@ METRIC_SERIES = f"{PREFIX}metric-series"
 NAMES_PREFIX = f"{PREFIX}names:"
 NAMES_PER_KEY = 2048
 EVENTS = f"{PREFIX}events"
+NOTIFY = f"{PREFIX}notify"
 AUDIT = f"{PREFIX}audit"
 TASK_IDS = f"{PREFIX}ids"
 GANGS = f"{PREFIX}gangs"
@@ -416,3 +436,24 @@ def project_members(project: str) -> str:
 
 def owner_index(name: str) -> str:
     return f"{INDEX_PREFIX}owner:{name}"
+
+
+PIPELINES = f"{PREFIX}pipelines"
+PIPELINE_RUNS = f"{PREFIX}pruns"
+ACTIVE_PIPELINE_RUNS = f"{PREFIX}pruns:active"
+PIPELINE_CACHE = f"{PREFIX}pcache"
+
+
+def pipeline(pipeline_id: str) -> str:
+    """A pipeline definition (JSON)."""
+    return f"{PREFIX}pipeline:{pipeline_id}"
+
+
+def pipeline_run(run_id: str) -> str:
+    """A pipeline run's hash: the run, its spec and one field per step."""
+    return f"{PREFIX}prun:{run_id}"
+
+
+def pipeline_runs_of(pipeline_id: str) -> str:
+    """The runs of one pipeline, by creation time."""
+    return f"{PIPELINE_RUNS}:of:{pipeline_id}"

@@ -2,6 +2,7 @@
 
 import time
 
+import redis.asyncio as aioredis
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 
@@ -10,6 +11,7 @@ from runyard.models.limits import MAX_ARTIFACT_BYTES
 from runyard_server import store
 from runyard_server.api.deps import ArtifactFilesDep, PrincipalDep, RedisDep, TaskIdDep
 from runyard_server.api.json_body import FiniteJSONRoute
+from runyard_server.artifact_files import ArtifactStore
 from runyard_server.errors import Invalid, NotFound
 from runyard_server.permissions import authorize_task
 
@@ -45,6 +47,14 @@ async def download_artifact(
     task_id: TaskIdDep, name: str, r: RedisDep, who: PrincipalDep, files: ArtifactFilesDep
 ) -> Response:
     who.require_task(task_id, "user")
+    return await send_artifact(r, files, task_id, name)
+
+
+async def send_artifact(
+    r: "aioredis.Redis", files: ArtifactStore, task_id: str, name: str
+) -> Response:
+    """The file of task ``task_id``'s artifact ``name``, with its sha256 in ``x-sha256``
+    (the caller checked who may read it)."""
     _check_names(task_id, name)
     artifact = await store.get_artifact(r, task_id, name)
     found = await files.open(task_id, name, artifact.sha256)
