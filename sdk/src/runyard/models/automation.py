@@ -88,6 +88,7 @@ class Schedule(ScheduleCreate):
     )
     last_run: datetime | None = Field(default=None, description="the due time of the last run")
     last_task: str | None = Field(default=None, description="the task the last run made")
+    last_error: str | None = Field(default=None, description="why the last run made no task")
     runs: int = 0
 
 
@@ -130,6 +131,7 @@ class Trigger(TriggerCreate):
     fired: int = 0
     last_fired: datetime | None = None
     last_task: str | None = None
+    last_error: str | None = None
 
 
 class WebhookCreate(Strict):
