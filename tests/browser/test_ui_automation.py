@@ -29,8 +29,10 @@ def post(server: ServerProcess, path: str, body: dict[str, Any]) -> dict[str, An
 
 
 def a_draft(server: ServerProcess, name: str) -> str:
-    """A task to clone: a draft whose entry point no agent here will ever run."""
+    """A task to clone: a draft whose entry point no agent here will ever run, and the
+    queue ``nowhere`` (no agent serves it) for the clones."""
     with Client(server.url) as client:
+        client.queues.create("nowhere")
         task = client.tasks.create(
             TaskCreate(project="auto", name=name, script=Script(entry_point="train.py"))
         )
@@ -125,8 +127,13 @@ def receiver() -> Iterator[Receiver]:
 
 
 def test_webhook_page_lists_deliveries_with_status_and_attempts(
-    page: Page, server_factory: Callable[..., ServerProcess], receiver: Receiver, shoot: Shoot
+    page: Page,
+    server_factory: Callable[..., ServerProcess],
+    receiver: Receiver,
+    shoot: Shoot,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("RUNYARD_WEBHOOK_RETRY_S", "0.5")  # the first retry in a second, not 10 s
     server = server_factory("--webhook-allow-private")
     hook = post(server, "/webhooks", {"url": receiver.url, "events": ["task.aborted"]})
     with Client(server.url) as client:
@@ -134,7 +141,7 @@ def test_webhook_page_lists_deliveries_with_status_and_attempts(
             TaskCreate(
                 project="auto",
                 name="to-abort",
-                queue="nowhere",
+                queue="elsewhere",
                 create_queue=True,
                 script=Script(entry_point="train.py"),
             )
@@ -154,7 +161,7 @@ def test_webhook_page_lists_deliveries_with_status_and_attempts(
     expect(delivery.locator("td.attempts")).to_have_text("2")
     expect(delivery).to_contain_text("task.aborted")
     expect(delivery).to_contain_text("200")
-    event_ids = {body.get("id") or body.get("event_id") for body in receiver.bodies}
+    event_ids = {body["id"] for body in receiver.bodies}
     assert len(receiver.bodies) == 2 and len(event_ids) == 1
     shoot(page, "webhook-deliveries")
 

@@ -22,10 +22,3 @@ export function quietRedraw(box) {
     },
   };
 }
-
-/**
- * The items of a list answer, whether the route sends a bare array or a page ({items}).
- * @param {any} answer
- * @returns {any[]}
- */
-export const itemsOf = (answer) => (Array.isArray(answer) ? answer : answer.items);

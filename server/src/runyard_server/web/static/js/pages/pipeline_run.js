@@ -1,7 +1,7 @@
 // @ts-check
 // One pipeline run: its DAG with each step's live status (a node links to the step's
 // task; a cache hit says which earlier task it reused), the steps table, the run's
-// parameters, and Abort for whoever may change it. Polled while the run is not final.
+// parameters, and Abort and Rerun for whoever may change it. Polled while the run is not final.
 import { ApiError, get, post, seg } from "../api.js";
 import { dagView } from "../dag.js";
 import { ago, badge, card, confirmButton, dateTime, duration, errorBox, h, setTitle, show, table, taskLink, writes } from "../dom.js";
@@ -77,6 +77,16 @@ export async function pipelineRunPage({ id }, _q, root, ctx) {
     }
   });
 
+  // The same pipeline again with this run's parameters; unchanged steps come from the cache.
+  async function rerun() {
+    try {
+      const again = await post(`/pipelines/runs/${seg(run.id)}/clone`, {});
+      navigate(`/pipeline-run/${again.id}`);
+    } catch (e) {
+      flash.replaceChildren(errorBox(e));
+    }
+  }
+
   let drawnHead = "";
   function draw() {
     setTitle(run.name);
@@ -93,7 +103,9 @@ export async function pipelineRunPage({ id }, _q, root, ctx) {
             " / ", h("code", {}, run.id)),
           h("h1", {}, run.name, " ", badge(run.status, "big"))),
         h("span", { class: "spacer" }),
-        h("div", { class: "actions" }, run.status === "running" ? writes(abort()) : null)),
+        h("div", { class: "actions" },
+          writes(h("button", { id: "action-rerun", title: "run the pipeline again with these parameters", onclick: rerun }, "Rerun")),
+          run.status === "running" ? writes(abort()) : null)),
       ...(run.reason ? [h("pre", { class: "failure", id: "run-reason" }, run.reason)] : []));
     }
     steps.replaceChildren(card(`Steps — ${progress(run)}`, table(STEP_COLUMNS, run.steps, { className: "pipeline-steps", rowAttrs: (s) => ({ dataset: { step: s.name } }) })));

@@ -5,7 +5,7 @@
 // watches and what it starts.
 import { del, get, post, seg } from "../api.js";
 import { ago, badge, card, confirmButton, empty, errorBox, h, setTitle, table, taskLink, writes } from "../dom.js";
-import { itemsOf, quietRedraw } from "../redraw.js";
+import { quietRedraw } from "../redraw.js";
 
 /**
  * A time as the schedule's zone reads it; a zone this browser does not know shows UTC.
@@ -112,7 +112,8 @@ export async function schedulesPage(_params, _q, root, ctx) {
 
   async function load() {
     try {
-      const [scheduleList, triggerList] = (await Promise.all([get("/schedules"), get("/triggers")])).map(itemsOf);
+      /** @type {[any[], any[]]} */
+      const [scheduleList, triggerList] = await Promise.all([get("/schedules"), get("/triggers")]);
       if (!ctx.alive) return;
       summary.textContent = `${scheduleList.length} schedule${scheduleList.length === 1 ? "" : "s"}, ${triggerList.length} trigger${triggerList.length === 1 ? "" : "s"}`;
       drawSchedules.show(scheduleList, () => schedules.replaceChildren(card("Schedules", scheduleList.length

@@ -4,7 +4,7 @@
 // the next attempt is due. Delete for whoever may change it.
 import { del, get, seg } from "../api.js";
 import { ago, badge, card, confirmButton, empty, errorBox, h, setTitle, table, writes } from "../dom.js";
-import { itemsOf, quietRedraw } from "../redraw.js";
+import { quietRedraw } from "../redraw.js";
 import { navigate } from "../router.js";
 
 /** A delivery's status as a badge: delivered green, pending amber, failed (given up) red. */
@@ -64,9 +64,11 @@ export async function webhooksPage({ id }, _q, root, ctx) {
 
   async function load() {
     try {
-      const hooks = itemsOf(await get("/webhooks"));
+      /** @type {any[]} */
+      const hooks = await get("/webhooks");
       const chosen = hooks.find((w) => w.id === selected);
-      const deliveries = chosen ? itemsOf(await get(`/webhooks/${seg(chosen.id)}/deliveries`)) : [];
+      /** @type {any[]} */
+      const deliveries = chosen ? await get(`/webhooks/${seg(chosen.id)}/deliveries`) : [];
       if (!ctx.alive) return;
       drawList.show([hooks, selected], () => list.replaceChildren(card("All webhooks", hooks.length
         ? table(columns, hooks, { className: "webhooks", rowAttrs: (w) => ({ dataset: { webhook: w.id }, class: w.id === selected ? "selected" : "" }) })
