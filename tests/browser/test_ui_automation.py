@@ -1,7 +1,8 @@
 """The schedules and webhooks pages in a real browser against a real server: next run
 times in the schedule's own time zone, a fast schedule's runs appearing as they happen,
-pause, resume and delete (a confirm that survives the page's redraws), and a webhook's
-deliveries to a real receiver on loopback that fails once, with status and attempts."""
+pause, resume and delete (a confirm that survives the page's redraws), a webhook's
+deliveries to a real receiver on loopback that fails once, with status and attempts;
+and what a viewer is not offered on these pages and the pipeline pages."""
 
 import json
 import threading
@@ -14,11 +15,14 @@ import requests
 from playwright.sync_api import Page, expect
 
 from runyard.client import Client
-from runyard.models import Script, TaskCreate
+from runyard.models import PipelineCreate, Script, StepSpec, TaskCreate
 from tests.browser.conftest import Shoot
+from tests.browser.test_ui_sign_in import add_user, sign_in
 from tests.servers import ServerProcess
 
 pytestmark = pytest.mark.e2e
+
+BOOT = "ui-automation-boot-secret"
 
 
 def post(server: ServerProcess, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -172,3 +176,52 @@ def test_webhook_page_lists_deliveries_with_status_and_attempts(
     page.locator(f"#delete-{hook['id']}").click()
     expect(page).to_have_url(f"{server.url}/#/webhooks")
     expect(page.locator("#webhooks")).to_contain_text("No webhooks")
+
+
+def test_a_viewer_sees_pipelines_and_schedules_but_no_control_that_changes_them(
+    page: Page, server_factory: Callable[..., ServerProcess], shoot: Shoot
+) -> None:
+    server = server_factory("--token", f"user:{BOOT}")
+    viewer = add_user(server, "vic", "viewer")
+    with Client(server.url, BOOT) as boot:
+        boot.queues.create("nowhere")
+        code = Script(entry_point="train.py")
+        base = boot.tasks.create(TaskCreate(project="auto", name="base", script=code)).id
+        # No agent serves the queue: the run stays running, its first step queued.
+        spec = PipelineCreate(
+            name="watched",
+            project="auto",
+            queue="nowhere",
+            steps=[StepSpec(name="only", script=code)],
+        )
+    headers = {"Authorization": f"Bearer {BOOT}"}
+    made = requests.post(
+        f"{server.api}/pipelines", json=spec.model_dump(mode="json"), headers=headers, timeout=10
+    )
+    assert made.status_code == 201, made.text
+    run = requests.post(
+        f"{server.api}/pipelines/{made.json()['id']}/runs", json={}, headers=headers, timeout=10
+    )
+    assert run.status_code == 201, run.text
+    schedule = {"task": base, "queue": "nowhere", "cron": "0 3 * * *"}
+    made = requests.post(f"{server.api}/schedules", json=schedule, headers=headers, timeout=10)
+    assert made.status_code == 201, made.text
+
+    page.goto(f"{server.url}/#/pipeline-run/{run.json()['id']}")
+    sign_in(page, viewer)
+    expect(page.locator("#who")).to_have_text("vic · viewer")
+    expect(page.locator(".dag g[data-step=only]")).to_have_attribute("data-status", "queued")
+    expect(page.locator("h1 .badge")).to_have_text("running")
+    for control in ["#action-abort", "#action-rerun"]:
+        expect(page.locator(control)).to_be_hidden()
+    shoot(page, "viewer-pipeline-run")
+
+    page.goto(f"{server.url}/#/pipelines")
+    expect(page.locator("table.pipeline-defs tbody tr")).to_have_count(1)
+    expect(page.locator("table.pipeline-defs").get_by_role("button", name="Run")).to_be_hidden()
+
+    page.goto(f"{server.url}/#/schedules")
+    row = page.locator("table.schedules tbody tr")
+    expect(row).to_have_count(1)
+    expect(row.locator(".next-runs time").first).to_be_visible()
+    expect(row.get_by_role("button")).to_have_count(0, timeout=1)

@@ -29,8 +29,9 @@ EDGES = {
 
 def diamond(stack: Stack, name: str, gate: Path | None = None) -> PipelineCreate:
     """prepare → train_a, train_b → evaluate, each the experiment's train.py; train_b's
-    learning rate is the pipeline parameter ``lr_b``. With ``gate``, train_a waits for
-    that file before it ends."""
+    learning rate is the pipeline parameter ``lr_b``, evaluate's is train_b's final
+    val/acc (so a changed ``lr_b`` changes both). With ``gate``, train_a waits for that
+    file before it ends."""
     exp = stack.experiment
 
     def step(
@@ -60,7 +61,9 @@ def diamond(stack: Stack, name: str, gate: Path | None = None) -> PipelineCreate
             step("prepare", [], {"General/epochs": 1}, []),
             step("train_a", ["prepare"], {"General/lr": 0.1}, gated),
             step("train_b", ["prepare"], {"General/lr": "${params.lr_b}"}, []),
-            step("evaluate", ["train_a", "train_b"], {"General/epochs": 1}, []),
+            step(
+                "evaluate", ["train_a", "train_b"], {"General/lr": "${train_b.metrics.val/acc}"}, []
+            ),
         ],
     )
 
@@ -70,6 +73,8 @@ def start(
 ) -> dict[str, Any]:
     """The pipeline stored and one run of it started, through the API."""
     api = stack.server.api
+    if "default" not in {q.name for q in stack.client.queues.list()}:  # the agent may not be up yet
+        stack.client.queues.create("default")
     created = requests.post(f"{api}/pipelines", json=spec.model_dump(mode="json"), timeout=10)
     assert created.status_code in (200, 201), created.text
     run = requests.post(

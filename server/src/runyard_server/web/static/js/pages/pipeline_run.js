@@ -48,7 +48,7 @@ const STEP_COLUMNS = [
   { label: "Task", cell: stepTask, class: "step-task" },
   { label: "Attempts", value: (s) => s.attempts, class: "num" },
   { label: "Started", cell: (s) => ago(s.started) },
-  { label: "Ran", value: (s) => (s.started ? duration(secondsBetween(s.started, s.finished)) : "–"), class: "num" },
+  { label: "Ran", value: (s) => (s.cache_hit ? "cached" : s.started ? duration(secondsBetween(s.started, s.finished)) : "–"), class: "num" },
   { label: "Why", cell: (s) => (s.reason ? h("span", { class: "reason" }, s.reason) : null) },
 ];
 
@@ -65,8 +65,8 @@ export async function pipelineRunPage({ id }, _q, root, ctx) {
   const flash = h("div");
   const dag = dagView(nodesOf(run), `the steps of ${run.name} and what each waits for`);
   const steps = h("div");
-  const facts = h("div");
-  root.append(head, flash, card("Steps", dag.el), steps, facts);
+  const facts = h("div", { class: "columns" });
+  root.append(head, flash, h("div", { class: "stack" }, card("Graph", dag.el), steps, facts));
 
   const abort = () => confirmButton("Abort", "Really abort?", async () => {
     try {
@@ -110,7 +110,7 @@ export async function pipelineRunPage({ id }, _q, root, ctx) {
     }
     steps.replaceChildren(card(`Steps — ${progress(run)}`, table(STEP_COLUMNS, run.steps, { className: "pipeline-steps", rowAttrs: (s) => ({ dataset: { step: s.name } }) })));
     const params = Object.entries(run.params);
-    facts.replaceChildren(h("div", { class: "columns" },
+    facts.replaceChildren(
       card("Run", h("dl", { class: "facts" },
         h("dt", {}, "Owner"), h("dd", {}, run.owner || "–"),
         h("dt", {}, "Started"), h("dd", {}, dateTime(run.created)),
@@ -119,7 +119,7 @@ export async function pipelineRunPage({ id }, _q, root, ctx) {
         run.cloned_from ? [h("dt", {}, "Cloned from"), h("dd", {}, h("a", { href: `#/pipeline-run/${run.cloned_from}` }, run.cloned_from.slice(0, 8)))] : null)),
       card("Parameters", params.length
         ? h("table", { class: "grid params" }, h("tbody", {}, params.map(([k, v]) => h("tr", {}, h("td", {}, k), h("td", {}, h("code", {}, show(v)))))))
-        : h("p", { class: "empty" }, "none"))));
+        : h("p", { class: "empty" }, "none")));
   }
 
   async function refresh() {
