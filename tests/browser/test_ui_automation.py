@@ -64,8 +64,19 @@ def test_schedules_show_next_runs_in_their_zone_and_pause_resume_delete(
         "/schedules",
         {"task": base, "queue": "nowhere", "cron": "* * * * * *", "name": "every-second"},
     )
+    trigger = post(
+        server,
+        "/triggers",
+        {"task": base, "queue": "nowhere", "watch_project": "auto", "statuses": ["failed"],
+         "metric": "val/acc", "op": "<", "threshold": 0.5, "name": "retrain"},
+    )  # fmt: skip
     page.goto(f"{server.url}/#/schedules")
     expect(page.locator("#nav a[data-section=schedules]")).to_have_class("active")
+    fires = page.locator(f"tr[data-trigger='{trigger['id']}']")
+    expect(fires).to_contain_text("failed · project auto")
+    expect(fires).to_contain_text("when val/acc < 0.5")
+    fires.locator("button[data-action=pause]").click()
+    expect(fires.locator(".badge")).to_have_text("paused")
     row = page.locator(f"tr[data-schedule='{nightly['id']}']")
     expect(row.locator("code.cron")).to_have_text("0 3 * * *")
     expect(row.locator(".tz")).to_have_text("Asia/Tokyo")

@@ -161,6 +161,17 @@ def test_a_diamond_run_draws_its_dag_live_and_marks_cache_hits(
     page.locator("#nav a[data-section=pipelines]").click()
     expect(page.locator("table.pipeline-runs tbody tr")).to_have_count(2)
     expect(page.locator(f"tr[data-run='{again['id']}']")).to_contain_text("4 of 4 done, 2 cached")
+    shoot(page, "pipelines")
+
+    # Picking a definition shows its runs only (the pick is in the URL); Run starts one
+    # with the defaults, which the first run already computed: every step a cache hit.
+    page.locator("table.pipeline-defs button.pick", has_text="diamond").first.click()
+    expect(page.locator("#pipeline-runs h2")).to_have_text("Runs of diamond")
+    assert "pipeline=" in page.url
+    expect(page.locator("table.pipeline-runs tbody tr")).to_have_count(1)
+    page.locator("table.pipeline-defs tr.selected").get_by_role("button", name="Run").click()
+    expect(page.locator(".card h2", has_text="Steps —")).to_contain_text("4 of 4 done, 4 cached")
+    expect(page.locator("h1 .badge")).to_have_text("completed")
 
 
 def test_aborting_a_run_from_its_page_stops_its_steps(
