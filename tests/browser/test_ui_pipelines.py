@@ -191,3 +191,31 @@ def test_aborting_a_run_from_its_page_stops_its_steps(
     expect(page.locator("#action-abort")).to_have_count(0)
     expect(node(page, "evaluate")).to_have_attribute("data-status", "skipped", timeout=60_000)
     expect(node(page, "train_a")).to_have_attribute("data-status", "aborted", timeout=60_000)
+
+
+def test_a_failed_step_shows_its_attempts_and_why_the_run_failed(
+    page: Page, stack: Stack, shoot: Shoot
+) -> None:
+    exp = stack.experiment
+    broken = Script(repository=str(exp.path), commit=exp.commit, entry_point="missing.py")
+    spec = PipelineCreate(
+        name="broken",
+        project="pipes",
+        steps=[
+            StepSpec(name="fragile", script=broken, retries=1),
+            StepSpec(name="after", script=broken, parents=["fragile"]),
+        ],
+    )
+    run = start(stack, spec)
+    page.goto(f"{stack.server.url}/#/pipeline-run/{run['id']}")
+    expect(page.locator("h1 .badge")).to_have_text("failed", timeout=120_000)
+    expect(page.locator("#run-reason")).to_contain_text("fragile")
+    expect(node(page, "fragile")).to_have_attribute("data-status", "failed")
+    expect(node(page, "fragile")).to_contain_text("failed · attempt 2")
+    expect(node(page, "after")).to_have_attribute("data-status", "skipped")
+    tasks = next(s for s in run_of(stack, run["id"])["steps"] if s["name"] == "fragile")["tasks"]
+    row = page.locator("table.pipeline-steps tr[data-step=fragile]")
+    expect(row.locator("a.task-link")).to_have_count(2)  # the last attempt, and the earlier
+    expect(row.locator("a.task-link").first).to_have_attribute("href", f"#/task/{tasks[-1]}")
+    expect(page.locator("#action-abort")).to_have_count(0)
+    shoot(page, "pipeline-failed")
