@@ -12,7 +12,7 @@ NODE_STAMP := node_modules/.installed
 $(STAMP): Makefile pyproject.toml sdk/pyproject.toml agent/pyproject.toml server/pyproject.toml requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade uv
-	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -e ./sdk -e ./agent[docker] -e ./server[embedded,s3] -r requirements-dev.txt
+	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -e ./sdk[yaml] -e ./agent[docker] -e ./server[embedded,s3] -r requirements-dev.txt
 	# Bytecode written now, as pip does: under PYTHONDONTWRITEBYTECODE every process
 	# would compile each module it imports, and the server's RSS would carry the
 	# compiler's leftovers (10 MiB more at start; the 1 GiB S3 test measures it).

@@ -257,6 +257,11 @@ class Task:
         """Save artifact ``name`` to ``dest`` (a file or a folder); returns the file's path."""
         return self._client.artifacts.download(self._task_id(), name, dest)
 
+    def download_reference(self, reference: str, dest: str | Path = ".") -> Path:
+        """Save the artifact a pipeline step's ``${STEP.artifacts.NAME}`` param names (the
+        value the step was given) to ``dest``; returns the file's path."""
+        return self._client.artifacts.download_reference(reference, dest)
+
     def logs(self) -> list[str]:
         """The task's console lines so far."""
         return [line.text for line in self._client.logs.iter(self._task_id())]

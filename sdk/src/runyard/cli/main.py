@@ -14,7 +14,17 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from runyard._version import __version__
-from runyard.cli import audit, projects, queues, quotas, tasks, tokens, users, workers
+from runyard.cli import (
+    audit,
+    pipelines,
+    projects,
+    queues,
+    quotas,
+    tasks,
+    tokens,
+    users,
+    workers,
+)
 from runyard.cli.common import UsageError
 from runyard.errors import RunyardError
 
@@ -42,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=10.0, help="seconds to wait for the server (default 10)"
     )
     groups = parser.add_subparsers(
-        dest="group", metavar="{task,queue,worker,token,quota,user,project,audit}", required=True
+        dest="group",
+        metavar="{task,queue,worker,token,quota,user,project,audit,pipeline}",
+        required=True,
     )
     tasks.register(groups)
     queues.register(groups)
@@ -52,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     users.register(groups)
     projects.register(groups)
     audit.register(groups)
+    pipelines.register(groups)
     return parser
 
 

@@ -1,5 +1,5 @@
 """The Runyard HTTP client: ``Client().tasks``, ``.logs``, ``.metrics``, ``.artifacts``,
-``.queues``, ``.workers``, ``.tokens``, ``.projects``."""
+``.queues``, ``.workers``, ``.tokens``, ``.projects``, ``.pipelines``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from runyard.client._http import Transport
 from runyard.client.audit import Audit
 from runyard.client.bundles import Bundles
 from runyard.client.logs import Logs
+from runyard.client.pipelines import Pipelines
 from runyard.client.projects import Projects
 from runyard.client.queues import Queues
 from runyard.client.quotas import Quotas
@@ -62,6 +63,7 @@ class Client:
         self.users = Users(self._http)
         self.projects = Projects(self._http)
         self.audit = Audit(self._http)
+        self.pipelines = Pipelines(self._http)
 
     def health(self) -> bool:
         """True when the server answers ``/healthz`` with ok, on the first try; never raises."""

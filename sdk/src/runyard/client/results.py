@@ -8,7 +8,7 @@ from pathlib import Path
 from runyard.client._download import download_checked
 from runyard.client._http import Retry, Transport, seg
 from runyard.errors import ProtocolError, TooLargeError
-from runyard.models import Artifact, MetricBatch, TaskMetrics
+from runyard.models import API_PREFIX, Artifact, MetricBatch, TaskMetrics
 from runyard.models.limits import MAX_ARTIFACT_BYTES
 
 _CHUNK = 1024 * 1024
@@ -85,3 +85,15 @@ class Artifacts:
             target = target / name
         path = f"/tasks/{seg(task_id)}/artifacts/{seg(name)}"
         return download_checked(self._http, path, target, f"artifact {name!r} of task {task_id}")
+
+    def download_reference(self, reference: str, dest: str | os.PathLike[str]) -> Path:
+        """Save the artifact a pipeline step was given for an ``${STEP.artifacts.NAME}``
+        reference (an API path) to ``dest`` (a file, or an existing folder), as
+        :meth:`download` does; a step's task token may read it."""
+        path = reference.removeprefix(API_PREFIX)
+        if not path.startswith("/pipelines/runs/") or "/artifacts/" not in path:
+            raise ValueError(f"{reference!r} is not a pipeline artifact reference")
+        target = Path(dest)
+        if target.is_dir():
+            target = target / path.rsplit("/", 1)[-1]
+        return download_checked(self._http, path, target, f"artifact {reference}")

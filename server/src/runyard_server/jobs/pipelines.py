@@ -114,7 +114,7 @@ class Advance:
         if status is None:
             self._put(step, status=StepStatus.FAILED, reason=f"task {step.task} is gone", **ended)
         elif status == TaskStatus.COMPLETED:
-            self._put(step, status=StepStatus.COMPLETED, reason=None, **ended)
+            self._put(step, status=StepStatus.COMPLETED, **ended)
             if step.cache_key:
                 self.changes.cached[step.cache_key] = cast(str, step.task)
         elif status in (TaskStatus.FAILED, TaskStatus.ABORTED):
