@@ -11,11 +11,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-import requests
 from playwright.sync_api import Page, expect
 
 from runyard.client import Client
-from runyard.models import PipelineCreate, Script, StepSpec, TaskCreate
+from runyard.models import (
+    PipelineCreate,
+    ScheduleCreate,
+    Script,
+    StepSpec,
+    TaskCreate,
+    TriggerCreate,
+    WebhookCreate,
+)
 from tests.browser.conftest import Shoot
 from tests.browser.test_ui_sign_in import add_user, sign_in
 from tests.servers import ServerProcess
@@ -23,13 +30,6 @@ from tests.servers import ServerProcess
 pytestmark = pytest.mark.e2e
 
 BOOT = "ui-automation-boot-secret"
-
-
-def post(server: ServerProcess, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    answer = requests.post(f"{server.api}{path}", json=body, timeout=10)
-    assert answer.status_code in (200, 201), answer.text
-    created: dict[str, Any] = answer.json()
-    return created
 
 
 def a_draft(server: ServerProcess, name: str) -> str:
@@ -48,36 +48,27 @@ def test_schedules_show_next_runs_in_their_zone_and_pause_resume_delete(
 ) -> None:
     server = server_factory()
     base = a_draft(server, "nightly-base")
-    nightly = post(
-        server,
-        "/schedules",
-        {
-            "task": base,
-            "queue": "nowhere",
-            "cron": "0 3 * * *",
-            "tz": "Asia/Tokyo",
-            "name": "nightly",
-        },
-    )
-    fast = post(
-        server,
-        "/schedules",
-        {"task": base, "queue": "nowhere", "cron": "* * * * * *", "name": "every-second"},
-    )
-    trigger = post(
-        server,
-        "/triggers",
-        {"task": base, "queue": "nowhere", "watch_project": "auto", "statuses": ["failed"],
-         "metric": "val/acc", "op": "<", "threshold": 0.5, "name": "retrain"},
-    )  # fmt: skip
+    with Client(server.url) as client:
+        nightly = client.schedules.create(
+            ScheduleCreate(
+                task=base, queue="nowhere", cron="0 3 * * *", tz="Asia/Tokyo", name="nightly"
+            )
+        )
+        fast = client.schedules.create(
+            ScheduleCreate(task=base, queue="nowhere", cron="* * * * * *", name="every-second")
+        )
+        trigger = client.triggers.create(
+            TriggerCreate(task=base, queue="nowhere", watch_project="auto", statuses=["failed"],
+                          metric="val/acc", op="<", threshold=0.5, name="retrain")
+        )  # fmt: skip
     page.goto(f"{server.url}/#/schedules")
     expect(page.locator("#nav a[data-section=schedules]")).to_have_class("active")
-    fires = page.locator(f"tr[data-trigger='{trigger['id']}']")
+    fires = page.locator(f"tr[data-trigger='{trigger.id}']")
     expect(fires).to_contain_text("failed · project auto")
     expect(fires).to_contain_text("when val/acc < 0.5")
     fires.locator("button[data-action=pause]").click()
     expect(fires.locator(".badge")).to_have_text("paused")
-    row = page.locator(f"tr[data-schedule='{nightly['id']}']")
+    row = page.locator(f"tr[data-schedule='{nightly.id}']")
     expect(row.locator("code.cron")).to_have_text("0 3 * * *")
     expect(row.locator(".tz")).to_have_text("Asia/Tokyo")
     # 03:00 in Tokyo, whatever zone the browser is in.
@@ -86,7 +77,7 @@ def test_schedules_show_next_runs_in_their_zone_and_pause_resume_delete(
     assert times.count() >= 1
 
     # The every-second schedule starts runs while the page is open: the page follows.
-    quick = page.locator(f"tr[data-schedule='{fast['id']}']")
+    quick = page.locator(f"tr[data-schedule='{fast.id}']")
     expect(quick.locator("td").nth(4).locator("a.task-link")).to_have_count(1, timeout=20_000)
     shoot(page, "schedules")
 
@@ -99,14 +90,14 @@ def test_schedules_show_next_runs_in_their_zone_and_pause_resume_delete(
 
     # Delete asks twice; the fast schedule changes every second, yet the page does not
     # redraw the armed button away before the second click.
-    delete = page.locator(f"#delete-{fast['id']}")
+    delete = page.locator(f"#delete-{fast.id}")
     delete.click()
     expect(delete).to_have_text("Really delete?")
     page.wait_for_timeout(3200)
     delete.click()
     expect(quick).to_have_count(0)
     expect(row).to_have_count(1)
-    assert requests.get(f"{server.api}/schedules/{fast['id']}", timeout=10).status_code == 404
+    assert fast.id not in {s.id for s in Client(server.url).schedules.list()}
 
 
 class Receiver:
@@ -150,8 +141,8 @@ def test_webhook_page_lists_deliveries_with_status_and_attempts(
 ) -> None:
     monkeypatch.setenv("RUNYARD_WEBHOOK_RETRY_S", "0.5")  # the first retry in a second, not 10 s
     server = server_factory("--webhook-allow-private")
-    hook = post(server, "/webhooks", {"url": receiver.url, "events": ["task.aborted"]})
     with Client(server.url) as client:
+        hook = client.webhooks.create(WebhookCreate(url=receiver.url, events=["task.aborted"]))
         task = client.tasks.create(
             TaskCreate(
                 project="auto",
@@ -164,11 +155,11 @@ def test_webhook_page_lists_deliveries_with_status_and_attempts(
         client.tasks.abort(task.id)
     page.goto(f"{server.url}/#/webhooks")
     expect(page.locator("#nav a[data-section=webhooks]")).to_have_class("active")
-    row = page.locator(f"tr[data-webhook='{hook['id']}']")
+    row = page.locator(f"tr[data-webhook='{hook.id}']")
     expect(row).to_contain_text(receiver.url)
     expect(row.locator(".tag")).to_have_text(["task.aborted"])
     row.locator("a.webhook-url").click()
-    expect(page).to_have_url(f"{server.url}/#/webhooks/{hook['id']}")
+    expect(page).to_have_url(f"{server.url}/#/webhooks/{hook.id}")
     delivery = page.locator("table.deliveries tbody tr")
     # Refused once (500), delivered on the retry: one row, two attempts.
     expect(delivery.locator(".badge")).to_have_text("delivered", timeout=60_000)
@@ -183,8 +174,8 @@ def test_webhook_page_lists_deliveries_with_status_and_attempts(
     # Reloaded, the selected webhook is still the one shown.
     page.reload()
     expect(page.locator("table.deliveries tbody tr")).to_have_count(1)
-    page.locator(f"#delete-{hook['id']}").click()
-    page.locator(f"#delete-{hook['id']}").click()
+    page.locator(f"#delete-{hook.id}").click()
+    page.locator(f"#delete-{hook.id}").click()
     expect(page).to_have_url(f"{server.url}/#/webhooks")
     expect(page.locator("#webhooks")).to_contain_text("No webhooks")
 
@@ -205,20 +196,9 @@ def test_a_viewer_sees_pipelines_and_schedules_but_no_control_that_changes_them(
             queue="nowhere",
             steps=[StepSpec(name="only", script=code)],
         )
-    headers = {"Authorization": f"Bearer {BOOT}"}
-    made = requests.post(
-        f"{server.api}/pipelines", json=spec.model_dump(mode="json"), headers=headers, timeout=10
-    )
-    assert made.status_code == 201, made.text
-    run = requests.post(
-        f"{server.api}/pipelines/{made.json()['id']}/runs", json={}, headers=headers, timeout=10
-    )
-    assert run.status_code == 201, run.text
-    schedule = {"task": base, "queue": "nowhere", "cron": "0 3 * * *"}
-    made = requests.post(f"{server.api}/schedules", json=schedule, headers=headers, timeout=10)
-    assert made.status_code == 201, made.text
-
-    page.goto(f"{server.url}/#/pipeline-run/{run.json()['id']}")
+        run = boot.pipelines.run(boot.pipelines.create(spec).id)
+        boot.schedules.create(ScheduleCreate(task=base, queue="nowhere", cron="0 3 * * *"))
+    page.goto(f"{server.url}/#/pipeline-run/{run.id}")
     sign_in(page, viewer)
     expect(page.locator("#who")).to_have_text("vic · viewer")
     expect(page.locator(".dag g[data-step=only]")).to_have_attribute("data-status", "queued")

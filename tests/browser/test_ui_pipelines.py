@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
-from runyard.models import Environment, PipelineCreate, Script, StepSpec
+from runyard.models import Environment, PipelineCreate, PipelineRun, Script, StepSpec, StepState
 from tests.browser.conftest import Shoot, Stack
 
 pytestmark = pytest.mark.e2e
@@ -68,49 +67,39 @@ def diamond(stack: Stack, name: str, gate: Path | None = None) -> PipelineCreate
     )
 
 
-def start(
-    stack: Stack, spec: PipelineCreate, params: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """The pipeline stored and one run of it started, through the API."""
-    api = stack.server.api
+def start(stack: Stack, spec: PipelineCreate, params: dict[str, Any] | None = None) -> PipelineRun:
+    """The pipeline stored and one run of it started, through the SDK."""
     if "default" not in {q.name for q in stack.client.queues.list()}:  # the agent may not be up yet
         stack.client.queues.create("default")
-    created = requests.post(f"{api}/pipelines", json=spec.model_dump(mode="json"), timeout=10)
-    assert created.status_code in (200, 201), created.text
-    run = requests.post(
-        f"{api}/pipelines/{created.json()['id']}/runs", json={"params": params or {}}, timeout=10
-    )
-    assert run.status_code in (200, 201), run.text
-    body: dict[str, Any] = run.json()
-    return body
+    return stack.client.pipelines.run(stack.client.pipelines.create(spec).id, params)
 
 
-def run_of(stack: Stack, run_id: str) -> dict[str, Any]:
-    got = requests.get(f"{stack.server.api}/pipelines/runs/{run_id}", timeout=10)
-    assert got.status_code == 200, got.text
-    body: dict[str, Any] = got.json()
-    return body
+def steps_of(stack: Stack, run: PipelineRun) -> dict[str, StepState]:
+    return {s.name: s for s in stack.client.pipelines.get_run(run.id).steps}
 
 
-def wait_final(stack: Stack, run_id: str, timeout_s: float = 240) -> dict[str, Any]:
+def wait_final(stack: Stack, run: PipelineRun, timeout_s: float = 240) -> None:
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        run = run_of(stack, run_id)
-        if run["status"] != "running":
-            return run
+    while stack.client.pipelines.get_run(run.id).status == "running":
+        assert time.monotonic() < deadline, f"run {run.id} still running"
         time.sleep(0.5)
-    raise AssertionError(f"run {run_id} still running: {run_of(stack, run_id)}")
 
 
-def node(page: Page, step: str) -> Any:
+def node(page: Page, step: str) -> Locator:
     return page.locator(f".dag g[data-step={step}]")
+
+
+def left(locator: Locator) -> float:
+    box = locator.bounding_box()
+    assert box is not None, "not drawn"
+    return box["x"]
 
 
 def test_a_diamond_run_draws_its_dag_live_and_marks_cache_hits(
     page: Page, stack: Stack, shoot: Shoot
 ) -> None:
     run = start(stack, diamond(stack, "diamond"))
-    page.goto(f"{stack.server.url}/#/pipeline-run/{run['id']}")
+    page.goto(f"{stack.server.url}/#/pipeline-run/{run.id}")
     expect(page.locator("#nav a[data-section=pipelines]")).to_have_class("active")
     expect(page.locator("h1")).to_contain_text("diamond")
     expect(page.locator(".dag g[data-step]")).to_have_count(4)
@@ -120,30 +109,27 @@ def test_a_diamond_run_draws_its_dag_live_and_marks_cache_hits(
     }
     assert drawn == EDGES
     # prepare sits left of both trains, which sit left of evaluate: laid out by depth.
-    x = {s: node(page, s).bounding_box()["x"] for s in DIAMOND}  # type: ignore[index]
+    x = {s: left(node(page, s)) for s in DIAMOND}
     assert x["prepare"] < x["train_a"] == x["train_b"] < x["evaluate"]
     # Live: the page follows the run to its end without a reload.
     expect(page.locator("h1 .badge")).to_have_text("completed", timeout=240_000)
     for s in DIAMOND:
         expect(node(page, s)).to_have_attribute("data-status", "completed")
-    done = run_of(stack, run["id"])
-    steps = {s["name"]: s for s in done["steps"]}
+    steps = steps_of(stack, run)
     link = node(page, "train_b").locator("a")
-    expect(link).to_have_attribute("href", f"#/task/{steps['train_b']['task']}")
+    expect(link).to_have_attribute("href", f"#/task/{steps['train_b'].task}")
     shoot(page, "pipeline-run")
 
     # A rerun with train_b's parameter changed reuses prepare and train_a from the first
     # run: the page says which task each reused; train_b and evaluate run again.
     again = start(stack, diamond(stack, "diamond"), {"lr_b": 0.3})
-    wait_final(stack, again["id"])
-    page.goto(f"{stack.server.url}/#/pipeline-run/{again['id']}")
+    wait_final(stack, again)
+    page.goto(f"{stack.server.url}/#/pipeline-run/{again.id}")
     for s in ("prepare", "train_a"):
         expect(node(page, s)).to_have_class(CACHED)
-        expect(node(page, s)).to_contain_text(f"cached from {steps[s]['task'][:8]}")
+        expect(node(page, s)).to_contain_text(f"cached from {str(steps[s].task)[:8]}")
         row = page.locator(f"table.pipeline-steps tr[data-step={s}]")
-        expect(row.locator(".cached-from a")).to_have_attribute(
-            "href", f"#/task/{steps[s]['task']}"
-        )
+        expect(row.locator(".cached-from a")).to_have_attribute("href", f"#/task/{steps[s].task}")
     for s in ("train_b", "evaluate"):
         expect(node(page, s)).not_to_have_class(CACHED)
         expect(node(page, s)).to_have_attribute("data-status", "completed")
@@ -151,16 +137,16 @@ def test_a_diamond_run_draws_its_dag_live_and_marks_cache_hits(
     shoot(page, "pipeline-rerun-cached")
 
     # A step's task page links back to its run; the list shows both runs.
-    rerun_b = next(s for s in run_of(stack, again["id"])["steps"] if s["name"] == "train_b")
+    rerun_b = steps_of(stack, again)["train_b"]
     node(page, "train_b").locator("a").click()
-    expect(page).to_have_url(f"{stack.server.url}/#/task/{rerun_b['task']}")
+    expect(page).to_have_url(f"{stack.server.url}/#/task/{rerun_b.task}")
     origin = page.locator("#pipeline-origin")
-    expect(origin).to_have_text(f"step train_b of pipeline run {again['id'][:8]}")
+    expect(origin).to_have_text(f"step train_b of pipeline run {again.id[:8]}")
     origin.click()
     expect(page.locator(".dag g[data-step]")).to_have_count(4)
     page.locator("#nav a[data-section=pipelines]").click()
     expect(page.locator("table.pipeline-runs tbody tr")).to_have_count(2)
-    expect(page.locator(f"tr[data-run='{again['id']}']")).to_contain_text("4 of 4 done, 2 cached")
+    expect(page.locator(f"tr[data-run='{again.id}']")).to_contain_text("4 of 4 done, 2 cached")
     shoot(page, "pipelines")
 
     # Picking a definition shows its runs only (the pick is in the URL); Run starts one
@@ -179,7 +165,7 @@ def test_aborting_a_run_from_its_page_stops_its_steps(
 ) -> None:
     gate = tmp_path / "never"
     run = start(stack, diamond(stack, "held", gate=gate))
-    page.goto(f"{stack.server.url}/#/pipeline-run/{run['id']}")
+    page.goto(f"{stack.server.url}/#/pipeline-run/{run.id}")
     expect(node(page, "train_a")).to_have_attribute("data-status", "running", timeout=240_000)
     abort = page.locator("#action-abort")
     abort.click()
@@ -207,13 +193,13 @@ def test_a_failed_step_shows_its_attempts_and_why_the_run_failed(
         ],
     )
     run = start(stack, spec)
-    page.goto(f"{stack.server.url}/#/pipeline-run/{run['id']}")
+    page.goto(f"{stack.server.url}/#/pipeline-run/{run.id}")
     expect(page.locator("h1 .badge")).to_have_text("failed", timeout=120_000)
     expect(page.locator("#run-reason")).to_contain_text("fragile")
     expect(node(page, "fragile")).to_have_attribute("data-status", "failed")
     expect(node(page, "fragile")).to_contain_text("failed · attempt 2")
     expect(node(page, "after")).to_have_attribute("data-status", "skipped")
-    tasks = next(s for s in run_of(stack, run["id"])["steps"] if s["name"] == "fragile")["tasks"]
+    tasks = steps_of(stack, run)["fragile"].tasks
     row = page.locator("table.pipeline-steps tr[data-step=fragile]")
     expect(row.locator("a.task-link")).to_have_count(2)  # the last attempt, and the earlier
     expect(row.locator("a.task-link").first).to_have_attribute("href", f"#/task/{tasks[-1]}")
