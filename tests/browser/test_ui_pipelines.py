@@ -111,8 +111,13 @@ def test_a_diamond_run_draws_its_dag_live_and_marks_cache_hits(
     # prepare sits left of both trains, which sit left of evaluate: laid out by depth.
     x = {s: left(node(page, s)) for s in DIAMOND}
     assert x["prepare"] < x["train_a"] == x["train_b"] < x["evaluate"]
-    # Live: the page follows the run to its end without a reload.
+    # Live: the page follows the run to its end without a reload, and a step's params
+    # opened meanwhile stay open through its redraws.
+    fold = page.locator("table.pipeline-steps tr[data-step=prepare] details.step-params")
+    fold.locator("summary").click()
     expect(page.locator("h1 .badge")).to_have_text("completed", timeout=240_000)
+    expect(fold).to_have_attribute("open", "")
+    expect(fold).to_contain_text("General/epochs")
     for s in DIAMOND:
         expect(node(page, s)).to_have_attribute("data-status", "completed")
     steps = steps_of(stack, run)
@@ -134,6 +139,12 @@ def test_a_diamond_run_draws_its_dag_live_and_marks_cache_hits(
         expect(node(page, s)).not_to_have_class(CACHED)
         expect(node(page, s)).to_have_attribute("data-status", "completed")
     expect(page.locator(".card h2", has_text="Steps —")).to_contain_text("4 of 4 done, 2 cached")
+    # evaluate's lr was ${train_b.metrics.val/acc}: the page shows the value it resolved to.
+    resolved = page.locator("table.pipeline-steps tr[data-step=evaluate] details.step-params")
+    resolved.locator("summary").click()
+    acc = steps_of(stack, again)["evaluate"].params["General/lr"]
+    assert isinstance(acc, float)
+    expect(resolved.locator("tr", has_text="General/lr")).to_contain_text(str(acc))
     shoot(page, "pipeline-rerun-cached")
 
     # A step's task page links back to its run; the list shows both runs.

@@ -41,11 +41,31 @@ function stepTask(s) {
   return [taskLink(s.task), earlier.length ? h("span", { class: "muted" }, " (earlier: ", earlier.map((/** @type {string} */ t, /** @type {number} */ i) => [i ? ", " : "", taskLink(t)]), ")") : null];
 }
 
-/** @type {import("../dom.js").Column<any>[]} */
-const STEP_COLUMNS = [
+/**
+ * A step's params as its task got them, references resolved; folded, and kept open
+ * across the page's redraws for the steps in `opened`.
+ * @param {any} s a StepState
+ * @param {Set<string>} opened
+ */
+function stepParams(s, opened) {
+  const entries = Object.entries(s.params || {});
+  if (!entries.length) return h("span", { class: "muted" }, "–");
+  const fold = h("details", { class: "step-params", open: opened.has(s.name) },
+    h("summary", {}, `${entries.length} param${entries.length === 1 ? "" : "s"}`),
+    h("table", { class: "grid params" }, h("tbody", {}, entries.map(([k, v]) => h("tr", {}, h("td", {}, k), h("td", {}, h("code", {}, show(v))))))));
+  fold.addEventListener("toggle", () => (fold.open ? opened.add(s.name) : opened.delete(s.name)));
+  return fold;
+}
+
+/**
+ * @param {Set<string>} opened the steps whose params are shown
+ * @returns {import("../dom.js").Column<any>[]}
+ */
+const stepColumns = (opened) => [
   { label: "Step", cell: (s) => h("strong", {}, s.name) },
   { label: "Status", cell: (s) => badge(s.status) },
   { label: "Task", cell: stepTask, class: "step-task" },
+  { label: "Params", cell: (s) => stepParams(s, opened) },
   { label: "Attempts", value: (s) => s.attempts, class: "num" },
   { label: "Started", cell: (s) => ago(s.started) },
   { label: "Ran", value: (s) => (s.cache_hit ? "cached" : s.started ? duration(secondsBetween(s.started, s.finished)) : "–"), class: "num" },
@@ -66,6 +86,9 @@ export async function pipelineRunPage({ id }, _q, root, ctx) {
   const dag = dagView(nodesOf(run), `the steps of ${run.name} and what each waits for`);
   const steps = h("div");
   const facts = h("div", { class: "columns" });
+  /** @type {Set<string>} */
+  const opened = new Set();
+  const columns = stepColumns(opened);
   root.append(head, flash, h("div", { class: "stack" }, card("Graph", dag.el), steps, facts));
 
   const abort = () => confirmButton("Abort", "Really abort?", async () => {
@@ -108,7 +131,7 @@ export async function pipelineRunPage({ id }, _q, root, ctx) {
           run.status === "running" ? writes(abort()) : null)),
       ...(run.reason ? [h("pre", { class: "failure", id: "run-reason" }, run.reason)] : []));
     }
-    steps.replaceChildren(card(`Steps — ${progress(run)}`, table(STEP_COLUMNS, run.steps, { className: "pipeline-steps", rowAttrs: (s) => ({ dataset: { step: s.name } }) })));
+    steps.replaceChildren(card(`Steps — ${progress(run)}`, table(columns, run.steps, { className: "pipeline-steps", rowAttrs: (s) => ({ dataset: { step: s.name } }) })));
     const params = Object.entries(run.params);
     facts.replaceChildren(
       card("Run", h("dl", { class: "facts" },
