@@ -10,6 +10,9 @@ const NODE_W = 196;
 const NODE_H = 50;
 const COL_GAP = 64;
 const ROW_GAP = 18;
+const LANE_H = 14;
+/** Placeholders per node beyond which long edges are drawn straight (behind nodes). */
+const LANES_PER_NODE = 4;
 const PAD = 8;
 const LABEL_CHARS = 22;
 const SWEEPS = 4;
@@ -91,12 +94,16 @@ function lanes(nodes) {
   const parents = new Map(nodes.map((n) => [n.id, []]));
   /** @type {string[][]} */
   const edges = [];
+  // A step every later one depends on would fill each column with placeholders: past a
+  // few per node the picture gets no clearer, only taller.
+  const skipped = nodes.flatMap((n) => n.parents.filter((p) => column.has(p)).map((p) => Math.max(0, /** @type {number} */ (column.get(n.id)) - /** @type {number} */ (column.get(p)) - 1)));
+  const laned = skipped.reduce((a, b) => a + b, 0) <= LANES_PER_NODE * nodes.length;
   for (const n of nodes) {
     const to = /** @type {number} */ (column.get(n.id));
     for (const p of n.parents) {
       if (!column.has(p)) continue;
       const path = [p];
-      for (let c = /** @type {number} */ (column.get(p)) + 1; c < to; c++) {
+      for (let c = /** @type {number} */ (column.get(p)) + 1; laned && c < to; c++) {
         const lane = `\u0000${p}\u0000${n.id}\u0000${c}`;
         columns[c].push(lane);
         parents.set(lane, [path[path.length - 1]]);
@@ -178,24 +185,33 @@ export function dagView(nodes, label) {
   /** @param {DagNode[]} fresh */
   function draw(fresh) {
     const { columns, edges } = lanes(fresh);
-    const tallest = Math.max(1, ...columns.map((c) => c.length));
-    const height = tallest * NODE_H + (tallest - 1) * ROW_GAP + 2 * PAD;
+    // A node's slot holds its box and the gap below; a placeholder's is a thin lane.
+    /** @param {string} id */
+    const slot = (id) => (id.startsWith("\u0000") ? LANE_H : NODE_H + ROW_GAP);
+    const heights = columns.map((col) => col.reduce((sum, id) => sum + slot(id), 0));
+    const tallest = Math.max(NODE_H + ROW_GAP, ...heights);
     const width = columns.length * NODE_W + (columns.length - 1) * COL_GAP + 2 * PAD;
-    /** @type {Map<string, {x: number, y: number}>} */
+    /** Each id's left edge and vertical centre. @type {Map<string, {x: number, y: number}>} */
     const at = new Map();
     columns.forEach((col, c) => {
       // A short column is centred on the tallest, so a fan-in meets its parents halfway.
-      const offset = ((tallest - col.length) * (NODE_H + ROW_GAP)) / 2;
-      col.forEach((id, r) => at.set(id, { x: PAD + c * (NODE_W + COL_GAP), y: PAD + offset + r * (NODE_H + ROW_GAP) }));
+      let y = PAD + (tallest - heights[c]) / 2;
+      for (const id of col) {
+        const own = slot(id);
+        at.set(id, { x: PAD + c * (NODE_W + COL_GAP), y: id.startsWith("\u0000") ? y + own / 2 : y + NODE_H / 2 });
+        y += own;
+      }
     });
+    const bottoms = [...at].map(([id, p]) => p.y + (id.startsWith("\u0000") ? LANE_H : NODE_H) / 2);
+    const height = Math.max(...bottoms) + PAD;
     const drawnEdges = s("g", { class: "dag-edges" });
     for (const path of edges) {
       const points = path.map((id) => /** @type {{x: number, y: number}} */ (at.get(id)));
       // Out of a node's right side, straight through each lane, into the next's left side.
-      let d = `M${points[0].x + NODE_W},${points[0].y + NODE_H / 2}`;
+      let d = `M${points[0].x + NODE_W},${points[0].y}`;
       for (let i = 1; i < points.length; i++) {
-        const x1 = points[i - 1].x + NODE_W, y1 = points[i - 1].y + NODE_H / 2;
-        const x2 = points[i].x, y2 = points[i].y + NODE_H / 2;
+        const x1 = points[i - 1].x + NODE_W, y1 = points[i - 1].y;
+        const x2 = points[i].x, y2 = points[i].y;
         const bend = Math.max(24, (x2 - x1) / 2);
         const last = i === points.length - 1;
         d += ` C${x1 + bend},${y1} ${x2 - bend},${y2} ${last ? x2 - 2 : x2},${y2}`;
@@ -206,7 +222,7 @@ export function dagView(nodes, label) {
     groups = new Map();
     const drawn = fresh.map((n) => {
       const { x, y } = /** @type {{x: number, y: number}} */ (at.get(n.id));
-      const g = s("g", { transform: `translate(${x},${y})`, "data-step": n.id },
+      const g = s("g", { transform: `translate(${x},${y - NODE_H / 2})`, "data-step": n.id },
         s("a", {},
           s("title", {}, n.label),
           s("rect", { width: NODE_W, height: NODE_H, rx: 7 }),
