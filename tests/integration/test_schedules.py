@@ -7,9 +7,11 @@ import pytest
 import redis.asyncio as aioredis
 
 from runyard.models import CatchUp, ScheduleCreate, Script, TaskStatus
+from runyard.models.pipelines import PipelineCreate
 from runyard_server import store
 from runyard_server.jobs.schedules import start_due
 from runyard_server.store import schedules
+from runyard_server.store.pipelines import create_pipeline, list_runs
 from tests.integration.store_support import T0, make_task
 
 pytestmark = pytest.mark.anyio
@@ -39,6 +41,11 @@ async def test_each_run_starts_when_due_as_a_queued_clone(r: aioredis.Redis) -> 
     assert await start_due(r, T0 + 2.01) == 1
     runs = await _runs(r)
     assert [status for status, _ in runs] == [TaskStatus.QUEUED.value] * 2
+    origins = [(await store.get_task(r, task_id)).origin for _, task_id in runs]
+    assert origins == [
+        f"schedule:{schedule_id}:{T0 + 1:.0f}",
+        f"schedule:{schedule_id}:{T0 + 2:.0f}",
+    ]
     shown = await schedules.get_schedule(r, schedule_id)
     assert shown.runs == 2 and shown.last_task == runs[-1][1]
     assert [t.timestamp() for t in shown.next_runs] == [T0 + 3, T0 + 4, T0 + 5]
@@ -85,3 +92,25 @@ async def test_a_run_whose_task_is_gone_records_why_and_moves_on(r: aioredis.Red
     shown = await schedules.get_schedule(r, schedule_id)
     assert shown.last_error and base in shown.last_error
     assert shown.next_runs[0].timestamp() == T0 + 2
+
+
+async def test_a_schedule_starts_one_pipeline_run_per_due_time(r: aioredis.Redis) -> None:
+    await store.create_queue(r, "q")
+    base = await make_task(r, project="etl", name="step", script=Script(entry_point="s.py"))
+    spec = PipelineCreate.model_validate(
+        {"name": "nightly", "project": "etl", "queue": "q", "params": {"day": ""},
+         "steps": [{"name": "prepare", "base": base.id}]}
+    )  # fmt: skip
+    pipeline = await create_pipeline(r, spec, T0, owner="ann")
+    body = ScheduleCreate(pipeline=pipeline.id, cron=EVERY_SECOND, params={"day": "mon"})
+    schedule = await schedules.create_schedule(r, body, "etl", "ann", T0)
+    # Two replicas at the same due time, and one of them again: one run.
+    made = await asyncio.gather(start_due(r, T0 + 1.0), start_due(r, T0 + 1.0))
+    assert (await schedules.get_schedule(r, schedule.id)).last_error is None
+    assert sum(made) == 1 and await start_due(r, T0 + 1.2) == 0
+    [run] = (await list_runs(r, 10, pipeline.id)).copy()
+    assert (run.params, run.owner) == ({"day": "mon"}, "ann")
+    shown = await schedules.get_schedule(r, schedule.id)
+    assert shown.last_task == run.id
+    steps = await store.list_tasks(r, project="etl", limit=10)
+    assert [t.origin for t in steps.items if t.parent] == [f"pipeline:{run.id}:prepare"]

@@ -5,17 +5,19 @@ POST each event to a URL."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, get_args
 
-from runyard.cli.common import add_json_flag, name, parse_param, task_id
+from runyard.cli.common import UsageError, add_json_flag, name, parse_param, task_id
 from runyard.cli.output import age, details, emit, table
 from runyard.models import (
     EVENT_KINDS,
     CatchUp,
     Comparison,
+    RunTarget,
     Schedule,
     ScheduleCreate,
     Trigger,
@@ -36,7 +38,8 @@ def register(groups: Any) -> None:
 
 
 def _target_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("task_id", type=task_id, help="the task each run clones")
+    p.add_argument("task_id", type=task_id, nargs="?", help="the task each run clones")
+    p.add_argument("--pipeline", help="run this pipeline instead of cloning a task")
     p.add_argument("--queue", type=name, default="default", help="where each clone waits")
     p.add_argument("--priority", type=int, default=0)
     p.add_argument(
@@ -44,7 +47,8 @@ def _target_flags(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="Section/key=value",
-        help="override a recorded param in each clone (repeat)",
+        help="override a recorded param in each clone, or (with --pipeline) set a "
+        "pipeline parameter NAME=value (repeat)",
     )
 
 
@@ -149,6 +153,10 @@ def _register_webhooks(groups: Any) -> None:
 
 
 def _target(client: Client, args: argparse.Namespace) -> dict[str, Any]:
+    if (args.task_id is None) == (args.pipeline is None):
+        raise UsageError("give a TASK_ID to clone or --pipeline ID to run (one of them)")
+    if args.pipeline is not None:
+        return {"pipeline": args.pipeline, "params": dict(map(_run_param, args.param))}
     return {
         "task": client.tasks.get(args.task_id).id,  # a short id made whole
         "queue": args.queue,
@@ -157,16 +165,31 @@ def _target(client: Client, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _run_param(text: str) -> tuple[str, Any]:
+    """``"day=mon"`` → ``("day", "mon")``: the value as JSON when it parses."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise UsageError(f"--param {text!r}: a pipeline parameter is NAME=value")
+    try:
+        return key, json.loads(raw)
+    except ValueError:
+        return key, raw
+
+
 def _when(value: datetime | None) -> str:
     return "-" if value is None else value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
-_SCHEDULE_HEAD = ["id", "task", "cron", "tz", "queue", "next run", "last run", "runs", "paused"]
+_SCHEDULE_HEAD = ["id", "starts", "cron", "tz", "queue", "next run", "last run", "runs", "paused"]
+
+
+def _what(target: RunTarget) -> str:
+    return f"pipeline {target.pipeline}" if target.pipeline else f"task {target.task}"
 
 
 def _schedule_row(s: Schedule) -> tuple[object, ...]:
     nxt = _when(s.next_runs[0]) if s.next_runs else "-"
-    return (s.id, s.task, s.cron, s.tz, s.queue, nxt, _when(s.last_run), s.runs, s.paused)
+    return (s.id, _what(s), s.cron, s.tz, s.queue, nxt, _when(s.last_run), s.runs, s.paused)
 
 
 def _schedule_text(s: Schedule) -> str:
@@ -174,7 +197,8 @@ def _schedule_text(s: Schedule) -> str:
         [
             ("id", s.id),
             ("name", s.name),
-            ("task", s.task),
+            ("starts", _what(s)),
+            ("params", ", ".join(f"{k}={v}" for k, v in s.params.items())),
             ("project", s.project),
             ("queue", s.queue),
             ("overrides", ", ".join(f"{k}={v}" for k, v in s.overrides.items())),
@@ -232,11 +256,11 @@ def _rule(t: Trigger) -> str:
     return rule + (f", {t.metric} {t.op} {t.threshold:g}" if t.threshold is not None else "")
 
 
-_TRIGGER_HEAD = ["id", "when", "task", "queue", "fired", "last fired", "paused"]
+_TRIGGER_HEAD = ["id", "when", "starts", "queue", "fired", "last fired", "paused"]
 
 
 def _trigger_row(t: Trigger) -> tuple[object, ...]:
-    return (t.id, _rule(t), t.task, t.queue, t.fired, age(t.last_fired), t.paused)
+    return (t.id, _rule(t), _what(t), t.queue, t.fired, age(t.last_fired), t.paused)
 
 
 def _trigger_text(t: Trigger) -> str:
@@ -245,7 +269,7 @@ def _trigger_text(t: Trigger) -> str:
             ("id", t.id),
             ("name", t.name),
             ("when", _rule(t)),
-            ("task", t.task),
+            ("starts", _what(t)),
             ("queue", t.queue),
             ("paused", t.paused),
             ("fired", t.fired),

@@ -20,6 +20,7 @@ import time
 import redis.asyncio as aioredis
 
 from runyard_server import cron
+from runyard_server.jobs.events import Busy
 from runyard_server.jobs.starts import start
 from runyard_server.jobs.ticks import every
 from runyard_server.store import schedules
@@ -27,23 +28,37 @@ from runyard_server.store import schedules
 log = logging.getLogger("runyard_server.jobs.schedules")
 
 
+Run = tuple[float, str | None, str | None]
+"""A run's time, what it made (a task or pipeline run id), and why it made none."""
+
+
 async def start_due(r: "aioredis.Redis", now: float) -> int:
-    """Start the runs of every schedule due at ``now``; how many runs made a task."""
+    """Start the runs of every schedule due at ``now``; how many runs made something."""
     made = 0
     for schedule_id, h in await schedules.due_schedules(r, now):
         spec = schedules.spec_of(h)
-        due = float(h["due"])
-        runs = []
-        for at in cron.runs_due(spec.cron, spec.tz, due, now, spec.catch_up):
-            slot = f"{at:.0f}"
-            started = await start(r, spec, h.get("owner"), ("schedule", schedule_id, slot), now)
-            if started.error:
-                log.warning("schedule %s run %s: no task: %s", schedule_id, slot, started.error)
-            runs.append((at, started.task_id, started.error))
+        try:
+            runs = await _start_runs(r, schedule_id, h, now)
+        except Busy:
+            continue  # another replica is starting it: that one advances the schedule
         next_due = cron.next_after(spec.cron, spec.tz, max(now, runs[-1][0] if runs else now))
         if await schedules.advance(r, schedule_id, h["due"], next_due, runs):
-            made += sum(1 for _, task_id, _ in runs if task_id)
+            made += sum(1 for _, made_id, _ in runs if made_id)
     return made
+
+
+async def _start_runs(
+    r: "aioredis.Redis", schedule_id: str, h: dict[str, str], now: float
+) -> list[Run]:
+    spec = schedules.spec_of(h)
+    runs: list[Run] = []
+    for at in cron.runs_due(spec.cron, spec.tz, float(h["due"]), now, spec.catch_up):
+        slot = f"{at:.0f}"
+        started = await start(r, spec, h.get("owner"), ("schedule", schedule_id, slot), now)
+        if started.error:
+            log.warning("schedule %s run %s made none: %s", schedule_id, slot, started.error)
+        runs.append((at, started.made, started.error))
+    return runs
 
 
 async def schedule_forever(r: "aioredis.Redis", tick_s: float, stop: asyncio.Event) -> None:

@@ -203,6 +203,9 @@ Schedules, triggers and webhooks (``store/automation.py``):
 ``ry:schedules``, ``ry:triggers``, ``ry:webhooks`` — sorted sets of the ids by creation.
 ``ry:schedules:due`` — sorted set, the ids of running (not paused) schedules scored by
     ``due``; the jobs process starts those whose score has passed (``jobs/schedules.py``).
+``ry:started:{origin}`` — string, the pipeline run a schedule's or trigger's run
+    (``origin``: ``schedule:{id}:{time}``, ``trigger:{id}:{event}``) started ("" while it
+    starts): the claim that starts it once (``jobs/starts.py``). Expires after a week.
 ``ry:delivery:{id}`` — hash, one event sent to one webhook (id: ``{webhook}-{event}``):
     ``webhook``, ``event_id``, ``event`` (its kind), ``body`` (the JSON sent), ``status``
     (pending | delivered | failed), ``attempts``, ``created``, ``last_attempt``,
@@ -448,6 +451,11 @@ def automation_index(kind: str) -> str:
 
 SCHEDULES_DUE = f"{PREFIX}schedules:due"
 DELIVERIES_DUE = f"{PREFIX}deliveries:due"
+
+
+def started(origin: str) -> str:
+    """The pipeline run a schedule's or trigger's run started."""
+    return f"{PREFIX}started:{origin}"
 
 
 def delivery(delivery_id: str) -> str:

@@ -20,8 +20,8 @@ async def create_schedule(body: ScheduleCreate, r: RedisDep, who: PrincipalDep) 
     the caller may not make tasks in the task's project on the queue, the queue does
     not exist, the task has no code, or the cron or zone does not parse (each named)."""
     who.require("user")
-    task = await checked_target(r, who, body)
-    return await schedules.create_schedule(r, body, task.project or "", who.owner, time.time())
+    project = await checked_target(r, who, body)
+    return await schedules.create_schedule(r, body, project, who.owner, time.time())
 
 
 @router.get("")

@@ -20,12 +20,12 @@ async def create_trigger(body: TriggerCreate, r: RedisDep, who: PrincipalDep) ->
     """Checks the target as a schedule's; watching a project needs member rights there,
     and watching every project (neither ``watch_project`` nor ``watch_tag``) an admin."""
     who.require("user")
-    task = await checked_target(r, who, body)
+    project = await checked_target(r, who, body)
     if body.watch_project is None and body.watch_tag is None:
         await authorize(r, who, "admin", None)
     elif body.watch_project is not None:
         await authorize(r, who, "create", body.watch_project)
-    return await triggers.create_trigger(r, body, task.project or "", who.owner, time.time())
+    return await triggers.create_trigger(r, body, project, who.owner, time.time())
 
 
 @router.get("")
