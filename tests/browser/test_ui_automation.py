@@ -57,6 +57,14 @@ def test_schedules_show_next_runs_in_their_zone_and_pause_resume_delete(
         fast = client.schedules.create(
             ScheduleCreate(task=base, queue="nowhere", cron="* * * * * *", name="every-second")
         )
+        # A pipeline on the same cron: its runs' steps wait on a queue no agent serves.
+        steps = [StepSpec(name="only", script=Script(entry_point="train.py"))]
+        watched = client.pipelines.create(
+            PipelineCreate(name="piped", project="auto", queue="nowhere", steps=steps)
+        )
+        piped = client.schedules.create(
+            ScheduleCreate(pipeline=watched.id, cron="* * * * * *", name="pipeline-each-second")
+        )
         trigger = client.triggers.create(
             TriggerCreate(task=base, queue="nowhere", watch_project="auto", statuses=["failed"],
                           metric="val/acc", op="<", threshold=0.5, name="retrain")
@@ -80,6 +88,19 @@ def test_schedules_show_next_runs_in_their_zone_and_pause_resume_delete(
     quick = page.locator(f"tr[data-schedule='{fast.id}']")
     expect(quick.locator("td").nth(4).locator("a.task-link")).to_have_count(1, timeout=20_000)
     shoot(page, "schedules")
+    # A schedule that runs a pipeline links to the pipeline, and its last run to that run.
+    runs_pipeline = page.locator(f"tr[data-schedule='{piped.id}']")
+    target = runs_pipeline.locator("a.pipeline-target")
+    expect(target).to_have_text("pipeline piped")
+    expect(target).to_have_attribute("href", f"#/pipelines?pipeline={watched.id}")
+    last_run = runs_pipeline.locator("a.run-link")
+    expect(last_run).to_have_count(1, timeout=20_000)
+    runs_pipeline.locator("button[data-action=pause]").click()
+    expect(runs_pipeline.locator(".badge")).to_have_text("paused")
+    last_run.click()
+    expect(page.locator(".dag g[data-step=only]")).to_have_attribute("data-status", "queued")
+    expect(page.locator(".crumbs")).to_contain_text("piped")
+    page.go_back()
 
     row.locator("button[data-action=pause]").click()
     expect(row.locator(".badge")).to_have_text("paused")

@@ -32,8 +32,33 @@ function nextRuns(s) {
   return h("ul", { class: "plain next-runs" }, s.next_runs.map((/** @type {string} */ t) => h("li", {}, inZone(t, s.tz))));
 }
 
-/** @param {any} target a Schedule or Trigger: the task it clones and where it goes */
-const startsWhat = (target) => [taskLink(target.task), h("span", { class: "muted" }, ` → ${target.queue}`)];
+/** Pipeline names by id, for the targets that run one. @type {Map<string, string>} */
+const pipelineNames = new Map();
+
+/**
+ * What a schedule or trigger starts: a clone of a task (and the queue it goes to), or a
+ * run of a pipeline.
+ * @param {any} target a Schedule or Trigger
+ */
+function startsWhat(target) {
+  if (target.pipeline) {
+    const name = pipelineNames.get(target.pipeline) || target.pipeline.slice(0, 8);
+    return h("a", { href: `#/pipelines?pipeline=${encodeURIComponent(target.pipeline)}`, class: "pipeline-target" }, `pipeline ${name}`);
+  }
+  return [taskLink(target.task), h("span", { class: "muted" }, ` → ${target.queue}`)];
+}
+
+/**
+ * When it last started something and what (a task, or a pipeline run), or why it could not.
+ * @param {any} item a Schedule or Trigger
+ * @param {string | null} at when it last ran or fired
+ */
+function lastStarted(item, at) {
+  const made = item.last_task
+    ? [ago(at), " ", item.pipeline ? h("a", { href: `#/pipeline-run/${item.last_task}`, class: "run-link" }, item.last_task.slice(0, 8)) : taskLink(item.last_task)]
+    : [h("span", { class: "muted" }, at ? ago(at) : "never")];
+  return [...made, item.last_error ? h("div", { class: "last-error" }, item.last_error) : null];
+}
 
 /**
  * @param {any} item a Schedule or Trigger
@@ -92,7 +117,7 @@ export async function schedulesPage(_params, _q, root, ctx) {
     { label: "Cron", cell: (s) => [h("code", { class: "cron" }, s.cron), h("div", { class: "muted tz" }, s.tz)] },
     { label: "Next runs", cell: nextRuns },
     { label: "Starts", cell: startsWhat },
-    { label: "Last run", cell: (s) => (s.last_task ? [ago(s.last_run), " ", taskLink(s.last_task)] : h("span", { class: "muted" }, "never")) },
+    { label: "Last run", cell: (s) => lastStarted(s, s.last_run) },
     { label: "Runs", value: (s) => s.runs, class: "num" },
     { label: "Missed runs", value: (s) => s.catch_up },
     { label: "State", cell: pausedBadge },
@@ -104,7 +129,7 @@ export async function schedulesPage(_params, _q, root, ctx) {
     { label: "Trigger", cell: (t) => [h("strong", {}, t.name || t.id.slice(0, 8)), h("div", { class: "muted" }, t.project)] },
     { label: "When a task ends", cell: watches },
     { label: "Starts", cell: startsWhat },
-    { label: "Last fired", cell: (t) => (t.last_task ? [ago(t.last_fired), " ", taskLink(t.last_task)] : h("span", { class: "muted" }, "never")) },
+    { label: "Last fired", cell: (t) => lastStarted(t, t.last_fired) },
     { label: "Fired", value: (t) => t.fired, class: "num" },
     { label: "State", cell: pausedBadge },
     { label: "", cell: (t) => controls("triggers", t) },
@@ -114,6 +139,13 @@ export async function schedulesPage(_params, _q, root, ctx) {
     try {
       /** @type {[any[], any[]]} */
       const [scheduleList, triggerList] = await Promise.all([get("/schedules"), get("/triggers")]);
+      /** @type {string[]} */
+      const unnamed = [...scheduleList, ...triggerList].map((x) => x.pipeline).filter((id) => id && !pipelineNames.has(id));
+      if (unnamed.length) {
+        for (const p of (await get("/pipelines")).items) pipelineNames.set(p.id, p.name);
+        // One look per pipeline: one not listed (deleted, or past the first page) keeps its id.
+        for (const id of unnamed) if (!pipelineNames.has(id)) pipelineNames.set(id, id.slice(0, 8));
+      }
       if (!ctx.alive) return;
       summary.textContent = `${scheduleList.length} schedule${scheduleList.length === 1 ? "" : "s"}, ${triggerList.length} trigger${triggerList.length === 1 ? "" : "s"}`;
       drawSchedules.show(scheduleList, () => schedules.replaceChildren(card("Schedules", scheduleList.length
