@@ -39,11 +39,13 @@ TRAIN = """\
 import pathlib, sys, time
 from runyard import Task
 task = Task.init(project="pipe", name="train")
-cfg = task.connect({"lr": 0.0, "data": "", "sleep": 0.0, "fail_marker": ""})
+cfg = task.connect({"lr": 0.0, "data": "", "sleep": 0.0, "fail_marker": "", "ready": ""})
 if cfg["fail_marker"] and not pathlib.Path(cfg["fail_marker"]).exists():
     pathlib.Path(cfg["fail_marker"]).write_text("failed once")
     sys.exit(4)
 rows = task.download_reference(cfg["data"], "in.txt").read_text().splitlines()
+if cfg["ready"]:
+    pathlib.Path(cfg["ready"]).write_text("downloaded")
 time.sleep(cfg["sleep"])
 task.log_metric("val/acc", cfg["lr"] * len(rows))
 """
@@ -259,10 +261,15 @@ def test_a_server_killed_mid_pipeline_resumes_it_without_a_second_task_per_step(
     redis: EmbeddedRedis = redis_factory()
     server: ServerProcess = server_factory("--redis-url", redis.url)
     client, repo = _one_agent(server, agent_factory, tmp_path)
-    run = _until_train_a_runs(client, repo, sleep=3.0)
+    ready = tmp_path / "downloaded"
+    run = Pipeline.from_dict(_diamond(repo, sleep=8.0, ready=str(ready)), client).run()
+    deadline = time.monotonic() + 120
+    while not ready.exists():  # a training step runs, past its download
+        assert time.monotonic() < deadline, client.pipelines.get_run(run.id).steps
+        time.sleep(0.1)
 
-    server.kill()
-    time.sleep(4)  # train_a ends while no server (nor its jobs process) is up
+    server.kill()  # its jobs process (the controller) goes with it
+    time.sleep(2)
     server.start()
     run = _wait_run(client, run.id)
 

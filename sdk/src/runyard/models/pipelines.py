@@ -14,6 +14,7 @@ A value that is exactly one reference takes the referenced value with its JSON t
 (a metric stays a float); references inside a longer string are formatted into it.
 """
 
+import functools
 import graphlib
 import re
 from collections.abc import Callable
@@ -194,38 +195,34 @@ class PipelineSpec(Strict):
             unknown = [parent for parent in step.parents if parent not in seen]
             if unknown:
                 raise ValueError(f"step {step.name}: parent {unknown[0]} is not a step")
+        graph = self.graph()
         try:
-            graphlib.TopologicalSorter(self.graph()).prepare()
+            order = list(graphlib.TopologicalSorter(graph).static_order())
         except graphlib.CycleError as error:
             cycle = " → ".join(error.args[1])
             raise ValueError(f"the steps form a cycle: {cycle}") from None
+        # Each step's ancestors, parents first (one pass: a 200-step fan-in stays cheap).
+        ancestors: dict[str, set[str]] = {}
+        for name in order:
+            ancestors[name] = set(graph[name]).union(*(ancestors[p] for p in graph[name]))
         for step in self.steps:
-            self._check_references(step)
+            self._check_references(step, ancestors[step.name])
         return self
 
     def graph(self) -> dict[str, list[str]]:
         """Step name → its parents."""
         return {step.name: list(step.parents) for step in self.steps}
 
-    def ancestors(self, name: str) -> set[str]:
-        """Every step ``name`` depends on, directly or not."""
-        graph, found, todo = self.graph(), set(), list(self.graph()[name])
-        while todo:
-            parent = todo.pop()
-            if parent not in found:
-                found.add(parent)
-                todo.extend(graph[parent])
-        return found
+    @functools.cached_property
+    def order(self) -> list[str]:
+        """The step names parents first (a topological order of the DAG)."""
+        return list(graphlib.TopologicalSorter(self.graph()).static_order())
 
-    def step(self, name: str) -> StepSpec:
-        """The step named ``name`` (KeyError when there is none)."""
-        for step in self.steps:
-            if step.name == name:
-                return step
-        raise KeyError(name)
+    def by_name(self) -> dict[str, StepSpec]:
+        """Step name → step."""
+        return {step.name: step for step in self.steps}
 
-    def _check_references(self, step: StepSpec) -> None:
-        ancestors = self.ancestors(step.name)
+    def _check_references(self, step: StepSpec, ancestors: set[str]) -> None:
         for ref in references(step.params):
             if ref.kind == "params" and ref.name not in self.params:
                 raise ValueError(

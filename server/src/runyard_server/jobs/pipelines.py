@@ -19,7 +19,6 @@ same task back and records it then.
 """
 
 import functools
-import graphlib
 import logging
 import time
 from collections.abc import Callable
@@ -67,15 +66,23 @@ _FROM_TASK = {
 
 
 class Advance:
-    """One pass over one run; ``abort`` (a reason) aborts it first."""
+    """One pass over one run; ``abort`` (a reason) aborts it first; with ``follow`` (a
+    step name) only that step's task is read (its event's pass), else every live one."""
 
-    def __init__(self, r: "aioredis.Redis", now: float, abort: str | None = None) -> None:
-        self.r, self.now, self.abort = r, now, abort
+    def __init__(
+        self,
+        r: "aioredis.Redis",
+        now: float,
+        abort: str | None = None,
+        follow: str | None = None,
+    ) -> None:
+        self.r, self.now, self.abort, self.follow = r, now, abort, follow
         self.at = datetime.fromtimestamp(now, UTC)
         """``now`` as the steps' ``started`` and ``finished`` take it."""
 
     async def __call__(self, record: RunRecord) -> Changes:
         self.record, self.changes = record, Changes()
+        self.specs = record.spec.by_name()
         # The record's own map: what this pass decides is what later steps resolve from.
         self.steps = record.steps
         run = record.run
@@ -99,9 +106,11 @@ class Advance:
         return new
 
     async def _follow_tasks(self) -> None:
-        live = [
-            s for s in self.steps.values() if s.task and not s.status.is_final and not s.cache_hit
-        ]
+        # An event's pass reads its own step's task only: reading all of a 200-step
+        # fan-out's on each of their events was most of the controller's work.
+        one = self.steps.get(self.follow or "")
+        candidates = list(self.steps.values()) if one is None else [one]
+        live = [s for s in candidates if s.task and not s.status.is_final and not s.cache_hit]
         async with self.r.pipeline(transaction=False) as pipe:
             for step in live:
                 pipe.hmget(keys.task(cast(str, step.task)), "status", "failure_reason")
@@ -118,7 +127,7 @@ class Advance:
             if step.cache_key:
                 self.changes.cached[step.cache_key] = cast(str, step.task)
         elif status in (TaskStatus.FAILED, TaskStatus.ABORTED):
-            spec = self.record.spec.step(step.name)
+            spec = self.specs[step.name]
             running = self.record.run.status is RunStatus.RUNNING and not self.abort
             if status == TaskStatus.FAILED and running and step.attempts <= spec.retries:
                 await self._retry(step, spec, reason)
@@ -148,9 +157,8 @@ class Advance:
     async def _start_ready(self) -> tuple[RunStatus, str | None]:
         """Spawn (or serve from the cache) every waiting step whose parents completed, in
         DAG order, so a cache hit's children start in the same pass."""
-        order = graphlib.TopologicalSorter(self.record.spec.graph()).static_order()
-        for name in order:
-            step, spec = self.steps[name], self.record.spec.step(name)
+        for name in self.record.spec.order:
+            step, spec = self.steps[name], self.specs[name]
             done = all(self.steps[p].status is StepStatus.COMPLETED for p in spec.parents)
             if step.status is StepStatus.WAITING and done:
                 await self._start(step, spec)
@@ -228,11 +236,16 @@ _BAD = (StepStatus.FAILED, StepStatus.ABORTED)
 
 
 async def advance(
-    r: "aioredis.Redis", run_id: str, now: float, abort: str | None = None
+    r: "aioredis.Redis",
+    run_id: str,
+    now: float,
+    abort: str | None = None,
+    follow: str | None = None,
 ) -> PipelineRun:
     """Take the run as far as it can go now (see the module docstring); with ``abort``
-    (the reason), abort it first. The caller holds the run's lock."""
-    return (await edit_run(r, run_id, Advance(r, now, abort), now)).run
+    (the reason), abort it first; ``follow`` as :class:`Advance` takes it. The caller
+    holds the run's lock."""
+    return (await edit_run(r, run_id, Advance(r, now, abort, follow), now)).run
 
 
 async def advance_locked(
@@ -313,7 +326,7 @@ class PipelineController:
             # Its spawn (recorded by the pass that made it) or a requeue: nothing to do.
             return
         try:
-            await advance(self.r, object_id, self.clock())
+            await advance(self.r, object_id, self.clock(), follow=slot)
         except NotFound:
             log.warning("task %s names pipeline run %s, which is gone", event.task, object_id)
 

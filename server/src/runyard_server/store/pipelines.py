@@ -8,6 +8,7 @@ acts (spawns, aborts; each idempotent) and writes what it decided; when the run 
 meanwhile (an abort from the API) the whole pass is tried again from the new state.
 """
 
+import functools
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -128,11 +129,19 @@ async def create_run(
     return run
 
 
+@functools.lru_cache(maxsize=256)
+def _spec(text: str) -> PipelineSpec:
+    # A run's spec never changes, and checking a DAG of hundreds of steps on every
+    # event of every step was most of what the controller spent: parse each once. The
+    # object is shared, so nothing may change it.
+    return PipelineSpec.model_validate_json(text)
+
+
 def _record(run_id: str, h: dict[str, str]) -> RunRecord:
     data = json.loads(h[_FIXED])
     finished = float(h["finished"]) if "finished" in h else None
     data.update(status=h["status"], reason=h.get("reason"), finished=finished)
-    spec = PipelineSpec.model_validate_json(h["spec"])
+    spec = _spec(h["spec"])
     steps = [StepState.model_validate_json(h[_STEP + step.name]) for step in spec.steps]
     run = PipelineRun.model_validate({**data, "steps": []})
     run.steps = steps
