@@ -6,8 +6,10 @@ network are refused, at create and again at delivery."""
 import asyncio
 import hashlib
 import hmac
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from runyard.models import WebhookCreate
 from runyard_server.config import Settings
-from runyard_server.jobs.webhooks import Sender
+from runyard_server.jobs.webhooks import Sender, fan_out
 from runyard_server.redis_client import connect_url
 from runyard_server.store import deliveries, webhooks
 from runyard_server.store.notify import emit
@@ -115,6 +117,7 @@ async def _emit(redis_url: str, kind: str, payload: dict[str, object]) -> None:
         ("http://192.168.1.1/hook", "(private)"),
         ("http://[::1]:9/hook", "(loopback)"),
         ("http://localhost:9/hook", "resolves to 127.0.0.1 (loopback)"),
+        ("http://2130706433/hook", "resolves to 127.0.0.1 (loopback)"),  # 127.0.0.1 as a number
         ("http://user:pw@example.com/hook", "no user or password"),
     ],
 )
@@ -167,3 +170,45 @@ async def test_a_delivery_fails_once_its_day_of_retries_is_over(r: aioredis.Redi
     [shown] = await deliveries.list_deliveries(r, webhook_id, 10)
     assert (shown.status, shown.response_code, shown.next_attempt) == ("failed", 500, None)
     assert await deliveries.claim(r, time.time() + 3600, 30, 10) == []
+
+
+@pytest.mark.anyio
+async def test_an_event_fanned_out_twice_is_one_delivery(r: aioredis.Redis) -> None:
+    body = WebhookCreate(url="http://203.0.113.9/hook", events=["task.failed"])
+    made = await webhooks.create_webhook(r, body, None, time.time())
+    data = {"id": "a" * 32, "project": "p"}
+    added = [await fan_out(r, "t-1700000000000-0", "task.failed", "p", data) for _ in range(2)]
+    assert added == [1, 0]
+    assert len(await deliveries.list_deliveries(r, made.id, 10)) == 1
+
+
+@pytest.mark.anyio
+async def test_a_receiver_that_hangs_holds_back_no_other_webhook(r: aioredis.Redis) -> None:
+    with receiver() as fine, hanging() as stuck:
+        slow_id = await _stored_delivery(r, stuck)
+        fast_id = await _stored_delivery(r, fine.url)
+        sender = Sender(r, Settings(webhook_allow_private=True, webhook_timeout_s=30))
+        try:
+            await sender.step()  # claims both, sends each on its own
+            for _ in range(100):
+                if fine.got:
+                    break
+                await asyncio.sleep(0.02)
+            [fast] = await deliveries.list_deliveries(r, fast_id, 1)
+            [slow] = await deliveries.list_deliveries(r, slow_id, 1)
+        finally:
+            await sender.close()
+    assert len(fine.got) == 1 and fast.status == "delivered"
+    assert (slow.status, slow.attempts) == ("pending", 0)
+
+
+@contextmanager
+def hanging() -> Iterator[str]:
+    """A URL on loopback whose server accepts connections and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
+    finally:
+        listener.close()

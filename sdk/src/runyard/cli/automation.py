@@ -90,9 +90,9 @@ def _register_schedules(groups: Any) -> None:
         commands,
         "schedule",
         {
-            "show": ("a schedule and its next run times", show_schedule),
-            "pause": ("start no run until resumed", pause_schedule),
-            "resume": ("run again from the next cron time", resume_schedule),
+            "show": ("a schedule and its next run times", _on_one("schedules", "get")),
+            "pause": ("start no run until resumed", _on_one("schedules", "pause")),
+            "resume": ("run again from the next cron time", _on_one("schedules", "resume")),
             "delete": ("delete a schedule", delete_schedule),
         },
     )
@@ -119,9 +119,9 @@ def _register_triggers(groups: Any) -> None:
         commands,
         "trigger",
         {
-            "show": ("a trigger and what it fired last", show_trigger),
-            "pause": ("fire no more until resumed", pause_trigger),
-            "resume": ("fire again", resume_trigger),
+            "show": ("a trigger and what it fired last", _on_one("triggers", "get")),
+            "pause": ("fire no more until resumed", _on_one("triggers", "pause")),
+            "resume": ("fire again", _on_one("triggers", "resume")),
             "delete": ("delete a trigger", delete_trigger),
         },
     )
@@ -150,6 +150,18 @@ def _register_webhooks(groups: Any) -> None:
         "webhook",
         {"show": ("a webhook", show_webhook), "delete": ("delete a webhook", delete_webhook)},
     )
+
+
+def _on_one(resource: str, action: str) -> Callable[[Client, argparse.Namespace], int]:
+    """``schedule|trigger show|pause|resume ID``: call ``client.<resource>.<action>(ID)``
+    and print what it answers."""
+
+    def run(client: Client, args: argparse.Namespace) -> int:
+        found = getattr(getattr(client, resource), action)(args.id)
+        text = _schedule_text if isinstance(found, Schedule) else _trigger_text
+        return emit(found, args.json, lambda: text(found))
+
+    return run
 
 
 def _target(client: Client, args: argparse.Namespace) -> dict[str, Any]:
@@ -229,21 +241,6 @@ def list_schedules(client: Client, args: argparse.Namespace) -> int:
     return emit(found, args.json, lambda: table(_SCHEDULE_HEAD, map(_schedule_row, found)))
 
 
-def show_schedule(client: Client, args: argparse.Namespace) -> int:
-    found = client.schedules.get(args.id)
-    return emit(found, args.json, lambda: _schedule_text(found))
-
-
-def pause_schedule(client: Client, args: argparse.Namespace) -> int:
-    found = client.schedules.pause(args.id)
-    return emit(found, args.json, lambda: _schedule_text(found))
-
-
-def resume_schedule(client: Client, args: argparse.Namespace) -> int:
-    found = client.schedules.resume(args.id)
-    return emit(found, args.json, lambda: _schedule_text(found))
-
-
 def delete_schedule(client: Client, args: argparse.Namespace) -> int:
     client.schedules.delete(args.id)
     return 0
@@ -302,21 +299,6 @@ def create_trigger(client: Client, args: argparse.Namespace) -> int:
 def list_triggers(client: Client, args: argparse.Namespace) -> int:
     found = client.triggers.list()
     return emit(found, args.json, lambda: table(_TRIGGER_HEAD, map(_trigger_row, found)))
-
-
-def show_trigger(client: Client, args: argparse.Namespace) -> int:
-    found = client.triggers.get(args.id)
-    return emit(found, args.json, lambda: _trigger_text(found))
-
-
-def pause_trigger(client: Client, args: argparse.Namespace) -> int:
-    found = client.triggers.pause(args.id)
-    return emit(found, args.json, lambda: _trigger_text(found))
-
-
-def resume_trigger(client: Client, args: argparse.Namespace) -> int:
-    found = client.triggers.resume(args.id)
-    return emit(found, args.json, lambda: _trigger_text(found))
 
 
 def delete_trigger(client: Client, args: argparse.Namespace) -> int:

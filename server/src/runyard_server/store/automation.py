@@ -7,6 +7,7 @@ record and its index entry are written and removed in one ``MULTI``.
 """
 
 import uuid
+from datetime import UTC, datetime
 from typing import cast
 
 import redis.asyncio as aioredis
@@ -16,6 +17,16 @@ from runyard_server.errors import NotFound
 from runyard_server.store import keys
 
 Fields = dict[str, str]
+
+
+def at(value: str | float) -> datetime:
+    """A stored time (unix seconds) as the wire's datetime."""
+    return datetime.fromtimestamp(float(value), tz=UTC)
+
+
+def time_of(value: str | None) -> datetime | None:
+    """:func:`at`, or None for a time not stored."""
+    return None if value is None else at(value)
 
 
 def new_id() -> str:

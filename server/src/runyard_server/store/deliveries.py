@@ -11,14 +11,13 @@ the delivery due again after the lease.
 """
 
 import random
-from datetime import UTC, datetime
 from typing import cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
 from runyard.models import WebhookDelivery
-from runyard_server.store import keys
+from runyard_server.store import automation, keys
 
 KEEP_S = 7 * 86400
 """How long a finished delivery stays in the log."""
@@ -34,13 +33,10 @@ def delivery_id(webhook_id: str, event_id: str) -> str:
     return f"{webhook_id}-{event_id}"
 
 
-def _time(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(float(value), tz=UTC)
-
-
 def delivery_of(found_id: str, h: Fields) -> WebhookDelivery:
     """The wire form of a stored delivery."""
     code = h.get("response_code")
+    pending = h["status"] == "pending"
     return WebhookDelivery(
         id=found_id,
         webhook=h["webhook"],
@@ -48,9 +44,9 @@ def delivery_of(found_id: str, h: Fields) -> WebhookDelivery:
         event=h["event"],
         status=h["status"],
         attempts=int(h.get("attempts", 0)),
-        created=datetime.fromtimestamp(float(h["created"]), tz=UTC),
-        last_attempt=_time(h.get("last_attempt")),
-        next_attempt=_time(h.get("next_attempt")) if h["status"] == "pending" else None,
+        created=automation.at(h["created"]),
+        last_attempt=automation.time_of(h.get("last_attempt")),
+        next_attempt=automation.time_of(h.get("next_attempt") if pending else None),
         response_code=int(code) if code else None,
         error=h.get("error"),
     )

@@ -9,7 +9,6 @@ the same run, one advances it, and the other's clone was the same task.
 """
 
 import json
-from datetime import UTC, datetime
 from typing import cast
 
 import redis.asyncio as aioredis
@@ -24,10 +23,6 @@ SHOWN_RUNS = 3
 """Next run times a schedule shows."""
 
 
-def _time(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(float(value), tz=UTC)
-
-
 def schedule_of(schedule_id: str, h: automation.Fields) -> Schedule:
     """The wire form of a stored schedule."""
     spec = ScheduleCreate.model_validate_json(h["spec"])
@@ -38,10 +33,10 @@ def schedule_of(schedule_id: str, h: automation.Fields) -> Schedule:
         id=schedule_id,
         project=h.get("project", ""),
         owner=h.get("owner"),
-        created=datetime.fromtimestamp(float(h["created"]), tz=UTC),
+        created=automation.at(h["created"]),
         paused=h.get("paused") == "1",
-        next_runs=[datetime.fromtimestamp(t, tz=UTC) for t in nexts[:SHOWN_RUNS]],
-        last_run=_time(h.get("last_run")),
+        next_runs=[automation.at(t) for t in nexts[:SHOWN_RUNS]],
+        last_run=automation.time_of(h.get("last_run")),
         last_task=h.get("last_task"),
         last_error=h.get("last_error"),
         runs=int(h.get("runs", 0)),

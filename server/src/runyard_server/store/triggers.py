@@ -3,7 +3,6 @@ each firing left (the jobs process fires them, ``jobs/triggers.py``)."""
 
 import operator
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import cast
 
 import redis.asyncio as aioredis
@@ -22,10 +21,6 @@ _COMPARE: dict[str, Callable[[float, float], bool]] = {
 }
 
 
-def _time(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(float(value), tz=UTC)
-
-
 def trigger_of(trigger_id: str, h: automation.Fields) -> Trigger:
     """The wire form of a stored trigger."""
     spec = TriggerCreate.model_validate_json(h["spec"])
@@ -34,10 +29,10 @@ def trigger_of(trigger_id: str, h: automation.Fields) -> Trigger:
         id=trigger_id,
         project=h.get("project", ""),
         owner=h.get("owner"),
-        created=datetime.fromtimestamp(float(h["created"]), tz=UTC),
+        created=automation.at(h["created"]),
         paused=h.get("paused") == "1",
         fired=int(h.get("fired", 0)),
-        last_fired=_time(h.get("last_fired")),
+        last_fired=automation.time_of(h.get("last_fired")),
         last_task=h.get("last_task"),
         last_error=h.get("last_error"),
     )

@@ -3,7 +3,6 @@ each delivery is signed with (kept in Redis: signing needs it, unlike a token, w
 is stored only as its hash)."""
 
 import secrets
-from datetime import UTC, datetime
 from typing import cast
 
 import redis.asyncio as aioredis
@@ -17,7 +16,7 @@ KIND = "webhook"
 def webhook_of(webhook_id: str, h: automation.Fields) -> Webhook:
     """The wire form of a stored webhook (without its secret)."""
     spec = WebhookCreate.model_validate_json(h["spec"])
-    created = datetime.fromtimestamp(float(h["created"]), tz=UTC)
+    created = automation.at(h["created"])
     return Webhook(**spec.model_dump(), id=webhook_id, owner=h.get("owner"), created=created)
 
 
