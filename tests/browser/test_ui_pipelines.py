@@ -4,7 +4,6 @@ unchanged steps are marked as cache hits, the task page's link back to its run, 
 aborting a run from its page."""
 
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -67,22 +66,15 @@ def diamond(stack: Stack, name: str, gate: Path | None = None) -> PipelineCreate
     )
 
 
-def start(stack: Stack, spec: PipelineCreate, params: dict[str, Any] | None = None) -> PipelineRun:
+def start(stack: Stack, spec: PipelineCreate) -> PipelineRun:
     """The pipeline stored and one run of it started, through the SDK."""
     if "default" not in {q.name for q in stack.client.queues.list()}:  # the agent may not be up yet
         stack.client.queues.create("default")
-    return stack.client.pipelines.run(stack.client.pipelines.create(spec).id, params)
+    return stack.client.pipelines.run(stack.client.pipelines.create(spec).id)
 
 
 def steps_of(stack: Stack, run: PipelineRun) -> dict[str, StepState]:
     return {s.name: s for s in stack.client.pipelines.get_run(run.id).steps}
-
-
-def wait_final(stack: Stack, run: PipelineRun, timeout_s: float = 240) -> None:
-    deadline = time.monotonic() + timeout_s
-    while stack.client.pipelines.get_run(run.id).status == "running":
-        assert time.monotonic() < deadline, f"run {run.id} still running"
-        time.sleep(0.5)
 
 
 def node(page: Page, step: str) -> Locator:
@@ -125,11 +117,18 @@ def test_a_diamond_run_draws_its_dag_live_and_marks_cache_hits(
     expect(link).to_have_attribute("href", f"#/task/{steps['train_b'].task}")
     shoot(page, "pipeline-run")
 
-    # A rerun with train_b's parameter changed reuses prepare and train_a from the first
-    # run: the page says which task each reused; train_b and evaluate run again.
-    again = start(stack, diamond(stack, "diamond"), {"lr_b": 0.3})
-    wait_final(stack, again)
-    page.goto(f"{stack.server.url}/#/pipeline-run/{again.id}")
+    # Rerun from the page with train_b's parameter changed: prepare and train_a are reused
+    # from the first run (the page says which task each reused); train_b and evaluate run.
+    page.locator("#action-rerun").click()
+    form = page.locator("#rerun-form")
+    expect(form.locator("input[name=lr_b]")).to_have_value("0.2")
+    form.locator("input[name=lr_b]").fill("0.3")
+    shoot(page, "pipeline-rerun-form")
+    form.get_by_role("button", name="Rerun").click()
+    expect(page).not_to_have_url(f"{stack.server.url}/#/pipeline-run/{run.id}")
+    again = stack.client.pipelines.get_run(page.url.rsplit("/", 1)[1])
+    assert again.cloned_from == run.id and again.params == {"lr_b": 0.3}
+    expect(page.locator("h1 .badge")).to_have_text("completed", timeout=240_000)
     for s in ("prepare", "train_a"):
         expect(node(page, s)).to_have_class(CACHED)
         expect(node(page, s)).to_contain_text(f"cached from {str(steps[s].task)[:8]}")
@@ -165,7 +164,7 @@ def test_a_diamond_run_draws_its_dag_live_and_marks_cache_hits(
     page.locator("table.pipeline-defs button.pick", has_text="diamond").first.click()
     expect(page.locator("#pipeline-runs h2")).to_have_text("Runs of diamond")
     assert "pipeline=" in page.url
-    expect(page.locator("table.pipeline-runs tbody tr")).to_have_count(1)
+    expect(page.locator("table.pipeline-runs tbody tr")).to_have_count(2)
     page.locator("table.pipeline-defs tr.selected").get_by_role("button", name="Run").click()
     expect(page.locator(".card h2", has_text="Steps —")).to_contain_text("4 of 4 done, 4 cached")
     expect(page.locator("h1 .badge")).to_have_text("completed")

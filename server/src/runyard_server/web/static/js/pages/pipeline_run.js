@@ -5,6 +5,7 @@
 import { ApiError, get, post, seg } from "../api.js";
 import { dagView } from "../dag.js";
 import { ago, badge, card, confirmButton, dateTime, duration, errorBox, h, setTitle, show, table, taskLink, writes } from "../dom.js";
+import { parseAs, toText } from "../params.js";
 import { navigate } from "../router.js";
 import { progress } from "./pipelines.js";
 
@@ -83,13 +84,14 @@ export async function pipelineRunPage({ id }, _q, root, ctx) {
   const pipeline = await get(`/pipelines/${seg(run.pipeline)}`).catch(() => null);
   const head = h("div");
   const flash = h("div");
+  const rerunBox = h("div");
   const dag = dagView(nodesOf(run), `the steps of ${run.name} and what each waits for`);
   const steps = h("div");
   const facts = h("div", { class: "columns" });
   /** @type {Set<string>} */
   const opened = new Set();
   const columns = stepColumns(opened);
-  root.append(head, flash, h("div", { class: "stack" }, card("Graph", dag.el), steps, facts));
+  root.append(head, rerunBox, flash, h("div", { class: "stack" }, card("Graph", dag.el), steps, facts));
 
   const abort = () => confirmButton("Abort", "Really abort?", async () => {
     try {
@@ -100,14 +102,35 @@ export async function pipelineRunPage({ id }, _q, root, ctx) {
     }
   });
 
-  // The same pipeline again with this run's parameters; unchanged steps come from the cache.
-  async function rerun() {
-    try {
-      const again = await post(`/pipelines/runs/${seg(run.id)}/clone`, {});
-      navigate(`/pipeline-run/${again.id}`);
-    } catch (e) {
-      flash.replaceChildren(errorBox(e));
-    }
+  // The same pipeline again, with this run's parameters or changed ones; the steps whose
+  // inputs did not change come from the cache unless asked not to. The form has its own
+  // place on the page: the polling clears the flash, and must not take the form with it.
+  function showRerun() {
+    const fields = Object.entries(run.params).map(([name, value]) => {
+      const input = h("input", { name, value: toText(value), class: "mono", "aria-label": name });
+      return { name, value, input };
+    });
+    const noCache = h("input", { type: "checkbox", name: "no_cache" });
+    const form = h("form", { class: "card rerun-form", id: "rerun-form" },
+      h("h2", {}, "Rerun with parameters"),
+      fields.length ? h("div", { class: "rerun-params" }, fields.map((f) => h("label", {}, f.name, f.input))) : h("p", { class: "empty" }, "This pipeline has no parameters."),
+      h("div", { class: "actions" },
+        h("label", { class: "inline muted" }, noCache, " run every step (no cache)"),
+        h("span", { class: "spacer" }),
+        h("button", { type: "button", onclick: () => rerunBox.replaceChildren() }, "Cancel"),
+        h("button", { type: "submit", class: "primary" }, "Rerun")));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        const params = Object.fromEntries(fields.map((f) => [f.name, parseAs(f.value, f.input.value)]));
+        const again = await post(`/pipelines/runs/${seg(run.id)}/clone`, { params, no_cache: noCache.checked });
+        navigate(`/pipeline-run/${again.id}`);
+      } catch (e) {
+        flash.replaceChildren(errorBox(e));
+      }
+    });
+    rerunBox.replaceChildren(form);
+    (fields[0]?.input || form.querySelector("button[type=submit]"))?.focus();
   }
 
   let drawnHead = "";
@@ -127,7 +150,7 @@ export async function pipelineRunPage({ id }, _q, root, ctx) {
           h("h1", {}, run.name, " ", badge(run.status, "big"))),
         h("span", { class: "spacer" }),
         h("div", { class: "actions" },
-          writes(h("button", { id: "action-rerun", title: "run the pipeline again with these parameters", onclick: rerun }, "Rerun")),
+          writes(h("button", { id: "action-rerun", title: "run the pipeline again, with these parameters or changed ones", onclick: showRerun }, "Rerun…")),
           run.status === "running" ? writes(abort()) : null)),
       ...(run.reason ? [h("pre", { class: "failure", id: "run-reason" }, run.reason)] : []));
     }
