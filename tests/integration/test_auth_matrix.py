@@ -72,6 +72,9 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/pipelines"): {"name": "p", "steps": [{"name": "s", "script": STEP_SCRIPT}]},
     ("POST", "/api/v1/pipelines/{pipeline_id}/runs"): {},
     ("POST", "/api/v1/pipelines/runs/{run_id}/clone"): {},
+    ("POST", "/api/v1/schedules"): {"task": "0" * 32, "cron": "0 3 * * *"},
+    ("POST", "/api/v1/triggers"): {"task": "0" * 32},
+    ("POST", "/api/v1/webhooks"): {"url": "http://127.0.0.1:9/", "events": ["task.failed"]},
 }
 """A valid body per route that takes one: a role is checked after the body validates."""
 
@@ -194,6 +197,9 @@ def call(world: World, op: tuple[str, str], headers: dict[str, str], task_id: st
         pipeline_id="0" * 32,
         run_id="0" * 32,
         step="s",
+        schedule_id="0" * 32,
+        trigger_id="0" * 32,
+        webhook_id="0" * 32,
     )
     body = BODIES.get(op)
     if isinstance(body, bytes):

@@ -104,6 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
             dest=f"preempt_{flag}_s",
             help=_help(f"preempt_{flag}_s"),
         )
+    p.add_argument(
+        "--webhook-allow-private",
+        action="store_true",
+        default=None,
+        help=_help("webhook_allow_private"),
+    )
+    p.add_argument(
+        "--schedule-tick", type=float, dest="schedule_tick_s", help=_help("schedule_tick_s")
+    )
     p.add_argument("--storage", metavar="s3://BUCKET/PREFIX", help=_help("storage"))
     p.add_argument("--storage-endpoint-url", metavar="URL", help=_help("storage_endpoint_url"))
     p.add_argument(

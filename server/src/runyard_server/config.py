@@ -163,6 +163,27 @@ class Settings(BaseSettings):
         gt=0,
         description="seconds before a failed or abandoned event job (archiving) runs again",
     )
+    schedule_tick_s: float = Field(
+        default=1.0, gt=0, le=60, description="seconds between checks for due schedules"
+    )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description=(
+            "let webhooks reach loopback, link-local and private addresses (refused by "
+            "default, so a webhook cannot probe the server's own network)"
+        ),
+    )
+    webhook_retry_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="seconds before a failed webhook delivery's first retry (then doubling)",
+    )
+    webhook_give_up_s: float = Field(
+        default=86400.0, gt=0, description="seconds a webhook delivery is retried before it fails"
+    )
+    webhook_timeout_s: float = Field(
+        default=10.0, gt=0, le=120, description="seconds a webhook receiver has to answer"
+    )
     history_sweep_s: float = Field(
         default=600.0,
         gt=0,

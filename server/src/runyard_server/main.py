@@ -31,10 +31,13 @@ from runyard_server.api.routes import (
     queues,
     quotas,
     reports,
+    schedules,
     task_metrics,
     tasks,
     tokens,
+    triggers,
     users,
+    webhooks,
     workers,
 )
 from runyard_server.api_docs import install_api_docs
@@ -137,6 +140,9 @@ def create_app(settings: Settings) -> FastAPI:
         audit,
         quotas,
         pipelines,
+        schedules,
+        triggers,
+        webhooks,
     )
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)

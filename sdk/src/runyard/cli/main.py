@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from runyard._version import __version__
 from runyard.cli import (
     audit,
+    automation,
     pipelines,
     projects,
     queues,
@@ -53,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     groups = parser.add_subparsers(
         dest="group",
-        metavar="{task,queue,worker,token,quota,user,project,audit,pipeline}",
+        metavar=(
+            "{task,queue,worker,token,quota,user,project,audit,pipeline,schedule,trigger,webhook}"
+        ),
         required=True,
     )
     tasks.register(groups)
@@ -65,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     projects.register(groups)
     audit.register(groups)
     pipelines.register(groups)
+    automation.register(groups)
     return parser
 
 

@@ -1,5 +1,6 @@
 """The Runyard HTTP client: ``Client().tasks``, ``.logs``, ``.metrics``, ``.artifacts``,
-``.queues``, ``.workers``, ``.tokens``, ``.projects``, ``.pipelines``."""
+``.queues``, ``.workers``, ``.tokens``, ``.projects``, ``.pipelines``, ``.schedules``,
+``.triggers``, ``.webhooks``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import requests
 from runyard import config
 from runyard.client._http import Transport
 from runyard.client.audit import Audit
+from runyard.client.automation import Schedules, Triggers, Webhooks
 from runyard.client.bundles import Bundles
 from runyard.client.logs import Logs
 from runyard.client.pipelines import Pipelines
@@ -64,6 +66,9 @@ class Client:
         self.projects = Projects(self._http)
         self.audit = Audit(self._http)
         self.pipelines = Pipelines(self._http)
+        self.schedules = Schedules(self._http)
+        self.triggers = Triggers(self._http)
+        self.webhooks = Webhooks(self._http)
 
     def health(self) -> bool:
         """True when the server answers ``/healthz`` with ok, on the first try; never raises."""

@@ -4,6 +4,7 @@ from runyard.models.audit import AuditEntry, AuditPage
 from runyard.models.automation import (
     EVENT_KINDS,
     CatchUp,
+    Comparison,
     EventKind,
     RunTarget,
     Schedule,
@@ -156,6 +157,7 @@ __all__ = [
     "Claim",
     "ClaimRequest",
     "CloneRequest",
+    "Comparison",
     "CompletedReport",
     "EndReport",
     "EnqueueRequest",

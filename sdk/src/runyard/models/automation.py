@@ -49,11 +49,16 @@ def _failed_only() -> list[FinalStatus]:
 
 class RunTarget(Strict):
     """What a schedule or trigger starts: a clone of ``task`` with ``overrides`` (as
-    ``POST /tasks/{id}/clone`` takes them), enqueued on ``queue``."""
+    ``POST /tasks/{id}/clone`` takes them), enqueued on ``queue``; or a run of
+    ``pipeline`` with pipeline ``params``. Exactly one of ``task`` and ``pipeline``."""
 
-    task: TaskId
+    task: TaskId | None = None
+    pipeline: TaskId | None = Field(default=None, description="a pipeline's id")
     queue: Name = "default"
     overrides: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="a pipeline run's parameters (by name)"
+    )
     priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
 
     @field_validator("overrides")
@@ -63,6 +68,16 @@ class RunTarget(Strict):
             if len(path.split("/")) < 2 or not all(path.split("/")):
                 raise ValueError(f"override {path!r} must look like 'Section/key'")
         return value
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "RunTarget":
+        if (self.task is None) == (self.pipeline is None):
+            raise ValueError("give a task to clone or a pipeline to run (one of them)")
+        if self.pipeline is not None and self.overrides:
+            raise ValueError("overrides change a cloned task; a pipeline run takes params")
+        if self.task is not None and self.params:
+            raise ValueError("params are a pipeline run's; a cloned task takes overrides")
+        return self
 
 
 class ScheduleCreate(RunTarget):
@@ -79,7 +94,7 @@ class Schedule(ScheduleCreate):
     """A schedule as stored, with when it runs next."""
 
     id: str
-    project: str = Field(description="the project of the task it clones")
+    project: str = Field(description="the project of the task it clones (or the pipeline)")
     owner: str | None = None
     created: datetime
     paused: bool = False
@@ -87,7 +102,10 @@ class Schedule(ScheduleCreate):
         default_factory=list, description="the next few run times (none while paused)"
     )
     last_run: datetime | None = Field(default=None, description="the due time of the last run")
-    last_task: str | None = Field(default=None, description="the task the last run made")
+    last_task: str | None = Field(
+        default=None, description="the task (or pipeline run) the last run made"
+    )
+    last_error: str | None = Field(default=None, description="why the last run made no task")
     runs: int = 0
 
 
@@ -123,13 +141,14 @@ class Trigger(TriggerCreate):
     """A trigger as stored."""
 
     id: str
-    project: str = Field(description="the project of the task it clones")
+    project: str = Field(description="the project of the task it clones (or the pipeline)")
     owner: str | None = None
     created: datetime
     paused: bool = False
     fired: int = 0
     last_fired: datetime | None = None
     last_task: str | None = None
+    last_error: str | None = None
 
 
 class WebhookCreate(Strict):

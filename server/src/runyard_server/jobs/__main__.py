@@ -13,6 +13,7 @@ import os
 import signal
 
 from runyard_server.config import Settings
+from runyard_server.jobs.automation import run_automation
 from runyard_server.jobs.consumers import run_consumers
 from runyard_server.jobs.preempter import preempt_forever
 from runyard_server.jobs.reaper import reap_forever
@@ -45,6 +46,7 @@ async def run(settings: Settings, reap_interval_s: float) -> None:
             reap_forever(client, reap_interval_s, stop),
             preempt_forever(client, _policy(settings), settings.alive_after_s, stop),
             run_consumers(settings, stop),
+            run_automation(settings, stop),
         )
     finally:
         watcher.cancel()

@@ -18,7 +18,7 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable, Sequence
-from typing import cast
+from typing import Generic, TypeVar, cast
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel, Field
@@ -49,30 +49,36 @@ class Busy(Exception):
 
 
 Handler = Callable[[Event], Awaitable[None]]
+E = TypeVar("E")
 Entry = tuple[str | None, dict[str, str] | None]
 """A stream entry as redis-py parses it; (None, None) for one trimmed while pending."""
 
 
-class EventConsumer:
-    """One consumer of group ``group`` on ``ry:events``, calling ``handler`` per event."""
+class StreamConsumer(Generic[E]):
+    """One consumer of group ``group`` on ``stream``, calling ``handler`` with each
+    entry as ``parse`` reads it (``ry:notify`` has entries of its own kind)."""
 
     def __init__(
         self,
         r: "aioredis.Redis",
         group: str,
-        handler: Handler,
+        handler: Callable[[E], Awaitable[None]],
+        parse: Callable[[str, dict[str, str]], E],
+        *,
+        stream: str,
         retry_s: float = 10.0,
         block_s: float = 1.0,
         batch: int = 100,
     ) -> None:
-        self.r, self.group, self.handler = r, group, handler
+        self.r, self.group, self.handler, self.parse = r, group, handler, parse
+        self.stream = stream
         self.name = f"{socket.gethostname()}-{os.getpid()}"
         self.retry_ms, self.block_ms, self.batch = int(retry_s * 1000), int(block_s * 1000), batch
 
     async def ensure_group(self) -> None:
         """Create the group (reading from the stream's start) unless it exists."""
         try:
-            await self.r.xgroup_create(keys.EVENTS, self.group, id="0", mkstream=True)
+            await self.r.xgroup_create(self.stream, self.group, id="0", mkstream=True)
         except aioredis.ResponseError as error:
             if "BUSYGROUP" not in str(error):
                 raise
@@ -87,9 +93,9 @@ class EventConsumer:
         drop its pending entries), so only the dead go.
         """
         gone = []
-        for consumer in await self.r.xinfo_consumers(keys.EVENTS, self.group):
+        for consumer in await self.r.xinfo_consumers(self.stream, self.group):
             if consumer["pending"] == 0 and consumer["idle"] > idle_s * 1000:
-                await self.r.xgroup_delconsumer(keys.EVENTS, self.group, consumer["name"])
+                await self.r.xgroup_delconsumer(self.stream, self.group, consumer["name"])
                 gone.append(str(consumer["name"]))
         return gone
 
@@ -98,7 +104,7 @@ class EventConsumer:
         ``block_s`` for some); returns how many were handled successfully."""
         try:
             reply = await self.r.xautoclaim(
-                keys.EVENTS, self.group, self.name, self.retry_ms, "0-0", count=self.batch
+                self.stream, self.group, self.name, self.retry_ms, "0-0", count=self.batch
             )
         except aioredis.ResponseError as error:
             if "NOGROUP" not in str(error):
@@ -108,7 +114,7 @@ class EventConsumer:
             return 0
         done = await self._handle(cast(list[Entry], reply[1]))
         fresh = await self.r.xreadgroup(
-            self.group, self.name, {keys.EVENTS: ">"}, count=self.batch, block=self.block_ms
+            self.group, self.name, {self.stream: ">"}, count=self.batch, block=self.block_ms
         )
         for _, entries in cast(list[tuple[str, list[Entry]]], fresh or []):
             done += await self._handle(entries)
@@ -124,7 +130,7 @@ class EventConsumer:
                 # Trimmed away while pending (Redis 6.2 claims it as nil): nothing to run.
                 continue
             try:
-                await self.handler(Event.model_validate({"id": event_id, **fields}))
+                await self.handler(self.parse(event_id, fields))
             except Exception:
                 # Left pending: XAUTOCLAIM hands it out again after retry_s.
                 log.exception(
@@ -133,7 +139,7 @@ class EventConsumer:
                 continue
             done.append(event_id)
         if done:
-            await self.r.xack(keys.EVENTS, self.group, *done)
+            await self.r.xack(self.stream, self.group, *done)
         return len(done)
 
     async def run(
@@ -170,3 +176,31 @@ class EventConsumer:
             except OSError as error:
                 log.warning("%s: %s; retrying in 1 s", self.group, error)
             await asyncio.sleep(1)
+
+
+def _event(event_id: str, fields: dict[str, str]) -> Event:
+    return Event.model_validate({"id": event_id, **fields})
+
+
+class EventConsumer(StreamConsumer[Event]):
+    """One consumer of group ``group`` on ``ry:events``, calling ``handler`` per event."""
+
+    def __init__(
+        self,
+        r: "aioredis.Redis",
+        group: str,
+        handler: Handler,
+        retry_s: float = 10.0,
+        block_s: float = 1.0,
+        batch: int = 100,
+    ) -> None:
+        super().__init__(
+            r,
+            group,
+            handler,
+            _event,
+            stream=keys.EVENTS,
+            retry_s=retry_s,
+            block_s=block_s,
+            batch=batch,
+        )

@@ -193,6 +193,29 @@ got before a write is acknowledged (``--redis-min-replicas-ack``).
     event id receivers dedupe on. Trimmed to about 100,000 entries; the webhooks
     consumer group (``jobs/webhooks.py``) reads it.
 
+Schedules, triggers and webhooks (``store/automation.py``):
+``ry:schedule:{id}``, ``ry:trigger:{id}``, ``ry:webhook:{id}`` — hash, one record:
+    ``spec`` (its create body as JSON), ``owner`` (absent: none), ``created``, and
+    ``project`` (a schedule's or trigger's: the project of the task it clones).
+    A schedule also has ``due`` (its next run time; absent while ``paused`` is "1"),
+    ``last_run``, ``last_task``, ``last_error``, ``runs``; a trigger ``paused``,
+    ``fired``, ``last_event``, ``last_fired``, ``last_task``, ``last_error``; a
+    webhook ``secret`` (what it signs with).
+``ry:schedules``, ``ry:triggers``, ``ry:webhooks`` — sorted sets of the ids by creation.
+``ry:schedules:due`` — sorted set, the ids of running (not paused) schedules scored by
+    ``due``; the jobs process starts those whose score has passed (``jobs/schedules.py``).
+``ry:started:{origin}`` — string, the pipeline run a schedule's or trigger's run
+    (``origin``: ``schedule:{id}:{time}``, ``trigger:{id}:{event}``) started ("" while it
+    starts): the claim that starts it once (``jobs/starts.py``). Expires after a week.
+``ry:delivery:{id}`` — hash, one event sent to one webhook (id: ``{webhook}-{event}``):
+    ``webhook``, ``event_id``, ``event`` (its kind), ``body`` (the JSON sent), ``status``
+    (pending | delivered | failed), ``attempts``, ``created``, ``last_attempt``,
+    ``next_attempt``, ``response_code``, ``error``. Expires a week after it ends.
+``ry:webhook:{id}:deliveries`` — sorted set, the webhook's deliveries by creation
+    (the newest 1,000 are kept).
+``ry:deliveries:due`` — sorted set, the pending deliveries scored by their next attempt;
+    a sender claims one by moving its score a lease ahead (``store/deliveries.py``).
+
 ``ry:audit`` — stream, one entry per state-changing API request (``store/audit.py``):
     ``who``, ``method``, ``route`` (the template), ``object`` (path parameters),
     ``status``, ``rid`` (request id), ``client``; the entry id is the time. Appended
@@ -415,6 +438,35 @@ def metric_indexes(series: str) -> tuple[str, str, str]:
 def names(n: int) -> str:
     """The search copy of the names of tasks whose ``num // NAMES_PER_KEY`` is ``n``."""
     return f"{NAMES_PREFIX}{n}"
+
+
+def automation(kind: str, record_id: str) -> str:
+    """A schedule's, trigger's or webhook's record (``kind`` is one of those)."""
+    return f"{PREFIX}{kind}:{record_id}"
+
+
+def automation_index(kind: str) -> str:
+    """The ids of every record of ``kind``, by creation."""
+    return f"{PREFIX}{kind}s"
+
+
+SCHEDULES_DUE = f"{PREFIX}schedules:due"
+DELIVERIES_DUE = f"{PREFIX}deliveries:due"
+
+
+def started(origin: str) -> str:
+    """The pipeline run a schedule's or trigger's run started."""
+    return f"{PREFIX}started:{origin}"
+
+
+def delivery(delivery_id: str) -> str:
+    """One event's delivery to one webhook."""
+    return f"{PREFIX}delivery:{delivery_id}"
+
+
+def webhook_deliveries(webhook_id: str) -> str:
+    """A webhook's deliveries by creation."""
+    return f"{PREFIX}webhook:{webhook_id}:deliveries"
 
 
 def user(name: str) -> str:
