@@ -20,6 +20,7 @@ import time
 import redis.asyncio as aioredis
 
 from runyard_server import cron
+from runyard_server.errors import Invalid
 from runyard_server.jobs.events import Busy
 from runyard_server.jobs.starts import start
 from runyard_server.jobs.ticks import every
@@ -39,9 +40,14 @@ async def start_due(r: "aioredis.Redis", now: float) -> int:
         spec = schedules.spec_of(h)
         try:
             runs = await _start_runs(r, schedule_id, h, now)
+            next_due = cron.next_after(spec.cron, spec.tz, max(now, runs[-1][0] if runs else now))
         except Busy:
             continue  # another replica is starting it: that one advances the schedule
-        next_due = cron.next_after(spec.cron, spec.tz, max(now, runs[-1][0] if runs else now))
+        except Invalid as error:
+            # Its cron has no time left (checked at create, so only a stored record
+            # changed by hand): one schedule must not stop the others.
+            log.error("schedule %s cannot go on: %s", schedule_id, error.detail)
+            continue
         if await schedules.advance(r, schedule_id, h["due"], next_due, runs):
             made += sum(1 for _, made_id, _ in runs if made_id)
     return made
