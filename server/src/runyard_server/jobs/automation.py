@@ -23,8 +23,8 @@ async def run_automation(settings: Settings, stop: asyncio.Event) -> None:
     """Run them all until ``stop`` is set."""
     r = connect(settings)
     retry_s = settings.event_retry_s
-    fan_out = FanOut(r)
     sender = Sender(r, settings)
+    fan_out = FanOut(r, sender.step)
     task_events = EventConsumer(r, WEBHOOKS, fan_out.on_task_event, retry_s=retry_s)
     notifications = StreamConsumer(
         r, WEBHOOKS, fan_out.on_notification, notification, stream=keys.NOTIFY, retry_s=retry_s

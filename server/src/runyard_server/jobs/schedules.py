@@ -68,9 +68,14 @@ async def _start_runs(
 
 
 async def schedule_forever(r: "aioredis.Redis", tick_s: float, stop: asyncio.Event) -> None:
-    """Start due runs every ``tick_s`` until ``stop`` is set (Redis outages waited out)."""
+    """Start due runs until ``stop`` is set: at each schedule's next run time, and at
+    least every ``tick_s`` (a schedule made or resumed meanwhile). Redis outages are
+    waited out."""
 
-    async def step() -> None:
+    async def step() -> float | None:
         await start_due(r, time.time())
+        due, now = await schedules.next_due(r), time.time()
+        # One still due was left for now (another replica starts it): a tick, not a spin.
+        return None if due is None or due <= now else due - now
 
     await every("schedules", tick_s, stop, step)

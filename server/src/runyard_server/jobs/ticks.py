@@ -16,13 +16,19 @@ log = logging.getLogger("runyard_server.jobs")
 
 
 async def every(
-    what: str, interval_s: float, stop: asyncio.Event, step: Callable[[], Awaitable[None]]
+    what: str,
+    interval_s: float,
+    stop: asyncio.Event,
+    step: Callable[[], Awaitable[float | None]],
 ) -> None:
-    """Run ``step`` every ``interval_s`` seconds until ``stop`` is set."""
+    """Run ``step`` every ``interval_s`` seconds until ``stop`` is set; sooner when
+    ``step`` answers how many seconds until it has work again (the schedule loop: the
+    next run time)."""
     failing = False
     while not stop.is_set():
+        wait_s = interval_s
         try:
-            await step()
+            sooner = await step()
         except RedisError as exc:
             if not failing:
                 log.warning("%s: Redis failed, retrying every %gs: %s", what, interval_s, exc)
@@ -31,5 +37,7 @@ async def every(
             if failing:
                 log.info("%s: Redis answers again", what)
             failing = False
+            if sooner is not None:
+                wait_s = min(interval_s, max(0.0, sooner))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval_s)
+            await asyncio.wait_for(stop.wait(), wait_s)

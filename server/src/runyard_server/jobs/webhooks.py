@@ -8,13 +8,14 @@ webhook), with the body fixed then, so every retry sends the same bytes under th
 event id. These groups only write records, so a receiver that hangs or fails holds no
 other consumer and no other webhook.
 
-Sender: every ``TICK_S`` it claims the due deliveries (a lease per delivery, so two
-jobs processes never send one attempt together) and sends each in its own asyncio task,
-at most ``CONCURRENCY`` at once, with the HMAC-SHA256 of the body under the webhook's
-secret in ``X-Runyard-Signature``. A 2xx is delivered; anything else (an error, a
-timeout, a refused address) is retried with doubling delays until ``give_up_s`` after
-the event, then the delivery is failed. Before each attempt the URL's address is
-checked again and the request goes to that address (``webhook_urls.py``).
+Sender: as soon as the fan-out made deliveries, and every ``TICK_S``, it claims the due
+deliveries (a lease per delivery, so two jobs processes never send one attempt together)
+and sends each in its own asyncio task, at most ``CONCURRENCY`` at once, with the
+HMAC-SHA256 of the body under the webhook's secret in ``X-Runyard-Signature``. A 2xx is
+delivered; anything else (an error, a timeout, a refused address) is retried with
+doubling delays until ``give_up_s`` after the event, then the delivery is failed. Before
+each attempt the URL's address is checked again and the request goes to that address
+(``webhook_urls.py``).
 """
 
 import asyncio
@@ -23,6 +24,7 @@ import hmac
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -88,10 +90,17 @@ async def fan_out(
 
 
 class FanOut:
-    """The handlers of the two ``webhooks`` groups."""
+    """The handlers of the two ``webhooks`` groups; ``added`` runs after an event made
+    deliveries (the sender's ``step``, so they go out now rather than at its next tick)."""
 
-    def __init__(self, r: "aioredis.Redis") -> None:
-        self.r = r
+    def __init__(self, r: "aioredis.Redis", added: Callable[[], Awaitable[None]]) -> None:
+        self.r, self.added = r, added
+
+    async def _fan_out(
+        self, event_id: str, kind: str, project: str | None, data: dict[str, Any]
+    ) -> None:
+        if await fan_out(self.r, event_id, kind, project, data):
+            await self.added()
 
     async def on_task_event(self, event: Event) -> None:
         if event.to not in ENDED:
@@ -100,12 +109,12 @@ class FanOut:
             task = await get_task(self.r, event.task)
         except NotFound:
             return  # deleted since
-        await fan_out(self.r, f"t-{event.id}", f"task.{event.to}", task.project, task_data(task))
+        await self._fan_out(f"t-{event.id}", f"task.{event.to}", task.project, task_data(task))
 
     async def on_notification(self, entry: tuple[str, dict[str, str]]) -> None:
         entry_id, fields = entry
         data = json.loads(fields["payload"])
-        await fan_out(self.r, f"n-{entry_id}", fields["kind"], data.get("project"), data)
+        await self._fan_out(f"n-{entry_id}", fields["kind"], data.get("project"), data)
 
 
 def notification(entry_id: str, fields: dict[str, str]) -> tuple[str, dict[str, str]]:

@@ -113,6 +113,12 @@ async def due_schedules(
     return [(i, h) for i, h in zip(ids, hashes, strict=True) if h.get("due")]
 
 
+async def next_due(r: "aioredis.Redis") -> float | None:
+    """The earliest next run time of any running schedule (None: there is none)."""
+    first = cast(list[tuple[str, float]], await r.zrange(keys.SCHEDULES_DUE, 0, 0, withscores=True))
+    return first[0][1] if first else None
+
+
 async def advance(
     r: "aioredis.Redis",
     schedule_id: str,
