@@ -219,6 +219,35 @@ async def test_a_failure_aborts_the_queued_steps(r: aioredis.Redis) -> None:
     assert (await store.get_task(r, run.steps[2].task or "")).status is TaskStatus.ABORTED
 
 
+@pytest.mark.parametrize("policy", ["finish", "abort"])
+async def test_a_failure_lets_running_steps_finish_or_aborts_them_by_policy(
+    r: aioredis.Redis, policy: str
+) -> None:
+    pipeline = await _diamond(r, on_failure=policy)
+    run = await start_run(r, pipeline, {}, "ann", T0)
+    await _end_next(r, artifacts={"data": b"rows"})
+    run = await advance(r, run.id, T0)
+    worker = await make_worker(r, name="w2")
+    running = await store.claim(r, worker.id, ["q"], PLENTY, 60, T0)  # train_a runs
+    assert running is not None and running.task is not None
+    await _end_next(r, TaskStatus.FAILED)  # train_b fails
+
+    run = await advance(r, run.id, T0)
+
+    assert run.status is RunStatus.FAILED
+    stopped = (await store.get_task(r, running.task.id)).abort_requested
+    assert stopped is (policy == "abort")
+    assert _steps(run)["train_a"] is StepStatus.RUNNING
+    assert _steps(run)["evaluate"] is StepStatus.SKIPPED
+    assert running.lease_token is not None
+    await store.report_end(
+        r, running.task.id, running.lease_token, TaskStatus.COMPLETED, 0, None, T0
+    )
+    run = await advance(r, run.id, T0)
+    assert _steps(run)["train_a"] is StepStatus.COMPLETED and run.status is RunStatus.FAILED
+    assert not await r.sismember(keys.ACTIVE_PIPELINE_RUNS, run.id)
+
+
 async def test_aborting_a_run_aborts_its_tasks_and_skips_waiting_steps(r: aioredis.Redis) -> None:
     pipeline = await _diamond(r)
     run = await start_run(r, pipeline, {}, "ann", T0)

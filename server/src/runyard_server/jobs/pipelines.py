@@ -9,11 +9,12 @@ spawned; a failed step fails the run, whose waiting steps are skipped and whose 
 (and, by policy, running) tasks are aborted. It writes what it decided in one
 ``MULTI``; when the run changed meanwhile it runs again from the new state.
 
-``advance`` is idempotent, which makes everything else simple: it runs on each event of
-a step's task (``ControllerHub``, holding the run's lock), on each tick for every run
-still active (so an event lost to a ``kill -9`` delays a step by one tick, never loses
-it), when a run starts (the API spawns the first steps at once) and when it is
-aborted. A step is spawned through ``spawn_idem`` (run, step, attempt), so an advance
+``advance`` is idempotent, which makes everything else simple: it runs when a step's
+task ends (``ControllerHub``, holding the run's lock; that pass reads only that step's
+task), on each tick for every run still active (reading every live step's task: it
+records which steps run, and an event lost to a ``kill -9`` delays a step by one tick,
+never loses it), when a run starts (the API spawns the first steps at once) and when
+it is aborted. A step is spawned through ``spawn_idem`` (run, step, attempt), so an advance
 killed between spawning and writing spawns nothing new when it runs again: it gets the
 same task back and records it then.
 """
@@ -233,6 +234,7 @@ class Advance:
 
 
 _BAD = (StepStatus.FAILED, StepStatus.ABORTED)
+_ENDS = (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.ABORTED)
 
 
 async def advance(
@@ -322,8 +324,10 @@ class PipelineController:
 
     async def on_task_event(self, object_id: str, slot: str, event: Event) -> None:
         """A step's task changed status: take its run forward."""
-        if event.to in (TaskStatus.DRAFT, TaskStatus.QUEUED):
-            # Its spawn (recorded by the pass that made it) or a requeue: nothing to do.
+        if event.to not in _ENDS:
+            # Its spawn (recorded by the pass that made it), a start or a requeue: no step
+            # waits on it. A start shows as the step's "running" at the next tick; a pass
+            # per start was half of what the controller spent on a 200-step run.
             return
         try:
             await advance(self.r, object_id, self.clock(), follow=slot)

@@ -99,9 +99,10 @@ the tag (keys ``ry:...``) is renamed at server start (``migrate.py``).
 ``ry:pipeline:{id}`` — string, JSON of a ``Pipeline`` (a definition; never changed).
 ``ry:pipelines`` — sorted set of pipeline ids scored by creation time.
 ``ry:prun:{id}`` — hash, one pipeline run (``store/pipelines.py``): ``run`` (JSON of
-    the run without its steps), ``spec`` (JSON of the ``PipelineSpec`` it runs),
-    ``status`` (running | completed | failed | aborted) and ``s:{step}`` (JSON of each
-    ``StepState``). Changed only under ``WATCH``/``MULTI``.
+    the run without its steps), ``status`` (running | completed | failed | aborted),
+    ``reason``, ``finished`` and ``s:{step}`` (JSON of each ``StepState``). Changed
+    only under ``WATCH``/``MULTI``.
+``ry:prun:{id}:spec`` — string, JSON of the ``PipelineSpec`` the run runs (never changed).
 ``ry:pruns`` — sorted set of run ids by creation time; ``ry:pruns:of:{pipeline}`` the
     same for one pipeline's runs.
 ``ry:pruns:active`` — set of the runs with a step not final yet: the controller's tick
@@ -504,6 +505,11 @@ def pipeline(pipeline_id: str) -> str:
 def pipeline_run(run_id: str) -> str:
     """A pipeline run's hash: the run, its spec and one field per step."""
     return f"{PREFIX}prun:{run_id}"
+
+
+def pipeline_run_spec(run_id: str) -> str:
+    """The spec a pipeline run runs (JSON)."""
+    return f"{PREFIX}prun:{run_id}:spec"
 
 
 def pipeline_runs_of(pipeline_id: str) -> str:

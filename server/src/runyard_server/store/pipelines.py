@@ -2,13 +2,13 @@
 
 A definition never changes once stored (a changed pipeline is a new one), so a run
 reads the spec it started with. A run is one hash (``keys.pipeline_run``): the run's
-fixed facts, its status and one field per step. Every change of a run goes through
+fixed facts, its status and one field per step; its spec is a key of its own, read
+once per process. Every change of a run goes through
 :func:`edit_run` (``WATCH``/``MULTI`` on that hash): the controller reads the run,
 acts (spawns, aborts; each idempotent) and writes what it decided; when the run changed
 meanwhile (an abort from the API) the whole pass is tried again from the new state.
 """
 
-import functools
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -116,11 +116,11 @@ async def create_run(
     )
     fields: dict[FieldT, EncodableT] = {
         _FIXED: run.model_dump_json(exclude={"steps", "status", "reason", "finished"}),
-        "spec": spec.model_dump_json(),
         "status": run.status.value,
         **{_STEP + step.name: step.model_dump_json() for step in run.steps},
     }
     async with r.pipeline(transaction=True) as pipe:
+        pipe.set(keys.pipeline_run_spec(run.id), spec.model_dump_json())
         pipe.hset(keys.pipeline_run(run.id), mapping=fields)
         pipe.zadd(keys.PIPELINE_RUNS, {run.id: now})
         pipe.zadd(keys.pipeline_runs_of(pipeline.id), {run.id: now})
@@ -129,19 +129,30 @@ async def create_run(
     return run
 
 
-@functools.lru_cache(maxsize=256)
-def _spec(text: str) -> PipelineSpec:
-    # A run's spec never changes, and checking a DAG of hundreds of steps on every
-    # event of every step was most of what the controller spent: parse each once. The
-    # object is shared, so nothing may change it.
-    return PipelineSpec.model_validate_json(text)
+_SPECS: dict[str, PipelineSpec] = {}
+_SPECS_KEPT = 256
 
 
-def _record(run_id: str, h: dict[str, str]) -> RunRecord:
+async def _spec(r: "aioredis.Redis", run_id: str) -> PipelineSpec:
+    """The spec run ``run_id`` runs, read and checked once per process: it never changes,
+    and reading and checking a DAG of hundreds of steps on every event of every step was
+    most of what the controller spent. The object is shared, so nothing may change it."""
+    spec = _SPECS.get(run_id)
+    if spec is None:
+        text = await r.get(keys.pipeline_run_spec(run_id))
+        if text is None:
+            raise NotFound(f"pipeline run {run_id} does not exist")
+        spec = PipelineSpec.model_validate_json(text)
+        if len(_SPECS) >= _SPECS_KEPT:
+            del _SPECS[next(iter(_SPECS))]
+        _SPECS[run_id] = spec
+    return spec
+
+
+def _record(h: dict[str, str], spec: PipelineSpec) -> RunRecord:
     data = json.loads(h[_FIXED])
     finished = float(h["finished"]) if "finished" in h else None
     data.update(status=h["status"], reason=h.get("reason"), finished=finished)
-    spec = _spec(h["spec"])
     steps = [StepState.model_validate_json(h[_STEP + step.name]) for step in spec.steps]
     run = PipelineRun.model_validate({**data, "steps": []})
     run.steps = steps
@@ -153,7 +164,7 @@ async def read_run(r: "aioredis.Redis", run_id: str) -> RunRecord:
     h = cast(dict[str, str], await r.hgetall(keys.pipeline_run(run_id)))
     if not h:
         raise NotFound(f"pipeline run {run_id} does not exist")
-    return _record(run_id, h)
+    return _record(h, await _spec(r, run_id))
 
 
 async def get_run(r: "aioredis.Redis", run_id: str) -> PipelineRun:
@@ -171,7 +182,9 @@ async def list_runs(
         for run_id in ids:
             pipe.hgetall(keys.pipeline_run(run_id))
         hashes = cast(list[dict[str, str]], await pipe.execute())
-    return [_record(run_id, h).run for run_id, h in zip(ids, hashes, strict=True) if h]
+    return [
+        _record(h, await _spec(r, run_id)).run for run_id, h in zip(ids, hashes, strict=True) if h
+    ]
 
 
 @dataclass
@@ -203,7 +216,7 @@ async def edit_run(r: "aioredis.Redis", run_id: str, decide: Decide, now: float)
                 h = cast(dict[str, str], await pipe.hgetall(key))
                 if not h:
                     raise NotFound(f"pipeline run {run_id} does not exist")
-                record = _record(run_id, h)
+                record = _record(h, await _spec(r, run_id))
                 changes = await decide(record)
                 pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
                 await _write(pipe, record, changes, now)

@@ -146,25 +146,32 @@ def _checked_id(value: str, what: str) -> str:
 
 async def _authorize_run(r: "aioredis.Redis", who: Principal, pipeline: Pipeline) -> None:
     await authorize(r, who, "create", pipeline.project)
-    for step in pipeline.steps:
-        queue = step.queue or pipeline.queue
-        project = pipeline.project
-        if step.base is not None:
-            project = (await store.get_task(r, step.base)).project
+    project_of = {
+        base: (await store.get_task(r, base)).project
+        for base in {step.base for step in pipeline.steps if step.base is not None}
+    }
+    targets = {
+        (project_of.get(step.base or "", pipeline.project), step.queue or pipeline.queue)
+        for step in pipeline.steps
+    }
+    for project, queue in sorted(targets):
         await authorize(r, who, "create", project, queue=queue)
 
 
 async def _check_bases(r: "aioredis.Redis", body: PipelineCreate) -> None:
     """A base task that is gone, or a param path it does not have, would fail the run
     hours in, at that step: refuse the pipeline now, naming it."""
+    known_of: dict[str, set[str]] = {}
     for step in body.steps:
         if step.base is None:
             continue
-        try:
-            base = await store.get_task(r, step.base)
-        except NotFound:
-            raise NotFound(f"step {step.name}: base task {step.base} does not exist") from None
-        known = set(param_paths(base.params))
+        if step.base not in known_of:
+            try:
+                base = await store.get_task(r, step.base)
+            except NotFound:
+                raise NotFound(f"step {step.name}: base task {step.base} does not exist") from None
+            known_of[step.base] = set(param_paths(base.params))
+        known = known_of[step.base]
         for path in step.params:
             if path not in known and not any(k.startswith(f"{path}/") for k in known):
                 raise Invalid(

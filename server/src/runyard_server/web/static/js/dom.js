@@ -198,14 +198,18 @@ export function confirmButton(label, question, action, id = `action-${label.toLo
   button.addEventListener("click", async () => {
     if (!armed) {
       button.textContent = question;
+      // Marked, so a page that redraws on a timer can wait until the question is answered.
+      button.dataset.armed = "";
       armed = setTimeout(() => {
         button.textContent = label;
+        delete button.dataset.armed;
         armed = null;
       }, 4000);
       return;
     }
     clearTimeout(armed);
     armed = null;
+    delete button.dataset.armed;
     button.disabled = true;
     await action();
     button.disabled = false;

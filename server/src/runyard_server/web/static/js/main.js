@@ -8,10 +8,14 @@ import { auditPage } from "./pages/audit.js";
 import { clonePage } from "./pages/clone.js";
 import { comparePage } from "./pages/compare.js";
 import { draftPage } from "./pages/draft.js";
+import { pipelineRunPage } from "./pages/pipeline_run.js";
+import { pipelinesPage } from "./pages/pipelines.js";
 import { projectsPage } from "./pages/projects.js";
 import { queuesPage } from "./pages/queues.js";
+import { schedulesPage } from "./pages/schedules.js";
 import { taskPage } from "./pages/task.js";
 import { tasksPage } from "./pages/tasks.js";
+import { webhooksPage } from "./pages/webhooks.js";
 import { workersPage } from "./pages/workers.js";
 
 route("/tasks", tasksPage, "tasks");
@@ -24,6 +28,11 @@ route("/queues", queuesPage, "queues");
 route("/queues/:name", queuesPage, "queues");
 route("/workers", workersPage, "workers");
 route("/audit", auditPage, "audit");
+route("/pipelines", pipelinesPage, "pipelines");
+route("/pipeline-run/:id", pipelineRunPage, "pipelines");
+route("/schedules", schedulesPage, "schedules");
+route("/webhooks", webhooksPage, "webhooks");
+route("/webhooks/:id", webhooksPage, "webhooks");
 
 const root = /** @type {HTMLElement} */ (document.getElementById("app"));
 

@@ -42,6 +42,7 @@ export function runFacts(task, workerNames = new Map()) {
     ["Status", [badge(task.status), task.abort_requested ? h("span", { class: "badge status-aborted" }, "abort requested") : null]],
     ["Project", task.project],
     ["Owner", task.owner],
+    ["Pipeline", pipelineStep(task)],
     ["Queue", task.queue ? h("a", { href: `#/queues/${encodeURIComponent(task.queue)}` }, task.queue) : null],
     ["Priority", String(task.priority)],
     ["Worker", task.worker ? workerNames.get(task.worker) || h("code", {}, task.worker) : null],
@@ -53,6 +54,13 @@ export function runFacts(task, workerNames = new Map()) {
     ["Tags", task.tags.length ? task.tags.map((t) => h("span", { class: "tag" }, t)) : null],
     ["Comment", task.comment],
   ]));
+}
+
+/** A task a pipeline run made (origin "pipeline:RUN:STEP"): a link back to that run. */
+function pipelineStep(task) {
+  const [kind, run, step] = (task.origin || "").split(":");
+  if (kind !== "pipeline" || !run) return null;
+  return h("a", { href: `#/pipeline-run/${run}`, id: "pipeline-origin" }, `step ${step} of pipeline run ${run.slice(0, 8)}`);
 }
 
 // Requeued for a higher-priority task; not a failure, so not counted in the attempts.
