@@ -33,7 +33,8 @@ class TaskLog:
 
     ``on_lost`` is called when the server says the lease is gone, ``on_auth`` when it
     refuses the agent's token; shipping stops in both cases. ``prefix`` starts every
-    line (a rank of a multi-node task: ``[rank 1] ``).
+    line (a rank of a multi-node task: ``[rank 1] ``). ``first_seq`` numbers the first
+    batch: an agent carrying on a task another agent shipped batches for starts above them.
     """
 
     def __init__(
@@ -47,6 +48,7 @@ class TaskLog:
         spool: SpoolSettings | None = None,
         max_backoff_s: float = 30.0,
         prefix: str = "",
+        first_seq: int = 0,
     ) -> None:
         self.buffer = LogBuffer(spool, prefix=prefix)
         self.readers = PipeReaders(self.buffer, progress_interval_s=flush_s)
@@ -62,6 +64,7 @@ class TaskLog:
             on_fatal=self._refused_for_good,
             on_refused=lambda exc: log.error("log batch dropped, the server refused it: %s", exc),
         )
+        self.sender.next_seq = first_seq
         self.sender.start()
 
     def agent_line(self, text: str) -> None:
