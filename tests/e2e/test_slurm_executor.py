@@ -46,11 +46,14 @@ def slurm_server(server_factory: object) -> ServerProcess:
 
 
 @pytest.fixture
-def consistent(slurm_server: ServerProcess) -> Iterator[None]:
-    """After the test: the store is whole."""
+def consistent(slurm_server: ServerProcess, slurm_cluster: SlurmCluster) -> Iterator[None]:
+    """After the test: the store is whole; then no job of it is left in Slurm."""
     yield
-    with sync_client(embedded_redis_url(slurm_server)) as r:
-        assert problems(r) == []
+    try:
+        with sync_client(embedded_redis_url(slurm_server)) as r:
+            assert problems(r) == []
+    finally:
+        slurm_cluster.run("scancel", "--user=root")
 
 
 def start_agent(
@@ -58,15 +61,17 @@ def start_agent(
     server: ServerProcess,
     cluster: SlurmCluster,
     *args: str,
-    name: str = "slurm0",
+    name: str | None = None,
+    ready: str = "registered as",
 ) -> AgentProcess:
     agent = agent_factory(
         server.url,
         "--executor", "slurm", "--slurm-poll-s", "0.5", "--abort-grace-s", "3", *args,
-        name=name,
+        # Each test's agent its own name: it re-adopts no job of an earlier test.
+        name=name or f"slurm-{server.port}",
         extra_env={"SLURM_CONF": str(cluster.conf)},
     )  # fmt: skip
-    agent.wait_log("registered as", 60)
+    agent.wait_log(ready, 60)
     return agent
 
 
@@ -218,13 +223,16 @@ def test_an_agent_restart_re_adopts_a_running_job_and_its_log_goes_on_without_a_
         task = submit(client, repo, "sub/sleepy.py", args=["8", str(pid)], requirements=[])
         wait_log(client, task.id, "sleeping 8", 120)
         agent.signal(signal.SIGTERM)
+        agent.wait_log("draining")
         agent.signal(signal.SIGTERM)
         assert agent.wait(60) == 0
         assert "left running without the agent" in agent.log
         job = job_of(slurm_cluster, task.id)
         state = slurm_cluster.run("squeue", "--noheader", "-j", job, "--format=%T").strip()
         assert state == "RUNNING"
-        again = start_agent(agent_factory, slurm_server, slurm_cluster)
+        again = start_agent(
+            agent_factory, slurm_server, slurm_cluster, ready="carrying on as worker"
+        )
         again.wait_log(f"re-adopting slurm job {job}")
         done = wait_status(client, task.id, *DONE, timeout=60)
         assert done.status is TaskStatus.COMPLETED, done.failure_reason

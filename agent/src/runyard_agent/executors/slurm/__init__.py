@@ -110,7 +110,8 @@ def adopt_jobs(settings: AgentSettings) -> list[Adopted]:
         try:
             spec = jobdir.read_spec(folder)
         except (OSError, ValueError) as exc:
-            log.warning("slurm job %s: no readable spec in %s: %s", state.job_id, folder, exc)
+            if not state.ended:
+                log.warning("slurm job %s: no readable spec in %s: %s", state.job_id, folder, exc)
             continue
         resume = jobdir.Resume.model_validate(jobdir.read_json(folder / jobdir.RESUME) or {})
         # Counted before the first batch goes out: an agent killed now still moves the next on.

@@ -22,8 +22,10 @@ _READ_BYTES = 256 * 1024
 class FileFollower:
     """Copies what is appended to ``path`` (from ``offset`` on) into :attr:`read_end`.
 
-    :meth:`finish` reads to the file's current end, then closes the pipe (end of file
-    for the reader); :meth:`stop` closes it where it is. :attr:`offset` is how far was copied.
+    Nothing is read before :meth:`start` (a pending job writes nothing: hundreds of
+    them cost no polling). :meth:`finish` reads to the file's current end, then closes
+    the pipe (end of file for the reader); :meth:`stop` closes it where it is.
+    :attr:`offset` is how far was copied.
     """
 
     def __init__(self, path: Path, offset: int = 0) -> None:
@@ -34,16 +36,26 @@ class FileFollower:
         self._finish = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"follow-{path.name}", daemon=True)
-        self._thread.start()
+        self._started = False
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start copying (the job runs); once, later calls do nothing."""
+        with self._lock:
+            if not self._started:
+                self._started = True
+                self._thread.start()
 
     def finish(self, timeout: float = 30.0) -> None:
         """Copy the rest of the file (the job ended), then close the pipe."""
         self._finish.set()
+        self.start()
         self._thread.join(timeout)
 
     def stop(self) -> None:
         """Stop copying now and close the pipe; :attr:`offset` says how far it got."""
         self._stop.set()
+        self.start()
         self._thread.join()
 
     def _run(self) -> None:

@@ -150,8 +150,6 @@ class SlurmJob:
 
     def on_state(self, state: JobState | None) -> None:
         """The job's line of the latest poll (None: Slurm does not list it)."""
-        self._read_notes()
-        self._send_installed()
         if state is None:
             self._missing += 1
             if self._missing >= _MISSING_POLLS:
@@ -160,12 +158,19 @@ class SlurmJob:
         self._missing = 0
         if state.ended:
             self._end(state)
-        elif state.state == "PENDING" and state.reason != self._reason:
+            return
+        if state.state == "PENDING" and state.reason != self._reason:
             self._reason = state.reason
             self.note(f"pending in Slurm: {state.reason} (job {self.job_id})")
         elif state.state == "RUNNING" and not self._running:
             self._running = True
+            self._out.start()
+            self._err.start()
             self.note(f"running in Slurm: job {self.job_id} on {state.nodes}")
+        if self._running:
+            # Only a started job builds its environment: a pending one costs no file reads.
+            self._read_notes()
+            self._send_installed()
 
     def _wait_end(self) -> int:
         code = self.wait(_END_WAIT_S)

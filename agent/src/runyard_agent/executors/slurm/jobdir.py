@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ FAILED = "failed.json"
 EXIT_CODE = "exit_code"
 RESUME = "resume.json"
 NAME_PREFIX = "ry."
+_TASK_ATTEMPT = re.compile(r"([A-Za-z0-9_-]+)\.(\d+)")
 
 
 class JobSpec(BaseModel):
@@ -61,10 +63,9 @@ def job_name(settings: AgentSettings, task: Task) -> str:
 def parse_job_name(name: str, agent: str) -> tuple[str, int] | None:
     """(task id, attempt) of one of ``agent``'s job names, else None."""
     prefix = f"{NAME_PREFIX}{agent}."
-    if not name.startswith(prefix):
-        return None
-    task_id, _, attempt = name[len(prefix) :].rpartition(".")
-    return (task_id, int(attempt)) if task_id and attempt.isdigit() else None
+    # A task id has no dot: agent "a" does not take the jobs of agent "a.1".
+    found = _TASK_ATTEMPT.fullmatch(name[len(prefix) :]) if name.startswith(prefix) else None
+    return (found.group(1), int(found.group(2))) if found else None
 
 
 def job_dir(settings: AgentSettings, task: Task) -> Path:
