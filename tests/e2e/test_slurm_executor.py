@@ -253,3 +253,29 @@ def test_the_agent_sees_the_partitions_largest_node(slurm_cluster: SlurmCluster)
 
     cpus, memory, gpus, _ = parse_node(done.stdout.splitlines()[0])
     assert (cpus, memory, gpus) == (slurm_cluster.cpus, 2000, 0)
+
+
+def test_a_node_failure_puts_the_task_back_in_its_queue_and_it_runs_again(
+    slurm_server: ServerProcess,
+    slurm_cluster: SlurmCluster,
+    agent_factory: AgentFactory,
+    tmp_path: Path,
+    consistent: None,
+) -> None:
+    start_agent(agent_factory, slurm_server, slurm_cluster)
+    node = f"NodeName={slurm_cluster.node}"
+    with Client(slurm_server.url) as client:
+        task = long_task(client, tmp_path, "nodefail")
+        wait_log(client, task.id, "step 2", 120)
+        # Slurm kills the job (NODE_FAIL); with ReturnToService=2 the node, whose slurmd
+        # still answers, is back at once.
+        slurm_cluster.run("scontrol", "update", node, "State=DOWN", "Reason=runyard-test")
+        texts = wait_log(client, task.id, "its node failed (NODE_FAIL")
+        assert any("back to its queue" in line for line in texts), texts
+        wait_for(lambda: log_texts(client, task.id).count("step 2") == 2, 120, "the second attempt")
+        # Given back, not failed: the rerun does not count against max_retries.
+        rerun = client.tasks.get(task.id)
+        assert rerun.status is TaskStatus.RUNNING and rerun.attempt == 1
+        assert rerun.failure_reason is None
+        client.tasks.abort(task.id)
+        assert wait_status(client, task.id, *DONE, timeout=60).status is TaskStatus.ABORTED
