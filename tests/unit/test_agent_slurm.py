@@ -9,6 +9,7 @@ from runyard.models import FailureKind, Resources, Script, Task, TaskStatus
 from runyard_agent.config import AgentSettings
 from runyard_agent.executors.slurm.cluster import parse_node
 from runyard_agent.executors.slurm.commands import JobState, parse_squeue
+from runyard_agent.executors.slurm.follow import FileFollower
 from runyard_agent.executors.slurm.job import ending_for
 from runyard_agent.executors.slurm.jobdir import batch_script, job_name, parse_job_name
 from runyard_agent.resources import Machine
@@ -126,3 +127,26 @@ def test_a_scheduler_slot_offers_the_whole_node_while_jobs_are_submitted() -> No
     assert all(a is not None and a.gpu_indices == () for a in held)
     assert pool.free() == Resources(cpus=8, memory_gb=32)
     assert pool.acquire(Resources(cpus=9)) is None
+
+
+def test_a_follower_copies_what_is_appended_from_its_offset_and_ends_at_finish(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "stdout"
+    out.write_bytes(b"shipped before\n")
+    follower = FileFollower(out, offset=len(b"shipped before\n"))
+    follower.start()
+    with out.open("ab") as job:
+        job.write(b"line 1\n")
+        job.flush()
+        job.write(b"line 2\n")
+    follower.finish()
+    assert follower.read_end.read() == b"line 1\nline 2\n"
+    assert follower.offset == out.stat().st_size
+
+
+def test_a_stopped_follower_says_how_far_it_copied(tmp_path: Path) -> None:
+    out = tmp_path / "stdout"
+    follower = FileFollower(out)
+    follower.stop()  # never started: a job left to Slurm while it was pending
+    assert follower.read_end.read() == b"" and follower.offset == 0

@@ -109,22 +109,31 @@ class SlurmJob:
         return self._returncode
 
     def terminate(self, grace_s: float) -> int:
-        """``scancel --signal=TERM``, up to ``grace_s`` to end, then ``scancel``."""
+        """``scancel --signal=TERM``, up to ``grace_s`` to end, then ``scancel``; the exit
+        code once Slurm says the job ended."""
         self._cancelled = True
         if self._running:
             log.info("slurm job %s: SIGTERM, cancelled after %gs", self.job_id, grace_s)
             commands.scancel(self.job_id, "TERM")
             self.monitor.nudge()
-            if self.wait(grace_s) is not None:
-                return self._wait_end()
-        return self.kill()
+            code = self.wait(grace_s)
+            if code is not None:
+                return code
+        commands.scancel(self.job_id)
+        self.monitor.nudge()
+        code = self.wait(_END_WAIT_S)
+        if code is None:
+            log.error("slurm job %s did not end %gs after scancel", self.job_id, _END_WAIT_S)
+            return _KILLED
+        return code
 
     def kill(self) -> int:
-        """``scancel`` the job now; its exit code once Slurm ended it."""
+        """``scancel`` the job now, without waiting for Slurm to confirm: its lease is
+        gone and nothing more of it is reported (the heartbeat thread calls this)."""
         self._cancelled = True
         commands.scancel(self.job_id)
         self.monitor.nudge()
-        return self._wait_end()
+        return self._returncode if self._returncode is not None else _KILLED
 
     def leave(self, flush: Flush) -> bool:
         """Stop following the job; it runs on, for the next agent to re-adopt (by its name)."""
@@ -171,13 +180,6 @@ class SlurmJob:
             # Only a started job builds its environment: a pending one costs no file reads.
             self._read_notes()
             self._send_installed()
-
-    def _wait_end(self) -> int:
-        code = self.wait(_END_WAIT_S)
-        if code is None:
-            log.error("slurm job %s did not end %gs after scancel", self.job_id, _END_WAIT_S)
-            return _KILLED
-        return code
 
     def _end(self, state: JobState | None) -> None:
         with self._lock:
