@@ -13,6 +13,9 @@ from runyard_agent.logs import LogBuffer, PipeReaders
 log = logging.getLogger(__name__)
 
 _PIPE_EOF_TIMEOUT_S = 10.0
+# A silent task's sender sleeps this long between ticks (a line wakes it at once): a
+# slurm agent follows hundreds of queued jobs that print nothing for hours.
+_IDLE_S = 5.0
 
 PostBody = Callable[[bytes], object]
 """Posts one encoded ``LogBatch`` body to the task's log."""
@@ -59,6 +62,7 @@ class TaskLog:
             self._post,
             flush_s=flush_s,
             max_backoff_s=max_backoff_s,
+            idle_s=_IDLE_S,
             before_flush=self.readers.flush_progress,
             on_down=lambda exc: log.warning("log batch not delivered, retrying: %s", exc),
             on_fatal=self._refused_for_good,
