@@ -78,7 +78,8 @@ def _floor(cluster: SlurmCluster, samples: int) -> list[float]:
     times = []
     for _ in range(samples):
         sent = time.monotonic()
-        job = cluster.run("sbatch", "--parsable", "--wrap", "sleep 600").strip()
+        job = cluster.run("sbatch", "--parsable", "--output=/dev/null", "--wrap", "sleep 600")
+        job = job.strip()
         seen = _wait(cluster, lambda jobs, job=job: jobs.get(job, ("", ""))[1] == "RUNNING")
         times.append(seen - sent)
         cluster.run("scancel", job)
