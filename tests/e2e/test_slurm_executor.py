@@ -8,13 +8,14 @@ and tails its output files. Each test ends with the store's consistency checker.
 
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from runyard.client import Client
 from runyard.models import CloneRequest, Resources, Script, Task, TaskCreate, TaskStatus
+from runyard_agent.executors.slurm.cluster import parse_node
 from tests.e2e.agent_support import (
     DONE,
     AgentFactory,
@@ -38,11 +39,9 @@ __all__ = ["agent_factory"]
 
 
 @pytest.fixture
-def slurm_server(server_factory: object) -> ServerProcess:
+def slurm_server(server_factory: Callable[..., ServerProcess]) -> ServerProcess:
     """A server whose leases outlive an agent restart (the re-adoption test)."""
-    assert callable(server_factory)
-    server: ServerProcess = server_factory("--lease", "20", "--first-lease", "5")
-    return server
+    return server_factory("--lease", "20", "--first-lease", "5")
 
 
 @pytest.fixture
@@ -249,8 +248,6 @@ def test_the_agent_sees_the_partitions_largest_node(slurm_cluster: SlurmCluster)
         text=True,
         check=True,
     )
-    from runyard_agent.executors.slurm.cluster import parse_node
-
     cpus, memory, gpus, _ = parse_node(done.stdout.splitlines()[0])
     assert (cpus, memory, gpus) == (slurm_cluster.cpus, 2000, 0)
 

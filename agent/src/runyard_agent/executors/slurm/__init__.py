@@ -77,12 +77,11 @@ def slurm_launch(job: LaunchRequest) -> SlurmLaunch:
     folder = jobdir.job_dir(settings, task)
     if folder.exists():
         shutil.rmtree(folder)
-    claim = job.lease_token
-    if claim is None or job.worker_id is None:
+    if job.lease_token is None or job.worker_id is None:
         raise EnvironmentBuildError("submit", "the slurm executor needs the task's lease")
     spec = jobdir.JobSpec(
         task=task,
-        lease_token=claim,
+        lease_token=job.lease_token,
         task_token=job.token,
         worker_id=job.worker_id,
         workdir=job.workdir,
