@@ -339,13 +339,13 @@ class TaskRunner:
         ending = process.ending if process is not None and stop is None else None
         if code is not None:
             output.agent_line(f"process ended: {describe_exit(code)}")
-        if ending is not None:
-            output.agent_line(ending.reason)
         elif stop is Stop.PREEMPT:
             output.agent_line(
                 f"preempted by task {self._preempted_by} before the process started; "
                 "it goes back to the head of its queue"
             )
+        if ending is not None:
+            output.agent_line(ending.reason)
         output.finish(LOG_DRAIN_TIMEOUT_S)
         if stop is Stop.ABORT:
             self._report.aborted(code)
