@@ -13,6 +13,10 @@ from tests.docker_engine import DockerEngine
 from tests.docker_engine import docker_engine as start_docker_engine
 from tests.s3_server import S3Server, moto_server, s3rver
 from tests.servers import RedisClusterProcesses, ServerProcess
+from tests.slurm_cluster import SlurmCluster
+from tests.slurm_cluster import missing as slurm_missing
+from tests.slurm_cluster import start as start_slurm
+from tests.slurm_cluster import stop as stop_slurm
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -92,6 +96,19 @@ def docker_engine() -> Iterator[DockerEngine]:
     """A real Docker engine with the test Python image (see ``tests/docker_engine.py``)."""
     with start_docker_engine() as engine:
         yield engine
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmCluster]:
+    """A one-node Slurm cluster (munged, slurmctld, slurmd) for the whole session."""
+    why = slurm_missing()
+    if why is not None:
+        if IN_CI:
+            pytest.fail(f"the Slurm tests cannot run in CI: {why}")
+        pytest.skip(f"SKIPPED LOUDLY: no Slurm cluster: {why} (make test installs it)")
+    cluster, daemons = start_slurm(tmp_path_factory.mktemp("slurm"))
+    yield cluster
+    stop_slurm(cluster, daemons)
 
 
 @pytest.fixture(scope="session")

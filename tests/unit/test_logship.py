@@ -178,6 +178,25 @@ def test_lines_ship_within_a_second_of_arriving() -> None:
     assert sender.finish(5)
 
 
+def test_an_idle_sender_ticks_rarely_and_still_ships_a_new_line_at_once() -> None:
+    post, ticks = Recorder(), []
+    spool = Spool()
+    sender = make_sender(
+        post, spool, flush_s=0.1, idle_s=30.0, before_flush=lambda: ticks.append(1)
+    )
+    time.sleep(1.0)
+    # One tick found nothing; since then it sleeps until a line comes, not every 0.1 s.
+    assert len(ticks) <= 2
+    put_at = time.monotonic()
+    spool.put("stdout", "late line")
+    deadline = time.monotonic() + 2
+    while not post.batches and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert post.texts() == ["late line"]
+    assert post.times[0] - put_at <= 0.5
+    assert sender.finish(5)
+
+
 def test_batches_have_consecutive_seqs_and_keep_the_order() -> None:
     post = Recorder()
     sender = make_sender(post, Spool(max_lines=100, max_bytes=10_000), flush_s=5)

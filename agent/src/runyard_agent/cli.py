@@ -16,6 +16,7 @@ from runyard.client import Client
 from runyard_agent.cache_cli import cache_main
 from runyard_agent.config import AgentSettings, ExecutorKind, settings_or_exit
 from runyard_agent.errors import EXIT_CONFIG, ConfigError
+from runyard_agent.gpu_provider import GpuProvider
 from runyard_agent.resources import default_gpu_provider, detect_machine
 from runyard_agent.worker import Agent
 
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--docker-host", help="docker executor: engine URL (DOCKER_HOST; default local socket)")
     add("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default INFO")
     _add_package_options(parser)
+    _add_slurm_options(parser)
     parser.add_argument("--version", action="version", version=f"runyard-agent {__version__}")
     return parser
 
@@ -92,6 +94,27 @@ def _add_package_options(parser: argparse.ArgumentParser) -> None:
     add("--min-free-gb", type=float, help="evict least recently used venvs to keep this free")
 
 
+def _add_slurm_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "slurm executor",
+        "Run on a submit node; CACHE_DIR (and WORK_DIR) must be on a filesystem the compute "
+        "nodes share. These come from the operator, never from a task.",
+    )
+    add = group.add_argument
+    add("--slurm-partition", help="partition(s) for every job (default: the cluster's)")
+    add("--slurm-account", help="--account for every job")
+    add("--slurm-qos", help="--qos for every job")
+    add(
+        "--slurm-sbatch-line",
+        dest="slurm_sbatch_lines",
+        action="append",
+        help="another #SBATCH option for every job, e.g. --constraint=a100 (repeatable)",
+    )
+    add("--slurm-time-limit-s", type=int, help="every job's --time, in seconds")
+    add("--slurm-poll-s", type=float, help="seconds between squeue polls (default 2)")
+    add("--slurm-python", help="Python with runyard-agent on the compute nodes")
+
+
 def load_settings(argv: Sequence[str] | None = None) -> AgentSettings:
     """Settings from the command line, the environment and the settings file, in that order."""
     args = build_parser().parse_args(argv)
@@ -111,8 +134,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         stream=sys.stderr,
     )
     try:
-        gpus = default_gpu_provider(settings)
+        gpus: GpuProvider | None = default_gpu_provider(settings)
         machine = detect_machine(settings, gpus)
+        if settings.executor == "slurm":
+            from runyard_agent.executors.slurm.cluster import slurm_machine
+
+            # Slurm places the jobs: the submit node's own GPUs are nobody's business here.
+            machine, gpus = slurm_machine(settings), None
         if settings.executor == "docker":
             from runyard_agent.executors import prepare_engine
 

@@ -43,7 +43,7 @@ from runyard_agent.package_sources import DEFAULT_TORCH_INDEX, SecretUrl, TorchB
 _CONFIG_ENV = "RUNYARD_AGENT_CONFIG"
 _NOT_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
-ExecutorKind = Literal["venv", "docker"]
+ExecutorKind = Literal["venv", "docker", "slurm"]
 
 
 def default_name() -> str:
@@ -129,6 +129,33 @@ class AgentSettings(BaseSettings):
         validation_alias=AliasChoices("docker_host", "DOCKER_HOST"),
         description="Docker engine URL (default: the local socket)",
     )
+    slurm_partition: str | None = Field(
+        default=None,
+        min_length=1,
+        pattern=r"^[A-Za-z0-9._,-]+$",
+        description="slurm executor: the partition(s) jobs go to (default: the cluster's)",
+    )
+    slurm_account: str | None = Field(
+        default=None, min_length=1, pattern=r"^[A-Za-z0-9._-]+$", description="slurm: --account"
+    )
+    slurm_qos: str | None = Field(
+        default=None, min_length=1, pattern=r"^[A-Za-z0-9._-]+$", description="slurm: --qos"
+    )
+    slurm_sbatch_lines: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="slurm: more #SBATCH options for every job, e.g. --constraint=a100",
+    )
+    slurm_poll_s: float = Field(
+        default=2.0, gt=0, le=60, description="slurm: seconds between squeue polls"
+    )
+    slurm_time_limit_s: int | None = Field(
+        default=None, ge=1, description="slurm: every job's --time, in seconds (default: none)"
+    )
+    slurm_python: Path | None = Field(
+        default=None,
+        description="slurm: the Python with runyard-agent installed on the compute nodes "
+        "(default: the agent's own, on the shared filesystem)",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     spool_dir: Path | None = Field(
         default=None,
@@ -175,7 +202,9 @@ class AgentSettings(BaseSettings):
     )
     config: Path | None = Field(default=None, exclude=True, description="TOML settings file")
 
-    @field_validator("queues", "gpus", "extra_index_urls", "find_links", mode="before")
+    @field_validator(
+        "queues", "gpus", "extra_index_urls", "find_links", "slurm_sbatch_lines", mode="before"
+    )
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         return _split_list(value)

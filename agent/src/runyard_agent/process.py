@@ -18,7 +18,10 @@ import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from runyard_agent.executors.launch import Ending, Flush
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +135,15 @@ class TaskProcess:
         code = self.wait()
         assert code is not None
         return code
+
+    @property
+    def ending(self) -> Ending | None:
+        """Always None: a local process ends by its own exit code."""
+        return None
+
+    def leave(self, flush: Flush) -> bool:
+        """False: a local process cannot outlive the agent."""
+        return False
 
     def _signal_group(self, signum: signal.Signals) -> None:
         # The group may be gone already: nothing left to signal.

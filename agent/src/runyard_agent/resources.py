@@ -177,6 +177,9 @@ class Machine:
     memory_gb: float
     cuda: CudaVersion | None = None
     """The newest CUDA version the GPU driver supports (None without GPUs)."""
+    scheduled: bool = False
+    """A batch scheduler (Slurm) places the tasks: this is its largest node, and every
+    slot may ask for all of it; what runs at once is the scheduler's to decide."""
 
     @property
     def total(self) -> Resources:

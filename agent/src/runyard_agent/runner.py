@@ -25,7 +25,7 @@ from runyard_agent import environments
 from runyard_agent.config import AgentSettings
 from runyard_agent.environments.torch_builds import TorchBuild
 from runyard_agent.errors import EnvironmentBuildError
-from runyard_agent.executors import EXECUTORS, Launch, LaunchRequest, TaskHandle
+from runyard_agent.executors import EXECUTORS, Adopted, Launch, LaunchRequest, TaskHandle
 from runyard_agent.process import describe_exit
 from runyard_agent.reports import LeaseReporter
 from runyard_agent.slots import Allocation
@@ -34,6 +34,8 @@ from runyard_agent.task_log import TaskLog
 log = logging.getLogger(__name__)
 
 LOG_DRAIN_TIMEOUT_S = 120.0
+# A task left running without the agent: its output read so far gets this long to ship.
+LEAVE_DRAIN_TIMEOUT_S = 10.0
 
 
 class Stop(enum.IntEnum):
@@ -54,6 +56,7 @@ class RunnerContext:
     base_env: Mapping[str, str]
     on_auth: Callable[[AuthError], None]
     torch: TorchBuild
+    worker_id: Callable[[], str]
 
 
 class TaskRunner:
@@ -65,6 +68,7 @@ class TaskRunner:
         allocation: Allocation,
         ctx: RunnerContext,
         on_done: Callable[[TaskRunner], None],
+        adopted: Adopted | None = None,
     ) -> None:
         if claim.task is None or claim.lease_token is None:
             raise ValueError("a runner needs a claim with a task and a lease token")
@@ -87,6 +91,8 @@ class TaskRunner:
         self._process: TaskHandle | None = None
         self._workdir: Path | None = None
         self._output: TaskLog | None = None
+        self._adopted = adopted
+        self._left = False
         self._report = LeaseReporter(
             ctx.client,
             self.task.id,
@@ -109,6 +115,11 @@ class TaskRunner:
     def lost(self) -> bool:
         """True once the lease is gone (the process is killed, nothing more is reported)."""
         return self._lost.is_set()
+
+    @property
+    def left(self) -> bool:
+        """True when the task was left running without the agent (for the next to adopt)."""
+        return self._left
 
     @property
     def process_ended(self) -> bool:
@@ -182,16 +193,16 @@ class TaskRunner:
         finally:
             if self._output is not None:
                 self._output.abandon()
-            if self._workdir is not None:
+            if self._workdir is not None and not self._left:
                 shutil.rmtree(self._workdir, ignore_errors=True)
             self.on_done(self)
 
     def _execute(self) -> None:
+        adopted = self._adopted
         sent = time.monotonic()
-        if not self._report.started():
+        if adopted is None and not self._report.started():
             return
         self.lease_confirmed_at = sent
-        log.info("task %s (%s): started, building its environment", self.task.id, self.task.name)
         self._output = output = TaskLog(
             self._send_logs,
             self.lease_token,
@@ -199,7 +210,16 @@ class TaskRunner:
             on_auth=self.ctx.on_auth,
             spool=self.ctx.settings.log_spool,
             prefix="" if self.gang is None else f"[rank {self.gang.rank}] ",
+            first_seq=0 if adopted is None else adopted.first_seq,
         )
+        if adopted is not None:
+            self._workdir = adopted.workdir
+            log.info("task %s (%s): re-adopted from an earlier agent", self.task.id, self.task.name)
+            output.agent_line("an agent restart re-adopted this task's job")
+            handle = adopted.follow(output.agent_line, self._report.installed)
+            self._end(output, self._watch(output, handle))
+            return
+        log.info("task %s (%s): started, building its environment", self.task.id, self.task.name)
         try:
             launch = self._build(output)
             code = self._supervise(output, launch) if launch is not None else None
@@ -235,6 +255,8 @@ class TaskRunner:
                 torch=self.ctx.torch,
                 record_installed=self._report.installed,
                 gang=self.gang,
+                lease_token=self.lease_token,
+                worker_id=self.ctx.worker_id(),
             )
         )
         if self._stop is not None:
@@ -242,8 +264,12 @@ class TaskRunner:
             return None
         return launch
 
-    def _supervise(self, output: TaskLog, launch: Launch) -> int:
-        process = launch.start()
+    def _supervise(self, output: TaskLog, launch: Launch) -> int | None:
+        return self._watch(output, launch.start())
+
+    def _watch(self, output: TaskLog, process: TaskHandle) -> int | None:
+        """Follow the started task until it ends or is stopped; its exit code (None: left
+        running without the agent)."""
         with self._lock:
             self._process = process
         if self._stop is Stop.LOST:
@@ -267,7 +293,7 @@ class TaskRunner:
         process.wait()
         self._wake.set()
 
-    def _stop_process(self, process: TaskHandle, output: TaskLog) -> int:
+    def _stop_process(self, process: TaskHandle, output: TaskLog) -> int | None:
         stop = self._stop
         if stop is None:
             code = process.wait()
@@ -275,6 +301,10 @@ class TaskRunner:
             return code
         if stop is Stop.LOST:
             return process.kill()
+        if stop is Stop.REQUEUE and process.leave(lambda: output.finish(LEAVE_DRAIN_TIMEOUT_S)):
+            log.info("task %s: left running without the agent", self.task.id)
+            self._left = True
+            return None
         with self._lock:
             ended = process.returncode
             if stop is Stop.PREEMPT and ended is not None:
@@ -302,6 +332,11 @@ class TaskRunner:
         if stop is Stop.LOST:
             log.warning("task %s: lease lost; process killed, nothing reported", self.task.id)
             return
+        if self._left:
+            return
+        with self._lock:
+            process = self._process
+        ending = process.ending if process is not None and stop is None else None
         if code is not None:
             output.agent_line(f"process ended: {describe_exit(code)}")
         elif stop is Stop.PREEMPT:
@@ -309,12 +344,17 @@ class TaskRunner:
                 f"preempted by task {self._preempted_by} before the process started; "
                 "it goes back to the head of its queue"
             )
+        if ending is not None:
+            output.agent_line(ending.reason)
         output.finish(LOG_DRAIN_TIMEOUT_S)
         if stop is Stop.ABORT:
             self._report.aborted(code)
-        elif stop in (Stop.REQUEUE, Stop.PREEMPT):
+        elif stop in (Stop.REQUEUE, Stop.PREEMPT) or (ending is not None and ending.requeue):
             # The server records a preemption from its own mark (requeue.lua).
             self._report.requeue()
+        elif ending is not None:
+            exit_code = code if ending.kind is FailureKind.SCRIPT else None
+            self._report.failed(ending.kind, ending.reason[:MAX_REASON_CHARS], exit_code=exit_code)
         elif code == 0:
             self._report.completed(0)
         else:

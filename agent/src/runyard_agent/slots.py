@@ -54,9 +54,13 @@ class Allocation:
             env.pop(GPU_MEMORY_FRACTION_ENV, None)
 
 
+SCHEDULED_SLOTS = 256
+"""Tasks submitted at once to a batch scheduler, unless ``slots`` says otherwise."""
+
+
 def default_slots(machine: Machine) -> int:
-    """One slot per GPU, or a single slot on a machine without GPUs."""
-    return max(1, len(machine.gpus))
+    """One slot per GPU, or a single slot on a machine without GPUs; a scheduler's many."""
+    return SCHEDULED_SLOTS if machine.scheduled else max(1, len(machine.gpus))
 
 
 class SlotPool:
@@ -112,6 +116,8 @@ class SlotPool:
         without one, whole GPUs lowest index first.
         """
         with self._lock:
+            if self.machine.scheduled:
+                return self._submit(needs)
             share = 1.0 if placement is None else placement.gpu_fraction
             if share >= 1 and not self._slot_free():
                 return None
@@ -129,6 +135,20 @@ class SlotPool:
             allocation = Allocation(gpus, needs.cpus, needs.memory_gb, share)
             self._held.append(allocation)
             return allocation
+
+    def _submit(self, needs: Resources) -> Allocation | None:
+        """A slot for a task the scheduler places: it must fit one node; the scheduler
+        picks its GPUs."""
+        whole = self.machine.total
+        if not self._slot_free() or needs.cpus > whole.cpus or needs.memory_gb > whole.memory_gb:
+            return None
+        if needs.gpus > whole.gpus:
+            return None
+        allocation = Allocation((), needs.cpus, needs.memory_gb)
+        self._used_cpus += needs.cpus
+        self._used_memory += needs.memory_gb
+        self._held.append(allocation)
+        return allocation
 
     def release(self, allocation: Allocation) -> None:
         """Give back what :meth:`acquire` reserved."""
@@ -169,6 +189,8 @@ class SlotPool:
         return sum(1 for held in self._held if held.takes_slot) < self.slots
 
     def _free_resources(self) -> Resources:
+        if self.machine.scheduled:
+            return self.machine.total
         return Resources(
             gpus=sum(1 for i in self._share if self._free_share(i) >= 1),
             cpus=max(0.0, self.machine.cpus - self._used_cpus),

@@ -13,6 +13,9 @@ from runyard_agent.logs import LogBuffer, PipeReaders
 log = logging.getLogger(__name__)
 
 _PIPE_EOF_TIMEOUT_S = 10.0
+# A silent task's sender sleeps this long between ticks (a line wakes it at once): a
+# slurm agent follows hundreds of queued jobs that print nothing for hours.
+_IDLE_S = 5.0
 
 PostBody = Callable[[bytes], object]
 """Posts one encoded ``LogBatch`` body to the task's log."""
@@ -33,7 +36,8 @@ class TaskLog:
 
     ``on_lost`` is called when the server says the lease is gone, ``on_auth`` when it
     refuses the agent's token; shipping stops in both cases. ``prefix`` starts every
-    line (a rank of a multi-node task: ``[rank 1] ``).
+    line (a rank of a multi-node task: ``[rank 1] ``). ``first_seq`` numbers the first
+    batch: an agent carrying on a task another agent shipped batches for starts above them.
     """
 
     def __init__(
@@ -47,6 +51,7 @@ class TaskLog:
         spool: SpoolSettings | None = None,
         max_backoff_s: float = 30.0,
         prefix: str = "",
+        first_seq: int = 0,
     ) -> None:
         self.buffer = LogBuffer(spool, prefix=prefix)
         self.readers = PipeReaders(self.buffer, progress_interval_s=flush_s)
@@ -57,11 +62,13 @@ class TaskLog:
             self._post,
             flush_s=flush_s,
             max_backoff_s=max_backoff_s,
+            idle_s=_IDLE_S,
             before_flush=self.readers.flush_progress,
             on_down=lambda exc: log.warning("log batch not delivered, retrying: %s", exc),
             on_fatal=self._refused_for_good,
             on_refused=lambda exc: log.error("log batch dropped, the server refused it: %s", exc),
         )
+        self.sender.next_seq = first_seq
         self.sender.start()
 
     def agent_line(self, text: str) -> None:

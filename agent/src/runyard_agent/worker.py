@@ -21,12 +21,21 @@ from collections.abc import Mapping
 from runyard._version import __version__
 from runyard.client import Client
 from runyard.errors import TRANSIENT, ApiError, AuthError, NotFoundError, RunyardError
-from runyard.models import Claim, ClaimRequest, GpuState, GpuTask, HeldTask, WorkerRegister
+from runyard.models import (
+    Claim,
+    ClaimRequest,
+    GpuState,
+    GpuTask,
+    Heartbeat,
+    HeldTask,
+    WorkerRegister,
+)
 from runyard.models.workers import GANG_HOST_PATTERN
 from runyard.retry import Backoff
 from runyard_agent.config import AgentSettings
 from runyard_agent.environments.torch_builds import choose_build
 from runyard_agent.errors import AgentStopped
+from runyard_agent.executors import ADOPTERS, Adopted
 from runyard_agent.gpu_provider import GpuProvider
 from runyard_agent.gpu_watch import GpuWatch, gpu_state
 from runyard_agent.heartbeat import HeartbeatLoop
@@ -71,9 +80,12 @@ class Agent:
         self._slot_freed = threading.Event()
         self._wake = threading.Event()
         self._fatal: str | None = None
+        self._left_tasks = 0
         torch = choose_build(settings.torch_backend, len(machine.gpus), machine.cuda)
         log.info("PyTorch builds for tasks: %s (%s)", torch.backend, torch.why)
-        self._ctx = RunnerContext(settings, client, dict(base_env), self._on_auth, torch)
+        self._ctx = RunnerContext(
+            settings, client, dict(base_env), self._on_auth, torch, lambda: self.worker_id
+        )
         self._gpu_watch = None
         if gpu_provider is not None and machine.gpus:
             indices = [gpu.index for gpu in machine.gpus]
@@ -97,13 +109,17 @@ class Agent:
 
     def run(self) -> int:
         """Register, then claim and run tasks until drained or stopped; the exit code."""
+        adopted = ADOPTERS[self.settings.executor](self.settings)
         try:
-            self._register()
+            if not (adopted and self._resume(adopted[0].worker_id)):
+                self._register()
         except AgentStopped as exc:
             log.error("%s", exc)
             return EXIT_AUTH
         if self._draining.is_set():
             return EXIT_OK
+        for item in adopted:
+            self._adopt(item)
         self._heartbeat.start()
         self._poller.start()
         self._supervise()
@@ -142,6 +158,33 @@ class Agent:
             )  # fmt: skip
             return
         self._draining.set()
+
+    def _resume(self, worker_id: str) -> bool:
+        """Carry on as the worker an earlier agent left tasks running for (their leases
+        are that worker's); False when the server no longer knows it."""
+        try:
+            self.client.workers.heartbeat(worker_id, Heartbeat(), retries=2)
+        except AuthError as exc:
+            raise AgentStopped(_auth_message(exc)) from None
+        except RunyardError as exc:
+            log.warning("cannot carry on as worker %s (%s); registering anew", worker_id, exc)
+            return False
+        self.worker_id = worker_id
+        log.info("carrying on as worker %s, which earlier agent(s) left tasks to", worker_id)
+        return True
+
+    def _adopt(self, item: Adopted) -> None:
+        """Supervise a task an earlier agent left running (its lease, if still valid,
+        is kept by the heartbeats; a lost one kills it)."""
+        allocation = self.pool.acquire(item.task.resources)
+        if allocation is None:
+            log.error("task %s: no slot to re-adopt it; it is not supervised", item.task.id)
+            return
+        claim = Claim(task=item.task, lease_token=item.lease_token, task_token=item.task_token)
+        runner = TaskRunner(claim, allocation, self._ctx, self._runner_done, adopted=item)
+        with self._lock:
+            self._runners[item.task.id] = runner
+        runner.start()
 
     def _sleep_unless_signalled(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -248,7 +291,13 @@ class Agent:
         for runner in runners:
             runner.lose()
         self._heartbeat.stop()
-        if self._fatal is None:
+        if self._left_tasks:
+            # Their leases are this worker's: the next agent carries on as it.
+            log.info(
+                "%d task(s) left running without the agent; worker %s stays registered for "
+                "the next agent start to re-adopt them", self._left_tasks, self.worker_id,
+            )  # fmt: skip
+        elif self._fatal is None:
             try:
                 self.client.workers.unregister(self.worker_id)
             except RunyardError as exc:
@@ -353,6 +402,7 @@ class Agent:
     def _runner_done(self, runner: TaskRunner) -> None:
         with self._lock:
             self._runners.pop(runner.task_id, None)
+            self._left_tasks += runner.left
         self.pool.release(runner.allocation)
         if runner.allocation.gpu_indices:
             self._heartbeat.nudge()

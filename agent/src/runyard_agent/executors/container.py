@@ -29,6 +29,8 @@ from runyard_agent.executors.docker_engine import engine_error
 if TYPE_CHECKING:
     import docker
 
+    from runyard_agent.executors.launch import Ending, Flush
+
 log = logging.getLogger(__name__)
 
 _PUMP_JOIN_S = 10.0
@@ -139,6 +141,15 @@ class ContainerProcess:
         """SIGKILL the container now; the exit code."""
         self._engine_call(lambda: self.container.kill(signal=signal.SIGKILL.name))
         return self._wait_forever()
+
+    @property
+    def ending(self) -> Ending | None:
+        """Always None: a container ends by its own exit code."""
+        return None
+
+    def leave(self, flush: Flush) -> bool:
+        """False: a container cannot outlive the agent."""
+        return False
 
     def _wait_forever(self) -> int:
         code = self.wait()

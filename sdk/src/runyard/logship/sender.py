@@ -47,6 +47,9 @@ class Sender:
     writer for good (a stale lease, a refused token), after which nothing more is sent;
     ``on_refused(exc)`` when it refuses one batch (the batch is skipped).
     ``before_flush`` runs at every flush tick (the agent emits ``\\r`` progress lines).
+    ``idle_s``: after a tick that found nothing to ship, wait up to this long instead of
+    ``flush_s`` (a new line still wakes the sender at once), so hundreds of silent
+    writers (batch jobs queued in Slurm) do not each wake twice a second.
     """
 
     def __init__(
@@ -56,6 +59,7 @@ class Sender:
         *,
         flush_s: float = 0.5,
         max_backoff_s: float = 5.0,
+        idle_s: float | None = None,
         before_flush: Callable[[], None] = lambda: None,
         on_down: Callable[[RunyardError], None] = lambda exc: None,
         on_up: Callable[[], None] = lambda: None,
@@ -66,6 +70,7 @@ class Sender:
         self.spool = spool
         self.post = post
         self.flush_s = flush_s
+        self.idle_s = idle_s
         self.max_backoff_s = max_backoff_s
         self.before_flush = before_flush
         self.on_down, self.on_up = on_down, on_up
@@ -122,9 +127,11 @@ class Sender:
         return self._abandoned.is_set()
 
     def _run(self) -> None:
+        idle = False
         while not self._abandoned.is_set():
             self.before_flush()
-            chunk = self.spool.next_chunk(self.flush_s)
+            chunk = self.spool.next_chunk(self.flush_s, self.idle_s if idle else None)
+            idle = chunk is None
             if chunk is not None:
                 if self._deliver(chunk):
                     self.spool.release()

@@ -181,13 +181,14 @@ class Spool:
             if wake:
                 self.changed.notify_all()
 
-    def next_chunk(self, flush_s: float) -> Chunk | None:
-        """The oldest chunk not yet released, waiting for one at most ``flush_s``.
+    def next_chunk(self, flush_s: float, wait_s: float | None = None) -> Chunk | None:
+        """The oldest chunk not yet released, waiting for one at most ``wait_s``
+        (default ``flush_s``).
 
         The open batch is sealed once its oldest line has waited ``flush_s`` (at once
-        after :meth:`finish`). None when nothing came in ``flush_s``.
+        after :meth:`finish`). None when no line came in ``wait_s``.
         """
-        deadline = time.monotonic() + flush_s
+        deadline = time.monotonic() + (flush_s if wait_s is None else wait_s)
         with self.changed:
             while not self._closed:
                 if self._chunks:
