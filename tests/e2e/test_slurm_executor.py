@@ -162,12 +162,19 @@ def test_a_job_behind_a_busy_node_shows_its_slurm_reason_and_abort_stops_both(
         second = long_task(client, tmp_path, "second", cpus=slurm_cluster.cpus)
         texts = wait_log(client, second.id, "pending in Slurm: Resources")
         assert client.tasks.get(second.id).status is TaskStatus.RUNNING, texts
+        # The record says it too, beside its status (the next heartbeat carries it).
+        job = job_of(slurm_cluster, second.id)
+        pending = f"pending in Slurm: Resources (job {job})"
+        wait_for(
+            lambda: client.tasks.get(second.id).state_detail == pending, 30, "the pending record"
+        )
         client.tasks.abort(first.id)
         aborted = wait_status(client, first.id, *DONE, timeout=60)
         assert aborted.status is TaskStatus.ABORTED
         # SIGTERM reached the script (it wrote its checkpoint) before the job ended.
         assert (tmp_path / "first.ckpt").read_text().startswith("checkpoint at step")
         wait_log(client, second.id, "running in Slurm: job")
+        wait_for(lambda: client.tasks.get(second.id).state_detail is None, 30, "the detail cleared")
         client.tasks.abort(second.id)
         assert wait_status(client, second.id, *DONE, timeout=60).status is TaskStatus.ABORTED
 

@@ -192,6 +192,45 @@ async def test_heartbeat_from_another_worker_does_not_extend_the_lease(
     assert await r.zscore(keys.LEASES, task.id) == T0 + 15
 
 
+async def test_heartbeat_sets_and_clears_the_state_detail_of_the_current_lease_only(
+    r: aioredis.Redis,
+) -> None:
+    task = await make_task(r, queue="q")
+    worker = await make_worker(r)
+    _, token = await _claim(r, worker.id)
+    pending = "pending in Slurm: Resources (job 42)"
+
+    def beat(lease_token: str, detail: str | None) -> Heartbeat:
+        held = HeldTask(task_id=task.id, lease_token=lease_token, state_detail=detail)
+        return Heartbeat(running=[held])
+
+    await store.heartbeat(r, worker.id, beat(token, pending), 30, T0 + 1)
+    assert (await store.get_task(r, task.id)).state_detail == pending
+    # A stale token's word is not recorded: the lease is the fence.
+    reply = await store.heartbeat(r, worker.id, beat("an-old-token", "pending: other"), 30, T0 + 2)
+    assert reply.lost == [task.id]
+    assert (await store.get_task(r, task.id)).state_detail == pending
+    await store.heartbeat(r, worker.id, beat(token, None), 30, T0 + 3)
+    assert (await store.get_task(r, task.id)).state_detail is None
+    assert not await r.hexists(keys.task(task.id), "state_detail")
+
+
+async def test_the_state_detail_goes_when_the_attempt_stops_running(r: aioredis.Redis) -> None:
+    task = await make_task(r, queue="q")
+    worker = await make_worker(r)
+    _, token = await _claim(r, worker.id)
+    held = HeldTask(task_id=task.id, lease_token=token, state_detail="pending in Slurm: Priority")
+    await store.heartbeat(r, worker.id, Heartbeat(running=[held]), 30, T0 + 1)
+
+    requeued = await store.requeue(r, task.id, token, T0 + 2)
+    assert requeued.status == "queued" and requeued.state_detail is None
+    _, token = await _claim(r, worker.id, now=T0 + 3)
+    held = HeldTask(task_id=task.id, lease_token=token, state_detail="pending in Slurm: Priority")
+    await store.heartbeat(r, worker.id, Heartbeat(running=[held]), 30, T0 + 4)
+    ended = await store.report_end(r, task.id, token, TaskStatus.COMPLETED, 0, None, T0 + 5)
+    assert ended.status == "completed" and ended.state_detail is None
+
+
 async def test_heartbeat_of_an_unknown_worker_is_not_found(r: aioredis.Redis) -> None:
     with pytest.raises(NotFound):
         await store.heartbeat(r, "nobody", Heartbeat(), 30, T0)

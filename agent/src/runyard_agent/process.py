@@ -141,6 +141,11 @@ class TaskProcess:
         """Always None: a local process ends by its own exit code."""
         return None
 
+    @property
+    def state_detail(self) -> str | None:
+        """Always None: a started process runs."""
+        return None
+
     def leave(self, flush: Flush) -> bool:
         """False: a local process cannot outlive the agent."""
         return False

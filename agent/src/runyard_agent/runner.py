@@ -138,8 +138,11 @@ class TaskRunner:
         return process.pid or None
 
     def held(self) -> HeldTask:
-        """The task and its lease token, for heartbeats."""
-        return HeldTask(task_id=self.task.id, lease_token=self.lease_token)
+        """The task, its lease token and what its process says it is doing, for heartbeats."""
+        with self._lock:
+            process = self._process
+        detail = None if process is None else process.state_detail
+        return HeldTask(task_id=self.task.id, lease_token=self.lease_token, state_detail=detail)
 
     def start(self) -> None:
         """Run the task on a new thread."""

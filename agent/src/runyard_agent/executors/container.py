@@ -147,6 +147,11 @@ class ContainerProcess:
         """Always None: a container ends by its own exit code."""
         return None
 
+    @property
+    def state_detail(self) -> str | None:
+        """Always None: a started container runs."""
+        return None
+
     def leave(self, flush: Flush) -> bool:
         """False: a container cannot outlive the agent."""
         return False

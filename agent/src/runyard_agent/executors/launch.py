@@ -93,6 +93,12 @@ class TaskHandle(Protocol):
         """Set when the task ended other than by its own exit (read after it ended)."""
         ...
 
+    @property
+    def state_detail(self) -> str | None:
+        """What the task is doing under its status (``pending in Slurm: ...``), for the
+        heartbeat to record; None when there is nothing to add."""
+        ...
+
     def leave(self, flush: Flush) -> bool:
         """Stop following the task and leave it running without the agent, after
         ``flush`` shipped what was read; False when it cannot outlive the agent."""

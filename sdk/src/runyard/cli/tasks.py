@@ -257,7 +257,7 @@ def list_tasks(client: Client, args: argparse.Namespace) -> int:
     rows: list[tuple[object, ...]] = [
         (
             t.id,
-            t.status.value,
+            t.status.value + (f" ({t.state_detail})" if t.state_detail else ""),
             t.project,
             t.name,
             t.owner,
@@ -304,6 +304,7 @@ def describe(task: Task) -> str:
         ("name", task.name),
         ("project", task.project),
         ("status", status),
+        ("state", task.state_detail),
         ("owner", task.owner),
         ("parent", task.parent),
         ("tags", task.tags),

@@ -28,4 +28,6 @@ MAX_METRIC_POINTS_PER_TASK = 200_000
 MAX_TASK_NAME_CHARS = 256
 MAX_IDEMPOTENCY_KEY_CHARS = 255
 MAX_REASON_CHARS = 20_000
+MAX_STATE_DETAIL_CHARS = 200
+"""What an agent says of a held task beside its status (``Task.state_detail``)."""
 """A failure reason: the agent and the SDK trim the script's last lines to fit."""

@@ -321,6 +321,11 @@ class Task(TaskSpec):
     exit_code: int | None = None
     failure_reason: str | None = None
     abort_requested: bool = False
+    state_detail: str | None = Field(
+        default=None,
+        description="what its agent says it is doing while running, e.g. "
+        "'pending in Slurm: Resources (job 42)' (set by the agent's heartbeat)",
+    )
     logs_dropped: int = Field(
         default=0, description="console lines its senders dropped past their spool quota"
     )
@@ -398,6 +403,7 @@ class TaskSummary(BaseModel):
     attempt: int = 0
     exit_code: int | None = None
     abort_requested: bool = False
+    state_detail: str | None = None
     params: Params = Field(default_factory=dict)
     resources: Resources = Field(default_factory=Resources)
     commit: str | None = None

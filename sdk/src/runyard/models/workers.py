@@ -6,7 +6,12 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from runyard.models.limits import MAX_ENDED_PER_CLAIM, MAX_REASON_CHARS, MAX_WAIT_S
+from runyard.models.limits import (
+    MAX_ENDED_PER_CLAIM,
+    MAX_REASON_CHARS,
+    MAX_STATE_DETAIL_CHARS,
+    MAX_WAIT_S,
+)
 from runyard.models.names import Name, TaskId
 from runyard.models.resources import Resources
 from runyard.models.strict import Strict
@@ -121,6 +126,9 @@ class HeldTask(Strict):
 
     task_id: str = Field(max_length=64)
     lease_token: str = Field(max_length=128)
+    state_detail: str | None = Field(default=None, min_length=1, max_length=MAX_STATE_DETAIL_CHARS)
+    """What the task is doing under its status, e.g. ``pending in Slurm: Resources (job
+    42)``; each beat sets it (None clears it) on the task record."""
 
 
 class Heartbeat(Strict):

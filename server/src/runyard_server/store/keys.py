@@ -40,6 +40,9 @@ the tag (keys ``ry:...``) is renamed at server start (``migrate.py``).
     placement       JSON list of ``Placement`` (worker, rank, GPU indices, share) the
                     claim chose for the current (or last) attempt
     started, finished, exit_code, failure_reason, abort_requested ("1" or absent)
+    state_detail    what the holding agent says of the running attempt (``pending in
+                    Slurm: Resources (job 42)``), set or cleared by each heartbeat
+                    (``lua/heartbeat.lua``, lease token checked); gone when it stops running
     logs_dropped    console lines the senders dropped past their spool quota (absent: 0)
     preempt_by, preempt_token, preempt_at
                     a pending preemption (``lua/preempt.lua``): the preemptor's id, the

@@ -101,6 +101,7 @@ def task_from_hash(task_id: str, h: dict[str, str]) -> Task:
         exit_code=None if exit_code is None else int(exit_code),
         failure_reason=h.get("failure_reason"),
         abort_requested=h.get("abort_requested") == "1",
+        state_detail=h.get("state_detail"),
         logs_dropped=int(h.get("logs_dropped", "0")),
         preempted=int(h.get("preempted", "0")),
         preempted_by=h.get("preempted_by"),

@@ -74,13 +74,18 @@ def _gpu_state_json(state: list[GpuState]) -> str:
 async def heartbeat(
     r: "aioredis.Redis", worker_id: str, body: Heartbeat, lease_s: float, now: float
 ) -> HeartbeatReply:
-    """Extend the leases of the tasks the worker still holds to ``now + lease_s``.
+    """Extend the leases of the tasks the worker still holds to ``now + lease_s`` and
+    record each one's ``state_detail`` (the task's, cleared when the beat has none).
 
     ``lost``: held tasks whose token or worker is no longer current (the agent kills
     them and reports nothing); ``abort``: held tasks a user asked to abort;
     ``preempt``: held tasks a higher-priority task preempts, with the preemptor.
     """
-    held = [item for task in body.running for item in (task.task_id, task.lease_token)]
+    held = [
+        item
+        for task in body.running
+        for item in (task.task_id, task.lease_token, task.state_detail or "")
+    ]
     declared = script_keys.transition([task.task_id for task in body.running], [], [worker_id])
     gpu_state = "" if body.gpu_state is None else _gpu_state_json(body.gpu_state)
     reply = await scripts.run(

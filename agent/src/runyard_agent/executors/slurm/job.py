@@ -1,7 +1,8 @@
 """A submitted Slurm job, supervised like a local process (:class:`TaskHandle`).
 
 The batched monitor tells it its state after each poll: a pending job writes
-``pending in Slurm: <reason>`` into the task's console whenever the reason changes,
+``pending in Slurm: <reason>`` into the task's console whenever the reason changes
+(and says it as :attr:`SlurmJob.state_detail`, which each heartbeat puts on the task record),
 a started one ``running in Slurm``, an ended one reads the exit code the job wrote,
 copies the rest of its output and ends. Stopping is ``scancel --signal=TERM``, the
 grace, then ``scancel``; a job ended by Slurm itself (time limit, node failure,
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from runyard.models import FailureKind, InstalledPackage
+from runyard.models.limits import MAX_STATE_DETAIL_CHARS
 from runyard_agent.executors.launch import Ending, Flush
 from runyard_agent.executors.slurm import commands, jobdir
 from runyard_agent.executors.slurm.commands import JobState
@@ -75,6 +77,7 @@ class SlurmJob:
         self._cancelled = False
         self._running = False
         self._reason = ""
+        self._pending: str | None = None
         self._missing = 0
         monitor.watch(job_id, self.on_state)
 
@@ -102,6 +105,11 @@ class SlurmJob:
     def ending(self) -> Ending | None:
         """How Slurm ended the job, when it was not the entry point's own exit."""
         return self._ending
+
+    @property
+    def state_detail(self) -> str | None:
+        """``pending in Slurm: <reason> (job N)`` while Slurm holds the job back, else None."""
+        return None if self._ended.is_set() else self._pending
 
     def wait(self, timeout: float | None = None) -> int | None:
         """Wait for the job to end; its exit code, or None when ``timeout`` passed first."""
@@ -170,9 +178,13 @@ class SlurmJob:
             return
         if state.state == "PENDING" and state.reason != self._reason:
             self._reason = state.reason
-            self.note(f"pending in Slurm: {state.reason} (job {self.job_id})")
+            pending = f"pending in Slurm: {state.reason} (job {self.job_id})"
+            self.note(pending)
+            # A reason may list many nodes (ReqNodeNotAvail, UnavailableNodes:...).
+            self._pending = pending[:MAX_STATE_DETAIL_CHARS]
         elif state.state == "RUNNING" and not self._running:
             self._running = True
+            self._pending = None
             self._out.start()
             self._err.start()
             self.note(f"running in Slurm: job {self.job_id} on {state.nodes}")

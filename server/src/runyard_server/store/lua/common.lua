@@ -48,6 +48,8 @@ local function set_status(id, key, old, new)
   redis.call('ZREM', keyof('status_idx', old), id)
   redis.call('ZADD', keyof('status_idx', new), num, id)
   redis.call('HSET', key, 'status', new)
+  -- An agent's word on a running attempt (heartbeat.lua) ends with it.
+  if old == 'running' then redis.call('HDEL', key, 'state_detail') end
   redis.call('XADD', keyof('events'), 'MAXLEN', '~', EVENTS_MAX, '*',
     'task', id, 'from', old, 'to', new, 'by', SCRIPT)
 end

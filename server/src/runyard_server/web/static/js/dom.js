@@ -60,6 +60,16 @@ export function badge(status, extra = "") {
 }
 
 /**
+ * A status badge and, while its agent says one (e.g. "pending in Slurm: Resources"),
+ * what the task is doing under that status.
+ * @param {Record<string, any>} task a task record or summary: its status and state_detail
+ */
+export function statusBadge(task, extra = "") {
+  const b = badge(task.status, extra);
+  return task.state_detail ? [b, " ", h("span", { class: "muted state-detail" }, task.state_detail)] : b;
+}
+
+/**
  * @param {string} id
  * @param {Child} [text] shown instead of the id's first characters
  */

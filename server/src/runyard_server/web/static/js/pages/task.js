@@ -2,7 +2,7 @@
 // One task: header with actions, tabs for overview, console, metrics, code, environment
 // and artifacts. The record is polled while the task is not final; the console streams.
 import { ApiError, del, get, post, seg } from "../api.js";
-import { badge, confirmButton, errorBox, h, setTitle, writes } from "../dom.js";
+import { confirmButton, errorBox, h, setTitle, statusBadge, writes } from "../dom.js";
 import { queueChoices, queueInput, suggestQueue } from "../queue_choice.js";
 import { navigate, replaceQuery } from "../router.js";
 import { consolePanel } from "./task_console.js";
@@ -102,7 +102,7 @@ export async function taskPage({ id }, q, root, ctx) {
     head.replaceChildren(h("div", { class: "page-head" },
       h("div", {},
         h("div", { class: "crumbs muted" }, h("a", { href: `#/tasks?project=${encodeURIComponent(task.project)}` }, task.project), " / ", h("code", {}, task.id)),
-        h("h1", {}, task.name, " ", badge(task.status, "big"), task.abort_requested && task.status === "running" ? h("span", { class: "badge status-aborted" }, "aborting…") : null)),
+        h("h1", {}, task.name, " ", statusBadge(task, "big"), task.abort_requested && task.status === "running" ? h("span", { class: "badge status-aborted" }, "aborting…") : null)),
       h("span", { class: "spacer" }),
       h("div", { class: "actions" }, actions())),
     ...(task.failure_reason ? [h("pre", { class: "failure", id: "failure" }, task.failure_reason)] : []),

@@ -3,7 +3,7 @@
 // ("param:General/lr") and per chosen metric series and value ("metric:val/acc", its
 // last value; "metric_min:", "metric_max:" its smallest and largest), and the chooser
 // that picks them (kept in localStorage).
-import { ago, badge, duration, h, show, taskLink } from "../dom.js";
+import { ago, duration, h, show, statusBadge, taskLink } from "../dom.js";
 import { flatParams } from "../params.js";
 
 /** A task summary as GET /tasks?view=summary sends it. @typedef {Record<string, any>} Row */
@@ -23,7 +23,7 @@ function runtime(task) {
 export const BUILT_IN = [
   { key: "name", label: "Name", sort: "name", cell: (t) => taskLink(t.id, t.name) },
   { key: "id", label: "ID", cell: (t) => h("code", { class: "muted" }, t.id.slice(0, 8)) },
-  { key: "status", label: "Status", cell: (t) => badge(t.status) },
+  { key: "status", label: "Status", cell: (t) => statusBadge(t) },
   { key: "project", label: "Project", cell: (t) => t.project },
   { key: "queue", label: "Queue", cell: (t) => t.queue || "" },
   { key: "owner", label: "Owner", cell: (t) => t.owner || "" },
