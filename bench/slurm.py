@@ -3,9 +3,10 @@ supervising many jobs costs the agent.
 
     .venv/bin/python bench/slurm.py [--quick] [--out PATH]
 
-Starts a one-node Slurm cluster on this machine (``tests/slurm_cluster.py``: munged,
-slurmctld, slurmd as root), a ``runyard-server`` and one ``runyard-agent --executor
-slurm`` (default poll interval, 2 s), then measures:
+Starts the tests' Slurm cluster on this machine (``tests/slurm_cluster.py``: munged,
+slurmctld, slurmd as root; its default partition, used here, has one node), a
+``runyard-server`` and one ``runyard-agent --executor slurm`` (default poll interval,
+2 s), then measures:
 
   floor      ``sbatch`` → the job RUNNING in ``squeue``, for a bare job (Slurm's own
              scheduling latency; nothing of Runyard)

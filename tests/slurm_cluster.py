@@ -6,6 +6,11 @@ so nothing of the machine's own configuration is read or changed. ``SLURM_CONF``
 the client commands (and the agent) at it. Accounting is off: jobs are read with
 ``squeue``/``scontrol``. ``MinJobAge`` keeps an ended job visible long enough for the
 agent's next poll; ``KillWait`` is short so a time limit or cancel ends fast.
+
+A second ``slurmd`` (Debian builds Slurm with multiple-slurmd support) plays a second
+node, ``{host}-b``, on its own port: partition ``debug`` (the default) has the first
+node only, so one busy node still makes a job wait; partition ``multi`` has both, for
+multi-node jobs.
 """
 
 from __future__ import annotations
@@ -23,13 +28,15 @@ DAEMONS = ("/usr/sbin/munged", "/usr/sbin/slurmctld", "/usr/sbin/slurmd")
 
 @dataclass(frozen=True)
 class SlurmCluster:
-    """A running cluster: its config file (``SLURM_CONF``), node, partition and CPUs."""
+    """A running cluster: its config file (``SLURM_CONF``), node, partition and CPUs (of
+    each node); ``multi`` is the partition of both nodes."""
 
     root: Path
     conf: Path
     node: str
     partition: str
     cpus: int
+    multi: str = "multi"
 
     @property
     def env(self) -> dict[str, str]:
@@ -79,13 +86,16 @@ def _conf(root: Path, node: str, cpus: int, munge_socket: Path) -> str:
             f"SlurmctldPort={_free_port()}",
             f"SlurmdPort={_free_port()}",
             f"StateSaveLocation={root}/state",
-            f"SlurmdSpoolDir={root}/spool",
+            f"SlurmdSpoolDir={root}/spool/%n",
             f"SlurmctldPidFile={root}/slurmctld.pid",
-            f"SlurmdPidFile={root}/slurmd.pid",
+            f"SlurmdPidFile={root}/slurmd.%n.pid",
             f"SlurmctldLogFile={root}/slurmctld.log",
-            f"SlurmdLogFile={root}/slurmd.log",
+            f"SlurmdLogFile={root}/slurmd.%n.log",
             f"NodeName={node} CPUs={cpus} RealMemory=2000 State=UNKNOWN",
+            f"NodeName={node}-b NodeHostname={node} NodeAddr=127.0.0.1 Port={_free_port()} "
+            f"CPUs={cpus} RealMemory=2000 State=UNKNOWN",
             f"PartitionName=debug Nodes={node} Default=YES MaxTime=INFINITE State=UP",
+            f"PartitionName=multi Nodes={node},{node}-b MaxTime=INFINITE State=UP",
             "",
         ]
     )
@@ -119,7 +129,8 @@ def start(root: Path) -> tuple[SlurmCluster, list[subprocess.Popen[bytes]]]:
     with open(root / "daemons.log", "ab") as logs:
         procs = [subprocess.Popen(munged, env=env, stdout=logs, stderr=logs)]
         _wait_for(lambda: socket_path.exists(), "munged's socket", procs)
-        for daemon in (["/usr/sbin/slurmctld", "-D", "-i"], ["/usr/sbin/slurmd", "-D"]):
+        slurmds = [["/usr/sbin/slurmd", "-D", "-N", name] for name in (node, f"{node}-b")]
+        for daemon in (["/usr/sbin/slurmctld", "-D", "-i"], *slurmds):
             procs.append(
                 subprocess.Popen([*daemon, "-f", str(conf)], env=env, stdout=logs, stderr=logs)
             )
@@ -127,11 +138,11 @@ def start(root: Path) -> tuple[SlurmCluster, list[subprocess.Popen[bytes]]]:
 
     def idle() -> bool:
         done = subprocess.run(
-            ["sinfo", "-h", "-n", node, "-o", "%t"], env=env, capture_output=True, text=True
+            ["sinfo", "-h", "-N", "-o", "%t"], env=env, capture_output=True, text=True
         )
-        return done.returncode == 0 and done.stdout.strip() == "idle"
+        return done.returncode == 0 and set(done.stdout.split()) == {"idle"}
 
-    _wait_for(idle, "the node to be idle", procs)
+    _wait_for(idle, "the nodes to be idle", procs)
     return cluster, procs
 
 

@@ -27,8 +27,10 @@ from tests.e2e.agent_support import (
     wait_for,
     wait_status,
 )
+from tests.e2e.test_gangs import GANG, submit_gang
 from tests.faults.consistency import problems
 from tests.faults.support import embedded_redis_url, sync_client
+from tests.gitrepo import commit_then_change
 from tests.sdk_support import make_repo as make_sdk_repo
 from tests.sdk_support import run_script
 from tests.servers import ServerProcess
@@ -283,3 +285,30 @@ def test_a_node_failure_puts_the_task_back_in_its_queue_and_it_runs_again(
         assert rerun.failure_reason is None
         client.tasks.abort(task.id)
         assert wait_status(client, task.id, *DONE, timeout=60).status is TaskStatus.ABORTED
+
+
+def test_a_two_node_task_is_one_job_whose_ranks_rendezvous_through_slurms_variables(
+    slurm_server: ServerProcess,
+    slurm_cluster: SlurmCluster,
+    agent_factory: AgentFactory,
+    tmp_path: Path,
+    consistent: None,
+) -> None:
+    (tmp_path / "repo").mkdir()
+    repo = commit_then_change(tmp_path / "repo", {"gang.py": GANG}, "gang.py", "\n")
+    # One agent, no gang of agents: it takes both ranks under its one lease.
+    start_agent(
+        agent_factory, slurm_server, slurm_cluster, "--slurm-partition", slurm_cluster.multi
+    )
+    with Client(slurm_server.url) as client:
+        task = submit_gang(client, repo, "done", tmp_path / "out", nodes=2)
+        done = wait_status(client, task.id, *DONE, timeout=180)
+        texts = log_texts(client, task.id)
+        assert done.status is TaskStatus.COMPLETED, (done.failure_reason, texts)
+        assert done.worker is not None and done.attempt == 1
+        # Both nodes ran a rank: rank 0 on the first, which is MASTER_ADDR.
+        running = next(t for t in texts if t.startswith("running in Slurm: job"))
+        assert running.endswith(f"on {slurm_cluster.node},{slurm_cluster.node}-b"), running
+        assert "rendezvous of 2 ranks" in " ".join(texts), texts
+        assert f"connected to {slurm_cluster.node}:" in " ".join(texts), texts
+        assert sorted(p.name for p in (tmp_path / "out").glob("pid*")) == ["pid0", "pid1"]

@@ -358,3 +358,31 @@ async def test_each_rank_gets_gpus_placed_on_its_own_agent_and_the_gang_holds_it
     # The gang holds nodes x gpus of its queue's GPUs.
     assert await r.zscore(keys.queue_running("q"), task.id) == 4.0
     assert whole(sync) == []
+
+
+async def test_a_whole_gang_offer_takes_every_rank_under_one_lease(
+    r: aioredis.Redis, sync: "redis.Redis[str]"
+) -> None:
+    task = await make_task(
+        r, name="whole", queue="q", resources=Resources(nodes=2, gpus=1), max_retries=0
+    )
+    # One agent waits in the task's forming gang; the whole offer lets it go.
+    (member,) = await _workers(r, 1)
+    await _join(r, member)
+    slurm = await make_worker(r, name="slurm")
+    whole_offer = GangOffer(host="", port=0, timeout_s=TIMEOUT_S, whole=True)
+
+    got, _ = await claim_or_skip(r, slurm.id, ["q"], PLENTY, 15, T0, offer=whole_offer)
+
+    # A plain claim: no gang forms, the one worker holds the task and both nodes' GPUs.
+    assert isinstance(got, Claim) and got.task is not None and got.gang is None
+    assert got.task.id == task.id and got.task.status is TaskStatus.RUNNING
+    assert got.task.worker == slurm.id and got.lease_token is not None
+    assert not await r.exists(keys.task_gang(task.id))
+    assert await r.zscore(keys.queue_running("q"), task.id) == 2
+    assert whole(sync) == []
+    held = Heartbeat(running=[HeldTask(task_id=task.id, lease_token=got.lease_token)])
+    assert (await store.heartbeat(r, slurm.id, held, 30, T0 + 5)).lost == []
+    await store.report_end(r, task.id, got.lease_token, TaskStatus.COMPLETED, 0, None, T0 + 9)
+    assert (await store.get_task(r, task.id)).status is TaskStatus.COMPLETED
+    assert whole(sync) == []

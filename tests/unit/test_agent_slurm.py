@@ -1,6 +1,7 @@
 """The Slurm executor's pure parts: squeue lines, how an ended job is reported, the batch
 script, job names, node capacity, and a scheduler's slots."""
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from runyard_agent.executors.slurm.commands import JobState, parse_squeue
 from runyard_agent.executors.slurm.follow import FileFollower
 from runyard_agent.executors.slurm.job import ending_for
 from runyard_agent.executors.slurm.jobdir import batch_script, job_name, parse_job_name
+from runyard_agent.executors.slurm.node import ranks_argv
+from runyard_agent.executors.slurm.rank import rank_environment
 from runyard_agent.resources import Machine
 from runyard_agent.slots import SCHEDULED_SLOTS, SlotPool
 
@@ -87,9 +90,12 @@ def test_the_batch_script_takes_numbers_from_the_task_and_options_from_the_opera
         slurm_sbatch_lines=["--constraint=a100"],
         slurm_time_limit_s=3700,
     )
-    script = batch_script(settings, task(gpus=2, cpus=3.5, memory_gb=1.5), tmp_path, Path("/py"))
+    needs = task(gpus=2, cpus=3.5, memory_gb=1.5, nodes=3)
+    script = batch_script(settings, needs, tmp_path, Path("/py"))
     lines = script.splitlines()
     for wanted in (
+        "#SBATCH --nodes=3",
+        "#SBATCH --ntasks-per-node=1",
         f"#SBATCH --job-name=ry.login1.{'ab' * 16}.2",
         "#SBATCH --cpus-per-task=4",
         "#SBATCH --mem=1536M",
@@ -104,6 +110,21 @@ def test_the_batch_script_takes_numbers_from_the_task_and_options_from_the_opera
         assert wanted in lines, script
     # The entry point (a task's string) never reaches the script.
     assert "rm -rf" not in script
+
+
+def test_a_ranks_variables_come_from_slurms_and_srun_starts_one_per_node() -> None:
+    slurm = {"SLURM_PROCID": "3", "SLURM_NTASKS": "4", "SLURM_LOCALID": "0", "SLURM_NODEID": "3"}
+
+    assert rank_environment(slurm) == {
+        "RANK": "3",
+        "WORLD_SIZE": "4",
+        "LOCAL_RANK": "0",
+        "LOCAL_WORLD_SIZE": "1",
+        "NODE_RANK": "3",
+    }
+    argv = ranks_argv(["/venv/bin/python", "-u", "train.py"])
+    rank = [sys.executable, "-m", "runyard_agent.executors.slurm.rank"]
+    assert argv == ["srun", "--kill-on-bad-exit=1", *rank, "/venv/bin/python", "-u", "train.py"]
 
 
 def test_job_names_carry_the_agent_the_task_and_the_attempt(tmp_path: Path) -> None:

@@ -343,10 +343,13 @@ class Agent:
             if claim.task is not None:
                 self._launch(claim)
 
-    def _gang_offer(self) -> dict[str, str | int]:
+    def _gang_offer(self) -> dict[str, str | int | bool]:
         """Where this agent would host rank 0 of a multi-node task: its address and a
         port free now (``MASTER_PORT``). The venv executor only: a container's ports are
-        not the host's."""
+        not the host's. The slurm executor takes such a task whole (one job over its
+        nodes, Slurm places the ranks)."""
+        if self.settings.executor == "slurm":
+            return {"whole_gangs": True}
         host = self.settings.gang_host or _hostname()
         if self.settings.executor != "venv" or not re.fullmatch(GANG_HOST_PATTERN, host):
             return {}  # an odd host name: set --gang-host to take multi-node tasks

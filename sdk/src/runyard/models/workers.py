@@ -190,6 +190,10 @@ class ClaimRequest(Strict):
     multi-node task (``MASTER_ADDR``); empty: this agent takes no multi-node tasks."""
     gang_port: int = Field(default=0, ge=0, le=65535)
     """A free port on this agent for that rank 0 to listen on (``MASTER_PORT``)."""
+    whole_gangs: bool = False
+    """True: this agent takes a multi-node task whole, every rank under its one lease,
+    and places the ranks itself (a Slurm agent: one job over ``nodes`` nodes); it joins
+    no gang of other agents."""
 
 
 class GangRank(BaseModel):

@@ -37,6 +37,10 @@ Lua is ``lua/gang.lua``, every change is one script):
   when its last rank has reported, as the first rank that did not complete said
   (its reason prefixed ``rank i:``), else completed. A rank giving its task back
   (a draining agent) gives back the whole gang.
+- **Whole.** An agent in front of a scheduler that places the ranks itself (Slurm)
+  offers to take the task whole (``ClaimRequest.whole_gangs``): its claim takes it as
+  a one-node task is taken, one worker and one lease, no gang (a forming one is
+  dissolved, its members let go).
 """
 
 import asyncio
@@ -63,10 +67,12 @@ class GangOffer:
     host: str
     port: int
     timeout_s: float
+    whole: bool = False
+    """The claimer takes a multi-node task whole, under one lease (``ClaimRequest.whole_gangs``)."""
 
     def arg(self) -> str:
-        """The offer as the claim script takes it (``port host``)."""
-        return f"{self.port} {self.host}"
+        """The offer as the claim script takes it (``port host``, or ``whole``)."""
+        return "whole" if self.whole else f"{self.port} {self.host}"
 
 
 @dataclass(frozen=True)

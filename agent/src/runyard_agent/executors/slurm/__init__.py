@@ -6,8 +6,9 @@ task's ``resources`` say plus the operator's partition, account, QoS and extra
 ``#SBATCH`` lines, and on the compute node :mod:`.node` builds the venv as the
 ``venv`` executor does and runs the entry point. :mod:`.monitor` reads every job's
 state in one ``squeue`` call per poll; :mod:`.job` turns it into what the runner
-supervises. A job left to Slurm when the agent stopped (second SIGTERM) is found
-again by its name (``ry.AGENT.TASK.ATTEMPT``) at the next start: :func:`adopt_jobs`.
+supervises. A multi-node task is one job over its nodes (:mod:`.rank`). A job left
+to Slurm when the agent stopped (second SIGTERM) is found again by its name
+(``ry.AGENT.TASK.ATTEMPT``) at the next start: :func:`adopt_jobs`.
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ def slurm_launch(job: LaunchRequest) -> SlurmLaunch:
     """Write the task's job directory: its spec and batch script."""
     settings, task = job.settings, job.task
     if job.gang is not None:
-        raise EnvironmentBuildError("submit", "the slurm executor runs one-node tasks only")
+        # Its claims offer to take a multi-node task whole: a rank of a gang never comes.
+        raise EnvironmentBuildError("submit", "the slurm executor runs no rank of a gang")
     folder = jobdir.job_dir(settings, task)
     if folder.exists():
         shutil.rmtree(folder)

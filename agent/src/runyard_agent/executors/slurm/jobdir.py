@@ -108,8 +108,8 @@ def settings_in_clear(settings: AgentSettings) -> dict[str, Any]:
 def batch_script(settings: AgentSettings, task: Task, folder: Path, python: Path) -> str:
     """The ``sbatch`` script: resources from the task, everything else from the operator.
 
-    Only numbers come from the task (CPUs, memory, GPUs, its id and attempt): nothing
-    a task records can add an option or a shell word to the script.
+    Only numbers come from the task (nodes, CPUs, memory and GPUs per node, its id and
+    attempt): nothing a task records can add an option or a shell word to the script.
     """
     needs = task.resources
     lines = [
@@ -118,8 +118,9 @@ def batch_script(settings: AgentSettings, task: Task, folder: Path, python: Path
         f"#SBATCH --output={folder / STDOUT}",
         f"#SBATCH --error={folder / STDERR}",
         f"#SBATCH --chdir={folder}",
-        "#SBATCH --nodes=1",
-        "#SBATCH --ntasks=1",
+        # A multi-node task: one rank per node, started by ``srun`` (``node``, ``rank``).
+        f"#SBATCH --nodes={needs.nodes}",
+        "#SBATCH --ntasks-per-node=1",
         # A node failure or preemption comes back to Runyard, which requeues the task.
         "#SBATCH --no-requeue",
     ]

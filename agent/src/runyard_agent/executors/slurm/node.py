@@ -6,7 +6,8 @@ directory the operator named (the same ``flock``s, so two nodes building one ven
 build it once), then runs the entry point with its output going to the job's output
 files, which the agent follows. A SIGTERM (``scancel --signal=TERM``, the time limit)
 is passed on to the entry point's process group; its exit code is written to the job
-directory before this process exits with it.
+directory before this process exits with it. A multi-node task's entry point runs under
+``srun``, once per node, each rank's variables from Slurm's (:mod:`.rank`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -66,17 +68,21 @@ def main(argv: list[str]) -> int:
     if slurm_gpus is not None:
         # Slurm chose this job's GPUs (--gres): they are the task's.
         env["CUDA_VISIBLE_DEVICES"] = slurm_gpus
+    argv = launch.argv
     try:
+        if task.resources.nodes > 1:
+            argv, master = ranks_argv(argv), master_address()
+            env.update(MASTER_ADDR=master[0], MASTER_PORT=str(master[1]))
         child = subprocess.Popen(
-            launch.argv,
+            argv,
             cwd=launch.cwd,
             env=env,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             pass_fds=(launch.venv.lock_fd,),
         )
-    except OSError as exc:
-        failed = {"stage": "start", "message": f"could not start {launch.argv[0]}: {exc}"}
+    except (OSError, subprocess.CalledProcessError) as exc:
+        failed = {"stage": "start", "message": f"could not start {argv[0]}: {exc}"}
         (folder / jobdir.FAILED).write_text(json.dumps(failed))
         return 3
     finally:
@@ -93,6 +99,27 @@ def main(argv: list[str]) -> int:
     partial.write_text(str(code))
     partial.replace(folder / jobdir.EXIT_CODE)
     return code if code >= 0 else 128 - code
+
+
+def ranks_argv(argv: list[str]) -> list[str]:
+    """The entry point once per node of the job (``srun``), each as its rank. A rank
+    that fails ends the others (``--kill-on-bad-exit``): the task fails as one."""
+    rank = [sys.executable, "-m", "runyard_agent.executors.slurm.rank"]
+    return ["srun", "--kill-on-bad-exit=1", *rank, *argv]
+
+
+def master_address() -> tuple[str, int]:
+    """Rank 0's host (the job's first node: this one, where the batch step runs) and a
+    port free on it now."""
+    nodes = subprocess.run(
+        ["scontrol", "show", "hostnames", os.environ["SLURM_JOB_NODELIST"]],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    with socket.socket() as probe:
+        probe.bind(("", 0))
+        return nodes[0], int(probe.getsockname()[1])
 
 
 if __name__ == "__main__":

@@ -116,6 +116,8 @@ async def claim(
 
 def gang_offer(body: ClaimRequest, timeout_s: float) -> GangOffer | None:
     """The claim's offer to multi-node tasks; None from an agent that takes none."""
+    if body.whole_gangs:
+        return GangOffer(host="", port=0, timeout_s=timeout_s, whole=True)
     if not body.gang_host or not body.gang_port:
         return None
     return GangOffer(host=body.gang_host, port=body.gang_port, timeout_s=timeout_s)

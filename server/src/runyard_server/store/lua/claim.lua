@@ -1,8 +1,10 @@
 -- ARGV: labels, worker id, new lease token, now, lease expiry, free gpus (the agent's
 -- GPUs as gpus.lua reads them), free cpus, free memory_gb, entries scanned per queue,
--- the gang offer ('' takes no multi-node task, else 'port host'), the gang timeout in
--- seconds, then the queue names in the agent's order. A multi-node task is joined, not
--- taken (gang.lua): {'gang', id}.
+-- the gang offer ('' takes no multi-node task, 'whole' takes one whole, else 'port
+-- host'), the gang timeout in seconds, then the queue names in the agent's order. A
+-- multi-node task is joined, not taken (gang.lua): {'gang', id}; but a claim offering
+-- 'whole' (an agent in front of a scheduler, such as Slurm, that places every rank
+-- itself) takes it as one task: one worker, one lease, its GPUs counted once per node.
 -- Takes the first waiting task that fits; a task too big for this agent stays put
 -- and does not block smaller ones behind it. Replies {'none', 1} when waiting tasks
 -- were seen that did not fit, so the caller can let another agent try them. A queue's
@@ -89,6 +91,10 @@ for qi = 12, #ARGV do
         local at, share = fits(key)
         if best then
           -- A fair pick at this priority is made first; the gang waits its turn.
+        elseif at and offer == 'whole' then
+          -- Agents that joined its forming gang are let go, as at the gang's deadline.
+          gang_dissolve(id)
+          return take(id, key, q, at, share, gpus)
         elseif at and offer ~= '' then
           -- The oldest forming gang it fits first (maybe this one), then this one.
           local got = gang_join_forming(served, w, token, now, expiry, offer, gang_timeout, fits)
