@@ -160,8 +160,10 @@ class Advance:
         DAG order, so a cache hit's children start in the same pass."""
         for name in self.record.spec.order:
             step, spec = self.steps[name], self.specs[name]
-            done = all(self.steps[p].status is StepStatus.COMPLETED for p in spec.parents)
-            if step.status is StepStatus.WAITING and done:
+            # Waiting first: a fan-in's parents are read only while it waits.
+            if step.status is StepStatus.WAITING and all(
+                self.steps[p].status is StepStatus.COMPLETED for p in spec.parents
+            ):
                 await self._start(step, spec)
         failed = [s for s in self.steps.values() if s.status in _BAD]
         if failed:
