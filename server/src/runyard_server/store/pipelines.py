@@ -29,7 +29,7 @@ from runyard.models import (
     StepState,
 )
 from runyard_server.errors import Conflict, Invalid, NotFound
-from runyard_server.store import keys, notify
+from runyard_server.store import keys, notify, script_keys, scripts
 
 MAX_EDIT_TRIES = 50
 _STEP = "s:"
@@ -282,3 +282,17 @@ def _payload(run: PipelineRun) -> dict[str, Any]:
 async def active_runs(r: "aioredis.Redis") -> list[str]:
     """The runs with a step not final yet."""
     return sorted(cast(set[str], await r.smembers(keys.ACTIVE_PIPELINE_RUNS)))
+
+
+async def task_statuses(
+    r: "aioredis.Redis", task_ids: list[str]
+) -> list[tuple[str | None, str | None]]:
+    """Each task's status and failure reason (None, None for a task that is gone), in one
+    script call."""
+    if not task_ids:
+        return []
+    declared: script_keys.Declared = {}
+    for task_id in task_ids:
+        declared |= script_keys.task(task_id)
+    reply = cast(list[list[str | None]], await scripts.run(r, "task_statuses", declared, *task_ids))
+    return [(status, reason) for status, reason in reply]
