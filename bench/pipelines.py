@@ -16,7 +16,9 @@ pipeline controller), then:
             lease reaper and archiver it shares the process with) against
             the API process, from the run's start to its end; then as many plain no-op
             tasks on the same agents, whose jobs-process CPU (archiver, reaper) is taken
-            off to leave the controller's.
+            off to leave the controller's, and ``IDLE_S`` of nothing, which gives the
+            jobs process's CPU per second of wall time (taken off by each phase's
+            length: the two phases last different times).
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ class Plan:
 
 
 QUICK = Plan(chain=20, fanout=40, agents=4)
+IDLE_S = 10.0
+"""How long the jobs process is metered with nothing to do."""
 
 
 def _step(name: str, script: dict[str, Any], parents: list[str], i: int) -> dict[str, Any]:
@@ -163,16 +167,21 @@ def fanout(stack: Stack, root: Path, script: dict[str, Any], plan: Plan) -> dict
         if run["status"] != "completed":
             raise RuntimeError(f"the fan-out run ended {run['status']}: {run.get('reason')}")
         plain, plain_wall, _ = _metered(stack, lambda: _plain_tasks(stack, script, plan.fanout))
+        idle, idle_wall, _ = _metered(stack, lambda: time.sleep(IDLE_S))
     finally:
         for agent in agents:
             agent.stop()
-    controller = max(piped["jobs"] - plain["jobs"], 0.0)
+    # The jobs process spends some CPU per second whatever it does (its loops poll): the
+    # two phases last different times, so that part is taken off by each one's length.
+    background = idle["jobs"] / idle_wall
+    controller = max(piped["jobs"] - plain["jobs"] - background * (wall - plain_wall), 0.0)
     return {
         "steps": plan.fanout,
         "agents": plan.agents,
         "wall_s": round(wall, 1),
         "cpu_s": piped,
         "plain_tasks": {"wall_s": round(plain_wall, 1), "cpu_s": plain},
+        "jobs_idle_cpu_per_s": round(background, 4),
         "controller_cpu_s": round(controller, 2),
         "controller_share": round(controller / max(piped["api"], 1e-9), 3),
         "jobs_share": round(piped["jobs"] / max(piped["api"], 1e-9), 3),
@@ -228,8 +237,9 @@ def render(results: dict[str, Any], checks: list[dict[str, Any]]) -> str:
         f"p50 {lat['p50']:.0f} ms, p99 {lat['p99']:.0f} ms, max {lat['max']:.0f} ms",
         f"b_fanout {b['steps']} steps on {b['agents']} agents in {b['wall_s']} s: "
         f"CPU s api {b['cpu_s']['api']}, jobs {b['cpu_s']['jobs']}, redis {b['cpu_s']['redis']}",
-        f"         the same number of plain tasks: jobs {b['plain_tasks']['cpu_s']['jobs']} s; "
-        f"controller (the difference) {b['controller_cpu_s']} s = "
+        f"         the same number of plain tasks in {b['plain_tasks']['wall_s']} s: jobs "
+        f"{b['plain_tasks']['cpu_s']['jobs']} s; idle jobs {b['jobs_idle_cpu_per_s']} s/s; "
+        f"controller (the difference, idle rate taken off) {b['controller_cpu_s']} s = "
         f"{b['controller_cpu_ms_per_step']} ms per step, {b['controller_share']:.3f} of the API's "
         f"(whole jobs process {b['jobs_share']:.3f})",
         "",

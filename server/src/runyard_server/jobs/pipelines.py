@@ -11,12 +11,12 @@ spawned; a failed step fails the run, whose waiting steps are skipped and whose 
 
 ``advance`` is idempotent, which makes everything else simple: it runs when a step's
 task ends (``ControllerHub``, holding the run's lock; that pass reads only that step's
-task), on each tick for every run still active (reading every live step's task: it
-records which steps run, and an event lost to a ``kill -9`` delays a step by one tick,
-never loses it), when a run starts (the API spawns the first steps at once) and when
-it is aborted. A step is spawned through ``spawn_idem`` (run, step, attempt), so an advance
-killed between spawning and writing spawns nothing new when it runs again: it gets the
-same task back and records it then.
+task), on each tick for every run still active (reading every live step's task, in one
+script call: it records which steps run, and an event lost to a ``kill -9`` delays a
+step by one tick, never loses it), when a run starts (the API spawns the first steps at
+once) and when it is aborted. A step is spawned through ``spawn_idem`` (run, step,
+attempt), so an advance killed between spawning and writing spawns nothing new when it
+runs again: it gets the same task back and records it then.
 """
 
 import functools
@@ -52,6 +52,7 @@ from runyard_server.store.pipelines import (
     edit_run,
     get_pipeline,
     run_params,
+    task_statuses,
 )
 
 log = logging.getLogger("runyard_server.jobs.pipelines")
@@ -112,10 +113,7 @@ class Advance:
         one = self.steps.get(self.follow or "")
         candidates = list(self.steps.values()) if one is None else [one]
         live = [s for s in candidates if s.task and not s.status.is_final and not s.cache_hit]
-        async with self.r.pipeline(transaction=False) as pipe:
-            for step in live:
-                pipe.hmget(keys.task(cast(str, step.task)), "status", "failure_reason")
-            found = cast(list[list[str | None]], await pipe.execute())
+        found = await task_statuses(self.r, [cast(str, step.task) for step in live])
         for step, (status, reason) in zip(live, found, strict=True):
             await self._follow(step, status, reason)
 
@@ -160,8 +158,10 @@ class Advance:
         DAG order, so a cache hit's children start in the same pass."""
         for name in self.record.spec.order:
             step, spec = self.steps[name], self.specs[name]
-            done = all(self.steps[p].status is StepStatus.COMPLETED for p in spec.parents)
-            if step.status is StepStatus.WAITING and done:
+            # Waiting first: a fan-in's parents are read only while it waits.
+            if step.status is StepStatus.WAITING and all(
+                self.steps[p].status is StepStatus.COMPLETED for p in spec.parents
+            ):
                 await self._start(step, spec)
         failed = [s for s in self.steps.values() if s.status in _BAD]
         if failed:

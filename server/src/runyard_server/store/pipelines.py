@@ -29,7 +29,7 @@ from runyard.models import (
     StepState,
 )
 from runyard_server.errors import Conflict, Invalid, NotFound
-from runyard_server.store import keys, notify
+from runyard_server.store import keys, notify, script_keys, scripts
 
 MAX_EDIT_TRIES = 50
 _STEP = "s:"
@@ -129,34 +129,56 @@ async def create_run(
     return run
 
 
-_SPECS: dict[str, PipelineSpec] = {}
-_SPECS_KEPT = 256
+@dataclass
+class _Parsed:
+    """What this process has parsed of one run: its spec (it never changes), its fixed
+    part, and each step as last seen, by the JSON it was read from. A pass reads all of
+    a run's steps but changes one or two: parsing and checking the 200 steps of a
+    fan-out on each of their events was most of the controller's work. The objects are
+    shared between reads, so nothing may change them (a pass copies a step it changes)."""
+
+    spec: PipelineSpec
+    fixed: tuple[str, PipelineRun] | None = None
+    steps: dict[str, tuple[str, StepState]] = field(default_factory=dict)
+
+    def run(self, text: str) -> PipelineRun:
+        if self.fixed is None or self.fixed[0] != text:
+            # The status is a placeholder: ``_record`` puts the stored one in its copy.
+            run = PipelineRun.model_validate({**json.loads(text), "status": RunStatus.RUNNING})
+            self.fixed = (text, run)
+        return self.fixed[1]
+
+    def step(self, name: str, text: str) -> StepState:
+        seen = self.steps.get(name)
+        if seen is None or seen[0] != text:
+            seen = self.steps[name] = (text, StepState.model_validate_json(text))
+        return seen[1]
 
 
-async def _spec(r: "aioredis.Redis", run_id: str) -> PipelineSpec:
-    """The spec run ``run_id`` runs, read and checked once per process: it never changes,
-    and reading and checking a DAG of hundreds of steps on every event of every step was
-    most of what the controller spent. The object is shared, so nothing may change it."""
-    spec = _SPECS.get(run_id)
-    if spec is None:
+_PARSED: dict[str, _Parsed] = {}
+_PARSED_KEPT = 256
+
+
+async def _parsed(r: "aioredis.Redis", run_id: str) -> _Parsed:
+    """This process's parse of run ``run_id``, its spec read and checked on first use."""
+    parsed = _PARSED.get(run_id)
+    if parsed is None:
         text = await r.get(keys.pipeline_run_spec(run_id))
         if text is None:
             raise NotFound(f"pipeline run {run_id} does not exist")
-        spec = PipelineSpec.model_validate_json(text)
-        if len(_SPECS) >= _SPECS_KEPT:
-            del _SPECS[next(iter(_SPECS))]
-        _SPECS[run_id] = spec
-    return spec
+        parsed = _Parsed(PipelineSpec.model_validate_json(text))
+        if len(_PARSED) >= _PARSED_KEPT:
+            del _PARSED[next(iter(_PARSED))]
+        _PARSED[run_id] = parsed
+    return parsed
 
 
-def _record(h: dict[str, str], spec: PipelineSpec) -> RunRecord:
-    data = json.loads(h[_FIXED])
-    finished = float(h["finished"]) if "finished" in h else None
-    data.update(status=h["status"], reason=h.get("reason"), finished=finished)
-    steps = [StepState.model_validate_json(h[_STEP + step.name]) for step in spec.steps]
-    run = PipelineRun.model_validate({**data, "steps": []})
-    run.steps = steps
-    return RunRecord(run, spec, {step.name: step for step in steps})
+def _record(h: dict[str, str], parsed: _Parsed) -> RunRecord:
+    finished = _time(float(h["finished"])) if "finished" in h else None
+    steps = [parsed.step(step.name, h[_STEP + step.name]) for step in parsed.spec.steps]
+    update = {"status": RunStatus(h["status"]), "reason": h.get("reason"), "finished": finished}
+    run = parsed.run(h[_FIXED]).model_copy(update={**update, "steps": steps})
+    return RunRecord(run, parsed.spec, {step.name: step for step in steps})
 
 
 async def read_run(r: "aioredis.Redis", run_id: str) -> RunRecord:
@@ -164,7 +186,7 @@ async def read_run(r: "aioredis.Redis", run_id: str) -> RunRecord:
     h = cast(dict[str, str], await r.hgetall(keys.pipeline_run(run_id)))
     if not h:
         raise NotFound(f"pipeline run {run_id} does not exist")
-    return _record(h, await _spec(r, run_id))
+    return _record(h, await _parsed(r, run_id))
 
 
 async def get_run(r: "aioredis.Redis", run_id: str) -> PipelineRun:
@@ -183,7 +205,7 @@ async def list_runs(
             pipe.hgetall(keys.pipeline_run(run_id))
         hashes = cast(list[dict[str, str]], await pipe.execute())
     return [
-        _record(h, await _spec(r, run_id)).run for run_id, h in zip(ids, hashes, strict=True) if h
+        _record(h, await _parsed(r, run_id)).run for run_id, h in zip(ids, hashes, strict=True) if h
     ]
 
 
@@ -216,7 +238,7 @@ async def edit_run(r: "aioredis.Redis", run_id: str, decide: Decide, now: float)
                 h = cast(dict[str, str], await pipe.hgetall(key))
                 if not h:
                     raise NotFound(f"pipeline run {run_id} does not exist")
-                record = _record(h, await _spec(r, run_id))
+                record = _record(h, await _parsed(r, run_id))
                 changes = await decide(record)
                 pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
                 await _write(pipe, record, changes, now)
@@ -260,3 +282,17 @@ def _payload(run: PipelineRun) -> dict[str, Any]:
 async def active_runs(r: "aioredis.Redis") -> list[str]:
     """The runs with a step not final yet."""
     return sorted(cast(set[str], await r.smembers(keys.ACTIVE_PIPELINE_RUNS)))
+
+
+async def task_statuses(
+    r: "aioredis.Redis", task_ids: list[str]
+) -> list[tuple[str | None, str | None]]:
+    """Each task's status and failure reason (None, None for a task that is gone), in one
+    script call."""
+    if not task_ids:
+        return []
+    declared: script_keys.Declared = {}
+    for task_id in task_ids:
+        declared |= script_keys.task(task_id)
+    reply = cast(list[list[str | None]], await scripts.run(r, "task_statuses", declared, *task_ids))
+    return [(status, reason) for status, reason in reply]
