@@ -83,14 +83,23 @@ class SweepController:
     ) -> None:
         self.r, self.history, self.tick_s, self.clock = r, history, tick_s, clock
         self.studies: dict[str, SweepStudy] = {}
+        self.specs: dict[str, SweepCreate] = {}
+        """Each sweep's spec, parsed once: it never changes."""
 
     async def on_task_event(self, object_id: str, slot: str, event: Event) -> None:
-        """A trial's task changed status: bring its trial along, then fill the slots."""
-        h = await self._sweep(object_id)
-        if h is None or not slot.isdigit():
+        """A trial's task changed status: bring its trial along and, when that ended it,
+        fill the freed slot."""
+        raw = await self.r.hget(keys.sweep_trials(object_id), slot) if slot.isdigit() else None
+        if raw is None:
             return
-        await self._sync(object_id, h, int(slot), event.task)
-        await self._fill(object_id)
+        record: dict[str, Any] = json.loads(raw)
+        if TrialStatus(record["status"]).is_final:
+            return
+        if record.get("task_id") == event.task and record["status"] == event.to:
+            return  # the spawn's own event, or one seen before: nothing new
+        h = await self._sweep(object_id)
+        if h is not None and await self._sync(object_id, h, record, event.task):
+            await self._fill(object_id)
 
     async def tick(self) -> None:
         """Each running sweep: deadline, repairs, pruning, slots."""
@@ -103,19 +112,29 @@ class SweepController:
         running = cast(set[str], await self.r.smembers(keys.RUNNING_SWEEPS))
         for gone in set(self.studies) - running:
             del self.studies[gone]
+        if len(self.specs) > len(running) + 100:
+            self.specs.clear()
 
     async def _tick_one(self, sweep_id: str) -> None:
         h = await self._sweep(sweep_id)
         if h is None:
             return
-        spec = spec_of(h)
+        spec = self._spec(h)
         now = self.clock()
         late = spec.max_time_s is not None and now - float(h["clock"]) >= spec.max_time_s
         if h["status"] == SweepStatus.RUNNING and late:
             await self.stop(sweep_id, f"max_time_s {spec.max_time_s:g} reached", now)
             return
-        for record in await read_live(self.r, sweep_id):
-            await self._sync(sweep_id, h, record["number"], record.get("task_id"))
+        live = await read_live(self.r, sweep_id)
+        async with self.r.pipeline(transaction=False) as pipe:
+            for record in live:
+                pipe.hget(keys.task(record.get("task_id") or "-"), "status")
+            statuses = await pipe.execute()
+        for record, status in zip(live, statuses, strict=True):
+            # Only a trial its events left behind (one not spawned, one whose task
+            # moved while no consumer ran) needs more than this one read.
+            if record.get("task_id") is None or status != record["status"]:
+                await self._sync(sweep_id, h, record, record.get("task_id"))
         if spec.pruner is not PrunerKind.NONE:
             await self._prune(sweep_id, h, spec)
         await self._fill(sweep_id)
@@ -125,28 +144,29 @@ class SweepController:
         await end_sweep(self.r, sweep_id, SweepStatus.STOPPED, reason, now)
         await abort_live(self.r, sweep_id, now)
 
+    def _spec(self, h: dict[str, str]) -> SweepCreate:
+        spec = self.specs.get(h["spec"])
+        if spec is None:
+            spec = self.specs[h["spec"]] = spec_of(h)
+        return spec
+
     async def _sweep(self, sweep_id: str) -> dict[str, str] | None:
         h = cast(dict[str, str], await self.r.hgetall(keys.sweep(sweep_id)))
         return h or None
 
     async def _sync(
-        self, sweep_id: str, h: dict[str, str], number: int, task_id: str | None
-    ) -> None:
-        """Bring trial ``number``'s record in line with its task (spawning it first when
-        it has none yet)."""
-        raw = await self.r.hget(keys.sweep_trials(sweep_id), str(number))
-        if raw is None:
-            return
-        record: dict[str, Any] = json.loads(raw)
-        if TrialStatus(record["status"]).is_final:
-            return
+        self, sweep_id: str, h: dict[str, str], record: dict[str, Any], task_id: str | None
+    ) -> bool:
+        """Bring trial ``record`` in line with its task (spawning it first when it has
+        none yet); True when the trial ended."""
+        number = record["number"]
         if record.get("task_id") is None:
             if h["status"] != SweepStatus.RUNNING:
                 await self._end(sweep_id, record, TrialStatus.ABORTED, "the sweep ended first")
-                return
+                return True
             if task_id is None:
                 await self._spawn(sweep_id, h, record)
-                return
+                return False
             await self._change(sweep_id, number, {"task_id": task_id}, self.clock())
             record["task_id"] = task_id
         fields = await self.r.hmget(keys.task(record["task_id"]), "status", "failure_reason")
@@ -157,8 +177,11 @@ class SweepController:
             await self._ended(sweep_id, h, record, TaskStatus(status), failure)
         elif status == TaskStatus.DRAFT:
             await self._end(sweep_id, record, TrialStatus.ABORTED, "its task was dequeued")
-        elif status != record["status"]:
-            await self._change(sweep_id, number, {"status": status}, self.clock())
+        else:
+            if status != record["status"]:
+                await self._change(sweep_id, number, {"status": status}, self.clock())
+            return False
+        return True
 
     async def _ended(
         self,
@@ -169,7 +192,7 @@ class SweepController:
         failure: str | None,
     ) -> None:
         """The trial's task ended: record the trial's result and tell the study."""
-        spec = spec_of(h)
+        spec = self._spec(h)
         metrics = await store.read_metrics(self.r, self.history, record["task_id"])
         series = metrics.series.get(spec.objective, [])
         curve = [(point.step, point.value) for point in series]
@@ -235,7 +258,7 @@ class SweepController:
             return
         failed = int(h.get("n:failed", 0))
         worked = int(h.get("n:completed", 0)) + int(h.get("n:pruned", 0))
-        enough = min(BROKEN_AFTER, spec_of(h).trials)
+        enough = min(BROKEN_AFTER, self._spec(h).trials)
         if worked == 0 and failed >= enough:
             reason = (
                 f"the first {failed} trials all failed (is the base task broken?); the last: {why}"
@@ -261,7 +284,7 @@ class SweepController:
             h = await self._sweep(sweep_id)
             if h is None or h["status"] != SweepStatus.RUNNING:
                 return
-            spec = spec_of(h)
+            spec = self._spec(h)
             live = int(await self.r.scard(keys.sweep_live(sweep_id)))
             counted = sum(int(h.get(f"n:{s.value}", 0)) for s in TrialStatus if s.counts)
             left = spec.trials - counted - live
@@ -303,7 +326,7 @@ class SweepController:
 
     async def _spawn(self, sweep_id: str, h: dict[str, str], record: dict[str, Any]) -> None:
         """Clone the base for trial ``record`` (exactly once) and note its task."""
-        spec, number = spec_of(h), record["number"]
+        spec, number = self._spec(h), record["number"]
         base = await self.r.hget(keys.task(spec.base), "tags")
         tags = list(json.loads(base)) if base else []
         tag = sweep_tag(sweep_id)
