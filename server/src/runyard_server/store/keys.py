@@ -110,8 +110,9 @@ the tag (keys ``ry:...``) is renamed at server start (``migrate.py``).
     seen this ``rev``), the counts ``n:{trial status}`` and ``best`` (the best
     completed trial's number).
 ``ry:sweep:{id}:trials`` — hash, trial number → JSON of its record (``SweepTrial``
-    plus ``curve``, its objective by step once it ended, and ``attrs``, the sampler's
-    system attributes, so a rebuilt study samples as the first one did).
+    plus ``curve``, its objective by step once it ended; ``attrs``, the sampler's
+    system attributes, so a rebuilt study samples as the first one did; ``prune``, the
+    reason once the pruner stopped it, before its task has ended).
 ``ry:sweep:{id}:live`` — set of the numbers of its trials that are queued or running.
 ``ry:sweep:{id}:log`` — list of JSON ``SweepEvent``s, oldest first, the last 10,000.
 ``ry:sweeps`` — sorted set of sweep ids scored by creation time.

@@ -28,7 +28,9 @@ from runyard_server.api.deps import HistoryDep, PrincipalDep, RedisDep
 from runyard_server.api.json_body import FiniteJSONRoute
 from runyard_server.auth import Principal
 from runyard_server.errors import Conflict, Invalid, NotFound
-from runyard_server.jobs.sweeps import abort_live
+from runyard_server.jobs.controllers import locked
+from runyard_server.jobs.events import Busy
+from runyard_server.jobs.sweeps import KIND, abort_live
 from runyard_server.permissions import authorize
 from runyard_server.store import keys
 from runyard_server.store.sweep_trials import curve_of, read_trials, trials_page
@@ -140,9 +142,21 @@ async def stop(sweep_id: str, body: SweepStop, r: RedisDep, who: PrincipalDep) -
     await _changeable(r, who, sweep_id)
     now = time.time()
     reason = body.reason or f"stopped by {who.user or 'a user'}"
-    if not await end_sweep(r, sweep_id, SweepStatus.STOPPED, reason, now):
+    ended = False
+
+    async def act() -> None:
+        nonlocal ended
+        ended = await end_sweep(r, sweep_id, SweepStatus.STOPPED, reason, now)
+        if ended:
+            await abort_live(r, sweep_id, now)
+
+    # Under the sweep's lock, so no trial the controller is spawning escapes the stop.
+    try:
+        await locked(r, KIND, sweep_id, act)
+    except Busy:
+        raise Conflict(f"sweep {sweep_id} is busy with its controller; retry") from None
+    if not ended:
         raise Conflict(f"sweep {sweep_id} is not running")
-    await abort_live(r, sweep_id, now)
     return await get_sweep(r, sweep_id)
 
 
