@@ -267,9 +267,11 @@ class SweepController:
             await end_sweep(self.r, sweep_id, SweepStatus.FAILED, reason, now)
             await abort_live(self.r, sweep_id, now)
 
-    async def _study(self, sweep_id: str, spec: SweepCreate) -> SweepStudy:
-        """The sweep's study, current as of its ``rev`` (rebuilt when it is not)."""
-        rev = int(await self.r.hget(keys.sweep(sweep_id), "rev") or 0)
+    async def _study(self, sweep_id: str, spec: SweepCreate, rev: int | None = None) -> SweepStudy:
+        """The sweep's study, current as of its ``rev`` (as just read, or read now; the
+        study is rebuilt when it has not seen that ``rev``)."""
+        if rev is None:
+            rev = int(await self.r.hget(keys.sweep(sweep_id), "rev") or 0)
         cached = self.studies.get(sweep_id)
         if cached is not None and cached.rev == rev:
             return cached
@@ -299,12 +301,14 @@ class SweepController:
             if record is None:
                 return
             await self._spawn(sweep_id, h, record)
+            if live + 1 >= spec.parallel or left == 1:
+                return  # no slot left to fill: spare the next round's reads
 
     async def _ask(
         self, sweep_id: str, h: dict[str, str], spec: SweepCreate
     ) -> dict[str, Any] | None:
         """Sample the next trial and record it (before its task exists)."""
-        cached = await self._study(sweep_id, spec)
+        cached = await self._study(sweep_id, spec, int(h.get("rev", 0)))
         trial = cached.ask()
         number = int(h["next"])
         if trial.number != number:
