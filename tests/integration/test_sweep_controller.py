@@ -61,14 +61,9 @@ class Sweeper:
             self.r, params={"Args": {"lr": 0.01, "layers": 1}}, script={"entry_point": "t.py"}
         )
         await self.consumer.ensure_group()
+        space = {"Args/lr": "uniform(0,1)", "Args/layers": "int(1,4)"}
         body = SweepCreate.model_validate(
-            {
-                "base": base.id,
-                "params": {"Args/lr": "uniform(0,1)", "Args/layers": "int(1,4)"},
-                "objective": "loss",
-                "queue": "q",
-                **fields,
-            }
+            {"base": base.id, "params": space, "objective": "loss", "queue": "q", **fields}
         )
         made = await create_sweep(
             self.r, body, name="s", project="default", owner=None, now=time.time()
@@ -223,3 +218,23 @@ async def test_max_time_stops_the_sweep_and_aborts_its_trials(
     sweep = await get_sweep(r, sweep_id)
     assert sweep.status is SweepStatus.STOPPED and sweep.reason == "max_time_s 0.5 reached"
     assert sweep.counts.aborted >= 1
+
+
+async def test_a_grid_sweep_runs_each_cell_once_and_ends_when_the_grid_is_covered(
+    r: aioredis.Redis, sweeper: Sweeper
+) -> None:
+    sweep_id = await sweeper.start(
+        trials=10, parallel=2, sampler="grid", seed=4,
+        params={"Args/lr": "choice(0.1,0.2)", "Args/layers": "int(1,3)"},
+    )  # fmt: skip
+    # A controller that restarts halfway rebuilds the grid from the records.
+    for _ in range(6):
+        await sweeper.round(quadratic, 2)
+    sweeper.controller.studies.clear()
+
+    await sweeper.until_ended(sweep_id)
+
+    records = await read_trials(r, sweep_id)
+    cells = sorted((t["params"]["Args/lr"], t["params"]["Args/layers"]) for t in records)
+    assert cells == [(lr, layers) for lr in (0.1, 0.2) for layers in (1, 2, 3)]
+    assert (await get_sweep(r, sweep_id)).status is SweepStatus.DONE

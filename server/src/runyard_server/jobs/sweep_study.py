@@ -78,8 +78,10 @@ def sampler(spec: SweepCreate, asked: int = 0) -> BaseSampler:
     if spec.sampler is SamplerKind.RANDOM:
         return RandomSampler(seed=seed)
     if spec.sampler is SamplerKind.GRID:
+        # The grid's order comes from its seed and a trial's recorded cell is an index
+        # into that order: every study of the sweep must shuffle it alike.
         space = {path: dist.grid() for path, dist in spec.space().items()}
-        return _Grid(space, seed=seed)
+        return _Grid(space, seed=spec.seed or 0)
     if spec.sampler is SamplerKind.CMAES:
         return CmaEsSampler(seed=seed, warn_independent_sampling=False, **options)
     return TPESampler(seed=seed, **options)
