@@ -238,3 +238,19 @@ async def test_a_grid_sweep_runs_each_cell_once_and_ends_when_the_grid_is_covere
     cells = sorted((t["params"]["Args/lr"], t["params"]["Args/layers"]) for t in records)
     assert cells == [(lr, layers) for lr in (0.1, 0.2) for layers in (1, 2, 3)]
     assert (await get_sweep(r, sweep_id)).status is SweepStatus.DONE
+
+
+@pytest.mark.parametrize(("sampler", "pruner"), [("cmaes", "asha"), ("tpe", "hyperband")])
+async def test_every_sampler_and_pruner_drives_a_sweep_to_its_end(
+    r: aioredis.Redis, sweeper: Sweeper, sampler: str, pruner: str
+) -> None:
+    sweep_id = await sweeper.start(
+        trials=8, parallel=2, sampler=sampler, pruner=pruner, seed=9,
+        sampler_options={"n_startup_trials": 2}, pruner_options={"min_resource": 1},
+    )  # fmt: skip
+
+    await sweeper.until_ended(sweep_id, steps=4)
+
+    sweep = await get_sweep(r, sweep_id)
+    assert sweep.status is SweepStatus.DONE
+    assert sweep.counts.completed + sweep.counts.pruned == 8
