@@ -20,7 +20,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from runyard.models.limits import MAX_PRIORITY, MIN_PRIORITY
 from runyard.models.names import Name, SeriesName, TaskId, TaskName
@@ -361,6 +361,8 @@ class SweepBest(BaseModel):
 
 class Sweep(SweepCreate):
     """A sweep record as the server returns it."""
+
+    model_config = ConfigDict(extra="ignore")
 
     id: TaskId
     name: TaskName
