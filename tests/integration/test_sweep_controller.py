@@ -208,6 +208,18 @@ async def test_a_broken_base_stops_the_sweep_after_its_first_failures(
     assert sweep.counts.failed + sweep.counts.aborted == len(await read_trials(r, sweep_id)) <= 4
 
 
+async def test_a_base_that_never_logs_the_objective_stops_the_sweep_too(
+    r: aioredis.Redis, sweeper: Sweeper
+) -> None:
+    sweep_id = await sweeper.start(trials=20, parallel=2, sampler="random")
+
+    await sweeper.until_ended(sweep_id, steps=0)
+
+    sweep = await get_sweep(r, sweep_id)
+    assert sweep.status is SweepStatus.FAILED
+    assert sweep.reason is not None and "it completed without logging loss" in sweep.reason
+
+
 async def test_max_time_stops_the_sweep_and_aborts_its_trials(
     r: aioredis.Redis, sweeper: Sweeper
 ) -> None:

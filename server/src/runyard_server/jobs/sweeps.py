@@ -203,6 +203,7 @@ class SweepController:
         elif status is TaskStatus.COMPLETED:
             why = f"it completed without logging {spec.objective}"
             await self._end(sweep_id, record, TrialStatus.FAILED, why, **update)
+            await self._check_broken(sweep_id, why)
         elif status is TaskStatus.ABORTED and record.get("prune"):
             await self._end(sweep_id, record, TrialStatus.PRUNED, record["prune"], **update)
         elif status is TaskStatus.ABORTED:
