@@ -197,7 +197,7 @@ class Stack:
         return found
 
 
-def start_stack(root: Path, timeout_s: float = 30.0) -> Stack:
+def start_stack(root: Path, timeout_s: float = 30.0, extra_args: tuple[str, ...] = ()) -> Stack:
     redis = EmbeddedRedis(root / "redis").start()
     port = free_port()
     log = (root / "server.log").open("ab")
@@ -208,6 +208,7 @@ def start_stack(root: Path, timeout_s: float = 30.0) -> Stack:
         "--data-dir", str(root / "server"),
         "--redis-url", redis.url,
         "--log-level", "warning",
+        *extra_args,
     ]  # fmt: skip
     env = {**os.environ, "RUNYARD_TOKENS": ""}
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -228,9 +229,9 @@ def start_stack(root: Path, timeout_s: float = 30.0) -> Stack:
 
 
 @contextmanager
-def running_stack(root: Path) -> Iterator[Stack]:
+def running_stack(root: Path, extra_args: tuple[str, ...] = ()) -> Iterator[Stack]:
     """A started stack, stopped at the end; a failure first logs the server log's tail."""
-    stack = start_stack(root)
+    stack = start_stack(root, extra_args=extra_args)
     try:
         yield stack
     except BaseException:

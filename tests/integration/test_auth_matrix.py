@@ -75,6 +75,14 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/schedules"): {"task": "0" * 32, "cron": "0 3 * * *"},
     ("POST", "/api/v1/triggers"): {"task": "0" * 32},
     ("POST", "/api/v1/webhooks"): {"url": "http://127.0.0.1:9/", "events": ["task.failed"]},
+    ("POST", "/api/v1/sweeps"): {
+        "base": "0" * 32,
+        "params": {"A/x": "uniform(0,1)"},
+        "objective": "loss",
+        "queue": "q",
+    },
+    ("POST", "/api/v1/sweeps/{sweep_id}/stop"): {},
+    ("POST", "/api/v1/sweeps/{sweep_id}/clone-best"): {},
 }
 """A valid body per route that takes one: a role is checked after the body validates."""
 
@@ -200,6 +208,7 @@ def call(world: World, op: tuple[str, str], headers: dict[str, str], task_id: st
         schedule_id="0" * 32,
         trigger_id="0" * 32,
         webhook_id="0" * 32,
+        sweep_id="0" * 32,
     )
     body = BODIES.get(op)
     if isinstance(body, bytes):

@@ -32,6 +32,7 @@ from runyard_server.api.routes import (
     quotas,
     reports,
     schedules,
+    sweeps,
     task_metrics,
     tasks,
     tokens,
@@ -143,6 +144,7 @@ def create_app(settings: Settings) -> FastAPI:
         schedules,
         triggers,
         webhooks,
+        sweeps,
     )
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)

@@ -14,6 +14,7 @@ from runyard_server.jobs.controllers import Controller, ControllerHub
 from runyard_server.jobs.events import EventConsumer
 from runyard_server.jobs.pipelines import PipelineController
 from runyard_server.jobs.retention import Retention
+from runyard_server.jobs.sweeps import SweepController
 from runyard_server.redis_client import connect
 from runyard_server.storage import open_stores
 
@@ -31,13 +32,10 @@ async def run_consumers(settings: Settings, stop: asyncio.Event) -> None:
         retention = Retention(r, history, settings.history_retention_days)
         every.append((min(3600.0, settings.history_sweep_s), retention.run))
     consumer = EventConsumer(r, GROUP, archiver.on_event, retry_s=settings.event_retry_s)
-    controllers: list[Controller] = [PipelineController(r)]
-    runs = [consumer.run(stop, every)]
-    if controllers:
-        hub = ControllerHub(r, controllers)
-        steer = EventConsumer(r, CONTROLLERS, hub.on_event, retry_s=settings.event_retry_s)
-        runs.append(steer.run(stop, hub.periodic()))
+    controllers: list[Controller] = [PipelineController(r), SweepController(r, history)]
+    hub = ControllerHub(r, controllers)
+    steer = EventConsumer(r, CONTROLLERS, hub.on_event, retry_s=settings.event_retry_s)
     try:
-        await asyncio.gather(*runs)
+        await asyncio.gather(consumer.run(stop, every), steer.run(stop, hub.periodic()))
     finally:
         await r.aclose()

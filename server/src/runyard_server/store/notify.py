@@ -38,12 +38,21 @@ async def emit(
     ``project`` when it has one, which webhooks filter on, and what a receiver should
     see, e.g. ``status``, ``best``). Returns the event id, or None when ``r`` is a
     pipeline (the id comes with its ``execute``). ValueError for an unknown ``kind``."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown event {kind!r}; expected one of {', '.join(KINDS)}")
-    fields: dict[FieldT, EncodableT] = {"kind": kind, "payload": json.dumps(payload)}
-    reply = r.xadd(keys.NOTIFY, fields, maxlen=MAX_ENTRIES, approximate=True)
+    reply = r.xadd(keys.NOTIFY, _fields(kind, payload), maxlen=MAX_ENTRIES, approximate=True)
     if isinstance(reply, Pipeline | ClusterPipeline):
         # Queued. Not awaited: awaiting a cluster pipeline initializes it, which drops
         # every command queued so far (the caller's state change with this event).
         return None
     return str(await reply)
+
+
+def queue_event(pipe: "Pipeline | ClusterPipeline", kind: str, payload: dict[str, Any]) -> None:
+    """:func:`emit` on a ``MULTI`` a caller builds without awaiting (a store's writes
+    function)."""
+    pipe.xadd(keys.NOTIFY, _fields(kind, payload), maxlen=MAX_ENTRIES, approximate=True)
+
+
+def _fields(kind: str, payload: dict[str, Any]) -> dict[FieldT, EncodableT]:
+    if kind not in KINDS:
+        raise ValueError(f"unknown event {kind!r}; expected one of {', '.join(KINDS)}")
+    return {"kind": kind, "payload": json.dumps(payload)}
