@@ -1,6 +1,6 @@
 """Runyard: record experiments, queue them, run them on agents, rerun any of them.
 
-``Client``, ``Task`` and ``Run`` are imported on first use (PEP 562): they pull in
+``Client``, ``Task``, ``Run`` and ``Sweep`` are imported on first use (PEP 562): they pull in
 ``requests``, and the ``runyard`` CLI, which lives in this package, must start fast.
 """
 
@@ -28,9 +28,15 @@ _origin.remember_start_cwd()
 
 if typing.TYPE_CHECKING:
     from runyard.client import Client
+    from runyard.sweep import Sweep
     from runyard.task import Run, Task
 
-_LAZY = {"Client": "runyard.client", "Run": "runyard.task", "Task": "runyard.task"}
+_LAZY = {
+    "Client": "runyard.client",
+    "Run": "runyard.task",
+    "Sweep": "runyard.sweep",
+    "Task": "runyard.task",
+}
 
 
 def __getattr__(name: str) -> typing.Any:
@@ -57,6 +63,7 @@ __all__ = [
     "ServerError",
     "ServerUnreachable",
     "StaleLeaseError",
+    "Sweep",
     "Task",
     "TooLargeError",
     "__version__",

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from runyard._version import __version__
-from runyard.cli import audit, projects, queues, quotas, tasks, tokens, users, workers
+from runyard.cli import audit, projects, queues, quotas, sweeps, tasks, tokens, users, workers
 from runyard.cli.common import UsageError
 from runyard.errors import RunyardError
 
@@ -42,10 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=10.0, help="seconds to wait for the server (default 10)"
     )
     groups = parser.add_subparsers(
-        dest="group", metavar="{task,queue,worker,token,quota,user,project,audit}", required=True
+        dest="group",
+        metavar="{task,queue,sweep,worker,token,quota,user,project,audit}",
+        required=True,
     )
     tasks.register(groups)
     queues.register(groups)
+    sweeps.register(groups)
     quotas.register(groups)
     workers.register(groups)
     tokens.register(groups)

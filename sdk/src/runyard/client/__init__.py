@@ -1,5 +1,5 @@
 """The Runyard HTTP client: ``Client().tasks``, ``.logs``, ``.metrics``, ``.artifacts``,
-``.queues``, ``.workers``, ``.tokens``, ``.projects``."""
+``.queues``, ``.workers``, ``.tokens``, ``.projects``, ``.sweeps``."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from runyard.client.projects import Projects
 from runyard.client.queues import Queues
 from runyard.client.quotas import Quotas
 from runyard.client.results import Artifacts, Metrics
+from runyard.client.sweeps import Sweeps
 from runyard.client.tasks import Tasks
 from runyard.client.tokens import Tokens
 from runyard.client.users import Users
@@ -62,6 +63,7 @@ class Client:
         self.users = Users(self._http)
         self.projects = Projects(self._http)
         self.audit = Audit(self._http)
+        self.sweeps = Sweeps(self._http)
 
     def health(self) -> bool:
         """True when the server answers ``/healthz`` with ok, on the first try; never raises."""
