@@ -17,9 +17,9 @@ from runyard_server.audit_archive import AuditArchive, LocalAuditArchive, S3Audi
 from runyard_server.errors import Conflict
 from runyard_server.history_files import HistoryStore, LocalHistory
 from runyard_server.jobs import audit_archiver
-from runyard_server.jobs.archiver import Archiver, Busy
+from runyard_server.jobs.archiver import Archiver
 from runyard_server.jobs.audit_archiver import AuditArchiver
-from runyard_server.jobs.events import Event, EventConsumer
+from runyard_server.jobs.events import Busy, Event, EventConsumer
 from runyard_server.jobs.retention import Retention
 from runyard_server.s3_history import S3History
 from runyard_server.store import audit, keys

@@ -306,6 +306,11 @@ class Task(TaskSpec):
     owner: str | None = Field(
         default=None, description="the user (or agent pool) that created it; none on an open server"
     )
+    origin: str | None = Field(
+        default=None,
+        description="for a task a sweep, pipeline, schedule or trigger made: KIND:ID:SLOT "
+        "(e.g. sweep:3f2a…:7, pipeline:9c01…:train)",
+    )
     created: datetime
     started: datetime | None = None
     finished: datetime | None = None

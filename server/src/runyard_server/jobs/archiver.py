@@ -38,7 +38,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.lock import Lock
 
 from runyard_server.history_files import FULL_ERRNOS, HistoryStore
-from runyard_server.jobs.events import Event
+from runyard_server.jobs.events import Busy, Event
 from runyard_server.log_chunks import Chunk
 from runyard_server.store import keys, script_keys, scripts
 from runyard_server.store.final_tasks import FINAL, final_tasks
@@ -51,10 +51,6 @@ _READ = 1000
 LOCK_S = 10.0
 _ATTEMPTS = 3
 """Writes tried while tokenless lines keep arriving after the end (each rereads Redis)."""
-
-
-class Busy(Exception):
-    """Raised when another archiver holds the task; its event is retried later."""
 
 
 async def _keep(lock: Lock) -> None:

@@ -42,6 +42,12 @@ DEAD_AFTER_S = 3600.0
 """A consumer that has not read for this long, holding nothing, belongs to a process
 that is gone (a live one reads every second)."""
 
+
+class Busy(Exception):
+    """A handler's object is held by another process (an archiver, a controller): the
+    event stays pending and is retried after ``retry_s``."""
+
+
 Handler = Callable[[Event], Awaitable[None]]
 Entry = tuple[str | None, dict[str, str] | None]
 """A stream entry as redis-py parses it; (None, None) for one trimmed while pending."""

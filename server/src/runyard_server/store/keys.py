@@ -48,6 +48,9 @@ the tag (keys ``ry:...``) is renamed at server start (``migrate.py``).
     preempted, preempted_by, preempted_at, preempted_before
                     preemptions so far, the last preemptor, when the last one and the
                     one before it happened (the loop guard reads both)
+    owner           the user (or agent pool) that created it (absent on an open server)
+    origin          KIND:ID:SLOT of the sweep, pipeline, schedule or trigger that made it
+                    (absent for a task a person made), set by ``lua/create.lua``
     installed       JSON list of what the agent of the last attempt installed (read
                     back as ``environment.installed``; absent until it reports)
     history         "archived" once its console and metric points are in the history
@@ -89,6 +92,9 @@ the tag (keys ``ry:...``) is renamed at server start (``migrate.py``).
 
 ``ry:lock:archive:{id}`` — string, held (with a TTL the holder keeps extending) while
     one archiver writes that task's archive, so two jobs processes never write one task.
+
+``ry:lock:{kind}:{id}`` — string, held while one controller acts for that sweep or
+    pipeline (``jobs/controllers.py``), so two jobs processes never act for one object.
 
 ``ry:idem:{key}`` — hash, one ``Idempotency-Key`` a create or clone was sent with:
     ``task`` (the id that request made) and ``request`` (the sha256 of its method, route
@@ -293,6 +299,11 @@ def task_artifacts(task_id: str) -> str:
 def archive_lock(task_id: str) -> str:
     """The lock an archiver holds while it archives the task."""
     return f"{PREFIX}lock:archive:{task_id}"
+
+
+def controller_lock(kind: str, object_id: str) -> str:
+    """The lock a jobs process holds while its controller acts for one sweep or pipeline."""
+    return f"{PREFIX}lock:{kind}:{object_id}"
 
 
 def idempotency(key: str) -> str:

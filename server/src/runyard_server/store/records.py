@@ -85,6 +85,7 @@ def task_from_hash(task_id: str, h: dict[str, str]) -> Task:
         status=h["status"],
         parent=h.get("parent") or None,
         owner=h.get("owner") or None,
+        origin=h.get("origin"),
         created=_time(h["created"]),
         started=_time(h.get("started")),
         finished=_time(h.get("finished")),

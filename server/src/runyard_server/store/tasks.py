@@ -89,12 +89,15 @@ def create_args(
     create_queue: bool = True,
     idem: Idempotency | None = None,
     owner: str | None = None,
+    origin: str | None = None,
 ) -> list[str | int | float | bytes]:
     """The arguments of ``lua/create.lua`` after the labels."""
     fields = spec_fields(body)
     fields.update(created=number(now), parent=body.parent or "")
     if owner:
         fields["owner"] = owner
+    if origin:
+        fields["origin"] = origin
     flat = flatten(fields)
     return [
         task_id, now, body.queue or "", body.priority, body.name, fold(body.name),
@@ -127,9 +130,10 @@ async def create_task(
     require_code: bool = False,
     idem: Idempotency | None = None,
     owner: str | None = None,
+    origin: str | None = None,
 ) -> Task:
-    """Store a new draft task, owned by ``owner``; with ``body.queue`` it is enqueued in
-    the same step.
+    """Store a new draft task, owned by ``owner`` and made by ``origin`` (a controller's
+    KIND:ID:SLOT, ``Task.origin``); with ``body.queue`` it is enqueued in the same step.
 
     Without ``create_queue`` a queue that does not exist is NotFound (the HTTP API
     passes the request's ``create_queue``; a typo must not make a queue nobody serves).
@@ -153,7 +157,7 @@ async def create_task(
             declared |= idempotency_keys(idem, seen[0])
         return declared
 
-    args = create_args(task_id, body, now, create_queue, idem, owner)
+    args = create_args(task_id, body, now, create_queue, idem, owner, origin)
     reply = await scripts.run_planned(r, "create", plan, *args)
     first = replayed(reply, idem)
     if first:
@@ -354,13 +358,14 @@ async def clone_task(
     require_code: bool = False,
     idem: Idempotency | None = None,
     owner: str | None = None,
+    origin: str | None = None,
 ) -> Task:
     """A new draft copied from ``task_id`` (``parent`` = it) with ``body.overrides``
     checked against its params, ``body.new_params`` added and ``body.args`` and
     ``body.resources``, if given, in place of the source's; enqueued when
     ``body.queue`` is given (which must exist unless ``body.create_queue``, and with
     ``require_code`` the task must have code); a draft without code says so in a warning.
-    With ``idem`` it is made once per key, as ``create_task`` says."""
+    With ``idem`` it is made once per key, as ``create_task`` says; ``origin`` as there."""
     source = await get_task(r, task_id)
     data = spec_of(source).model_dump()
     try:
@@ -395,6 +400,7 @@ async def clone_task(
         require_code=require_code,
         idem=idem,
         owner=owner,
+        origin=origin,
     )
     missing = create.script.missing_code()
     if missing:
