@@ -306,6 +306,7 @@ def describe(task: Task) -> str:
         ("status", status),
         ("owner", task.owner),
         ("parent", task.parent),
+        ("origin", task.origin),
         ("tags", task.tags),
         ("queue", task.queue and f"{task.queue} (priority {task.priority})"),
         ("worker", task.worker),

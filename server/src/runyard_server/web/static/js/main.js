@@ -10,6 +10,8 @@ import { comparePage } from "./pages/compare.js";
 import { draftPage } from "./pages/draft.js";
 import { projectsPage } from "./pages/projects.js";
 import { queuesPage } from "./pages/queues.js";
+import { sweepPage } from "./pages/sweep.js";
+import { sweepsPage } from "./pages/sweeps.js";
 import { taskPage } from "./pages/task.js";
 import { tasksPage } from "./pages/tasks.js";
 import { workersPage } from "./pages/workers.js";
@@ -22,6 +24,8 @@ route("/draft/:id", draftPage, "tasks");
 route("/projects", projectsPage, "projects");
 route("/queues", queuesPage, "queues");
 route("/queues/:name", queuesPage, "queues");
+route("/sweeps", sweepsPage, "sweeps");
+route("/sweep/:id", sweepPage, "sweeps");
 route("/workers", workersPage, "workers");
 route("/audit", auditPage, "audit");
 
