@@ -68,7 +68,7 @@ class Sweeps:
         return self._http.call(SweepEvents, "GET", f"/sweeps/{seg(sweep_id)}/events")
 
     def stop(self, sweep_id: str, reason: str | None = None) -> Sweep:
-        """No new trials; the trials in flight are aborted. Stopping twice is harmless."""
+        """No new trials; the trials in flight are aborted; 409 when it is not running."""
         body = SweepStop(reason=reason).model_dump(mode="json", exclude_none=True)
         return self._http.call(Sweep, "POST", f"/sweeps/{seg(sweep_id)}/stop", body=body)
 
