@@ -30,6 +30,7 @@ from runyard_server.api.routes import (
     queues,
     quotas,
     reports,
+    sweeps,
     task_metrics,
     tasks,
     tokens,
@@ -135,6 +136,7 @@ def create_app(settings: Settings) -> FastAPI:
         users,
         audit,
         quotas,
+        sweeps,
     )
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)

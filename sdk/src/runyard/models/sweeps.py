@@ -244,7 +244,8 @@ _PRUNER_OPTIONS: dict[PrunerKind, frozenset[str]] = {
 
 
 def _unknown_options(given: BaseModel, allowed: frozenset[str], what: str) -> None:
-    extra = sorted(set(given.model_fields_set) - allowed)
+    given_names = {name for name in given.model_fields_set if getattr(given, name) is not None}
+    extra = sorted(given_names - allowed)
     if extra:
         known = ", ".join(sorted(allowed)) or "none"
         raise ValueError(f"{what} takes no option {', '.join(extra)} (it takes: {known})")

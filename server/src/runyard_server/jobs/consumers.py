@@ -13,6 +13,7 @@ from runyard_server.jobs.controllers import GROUP as CONTROLLERS
 from runyard_server.jobs.controllers import Controller, ControllerHub
 from runyard_server.jobs.events import EventConsumer
 from runyard_server.jobs.retention import Retention
+from runyard_server.jobs.sweeps import SweepController
 from runyard_server.redis_client import connect
 from runyard_server.storage import open_stores
 
@@ -30,7 +31,7 @@ async def run_consumers(settings: Settings, stop: asyncio.Event) -> None:
         retention = Retention(r, history, settings.history_retention_days)
         every.append((min(3600.0, settings.history_sweep_s), retention.run))
     consumer = EventConsumer(r, GROUP, archiver.on_event, retry_s=settings.event_retry_s)
-    controllers: list[Controller] = []
+    controllers: list[Controller] = [SweepController(r, history)]
     runs = [consumer.run(stop, every)]
     if controllers:
         hub = ControllerHub(r, controllers)

@@ -101,6 +101,23 @@ the tag (keys ``ry:...``) is renamed at server start (``migrate.py``).
     and body, ``api/idempotency.py``). Written by ``lua/create.lua`` with the task it
     records, expires 24 h later (``store/idempotency.py``).
 
+``ry:sweep:{id}`` — hash, one sweep (``store/sweeps.py``): ``spec`` (JSON of its
+    ``SweepCreate``), ``name``, ``project``, ``owner`` ("" for none), ``status``
+    (running | stopped | done | failed), ``reason``, ``created``, ``finished``,
+    ``clock`` (when its ``max_time_s`` started counting: creation or the last resume),
+    ``next`` (trials asked so far: the next trial's number), ``rev`` (bumped by every
+    change of its trials: a controller's cached Optuna study is current while it has
+    seen this ``rev``), the counts ``n:{trial status}`` and ``best`` (the best
+    completed trial's number).
+``ry:sweep:{id}:trials`` — hash, trial number → JSON of its record (``SweepTrial``
+    plus ``curve``, its objective by step once it ended, and ``attrs``, the sampler's
+    system attributes, so a rebuilt study samples as the first one did).
+``ry:sweep:{id}:live`` — set of the numbers of its trials that are queued or running.
+``ry:sweep:{id}:log`` — list of JSON ``SweepEvent``s, oldest first, the last 10,000.
+``ry:sweeps`` — sorted set of sweep ids scored by creation time.
+``ry:sweeps:running`` — set of the ids of running sweeps (the controller's tick
+    walks them).
+
 ``ry:seq:task`` — counter for ``num``. ``ry:seq:queue`` — counter for queue FIFO order.
 
 ``ry:idx:all``, ``ry:idx:status:{status}``, ``ry:idx:project:{project}``,
@@ -259,6 +276,8 @@ USERS = f"{PREFIX}users"
 TOKENS = f"{PREFIX}tokens"
 QUOTAS = f"{PREFIX}quotas"
 QUOTA_RUNNING = f"{PREFIX}quota-running"
+SWEEPS = f"{PREFIX}sweeps"
+RUNNING_SWEEPS = f"{PREFIX}sweeps:running"
 
 
 def task(task_id: str) -> str:
@@ -416,3 +435,23 @@ def project_members(project: str) -> str:
 
 def owner_index(name: str) -> str:
     return f"{INDEX_PREFIX}owner:{name}"
+
+
+def sweep(sweep_id: str) -> str:
+    """The sweep's hash."""
+    return f"{PREFIX}sweep:{sweep_id}"
+
+
+def sweep_trials(sweep_id: str) -> str:
+    """The sweep's trial records by number."""
+    return f"{PREFIX}sweep:{sweep_id}:trials"
+
+
+def sweep_live(sweep_id: str) -> str:
+    """The numbers of the sweep's trials in flight."""
+    return f"{PREFIX}sweep:{sweep_id}:live"
+
+
+def sweep_log(sweep_id: str) -> str:
+    """The sweep's event log."""
+    return f"{PREFIX}sweep:{sweep_id}:log"
