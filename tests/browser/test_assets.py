@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 # is never fetched.
 EXTERNAL = re.compile(r"(?:https?:)?//[A-Za-z0-9][A-Za-z0-9.-]*(?::\d+)?/?")
 NAMESPACES = {"http://www.w3.org/2000/svg"}
-PAGES = ["#/tasks", "#/projects", "#/queues", "#/workers", "#/compare"]
+PAGES = ["#/tasks", "#/projects", "#/queues", "#/workers", "#/compare", "#/sweeps"]
 
 
 def test_no_served_file_references_an_external_url(

@@ -15,16 +15,20 @@ const STEP = { x: /** @type {"step"} */ ("step"), log: false, smooth: 0 };
 /** @typedef {{number: number, task_id: string | null, status: string, points: [number, number][]}} Curve */
 
 /**
- * Objective per finished trial over time: x in minutes since the sweep started.
+ * Objective per finished trial over time: x in minutes since the sweep started; a
+ * pruned trial (which has no objective) at the last value it logged.
  * @param {UPlotClass} uPlot
  * @param {{created: string, direction: string, objective: string}} sweep
  * @param {Trial[]} trials
+ * @param {Curve[]} curves
  * @returns {{el: HTMLElement, destroy: () => void}}
  */
-export function objectiveChart(uPlot, sweep, trials) {
+export function objectiveChart(uPlot, sweep, trials, curves) {
   const start = Date.parse(sweep.created);
-  // An aborted trial's last value is where it was cut off, not a result.
+  const cutAt = new Map(curves.filter((c) => c.points.length).map((c) => [c.number, c.points[c.points.length - 1][1]]));
+  // An aborted trial's last value is where it was cut off by hand, not a result.
   const done = trials
+    .map((t) => (t.status === "pruned" ? { ...t, value: cutAt.get(t.number) ?? null } : t))
     .filter((t) => t.finished && t.value !== null && (t.status === "completed" || t.status === "pruned"))
     .sort((a, b) => Date.parse(a.finished || "") - Date.parse(b.finished || ""));
   const title = `${sweep.objective} per trial`;
@@ -47,7 +51,7 @@ export function objectiveChart(uPlot, sweep, trials) {
       { label: "min" },
       { label: "completed", ...dots(COLORS[0]) },
       { label: "pruned", ...dots(PRUNED_COLOR) },
-      { label: "best so far", stroke: COLORS[1], width: 2, spanGaps: true, paths: uPlot.paths.stepped?.({ align: 1 }) },
+      { label: "best so far", stroke: COLORS[1], width: 2, spanGaps: true, points: { show: false }, paths: uPlot.paths.stepped?.({ align: 1 }) },
     ],
     cursor: { drag: { x: true, y: false } },
     hooks: { setSeries: [markLegend] },

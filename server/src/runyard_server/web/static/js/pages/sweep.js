@@ -91,7 +91,7 @@ export async function sweepPage({ id }, q, root, ctx) {
       ["Created", h("span", {}, dateTime(sweep.created), " (", ago(sweep.created), ")")],
       ["Time limit", sweep.max_time_s ? duration(sweep.max_time_s) : null],
       ["Ended", sweep.finished ? dateTime(sweep.finished) : null],
-      ["Why", sweep.reason],
+      ["Reason", sweep.reason],
     ].filter(([, v]) => v !== null && v !== undefined && v !== "");
     const best = sweep.best;
     summary.replaceChildren(
@@ -163,7 +163,7 @@ export async function sweepPage({ id }, q, root, ctx) {
     if (!ctx.alive) return;
     chartsDrawn = drawn;
     destroyCharts.forEach((fn) => fn());
-    const shown = [objectiveChart(uPlot, sweep, trials), curvesChart(uPlot, sweep.objective, curves.filter((c) => c.points.length))];
+    const shown = [objectiveChart(uPlot, sweep, trials, curves), curvesChart(uPlot, sweep.objective, curves.filter((c) => c.points.length))];
     destroyCharts = shown.map((c) => c.destroy);
     charts.replaceChildren(...shown.map((c) => c.el));
     charts.dataset.pruned = String(curves.filter((c) => c.status === "pruned" && c.points.length).length);
