@@ -95,3 +95,33 @@ def test_sweep_pages_rank_trials_chart_them_and_link_both_ways(
     link.click()
     expect(page).to_have_url(f"{stack.server.url}/#/sweep/{sweep.id}")
     expect(page.locator("h1")).to_contain_text("lr grid")
+
+
+def test_stop_and_resume_from_the_sweep_page_and_the_list_filters_by_status(
+    page: Page, stack: Yard
+) -> None:
+    base = base_task(stack.client, stack.repo, "ui-sweeps-stop", pause=1.0)
+    fields = grid_spec(base.id, "default", name="to stop", pruner="none", pruner_options={})
+    sweep = stack.client.sweeps.create(SweepCreate.model_validate(fields))
+
+    page.goto(f"{stack.server.url}/#/sweep/{sweep.id}")
+    stop = page.locator("#action-stop")
+    stop.click()
+    expect(stop).to_have_text("Really stop?")
+    stop.click()
+    expect(page.locator("h1 .badge")).to_have_text("stopped")
+    expect(page.locator("#sweep-log li[data-kind=stopped]")).to_contain_text("stopped by")
+    assert stack.client.sweeps.get(sweep.id).status is SweepStatus.STOPPED
+    page.locator("#action-resume").click()
+    expect(page.locator("h1 .badge")).to_have_text("running")
+    expect(page.locator("#action-stop")).to_be_visible()
+
+    page.goto(f"{stack.server.url}/#/sweeps?status=running")
+    row = page.locator(f"table.sweeps tr[data-id='{sweep.id}']")
+    expect(row).to_contain_text("to stop")
+    page.locator("select[name=status]").select_option("done")
+    expect(row).to_have_count(0)
+    assert "status=done" in page.url
+    page.reload()  # the filter is in the URL
+    expect(page.locator("select[name=status]")).to_have_value("done")
+    stack.client.sweeps.stop(sweep.id)
