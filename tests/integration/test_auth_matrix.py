@@ -68,6 +68,14 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/tokens"): {"name": "matrix"},
     ("PATCH", "/api/v1/users/{name}"): {"role": "member"},
     ("PUT", "/api/v1/projects/{name}/members/{user}"): {"role": "member"},
+    ("POST", "/api/v1/sweeps"): {
+        "base": "0" * 32,
+        "params": {"A/x": "uniform(0,1)"},
+        "objective": "loss",
+        "queue": "q",
+    },
+    ("POST", "/api/v1/sweeps/{sweep_id}/stop"): {},
+    ("POST", "/api/v1/sweeps/{sweep_id}/clone-best"): {},
 }
 """A valid body per route that takes one: a role is checked after the body validates."""
 
@@ -187,6 +195,7 @@ def call(world: World, op: tuple[str, str], headers: dict[str, str], task_id: st
         sha256="0" * 64,
         token_id="0" * 12,
         user="vera",
+        sweep_id="0" * 32,
     )
     body = BODIES.get(op)
     if isinstance(body, bytes):
