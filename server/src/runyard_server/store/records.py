@@ -17,6 +17,11 @@ def number(value: float) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
+def compact(value: object) -> str:
+    """JSON without the spaces after separators: a queued task's hash is its memory."""
+    return json.dumps(value, separators=(",", ":"))
+
+
 def flatten(fields: dict[str, str]) -> list[str | int | float | bytes]:
     """``{k1: v1, k2: v2}`` as ``[k1, v1, k2, v2]`` (HSET items, script arguments)."""
     return [item for pair in fields.items() for item in pair]
@@ -32,11 +37,11 @@ def spec_fields(spec: TaskSpec) -> dict[str, str]:
         exclude={"environment": {"installed"}},
     )
     return {
-        "spec": json.dumps(spec_json),
-        "params": json.dumps(spec.params),
+        "spec": compact(spec_json),
+        "params": compact(spec.params),
         "project": spec.project,
         "name": spec.name,
-        "tags": json.dumps(spec.tags),
+        "tags": compact(spec.tags),
         **gpu_placement.task_fields(spec.resources),
         "cpus": number(float(spec.resources.cpus)),
         "mem": number(float(spec.resources.memory_gb)),
