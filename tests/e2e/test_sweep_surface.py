@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runyard import Sweep
+from runyard import InvalidError, Sweep
 from runyard.models import SweepStatus, TaskStatus, TrialStatus
 from tests.e2e.agent_support import wait_for, wait_status
 from tests.integration.test_cli import RUNYARD, cli, unique
@@ -160,8 +160,13 @@ def test_create_from_a_file_with_flags_on_top_then_watch_stop_and_resume(
     cli(yard.server, "sweep", "stop", sweep_id)
 
 
-def test_a_param_the_base_never_recorded_is_refused_by_name(yard: Yard) -> None:
+def test_a_param_the_base_never_recorded_is_refused_by_name(yard: Yard, tmp_path: Path) -> None:
     base = base_task(yard.client, yard.repo, unique("refused"))
+    path = tmp_path / "sweep.yaml"
+    spec = grid_spec(base.id[:8], "nowhere", params={"General/momentum": "choice(0.5,0.9)"})
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(InvalidError, match="General/momentum"):
+        Sweep.from_file(path, {"queue": QUEUE}, server=yard.server.url)
     refused = cli(
         yard.server, "sweep", "create", base.id, "--param", "General/momentum=uniform(0,1)",
         "--objective", "val/acc", "--queue", QUEUE, rc=1,
