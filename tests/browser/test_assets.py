@@ -31,6 +31,7 @@ PAGES = [
     "#/pipelines",
     "#/schedules",
     "#/webhooks",
+    "#/sweeps",
 ]
 
 

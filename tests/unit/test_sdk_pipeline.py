@@ -47,7 +47,7 @@ def test_a_bad_file_or_step_is_refused_naming_it(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not valid YAML"):
         Pipeline.from_yaml(path)
     path.write_text("- a list\n")
-    with pytest.raises(ValueError, match="holds a mapping"):
+    with pytest.raises(ValueError, match="expected a mapping of pipeline fields"):
         Pipeline.from_yaml(path)
     with pytest.raises(ValidationError, match="exactly one of base"):
         Pipeline("p").add_step("nothing")

@@ -1,7 +1,8 @@
 """Runyard: record experiments, queue them, run them on agents, rerun any of them.
 
-``Client``, ``Task``, ``Run`` and ``Pipeline`` are imported on first use (PEP 562): they pull in
-``requests``, and the ``runyard`` CLI, which lives in this package, must start fast.
+``Client``, ``Task``, ``Run``, ``Pipeline`` and ``Sweep`` are imported on first use (PEP
+562): they pull in ``requests``, and the ``runyard`` CLI, which lives in this package, must
+start fast.
 """
 
 import typing
@@ -29,12 +30,14 @@ _origin.remember_start_cwd()
 if typing.TYPE_CHECKING:
     from runyard.client import Client
     from runyard.pipeline import Pipeline
+    from runyard.sweep import Sweep
     from runyard.task import Run, Task
 
 _LAZY = {
     "Client": "runyard.client",
     "Pipeline": "runyard.pipeline",
     "Run": "runyard.task",
+    "Sweep": "runyard.sweep",
     "Task": "runyard.task",
 }
 
@@ -64,6 +67,7 @@ __all__ = [
     "ServerError",
     "ServerUnreachable",
     "StaleLeaseError",
+    "Sweep",
     "Task",
     "TooLargeError",
     "__version__",

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from runyard.models import Pipeline as StoredPipeline
 from runyard.models import PipelineCreate, PipelineRun, StepSpec
+from runyard.yaml_file import read_mapping
 
 if TYPE_CHECKING:
     from runyard.client import Client
@@ -123,19 +124,7 @@ class Pipeline:
     @classmethod
     def from_yaml(cls, path: str | Path, client: Client | None = None) -> Pipeline:
         """A pipeline from a YAML file (see the module docstring)."""
-        try:
-            import yaml  # an extra: a task's environment need not have it
-        except ImportError:
-            raise ImportError(
-                "reading a pipeline from YAML needs PyYAML: pip install 'runyard[yaml]'"
-            ) from None
-
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except yaml.YAMLError as error:
-            raise ValueError(f"{path} is not valid YAML: {error}") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: a pipeline file holds a mapping (name, params, steps)")
+        data = read_mapping(path, "pipeline fields (name, params, steps)")
         return cls.from_dict(data, client)
 
     def create(self) -> StoredPipeline:

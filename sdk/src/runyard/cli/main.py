@@ -21,6 +21,7 @@ from runyard.cli import (
     projects,
     queues,
     quotas,
+    sweeps,
     tasks,
     tokens,
     users,
@@ -55,12 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     groups = parser.add_subparsers(
         dest="group",
         metavar=(
-            "{task,queue,worker,token,quota,user,project,audit,pipeline,schedule,trigger,webhook}"
+            "{task,queue,sweep,worker,token,quota,user,project,audit,pipeline,schedule,trigger,"
+            "webhook}"
         ),
         required=True,
     )
     tasks.register(groups)
     queues.register(groups)
+    sweeps.register(groups)
     quotas.register(groups)
     workers.register(groups)
     tokens.register(groups)

@@ -40,13 +40,26 @@ def add(commands: Any) -> None:
     p.add_argument("id", type=task_id)
     p.add_argument("--queue", type=name, required=True, help="queue the rerun goes to")
     p.add_argument("--wait", action="store_true", help="wait for the rerun and compare")
+    add_verdict_flags(p)
+    p.set_defaults(func=reproduce_task)
+
+
+def add_verdict_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of a rerun and its verdict that ``sweep reproduce`` shares."""
     p.add_argument(
         "--tolerance",
         type=float,
         default=1e-6,
         help="largest accepted absolute difference of a final metric (default 1e-6)",
     )
-    p.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait (default 3600)")
+    # Its own dest: under the global --timeout's name it would become every request's timeout.
+    p.add_argument(
+        "--timeout",
+        dest="wait_timeout",
+        type=float,
+        default=3600.0,
+        help="seconds to wait (default 3600)",
+    )
     p.add_argument(
         "--no-pin-installed",
         action="store_true",
@@ -54,7 +67,6 @@ def add(commands: Any) -> None:
     )
     add_create_queue_flag(p)
     add_json_flag(p)
-    p.set_defaults(func=reproduce_task)
 
 
 def reproduce_task(client: Client, args: argparse.Namespace) -> int:
@@ -78,7 +90,7 @@ def reproduce_task(client: Client, args: argparse.Namespace) -> int:
         return 0
     if not args.json:
         print(f"rerun {rerun.id} queued on {args.queue}; waiting for it to end", flush=True)
-    rerun = _wait(client, rerun.id, args.timeout)
+    rerun = _wait(client, rerun.id, args.wait_timeout)
     expected = client.metrics.read(original.id).final
     actual = client.metrics.read(rerun.id).final
     rows = compare_finals(expected, actual, args.tolerance)

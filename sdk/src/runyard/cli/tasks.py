@@ -307,6 +307,7 @@ def describe(task: Task) -> str:
         ("state", task.state_detail),
         ("owner", task.owner),
         ("parent", task.parent),
+        ("origin", task.origin),
         ("tags", task.tags),
         ("queue", task.queue and f"{task.queue} (priority {task.priority})"),
         ("worker", task.worker),

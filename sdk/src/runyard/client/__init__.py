@@ -1,6 +1,6 @@
 """The Runyard HTTP client: ``Client().tasks``, ``.logs``, ``.metrics``, ``.artifacts``,
 ``.queues``, ``.workers``, ``.tokens``, ``.projects``, ``.pipelines``, ``.schedules``,
-``.triggers``, ``.webhooks``."""
+``.triggers``, ``.webhooks``, ``.sweeps``."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from runyard.client.projects import Projects
 from runyard.client.queues import Queues
 from runyard.client.quotas import Quotas
 from runyard.client.results import Artifacts, Metrics
+from runyard.client.sweeps import Sweeps
 from runyard.client.tasks import Tasks
 from runyard.client.tokens import Tokens
 from runyard.client.users import Users
@@ -69,6 +70,7 @@ class Client:
         self.schedules = Schedules(self._http)
         self.triggers = Triggers(self._http)
         self.webhooks = Webhooks(self._http)
+        self.sweeps = Sweeps(self._http)
 
     def health(self) -> bool:
         """True when the server answers ``/healthz`` with ok, on the first try; never raises."""

@@ -12,7 +12,7 @@ export const PALETTE = ["#2f6fde", "#e0672b", "#2a9d5c", "#9b4dca", "#d4a017", "
 /** @typedef {import("uplot/dist/uPlot").Options} UPlotOptions */
 /** @typedef {import("uplot/dist/uPlot").AlignedData} AlignedData */
 /** A point as the API sends it. @typedef {{step?: number | null, value: number, ts?: number}} Point */
-/** A series of one run: @typedef {{name: string, color: string, points: Point[]}} Line */
+/** A series of one run (dash: a dashed stroke that sets it apart): @typedef {{name: string, color: string, points: Point[], dash?: number[]}} Line */
 /** How a chart is drawn. @typedef {{x: "step" | "time", log: boolean, smooth: number}} ChartSettings */
 
 const BASE = "/static/vendor/uplot/";
@@ -89,7 +89,7 @@ export function metricChart(uPlot, title, lines, settings) {
   if (!shown.length) return { el: box, destroy: () => {} };
   const tables = shown.map((line) => table(line.points, settings));
   const data = /** @type {AlignedData} */ (tables.length === 1 ? tables[0] : uPlot.join(/** @type {AlignedData[]} */ (tables)));
-  const axis = { stroke: cssVar("--muted"), grid: { stroke: cssVar("--line") }, ticks: { stroke: cssVar("--line") } };
+  const axis = axisStyle();
   /** @type {UPlotOptions} */
   const options = {
     title,
@@ -100,7 +100,7 @@ export function metricChart(uPlot, title, lines, settings) {
     axes: [{ ...axis, label: settings.x === "time" ? "seconds since the run's first point" : "step", ...(settings.x === "step" ? { incrs: STEP_INCREMENTS } : {}) }, axis],
     series: [
       { label: settings.x === "time" ? "s" : "step" },
-      ...shown.map((line) => ({ label: line.name, stroke: line.color, width: 2, spanGaps: true, points: { show: line.points.length <= 40 } })),
+      ...shown.map((line) => ({ label: line.name, stroke: line.color, width: 2, dash: line.dash, spanGaps: true, points: { show: line.points.length <= 40 } })),
     ],
     cursor: { drag: { x: true, y: false } },
     legend: { live: true },
@@ -114,19 +114,35 @@ export function metricChart(uPlot, title, lines, settings) {
   const plot = new uPlot(options, data, box);
   keyboardZoom(plot, box, title);
   markLegend(plot);
+  const unfollow = followWidth(plot, box);
+  return {
+    el: box,
+    destroy: () => {
+      unfollow();
+      plot.destroy();
+    },
+  };
+}
+
+/** How every chart's axes look, in the page's colours. */
+export function axisStyle() {
+  return { stroke: cssVar("--muted"), grid: { stroke: cssVar("--line") }, ticks: { stroke: cssVar("--line") } };
+}
+
+/**
+ * Keep a 240 px high plot as wide as its box; returns what stops that.
+ * @param {import("uplot/dist/uPlot")} plot
+ * @param {HTMLElement} box
+ * @returns {() => void}
+ */
+export function followWidth(plot, box) {
   const fit = () => {
     const width = Math.max(260, box.clientWidth - 12);
     if (Math.abs(width - plot.width) > 4) plot.setSize({ width, height: 240 });
   };
   const watcher = new ResizeObserver(fit);
   watcher.observe(box);
-  return {
-    el: box,
-    destroy: () => {
-      watcher.disconnect();
-      plot.destroy();
-    },
-  };
+  return () => watcher.disconnect();
 }
 
 /**

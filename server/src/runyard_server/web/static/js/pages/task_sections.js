@@ -118,6 +118,17 @@ export function ranksCard(task, workerNames = new Map()) {
     : empty(`Not placed yet: starts once ${task.resources.nodes} agents have joined.`));
 }
 
+/**
+ * The sweep a controller made this task for ("sweep:ID:N" → a link to trial N of it);
+ * null for a task a person made, or a kind this UI has no page for.
+ * @param {string | null | undefined} origin
+ */
+function originLink(origin) {
+  const [kind, id, slot] = (origin || "").split(":");
+  if (kind !== "sweep" || !id) return null;
+  return h("a", { href: `#/sweep/${encodeURIComponent(id)}`, id: "origin-link" }, `sweep ${id.slice(0, 8)}, trial ${slot}`);
+}
+
 /** Parent and children (GET /tasks?parent=ID), fetched here because they are other tasks. */
 export async function lineageCard(task) {
   const body = h("div", {}, h("p", { class: "muted" }, "loading…"));
@@ -126,6 +137,7 @@ export async function lineageCard(task) {
     const parent = task.parent ? await get(`/tasks/${task.parent}`).catch(() => null) : null;
     const children = (await get(`/tasks${query({ parent: task.id, limit: 100 })}`)).items;
     body.replaceChildren(facts([
+      ["Made by", originLink(task.origin)],
       ["Parent", task.parent ? [taskLink(task.parent, parent ? parent.name : task.parent.slice(0, 8)), " ", parent ? badge(parent.status) : null] : h("span", { class: "muted" }, "none (an original run)")],
       ["Children", children.length
         ? h("ul", { class: "plain", id: "children" }, children.map((c) => h("li", {}, taskLink(c.id, c.name), " ", badge(c.status))))
