@@ -16,6 +16,7 @@ subscription) costs only speed: the heartbeat still carries the stop.
 """
 
 import asyncio
+import random
 
 import redis.asyncio as aioredis
 
@@ -59,7 +60,9 @@ async def wait_for_stops(
     held: list[HeldTask],
     wait_s: float,
 ) -> StopNews:
-    """The news of :func:`stop_news`, as soon as there is some or after ``wait_s`` s.
+    """The news of :func:`stop_news`, as soon as there is some or after ``wait_s`` s
+    (up to a fifth shorter, at random, as a claim's: watches that began together, agents
+    back after a restart, come back spread out instead of as one burst every ``wait_s``).
 
     A wake-up for this worker that finds nothing for ``held`` ends the wait with no
     news: it was for a task the agent claimed after it began the watch, which the
@@ -69,7 +72,7 @@ async def wait_for_stops(
     running at once, as they bound the claims of woken claimers.
     """
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait_s
+    deadline = loop.time() + wait_s * (1 - random.random() / 5)
     while True:
         with dispatcher.watching_stops(worker_id) as waiter:
             async with dispatcher.claim_slots:
