@@ -197,7 +197,7 @@ class Stack:
         return found
 
 
-def start_stack(root: Path, timeout_s: float = 30.0) -> Stack:
+def start_stack(root: Path, timeout_s: float = 30.0, args: tuple[str, ...] = ()) -> Stack:
     redis = EmbeddedRedis(root / "redis").start()
     port = free_port()
     log = (root / "server.log").open("ab")
@@ -208,6 +208,7 @@ def start_stack(root: Path, timeout_s: float = 30.0) -> Stack:
         "--data-dir", str(root / "server"),
         "--redis-url", redis.url,
         "--log-level", "warning",
+        *args,
     ]  # fmt: skip
     env = {**os.environ, "RUNYARD_TOKENS": ""}
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -228,9 +229,10 @@ def start_stack(root: Path, timeout_s: float = 30.0) -> Stack:
 
 
 @contextmanager
-def running_stack(root: Path) -> Iterator[Stack]:
-    """A started stack, stopped at the end; a failure first logs the server log's tail."""
-    stack = start_stack(root)
+def running_stack(root: Path, args: tuple[str, ...] = ()) -> Iterator[Stack]:
+    """A started stack (``args``: more server options), stopped at the end; a failure
+    first logs the server log's tail."""
+    stack = start_stack(root, args=args)
     try:
         yield stack
     except BaseException:
