@@ -38,6 +38,19 @@ t1 = time.time()
 print(f"SPAM {t0!r} {t1!r}", file=sys.stderr, flush=True)
 """
 
+# Writes "ready" to argv[1] once running; on SIGTERM, the unix time the signal came.
+TERMED = """\
+import pathlib, signal, sys, time
+mark = pathlib.Path(sys.argv[1])
+def stop(signum, frame):
+    mark.write_text(repr(time.time()))
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+mark.write_text("ready")
+while True:
+    time.sleep(0.05)
+"""
+
 
 @dataclass
 class Repo:
@@ -51,6 +64,7 @@ def make_repo(root: Path) -> Repo:
     path.mkdir()
     (path / "first.py").write_text(FIRST)
     (path / "spam.py").write_text(SPAM)
+    (path / "termed.py").write_text(TERMED)
     git = ["git", "-C", str(path), "-c", "user.email=b@example.com", "-c", "user.name=bench"]
     subprocess.run([*git, "init", "-q"], check=True, timeout=30)
     subprocess.run([*git, "add", "."], check=True, timeout=30)
@@ -123,7 +137,13 @@ def _task_groups(pid: int) -> list[int]:
 
 
 def submit(
-    api: str, repo: Repo, entry_point: str, queue: str, requirements: list[str], name: str
+    api: str,
+    repo: Repo,
+    entry_point: str,
+    queue: str,
+    requirements: list[str],
+    name: str,
+    args: list[str] | None = None,
 ) -> tuple[str, float]:
     """Create and enqueue a task; its id and the wall time just before the request."""
     body = {
@@ -135,6 +155,7 @@ def submit(
             "repository": str(repo.path),
             "commit": repo.commit,
             "entry_point": entry_point,
+            "args": args or [],
         },
         "environment": {"requirements": requirements},
     }

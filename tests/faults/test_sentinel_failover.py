@@ -258,6 +258,27 @@ def _woken_claim_s(api: str) -> float:
     return time.monotonic() - started
 
 
+def _woken_stop_watch_s(api: str) -> float:
+    """How long an agent's stop watch waits for an abort made 1 s into it: short only if
+    the dispatcher's subscription to ``ry:stop`` followed the failovers."""
+    worker = requests.post(
+        f"{api}/workers", json={"name": "stopped", "queues": ["stop"], "resources": {}}, timeout=10
+    ).json()["id"]
+    task = requests.post(f"{api}/tasks", json=_task_body("stopped", "stop"), timeout=10).json()
+    claim = {"queues": ["stop"], "free": {}}
+    token = requests.post(f"{api}/workers/{worker}/claim", json=claim, timeout=10).json()[
+        "lease_token"
+    ]
+    watch = {"running": [{"task_id": task["id"], "lease_token": token}], "wait_s": 20}
+    timer = threading.Timer(1, requests.post, args=(f"{api}/tasks/{task['id']}/abort",))
+    started = time.monotonic()
+    timer.start()
+    reply = requests.post(f"{api}/workers/{worker}/stops", json=watch, timeout=30).json()
+    timer.join()
+    assert reply["abort"] == [task["id"]]
+    return time.monotonic() - started
+
+
 def test_master_sigkill_twice_loses_no_acknowledged_create_and_claims_stay_single(
     sentinels: SentinelSet,
     server_factory: Callable[..., ServerProcess],
@@ -293,6 +314,7 @@ def test_master_sigkill_twice_loses_no_acknowledged_create_and_claims_stay_singl
         finals = [wait_status(client, t, *DONE, timeout=90) for t in agent_tasks]
 
     woken_s = _woken_claim_s(server.api)
+    stop_s = _woken_stop_watch_s(server.api)
     r = sentinels.client(sentinels.wait_master())
     names = _names(r)
     lost = sorted(name for name in load.acked if names[name] != 1)
@@ -304,6 +326,7 @@ def test_master_sigkill_twice_loses_no_acknowledged_create_and_claims_stay_singl
     )
     assert lost == []
     assert woken_s < 5, "the long-poll was not woken: the dispatcher lost its subscription"
+    assert stop_s < 5, "the stop watch was not woken: the dispatcher lost its subscription"
     # Every create a client made was answered in the end, none made twice.
     assert {name for name in names if name.startswith("c")} == set(load.acked)
     assert max(names.values()) == 1

@@ -8,6 +8,7 @@ import pytest
 import redis.asyncio as aioredis
 from fastapi.testclient import TestClient
 
+from runyard_server import store
 from runyard_server.config import Settings
 from runyard_server.main import create_app
 from tests.integration.store_support import StoreRedis, client
@@ -35,6 +36,15 @@ async def r(store_redis: StoreRedis) -> AsyncIterator[aioredis.Redis]:
     await redis_client.initialize()
     yield redis_client
     await redis_client.aclose()
+
+
+@pytest.fixture
+async def dispatcher(r: aioredis.Redis) -> AsyncIterator[store.Dispatcher]:
+    """A started Dispatcher on ``r`` (the process's one pub/sub subscription), stopped after."""
+    started = store.Dispatcher(r)
+    await started.start()
+    yield started
+    await started.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -66,6 +66,9 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/workers"): {"name": "w2", "queues": ["q"], "resources": {}},
     ("POST", "/api/v1/workers/{worker_id}/heartbeat"): {"running": []},
     ("POST", "/api/v1/workers/{worker_id}/claim"): {"queues": ["q"], "free": {}},
+    ("POST", "/api/v1/workers/{worker_id}/stops"): {
+        "running": [{"task_id": "0" * 32, "lease_token": "0" * 32}]
+    },
     ("POST", "/api/v1/tokens"): {"name": "matrix"},
     ("PATCH", "/api/v1/users/{name}"): {"role": "member"},
     ("PUT", "/api/v1/projects/{name}/members/{user}"): {"role": "member"},
@@ -93,6 +96,7 @@ AGENT_MAY = {
     ("GET", "/api/v1/bundles/{sha256}"),
     ("POST", "/api/v1/workers/{worker_id}/heartbeat"),
     ("POST", "/api/v1/workers/{worker_id}/claim"),
+    ("POST", "/api/v1/workers/{worker_id}/stops"),
     *(("POST", f"/api/v1/tasks/{{task_id}}/{r}") for r in ("started", "completed", "failed")),
     *(
         ("POST", f"/api/v1/tasks/{{task_id}}/{r}")

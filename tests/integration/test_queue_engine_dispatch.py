@@ -2,7 +2,6 @@
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -12,14 +11,6 @@ from runyard_server import store
 from tests.integration.store_support import PLENTY, T0, client, make_task, make_worker
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def dispatcher(r: aioredis.Redis) -> AsyncIterator[store.Dispatcher]:
-    started = store.Dispatcher(r)
-    await started.start()
-    yield started
-    await started.stop()
 
 
 async def _clients(r: aioredis.Redis) -> int:

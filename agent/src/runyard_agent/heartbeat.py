@@ -20,7 +20,6 @@ hears of it within a second instead of a third of a lease.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 
@@ -28,6 +27,7 @@ from runyard.client import Client
 from runyard.errors import TRANSIENT, ApiError, AuthError
 from runyard.models import GpuState, Heartbeat, HeldTask
 from runyard.retry import Backoff
+from runyard_agent.thread_loop import ThreadLoop
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,9 @@ _MIN_INTERVAL_S = 0.2
 _RETRY_BASE_S = 1.0
 
 
-class HeartbeatLoop:
-    """Beats for ``worker_id()`` on its own thread until :meth:`stop`."""
+class HeartbeatLoop(ThreadLoop):
+    """Beats for ``worker_id()`` on its own thread (once at :meth:`start`, then every
+    lease/3, or at once when :meth:`nudge`-d: the GPU state changed) until :meth:`stop`."""
 
     def __init__(
         self,
@@ -51,6 +52,7 @@ class HeartbeatLoop:
         on_auth: Callable[[AuthError], None],
         gpu_state: Callable[[], list[GpuState]] | None = None,
     ) -> None:
+        super().__init__("heartbeat")
         self.client = client
         self.worker_id = worker_id
         self.held = held
@@ -62,25 +64,9 @@ class HeartbeatLoop:
         self.interval_s = _FIRST_INTERVAL_S
         self.lease_s: float | None = None
         self._confirmed_at: float | None = None
-        self._stop = threading.Event()
-        self._wake = threading.Event()
         # (worker id, GPU state) of the last delivered beat: a new worker id after
         # registering again must hear the state afresh.
         self._delivered: tuple[str, list[GpuState]] | None = None
-        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
-
-    def start(self) -> None:
-        """Beat once now, then every lease/3."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop beating (the thread ends after the beat in flight, if any)."""
-        self._stop.set()
-        self._wake.set()
-
-    def nudge(self) -> None:
-        """Beat now rather than at the next interval (the GPU state changed)."""
-        self._wake.set()
 
     def _run(self) -> None:
         wait = 0.0

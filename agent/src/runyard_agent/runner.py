@@ -122,6 +122,12 @@ class TaskRunner:
         return self._left
 
     @property
+    def stopping(self) -> bool:
+        """True once told to stop (abort, preemption, requeue or a lost lease)."""
+        with self._lock:
+            return self._stop is not None
+
+    @property
     def process_ended(self) -> bool:
         """True once the task's process exited: only its result is left, to report."""
         with self._lock:

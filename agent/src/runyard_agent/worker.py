@@ -1,8 +1,9 @@
 """The agent: register, heartbeat, claim while slots are free, run tasks, drain on SIGTERM.
 
 Threads: the main thread supervises (signals, drain, exit), the poll loop long-polls
-``claim`` only while a slot is free, the heartbeat loop keeps leases alive, and each
-task has a runner. Signal handlers only bump a counter; the main thread acts on it.
+``claim`` only while a slot is free, the heartbeat loop keeps leases alive, the stop
+watch hears of aborts and preemptions within a second while tasks run, and each task
+has a runner. Signal handlers only bump a counter; the main thread acts on it.
 
 GPUs busy with work the agent did not start (:mod:`runyard_agent.gpu_watch`) are
 checked before each claim and each hand-out, and at each heartbeat, which also tells
@@ -42,6 +43,7 @@ from runyard_agent.heartbeat import HeartbeatLoop
 from runyard_agent.resources import Machine
 from runyard_agent.runner import RunnerContext, TaskRunner
 from runyard_agent.slots import SlotPool
+from runyard_agent.stop_watch import StopWatchLoop
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +103,14 @@ class Agent:
             on_auth=self._on_auth,
             gpu_state=self._gpu_state if self._gpu_watch is not None else None,
         )
+        self._stop_watch = StopWatchLoop(
+            client,
+            lambda: self.worker_id,
+            self._watched,
+            wait_s=settings.poll_wait_s,
+            on_abort=self._abort_task,
+            on_preempt=self._preempt_task,
+        )
         self._poller = threading.Thread(target=self._poll_loop, name="poll", daemon=True)
 
     def on_signal(self) -> None:
@@ -121,6 +131,7 @@ class Agent:
         for item in adopted:
             self._adopt(item)
         self._heartbeat.start()
+        self._stop_watch.start()
         self._poller.start()
         self._supervise()
         return self._shutdown()
@@ -291,6 +302,7 @@ class Agent:
         for runner in runners:
             runner.lose()
         self._heartbeat.stop()
+        self._stop_watch.stop()
         if self._left_tasks:
             # Their leases are this worker's: the next agent carries on as it.
             log.info(
@@ -392,6 +404,7 @@ class Agent:
         with self._lock:
             self._runners[task.id] = runner
         runner.start()
+        self._stop_watch.nudge()
         if allocation.gpu_indices:
             self._heartbeat.nudge()
 
@@ -442,6 +455,11 @@ class Agent:
     def _held(self) -> list[HeldTask]:
         with self._lock:
             return [runner.held() for runner in self._runners.values()]
+
+    def _watched(self) -> list[HeldTask]:
+        """The held tasks not yet told to stop, for the stop watch."""
+        with self._lock:
+            return [runner.held() for runner in self._runners.values() if not runner.stopping]
 
     def _abort_task(self, task_id: str) -> None:
         with self._lock:

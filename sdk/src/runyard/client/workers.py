@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from runyard.client._http import Transport, seg
 from runyard.errors import NotFoundError
-from runyard.models import Claim, ClaimRequest, Heartbeat, HeartbeatReply, Worker, WorkerRegister
+from runyard.models import (
+    Claim,
+    ClaimRequest,
+    Heartbeat,
+    HeartbeatReply,
+    StopNews,
+    StopWatch,
+    Worker,
+    WorkerRegister,
+)
 
 
 class Workers:
@@ -40,6 +49,18 @@ class Workers:
             f"/workers/{seg(worker_id)}/claim",
             body=request,
             read_timeout=self._http.timeout + request.wait_s,
+            retries=retries,
+        )
+
+    def stops(self, worker_id: str, watch: StopWatch, *, retries: int | None = None) -> StopNews:
+        """Long-poll up to ``watch.wait_s`` for a held task to be told to stop (aborted or
+        preempted); no news when the wait ends without. A read: safe to retry."""
+        return self._http.call(
+            StopNews,
+            "POST",
+            f"/workers/{seg(worker_id)}/stops",
+            body=watch,
+            read_timeout=self._http.timeout + watch.wait_s,
             retries=retries,
         )
 

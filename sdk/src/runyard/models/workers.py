@@ -149,6 +149,24 @@ class HeartbeatReply(BaseModel):
     lease_s: float
 
 
+class StopWatch(Strict):
+    """``POST /workers/{id}/stops``: wait up to ``wait_s`` for a held task to be told to
+    stop (aborted or preempted), so the agent hears of it within a second instead of
+    at its next heartbeat. Leases are not extended: the heartbeat still does that."""
+
+    running: list[HeldTask] = Field(min_length=1, max_length=1024)
+    wait_s: float = Field(default=0, ge=0, le=MAX_WAIT_S)
+
+
+class StopNews(BaseModel):
+    """Which of the watched tasks must stop, as a heartbeat reply would say it (``abort``
+    ids; ``preempt``: task id → the preemptor's id). Both empty: the wait ended without
+    news, or a task the watch did not list may have some (watch again with all held)."""
+
+    abort: list[str] = Field(default_factory=list)
+    preempt: dict[str, str] = Field(default_factory=dict)
+
+
 class EndReport(ReportBase):
     """A held task's end, carried by the next claim instead of its own request: what
     ``POST /tasks/{id}/completed``, ``failed`` or ``aborted`` would say."""

@@ -6,7 +6,7 @@ the status, the request id and the client address: never a header, query string 
 body, where a token or stream ticket may ride. Reads record nothing.
 
 Not recorded, as machine traffic (ClearML and W&B audit what people do, not every log
-batch): an agent's heartbeats, claims and pings, and the log and metric appends of
+batch): an agent's heartbeats, claims, stop watches and pings, and the log and metric appends of
 agents and scripts. Their effect on a task's state is in ``ry:events`` already. The
 agents' reports that change a task (started, completed, failed, aborted, requeue,
 installed) and their registration are recorded: one each per attempt or start.
@@ -30,6 +30,7 @@ MACHINE_TRAFFIC = frozenset(
     {
         f"{API_PREFIX}/workers/{{worker_id}}/heartbeat",
         f"{API_PREFIX}/workers/{{worker_id}}/claim",
+        f"{API_PREFIX}/workers/{{worker_id}}/stops",  # a read, waiting; changes nothing
         f"{API_PREFIX}/tasks/{{task_id}}/ping",
         f"{API_PREFIX}/tasks/{{task_id}}/logs",
         f"{API_PREFIX}/tasks/{{task_id}}/metrics",

@@ -7,6 +7,9 @@ and one new task costs one claim attempt, not one per waiter. A claimer register
 before it tries to claim, so work that arrives between a failed claim and the wait
 still wakes it. A woken claimer that finds only tasks too big for it passes the
 wake-up on to the next waiter, at most once around the waiters of that queue.
+
+The same subscription listens on ``ry:stop`` for agents' stop watches
+(``store/stops.py``): a worker id published there wakes every watch of that worker.
 """
 
 import asyncio
@@ -83,17 +86,20 @@ class Dispatcher:
         self.claim_slots = asyncio.Semaphore(max_concurrent_claims)
         # Per queue, waiters in arrival order (a dict keeps insertion order).
         self._waiters: dict[str, dict[Waiter, None]] = {}
+        # Per worker id, its agent's stop watches (one, or a few across a reconnect).
+        self._stop_watches: dict[str, dict[Waiter, None]] = {}
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Subscribe, and return once Redis has confirmed the subscription."""
         self._pubsub = self._redis.pubsub()
-        await self._pubsub.subscribe(keys.WAKE_CHANNEL)
-        while True:
+        channels = {keys.WAKE_CHANNEL, keys.STOP_CHANNEL}
+        await self._pubsub.subscribe(*channels)
+        while channels:
             message = await self._pubsub.get_message(timeout=5.0)
             if message is not None and message["type"] == "subscribe":
-                break
+                channels.discard(_text(message["channel"]))
         self._reader = asyncio.create_task(self._read(), name="runyard-dispatcher")
 
     async def stop(self) -> None:
@@ -134,6 +140,21 @@ class Dispatcher:
                     if not waiters:
                         del self._waiters[queue]
 
+    @contextmanager
+    def watching_stops(self, worker_id: str) -> Iterator[Waiter]:
+        """A Waiter woken when a task of ``worker_id`` is told to stop while the block
+        runs (its ``queue`` is then the worker id), or when a wake-up may have been lost
+        (its ``queue`` is empty: the connection to Redis dropped)."""
+        waiter = Waiter()
+        watches = self._stop_watches.setdefault(worker_id, {})
+        watches[waiter] = None
+        try:
+            yield waiter
+        finally:
+            watches.pop(waiter, None)
+            if not watches:
+                self._stop_watches.pop(worker_id, None)
+
     async def wait(self, queues: list[str], timeout: float) -> bool:
         """Wait up to ``timeout`` s; True when woken by work on one of ``queues``."""
         with self.watching(queues) as waiter:
@@ -152,9 +173,14 @@ class Dispatcher:
                 self._wake_all()
                 await asyncio.sleep(self._retry_s)
                 continue
-            if message is not None and message["type"] == "message":
-                data = message["data"]
-                self._wake(data.decode() if isinstance(data, bytes) else str(data))
+            if message is None or message["type"] != "message":
+                continue
+            data = _text(message["data"])
+            if _text(message["channel"]) == keys.STOP_CHANNEL:
+                for waiter in self._stop_watches.get(data, ()):
+                    waiter.wake(data, 0)
+            else:
+                self._wake(data)
 
     def _wake(self, queue: str) -> None:
         self._wake_one(queue, len(self._waiters.get(queue, ())) - 1)
@@ -169,6 +195,13 @@ class Dispatcher:
         for queue, waiters in self._waiters.items():
             for waiter in waiters:
                 waiter.wake(queue, 0)
+        for watches in self._stop_watches.values():
+            for waiter in watches:
+                waiter.wake("", 0)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 async def claim_wait(

@@ -199,6 +199,8 @@ task keeps in Redis, so archiving a task's series leaves them whole):
 ``ry:worker:{id}:running`` — set of task ids the worker holds.
 
 ``ry:wake`` — pub/sub channel; a message is a queue name that has new work.
+``ry:stop`` — pub/sub channel; a message is a worker id one of whose tasks was just told
+    to stop (abort requested or preempted), for the agent's stop watch (``store/stops.py``).
 ``ry:ack`` — pub/sub channel nobody reads: a publish marks how far replicas must have
 got before a write is acknowledged (``--redis-min-replicas-ack``).
 
@@ -305,6 +307,7 @@ QUEUES = f"{PREFIX}queues"
 LEASES = f"{PREFIX}leases"
 WORKERS = f"{PREFIX}workers"
 WAKE_CHANNEL = f"{PREFIX}wake"
+STOP_CHANNEL = f"{PREFIX}stop"
 # Published to (by nobody listening) before WAIT, see api/replica_ack.py.
 ACK_CHANNEL = f"{PREFIX}ack"
 STATS = f"{PREFIX}stats"

@@ -39,6 +39,7 @@ from runyard_server.store.preemption_fleet import (
     read_waiting,
 )
 from runyard_server.store.records import number
+from runyard_server.store.stops import publish_stop
 
 MAX_TRIES_PER_PASS = 8
 """Waiting tasks one pass asks ``preempt.lua`` about, so a pass stays short."""
@@ -122,6 +123,8 @@ async def preempt_for(
     )
     worker = str(reply[1]) if len(reply) > 1 else None
     outcome = cast(Outcome, str(reply[0]))
+    if outcome == "marked" and worker is not None:
+        await publish_stop(r, worker)  # its agent's stop watch SIGTERMs the victims now
     return Decision(task_id, outcome, worker, [str(victim) for victim in reply[2:]])
 
 

@@ -16,6 +16,7 @@ from runyard_server.store import keys, script_keys, scripts
 from runyard_server.store.dispatch import publish_work
 from runyard_server.store.queue_settings import wake_if_held
 from runyard_server.store.records import task_from_hash
+from runyard_server.store.stops import publish_stop
 
 _FINAL = (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.ABORTED)
 
@@ -105,8 +106,12 @@ async def dequeue(r: "aioredis.Redis", task_id: str) -> Task:
 
 
 async def abort(r: "aioredis.Redis", task_id: str, now: float) -> Task:
-    """draft/queued → aborted at once; running → ``abort_requested`` (the agent stops it)."""
-    return await _task(r, task_id, "a finished task cannot be aborted", "abort", now)
+    """draft/queued → aborted at once; running → ``abort_requested`` (the agent stops it,
+    told at once through its stop watch)."""
+    task = await _task(r, task_id, "a finished task cannot be aborted", "abort", now)
+    if task.status is TaskStatus.RUNNING and task.worker:
+        await publish_stop(r, task.worker)
+    return task
 
 
 async def start_local_run(

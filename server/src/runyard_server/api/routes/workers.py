@@ -1,11 +1,20 @@
-"""Agents: register, heartbeat, long-poll claim, list, leave."""
+"""Agents: register, heartbeat, long-poll claim, stop watch, list, leave."""
 
 import time
 from functools import partial
 
 from fastapi import APIRouter, Request, Response
 
-from runyard.models import Claim, ClaimRequest, Heartbeat, HeartbeatReply, Worker, WorkerRegister
+from runyard.models import (
+    Claim,
+    ClaimRequest,
+    Heartbeat,
+    HeartbeatReply,
+    StopNews,
+    StopWatch,
+    Worker,
+    WorkerRegister,
+)
 from runyard_server import store
 from runyard_server.api.deps import (
     CallDep,
@@ -18,6 +27,7 @@ from runyard_server.api.long_poll import LONG_POLL, LongPoll
 from runyard_server.store.claim import claim_or_skip
 from runyard_server.store.gangs import GangOffer, Joined, claim_settled
 from runyard_server.store.leases import current_lease_token
+from runyard_server.store.stops import wait_for_stops
 
 router = APIRouter(prefix="/workers", tags=["workers"], route_class=FiniteJSONRoute)
 
@@ -45,6 +55,13 @@ async def unregister_worker(worker_id: str, r: RedisDep, who: PrincipalDep) -> R
 async def heartbeat(worker_id: str, body: Heartbeat, call: CallDep) -> HeartbeatReply:
     call.who.require("agent", "user")
     return await store.heartbeat(call.redis, worker_id, body, call.settings.lease_s, time.time())
+
+
+@router.post("/{worker_id}/stops")
+async def watch_stops(worker_id: str, body: StopWatch, call: CallDep) -> StopNews:
+    """Answers once a held task is told to stop, else after ``wait_s`` with no news."""
+    call.who.require("agent", "user")
+    return await wait_for_stops(call.redis, call.dispatcher, worker_id, body.running, body.wait_s)
 
 
 @router.post("/{worker_id}/claim", response_model=Claim)
