@@ -48,16 +48,16 @@ from runyard_server.jobs.events import Busy, Event
 from runyard_server.jobs.sweep_study import RULES, SweepStudy, grid_size, rebuild
 from runyard_server.store import keys
 from runyard_server.store.sweep_trials import (
+    abort_live,
     change_trial,
     read_live,
     read_trials_at,
     record_asked,
 )
-from runyard_server.store.sweeps import end_sweep, spec_of
+from runyard_server.store.sweeps import KIND, end_sweep, spec_of
 
 log = logging.getLogger("runyard_server.jobs.sweeps")
 
-KIND = "sweep"
 BROKEN_AFTER = 3
 """Trials that all failed, with none completed or pruned, before a sweep stops as broken."""
 REASON_CHARS = 500
@@ -391,17 +391,6 @@ class SweepController:
                 await store.abort(self.r, task_id, now)
             except Conflict:
                 continue  # it ended meanwhile; its event brings the end
-
-
-async def abort_live(r: "aioredis.Redis", sweep_id: str, now: float) -> None:
-    """Abort the tasks of the sweep's trials in flight (a queued one at once, a running
-    one by its agent, SIGTERM then SIGKILL after the grace)."""
-    for record in await read_live(r, sweep_id):
-        if record.get("task_id"):
-            try:
-                await store.abort(r, record["task_id"], now)
-            except RunyardServerError:
-                continue  # it ended or went meanwhile: its event brings the end
 
 
 def _done(h: dict[str, str], counted: int) -> str:

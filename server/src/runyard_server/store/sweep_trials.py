@@ -15,9 +15,10 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 
 from runyard.models import SweepStatus, SweepTrial, TrialCurve, TrialStatus
-from runyard_server.errors import Conflict, NotFound
+from runyard_server.errors import Conflict, NotFound, RunyardServerError
 from runyard_server.store import keys
 from runyard_server.store.sweeps import Writes, log_entry, queue_log, watched
+from runyard_server.store.transitions import abort
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,3 +173,14 @@ async def _better(pipe: Any, sweep_id: str, h: dict[str, str], trial: dict[str, 
     best = json.loads(raw)["value"]
     maximize = json.loads(h["spec"])["direction"] == "max"
     return bool(trial["value"] > best if maximize else trial["value"] < best)
+
+
+async def abort_live(r: "aioredis.Redis", sweep_id: str, now: float) -> None:
+    """Abort the tasks of the sweep's trials in flight (a queued one at once, a running
+    one by its agent, SIGTERM then SIGKILL after the grace)."""
+    for record in await read_live(r, sweep_id):
+        if record.get("task_id"):
+            try:
+                await abort(r, record["task_id"], now)
+            except RunyardServerError:
+                continue  # it ended or went meanwhile: its event brings the end

@@ -31,6 +31,8 @@ from runyard_server.store import keys, notify
 from runyard_server.store.records import flatten, number
 
 MAX_LOG = 10_000
+KIND = "sweep"
+"""The controller kind of a sweep: its trials' origin starts with it, its lock is named by it."""
 NOTIFIED = (SweepStatus.DONE, SweepStatus.FAILED)
 """The ends webhooks hear of (``sweep.done``, ``sweep.failed``); a stop is a person's."""
 """Lines a sweep's log keeps (the newest)."""

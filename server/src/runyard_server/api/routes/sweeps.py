@@ -30,11 +30,11 @@ from runyard_server.auth import Principal
 from runyard_server.errors import Conflict, Invalid, NotFound
 from runyard_server.jobs.controllers import locked
 from runyard_server.jobs.events import Busy
-from runyard_server.jobs.sweeps import KIND, abort_live
 from runyard_server.permissions import authorize
 from runyard_server.store import keys
-from runyard_server.store.sweep_trials import curve_of, read_trials, trials_page
+from runyard_server.store.sweep_trials import abort_live, curve_of, read_trials, trials_page
 from runyard_server.store.sweeps import (
+    KIND,
     create_sweep,
     end_sweep,
     get_sweep,
