@@ -1,6 +1,5 @@
 """Shared fixtures: real Redis servers on free ports, flushed around each test."""
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -9,6 +8,7 @@ import redis
 
 from runyard_server.embedded import EmbeddedRedis
 from runyard_server.history_files import LocalHistory
+from tests.ci import unavailable
 from tests.docker_engine import DockerEngine
 from tests.docker_engine import docker_engine as start_docker_engine
 from tests.s3_server import S3Server, moto_server, s3rver
@@ -17,8 +17,6 @@ from tests.slurm_cluster import SlurmCluster
 from tests.slurm_cluster import missing as slurm_missing
 from tests.slurm_cluster import start as start_slurm
 from tests.slurm_cluster import stop as stop_slurm
-
-IN_CI = os.environ.get("CI") == "true"
 
 
 @pytest.fixture(scope="session")
@@ -103,9 +101,7 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmClu
     """A one-node Slurm cluster (munged, slurmctld, slurmd) for the whole session."""
     why = slurm_missing()
     if why is not None:
-        if IN_CI:
-            pytest.fail(f"the Slurm tests cannot run in CI: {why}")
-        pytest.skip(f"SKIPPED LOUDLY: no Slurm cluster: {why} (make test installs it)")
+        unavailable(f"no Slurm cluster: {why} (make test installs it)")
     cluster, daemons = start_slurm(tmp_path_factory.mktemp("slurm"))
     yield cluster
     stop_slurm(cluster, daemons)

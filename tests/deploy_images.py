@@ -10,21 +10,19 @@ a changed ``sdk/``, ``agent/`` or ``server/`` reinstalls that image's packages.
 from __future__ import annotations
 
 import io
-import os
 import shutil
 import subprocess
 import time
 from dataclasses import dataclass
 
 import docker
-import pytest
 
+from tests.ci import unavailable
 from tests.docker_engine import REPO, ROOT, DockerEngine
 
 SERVER_IMAGE = "runyard/server:0.1.0"
 AGENT_IMAGE = "runyard/agent:0.1.0"
 REDIS_IMAGE = "runyard-test-redis:bookworm-1"
-IN_CI = os.environ.get("CI") == "true"
 _REDIS_DOCKERFILE = """\
 ARG BASE
 FROM ${BASE}
@@ -88,7 +86,4 @@ def compose_command() -> list[str]:
     legacy = shutil.which("docker-compose")
     if legacy:
         return [legacy]
-    if IN_CI:
-        pytest.fail("neither `docker compose` nor docker-compose is installed")
-    pytest.skip("neither `docker compose` nor docker-compose is installed")
-    raise AssertionError("unreachable")
+    unavailable("neither `docker compose` nor docker-compose is installed")

@@ -33,10 +33,10 @@ from pathlib import Path
 from typing import IO
 
 import docker
-import pytest
 import requests
 
-IN_CI = os.environ.get("CI") == "true"
+from tests.ci import unavailable
+
 REPO = Path(__file__).resolve().parent.parent
 ROOT = Path(os.environ.get("RUNYARD_TEST_DOCKER_ROOT", "/var/cache/runyard-test-docker"))
 IMAGE = "runyard-test-python:bookworm-1"
@@ -64,18 +64,11 @@ class DockerEngine:
     image_build_s: float | None
 
 
-def _unavailable(why: str) -> None:
-    """Fail in CI, where these tests must run; skip elsewhere."""
-    if IN_CI:
-        pytest.fail(f"the docker executor tests cannot run: {why}")
-    pytest.skip(why)
-
-
 def _system_deps() -> None:
     if shutil.which("dockerd") and shutil.which("debootstrap"):
         return
     if os.geteuid() != 0:
-        _unavailable("dockerd or debootstrap is missing and only root may install them")
+        unavailable("dockerd or debootstrap is missing and only root may install them")
     subprocess.run(["sh", str(REPO / "scripts" / "ci-system-deps.sh")], check=True)
 
 
@@ -132,8 +125,7 @@ def _wait_up(host: str, process: subprocess.Popen[bytes]) -> docker.DockerClient
             break
         time.sleep(0.2)
     tail = (ROOT / "dockerd.log").read_text(errors="replace")[-3000:]
-    _unavailable(f"dockerd did not come up:\n{tail}")
-    raise AssertionError("unreachable")
+    unavailable(f"dockerd did not come up:\n{tail}")
 
 
 def build_image(client: docker.DockerClient) -> float:
@@ -193,7 +185,7 @@ def _stop_dockerd(process: subprocess.Popen[bytes]) -> None:
 def docker_engine() -> Iterator[DockerEngine]:
     """The engine for a test session: started (and the image built) when needed."""
     if os.geteuid() != 0:
-        _unavailable("a private dockerd needs root")
+        unavailable("a private dockerd needs root")
     _system_deps()
     ROOT.mkdir(parents=True, exist_ok=True)
     host = f"unix://{ROOT / 'docker.sock'}"

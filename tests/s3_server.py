@@ -10,7 +10,6 @@ a bucket of its own. Server processes get the credentials through the standard A
 environment variables, the chain boto3 reads, as an operator would set them.
 """
 
-import os
 import subprocess
 import sys
 import time
@@ -21,17 +20,16 @@ from functools import cached_property
 from pathlib import Path
 
 import boto3
-import pytest
 import requests
 from mypy_boto3_s3 import S3Client
 
 from runyard_server.embedded import free_port
 from runyard_server.s3_location import S3Location
 from runyard_server.s3_objects import Bucket
+from tests.ci import unavailable
 
 REPO = Path(__file__).resolve().parents[1]
 S3RVER = REPO / "node_modules" / ".bin" / "s3rver"
-IN_CI = os.environ.get("CI") == "true"
 
 
 class S3Server:
@@ -121,9 +119,7 @@ def moto_server(folder: Path) -> S3Server:
 def s3rver(folder: Path) -> S3Server:
     if not S3RVER.is_file():
         reason = f"{S3RVER} is missing: run `npm ci` (make test does)"
-        if IN_CI:
-            pytest.fail(reason)
-        pytest.skip(reason)
+        unavailable(reason)
     (folder / "s3rver").mkdir()
     command = [str(S3RVER), "-d", str(folder / "s3rver"), "-a", "127.0.0.1", "-p", "{port}"]
     # s3rver's fixed credentials: it checks request signatures against them.

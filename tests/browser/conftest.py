@@ -20,7 +20,7 @@ import pytest
 from runyard.client import Client
 from runyard.models import Environment, Script, Task, TaskCreate
 from tests.browser.experiment import make_experiment
-from tests.conftest import IN_CI
+from tests.ci import unavailable
 from tests.e2e.agent_support import AgentProcess
 from tests.gitrepo import Repo
 from tests.servers import ServerProcess
@@ -45,20 +45,14 @@ SCREENSHOTS = Path(os.environ.get("RUNYARD_SCREENSHOTS", Path(__file__).parent /
 pytestmark = pytest.mark.e2e
 
 
-def _unavailable(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{reason}: browser tests must run in CI")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="package")
 def browser() -> Iterator["Browser"]:
     """One headless chromium for the browser tests; closed after them, because Playwright's
     sync API keeps an event loop running that would break the async tests run later."""
     if sync_playwright is None:
-        _unavailable("playwright is not installed (it is in requirements-dev.txt)")
+        unavailable("playwright is not installed (it is in requirements-dev.txt)")
     if not CHROMIUM.exists():
-        _unavailable(f"{CHROMIUM} is missing: run scripts/ensure-chromium.sh")
+        unavailable(f"{CHROMIUM} is missing: run scripts/ensure-chromium.sh")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         yield launched

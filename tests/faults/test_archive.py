@@ -23,6 +23,7 @@ import requests
 from runyard_server.embedded import EmbeddedRedis
 from runyard_server.history_files import LocalHistory
 from runyard_server.store import keys
+from tests.ci import unavailable
 from tests.faults.consistency import archive_problems, problems
 from tests.faults.support import children_of, embedded_redis_url, sync_client, wait_gone
 from tests.faults.test_resource_full import _small_disk
@@ -207,9 +208,7 @@ def test_a_full_history_disk_leaves_the_output_in_redis_and_the_archiver_retries
     with _small_disk(data / "history") as mounted:
         if not mounted:
             why = "mounting a tmpfs is refused here (needs root): no full-disk archive test"
-            if os.environ.get("CI") == "true":
-                pytest.fail(why)
-            pytest.skip(why)
+            unavailable(why)
         external = redis_factory()
         server = ServerProcess(
             data, ["--redis-url", external.url, "--event-retry", "1"], tmp_path / "server.log"

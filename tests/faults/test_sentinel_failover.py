@@ -33,7 +33,7 @@ import requests
 from runyard.client import Client
 from runyard.models import Environment, Script, TaskCreate, TaskStatus
 from runyard_server.store import keys
-from tests.conftest import IN_CI
+from tests.ci import unavailable
 from tests.e2e.agent_support import DONE, AgentFactory, agent_factory, wait_for, wait_status
 from tests.faults.consistency import problems
 from tests.faults.sentinel_set import MASTER_NAME, PASSWORD, SENTINEL_PASSWORD, SentinelSet
@@ -169,9 +169,7 @@ def sentinels(tmp_path: Path) -> Iterator[SentinelSet]:
         why = (
             f"needs Debian's {' and '.join(missing)} (apt-get install redis-server redis-sentinel)"
         )
-        if IN_CI:
-            pytest.fail(why)
-        pytest.skip(why)
+        unavailable(why)
     sentinel_set = SentinelSet(tmp_path / "sentinel")
     try:
         yield sentinel_set.start()
