@@ -93,7 +93,7 @@ async def clone_run(
     who.require("user")
     source = await pipelines.get_run(r, _checked_id(run_id, "pipeline run"))
     pipeline = await pipelines.get_pipeline(r, source.pipeline)
-    await _authorize_run(r, who, pipeline)
+    await authorize_run(r, who, pipeline)
     return await start_run(
         r, pipeline, body.params, who.user, time.time(), no_cache=body.no_cache, cloned_from=source
     )
@@ -134,7 +134,7 @@ async def run_pipeline(
     are queued (or served from the cache) before this answers."""
     who.require("user")
     pipeline = await pipelines.get_pipeline(r, _checked_id(pipeline_id, "pipeline"))
-    await _authorize_run(r, who, pipeline)
+    await authorize_run(r, who, pipeline)
     return await start_run(r, pipeline, body.params, who.user, time.time(), no_cache=body.no_cache)
 
 
@@ -144,7 +144,7 @@ def _checked_id(value: str, what: str) -> str:
     return value
 
 
-async def _authorize_run(r: "aioredis.Redis", who: Principal, pipeline: Pipeline) -> None:
+async def authorize_run(r: "aioredis.Redis", who: Principal, pipeline: Pipeline) -> None:
     await authorize(r, who, "create", pipeline.project)
     project_of = {
         base: (await store.get_task(r, base)).project

@@ -6,7 +6,7 @@ import redis.asyncio as aioredis
 from runyard.models import RunTarget
 
 # The same check as starting a run by hand (h14p's; to be made public when both land).
-from runyard_server.api.routes.pipelines import _authorize_run as authorize_run
+from runyard_server.api.routes.pipelines import authorize_run
 from runyard_server.auth import Principal
 from runyard_server.errors import NoCode
 from runyard_server.permissions import authorize
